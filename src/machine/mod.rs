@@ -1,0 +1,1 @@
+//! The declarative state machine.
