@@ -1,0 +1,30 @@
+//! Embeds the shipped rule pack (`rules/*.yaml` except state-machine files) into the crate.
+
+use std::fmt::Write;
+
+fn main() {
+    let dir = std::path::Path::new("rules");
+    println!("cargo::rerun-if-changed=rules");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".yaml") || n.ends_with(".yml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    let mut out = String::from("[");
+    for n in names {
+        let path = std::fs::canonicalize(dir.join(&n)).expect("rules file path");
+        let _ = write!(
+            out,
+            "({n:?}, include_str!({:?})),",
+            path.display().to_string()
+        );
+    }
+    out.push(']');
+    let dest =
+        std::path::Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("shipped_rules.rs");
+    std::fs::write(dest, out).expect("write shipped_rules.rs");
+}

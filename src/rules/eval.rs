@@ -1,0 +1,504 @@
+//! Evaluating a pack against orders: the stateful [`RuleEngine`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use rhai::Scope;
+use serde::Serialize;
+
+use super::def::{Applicability, ConditionLogic, Rule, WindowKind};
+use super::explain::{ConditionExplanation, Explanation, Verdict};
+use super::facts::Fact;
+use super::ops::operand_json;
+use super::pack::RulePack;
+use super::stats::{RuleStats, StatsAcc};
+use super::window::{KeyedWindows, TimeLog};
+use crate::model::{Impact, Order, Priority};
+use crate::script::order_map;
+
+const HOUR_MS: i64 = 3_600_000;
+/// How late (behind the newest `created_at` seen) an order may arrive and still see exact window counts.
+pub const DEFAULT_LATENESS_MS: i64 = HOUR_MS;
+/// One evaluation in this many is timed for `average_execution_time_ms`.
+const TIMING_SAMPLE: u64 = 64;
+
+/// The outcome of evaluating a pack against one order. Rules are referred to
+/// by their index in the pack's evaluation order; [`Decision::report`] resolves them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Decision {
+    /// Fired rules, in evaluation order.
+    pub matched: Vec<u32>,
+    /// Rules that matched but were over their hourly limit.
+    pub rate_limited: Vec<u32>,
+    /// Rules that errored, with the message.
+    pub errors: Vec<(u32, String)>,
+    /// The order's priority after escalations.
+    pub priority: Priority,
+    /// The order's impact after escalations.
+    pub impact: Impact,
+    priority_set: bool,
+    impact_set: bool,
+}
+
+impl Decision {
+    fn clear(&mut self, order: &Order) {
+        self.matched.clear();
+        self.rate_limited.clear();
+        self.errors.clear();
+        self.priority = order.priority;
+        self.impact = order.impact;
+        self.priority_set = false;
+        self.impact_set = false;
+    }
+
+    /// The actions of the fired rules, in order, not de-duplicated.
+    pub fn actions<'p>(
+        &self,
+        pack: &'p RulePack,
+    ) -> impl Iterator<Item = &'p crate::actions::ActionSpec> + use<'_, 'p> {
+        self.matched
+            .iter()
+            .flat_map(move |i| pack.rules()[*i as usize].actions.iter())
+    }
+
+    /// The decision in the `eval` output format of rules.md.
+    pub fn report<'p>(&self, pack: &'p RulePack, order_id: &'p str) -> DecisionReport<'p> {
+        let id = |i: &u32| pack.rules()[*i as usize].id.as_str();
+        DecisionReport {
+            order_id,
+            matched: self.matched.iter().map(id).collect(),
+            priority: self.priority,
+            impact: self.impact,
+            actions: self.actions(pack).map(|a| a.kind.as_str()).collect(),
+            rate_limited: self.rate_limited.iter().map(id).collect(),
+            errors: self
+                .errors
+                .iter()
+                .map(|(i, m)| RuleErrorReport {
+                    rule: id(i),
+                    message: m.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One line of `creatorflow eval` output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DecisionReport<'a> {
+    /// The order's `tiktok_order_id`.
+    pub order_id: &'a str,
+    /// Ids of the fired rules, in evaluation order.
+    pub matched: Vec<&'a str>,
+    /// Resulting priority.
+    pub priority: Priority,
+    /// Resulting impact.
+    pub impact: Impact,
+    /// Action types of the fired rules, in order.
+    pub actions: Vec<&'a str>,
+    /// Ids of rate-limited rules.
+    pub rate_limited: Vec<&'a str>,
+    /// Rules that errored.
+    pub errors: Vec<RuleErrorReport<'a>>,
+}
+
+/// A rule error in a report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleErrorReport<'a> {
+    /// The rule id.
+    pub rule: &'a str,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// Evaluates a [`RulePack`] against a stream of orders, keeping what the
+/// semantics need across orders: window-fact counts, rate-limit logs and
+/// per-rule statistics. Evaluation does no I/O and, with
+/// [`RuleEngine::evaluate_into`], no allocation per order for AND/OR rules.
+///
+/// ```
+/// use std::sync::Arc;
+/// use creatorflow::{Order, rules::{RuleEngine, RulePack}};
+/// let mut engine = RuleEngine::new(Arc::new(RulePack::shipped()));
+/// let order = Order::from_json(r#"{"tiktok_order_id":"1","customer_handle":"@vip",
+///     "customer_tier":"vip","product_name":"Lamp","product_id":"p1","quantity":1,
+///     "price":"20.00","created_at":"2025-03-01T12:00:00Z"}"#).unwrap();
+/// let decision = engine.evaluate(&order, None);
+/// let report = decision.report(engine.pack(), &order.tiktok_order_id);
+/// assert!(!report.matched.is_empty());
+/// ```
+pub struct RuleEngine {
+    pack: Arc<RulePack>,
+    products: KeyedWindows,
+    customers: KeyedWindows,
+    newest_ms: i64,
+    lateness_ms: i64,
+    window_values: Vec<i64>,
+    fires: Vec<TimeLog>,
+    stats: Vec<StatsAcc>,
+    results: Vec<bool>,
+    scope: Scope<'static>,
+    evaluations: u64,
+}
+
+impl std::fmt::Debug for RuleEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RuleEngine")
+            .field("rules", &self.pack.rules().len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Receives what an evaluation finds; the no-op one compiles away.
+trait Observer {
+    const DETAILED: bool;
+    fn condition(&mut self, _rule: usize, _cond: usize, _fact: &Fact<'_>, _result: bool) {}
+    fn verdict(&mut self, _rule: usize, _verdict: Verdict) {}
+}
+
+struct Quiet;
+impl Observer for Quiet {
+    const DETAILED: bool = false;
+}
+
+struct Recorder<'p> {
+    pack: &'p RulePack,
+    out: Vec<Explanation>,
+}
+
+impl Observer for Recorder<'_> {
+    const DETAILED: bool = true;
+    fn condition(&mut self, rule: usize, cond: usize, fact: &Fact<'_>, result: bool) {
+        let c = &self.pack.rules()[rule].conditions[cond];
+        let e = &mut self.out[rule];
+        e.conditions.push(ConditionExplanation {
+            index: cond,
+            name: c.name.clone(),
+            field: c.field.name(),
+            time_window: c.time_window_text.clone(),
+            actual: if matches!(fact, Fact::Missing) {
+                None
+            } else {
+                Some(fact.to_json())
+            },
+            operator: c.operator.as_str(),
+            expected: operand_json(&c.operand),
+            result,
+        });
+    }
+    fn verdict(&mut self, rule: usize, verdict: Verdict) {
+        self.out[rule].verdict = verdict;
+    }
+}
+
+impl RuleEngine {
+    /// An engine with empty windows and statistics.
+    pub fn new(pack: Arc<RulePack>) -> Self {
+        let n = pack.rules().len();
+        RuleEngine {
+            products: KeyedWindows::default(),
+            customers: KeyedWindows::default(),
+            newest_ms: i64::MIN,
+            lateness_ms: DEFAULT_LATENESS_MS,
+            window_values: vec![0; pack.windows().len()],
+            fires: vec![TimeLog::default(); n],
+            stats: vec![StatsAcc::default(); n],
+            results: Vec::with_capacity(16),
+            scope: Scope::new(),
+            evaluations: 0,
+            pack,
+        }
+    }
+
+    /// Sets how far behind the newest order an out-of-order order may arrive
+    /// and still see exact window counts and rate limits (default one hour).
+    pub fn with_lateness(mut self, lateness: chrono::TimeDelta) -> Self {
+        self.lateness_ms = lateness.num_milliseconds().max(0);
+        self
+    }
+
+    /// The pack.
+    pub fn pack(&self) -> &Arc<RulePack> {
+        &self.pack
+    }
+
+    /// Ingests `order` into the window facts and evaluates the pack at `now`
+    /// (the order's `created_at` when `None`), taking rate limits and
+    /// statistics into account.
+    pub fn evaluate(&mut self, order: &Order, now: Option<DateTime<Utc>>) -> Decision {
+        let mut d = Decision::default();
+        self.evaluate_into(order, now, &mut d);
+        d
+    }
+
+    /// [`RuleEngine::evaluate`], reusing `out`'s buffers.
+    pub fn evaluate_into(&mut self, order: &Order, now: Option<DateTime<Utc>>, out: &mut Decision) {
+        self.ingest(order);
+        let t = now.unwrap_or(order.created_at);
+        self.run(order, t, out, &mut Quiet, true);
+    }
+
+    /// Like [`RuleEngine::evaluate`], and also explains every rule: each
+    /// condition's field, actual value, operator, expected value and result,
+    /// and why the rule did or did not fire.
+    pub fn evaluate_explained(
+        &mut self,
+        order: &Order,
+        now: Option<DateTime<Utc>>,
+    ) -> (Decision, Vec<Explanation>) {
+        self.ingest(order);
+        let t = now.unwrap_or(order.created_at);
+        let mut d = Decision::default();
+        let pack = Arc::clone(&self.pack);
+        let mut rec = Recorder {
+            pack: &pack,
+            out: pack.rules().iter().map(Explanation::new).collect(),
+        };
+        self.run(order, t, &mut d, &mut rec, true);
+        (d, rec.out)
+    }
+
+    /// Explains one rule for `order` without changing anything: the order is
+    /// counted in the window facts as if it were being ingested now, and no
+    /// statistics or rate-limit entries are recorded. `None` if no rule has that id.
+    pub fn explain(
+        &mut self,
+        order: &Order,
+        now: Option<DateTime<Utc>>,
+        rule_id: &str,
+    ) -> Option<Explanation> {
+        let idx = self.pack.index_of(rule_id)?;
+        let t = now.unwrap_or(order.created_at);
+        self.fill_windows(order, 1);
+        let pack = Arc::clone(&self.pack);
+        let mut rec = Recorder {
+            pack: &pack,
+            out: pack.rules().iter().map(Explanation::new).collect(),
+        };
+        let mut d = Decision::default();
+        d.clear(order);
+        self.eval_rule(idx, order, t, &mut d, &mut rec, false);
+        Some(rec.out.swap_remove(idx))
+    }
+
+    /// Per-rule statistics, in evaluation order.
+    pub fn stats(&self) -> Vec<RuleStats> {
+        self.pack
+            .rules()
+            .iter()
+            .zip(&self.stats)
+            .map(|(r, s)| s.snapshot(&r.id))
+            .collect()
+    }
+
+    /// Window entries held in memory (for sizing).
+    pub fn window_entries(&self) -> usize {
+        self.products.len() + self.customers.len()
+    }
+
+    fn ingest(&mut self, order: &Order) {
+        if self.pack.windows().is_empty() {
+            return;
+        }
+        let ts = order.created_at.timestamp_millis();
+        self.newest_ms = self.newest_ms.max(ts);
+        let cutoff = self
+            .newest_ms
+            .saturating_sub(self.pack.max_window_ms() + self.lateness_ms);
+        let kinds = self.pack.windows();
+        if kinds.iter().any(|w| w.kind != WindowKind::CustomerOrders) {
+            self.products
+                .insert(&order.product_id, ts, u64::from(order.quantity));
+            self.products.prune(&order.product_id, cutoff);
+        }
+        if kinds.iter().any(|w| w.kind == WindowKind::CustomerOrders) {
+            self.customers
+                .insert(&order.customer_handle, ts, u64::from(order.quantity));
+            self.customers.prune(&order.customer_handle, cutoff);
+        }
+        self.fill_windows(order, 0);
+    }
+
+    /// Computes the window values for `order`; `extra` counts the order itself
+    /// when it has not been ingested.
+    fn fill_windows(&mut self, order: &Order, extra: u64) {
+        let hi = order.created_at.timestamp_millis();
+        for (v, w) in self.window_values.iter_mut().zip(self.pack.windows()) {
+            let lo = hi - w.window_ms;
+            let (count, units) = match w.kind {
+                WindowKind::CustomerOrders => self.customers.range(&order.customer_handle, lo, hi),
+                _ => self.products.range(&order.product_id, lo, hi),
+            };
+            *v = match w.kind {
+                WindowKind::ProductUnits => (units + extra * u64::from(order.quantity)) as i64,
+                _ => (count + extra) as i64,
+            };
+        }
+    }
+
+    fn run<O: Observer>(
+        &mut self,
+        order: &Order,
+        t: DateTime<Utc>,
+        out: &mut Decision,
+        obs: &mut O,
+        record: bool,
+    ) {
+        out.clear(order);
+        self.evaluations += 1;
+        let timed = self.evaluations % TIMING_SAMPLE == 1;
+        for idx in 0..self.pack.rules().len() {
+            let started = timed.then(Instant::now);
+            self.eval_rule(idx, order, t, out, obs, record);
+            if let Some(s) = started {
+                self.stats[idx].sample(s.elapsed());
+            }
+        }
+    }
+
+    fn eval_rule<O: Observer>(
+        &mut self,
+        idx: usize,
+        order: &Order,
+        t: DateTime<Utc>,
+        out: &mut Decision,
+        obs: &mut O,
+        record: bool,
+    ) {
+        let pack = Arc::clone(&self.pack);
+        let rule = &pack.rules()[idx];
+        let t_ms = t.timestamp_millis();
+        let applicability = rule.applicability(t_ms);
+        if applicability != Applicability::Applicable {
+            if O::DETAILED {
+                self.conditions_detailed(idx, rule, order, t_ms, obs);
+                obs.verdict(
+                    idx,
+                    match applicability {
+                        Applicability::Disabled => Verdict::Disabled,
+                        Applicability::NotYetValid => Verdict::NotYetValid,
+                        _ => Verdict::Expired,
+                    },
+                );
+            }
+            return;
+        }
+        let matched = match rule.condition_logic {
+            ConditionLogic::And if !O::DETAILED => rule
+                .conditions
+                .iter()
+                .all(|c| c.test(order, t_ms, &self.window_values)),
+            ConditionLogic::Or if !O::DETAILED => rule
+                .conditions
+                .iter()
+                .any(|c| c.test(order, t_ms, &self.window_values)),
+            ConditionLogic::And => self
+                .conditions_detailed(idx, rule, order, t_ms, obs)
+                .iter()
+                .all(|r| *r),
+            ConditionLogic::Or => self
+                .conditions_detailed(idx, rule, order, t_ms, obs)
+                .iter()
+                .any(|r| *r),
+            ConditionLogic::Custom => {
+                if O::DETAILED {
+                    self.conditions_detailed(idx, rule, order, t_ms, obs);
+                } else {
+                    self.results.clear();
+                    let w = &self.window_values;
+                    self.results
+                        .extend(rule.conditions.iter().map(|c| c.test(order, t_ms, w)));
+                }
+                match self.run_custom(rule, order, t) {
+                    Ok(m) => m,
+                    Err(message) => {
+                        if record {
+                            self.stats[idx].error(t);
+                        }
+                        obs.verdict(idx, Verdict::Error(message.clone()));
+                        out.errors.push((idx as u32, message));
+                        return;
+                    }
+                }
+            }
+        };
+        if !matched {
+            obs.verdict(idx, Verdict::NotMatched);
+            return;
+        }
+        if let Some(limit) = rule.max_executions_per_hour {
+            if self.fires[idx].count(t_ms - HOUR_MS, t_ms) >= limit as usize {
+                out.rate_limited.push(idx as u32);
+                obs.verdict(idx, Verdict::RateLimited);
+                return;
+            }
+        }
+        out.matched.push(idx as u32);
+        if let (Some(p), false) = (rule.escalation.0, out.priority_set) {
+            out.priority = p;
+            out.priority_set = true;
+        }
+        if let (Some(i), false) = (rule.escalation.1, out.impact_set) {
+            out.impact = i;
+            out.impact_set = true;
+        }
+        obs.verdict(idx, Verdict::Matched);
+        if record {
+            if rule.max_executions_per_hour.is_some() {
+                let log = &mut self.fires[idx];
+                log.insert(t_ms);
+                log.prune(t_ms - HOUR_MS - self.lateness_ms);
+            }
+            self.stats[idx].success(t);
+        }
+    }
+
+    /// Evaluates every condition of a rule, reporting each to the observer;
+    /// leaves the results in `self.results`.
+    fn conditions_detailed<O: Observer>(
+        &mut self,
+        idx: usize,
+        rule: &Rule,
+        order: &Order,
+        t_ms: i64,
+        obs: &mut O,
+    ) -> &[bool] {
+        self.results.clear();
+        for (ci, c) in rule.conditions.iter().enumerate() {
+            let fact = c.fact(order, t_ms, &self.window_values);
+            let r = super::ops::apply(c.operator, &fact, &c.operand);
+            obs.condition(idx, ci, &fact, r);
+            self.results.push(r);
+        }
+        &self.results
+    }
+
+    fn run_custom(&mut self, rule: &Rule, order: &Order, t: DateTime<Utc>) -> Result<bool, String> {
+        let Some(script) = &rule.script else {
+            return Err("rule has no compiled custom_logic".into());
+        };
+        self.scope.clear();
+        self.scope
+            .push("order", order_map(order, t, script.access()));
+        for (i, r) in self.results.iter().enumerate() {
+            match C_NAMES.get(i) {
+                Some(name) => self.scope.push(*name, *r),
+                None => self.scope.push(format!("c{i}"), *r),
+            };
+        }
+        for (c, r) in rule.conditions.iter().zip(&self.results) {
+            if let Some(name) = &c.name {
+                self.scope.push(name.clone(), *r);
+            }
+        }
+        self.pack.sandbox.eval_bool(script, &mut self.scope)
+    }
+}
+
+/// `c0`, `c1`, ...: static names push into a Rhai scope without allocating.
+const C_NAMES: [&str; 32] = [
+    "c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9", "c10", "c11", "c12", "c13", "c14",
+    "c15", "c16", "c17", "c18", "c19", "c20", "c21", "c22", "c23", "c24", "c25", "c26", "c27",
+    "c28", "c29", "c30", "c31",
+];

@@ -1,0 +1,164 @@
+//! Window facts: exact counts over `(created_at - window, created_at]`.
+//!
+//! Per key (a product or a customer), the orders ingested so far are kept
+//! sorted by `created_at` with running unit totals, so a count or a unit sum
+//! over any window is two binary searches. Orders arrive almost in time
+//! order, so an insert is an append (an out-of-order one shifts only the few
+//! newer entries). Entries older than the longest window of the pack plus a
+//! lateness allowance, measured from the newest `created_at` seen, are
+//! dropped, which bounds memory; an order arriving later than that allowance
+//! sees counts without the dropped entries.
+
+use std::collections::{HashMap, VecDeque};
+
+/// One key's orders, sorted by time.
+#[derive(Debug, Default)]
+struct Series {
+    ts: VecDeque<i64>,
+    /// Cumulative units up to and including each entry (absolute, pruning does not rebase).
+    cum: VecDeque<u64>,
+    /// Cumulative units of the entries pruned so far.
+    base: u64,
+}
+
+impl Series {
+    fn insert(&mut self, ts: i64, units: u64) {
+        let at = self.ts.partition_point(|t| *t <= ts);
+        let before = if at == 0 { self.base } else { self.cum[at - 1] };
+        self.ts.insert(at, ts);
+        self.cum.insert(at, before + units);
+        for c in self.cum.iter_mut().skip(at + 1) {
+            *c += units;
+        }
+    }
+
+    fn cum_before(&self, idx: usize) -> u64 {
+        if idx == 0 {
+            self.base
+        } else {
+            self.cum[idx - 1]
+        }
+    }
+
+    /// (count, units) of entries with `lo < ts <= hi`.
+    fn range(&self, lo: i64, hi: i64) -> (u64, u64) {
+        let a = self.ts.partition_point(|t| *t <= lo);
+        let b = self.ts.partition_point(|t| *t <= hi);
+        if b <= a {
+            return (0, 0);
+        }
+        ((b - a) as u64, self.cum_before(b) - self.cum_before(a))
+    }
+
+    fn prune(&mut self, cutoff: i64) {
+        while self.ts.front().is_some_and(|t| *t <= cutoff) {
+            self.ts.pop_front();
+            if let Some(c) = self.cum.pop_front() {
+                self.base = c;
+            }
+        }
+    }
+}
+
+/// Sliding windows for one kind of key.
+#[derive(Debug, Default)]
+pub(crate) struct KeyedWindows {
+    series: HashMap<Box<str>, Series>,
+    inserts: u64,
+}
+
+impl KeyedWindows {
+    /// Records one order of `units` at `ts` for `key`.
+    pub(crate) fn insert(&mut self, key: &str, ts: i64, units: u64) {
+        match self.series.get_mut(key) {
+            Some(s) => s.insert(ts, units),
+            None => {
+                let mut s = Series::default();
+                s.insert(ts, units);
+                self.series.insert(key.into(), s);
+            }
+        }
+        self.inserts += 1;
+    }
+
+    /// (count, units) of `key`'s orders with `lo < ts <= hi`.
+    pub(crate) fn range(&self, key: &str, lo: i64, hi: i64) -> (u64, u64) {
+        self.series.get(key).map_or((0, 0), |s| s.range(lo, hi))
+    }
+
+    /// Drops `key`'s entries at or before `cutoff`; every 4,096 inserts, sweeps all keys.
+    pub(crate) fn prune(&mut self, key: &str, cutoff: i64) {
+        if let Some(s) = self.series.get_mut(key) {
+            s.prune(cutoff);
+        }
+        if self.inserts % 4096 == 0 {
+            self.series.retain(|_, s| {
+                s.prune(cutoff);
+                !s.ts.is_empty()
+            });
+        }
+    }
+
+    /// Entries held, over all keys.
+    pub(crate) fn len(&self) -> usize {
+        self.series.values().map(|s| s.ts.len()).sum()
+    }
+}
+
+/// A sorted log of times (a rule's firings, for its rate limit).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct TimeLog {
+    ts: VecDeque<i64>,
+}
+
+impl TimeLog {
+    pub(crate) fn insert(&mut self, t: i64) {
+        let at = self.ts.partition_point(|x| *x <= t);
+        self.ts.insert(at, t);
+    }
+
+    /// Entries with `lo < t <= hi`.
+    pub(crate) fn count(&self, lo: i64, hi: i64) -> usize {
+        let a = self.ts.partition_point(|x| *x <= lo);
+        let b = self.ts.partition_point(|x| *x <= hi);
+        b.saturating_sub(a)
+    }
+
+    pub(crate) fn prune(&mut self, cutoff: i64) {
+        while self.ts.front().is_some_and(|t| *t <= cutoff) {
+            self.ts.pop_front();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_open_ranges_with_units() {
+        let mut w = KeyedWindows::default();
+        for (ts, u) in [(10, 1), (20, 2), (30, 3), (15, 4)] {
+            w.insert("p", ts, u);
+        }
+        assert_eq!(w.range("p", 10, 30), (3, 9)); // 15, 20, 30
+        assert_eq!(w.range("p", 0, 10), (1, 1));
+        assert_eq!(w.range("p", 30, 40), (0, 0));
+        assert_eq!(w.range("q", 0, 40), (0, 0));
+        w.prune("p", 15);
+        assert_eq!(w.range("p", 0, 40), (2, 5));
+        assert_eq!(w.len(), 2);
+    }
+
+    #[test]
+    fn time_log_counts_half_open() {
+        let mut l = TimeLog::default();
+        for t in [5, 1, 3, 3] {
+            l.insert(t);
+        }
+        assert_eq!(l.count(1, 3), 2);
+        assert_eq!(l.count(0, 5), 4);
+        l.prune(3);
+        assert_eq!(l.count(0, 5), 1);
+    }
+}
