@@ -9,6 +9,7 @@ pub mod machine;
 pub mod model;
 pub mod rules;
 pub mod script;
+pub mod viral;
 pub mod yaml;
 
 pub use clock::{Clock, ManualClock, SystemClock, parse_duration};

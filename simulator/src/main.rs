@@ -1,1 +1,53 @@
-fn main() {}
+//! `creatorflow`: the command line of the CreatorFlow engine.
+//!
+//! Exit codes: 0 success, 1 the input was checked and found wrong
+//! (diagnostics printed), 2 usage error or a failure to run.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// CreatorFlow: order-workflow automation for TikTok Shop creators.
+#[derive(Debug, Parser)]
+#[command(name = "creatorflow", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Evaluate a rule pack on a JSON-lines batch of orders; one decision per line.
+    Eval(cmd::eval::Args),
+    /// Load and validate a rule pack and a state machine; print every diagnostic.
+    Check(cmd::check::Args),
+    /// Print the state machine as a diagram.
+    Graph(cmd::graph::Args),
+}
+
+/// What a command ended with.
+pub enum Outcome {
+    /// Exit 0.
+    Ok,
+    /// Exit 1: the input was checked and found wrong.
+    Invalid,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Eval(a) => cmd::eval::run(a),
+        Command::Check(a) => cmd::check::run(a),
+        Command::Graph(a) => cmd::graph::run(a),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Invalid) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("creatorflow: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
