@@ -1,4 +1,40 @@
 //! CreatorFlow: an embeddable order-workflow engine for TikTok Shop creators.
+//!
+//! The core is two declarative pieces a host loads once and then runs on
+//! every order:
+//!
+//! - a **rule pack** ([`rules`]): YAML rules with typed conditions, AND / OR /
+//!   CUSTOM (sandboxed Rhai) logic, priorities, rate limits, validity windows,
+//!   sliding-window facts, statistics and explanations;
+//! - a **state machine** ([`machine`]): the order lifecycle, with guards,
+//!   actions, rollbacks and timeouts.
+//!
+//! # Quick start
+//!
+//! ```
+//! use std::sync::Arc;
+//! use creatorflow::{Order, machine::Machine, rules::{RuleEngine, RulePack}};
+//!
+//! let mut rules = RuleEngine::new(Arc::new(RulePack::shipped()));
+//! let machine = Machine::default_order_workflow();
+//!
+//! let order = Order::from_json(r#"{"tiktok_order_id":"576461413038785752",
+//!     "customer_handle":"@ana","customer_tier":"vip","product_name":"Lamp",
+//!     "product_id":"p1","quantity":1,"price":"250.00",
+//!     "created_at":"2025-06-12T10:00:00Z"}"#).unwrap();
+//!
+//! let decision = rules.evaluate(&order, None);
+//! let report = decision.report(rules.pack(), &order.tiktok_order_id);
+//! assert_eq!(report.priority.as_str(), "high");          // VIP fast track
+//! assert!(report.matched.contains(&"high-value-order"));
+//!
+//! let plan = machine.transition(&order, "validated", order.created_at).unwrap();
+//! assert_eq!(plan.progress, 25);
+//! ```
+//!
+//! Rule files follow the spec's `rules.md`; the machine format is documented
+//! in [`machine`]. Where the spec is silent, the choices are documented in
+//! [`rules`] and in `ARCHITECTURE.md`.
 
 #![warn(missing_docs)]
 
@@ -13,4 +49,5 @@ pub mod viral;
 pub mod yaml;
 
 pub use clock::{Clock, ManualClock, SystemClock, parse_duration};
+pub use machine::Machine;
 pub use model::{Order, OrderError};

@@ -253,27 +253,27 @@ fn check_escalation(
             "`escalate_priority` needs `new_priority` or `new_impact` in its parameters",
         );
     }
-    if let Some(p) = p {
-        if p.as_str().and_then(Priority::parse).is_none() {
-            diags.error(
-                pos,
-                format!(
-                    "`new_priority` must be one of {}, found {p}",
-                    Priority::names().collect::<Vec<_>>().join(", ")
-                ),
-            );
-        }
+    if let Some(p) = p
+        && p.as_str().and_then(Priority::parse).is_none()
+    {
+        diags.error(
+            pos,
+            format!(
+                "`new_priority` must be one of {}, found {p}",
+                Priority::names().collect::<Vec<_>>().join(", ")
+            ),
+        );
     }
-    if let Some(i) = i {
-        if i.as_str().and_then(Impact::parse).is_none() {
-            diags.error(
-                pos,
-                format!(
-                    "`new_impact` must be one of {}, found {i}",
-                    Impact::names().collect::<Vec<_>>().join(", ")
-                ),
-            );
-        }
+    if let Some(i) = i
+        && i.as_str().and_then(Impact::parse).is_none()
+    {
+        diags.error(
+            pos,
+            format!(
+                "`new_impact` must be one of {}, found {i}",
+                Impact::names().collect::<Vec<_>>().join(", ")
+            ),
+        );
     }
 }
 

@@ -43,12 +43,14 @@ macro_rules! string_enum {
 string_enum! {
     /// The processing lane an order goes to. Declared most urgent first:
     /// `high`, `urgent`, `standard`, `automated` (so `Ord` sorts most urgent first).
+    #[derive(Default)]
     Priority {
         /// Viral and fast-track orders.
         High = "high",
         /// High value or near deadline.
         Urgent = "urgent",
         /// The default.
+        #[default]
         Standard = "standard",
         /// Low-touch orders processed fully automatically.
         Automated = "automated",
@@ -57,12 +59,14 @@ string_enum! {
 
 string_enum! {
     /// Business impact of an order, most significant first (`VIRAL`, `HIGH`, `MED`, `AUTO`).
+    #[derive(Default)]
     Impact {
         /// Part of a viral spike.
         Viral = "VIRAL",
         /// High impact.
         High = "HIGH",
         /// The default.
+        #[default]
         Med = "MED",
         /// Routine.
         Auto = "AUTO",
@@ -71,10 +75,12 @@ string_enum! {
 
 string_enum! {
     /// The customer's tier.
+    #[derive(Default)]
     CustomerTier {
         /// Very important customer.
         Vip = "vip",
         /// The default.
+        #[default]
         Regular = "regular",
         /// First-time customer.
         New = "new",
@@ -83,8 +89,10 @@ string_enum! {
 
 string_enum! {
     /// The automation status shown on the dashboard; it follows the state.
+    #[derive(Default)]
     AutomationStatus {
         /// Being processed automatically.
+        #[default]
         Processing = "Processing",
         /// Handed to the carrier.
         Shipped = "Shipped",
@@ -106,29 +114,5 @@ string_enum! {
         InfluencerMention = "influencer_mention",
         /// A scheduled flash sale.
         FlashSale = "flash_sale",
-    }
-}
-
-impl Default for Priority {
-    fn default() -> Self {
-        Priority::Standard
-    }
-}
-
-impl Default for Impact {
-    fn default() -> Self {
-        Impact::Med
-    }
-}
-
-impl Default for CustomerTier {
-    fn default() -> Self {
-        CustomerTier::Regular
-    }
-}
-
-impl Default for AutomationStatus {
-    fn default() -> Self {
-        AutomationStatus::Processing
     }
 }

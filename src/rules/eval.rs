@@ -427,12 +427,12 @@ impl RuleEngine {
             obs.verdict(idx, Verdict::NotMatched);
             return;
         }
-        if let Some(limit) = rule.max_executions_per_hour {
-            if self.fires[idx].count(t_ms - HOUR_MS, t_ms) >= limit as usize {
-                out.rate_limited.push(idx as u32);
-                obs.verdict(idx, Verdict::RateLimited);
-                return;
-            }
+        if let Some(limit) = rule.max_executions_per_hour
+            && self.fires[idx].count(t_ms - HOUR_MS, t_ms) >= limit as usize
+        {
+            out.rate_limited.push(idx as u32);
+            obs.verdict(idx, Verdict::RateLimited);
+            return;
         }
         out.matched.push(idx as u32);
         if let (Some(p), false) = (rule.escalation.0, out.priority_set) {

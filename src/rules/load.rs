@@ -147,13 +147,12 @@ impl PackLoader {
         let Some(root) = yaml::parse(text, diags) else {
             return Vec::new();
         };
-        if let NodeKind::Map(entries) = &root.kind {
-            if entries
+        if let NodeKind::Map(entries) = &root.kind
+            && entries
                 .iter()
                 .any(|(k, _)| k.scalar().is_some_and(|s| s.text == "machine"))
-            {
-                return Vec::new();
-            }
+        {
+            return Vec::new();
         }
         let Some(mut top) = MapReader::new(&root, "a rule file", &["rules"], diags) else {
             return Vec::new();
@@ -270,10 +269,10 @@ impl RuleParser<'_> {
             .and_then(|n| reader::timestamp(n, "valid_from", diags));
         let until_node = m.opt("valid_until");
         let valid_until = until_node.and_then(|n| reader::timestamp(n, "valid_until", diags));
-        if let (Some(f), Some(u), Some(n)) = (valid_from, valid_until, until_node) {
-            if u <= f {
-                diags.error(n.pos, "`valid_until` must be later than `valid_from`");
-            }
+        if let (Some(f), Some(u), Some(n)) = (valid_from, valid_until, until_node)
+            && u <= f
+        {
+            diags.error(n.pos, "`valid_until` must be later than `valid_from`");
         }
         let logic = match m.opt("condition_logic") {
             None => Some(ConditionLogic::And),
@@ -372,16 +371,16 @@ impl RuleParser<'_> {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             if let Some(c) = parse_condition(item, false, diags) {
-                if let Some(name) = &c.name {
-                    if let Some(first) = names.insert(name.clone(), c.pos) {
-                        diags.error(
-                            c.pos,
-                            format!(
-                                "duplicate condition name `{name}` (first used at line {})",
-                                first.line
-                            ),
-                        );
-                    }
+                if let Some(name) = &c.name
+                    && let Some(first) = names.insert(name.clone(), c.pos)
+                {
+                    diags.error(
+                        c.pos,
+                        format!(
+                            "duplicate condition name `{name}` (first used at line {})",
+                            first.line
+                        ),
+                    );
                 }
                 out.push(c);
             }
@@ -641,19 +640,18 @@ fn check_value(field: Field, op: Operator, value: &Node, diags: &mut Diagnostics
 }
 
 fn check_equatable_str_list_elem(field: Field, value: &Node, diags: &mut Diagnostics) {
-    if field == Field::ViralIndicatorTypes {
-        if let Some(Typed::Str(s)) = value.scalar().map(|s| s.typed()) {
-            if crate::model::ViralIndicatorType::parse(s).is_none() {
-                let names = crate::model::ViralIndicatorType::names();
-                diags.error(
-                    value.pos,
-                    format!(
-                        "unknown viral indicator type `{s}`{}",
-                        did_you_mean(s, names)
-                    ),
-                );
-            }
-        }
+    if field == Field::ViralIndicatorTypes
+        && let Some(Typed::Str(s)) = value.scalar().map(|s| s.typed())
+        && crate::model::ViralIndicatorType::parse(s).is_none()
+    {
+        let names = crate::model::ViralIndicatorType::names();
+        diags.error(
+            value.pos,
+            format!(
+                "unknown viral indicator type `{s}`{}",
+                did_you_mean(s, names)
+            ),
+        );
     }
 }
 

@@ -91,7 +91,7 @@ impl KeyedWindows {
         if let Some(s) = self.series.get_mut(key) {
             s.prune(cutoff);
         }
-        if self.inserts % 4096 == 0 {
+        if self.inserts.is_multiple_of(4096) {
             self.series.retain(|_, s| {
                 s.prune(cutoff);
                 !s.ts.is_empty()

@@ -80,26 +80,27 @@ impl Scalar {
             ".nan" | ".NaN" | ".NAN" => return Typed::Float(f64::NAN, t),
             _ => {}
         }
-        if let Some(hex) = t.strip_prefix("0x") {
-            if let Ok(i) = i64::from_str_radix(hex, 16) {
-                return Typed::Int(i);
-            }
+        if let Some(hex) = t.strip_prefix("0x")
+            && let Ok(i) = i64::from_str_radix(hex, 16)
+        {
+            return Typed::Int(i);
         }
-        if let Some(oct) = t.strip_prefix("0o") {
-            if let Ok(i) = i64::from_str_radix(oct, 8) {
-                return Typed::Int(i);
-            }
+        if let Some(oct) = t.strip_prefix("0o")
+            && let Ok(i) = i64::from_str_radix(oct, 8)
+        {
+            return Typed::Int(i);
         }
         let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
-        if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(i) = t.parse::<i64>() {
-                return Typed::Int(i);
-            }
+        if !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(i) = t.parse::<i64>()
+        {
+            return Typed::Int(i);
         }
-        if is_float_syntax(t) {
-            if let Ok(f) = t.parse::<f64>() {
-                return Typed::Float(f, t);
-            }
+        if is_float_syntax(t)
+            && let Ok(f) = t.parse::<f64>()
+        {
+            return Typed::Float(f, t);
         }
         Typed::Str(t)
     }

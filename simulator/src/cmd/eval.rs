@@ -61,10 +61,10 @@ pub fn run(args: Args) -> Result<Outcome, String> {
         }
         Err(e) => return Err(e.to_string()),
     };
-    if let Some(id) = &args.rule {
-        if pack.rule(id).is_none() {
-            return Err(format!("--rule: no rule `{id}` in the pack"));
-        }
+    if let Some(id) = &args.rule
+        && pack.rule(id).is_none()
+    {
+        return Err(format!("--rule: no rule `{id}` in the pack"));
     }
     let input: Box<dyn BufRead> = if args.orders == "-" {
         Box::new(std::io::stdin().lock())

@@ -1,0 +1,1071 @@
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::*;
+use crate::diag::Severity;
+
+/// A small valid machine; tests splice problems into copies of it.
+const BASE: &str = "\
+machine: t
+initial: received
+states:
+  - name: received
+    progress: 10
+    automation_status: Processing
+  - name: shipped
+    progress: 100
+    automation_status: Shipped
+    terminal: true
+transitions:
+  - name: ship
+    from: received
+    to: shipped
+";
+
+fn load(src: &str) -> Result<Machine, Vec<Diagnostic>> {
+    Machine::from_str(src, "m.yaml")
+}
+
+/// Every diagnostic as `line:col: message`.
+fn diags(src: &str) -> Vec<String> {
+    match load(src) {
+        Ok(m) => m
+            .warnings()
+            .iter()
+            .map(|d| format!("{}: {}", d.pos, d.message))
+            .collect(),
+        Err(ds) => ds
+            .iter()
+            .map(|d| format!("{}: {}", d.pos, d.message))
+            .collect(),
+    }
+}
+
+/// Asserts that loading fails with an error at `at` (`line:col`) containing `needle`.
+#[track_caller]
+fn assert_error(src: &str, at: &str, needle: &str) {
+    let ds = match load(src) {
+        Ok(_) => panic!("machine loaded; expected an error `{needle}` at {at}"),
+        Err(ds) => ds,
+    };
+    assert!(
+        ds.iter().any(|d| d.severity == Severity::Error
+            && d.pos.to_string() == at
+            && d.message.contains(needle)),
+        "no error `{needle}` at {at}; got:\n{}",
+        ds.iter()
+            .map(|d| format!("  {}: {}", d.pos, d.message))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+fn order(state: &str) -> Order {
+    let mut o = Order::from_json(
+        r#"{"tiktok_order_id":"1","customer_handle":"@ana","product_name":"Lamp",
+            "product_id":"p-1","quantity":2,"price":"19.90",
+            "created_at":"2025-03-01T12:00:00Z"}"#,
+    )
+    .expect("valid order");
+    o.current_state = StateName::new(state);
+    o
+}
+
+fn t0() -> DateTime<Utc> {
+    "2025-03-01T12:00:00Z".parse().expect("valid time")
+}
+
+#[test]
+fn base_machine_loads() {
+    let m = load(BASE).expect("base loads");
+    assert_eq!(m.name(), "t");
+    assert_eq!(m.initial().as_str(), "received");
+    assert_eq!(m.states().len(), 2);
+    assert!(m.warnings().is_empty());
+    assert_eq!(m.file(), "m.yaml");
+    let s = m.state("received").expect("state");
+    assert_eq!(s.progress, 10);
+    assert_eq!(s.automation_status, AutomationStatus::Processing);
+    assert!(!s.terminal);
+    assert!(m.state("shipped").expect("state").terminal);
+    assert!(m.state("nope").is_none());
+}
+
+// ---- One bad machine per diagnostic kind -------------------------------------
+
+#[test]
+fn unknown_initial_state_with_suggestion() {
+    let src = BASE.replace("initial: received", "initial: recieved");
+    assert_error(
+        &src,
+        "2:10",
+        "unknown initial state `recieved`; did you mean `received`?",
+    );
+}
+
+#[test]
+fn unknown_from_and_to_states_with_suggestions() {
+    let src = BASE.replace(
+        "    from: received\n    to: shipped",
+        "    from: recieved\n    to: shiped",
+    );
+    assert_error(
+        &src,
+        "13:11",
+        "unknown state `recieved`; did you mean `received`?",
+    );
+    assert_error(
+        &src,
+        "14:9",
+        "unknown state `shiped`; did you mean `shipped`?",
+    );
+    // No cascade: with unresolved references, the graph checks stay silent.
+    assert_eq!(diags(&src).len(), 2, "{:#?}", diags(&src));
+}
+
+#[test]
+fn unknown_state_inside_a_from_list() {
+    let src = BASE.replace("    from: received", "    from: [received, shiped]");
+    assert_error(
+        &src,
+        "13:22",
+        "unknown state `shiped`; did you mean `shipped`?",
+    );
+}
+
+#[test]
+fn duplicate_state_says_where_first_defined() {
+    let src = format!(
+        "{}  - name: received\n    progress: 20\n    automation_status: Processing\n",
+        BASE.replace("transitions:", "__T__")
+            .split("__T__")
+            .next()
+            .unwrap_or_default()
+    ) + "transitions:\n  - name: ship\n    from: received\n    to: shipped\n";
+    assert_error(
+        &src,
+        "11:11",
+        "duplicate state `received` (first defined at line 4)",
+    );
+}
+
+#[test]
+fn duplicate_transition_name_out_of_one_state() {
+    let src = format!("{BASE}  - name: ship\n    from: received\n    to: shipped\n");
+    assert_error(
+        &src,
+        "15:11",
+        "duplicate transition `ship` out of state `received` (first defined at line 12)",
+    );
+}
+
+#[test]
+fn duplicate_default_names_suggest_naming_them() {
+    let src = BASE.replace("  - name: ship\n    from", "  - from")
+        + "  - from: received\n    to: shipped\n";
+    assert_error(
+        &src,
+        "14:11",
+        "duplicate transition `received->shipped` out of state `received` (first defined at line 12); give the transitions distinct `name`s",
+    );
+}
+
+#[test]
+fn same_name_out_of_different_states_is_fine() {
+    let src = "\
+machine: t
+initial: a
+states:
+  - { name: a, progress: 0, automation_status: Processing }
+  - { name: b, progress: 0, automation_status: Processing }
+  - { name: c, progress: 0, automation_status: Processing, terminal: true }
+transitions:
+  - { name: next, from: a, to: b }
+  - { name: next, from: b, to: c }
+";
+    let m = load(src).expect("loads");
+    assert_eq!(m.allowed_transitions("a").count(), 1);
+}
+
+#[test]
+fn unreachable_state() {
+    let src = BASE.replace(
+        "transitions:",
+        "  - name: limbo\n    progress: 5\n    automation_status: Processing\ntransitions:",
+    ) + "  - { name: out, from: limbo, to: shipped }\n";
+    assert_error(
+        &src,
+        "11:11",
+        "state `limbo` is unreachable from the initial state `received`",
+    );
+}
+
+#[test]
+fn terminal_state_with_exits() {
+    let src = format!("{BASE}  - name: reopen\n    from: shipped\n    to: received\n");
+    assert_error(
+        &src,
+        "16:11",
+        "terminal state `shipped` has an exit: transition `reopen` to `received`",
+    );
+}
+
+#[test]
+fn non_terminal_state_without_exits() {
+    let src = BASE.replace(
+        "transitions:",
+        "  - name: stuck\n    progress: 5\n    automation_status: Processing\ntransitions:",
+    ) + "  - { name: jam, from: received, to: stuck }\n";
+    assert_error(
+        &src,
+        "11:11",
+        "state `stuck` has no transitions out and is not terminal",
+    );
+}
+
+#[test]
+fn no_terminal_reachable_from_initial() {
+    let src = "\
+machine: loop
+initial: a
+states:
+  - { name: a, progress: 0, automation_status: Processing }
+  - { name: b, progress: 0, automation_status: Processing }
+transitions:
+  - { from: a, to: b }
+  - { from: b, to: a }
+";
+    assert_error(
+        src,
+        "2:10",
+        "no terminal state can be reached from the initial state `a`",
+    );
+    // Reported once for the machine, not once per state.
+    assert_eq!(diags(src).len(), 1, "{:#?}", diags(src));
+}
+
+#[test]
+fn reachable_state_that_cannot_reach_a_terminal() {
+    let src = "\
+machine: trap
+initial: a
+states:
+  - { name: a, progress: 0, automation_status: Processing }
+  - { name: b, progress: 0, automation_status: Processing }
+  - { name: c, progress: 0, automation_status: Processing }
+  - { name: done, progress: 100, automation_status: Delivered, terminal: true }
+transitions:
+  - { from: a, to: done }
+  - { from: a, to: b }
+  - { from: b, to: c }
+  - { from: c, to: b }
+";
+    assert_error(src, "5:13", "state `b` cannot reach any terminal state");
+    assert_error(src, "6:13", "state `c` cannot reach any terminal state");
+    assert_eq!(diags(src).len(), 2, "{:#?}", diags(src));
+}
+
+#[test]
+fn progress_out_of_range() {
+    let src = BASE.replace("progress: 100", "progress: 101");
+    assert_error(
+        &src,
+        "8:15",
+        "`progress` must be between 0 and 100, found 101",
+    );
+    let src = BASE.replace("progress: 10\n", "progress: -1\n");
+    assert_error(
+        &src,
+        "5:15",
+        "`progress` must be between 0 and 100, found -1",
+    );
+    let src = BASE.replace("progress: 10\n", "progress: high\n");
+    assert_error(
+        &src,
+        "5:15",
+        "`progress` must be an integer, found a string",
+    );
+}
+
+#[test]
+fn unknown_automation_status() {
+    let src = BASE.replace("automation_status: Shipped", "automation_status: Shiped");
+    assert_error(
+        &src,
+        "9:24",
+        "unknown automation_status `Shiped`: expected one of Processing, Shipped, Delivered, Manual Review; did you mean `Shipped`?",
+    );
+}
+
+const WITH_TIMEOUT: &str = "\
+machine: t
+initial: received
+states:
+  - name: received
+    progress: 10
+    automation_status: Processing
+    timeout:
+      after: 72h
+      transition: ship
+  - name: shipped
+    progress: 100
+    automation_status: Shipped
+    terminal: true
+transitions:
+  - name: ship
+    from: received
+    to: shipped
+";
+
+#[test]
+fn timeout_loads() {
+    let m = load(WITH_TIMEOUT).expect("loads");
+    let t = m.timeout_of("received").expect("timeout");
+    assert_eq!(t.after, TimeDelta::hours(72));
+    assert_eq!(t.action, TimeoutAction::Transition("ship".into()));
+    assert_eq!(t.pos, Pos::new(8, 7));
+    assert!(t.escalation_action().is_none());
+    assert!(m.timeout_of("shipped").is_none());
+}
+
+#[test]
+fn bad_timeout_duration() {
+    let src = WITH_TIMEOUT.replace("after: 72h", "after: 72x");
+    assert_error(
+        &src,
+        "8:14",
+        "bad timeout `after`: malformed duration `72x`",
+    );
+    let src = WITH_TIMEOUT.replace("after: 72h", "after: 0h");
+    assert_error(&src, "8:14", "duration `0h` must be greater than zero");
+}
+
+#[test]
+fn timeout_naming_an_unknown_transition() {
+    let src = WITH_TIMEOUT.replace("transition: ship", "transition: shp");
+    assert_error(
+        &src,
+        "9:19",
+        "timeout names unknown transition `shp` out of state `received`; did you mean `ship`?",
+    );
+}
+
+#[test]
+fn timeout_naming_a_transition_of_another_state() {
+    let src = "\
+machine: t
+initial: a
+states:
+  - name: a
+    progress: 0
+    automation_status: Processing
+    timeout: { after: 1h, transition: finish }
+  - { name: b, progress: 0, automation_status: Processing }
+  - { name: c, progress: 0, automation_status: Processing, terminal: true }
+transitions:
+  - { name: next, from: a, to: b }
+  - { name: finish, from: b, to: c }
+";
+    assert_error(
+        src,
+        "7:39",
+        "timeout transition `finish` does not leave state `a` (it leaves `b`)",
+    );
+}
+
+#[test]
+fn timeout_on_terminal_state() {
+    let src = BASE.replace(
+        "    terminal: true\n",
+        "    terminal: true\n    timeout: { after: 1d, escalate: { new_priority: urgent } }\n",
+    );
+    assert_error(
+        &src,
+        "11:14",
+        "timeout on terminal state `shipped`: nothing can leave it",
+    );
+}
+
+#[test]
+fn timeout_needs_exactly_one_action() {
+    let src = WITH_TIMEOUT.replace(
+        "      transition: ship\n",
+        "      transition: ship\n      escalate: { new_priority: urgent }\n",
+    );
+    assert_error(
+        &src,
+        "8:7",
+        "a timeout takes `transition` or `escalate`, not both",
+    );
+    let src = WITH_TIMEOUT.replace("      transition: ship\n", "");
+    assert_error(&src, "8:7", "a timeout needs `transition` or `escalate`");
+}
+
+#[test]
+fn timeout_escalation() {
+    let src = WITH_TIMEOUT.replace(
+        "transition: ship",
+        "escalate: { new_priority: urgent, new_impact: HIGH }",
+    );
+    let m = load(&src).expect("loads");
+    let t = m.timeout_of("received").expect("timeout");
+    assert_eq!(
+        t.action,
+        TimeoutAction::Escalate {
+            new_priority: Some(Priority::Urgent),
+            new_impact: Some(Impact::High)
+        }
+    );
+    let a = t.escalation_action().expect("an action");
+    assert_eq!(a.kind, ActionType::EscalatePriority);
+    assert_eq!(a.new_priority(), Some(Priority::Urgent));
+    assert_eq!(a.new_impact(), Some(Impact::High));
+
+    let bad = WITH_TIMEOUT.replace("transition: ship", "escalate: { new_priority: urgnt }");
+    assert_error(
+        &bad,
+        "9:33",
+        "unknown new_priority `urgnt`: expected one of high, urgent, standard, automated; did you mean `urgent`?",
+    );
+    let empty = WITH_TIMEOUT.replace("transition: ship", "escalate: {}");
+    assert_error(
+        &empty,
+        "9:17",
+        "`escalate` needs `new_priority` or `new_impact`",
+    );
+}
+
+#[test]
+fn both_guard_and_guard_script() {
+    let src = format!(
+        "{BASE}    guard: {{ field: quantity, operator: greater_than, value: 0 }}\n    guard_script: \"order.quantity > 0\"\n"
+    );
+    assert_error(
+        &src,
+        "16:19",
+        "a transition takes `guard` or `guard_script`, not both",
+    );
+}
+
+#[test]
+fn unknown_keys_everywhere_with_suggestions() {
+    let src = BASE
+        .replace("    terminal: true", "    termnal: true")
+        .replace("    to: shipped", "    to: shipped\n    acions: []")
+        .replace("initial: received", "initial: received\ndescripton: x");
+    assert_error(
+        &src,
+        "3:1",
+        "unknown key `descripton` in machine file; did you mean `description`?",
+    );
+    assert_error(
+        &src,
+        "11:5",
+        "unknown key `termnal` in state; did you mean `terminal`?",
+    );
+    assert_error(
+        &src,
+        "16:5",
+        "unknown key `acions` in transition; did you mean `actions`?",
+    );
+}
+
+#[test]
+fn missing_required_keys() {
+    let src = BASE.replace("    progress: 10\n", "");
+    assert_error(&src, "4:5", "state is missing required key `progress`");
+    let src = BASE.replace("initial: received\n", "");
+    assert_error(
+        &src,
+        "1:1",
+        "machine file is missing required key `initial`",
+    );
+    let src = BASE.replace("    to: shipped\n", "");
+    assert_error(&src, "12:5", "transition is missing required key `to`");
+}
+
+#[test]
+fn bad_state_name() {
+    let src = BASE
+        .replace("name: shipped", "name: \"ship ped\"")
+        .replace("to: shipped", "to: \"ship ped\"");
+    assert_error(
+        &src,
+        "7:11",
+        "state name `ship ped` must be non-empty and use only letters",
+    );
+}
+
+#[test]
+fn bad_actions_are_reported_in_transitions() {
+    let src = format!(
+        "{BASE}    actions:\n      - type: validate_adress\n    rollback:\n      - tipe: x\n"
+    );
+    assert_error(
+        &src,
+        "16:15",
+        "unknown action type `validate_adress`; did you mean `validate_address`?",
+    );
+    assert_error(&src, "18:9", "action is missing required key `type`");
+}
+
+#[test]
+fn two_different_errors_are_both_reported_in_file_order() {
+    let src = BASE.replace("progress: 100", "progress: 250").replace(
+        "automation_status: Processing",
+        "automation_status: Procesing",
+    );
+    let ds = load(&src).expect_err("invalid");
+    let lines: Vec<String> = ds.iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(
+        lines[0].starts_with("m.yaml:6:24: unknown automation_status `Procesing`"),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[1].starts_with("m.yaml:8:15: `progress` must be between 0 and 100"),
+        "{lines:#?}"
+    );
+}
+
+#[test]
+fn yaml_syntax_errors_are_diagnostics() {
+    let ds = load("machine: [t\ninitial: a\n").expect_err("invalid");
+    assert!(ds[0].message.starts_with("YAML syntax error"), "{ds:?}");
+    let ds = load("- a\n- b\n").expect_err("invalid");
+    assert_eq!(
+        ds[0].to_string(),
+        "m.yaml:1:1: machine file must be a mapping, found a list"
+    );
+}
+
+#[test]
+fn from_file_names_the_file_in_io_errors_and_loads_files() {
+    let missing = std::env::temp_dir().join("creatorflow-no-such-machine.yaml");
+    let ds = Machine::from_file(&missing).expect_err("missing file");
+    assert_eq!(ds.len(), 1);
+    let text = ds[0].to_string();
+    assert!(
+        text.starts_with(&format!(
+            "{}:1:1: cannot read machine file:",
+            missing.display()
+        )),
+        "{text}"
+    );
+
+    let path =
+        std::env::temp_dir().join(format!("creatorflow-machine-{}.yaml", std::process::id()));
+    std::fs::write(&path, BASE.replace("progress: 10", "progress: 999")).expect("write temp file");
+    let ds = Machine::from_file(&path).expect_err("invalid");
+    assert_eq!(&*ds[0].file, path.display().to_string().as_str());
+    std::fs::write(&path, BASE).expect("write temp file");
+    let m = Machine::from_file(&path).expect("loads");
+    assert_eq!(m.file(), path.display().to_string());
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn custom_action_types_need_registering() {
+    let src = format!("{BASE}    actions: [ {{ type: print_packing_slip }} ]\n");
+    assert_error(&src, "15:24", "unknown action type `print_packing_slip`");
+    let opts = LoadOptions::default().with_custom_action_type("print_packing_slip");
+    let m = Machine::load(&src, "m.yaml", &opts).expect("loads with the custom type");
+    assert_eq!(
+        m.transitions()[0].actions[0].kind.as_str(),
+        "print_packing_slip"
+    );
+}
+
+// ---- The shipped default workflow --------------------------------------------
+
+fn edges(m: &Machine) -> BTreeSet<(String, String)> {
+    m.transitions()
+        .iter()
+        .map(|t| (t.from.to_string(), t.to.to_string()))
+        .collect()
+}
+
+fn set(pairs: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+    pairs
+        .iter()
+        .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+        .collect()
+}
+
+/// The table of model.md, "The default order workflow".
+const MODEL_TABLE: &[(&str, &str)] = &[
+    ("received", "validated"),
+    ("received", "failed"),
+    ("validated", "processing"),
+    ("validated", "cancelled"),
+    ("processing", "inventory_reserved"),
+    ("processing", "failed"),
+    ("inventory_reserved", "label_generated"),
+    ("inventory_reserved", "failed"),
+    ("label_generated", "shipped"),
+    ("label_generated", "failed"),
+    ("shipped", "delivered"),
+    ("shipped", "cancelled"),
+    ("failed", "processing"),
+];
+
+const EXTRA_CANCELLATIONS: &[(&str, &str)] = &[
+    ("received", "cancelled"),
+    ("processing", "cancelled"),
+    ("inventory_reserved", "cancelled"),
+    ("label_generated", "cancelled"),
+];
+
+#[test]
+fn default_workflow_loads_without_warnings() {
+    let m = Machine::default_order_workflow();
+    assert_eq!(m.name(), "order-workflow");
+    assert_eq!(m.initial().as_str(), "received");
+    assert!(m.warnings().is_empty(), "{:?}", m.warnings());
+    // The shipped file also loads through the public path, as the CLI does.
+    Machine::from_str(Machine::default_order_workflow_source(), "x.yaml").expect("loads");
+}
+
+#[test]
+fn default_workflow_has_exactly_the_model_edges_plus_cancellations() {
+    let m = Machine::default_order_workflow();
+    let mut expected = set(MODEL_TABLE);
+    expected.extend(set(EXTRA_CANCELLATIONS));
+    assert_eq!(edges(&m), expected);
+    // No edge appears twice (each is one transition).
+    assert_eq!(m.transitions().len(), expected.len());
+    for (a, b) in MODEL_TABLE.iter().chain(EXTRA_CANCELLATIONS) {
+        assert!(m.can_transition(a, b), "{a} -> {b}");
+    }
+    assert!(!m.can_transition("received", "shipped"));
+    assert!(!m.can_transition("delivered", "cancelled"));
+    assert!(!m.can_transition("failed", "cancelled"));
+}
+
+#[test]
+fn default_workflow_states_progress_and_status() {
+    let m = Machine::default_order_workflow();
+    let expected = [
+        ("received", 10, AutomationStatus::Processing, false),
+        ("validated", 25, AutomationStatus::Processing, false),
+        ("processing", 40, AutomationStatus::Processing, false),
+        (
+            "inventory_reserved",
+            60,
+            AutomationStatus::Processing,
+            false,
+        ),
+        ("label_generated", 80, AutomationStatus::Processing, false),
+        ("shipped", 90, AutomationStatus::Shipped, false),
+        ("delivered", 100, AutomationStatus::Delivered, true),
+        ("cancelled", 0, AutomationStatus::Processing, true),
+        ("failed", 0, AutomationStatus::ManualReview, false),
+    ];
+    assert_eq!(m.states().len(), expected.len());
+    for (name, progress, status, terminal) in expected {
+        let s = m.state(name).unwrap_or_else(|| panic!("state {name}"));
+        assert_eq!(
+            (s.progress, s.automation_status, s.terminal),
+            (progress, status, terminal),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn default_workflow_transition_names_and_actions() {
+    let m = Machine::default_order_workflow();
+    let named = |from: &str, to: &str| -> &TransitionDef {
+        m.allowed_transitions(from)
+            .find(|t| t.to == to)
+            .unwrap_or_else(|| panic!("{from} -> {to}"))
+    };
+    let kinds = |t: &TransitionDef| -> Vec<String> {
+        t.actions.iter().map(|a| a.kind.to_string()).collect()
+    };
+    assert_eq!(named("received", "validated").name, "validate");
+    assert_eq!(kinds(named("received", "validated")), ["validate_address"]);
+    assert_eq!(named("validated", "processing").name, "process");
+    let reserve = named("processing", "inventory_reserved");
+    assert_eq!(reserve.name, "reserve");
+    assert_eq!(kinds(reserve), ["check_inventory", "reserve_inventory"]);
+    let undo = reserve.actions[1]
+        .rollback
+        .as_deref()
+        .expect("per-action rollback");
+    assert_eq!(undo.kind, ActionType::ReserveInventory);
+    assert_eq!(undo.parameters["operation"], "release");
+    let label = named("inventory_reserved", "label_generated");
+    assert_eq!(label.name, "label");
+    assert!(kinds(label).contains(&"generate_shipping_label".to_owned()));
+    assert_eq!(named("label_generated", "shipped").name, "ship");
+    assert!(
+        kinds(named("label_generated", "shipped")).contains(&"update_tiktok_status".to_owned())
+    );
+    assert_eq!(named("shipped", "delivered").name, "deliver");
+    assert!(
+        kinds(named("shipped", "delivered")).contains(&"send_customer_notification".to_owned())
+    );
+    assert_eq!(named("failed", "processing").name, "retry");
+    for from in [
+        "received",
+        "processing",
+        "inventory_reserved",
+        "label_generated",
+    ] {
+        let fail = named(from, "failed");
+        assert_eq!(fail.name, "fail", "{from}");
+        assert_eq!(kinds(fail), ["escalate_to_manual"], "{from}");
+    }
+    for from in [
+        "received",
+        "validated",
+        "processing",
+        "inventory_reserved",
+        "label_generated",
+        "shipped",
+    ] {
+        let cancel = named(from, "cancelled");
+        assert_eq!(cancel.name, "cancel", "{from}");
+        assert!(
+            kinds(cancel).contains(&"send_customer_notification".to_owned()),
+            "{from}"
+        );
+    }
+    // Nothing to undo before stock is reserved.
+    for from in ["received", "validated", "processing", "shipped"] {
+        assert!(named(from, "cancelled").rollback.is_empty(), "{from}");
+    }
+}
+
+#[test]
+fn default_workflow_timeouts() {
+    let m = Machine::default_order_workflow();
+    let received = m.timeout_of("received").expect("timeout on received");
+    assert_eq!(received.after, TimeDelta::hours(72));
+    assert_eq!(received.action, TimeoutAction::Transition("fail".into()));
+    let shipped = m.timeout_of("shipped").expect("timeout on shipped");
+    assert_eq!(shipped.after, TimeDelta::days(7));
+    assert_eq!(
+        shipped.action,
+        TimeoutAction::Escalate {
+            new_priority: Some(Priority::Urgent),
+            new_impact: None
+        }
+    );
+    for s in [
+        "validated",
+        "processing",
+        "delivered",
+        "cancelled",
+        "failed",
+    ] {
+        assert!(m.timeout_of(s).is_none(), "{s}");
+    }
+
+    // Due only once the order has stayed 72h in `received`.
+    let o = order("received");
+    assert!(m.due_timeout(&o, t0() + TimeDelta::hours(71)).is_none());
+    let due = m.due_timeout(&o, t0() + TimeDelta::hours(72)).expect("due");
+    let TimeoutAction::Transition(name) = &due.action else {
+        panic!("not a transition")
+    };
+    let plan = m.transition_named(&o, name, t0()).expect("fail is allowed");
+    assert_eq!(plan.to, "failed");
+    assert_eq!(plan.automation_status, AutomationStatus::ManualReview);
+}
+
+fn params(a: &ActionSpec) -> (String, Option<String>) {
+    (
+        a.kind.to_string(),
+        a.parameters
+            .get("operation")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
+    )
+}
+
+#[test]
+fn cancel_from_label_generated_voids_the_label_and_releases_stock() {
+    let m = Machine::default_order_workflow();
+    let plan = m
+        .transition(&order("label_generated"), "cancelled", t0())
+        .expect("allowed");
+    assert_eq!(plan.transition, "cancel");
+    assert_eq!(plan.from, "label_generated");
+    assert_eq!(plan.to, "cancelled");
+    assert!(plan.terminal);
+    assert_eq!(plan.progress, 0);
+    let rollbacks: Vec<_> = plan.rollbacks.iter().map(params).collect();
+    assert_eq!(
+        rollbacks,
+        [
+            (
+                "generate_shipping_label".to_owned(),
+                Some("void".to_owned())
+            ),
+            ("reserve_inventory".to_owned(), Some("release".to_owned())),
+        ]
+    );
+    assert_eq!(plan.actions[0].kind, ActionType::SendCustomerNotification);
+}
+
+#[test]
+fn cancel_from_inventory_reserved_releases_stock_only() {
+    let m = Machine::default_order_workflow();
+    let plan = m
+        .transition(&order("inventory_reserved"), "cancelled", t0())
+        .expect("allowed");
+    let rollbacks: Vec<_> = plan.rollbacks.iter().map(params).collect();
+    assert_eq!(
+        rollbacks,
+        [("reserve_inventory".to_owned(), Some("release".to_owned()))]
+    );
+}
+
+// ---- Planning transitions ----------------------------------------------------
+
+#[test]
+fn transition_plan_and_apply() {
+    let m = Machine::default_order_workflow();
+    let mut o = order("processing");
+    let plan = m
+        .transition(&o, "inventory_reserved", t0())
+        .expect("allowed");
+    assert_eq!(plan.transition, "reserve");
+    assert_eq!(plan.progress, 60);
+    assert_eq!(plan.automation_status, AutomationStatus::Processing);
+    assert!(!plan.terminal);
+    assert!(plan.rollbacks.is_empty());
+    let later = t0() + TimeDelta::minutes(5);
+    plan.apply_to(&mut o, later);
+    assert_eq!(o.current_state, "inventory_reserved");
+    assert_eq!(
+        o.previous_state.as_ref().map(StateName::as_str),
+        Some("processing")
+    );
+    assert_eq!(o.flow_progress, 60);
+    assert_eq!(o.state_changed_at, Some(later));
+    assert_eq!(o.updated_at, Some(later));
+}
+
+#[test]
+fn not_allowed_lists_the_allowed_targets() {
+    let m = Machine::default_order_workflow();
+    let err = m
+        .transition(&order("received"), "shipped", t0())
+        .expect_err("not an edge");
+    assert_eq!(
+        err,
+        TransitionError::NotAllowed {
+            from: "received".into(),
+            to: "shipped".into(),
+            allowed: vec!["validated".into(), "failed".into(), "cancelled".into()],
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "no transition from `received` to `shipped`; allowed: `validated`, `failed`, `cancelled`"
+    );
+    assert_eq!(
+        m.targets("failed")
+            .into_iter()
+            .map(StateName::as_str)
+            .collect::<Vec<_>>(),
+        ["processing"]
+    );
+}
+
+#[test]
+fn terminal_and_unknown_states_are_refused() {
+    let m = Machine::default_order_workflow();
+    assert_eq!(
+        m.transition(&order("delivered"), "cancelled", t0()),
+        Err(TransitionError::Terminal {
+            state: "delivered".into()
+        })
+    );
+    assert!(matches!(
+        m.transition(&order("limbo"), "validated", t0()),
+        Err(TransitionError::UnknownState { state, .. }) if state == "limbo"
+    ));
+    assert!(matches!(
+        m.transition(&order("received"), "teleported", t0()),
+        Err(TransitionError::UnknownState { state, .. }) if state == "teleported"
+    ));
+}
+
+#[test]
+fn transition_named_uses_names_out_of_the_current_state() {
+    let m = Machine::default_order_workflow();
+    let plan = m
+        .transition_named(&order("label_generated"), "fail", t0())
+        .expect("allowed");
+    assert_eq!(plan.to, "failed");
+    assert_eq!(plan.rollbacks.len(), 2);
+    let err = m
+        .transition_named(&order("failed"), "cancel", t0())
+        .expect_err("no cancel out of failed");
+    assert_eq!(
+        err,
+        TransitionError::UnknownTransition {
+            from: "failed".into(),
+            name: "cancel".into(),
+            allowed: vec!["retry".into()],
+        }
+    );
+}
+
+#[test]
+fn allowed_transitions_follow_file_order() {
+    let m = Machine::default_order_workflow();
+    let names: Vec<_> = m
+        .allowed_transitions("label_generated")
+        .map(|t| (t.name.as_str(), t.to.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("ship", "shipped"),
+            ("fail", "failed"),
+            ("cancel", "cancelled")
+        ]
+    );
+    assert_eq!(m.allowed_transitions("delivered").count(), 0);
+    assert_eq!(m.allowed_transitions("nowhere").count(), 0);
+}
+
+// ---- Diagrams -----------------------------------------------------------------
+
+#[test]
+fn mermaid_has_start_edges_and_final_states() {
+    let text = Machine::default_order_workflow().to_mermaid();
+    assert!(
+        text.starts_with("stateDiagram-v2\n    [*] --> received\n"),
+        "{text}"
+    );
+    for line in [
+        "    received --> validated : validate\n",
+        "    inventory_reserved --> cancelled : cancel\n",
+        "    failed --> processing : retry\n",
+        "    delivered --> [*]\n",
+        "    cancelled --> [*]\n",
+        "    note right of shipped : timeout 7d → escalate urgent\n",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    assert!(!text.contains("failed --> [*]"), "{text}");
+    assert_eq!(text.matches(" --> ").count(), 1 + 17 + 2, "{text}");
+}
+
+#[test]
+fn mermaid_aliases_names_that_are_not_identifiers() {
+    let src = BASE.replace("shipped", "shipped-ok");
+    let text = load(&src).expect("loads").to_mermaid();
+    assert!(
+        text.contains("    state \"shipped-ok\" as state_1\n"),
+        "{text}"
+    );
+    assert!(text.contains("    received --> state_1 : ship\n"), "{text}");
+    assert!(text.contains("    state_1 --> [*]\n"), "{text}");
+}
+
+#[test]
+fn dot_has_start_edges_and_doublecircles() {
+    let dot = Machine::default_order_workflow().to_dot();
+    assert!(dot.starts_with("digraph \"order-workflow\" {\n"), "{dot}");
+    assert!(dot.trim_end().ends_with('}'), "{dot}");
+    for line in [
+        "    \"__start\" -> \"received\";\n",
+        "    \"received\" -> \"validated\" [label=\"validate\"];\n",
+        "    \"shipped\" -> \"cancelled\" [label=\"cancel\"];\n",
+        "    \"delivered\" [shape=doublecircle, label=\"delivered\\n100%\"];\n",
+        "    \"cancelled\" [shape=doublecircle, label=\"cancelled\\n0%\"];\n",
+        "    \"failed\" [shape=ellipse, label=\"failed\\n0%\"];\n",
+    ] {
+        assert!(dot.contains(line), "missing {line:?} in\n{dot}");
+    }
+    assert_eq!(dot.matches(" -> ").count(), 1 + 17, "{dot}");
+}
+
+// ---- Guards (need crate::rules::compile_guard / compile_guard_script) ----------
+
+const GUARDED: &str = "\
+machine: g
+initial: new
+states:
+  - name: new
+    progress: 0
+    automation_status: Processing
+    timeout: { after: 1h, transition: big }
+  - { name: done, progress: 100, automation_status: Delivered, terminal: true }
+transitions:
+  - name: big
+    from: new
+    to: done
+    guard: { field: quantity, operator: greater_than, value: 5 }
+    actions: [ { type: enable_fast_track } ]
+  - name: scripted
+    from: new
+    to: done
+    guard_script: \"order.quantity == 2\"
+    actions: [ { type: send_customer_notification } ]
+";
+
+#[test]
+fn guards_pick_the_first_passing_transition() {
+    let m = load(GUARDED).expect("loads");
+    let o = order("new"); // quantity 2
+    let plan = m
+        .transition(&o, "done", t0())
+        .expect("scripted guard passes");
+    assert_eq!(plan.transition, "scripted");
+    let mut big = order("new");
+    big.quantity = 9;
+    let plan = m.transition(&big, "done", t0()).expect("big guard passes");
+    assert_eq!(plan.transition, "big");
+    let mut neither = order("new");
+    neither.quantity = 3;
+    match m.transition(&neither, "done", t0()) {
+        Err(TransitionError::GuardRejected { from, to, guard }) => {
+            assert_eq!((from.as_str(), to.as_str()), ("new", "done"));
+            assert!(guard.contains('|'), "both guards described: {guard}");
+        }
+        other => panic!("expected GuardRejected, got {other:?}"),
+    }
+    // Structure ignores guards.
+    assert!(m.can_transition("new", "done"));
+}
+
+#[test]
+fn timeout_transition_with_a_guard_is_a_warning() {
+    let m = load(GUARDED).expect("loads");
+    let w = m.warnings();
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w[0].severity, Severity::Warning);
+    assert_eq!(w[0].pos, Pos::new(7, 39));
+    assert!(
+        w[0].message
+            .contains("timeout transition `big` has a guard"),
+        "{}",
+        w[0].message
+    );
+}
+
+#[test]
+fn dot_labels_carry_guards() {
+    let m = load(GUARDED).expect("loads");
+    let dot = m.to_dot();
+    assert!(dot.contains("\"new\" -> \"done\" [label=\"big ["), "{dot}");
+}
+
+#[test]
+fn bad_guards_are_reported_at_their_place() {
+    let src = GUARDED.replace("field: quantity", "field: quantiy");
+    assert_error(
+        &src,
+        "13:21",
+        "unknown field `quantiy`; did you mean `quantity`?",
+    );
+}
