@@ -555,34 +555,16 @@ impl Loader<'_> {
         let mut m = MapReader::new(node, "escalate", ESCALATE_KEYS, self.diags)?;
         let before = self.diags.error_count();
         let new_priority = m.opt("new_priority").and_then(|n| {
-            let s = reader::string(n, "new_priority", self.diags)?;
-            let p = Priority::parse(s);
-            if p.is_none() {
-                self.diags.error(
-                    n.pos,
-                    format!(
-                        "unknown new_priority `{s}`: expected one of {}{}",
-                        Priority::names().collect::<Vec<_>>().join(", "),
-                        did_you_mean(s, Priority::names())
-                    ),
-                );
-            }
-            p
+            reader::one_of(
+                n,
+                "new_priority",
+                Priority::parse,
+                Priority::names,
+                self.diags,
+            )
         });
         let new_impact = m.opt("new_impact").and_then(|n| {
-            let s = reader::string(n, "new_impact", self.diags)?;
-            let i = Impact::parse(s);
-            if i.is_none() {
-                self.diags.error(
-                    n.pos,
-                    format!(
-                        "unknown new_impact `{s}`: expected one of {}{}",
-                        Impact::names().collect::<Vec<_>>().join(", "),
-                        did_you_mean(s, Impact::names())
-                    ),
-                );
-            }
-            i
+            reader::one_of(n, "new_impact", Impact::parse, Impact::names, self.diags)
         });
         m.finish(self.diags);
         if new_priority.is_none() && new_impact.is_none() {

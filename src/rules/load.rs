@@ -225,18 +225,13 @@ impl RuleParser<'_> {
             .and_then(|n| reader::string(n, "description", diags))
             .map(str::to_owned);
         let category = m.req("category", diags).and_then(|n| {
-            let s = reader::string(n, "category", diags)?;
-            let c = Category::parse(s);
-            if c.is_none() {
-                diags.error(
-                    n.pos,
-                    format!(
-                        "unknown category `{s}`{}",
-                        did_you_mean(s, Category::ALL.iter().map(|c| c.as_str()))
-                    ),
-                );
-            }
-            c
+            reader::one_of(
+                n,
+                "category",
+                Category::parse,
+                || Category::ALL.iter().map(|c| c.as_str()),
+                diags,
+            )
         });
         let priority = m.req("priority", diags).and_then(|n| {
             let p = reader::int(n, "priority", diags)?;
@@ -276,24 +271,18 @@ impl RuleParser<'_> {
         }
         let logic = match m.opt("condition_logic") {
             None => Some(ConditionLogic::And),
-            Some(n) => reader::string(n, "condition_logic", diags).and_then(|s| {
-                let l = match s {
+            Some(n) => reader::one_of(
+                n,
+                "condition_logic",
+                |s| match s {
                     "AND" => Some(ConditionLogic::And),
                     "OR" => Some(ConditionLogic::Or),
                     "CUSTOM" => Some(ConditionLogic::Custom),
                     _ => None,
-                };
-                if l.is_none() {
-                    diags.error(
-                        n.pos,
-                        format!(
-                            "unknown condition_logic `{s}`: expected AND, OR or CUSTOM{}",
-                            did_you_mean(s, ["AND", "OR", "CUSTOM"])
-                        ),
-                    );
-                }
-                l
-            }),
+                },
+                || ["AND", "OR", "CUSTOM"].into_iter(),
+                diags,
+            ),
         };
         let custom_node = m.opt("custom_logic");
         let conditions = m
@@ -477,18 +466,13 @@ pub(crate) fn parse_condition(
         f.map(|f| (f, n.pos))
     });
     let operator = m.req("operator", diags).and_then(|n| {
-        let s = reader::string(n, "operator", diags)?;
-        let o = Operator::parse(s);
-        if o.is_none() {
-            diags.error(
-                n.pos,
-                format!(
-                    "unknown operator `{s}`{}",
-                    did_you_mean(s, Operator::ALL.iter().map(|o| o.as_str()))
-                ),
-            );
-        }
-        o
+        reader::one_of(
+            n,
+            "operator",
+            Operator::parse,
+            || Operator::ALL.iter().map(|o| o.as_str()),
+            diags,
+        )
     });
     let value_node = m.opt("value");
     let window_node = m.opt("time_window");

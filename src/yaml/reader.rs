@@ -175,3 +175,30 @@ pub fn seq<'a>(node: &'a Node, key: &str, diags: &mut Diagnostics) -> Option<&'a
         }
     }
 }
+
+/// A string scalar that must be one of a closed set of `names`, parsed by
+/// `parse`; otherwise records "unknown `key` `x`: expected one of ...; did you mean ...?".
+pub fn one_of<T, I>(
+    node: &Node,
+    key: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    names: impl Fn() -> I,
+    diags: &mut Diagnostics,
+) -> Option<T>
+where
+    I: Iterator<Item = &'static str>,
+{
+    let s = string(node, key, diags)?;
+    let v = parse(s);
+    if v.is_none() {
+        diags.error(
+            node.pos,
+            format!(
+                "unknown {key} `{s}`: expected one of {}{}",
+                names().collect::<Vec<_>>().join(", "),
+                did_you_mean(s, names())
+            ),
+        );
+    }
+    v
+}
