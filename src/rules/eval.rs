@@ -130,6 +130,11 @@ pub struct RuleErrorReport<'a> {
 /// ```
 pub struct RuleEngine {
     pack: Arc<RulePack>,
+    st: State,
+}
+
+/// Everything an evaluation changes, apart from the (immutable) pack.
+struct State {
     products: KeyedWindows,
     customers: KeyedWindows,
     newest_ms: i64,
@@ -196,7 +201,7 @@ impl RuleEngine {
     /// An engine with empty windows and statistics.
     pub fn new(pack: Arc<RulePack>) -> Self {
         let n = pack.rules().len();
-        RuleEngine {
+        let st = State {
             products: KeyedWindows::default(),
             customers: KeyedWindows::default(),
             newest_ms: i64::MIN,
@@ -207,14 +212,14 @@ impl RuleEngine {
             results: Vec::with_capacity(16),
             scope: Scope::new(),
             evaluations: 0,
-            pack,
-        }
+        };
+        RuleEngine { pack, st }
     }
 
     /// Sets how far behind the newest order an out-of-order order may arrive
     /// and still see exact window counts and rate limits (default one hour).
     pub fn with_lateness(mut self, lateness: chrono::TimeDelta) -> Self {
-        self.lateness_ms = lateness.num_milliseconds().max(0);
+        self.st.lateness_ms = lateness.num_milliseconds().max(0);
         self
     }
 
@@ -234,9 +239,9 @@ impl RuleEngine {
 
     /// [`RuleEngine::evaluate`], reusing `out`'s buffers.
     pub fn evaluate_into(&mut self, order: &Order, now: Option<DateTime<Utc>>, out: &mut Decision) {
-        self.ingest(order);
+        self.st.ingest(&self.pack, order);
         let t = now.unwrap_or(order.created_at);
-        self.run(order, t, out, &mut Quiet, true);
+        self.st.run(&self.pack, order, t, out, &mut Quiet);
     }
 
     /// Like [`RuleEngine::evaluate`], and also explains every rule: each
@@ -247,15 +252,11 @@ impl RuleEngine {
         order: &Order,
         now: Option<DateTime<Utc>>,
     ) -> (Decision, Vec<Explanation>) {
-        self.ingest(order);
+        self.st.ingest(&self.pack, order);
         let t = now.unwrap_or(order.created_at);
         let mut d = Decision::default();
-        let pack = Arc::clone(&self.pack);
-        let mut rec = Recorder {
-            pack: &pack,
-            out: pack.rules().iter().map(Explanation::new).collect(),
-        };
-        self.run(order, t, &mut d, &mut rec, true);
+        let mut rec = Recorder::new(&self.pack);
+        self.st.run(&self.pack, order, t, &mut d, &mut rec);
         (d, rec.out)
     }
 
@@ -270,15 +271,12 @@ impl RuleEngine {
     ) -> Option<Explanation> {
         let idx = self.pack.index_of(rule_id)?;
         let t = now.unwrap_or(order.created_at);
-        self.fill_windows(order, 1);
-        let pack = Arc::clone(&self.pack);
-        let mut rec = Recorder {
-            pack: &pack,
-            out: pack.rules().iter().map(Explanation::new).collect(),
-        };
+        self.st.fill_windows(&self.pack, order, 1);
+        let mut rec = Recorder::new(&self.pack);
         let mut d = Decision::default();
         d.clear(order);
-        self.eval_rule(idx, order, t, &mut d, &mut rec, false);
+        self.st
+            .eval_rule(&self.pack, idx, order, t, &mut d, &mut rec, false);
         Some(rec.out.swap_remove(idx))
     }
 
@@ -287,26 +285,37 @@ impl RuleEngine {
         self.pack
             .rules()
             .iter()
-            .zip(&self.stats)
+            .zip(&self.st.stats)
             .map(|(r, s)| s.snapshot(&r.id))
             .collect()
     }
 
     /// Window entries held in memory (for sizing).
     pub fn window_entries(&self) -> usize {
-        self.products.len() + self.customers.len()
+        self.st.products.len() + self.st.customers.len()
     }
+}
 
-    fn ingest(&mut self, order: &Order) {
-        if self.pack.windows().is_empty() {
+impl Recorder<'_> {
+    fn new(pack: &RulePack) -> Recorder<'_> {
+        Recorder {
+            pack,
+            out: pack.rules().iter().map(Explanation::new).collect(),
+        }
+    }
+}
+
+impl State {
+    fn ingest(&mut self, pack: &RulePack, order: &Order) {
+        if pack.windows().is_empty() {
             return;
         }
         let ts = order.created_at.timestamp_millis();
         self.newest_ms = self.newest_ms.max(ts);
         let cutoff = self
             .newest_ms
-            .saturating_sub(self.pack.max_window_ms() + self.lateness_ms);
-        let kinds = self.pack.windows();
+            .saturating_sub(pack.max_window_ms() + self.lateness_ms);
+        let kinds = pack.windows();
         if kinds.iter().any(|w| w.kind != WindowKind::CustomerOrders) {
             self.products
                 .insert(&order.product_id, ts, u64::from(order.quantity));
@@ -317,14 +326,14 @@ impl RuleEngine {
                 .insert(&order.customer_handle, ts, u64::from(order.quantity));
             self.customers.prune(&order.customer_handle, cutoff);
         }
-        self.fill_windows(order, 0);
+        self.fill_windows(pack, order, 0);
     }
 
     /// Computes the window values for `order`; `extra` counts the order itself
     /// when it has not been ingested.
-    fn fill_windows(&mut self, order: &Order, extra: u64) {
+    fn fill_windows(&mut self, pack: &RulePack, order: &Order, extra: u64) {
         let hi = order.created_at.timestamp_millis();
-        for (v, w) in self.window_values.iter_mut().zip(self.pack.windows()) {
+        for (v, w) in self.window_values.iter_mut().zip(pack.windows()) {
             let lo = hi - w.window_ms;
             let (count, units) = match w.kind {
                 WindowKind::CustomerOrders => self.customers.range(&order.customer_handle, lo, hi),
@@ -339,26 +348,28 @@ impl RuleEngine {
 
     fn run<O: Observer>(
         &mut self,
+        pack: &RulePack,
         order: &Order,
         t: DateTime<Utc>,
         out: &mut Decision,
         obs: &mut O,
-        record: bool,
     ) {
         out.clear(order);
         self.evaluations += 1;
         let timed = self.evaluations % TIMING_SAMPLE == 1;
-        for idx in 0..self.pack.rules().len() {
+        for idx in 0..pack.rules().len() {
             let started = timed.then(Instant::now);
-            self.eval_rule(idx, order, t, out, obs, record);
+            self.eval_rule(pack, idx, order, t, out, obs, true);
             if let Some(s) = started {
                 self.stats[idx].sample(s.elapsed());
             }
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn eval_rule<O: Observer>(
         &mut self,
+        pack: &RulePack,
         idx: usize,
         order: &Order,
         t: DateTime<Utc>,
@@ -366,7 +377,6 @@ impl RuleEngine {
         obs: &mut O,
         record: bool,
     ) {
-        let pack = Arc::clone(&self.pack);
         let rule = &pack.rules()[idx];
         let t_ms = t.timestamp_millis();
         let applicability = rule.applicability(t_ms);
@@ -410,7 +420,7 @@ impl RuleEngine {
                     self.results
                         .extend(rule.conditions.iter().map(|c| c.test(order, t_ms, w)));
                 }
-                match self.run_custom(rule, order, t) {
+                match self.run_custom(pack, rule, order, t) {
                     Ok(m) => m,
                     Err(message) => {
                         if record {
@@ -474,7 +484,13 @@ impl RuleEngine {
         &self.results
     }
 
-    fn run_custom(&mut self, rule: &Rule, order: &Order, t: DateTime<Utc>) -> Result<bool, String> {
+    fn run_custom(
+        &mut self,
+        pack: &RulePack,
+        rule: &Rule,
+        order: &Order,
+        t: DateTime<Utc>,
+    ) -> Result<bool, String> {
         let Some(script) = &rule.script else {
             return Err("rule has no compiled custom_logic".into());
         };
@@ -489,10 +505,10 @@ impl RuleEngine {
         }
         for (c, r) in rule.conditions.iter().zip(&self.results) {
             if let Some(name) = &c.name {
-                self.scope.push(name.clone(), *r);
+                self.scope.push(name.as_str(), *r);
             }
         }
-        self.pack.sandbox.eval_bool(script, &mut self.scope)
+        pack.sandbox.eval_bool(script, &mut self.scope)
     }
 }
 
