@@ -1,1 +1,394 @@
-fn main() {}
+//! Rule-engine benchmarks.
+//!
+//! - `shipped_pack/10k_varied_orders`: the shipped pack over 10,000 varied,
+//!   deterministic orders (fresh engine per iteration, one reused `Decision`);
+//!   throughput in orders/s.
+//! - `synthetic_1000_rules/per_order`: a generated 1,000-rule pack (varied
+//!   fields and operators, AND/OR, a few window facts), one order per iteration.
+//! - `all_custom/per_order` and `all_and/per_order`: 20 CUSTOM (Rhai) rules, and
+//!   the same 20 rules' conditions as AND rules; the difference divided by 20
+//!   is the cost of one CUSTOM rule.
+//! - `load/1000_rules`: loading and compiling the 1,000-rule pack from YAML text.
+//!
+//! The per-order benches feed an endless stream: a fixed set of orders replayed
+//! with `created_at` (and `deadline`) shifted forward on each pass, so windows
+//! and rate-limit logs stay in their steady state instead of piling up entries
+//! at the same instants.
+//!
+//! Run with `cargo bench --bench rules` (about a minute), or add `-- --quick`.
+
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use creatorflow::Order;
+use creatorflow::rules::{Decision, PackLoader, RuleEngine, RulePack};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const TIERS: &[&str] = &["vip", "regular", "regular", "regular", "new"];
+const ZONES: &[&str] = &[
+    "US-EAST",
+    "US-WEST",
+    "US-CENTRAL",
+    "US-MIDWEST",
+    "US-SOUTH",
+    "US-PACIFIC",
+    "CA",
+    "UK",
+    "AU",
+];
+const VIRAL: &[&str] = &[
+    "content_spike",
+    "hashtag_trending",
+    "influencer_mention",
+    "flash_sale",
+];
+
+fn base() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2025-06-12T06:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// `n` varied orders, about one every 1.2 s, with a viral burst on one
+/// product, repeat customers, deadlines, zones and viral indicators.
+fn varied_orders(n: usize, seed: u64) -> Vec<Order> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut t = base();
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        // Mostly in order; one in 20 arrives up to 5 minutes late.
+        t += TimeDelta::milliseconds(rng.random_range(0..2_400));
+        let created = if rng.random_bool(0.05) {
+            t - TimeDelta::seconds(rng.random_range(1..300))
+        } else {
+            t
+        };
+        let burst = (n / 3..n / 3 + n / 10).contains(&i) && rng.random_bool(0.6);
+        let product = if burst {
+            "prod-hot".to_owned()
+        } else {
+            format!("prod-{}", rng.random_range(0..200))
+        };
+        let customer = format!("@cust{}", rng.random_range(0..2_000));
+        let quantity = if rng.random_bool(0.05) {
+            rng.random_range(10..40)
+        } else {
+            rng.random_range(1..4)
+        };
+        let cents: u32 = rng.random_range(299..40_000);
+        let mut json = format!(
+            r#"{{"tiktok_order_id":"{id}","customer_handle":"{customer}","customer_tier":"{tier}","product_name":"Product","product_id":"{product}","quantity":{quantity},"price":"{p}.{c:02}","created_at":"{created}""#,
+            id = 577_240_611_800_000_000u64 + i as u64,
+            tier = TIERS[rng.random_range(0..TIERS.len())],
+            p = cents / 100,
+            c = cents % 100,
+            created = created.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        );
+        if rng.random_bool(0.8) {
+            let _ = write!(
+                json,
+                r#","shipping_zone":"{}""#,
+                ZONES[rng.random_range(0..ZONES.len())]
+            );
+        }
+        if rng.random_bool(0.3) {
+            let d = created + TimeDelta::minutes(rng.random_range(-60..3_000));
+            let _ = write!(json, r#","deadline":"{}""#, d.to_rfc3339());
+        }
+        if burst || rng.random_bool(0.1) {
+            let rate = if burst {
+                rng.random_range(30..90)
+            } else {
+                rng.random_range(0..20)
+            };
+            let _ = write!(
+                json,
+                r#","orders_per_hour_current":{rate},"velocity_multiplier":{}.{}"#,
+                rng.random_range(1..5),
+                rng.random_range(0..10)
+            );
+        }
+        if rng.random_bool(if burst { 0.5 } else { 0.03 }) {
+            let _ = write!(
+                json,
+                r#","viral_indicators":[{{"type":"{}","source":"bench","confidence":0.8,"impact_multiplier":2.5,"detected_at":"{}"}}]"#,
+                VIRAL[rng.random_range(0..VIRAL.len())],
+                created.to_rfc3339()
+            );
+        }
+        if rng.random_bool(0.2) {
+            let _ = write!(json, r#","user":{{"id":"u1","creator_tier":"gold"}}"#);
+        }
+        json.push('}');
+        out.push(Order::from_json(&json).unwrap_or_else(|e| panic!("{json}: {e}")));
+    }
+    out
+}
+
+/// Replays `orders` forever, shifting times forward by the batch's span on each pass.
+struct Stream {
+    orders: Vec<Order>,
+    next: usize,
+    span: TimeDelta,
+}
+
+impl Stream {
+    fn new(orders: Vec<Order>) -> Self {
+        let first = orders.iter().map(|o| o.created_at).min().unwrap();
+        let last = orders.iter().map(|o| o.created_at).max().unwrap();
+        Stream {
+            orders,
+            next: 0,
+            span: last - first + TimeDelta::seconds(1),
+        }
+    }
+
+    fn next(&mut self) -> &Order {
+        if self.next == self.orders.len() {
+            self.next = 0;
+            for o in &mut self.orders {
+                o.created_at += self.span;
+                o.deadline = o.deadline.map(|d| d + self.span);
+            }
+        }
+        self.next += 1;
+        &self.orders[self.next - 1]
+    }
+}
+
+/// A 1,000-rule pack: varied fields and operators, AND and OR, a few window facts.
+fn synthetic_pack_yaml(rules: usize, seed: u64) -> String {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut s = String::from("rules:\n");
+    for i in 0..rules {
+        let n_conds = rng.random_range(1..=4);
+        let mut conds = String::new();
+        for _ in 0..n_conds {
+            let c = match rng.random_range(0..14) {
+                0 => format!(
+                    "{{field: quantity, operator: greater_than, value: {}}}",
+                    rng.random_range(0..30)
+                ),
+                1 => format!(
+                    "{{field: order_value, operator: greater_than_or_equal, value: {}.{}}}",
+                    rng.random_range(0..400),
+                    rng.random_range(0..100)
+                ),
+                2 => format!(
+                    "{{field: price, operator: less_than, value: {}}}",
+                    rng.random_range(5..100)
+                ),
+                3 => format!(
+                    "{{field: customer_tier, operator: equals, value: {}}}",
+                    TIERS[rng.random_range(0..TIERS.len())]
+                ),
+                4 => format!(
+                    "{{field: shipping_zone, operator: in, value: [{}, {}]}}",
+                    ZONES[rng.random_range(0..ZONES.len())],
+                    ZONES[rng.random_range(0..ZONES.len())]
+                ),
+                5 => format!(
+                    "{{field: shipping_zone, operator: not_in, value: [{}]}}",
+                    ZONES[rng.random_range(0..ZONES.len())]
+                ),
+                6 => format!(
+                    "{{field: viral_indicator_types, operator: contains, value: {}}}",
+                    VIRAL[rng.random_range(0..VIRAL.len())]
+                ),
+                7 => format!(
+                    "{{field: hours_until_deadline, operator: less_than, value: {}}}",
+                    rng.random_range(-2..48)
+                ),
+                8 => format!(
+                    "{{field: product_id, operator: not_equals, value: prod-{}}}",
+                    rng.random_range(0..200)
+                ),
+                9 => format!(
+                    "{{field: customer_handle, operator: contains, value: '{}'}}",
+                    rng.random_range(0..100)
+                ),
+                10 => "{field: user.creator_tier, operator: exists}".to_owned(),
+                11 => format!(
+                    "{{field: velocity_multiplier, operator: greater_than_or_equal, value: {}.5}}",
+                    rng.random_range(1..4)
+                ),
+                12 => format!(
+                    "{{field: orders_per_hour_current, operator: greater_than, value: {}}}",
+                    rng.random_range(10..60)
+                ),
+                // Window facts: a handful of distinct windows, as a real pack has.
+                _ => {
+                    let (field, win) = match rng.random_range(0..3) {
+                        0 => ("product_orders", "1h"),
+                        1 => ("customer_orders", "24h"),
+                        _ => ("product_units", "90m"),
+                    };
+                    format!(
+                        "{{field: {field}, operator: greater_than, value: {}, time_window: {win}}}",
+                        rng.random_range(1..30)
+                    )
+                }
+            };
+            let _ = write!(conds, "{}{c}", if conds.is_empty() { "" } else { ", " });
+        }
+        let logic = if rng.random_bool(0.3) { "OR" } else { "AND" };
+        let action = match rng.random_range(0..4) {
+            0 => format!(
+                "{{type: escalate_priority, parameters: {{new_priority: {}, new_impact: {}}}}}",
+                ["high", "urgent", "standard", "automated"][rng.random_range(0..4)],
+                ["VIRAL", "HIGH", "MED", "AUTO"][rng.random_range(0..4)]
+            ),
+            1 => "{type: select_carrier, parameters: {carrier: UPS}}".to_owned(),
+            2 => "{type: log_analytics_event, parameters: {event: synthetic}}".to_owned(),
+            _ => "{type: send_customer_notification, parameters: {template: t}}".to_owned(),
+        };
+        let limit = if rng.random_bool(0.05) {
+            "    max_executions_per_hour: 50\n"
+        } else {
+            ""
+        };
+        let _ = write!(
+            s,
+            "  - id: syn-{i:04}\n    name: Synthetic rule {i}\n    category: priority_classification\n    priority: {}\n{limit}    condition_logic: {logic}\n    conditions: [{conds}]\n    actions: [{action}]\n",
+            rng.random_range(0..=100),
+        );
+    }
+    s
+}
+
+/// 20 CUSTOM rules with small Rhai expressions, or (`custom = false`) the same
+/// rules' conditions, plus the `order.<field>` test as a third condition, as AND rules.
+fn custom_pack_yaml(custom: bool) -> String {
+    // (conditions, custom_logic, the `order` test as a condition)
+    let templates: &[(&str, &str, &str)] = &[
+        (
+            "[{field: customer_tier, operator: equals, value: vip}, {field: price, operator: greater_than, value: 50}]",
+            "c0 && (c1 || order.quantity > 2)",
+            "{field: quantity, operator: greater_than, value: 2}",
+        ),
+        (
+            "[{field: quantity, operator: greater_than_or_equal, value: 2}, {field: shipping_zone, operator: in, value: [CA, UK, AU]}]",
+            "(c0 || c1) && order.price >= 20.0",
+            "{field: price, operator: greater_than_or_equal, value: 20}",
+        ),
+        (
+            "[{name: new_buyer, field: customer_tier, operator: equals, value: new}, {name: big, field: order_value, operator: greater_than, value: 100}]",
+            "new_buyer && (big || order.quantity >= 10)",
+            "{field: quantity, operator: greater_than_or_equal, value: 10}",
+        ),
+        (
+            "[{field: viral_indicator_types, operator: contains, value: content_spike}, {field: hours_until_deadline, operator: less_than, value: 12}]",
+            "!c0 || (c1 && order.customer_tier == \"vip\")",
+            "{field: customer_tier, operator: equals, value: vip}",
+        ),
+    ];
+    let mut s = String::from("rules:\n");
+    for i in 0..20 {
+        let (conds, logic, extra) = templates[i % templates.len()];
+        let (logic_lines, conds) = if custom {
+            (
+                format!(
+                    "    condition_logic: CUSTOM\n    custom_logic: '{}'\n",
+                    logic.replace('\'', "''")
+                ),
+                conds.to_owned(),
+            )
+        } else {
+            (
+                "    condition_logic: AND\n".to_owned(),
+                format!("{}, {extra}]", conds.trim_end_matches(']')),
+            )
+        };
+        let _ = write!(
+            s,
+            "  - id: rule-{i:02}\n    name: Rule {i}\n    category: fraud_prevention\n    priority: {}\n{logic_lines}    conditions: {conds}\n    actions: [{{type: escalate_to_manual, parameters: {{queue: review}}}}]\n",
+            100 - i
+        );
+    }
+    s
+}
+
+fn load(name: &str, yaml: &str) -> RulePack {
+    PackLoader::new()
+        .load_str(name, yaml)
+        .unwrap_or_else(|e| panic!("{name} does not load:\n{e}"))
+}
+
+/// One order per iteration, on an engine that keeps its state across iterations.
+fn per_order(c: &mut Criterion, group: &str, pack: RulePack, orders: Vec<Order>) {
+    let mut g = c.benchmark_group(group);
+    g.throughput(Throughput::Elements(1));
+    let mut engine = RuleEngine::new(Arc::new(pack));
+    let mut stream = Stream::new(orders);
+    let mut decision = Decision::default();
+    g.bench_function("per_order", |b| {
+        b.iter(|| {
+            engine.evaluate_into(stream.next(), None, &mut decision);
+            black_box(decision.matched.len())
+        })
+    });
+    g.finish();
+}
+
+fn bench_shipped(c: &mut Criterion) {
+    let pack = Arc::new(RulePack::shipped());
+    let orders = varied_orders(10_000, 7);
+    let mut g = c.benchmark_group("shipped_pack");
+    g.throughput(Throughput::Elements(orders.len() as u64));
+    g.measurement_time(Duration::from_secs(5)).sample_size(10);
+    let mut decision = Decision::default();
+    g.bench_function("10k_varied_orders", |b| {
+        b.iter(|| {
+            let mut engine = RuleEngine::new(Arc::clone(&pack));
+            let mut fired = 0usize;
+            for o in &orders {
+                engine.evaluate_into(o, None, &mut decision);
+                fired += decision.matched.len();
+            }
+            black_box(fired)
+        })
+    });
+    g.finish();
+}
+
+fn bench_synthetic(c: &mut Criterion) {
+    let pack = load("synthetic.yaml", &synthetic_pack_yaml(1_000, 11));
+    per_order(c, "synthetic_1000_rules", pack, varied_orders(4_096, 13));
+}
+
+fn bench_custom(c: &mut Criterion) {
+    let custom = load("custom.yaml", &custom_pack_yaml(true));
+    let and = load("and.yaml", &custom_pack_yaml(false));
+    per_order(c, "all_custom", custom, varied_orders(4_096, 17));
+    per_order(c, "all_and", and, varied_orders(4_096, 17));
+}
+
+fn bench_load(c: &mut Criterion) {
+    let yaml = synthetic_pack_yaml(1_000, 11);
+    let mut g = c.benchmark_group("load");
+    g.throughput(Throughput::Elements(1_000));
+    g.measurement_time(Duration::from_secs(5));
+    g.bench_function("1000_rules", |b| {
+        b.iter(|| black_box(load("synthetic.yaml", black_box(&yaml)).rules().len()))
+    });
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = bench_shipped, bench_synthetic, bench_custom, bench_load
+}
+criterion_main!(benches);
