@@ -5,9 +5,10 @@
 //!   throughput in orders/s.
 //! - `synthetic_1000_rules/per_order`: a generated 1,000-rule pack (varied
 //!   fields and operators, AND/OR, a few window facts), one order per iteration.
-//! - `all_custom/per_order` and `all_and/per_order`: 20 CUSTOM (Rhai) rules, and
-//!   the same 20 rules' conditions as AND rules; the difference divided by 20
-//!   is the cost of one CUSTOM rule.
+//! - `all_custom/per_order`, `all_custom_rhai/per_order` and `all_and/per_order`:
+//!   20 CUSTOM rules as written (most compile to the native boolean evaluator),
+//!   the same logic forced through the Rhai sandbox, and the same 20 rules'
+//!   conditions as AND rules; (custom - and) / 20 is the cost of one CUSTOM rule.
 //! - `load/1000_rules`: loading and compiling the 1,000-rule pack from YAML text.
 //!
 //! The per-order benches feed an endless stream: a fixed set of orders replayed
@@ -261,9 +262,19 @@ fn synthetic_pack_yaml(rules: usize, seed: u64) -> String {
     s
 }
 
-/// 20 CUSTOM rules with small Rhai expressions, or (`custom = false`) the same
-/// rules' conditions, plus the `order.<field>` test as a third condition, as AND rules.
-fn custom_pack_yaml(custom: bool) -> String {
+/// How `custom_pack_yaml` writes the rules.
+#[derive(Clone, Copy, PartialEq)]
+enum Logic {
+    /// CUSTOM logic as written (three templates in four are in the native subset).
+    Custom,
+    /// The same logic wrapped in `if (...) { true } else { false }`, which always runs in Rhai.
+    CustomRhai,
+    /// The conditions plus the `order.<field>` test as a third condition, as AND rules.
+    And,
+}
+
+/// 20 CUSTOM rules with small expressions, in one of the `Logic` forms.
+fn custom_pack_yaml(mode: Logic) -> String {
     // (conditions, custom_logic, the `order` test as a condition)
     let templates: &[(&str, &str, &str)] = &[
         (
@@ -290,7 +301,12 @@ fn custom_pack_yaml(custom: bool) -> String {
     let mut s = String::from("rules:\n");
     for i in 0..20 {
         let (conds, logic, extra) = templates[i % templates.len()];
-        let (logic_lines, conds) = if custom {
+        let logic = if mode == Logic::CustomRhai {
+            format!("if ({logic}) {{ true }} else {{ false }}")
+        } else {
+            logic.to_owned()
+        };
+        let (logic_lines, conds) = if mode != Logic::And {
             (
                 format!(
                     "    condition_logic: CUSTOM\n    custom_logic: '{}'\n",
@@ -362,9 +378,11 @@ fn bench_synthetic(c: &mut Criterion) {
 }
 
 fn bench_custom(c: &mut Criterion) {
-    let custom = load("custom.yaml", &custom_pack_yaml(true));
-    let and = load("and.yaml", &custom_pack_yaml(false));
+    let custom = load("custom.yaml", &custom_pack_yaml(Logic::Custom));
+    let rhai = load("custom_rhai.yaml", &custom_pack_yaml(Logic::CustomRhai));
+    let and = load("and.yaml", &custom_pack_yaml(Logic::And));
     per_order(c, "all_custom", custom, varied_orders(4_096, 17));
+    per_order(c, "all_custom_rhai", rhai, varied_orders(4_096, 17));
     per_order(c, "all_and", and, varied_orders(4_096, 17));
 }
 

@@ -171,8 +171,45 @@ pub struct Rule {
     /// Where the rule starts.
     pub pos: Pos,
     pub(crate) script: Option<Script>,
+    /// The custom logic compiled natively, when it is in the native subset.
+    pub(crate) native: Option<super::custom::BoolExpr>,
+    /// `valid_from` in ms (`i64::MIN` when unset).
+    pub(crate) valid_from_ms: i64,
+    /// `valid_until` in ms (`i64::MAX` when unset).
+    pub(crate) valid_until_ms: i64,
     /// First `new_priority` / `new_impact` among the rule's `escalate_priority` actions.
     pub(crate) escalation: (Option<Priority>, Option<Impact>),
+}
+
+/// What the evaluation loop reads of a rule, packed together (32 bytes) so
+/// that scanning a large pack touches little memory.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HotRule {
+    pub valid_from_ms: i64,
+    pub valid_until_ms: i64,
+    /// The rule's tests: `refs[start..end]` of the pack.
+    pub start: u32,
+    pub end: u32,
+    /// `max_executions_per_hour`, 0 when unlimited.
+    pub limit: u32,
+    pub enabled: bool,
+    pub logic: ConditionLogic,
+    pub escalation: (Option<Priority>, Option<Impact>),
+}
+
+impl HotRule {
+    #[inline(always)]
+    pub(crate) fn applicability(&self, t_ms: i64) -> Applicability {
+        if !self.enabled {
+            Applicability::Disabled
+        } else if t_ms < self.valid_from_ms {
+            Applicability::NotYetValid
+        } else if t_ms >= self.valid_until_ms {
+            Applicability::Expired
+        } else {
+            Applicability::Applicable
+        }
+    }
 }
 
 /// Why a rule does not apply at a time (see [`Rule::applicability`]).
@@ -192,17 +229,16 @@ impl Rule {
     /// Whether the rule applies at `t` (in ms since the epoch).
     #[inline]
     pub fn applicability(&self, t_ms: i64) -> Applicability {
-        if !self.enabled {
-            Applicability::Disabled
-        } else if self.valid_from.is_some_and(|f| t_ms < f.timestamp_millis()) {
-            Applicability::NotYetValid
-        } else if self
-            .valid_until
-            .is_some_and(|u| t_ms >= u.timestamp_millis())
-        {
-            Applicability::Expired
-        } else {
-            Applicability::Applicable
+        HotRule {
+            valid_from_ms: self.valid_from_ms,
+            valid_until_ms: self.valid_until_ms,
+            start: 0,
+            end: 0,
+            limit: 0,
+            enabled: self.enabled,
+            logic: self.condition_logic,
+            escalation: self.escalation,
         }
+        .applicability(t_ms)
     }
 }

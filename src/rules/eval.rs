@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use rhai::Scope;
 use serde::Serialize;
 
+use super::compiled::Ctx;
 use super::def::{Applicability, ConditionLogic, Rule, WindowKind};
 use super::explain::{ConditionExplanation, Explanation, Verdict};
 use super::facts::Fact;
@@ -20,8 +21,6 @@ use crate::script::order_map;
 const HOUR_MS: i64 = 3_600_000;
 /// How late (behind the newest `created_at` seen) an order may arrive and still see exact window counts.
 pub const DEFAULT_LATENESS_MS: i64 = HOUR_MS;
-/// One evaluation in this many is timed for `average_execution_time_ms`.
-const TIMING_SAMPLE: u64 = 64;
 
 /// The outcome of evaluating a pack against one order. Rules are referred to
 /// by their index in the pack's evaluation order; [`Decision::report`] resolves them.
@@ -143,6 +142,8 @@ struct State {
     fires: Vec<TimeLog>,
     stats: Vec<StatsAcc>,
     results: Vec<bool>,
+    /// Per order: 0 = not evaluated yet, 1 = false, 2 = true, for each of the pack's distinct tests.
+    memo: Vec<u8>,
     scope: Scope<'static>,
     evaluations: u64,
 }
@@ -210,6 +211,7 @@ impl RuleEngine {
             fires: vec![TimeLog::default(); n],
             stats: vec![StatsAcc::default(); n],
             results: Vec::with_capacity(16),
+            memo: Vec::new(),
             scope: Scope::new(),
             evaluations: 0,
         };
@@ -275,8 +277,11 @@ impl RuleEngine {
         let mut rec = Recorder::new(&self.pack);
         let mut d = Decision::default();
         d.clear(order);
+        let windows = std::mem::take(&mut self.st.window_values);
+        let cx = Ctx::new(order, t.timestamp_millis(), &windows);
         self.st
-            .eval_rule(&self.pack, idx, order, t, &mut d, &mut rec, false);
+            .eval_rule(&self.pack, idx, &cx, t, &mut d, &mut rec, false);
+        self.st.window_values = windows;
         Some(rec.out.swap_remove(idx))
     }
 
@@ -317,14 +322,14 @@ impl State {
             .saturating_sub(pack.max_window_ms() + self.lateness_ms);
         let kinds = pack.windows();
         if kinds.iter().any(|w| w.kind != WindowKind::CustomerOrders) {
+            let units = u64::from(order.quantity);
             self.products
-                .insert(&order.product_id, ts, u64::from(order.quantity));
-            self.products.prune(&order.product_id, cutoff);
+                .insert_and_prune(&order.product_id, ts, units, cutoff);
         }
         if kinds.iter().any(|w| w.kind == WindowKind::CustomerOrders) {
+            let units = u64::from(order.quantity);
             self.customers
-                .insert(&order.customer_handle, ts, u64::from(order.quantity));
-            self.customers.prune(&order.customer_handle, cutoff);
+                .insert_and_prune(&order.customer_handle, ts, units, cutoff);
         }
         self.fill_windows(pack, order, 0);
     }
@@ -333,12 +338,15 @@ impl State {
     /// when it has not been ingested.
     fn fill_windows(&mut self, pack: &RulePack, order: &Order, extra: u64) {
         let hi = order.created_at.timestamp_millis();
+        let product = self.products.get(&order.product_id);
+        let customer = self.customers.get(&order.customer_handle);
         for (v, w) in self.window_values.iter_mut().zip(pack.windows()) {
             let lo = hi - w.window_ms;
-            let (count, units) = match w.kind {
-                WindowKind::CustomerOrders => self.customers.range(&order.customer_handle, lo, hi),
-                _ => self.products.range(&order.product_id, lo, hi),
+            let series = match w.kind {
+                WindowKind::CustomerOrders => customer,
+                _ => product,
             };
+            let (count, units) = series.map_or((0, 0), |s| s.range(lo, hi));
             *v = match w.kind {
                 WindowKind::ProductUnits => (units + extra * u64::from(order.quantity)) as i64,
                 _ => (count + extra) as i64,
@@ -356,14 +364,20 @@ impl State {
     ) {
         out.clear(order);
         self.evaluations += 1;
-        let timed = self.evaluations % TIMING_SAMPLE == 1;
+        let windows = std::mem::take(&mut self.window_values);
+        let cx = Ctx::new(order, t.timestamp_millis(), &windows);
+        self.memo.clear();
+        self.memo.resize(pack.tests.len(), 0);
+        // One rule per order, round robin, is timed for `average_execution_time_ms`.
+        let timed_rule = (self.evaluations % pack.rules().len().max(1) as u64) as usize;
         for idx in 0..pack.rules().len() {
-            let started = timed.then(Instant::now);
-            self.eval_rule(pack, idx, order, t, out, obs, true);
+            let started = (idx == timed_rule).then(Instant::now);
+            self.eval_rule(pack, idx, &cx, t, out, obs, true);
             if let Some(s) = started {
                 self.stats[idx].sample(s.elapsed());
             }
         }
+        self.window_values = windows;
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -371,18 +385,21 @@ impl State {
         &mut self,
         pack: &RulePack,
         idx: usize,
-        order: &Order,
+        cx: &Ctx<'_>,
         t: DateTime<Utc>,
         out: &mut Decision,
         obs: &mut O,
         record: bool,
     ) {
+        let hot = &pack.hot[idx];
         let rule = &pack.rules()[idx];
-        let t_ms = t.timestamp_millis();
-        let applicability = rule.applicability(t_ms);
+        let tests = &pack.refs[hot.start as usize..hot.end as usize];
+        let t_ms = cx.now_ms;
+        let order = cx.order;
+        let applicability = hot.applicability(t_ms);
         if applicability != Applicability::Applicable {
             if O::DETAILED {
-                self.conditions_detailed(idx, rule, order, t_ms, obs);
+                self.conditions_detailed(idx, rule, cx, obs);
                 obs.verdict(
                     idx,
                     match applicability {
@@ -394,33 +411,35 @@ impl State {
             }
             return;
         }
-        let matched = match rule.condition_logic {
-            ConditionLogic::And if !O::DETAILED => rule
-                .conditions
+        let matched = match hot.logic {
+            ConditionLogic::And if !O::DETAILED => tests
                 .iter()
-                .all(|c| c.test(order, t_ms, &self.window_values)),
-            ConditionLogic::Or if !O::DETAILED => rule
-                .conditions
+                .all(|i| memo_eval(&mut self.memo, pack, *i, cx)),
+            ConditionLogic::Or if !O::DETAILED => tests
                 .iter()
-                .any(|c| c.test(order, t_ms, &self.window_values)),
+                .any(|i| memo_eval(&mut self.memo, pack, *i, cx)),
             ConditionLogic::And => self
-                .conditions_detailed(idx, rule, order, t_ms, obs)
+                .conditions_detailed(idx, rule, cx, obs)
                 .iter()
                 .all(|r| *r),
             ConditionLogic::Or => self
-                .conditions_detailed(idx, rule, order, t_ms, obs)
+                .conditions_detailed(idx, rule, cx, obs)
                 .iter()
                 .any(|r| *r),
             ConditionLogic::Custom => {
                 if O::DETAILED {
-                    self.conditions_detailed(idx, rule, order, t_ms, obs);
+                    self.conditions_detailed(idx, rule, cx, obs);
                 } else {
                     self.results.clear();
-                    let w = &self.window_values;
+                    let memo = &mut self.memo;
                     self.results
-                        .extend(rule.conditions.iter().map(|c| c.test(order, t_ms, w)));
+                        .extend(tests.iter().map(|i| memo_eval(memo, pack, *i, cx)));
                 }
-                match self.run_custom(pack, rule, order, t) {
+                let outcome = match &rule.native {
+                    Some(native) => Ok(native.eval(&self.results, cx)),
+                    None => self.run_custom(pack, rule, order, t),
+                };
+                match outcome {
                     Ok(m) => m,
                     Err(message) => {
                         if record {
@@ -437,25 +456,23 @@ impl State {
             obs.verdict(idx, Verdict::NotMatched);
             return;
         }
-        if let Some(limit) = rule.max_executions_per_hour
-            && self.fires[idx].count(t_ms - HOUR_MS, t_ms) >= limit as usize
-        {
+        if hot.limit > 0 && self.fires[idx].count(t_ms - HOUR_MS, t_ms) >= hot.limit as usize {
             out.rate_limited.push(idx as u32);
             obs.verdict(idx, Verdict::RateLimited);
             return;
         }
         out.matched.push(idx as u32);
-        if let (Some(p), false) = (rule.escalation.0, out.priority_set) {
+        if let (Some(p), false) = (hot.escalation.0, out.priority_set) {
             out.priority = p;
             out.priority_set = true;
         }
-        if let (Some(i), false) = (rule.escalation.1, out.impact_set) {
+        if let (Some(i), false) = (hot.escalation.1, out.impact_set) {
             out.impact = i;
             out.impact_set = true;
         }
         obs.verdict(idx, Verdict::Matched);
         if record {
-            if rule.max_executions_per_hour.is_some() {
+            if hot.limit > 0 {
                 let log = &mut self.fires[idx];
                 log.insert(t_ms);
                 log.prune(t_ms - HOUR_MS - self.lateness_ms);
@@ -470,13 +487,12 @@ impl State {
         &mut self,
         idx: usize,
         rule: &Rule,
-        order: &Order,
-        t_ms: i64,
+        cx: &Ctx<'_>,
         obs: &mut O,
     ) -> &[bool] {
         self.results.clear();
         for (ci, c) in rule.conditions.iter().enumerate() {
-            let fact = c.fact(order, t_ms, &self.window_values);
+            let fact = c.fact(cx.order, cx.now_ms, cx.windows);
             let r = super::ops::apply(c.operator, &fact, &c.operand);
             obs.condition(idx, ci, &fact, r);
             self.results.push(r);
@@ -509,6 +525,20 @@ impl State {
             }
         }
         pack.sandbox.eval_bool(script, &mut self.scope)
+    }
+}
+
+/// Evaluates the pack's test `i` once per order.
+#[inline(always)]
+fn memo_eval(memo: &mut [u8], pack: &RulePack, i: u32, cx: &Ctx<'_>) -> bool {
+    let i = i as usize;
+    match memo[i] {
+        0 => {
+            let r = pack.tests[i].eval(cx);
+            memo[i] = 1 + u8::from(r);
+            r
+        }
+        m => m == 2,
     }
 }
 

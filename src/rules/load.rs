@@ -326,6 +326,12 @@ impl RuleParser<'_> {
                 .filter(|a| a.kind == ActionType::EscalatePriority)
                 .find_map(|a| a.new_impact()),
         );
+        let native = script.as_ref().and_then(|s| {
+            let names: Vec<Option<String>> = conditions
+                .as_ref()
+                .map_or_else(Vec::new, |c| c.iter().map(|c| c.name.clone()).collect());
+            super::custom::BoolExpr::compile(s.source(), &names)
+        });
         Some(Rule {
             id: id?,
             name: name?,
@@ -344,7 +350,10 @@ impl RuleParser<'_> {
             actions,
             file: self.file.clone(),
             pos,
+            native,
             script,
+            valid_from_ms: valid_from.map_or(i64::MIN, |t| t.timestamp_millis()),
+            valid_until_ms: valid_until.map_or(i64::MAX, |t| t.timestamp_millis()),
             escalation,
         })
     }

@@ -22,6 +22,8 @@
 //!   floats, times as strings, a missing value as `()`); window facts are read
 //!   through a named condition.
 
+mod compiled;
+mod custom;
 mod def;
 mod eval;
 mod explain;

@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use super::def::{Rule, WindowSlot};
+use super::compiled::Test;
+use std::collections::HashMap;
+
+use super::def::{ConditionLogic, HotRule, Rule, WindowSlot};
 use super::load::{PackError, PackLoader, assign_window_slots};
 use crate::diag::Diagnostic;
 use crate::script::Sandbox;
@@ -20,6 +23,13 @@ pub struct RulePack {
     max_window_ms: i64,
     warnings: Vec<Diagnostic>,
     pub(crate) sandbox: Arc<Sandbox>,
+    /// Every distinct compiled condition of the pack; rules refer to them by
+    /// index, so a condition shared by many rules is evaluated once per order.
+    pub(crate) tests: Vec<Test>,
+    /// Each rule's tests, as indices into `tests`, rule after rule.
+    pub(crate) refs: Vec<u32>,
+    /// The evaluation loop's view of each rule, in evaluation order.
+    pub(crate) hot: Vec<HotRule>,
 }
 
 impl RulePack {
@@ -30,9 +40,41 @@ impl RulePack {
     ) -> Self {
         rules.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.id.cmp(&b.id)));
         let windows = assign_window_slots(&mut rules);
+        let mut tests: Vec<Test> = Vec::new();
+        let mut index: HashMap<String, u32> = HashMap::new();
+        let mut refs: Vec<u32> = Vec::new();
+        let mut hot = Vec::with_capacity(rules.len());
+        for r in &rules {
+            let start = refs.len() as u32;
+            for c in &r.conditions {
+                let t = Test::compile(c, c.slot);
+                let i = *index.entry(format!("{t:?}")).or_insert_with(|| {
+                    tests.push(t);
+                    (tests.len() - 1) as u32
+                });
+                refs.push(i);
+            }
+            if r.condition_logic != ConditionLogic::Custom {
+                // AND / OR over pure conditions: try the cheapest first.
+                refs[start as usize..].sort_by_key(|i| tests[*i as usize].cost());
+            }
+            hot.push(HotRule {
+                valid_from_ms: r.valid_from_ms,
+                valid_until_ms: r.valid_until_ms,
+                start,
+                end: refs.len() as u32,
+                limit: r.max_executions_per_hour.unwrap_or(0),
+                enabled: r.enabled,
+                logic: r.condition_logic,
+                escalation: r.escalation,
+            });
+        }
         let max_window_ms = windows.iter().map(|w| w.window_ms).max().unwrap_or(0);
         RulePack {
             rules,
+            tests,
+            refs,
+            hot,
             windows,
             max_window_ms,
             warnings,

@@ -60,6 +60,6 @@ pub struct RuleStats {
     pub success_count: u64,
     /// Evaluation time of the latest execution.
     pub last_executed_at: Option<DateTime<Utc>>,
-    /// Mean time to evaluate the rule, from a sample of one evaluation in 64.
+    /// Mean time to evaluate the rule, from a sample: each evaluation of the pack times one rule, round robin.
     pub average_execution_time_ms: f64,
 }

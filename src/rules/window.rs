@@ -11,9 +11,11 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use foldhash::fast::RandomState;
+
 /// One key's orders, sorted by time.
 #[derive(Debug, Default)]
-struct Series {
+pub(crate) struct Series {
     ts: VecDeque<i64>,
     /// Cumulative units up to and including each entry (absolute, pruning does not rebase).
     cum: VecDeque<u64>,
@@ -41,7 +43,7 @@ impl Series {
     }
 
     /// (count, units) of entries with `lo < ts <= hi`.
-    fn range(&self, lo: i64, hi: i64) -> (u64, u64) {
+    pub(crate) fn range(&self, lo: i64, hi: i64) -> (u64, u64) {
         let a = self.ts.partition_point(|t| *t <= lo);
         let b = self.ts.partition_point(|t| *t <= hi);
         if b <= a {
@@ -63,15 +65,19 @@ impl Series {
 /// Sliding windows for one kind of key.
 #[derive(Debug, Default)]
 pub(crate) struct KeyedWindows {
-    series: HashMap<Box<str>, Series>,
+    series: HashMap<Box<str>, Series, RandomState>,
     inserts: u64,
 }
 
 impl KeyedWindows {
-    /// Records one order of `units` at `ts` for `key`.
-    pub(crate) fn insert(&mut self, key: &str, ts: i64, units: u64) {
+    /// Records one order, then drops `key`'s entries at or before `cutoff`;
+    /// every 4,096 inserts, sweeps all keys. One hash lookup.
+    pub(crate) fn insert_and_prune(&mut self, key: &str, ts: i64, units: u64, cutoff: i64) {
         match self.series.get_mut(key) {
-            Some(s) => s.insert(ts, units),
+            Some(s) => {
+                s.insert(ts, units);
+                s.prune(cutoff);
+            }
             None => {
                 let mut s = Series::default();
                 s.insert(ts, units);
@@ -79,24 +85,22 @@ impl KeyedWindows {
             }
         }
         self.inserts += 1;
-    }
-
-    /// (count, units) of `key`'s orders with `lo < ts <= hi`.
-    pub(crate) fn range(&self, key: &str, lo: i64, hi: i64) -> (u64, u64) {
-        self.series.get(key).map_or((0, 0), |s| s.range(lo, hi))
-    }
-
-    /// Drops `key`'s entries at or before `cutoff`; every 4,096 inserts, sweeps all keys.
-    pub(crate) fn prune(&mut self, key: &str, cutoff: i64) {
-        if let Some(s) = self.series.get_mut(key) {
-            s.prune(cutoff);
-        }
         if self.inserts.is_multiple_of(4096) {
             self.series.retain(|_, s| {
                 s.prune(cutoff);
                 !s.ts.is_empty()
             });
         }
+    }
+
+    /// The series of `key`, if it has one.
+    pub(crate) fn get(&self, key: &str) -> Option<&Series> {
+        self.series.get(key)
+    }
+
+    /// (count, units) of `key`'s orders with `lo < ts <= hi`.
+    pub(crate) fn range(&self, key: &str, lo: i64, hi: i64) -> (u64, u64) {
+        self.series.get(key).map_or((0, 0), |s| s.range(lo, hi))
     }
 
     /// Entries held, over all keys.
@@ -139,15 +143,15 @@ mod tests {
     fn half_open_ranges_with_units() {
         let mut w = KeyedWindows::default();
         for (ts, u) in [(10, 1), (20, 2), (30, 3), (15, 4)] {
-            w.insert("p", ts, u);
+            w.insert_and_prune("p", ts, u, i64::MIN);
         }
         assert_eq!(w.range("p", 10, 30), (3, 9)); // 15, 20, 30
         assert_eq!(w.range("p", 0, 10), (1, 1));
         assert_eq!(w.range("p", 30, 40), (0, 0));
         assert_eq!(w.range("q", 0, 40), (0, 0));
-        w.prune("p", 15);
-        assert_eq!(w.range("p", 0, 40), (2, 5));
-        assert_eq!(w.len(), 2);
+        w.insert_and_prune("p", 40, 1, 15);
+        assert_eq!(w.range("p", 0, 40), (3, 6));
+        assert_eq!(w.len(), 3);
     }
 
     #[test]

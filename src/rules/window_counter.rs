@@ -14,8 +14,8 @@ impl KeyedCounter {
     /// behind the newest event is dropped.
     pub fn insert(&mut self, key: &str, ts: i64, retention_ms: i64) {
         self.newest = self.newest.max(ts);
-        self.inner.insert(key, ts, 1);
-        self.inner.prune(key, self.newest - retention_ms);
+        self.inner
+            .insert_and_prune(key, ts, 1, self.newest - retention_ms);
     }
 
     /// Events of `key` with `lo < ts <= hi`.
