@@ -190,24 +190,41 @@ impl Order {
     /// assert_eq!(e.to_string(), "quantity must be > 0");
     /// ```
     pub fn from_json(text: &str) -> Result<Order, OrderError> {
-        let mut de = serde_json::Deserializer::from_str(text);
-        let mut order: Order = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-            let field = e.path().to_string();
-            let inner = e.into_inner();
-            let message = if field == "." {
-                inner.to_string()
-            } else {
-                format!("{field}: {inner}")
-            };
-            OrderError::Json { field, message }
-        })?;
-        de.end().map_err(|e| OrderError::Json {
-            field: ".".into(),
-            message: e.to_string(),
-        })?;
+        // The fast path parses directly; only a failing line is parsed again
+        // with path tracking, to name the field in the error.
+        let mut order: Order = match serde_json::from_str(text) {
+            Ok(o) => o,
+            Err(_) => return Err(Self::json_error(text)),
+        };
         order.normalize();
         order.validate()?;
         Ok(order)
+    }
+
+    /// The located error for JSON that failed to parse as an order.
+    fn json_error(text: &str) -> OrderError {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let parsed: Result<Order, _> = serde_path_to_error::deserialize(&mut de);
+        match parsed.map(|_| de.end()) {
+            Ok(Ok(())) => OrderError::Json {
+                field: ".".into(),
+                message: "invalid order".into(),
+            },
+            Ok(Err(e)) => OrderError::Json {
+                field: ".".into(),
+                message: e.to_string(),
+            },
+            Err(e) => {
+                let field = e.path().to_string();
+                let inner = e.into_inner();
+                let message = if field == "." {
+                    inner.to_string()
+                } else {
+                    format!("{field}: {inner}")
+                };
+                OrderError::Json { field, message }
+            }
+        }
     }
 
     /// Fills the defaults that depend on other fields (`updated_at` and

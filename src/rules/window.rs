@@ -25,6 +25,12 @@ pub(crate) struct Series {
 
 impl Series {
     fn insert(&mut self, ts: i64, units: u64) {
+        if self.ts.back().is_none_or(|last| *last <= ts) {
+            let before = self.cum.back().copied().unwrap_or(self.base);
+            self.ts.push_back(ts);
+            self.cum.push_back(before + units);
+            return;
+        }
         let at = self.ts.partition_point(|t| *t <= ts);
         let before = if at == 0 { self.base } else { self.cum[at - 1] };
         self.ts.insert(at, ts);
@@ -66,12 +72,12 @@ impl Series {
 #[derive(Debug, Default)]
 pub(crate) struct KeyedWindows {
     series: HashMap<Box<str>, Series, RandomState>,
-    inserts: u64,
+    since_sweep: usize,
 }
 
 impl KeyedWindows {
     /// Records one order, then drops `key`'s entries at or before `cutoff`;
-    /// every 4,096 inserts, sweeps all keys. One hash lookup.
+    /// now and then, sweeps all keys. One hash lookup.
     pub(crate) fn insert_and_prune(&mut self, key: &str, ts: i64, units: u64, cutoff: i64) {
         match self.series.get_mut(key) {
             Some(s) => {
@@ -84,8 +90,11 @@ impl KeyedWindows {
                 self.series.insert(key.into(), s);
             }
         }
-        self.inserts += 1;
-        if self.inserts.is_multiple_of(4096) {
+        // Sweep keys that stopped receiving orders; spacing the sweeps by the
+        // number of keys keeps the cost O(1) per insert.
+        self.since_sweep += 1;
+        if self.since_sweep >= self.series.len().max(4096) {
+            self.since_sweep = 0;
             self.series.retain(|_, s| {
                 s.prune(cutoff);
                 !s.ts.is_empty()
