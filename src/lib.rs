@@ -45,6 +45,7 @@ pub mod machine;
 pub mod model;
 pub mod rules;
 pub mod script;
+pub mod tiktok;
 pub mod viral;
 pub mod yaml;
 
