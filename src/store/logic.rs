@@ -1,0 +1,521 @@
+//! Backend-independent rules every store follows: id assignment, time
+//! precision, validation, and the resolution of a batch of transitions
+//! (conflict, tenant and lease checks) into the writes to make. Backends
+//! load the rows a batch touches, call [`resolve`], and write [`Effects`] in
+//! one transaction, so every backend decides exactly alike.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{
+    AfterStep, HistoryEntry, OrderId, StoreError, StoredOrder, Transition, WorkId, WorkSpec,
+    WorkflowMetric,
+};
+use crate::model::{Impact, Order, Priority};
+use crate::rules::RuleStats;
+
+/// The namespace of order ids derived from `(tenant, tiktok_order_id)`.
+const ORDER_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6a1c_2f0e_8d4b_4e57_9b1a_3c5d_7e9f_0b21);
+
+/// The id of an order created without one, derived from the tenant, the
+/// TikTok order id and `created_at`, so that every backend, and every
+/// racing creator, assigns the same id. It is laid out as a UUID v7: the
+/// first 48 bits are `created_at` in milliseconds, the rest a SHA-1 (UUID v5)
+/// hash of `(tenant, tiktok_order_id)`. Ids therefore sort by creation time,
+/// which keeps the rows a batch touches (orders created around the same
+/// time) on neighbouring database pages.
+pub(crate) fn derived_order_id(
+    tenant: &str,
+    tiktok_order_id: &str,
+    created_at: DateTime<Utc>,
+) -> OrderId {
+    let mut name = Vec::with_capacity(tenant.len() + tiktok_order_id.len() + 1);
+    name.extend_from_slice(tenant.as_bytes());
+    name.push(0);
+    name.extend_from_slice(tiktok_order_id.as_bytes());
+    let hash = Uuid::new_v5(&ORDER_ID_NAMESPACE, &name);
+    let mut tail = [0u8; 10];
+    tail.copy_from_slice(&hash.as_bytes()[6..]);
+    let millis = u64::try_from(created_at.timestamp_millis()).unwrap_or(0);
+    uuid::Builder::from_unix_timestamp_millis(millis, &tail).into_uuid()
+}
+
+/// Milliseconds since the epoch (the stored form of every time).
+pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// The time `ms` milliseconds after the epoch.
+pub(crate) fn from_ms(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::database(format!("stored time {ms} ms is out of range")))
+}
+
+/// `t` truncated to the stored precision (milliseconds).
+pub(crate) fn trunc(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}
+
+/// When a lease of length `lease` taken at `now` lapses (milliseconds).
+pub(crate) fn lease_expiry(
+    now: DateTime<Utc>,
+    lease: chrono::TimeDelta,
+) -> Result<DateTime<Utc>, StoreError> {
+    if lease <= chrono::TimeDelta::zero() {
+        return Err(StoreError::invalid("a lease must last longer than 0"));
+    }
+    trunc(now)
+        .checked_add_signed(lease)
+        .map(trunc)
+        .ok_or_else(|| StoreError::invalid("lease expiry is out of range"))
+}
+
+/// A `u64` as a database integer.
+pub(crate) fn to_i64(value: u64, what: &str) -> Result<i64, StoreError> {
+    i64::try_from(value).map_err(|_| StoreError::invalid(format!("{what} {value} is too large")))
+}
+
+/// A database integer as a `u64`.
+pub(crate) fn to_u64(value: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(value)
+        .map_err(|_| StoreError::database(format!("stored {what} {value} is negative")))
+}
+
+/// A priority's rank: 0 for `high` (most urgent) … 3 for `automated`.
+pub(crate) fn priority_rank(p: Priority) -> i64 {
+    match p {
+        Priority::High => 0,
+        Priority::Urgent => 1,
+        Priority::Standard => 2,
+        Priority::Automated => 3,
+    }
+}
+
+/// Whether an impact is `VIRAL` (served first within a lane).
+pub(crate) fn is_viral(i: Impact) -> bool {
+    i == Impact::Viral
+}
+
+/// Validates and normalizes an order for storage under `tenant`: checks
+/// the model's ranges, sets `id` (derived if absent) and `user_id`, fills
+/// `updated_at` / `state_changed_at`, truncates times to milliseconds.
+pub(crate) fn prepare_new_order(tenant: &str, order: &Order) -> Result<StoredOrder, StoreError> {
+    if tenant.is_empty() {
+        return Err(StoreError::invalid("tenant must not be empty"));
+    }
+    let mut order = order.clone();
+    match order.user_id.as_deref() {
+        Some(owner) if owner != tenant => {
+            return Err(StoreError::invalid(format!(
+                "order {} belongs to user `{owner}`, not to tenant `{tenant}`",
+                order.tiktok_order_id
+            )));
+        }
+        _ => order.user_id = Some(tenant.to_owned()),
+    }
+    order.normalize();
+    order
+        .validate()
+        .map_err(|e| StoreError::invalid(e.to_string()))?;
+    to_i64(order.processing_time_ms, "processing_time_ms")?;
+    let id = *order
+        .id
+        .get_or_insert_with(|| derived_order_id(tenant, &order.tiktok_order_id, order.created_at));
+    order.created_at = trunc(order.created_at);
+    order.updated_at = order.updated_at.map(trunc);
+    order.state_changed_at = order.state_changed_at.map(trunc);
+    order.deadline = order.deadline.map(trunc);
+    for v in &mut order.viral_indicators {
+        v.detected_at = trunc(v.detected_at);
+    }
+    Ok(StoredOrder {
+        id,
+        version: 0,
+        terminal: false,
+        order,
+    })
+}
+
+/// Validates a work spec for storage.
+pub(crate) fn prepare_work(spec: &WorkSpec) -> Result<WorkSpec, StoreError> {
+    if spec.kind.is_empty() {
+        return Err(StoreError::invalid("work kind must not be empty"));
+    }
+    let mut spec = spec.clone();
+    spec.run_at = trunc(spec.run_at);
+    Ok(spec)
+}
+
+/// Checks a transition's values against the schema's ranges.
+pub(crate) fn validate_transition(t: &Transition) -> Result<(), StoreError> {
+    if t.progress > 100 {
+        return Err(StoreError::invalid(format!(
+            "progress {} must be between 0 and 100",
+            t.progress
+        )));
+    }
+    if t.to.as_str().is_empty() {
+        return Err(StoreError::invalid("target state must not be empty"));
+    }
+    to_i64(t.processing_time_ms, "processing_time_ms")?;
+    to_i64(t.duration_ms, "duration_ms")?;
+    if let Some(settle) = &t.settle
+        && settle.lease.tenant.is_empty()
+    {
+        return Err(StoreError::invalid("lease tenant must not be empty"));
+    }
+    if let Some(spec) = &t.enqueue {
+        prepare_work(spec)?;
+    }
+    Ok(())
+}
+
+/// What a backend knows about a work item when checking a lease.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LeaseState {
+    /// The tenant owning the item.
+    pub tenant: String,
+    /// The item's order.
+    pub order_id: OrderId,
+    /// The worker holding the lease, if leased.
+    pub owner: Option<String>,
+    /// How many times the item was claimed.
+    pub attempts: u32,
+    /// When the lease lapses.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Whether `lease` still holds on `state` at `now` (same tenant, worker and
+/// attempt, not expired).
+pub(crate) fn lease_holds(state: &LeaseState, lease: &super::Lease, now: DateTime<Utc>) -> bool {
+    state.tenant == lease.tenant
+        && state.owner.as_deref() == Some(lease.worker.as_str())
+        && state.attempts == lease.attempt
+        && state.expires_at.is_some_and(|e| e > now)
+}
+
+/// The [`StoreError::LeaseLost`] error for `lease`.
+pub(crate) fn lease_lost(lease: &super::Lease) -> StoreError {
+    StoreError::LeaseLost {
+        work_id: lease.id,
+        worker: lease.worker.clone(),
+        attempt: lease.attempt,
+    }
+}
+
+/// A work item to move back to pending at `run_at`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Reschedule {
+    /// The item.
+    pub id: WorkId,
+    /// When it is due again.
+    pub run_at: DateTime<Utc>,
+    /// A new payload, if any.
+    pub payload: Option<Value>,
+    /// The time of the change.
+    pub at: DateTime<Utc>,
+}
+
+/// A work item to insert if the order has none of its kind.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Enqueue {
+    /// The tenant.
+    pub tenant: String,
+    /// The order.
+    pub order_id: OrderId,
+    /// The item.
+    pub spec: WorkSpec,
+    /// Whether the order is viral (ordering within the lane).
+    pub viral: bool,
+    /// The order's `created_at` (ordering within the lane).
+    pub order_created_at: DateTime<Utc>,
+    /// The time of the change.
+    pub at: DateTime<Utc>,
+}
+
+/// The writes a batch of transitions makes, to apply in this order within
+/// one transaction.
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    /// The final state of each changed order, in the order first changed.
+    pub orders: Vec<StoredOrder>,
+    /// The history rows, with their tenant.
+    pub history: Vec<(String, HistoryEntry)>,
+    /// Work items to delete.
+    pub complete: Vec<WorkId>,
+    /// Work items to move back to pending.
+    pub reschedule: Vec<Reschedule>,
+    /// Orders whose priority or impact changed: all their items move to
+    /// this lane with this viral flag.
+    pub requeue: Vec<(OrderId, Priority, bool)>,
+    /// Work items to insert if absent.
+    pub enqueue: Vec<Enqueue>,
+}
+
+/// Resolves a batch of `(tenant, transition)`s, in order, against the
+/// current rows: `orders` must hold every existing order the batch names
+/// (of any tenant) and `leases` every existing work item its `settle`s
+/// name. Both are updated as the batch goes, so a later transition of the
+/// same order sees the earlier one. Returns one result per transition and
+/// the writes of the successful ones.
+pub(crate) fn resolve(
+    items: &[(&str, &Transition)],
+    orders: &mut HashMap<OrderId, StoredOrder>,
+    leases: &mut HashMap<WorkId, LeaseState>,
+) -> (Vec<Result<StoredOrder, StoreError>>, Effects) {
+    let mut effects = Effects::default();
+    let mut changed: Vec<OrderId> = Vec::new();
+    let mut requeue: Vec<OrderId> = Vec::new();
+    let mut results = Vec::with_capacity(items.len());
+    for (tenant, t) in items {
+        let result = resolve_one(tenant, t, orders, leases, &mut effects);
+        if let Ok(order) = &result {
+            if !changed.contains(&order.id) {
+                changed.push(order.id);
+            }
+            if (t.priority.is_some() || t.impact.is_some()) && !requeue.contains(&order.id) {
+                requeue.push(order.id);
+            }
+        }
+        results.push(result);
+    }
+    effects.orders = changed
+        .iter()
+        .filter_map(|id| orders.get(id).cloned())
+        .collect();
+    effects.requeue = requeue
+        .iter()
+        .filter_map(|id| orders.get(id))
+        .map(|o| (o.id, o.order.priority, is_viral(o.order.impact)))
+        .collect();
+    for e in &mut effects.enqueue {
+        if let Some(o) = orders.get(&e.order_id) {
+            e.viral = is_viral(o.order.impact);
+        }
+    }
+    (results, effects)
+}
+
+fn resolve_one(
+    tenant: &str,
+    t: &Transition,
+    orders: &mut HashMap<OrderId, StoredOrder>,
+    leases: &mut HashMap<WorkId, LeaseState>,
+    effects: &mut Effects,
+) -> Result<StoredOrder, StoreError> {
+    validate_transition(t)?;
+    let enqueue = t.enqueue.as_ref().map(prepare_work).transpose()?;
+    let at = trunc(t.at);
+    let current = orders
+        .get(&t.order_id)
+        .filter(|o| o.order.user_id.as_deref() == Some(tenant))
+        .ok_or_else(|| StoreError::order_not_found(t.order_id))?;
+    if let Some(settle) = &t.settle {
+        let lease = &settle.lease;
+        let holds = lease.tenant == tenant
+            && leases
+                .get(&lease.id)
+                .is_some_and(|s| s.order_id == t.order_id && lease_holds(s, lease, at));
+        if !holds {
+            return Err(lease_lost(lease));
+        }
+    }
+    if current.order.current_state != t.expected_state
+        || t.expected_version.is_some_and(|v| v != current.version)
+    {
+        return Err(StoreError::Conflict {
+            order_id: t.order_id,
+            expected_state: t.expected_state.to_string(),
+            expected_version: t.expected_version,
+            actual_state: current.order.current_state.to_string(),
+            actual_version: current.version,
+        });
+    }
+    let mut next = current.clone();
+    next.version += 1;
+    next.terminal = t.terminal;
+    let o = &mut next.order;
+    o.previous_state = Some(std::mem::replace(&mut o.current_state, t.to.clone()));
+    o.flow_progress = t.progress;
+    o.automation_status = t.automation_status;
+    o.processing_time_ms = t.processing_time_ms;
+    if let Some(p) = t.priority {
+        o.priority = p;
+    }
+    if let Some(i) = t.impact {
+        o.impact = i;
+    }
+    o.updated_at = Some(at);
+    o.state_changed_at = Some(at);
+    effects.history.push((
+        tenant.to_owned(),
+        HistoryEntry {
+            order_id: t.order_id,
+            version: next.version,
+            from: t.expected_state.clone(),
+            to: t.to.clone(),
+            reason: t.reason.clone(),
+            automated: t.automated,
+            duration_ms: t.duration_ms,
+            actions_executed: t.actions_executed.clone(),
+            error_message: t.error_message.clone(),
+            at,
+        },
+    ));
+    if let Some(settle) = &t.settle {
+        let id = settle.lease.id;
+        match &settle.then {
+            AfterStep::Complete => {
+                leases.remove(&id);
+                effects.complete.push(id);
+            }
+            AfterStep::Reschedule { run_at, payload } => {
+                if let Some(s) = leases.get_mut(&id) {
+                    s.owner = None;
+                    s.expires_at = None;
+                }
+                effects.reschedule.push(Reschedule {
+                    id,
+                    run_at: trunc(*run_at),
+                    payload: payload.clone(),
+                    at,
+                });
+            }
+        }
+    }
+    if let Some(spec) = enqueue {
+        effects.enqueue.push(Enqueue {
+            tenant: tenant.to_owned(),
+            order_id: t.order_id,
+            spec,
+            viral: is_viral(next.order.impact),
+            order_created_at: next.order.created_at,
+            at,
+        });
+    }
+    orders.insert(t.order_id, next.clone());
+    Ok(next)
+}
+
+/// The dashboard's windows, in milliseconds.
+pub(crate) struct Window {
+    /// `now - window`.
+    pub start: i64,
+    /// `now`.
+    pub end: i64,
+    /// `now - 2·window`.
+    pub prev_start: i64,
+    /// The window's length.
+    pub len: i64,
+}
+
+impl Window {
+    /// The window's length in minutes.
+    pub fn minutes(&self) -> f64 {
+        self.len as f64 / 60_000.0
+    }
+}
+
+/// The dashboard windows for `now` and `window` (which must be positive).
+pub(crate) fn window_bounds(now: DateTime<Utc>, window: TimeDelta) -> Result<Window, StoreError> {
+    let len = window.num_milliseconds();
+    if len <= 0 {
+        return Err(StoreError::invalid(
+            "the dashboard window must be at least 1 ms",
+        ));
+    }
+    let end = ms(now);
+    let start = end.checked_sub(len);
+    let prev_start = start.and_then(|s| s.checked_sub(len));
+    match (start, prev_start) {
+        (Some(start), Some(prev_start)) => Ok(Window {
+            start,
+            end,
+            prev_start,
+            len,
+        }),
+        _ => Err(StoreError::invalid("the dashboard window is out of range")),
+    }
+}
+
+/// The change from `prev` to `now` in percent (see [`super::Dashboard`]).
+pub(crate) fn change_pct(now: Option<f64>, prev: Option<f64>) -> Option<f64> {
+    match (now, prev) {
+        (Some(n), Some(p)) if p != 0.0 => Some(100.0 * (n - p) / p),
+        _ => None,
+    }
+}
+
+/// Checks a metric sample's fields.
+pub(crate) fn validate_metric(m: &WorkflowMetric) -> Result<(), StoreError> {
+    if m.metric_type.is_empty() || m.metric_name.is_empty() {
+        return Err(StoreError::invalid(
+            "metric type and name must not be empty",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks rule statistics against the database's ranges.
+pub(crate) fn validate_rule_stats(s: &RuleStats) -> Result<(), StoreError> {
+    if s.rule.is_empty() {
+        return Err(StoreError::invalid("rule id must not be empty"));
+    }
+    to_i64(s.execution_count, "execution_count")?;
+    to_i64(s.success_count, "success_count")?;
+    if !s.average_execution_time_ms.is_finite() {
+        return Err(StoreError::invalid(
+            "average_execution_time_ms must be finite",
+        ));
+    }
+    Ok(())
+}
+
+/// The error for scheduling an item another worker holds.
+pub(crate) fn leased_error(id: WorkId) -> StoreError {
+    StoreError::invalid(format!(
+        "work item {id} is leased; only its holder can settle it"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_ids_are_deterministic_per_tenant_and_sort_by_creation() {
+        let t: DateTime<Utc> = "2025-06-12T10:00:00.250Z".parse().unwrap();
+        let later = t + TimeDelta::milliseconds(1);
+        let a = derived_order_id("creator-1", "576461413038785752", t);
+        assert_eq!(a, derived_order_id("creator-1", "576461413038785752", t));
+        assert_ne!(a, derived_order_id("creator-2", "576461413038785752", t));
+        assert_ne!(a, derived_order_id("creator-1", "576461413038785753", t));
+        assert_eq!(a.get_version_num(), 7);
+        assert!(
+            a < derived_order_id("creator-0", "0", later),
+            "time-ordered"
+        );
+        // Before the epoch: clamped, never a panic.
+        let old = DateTime::from_timestamp_millis(-5).unwrap();
+        assert_eq!(derived_order_id("c", "o", old).get_version_num(), 7);
+    }
+
+    #[test]
+    fn times_and_numbers_convert_without_panics() {
+        let t: DateTime<Utc> = "2025-06-12T10:00:00.123456Z".parse().unwrap();
+        assert_eq!(trunc(t).to_rfc3339(), "2025-06-12T10:00:00.123+00:00");
+        assert_eq!(from_ms(ms(t)).unwrap(), trunc(t));
+        assert!(from_ms(i64::MAX).is_err());
+        assert!(to_i64(u64::MAX, "x").is_err());
+        assert!(to_u64(-1, "x").is_err());
+        assert!(lease_expiry(t, TimeDelta::zero()).is_err());
+        assert!(lease_expiry(DateTime::<Utc>::MAX_UTC, TimeDelta::days(1)).is_err());
+        assert!(window_bounds(t, TimeDelta::zero()).is_err());
+        assert!(window_bounds(DateTime::<Utc>::MIN_UTC, TimeDelta::MAX).is_err());
+        assert_eq!(change_pct(Some(3.0), Some(2.0)), Some(50.0));
+        assert_eq!(change_pct(Some(3.0), Some(0.0)), None);
+    }
+}

@@ -1,0 +1,295 @@
+//! The in-memory work queue: items indexed by due time while waiting, and
+//! by (VIRAL first, oldest order first) once due, per lane, so a claim costs
+//! O(log n) per item however long the queue is.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::model::Priority;
+use crate::store::logic::{LeaseState, ms, priority_rank};
+use crate::store::{
+    ClaimRequest, Lease, OrderId, QueueSummary, TenantScope, WorkId, WorkItem, WorkSpec,
+};
+
+/// One stored work item.
+#[derive(Debug, Clone)]
+pub(super) struct Item {
+    pub tenant: String,
+    pub order_id: OrderId,
+    pub kind: String,
+    pub lane: Priority,
+    pub viral: bool,
+    pub order_created_at: DateTime<Utc>,
+    /// When the item is due; while leased, the lease's expiry.
+    pub run_at: DateTime<Utc>,
+    pub payload: Value,
+    pub attempts: u32,
+    pub owner: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The index key of a due item: VIRAL first, then oldest order, then id.
+type ReadyKey = (bool, i64, WorkId);
+
+#[derive(Debug, Default)]
+pub(super) struct Queue {
+    items: HashMap<WorkId, Item>,
+    by_key: HashMap<(OrderId, String), WorkId>,
+    /// Per lane: items not yet known to be due, by `run_at`.
+    waiting: [BTreeSet<(i64, WorkId)>; 4],
+    /// Per lane: items found due, in service order.
+    ready: [BTreeSet<ReadyKey>; 4],
+    /// Per item: whether it sits in `ready` (else in `waiting`).
+    in_ready: HashMap<WorkId, bool>,
+    last_id: WorkId,
+}
+
+fn lane_ix(lane: Priority) -> usize {
+    // `priority_rank` is 0..=3.
+    priority_rank(lane) as usize
+}
+
+fn ready_key(id: WorkId, item: &Item) -> ReadyKey {
+    (!item.viral, ms(item.order_created_at), id)
+}
+
+impl Queue {
+    fn unindex(&mut self, id: WorkId) {
+        let (Some(item), Some(ready)) = (self.items.get(&id), self.in_ready.remove(&id)) else {
+            return;
+        };
+        let lane = lane_ix(item.lane);
+        if ready {
+            self.ready[lane].remove(&ready_key(id, item));
+        } else {
+            self.waiting[lane].remove(&(ms(item.run_at), id));
+        }
+    }
+
+    fn index(&mut self, id: WorkId) {
+        if let Some(item) = self.items.get(&id) {
+            self.waiting[lane_ix(item.lane)].insert((ms(item.run_at), id));
+            self.in_ready.insert(id, false);
+        }
+    }
+
+    /// Changes an item, keeping the indexes right.
+    fn update(&mut self, id: WorkId, f: impl FnOnce(&mut Item)) {
+        self.unindex(id);
+        if let Some(item) = self.items.get_mut(&id) {
+            f(item);
+        }
+        self.index(id);
+    }
+
+    /// The item's id for `(order, kind)`, if any.
+    pub fn find(&self, order_id: OrderId, kind: &str) -> Option<WorkId> {
+        self.by_key.get(&(order_id, kind.to_owned())).copied()
+    }
+
+    /// The item, if any.
+    pub fn get(&self, id: WorkId) -> Option<&Item> {
+        self.items.get(&id)
+    }
+
+    /// Inserts an item unless the order has one of this kind; returns its
+    /// id and whether it is new.
+    pub fn insert_if_absent(
+        &mut self,
+        tenant: &str,
+        order_id: OrderId,
+        spec: &WorkSpec,
+        viral: bool,
+        order_created_at: DateTime<Utc>,
+    ) -> (WorkId, bool) {
+        if let Some(id) = self.find(order_id, &spec.kind) {
+            return (id, false);
+        }
+        self.last_id += 1;
+        let id = self.last_id;
+        self.items.insert(
+            id,
+            Item {
+                tenant: tenant.to_owned(),
+                order_id,
+                kind: spec.kind.clone(),
+                lane: spec.lane,
+                viral,
+                order_created_at,
+                run_at: spec.run_at,
+                payload: spec.payload.clone(),
+                attempts: 0,
+                owner: None,
+                expires_at: None,
+            },
+        );
+        self.by_key.insert((order_id, spec.kind.clone()), id);
+        self.index(id);
+        (id, true)
+    }
+
+    /// Moves an item (clearing any lease): new lane, time and payload.
+    pub fn reschedule(
+        &mut self,
+        id: WorkId,
+        lane: Priority,
+        run_at: DateTime<Utc>,
+        payload: Value,
+    ) {
+        self.update(id, |item| {
+            item.owner = None;
+            item.expires_at = None;
+            item.lane = lane;
+            item.run_at = run_at;
+            item.payload = payload;
+        });
+    }
+
+    /// Removes an item.
+    pub fn remove(&mut self, id: WorkId) {
+        self.unindex(id);
+        if let Some(item) = self.items.remove(&id) {
+            self.by_key.remove(&(item.order_id, item.kind));
+        }
+    }
+
+    /// Clears an item's lease and makes it due at `run_at`, optionally
+    /// replacing its payload.
+    pub fn release(&mut self, id: WorkId, run_at: DateTime<Utc>, payload: Option<Value>) {
+        self.update(id, |item| {
+            item.owner = None;
+            item.expires_at = None;
+            item.run_at = run_at;
+            if let Some(p) = payload {
+                item.payload = p;
+            }
+        });
+    }
+
+    /// Extends a lease to `until`.
+    pub fn extend(&mut self, id: WorkId, until: DateTime<Utc>) {
+        self.update(id, |item| {
+            item.expires_at = Some(until);
+            item.run_at = until;
+        });
+    }
+
+    /// Moves every item of `order_id` to `lane`, with `viral`.
+    pub fn requeue_order(&mut self, order_id: OrderId, lane: Priority, viral: bool) {
+        let ids: Vec<WorkId> = self
+            .items
+            .iter()
+            .filter(|(_, item)| item.order_id == order_id)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.update(id, |item| {
+                item.lane = lane;
+                item.viral = viral;
+            });
+        }
+    }
+
+    /// What a lease check needs to know about an item.
+    pub fn lease_state(&self, id: WorkId) -> Option<LeaseState> {
+        self.items.get(&id).map(|item| LeaseState {
+            tenant: item.tenant.clone(),
+            order_id: item.order_id,
+            owner: item.owner.clone(),
+            attempts: item.attempts,
+            expires_at: item.expires_at,
+        })
+    }
+
+    /// Claims due items lane by lane (see [`crate::store::Store::claim`]).
+    pub fn claim(
+        &mut self,
+        scope: TenantScope<'_>,
+        req: &ClaimRequest<'_>,
+        expires_at: DateTime<Utc>,
+    ) -> Vec<WorkItem> {
+        let now_ms = ms(req.now);
+        let mut out = Vec::new();
+        for lane_limit in req.lanes {
+            let lane = lane_ix(lane_limit.lane);
+            // Promote the items that became due.
+            while let Some(&(run_at, id)) = self.waiting[lane].first() {
+                if run_at > now_ms {
+                    break;
+                }
+                self.waiting[lane].remove(&(run_at, id));
+                if let Some(item) = self.items.get(&id) {
+                    self.ready[lane].insert(ready_key(id, item));
+                    self.in_ready.insert(id, true);
+                }
+            }
+            let picked: Vec<WorkId> = self.ready[lane]
+                .iter()
+                .map(|&(_, _, id)| id)
+                .filter(|id| {
+                    self.items
+                        .get(id)
+                        .is_some_and(|i| scope.includes(&i.tenant) && ms(i.run_at) <= now_ms)
+                })
+                .take(lane_limit.limit)
+                .collect();
+            for id in picked {
+                self.update(id, |item| {
+                    item.attempts += 1;
+                    item.owner = Some(req.worker.to_owned());
+                    item.expires_at = Some(expires_at);
+                    item.run_at = expires_at;
+                });
+                if let Some(item) = self.items.get(&id) {
+                    out.push(work_item(id, item));
+                }
+            }
+        }
+        out
+    }
+
+    /// The queue's state at `now` for `scope`.
+    pub fn summary(&self, scope: TenantScope<'_>, now: DateTime<Utc>) -> QueueSummary {
+        let mut s = QueueSummary {
+            due: Priority::ALL.iter().map(|p| (*p, 0)).collect(),
+            ..QueueSummary::default()
+        };
+        for item in self.items.values().filter(|i| scope.includes(&i.tenant)) {
+            let live_lease = item.owner.is_some() && item.expires_at.is_some_and(|e| e > now);
+            if item.run_at <= now {
+                *s.due.entry(item.lane).or_default() += 1;
+            } else if !live_lease {
+                s.scheduled += 1;
+            }
+            if item.owner.is_some() {
+                if live_lease {
+                    s.leased += 1;
+                } else {
+                    s.expired_leases += 1;
+                }
+            }
+            s.next_run_at = Some(s.next_run_at.map_or(item.run_at, |t| t.min(item.run_at)));
+        }
+        s
+    }
+}
+
+/// The claimed form of an item.
+pub(super) fn work_item(id: WorkId, item: &Item) -> WorkItem {
+    WorkItem {
+        order_id: item.order_id,
+        kind: item.kind.clone(),
+        lane: item.lane,
+        viral: item.viral,
+        payload: item.payload.clone(),
+        lease: Lease {
+            id,
+            tenant: item.tenant.clone(),
+            worker: item.owner.clone().unwrap_or_default(),
+            attempt: item.attempts,
+            expires_at: item.expires_at.unwrap_or(item.run_at),
+        },
+    }
+}

@@ -1,0 +1,573 @@
+//! Orders, transitions and the dashboard on SQLite.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
+
+use super::SqliteStore;
+use super::rows::{
+    HISTORY_COLUMN_COUNT, HISTORY_COLUMNS, ORDER_COLUMN_COUNT, ORDER_COLUMNS, bind_history,
+    bind_order, column, db, history_from_row, json, order_from_row, params, placeholders, uuid,
+};
+use crate::model::{Impact, Priority};
+use crate::store::fault::{FaultPoint, injected};
+use crate::store::logic::{
+    self, Effects, LeaseState, change_pct, from_ms, is_viral, ms, priority_rank, to_i64, trunc,
+    window_bounds,
+};
+use crate::store::{
+    Created, Dashboard, MOST_URGENT_LIMIT, NewOrder, OrderId, OrderWithHistory, StoreError,
+    StoredOrder, Transition, WorkId, WorkSpec,
+};
+
+/// Rows per multi-row statement (well under SQLite's 32766 parameters).
+pub(super) const CHUNK: usize = 500;
+
+/// The SQL for selecting orders.
+fn select_orders(filter: &str) -> String {
+    format!("SELECT {ORDER_COLUMNS} FROM orders WHERE {filter}")
+}
+
+fn decode_all(rows: &[SqliteRow]) -> Result<Vec<StoredOrder>, StoreError> {
+    rows.iter().map(order_from_row).collect()
+}
+
+pub(super) async fn get(
+    pool: &SqlitePool,
+    tenant: &str,
+    id: OrderId,
+) -> Result<Option<StoredOrder>, StoreError> {
+    let row = sqlx::query(AssertSqlSafe(select_orders("id = ? AND user_id = ?")))
+        .bind(id.to_string())
+        .bind(tenant.to_owned())
+        .fetch_optional(pool)
+        .await
+        .map_err(db("reading an order"))?;
+    row.as_ref().map(order_from_row).transpose()
+}
+
+pub(super) async fn find(
+    pool: &SqlitePool,
+    tenant: &str,
+    tiktok_order_id: &str,
+) -> Result<Option<StoredOrder>, StoreError> {
+    let row = sqlx::query(AssertSqlSafe(select_orders(
+        "user_id = ? AND tiktok_order_id = ?",
+    )))
+    .bind(tenant.to_owned())
+    .bind(tiktok_order_id.to_owned())
+    .fetch_optional(pool)
+    .await
+    .map_err(db("finding an order"))?;
+    row.as_ref().map(order_from_row).transpose()
+}
+
+pub(super) async fn with_history(
+    store: &SqliteStore,
+    tenant: &str,
+    id: OrderId,
+) -> Result<Option<OrderWithHistory>, StoreError> {
+    let mut tx = store.read().await?;
+    let Some(row) = sqlx::query(AssertSqlSafe(select_orders("id = ? AND user_id = ?")))
+        .bind(id.to_string())
+        .bind(tenant.to_owned())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db("reading an order"))?
+    else {
+        return Ok(None);
+    };
+    let order = order_from_row(&row)?;
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {HISTORY_COLUMNS} FROM order_transitions WHERE order_id = ? AND user_id = ? ORDER BY version"
+    )))
+    .bind(id.to_string())
+    .bind(tenant.to_owned())
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db("reading an order's history"))?;
+    let history = rows
+        .iter()
+        .map(history_from_row)
+        .collect::<Result<_, _>>()?;
+    tx.commit().await.map_err(db("ending a read"))?;
+    Ok(Some(OrderWithHistory { order, history }))
+}
+
+pub(super) async fn list(
+    pool: &SqlitePool,
+    tenant: &str,
+    after: Option<OrderId>,
+    limit: usize,
+) -> Result<Vec<StoredOrder>, StoreError> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "{} ORDER BY id LIMIT ?",
+        select_orders("user_id = ? AND id > ?")
+    )))
+    .bind(tenant.to_owned())
+    .bind(after.map(|a| a.to_string()).unwrap_or_default())
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(pool)
+    .await
+    .map_err(db("listing orders"))?;
+    decode_all(&rows)
+}
+
+/// The `ORDER BY` of the most urgent active orders.
+const URGENT_ORDER: &str = "ORDER BY priority_rank, viral DESC, created_at, id";
+
+pub(super) async fn active(
+    pool: &SqlitePool,
+    tenant: &str,
+    limit: usize,
+) -> Result<Vec<StoredOrder>, StoreError> {
+    active_on(pool, tenant, limit).await
+}
+
+async fn active_on<'e, E>(
+    executor: E,
+    tenant: &str,
+    limit: usize,
+) -> Result<Vec<StoredOrder>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "{} {URGENT_ORDER} LIMIT ?",
+        select_orders("user_id = ? AND terminal = 0")
+    )))
+    .bind(tenant.to_owned())
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(executor)
+    .await
+    .map_err(db("listing active orders"))?;
+    decode_all(&rows)
+}
+
+// ---- create ---------------------------------------------------------------
+
+pub(super) async fn create(
+    store: &SqliteStore,
+    tenant: &str,
+    orders: &[NewOrder],
+) -> Result<Vec<Result<Created, StoreError>>, StoreError> {
+    let prepared: Vec<Result<(StoredOrder, Option<WorkSpec>), StoreError>> = orders
+        .iter()
+        .map(|n| {
+            let stored = logic::prepare_new_order(tenant, &n.order)?;
+            let work = n.work.as_ref().map(logic::prepare_work).transpose()?;
+            Ok((stored, work))
+        })
+        .collect();
+    let valid: Vec<&StoredOrder> = prepared
+        .iter()
+        .filter_map(|p| p.as_ref().ok())
+        .map(|p| &p.0)
+        .collect();
+    if valid.is_empty() {
+        // Every order was refused: nothing to write.
+        return Ok(prepared
+            .into_iter()
+            .filter_map(Result::err)
+            .map(Err)
+            .collect());
+    }
+    let mut tx = store.write().await?;
+    let mut inserted: HashSet<OrderId> = HashSet::new();
+    for chunk in valid.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO orders ({ORDER_COLUMNS}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
+            placeholders(ORDER_COLUMN_COUNT, chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for o in chunk {
+            q = bind_order(q, o)?;
+        }
+        for row in q
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db("inserting orders"))?
+        {
+            inserted.insert(uuid(&row, "id")?);
+        }
+    }
+    // The orders that were not inserted: duplicates (or id clashes).
+    let mut seen: HashSet<OrderId> = HashSet::new();
+    let mut duplicates: Vec<&str> = Vec::new();
+    for o in &valid {
+        if !inserted.contains(&o.id) || !seen.insert(o.id) {
+            duplicates.push(&o.order.tiktok_order_id);
+        }
+    }
+    let mut existing: HashMap<String, StoredOrder> = HashMap::new();
+    for chunk in duplicates.chunks(CHUNK) {
+        let sql = select_orders(&format!(
+            "user_id = ? AND tiktok_order_id IN ({})",
+            params(chunk.len())
+        ));
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant.to_owned());
+        for t in chunk {
+            q = q.bind((*t).to_owned());
+        }
+        for row in q
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db("reading existing orders"))?
+        {
+            let o = order_from_row(&row)?;
+            existing.insert(o.order.tiktok_order_id.clone(), o);
+        }
+    }
+    let mut results = Vec::with_capacity(prepared.len());
+    let mut work = Vec::new();
+    let mut claimed: HashSet<OrderId> = HashSet::new();
+    for p in prepared {
+        results.push(match p {
+            Err(e) => Err(e),
+            Ok((stored, spec)) => {
+                if inserted.contains(&stored.id) && claimed.insert(stored.id) {
+                    if let Some(spec) = spec {
+                        work.push((
+                            stored.id,
+                            is_viral(stored.order.impact),
+                            stored.order.created_at,
+                            spec,
+                        ));
+                    }
+                    Ok(Created {
+                        order: stored,
+                        created: true,
+                    })
+                } else if let Some(found) = existing.get(&stored.order.tiktok_order_id) {
+                    Ok(Created {
+                        order: found.clone(),
+                        created: false,
+                    })
+                } else {
+                    Err(StoreError::invalid(format!(
+                        "order id {} is already used by another order",
+                        stored.id
+                    )))
+                }
+            }
+        });
+    }
+    let enqueue: Vec<logic::Enqueue> = work
+        .into_iter()
+        .map(|(order_id, viral, order_created_at, spec)| logic::Enqueue {
+            tenant: tenant.to_owned(),
+            order_id,
+            at: spec.run_at,
+            spec,
+            viral,
+            order_created_at,
+        })
+        .collect();
+    insert_work(&mut tx, &enqueue).await?;
+    tx.commit().await.map_err(db("committing new orders"))?;
+    Ok(results)
+}
+
+/// Inserts work items unless their `(order, kind)` exists.
+pub(super) async fn insert_work(
+    conn: &mut SqliteConnection,
+    items: &[logic::Enqueue],
+) -> Result<(), StoreError> {
+    for chunk in items.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO work_queue (user_id, order_id, kind, lane, viral, order_created_at, \
+             run_at, payload, attempts, created_at, updated_at) VALUES {} \
+             ON CONFLICT (order_id, kind) DO NOTHING",
+            placeholders(11, chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for e in chunk {
+            q = q
+                .bind(e.tenant.clone())
+                .bind(e.order_id.to_string())
+                .bind(e.spec.kind.clone())
+                .bind(e.spec.lane.as_str())
+                .bind(e.viral)
+                .bind(ms(e.order_created_at))
+                .bind(ms(e.spec.run_at))
+                .bind(json(&e.spec.payload, "payload")?)
+                .bind(0_i64)
+                .bind(ms(e.at))
+                .bind(ms(e.at));
+        }
+        q.execute(&mut *conn).await.map_err(db("enqueueing work"))?;
+    }
+    Ok(())
+}
+
+// ---- transitions ----------------------------------------------------------
+
+pub(super) async fn transitions(
+    store: &SqliteStore,
+    batch: &[(&str, Transition)],
+) -> Result<Vec<Result<StoredOrder, StoreError>>, StoreError> {
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut tx = store.write().await?;
+    // Load every order and lease the batch names; the write lock keeps them as read.
+    let ids: Vec<String> = dedup(batch.iter().map(|(_, t)| t.order_id.to_string()));
+    let mut orders: HashMap<OrderId, StoredOrder> = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        let mut q = sqlx::query(AssertSqlSafe(select_orders(&format!(
+            "id IN ({})",
+            params(chunk.len())
+        ))));
+        for id in chunk {
+            q = q.bind(id.clone());
+        }
+        for row in q.fetch_all(&mut *tx).await.map_err(db("reading orders"))? {
+            let o = order_from_row(&row)?;
+            orders.insert(o.id, o);
+        }
+    }
+    let lease_ids: Vec<WorkId> = dedup(
+        batch
+            .iter()
+            .filter_map(|(_, t)| t.settle.as_ref().map(|s| s.lease.id)),
+    );
+    let mut leases: HashMap<WorkId, LeaseState> = HashMap::new();
+    for chunk in lease_ids.chunks(CHUNK) {
+        let mut q = sqlx::query(AssertSqlSafe(format!(
+            "SELECT id, user_id, order_id, lease_owner, attempts, lease_expires_at \
+             FROM work_queue WHERE id IN ({})",
+            params(chunk.len())
+        )));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for row in q.fetch_all(&mut *tx).await.map_err(db("reading leases"))? {
+            leases.insert(column(&row, "id")?, super::queue::lease_state(&row)?);
+        }
+    }
+    let ranking: HashMap<OrderId, Rank> = orders.values().map(|s| (s.id, rank_of(s))).collect();
+    let items: Vec<(&str, &Transition)> = batch.iter().map(|(t, tr)| (*t, tr)).collect();
+    let (results, effects) = logic::resolve(&items, &mut orders, &mut leases);
+    if !effects.orders.is_empty() {
+        write_effects(store, &mut tx, &effects, &ranking).await?;
+        tx.commit().await.map_err(db("committing transitions"))?;
+    }
+    Ok(results)
+}
+
+fn dedup<T: Clone + Eq + std::hash::Hash>(items: impl Iterator<Item = T>) -> Vec<T> {
+    let mut seen = HashSet::new();
+    items.filter(|i| seen.insert(i.clone())).collect()
+}
+
+/// What decides an order's place in the active-order index.
+type Rank = (Priority, Impact, bool);
+
+fn rank_of(s: &StoredOrder) -> Rank {
+    (s.order.priority, s.order.impact, s.terminal)
+}
+
+async fn write_effects(
+    store: &SqliteStore,
+    tx: &mut SqliteConnection,
+    effects: &Effects,
+    ranking: &HashMap<OrderId, Rank>,
+) -> Result<(), StoreError> {
+    // The columns no index covers, for every changed order; the indexed
+    // ones (priority, impact, terminal) only where they changed, so that
+    // index entries are not rewritten for nothing.
+    const COLS: &str = "id, version, current_state, previous_state, automation_status, \
+        processing_time_ms, flow_progress, updated_at, state_changed_at";
+    for chunk in effects.orders.chunks(CHUNK) {
+        let sql = format!(
+            "WITH v({COLS}) AS (VALUES {}) UPDATE orders SET version = v.version, \
+             current_state = v.current_state, previous_state = v.previous_state, \
+             automation_status = v.automation_status, \
+             processing_time_ms = v.processing_time_ms, flow_progress = v.flow_progress, \
+             updated_at = v.updated_at, state_changed_at = v.state_changed_at \
+             FROM v WHERE orders.id = v.id",
+            placeholders(9, chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for s in chunk {
+            let o = &s.order;
+            q = q
+                .bind(s.id.to_string())
+                .bind(to_i64(s.version, "version")?)
+                .bind(o.current_state.as_str().to_owned())
+                .bind(o.previous_state.as_ref().map(|p| p.as_str().to_owned()))
+                .bind(o.automation_status.as_str())
+                .bind(to_i64(o.processing_time_ms, "processing_time_ms")?)
+                .bind(i64::from(o.flow_progress))
+                .bind(ms(o.updated_at.unwrap_or(o.created_at)))
+                .bind(ms(o.state_changed_at.unwrap_or(o.created_at)));
+        }
+        q.execute(&mut *tx).await.map_err(db("updating orders"))?;
+    }
+    let ranked: Vec<&StoredOrder> = effects
+        .orders
+        .iter()
+        .filter(|s| ranking.get(&s.id) != Some(&rank_of(s)))
+        .collect();
+    for s in ranked {
+        sqlx::query(
+            "UPDATE orders SET terminal = ?, priority = ?, priority_rank = ?, impact = ?, \
+             viral = ? WHERE id = ?",
+        )
+        .bind(s.terminal)
+        .bind(s.order.priority.as_str())
+        .bind(priority_rank(s.order.priority))
+        .bind(s.order.impact.as_str())
+        .bind(is_viral(s.order.impact))
+        .bind(s.id.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(db("updating order priorities"))?;
+    }
+    if store.take_fault(FaultPoint::AfterOrderUpdate) {
+        return Err(injected());
+    }
+    for chunk in effects.history.chunks(CHUNK) {
+        let sql = format!(
+            "INSERT INTO order_transitions ({HISTORY_COLUMNS}) VALUES {}",
+            placeholders(HISTORY_COLUMN_COUNT, chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (tenant, h) in chunk {
+            q = bind_history(q, tenant, h)?;
+        }
+        q.execute(&mut *tx).await.map_err(db("inserting history"))?;
+    }
+    for chunk in effects.complete.chunks(CHUNK) {
+        let mut q = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM work_queue WHERE id IN ({})",
+            params(chunk.len())
+        )));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        q.execute(&mut *tx).await.map_err(db("completing work"))?;
+    }
+    for chunk in effects.reschedule.chunks(CHUNK) {
+        let sql = format!(
+            "WITH v(id, run_at, payload, updated_at) AS (VALUES {}) UPDATE work_queue SET \
+             run_at = v.run_at, payload = COALESCE(v.payload, work_queue.payload), \
+             lease_owner = NULL, lease_expires_at = NULL, updated_at = v.updated_at \
+             FROM v WHERE work_queue.id = v.id",
+            placeholders(4, chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for r in chunk {
+            q = q
+                .bind(r.id)
+                .bind(ms(r.run_at))
+                .bind(r.payload.as_ref().map(|p| json(p, "payload")).transpose()?)
+                .bind(ms(r.at));
+        }
+        q.execute(&mut *tx).await.map_err(db("rescheduling work"))?;
+    }
+    for (order_id, lane, viral) in &effects.requeue {
+        sqlx::query("UPDATE work_queue SET lane = ?, viral = ? WHERE order_id = ?")
+            .bind(lane.as_str())
+            .bind(*viral)
+            .bind(order_id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(db("moving work to a new lane"))?;
+    }
+    insert_work(tx, &effects.enqueue).await
+}
+
+// ---- dashboard ------------------------------------------------------------
+
+pub(super) async fn dashboard(
+    store: &SqliteStore,
+    tenant: &str,
+    now: DateTime<Utc>,
+    window: TimeDelta,
+) -> Result<Dashboard, StoreError> {
+    let w = window_bounds(now, window)?;
+    let mut tx = store.read().await?;
+    let mut orders_by_state = BTreeMap::new();
+    for row in sqlx::query(
+        "SELECT current_state, COUNT(*) AS n FROM orders WHERE user_id = ? GROUP BY current_state",
+    )
+    .bind(tenant.to_owned())
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db("counting orders by state"))?
+    {
+        orders_by_state.insert(column::<String>(&row, "current_state")?, count(&row, "n")?);
+    }
+    let mut orders_by_priority: BTreeMap<Priority, u64> =
+        Priority::ALL.iter().map(|p| (*p, 0)).collect();
+    let mut viral_orders = 0;
+    for row in sqlx::query(
+        "SELECT priority, COUNT(*) AS n, SUM(viral) AS v FROM orders \
+         WHERE user_id = ? AND terminal = 0 GROUP BY priority",
+    )
+    .bind(tenant.to_owned())
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db("counting orders by priority"))?
+    {
+        orders_by_priority.insert(super::rows::lane(&row, "priority")?, count(&row, "n")?);
+        viral_orders += count(&row, "v")?;
+    }
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, \
+                COALESCE(SUM(automated = 1 AND error_message IS NULL), 0) AS healthy, \
+                COUNT(DISTINCT CASE WHEN error_message IS NULL THEN order_id END) AS processed, \
+                AVG(duration_ms) AS avg_ms \
+         FROM order_transitions WHERE user_id = ? AND created_at > ? AND created_at <= ?",
+    )
+    .bind(tenant.to_owned())
+    .bind(w.start)
+    .bind(w.end)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db("aggregating the window's transitions"))?;
+    let (total, healthy, processed) = (
+        count(&row, "n")?,
+        count(&row, "healthy")?,
+        count(&row, "processed")?,
+    );
+    let avg: Option<f64> = column(&row, "avg_ms")?;
+    let prev_avg: Option<f64> = sqlx::query_scalar(
+        "SELECT AVG(duration_ms) FROM order_transitions \
+         WHERE user_id = ? AND created_at > ? AND created_at <= ?",
+    )
+    .bind(tenant.to_owned())
+    .bind(w.prev_start)
+    .bind(w.start)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db("aggregating the previous window's transitions"))?;
+    let most_urgent = active_on(&mut *tx, tenant, MOST_URGENT_LIMIT).await?;
+    tx.commit().await.map_err(db("ending a read"))?;
+    Ok(Dashboard {
+        now: trunc(now),
+        window_ms: w.len,
+        orders_processed_per_minute: processed as f64 / w.minutes(),
+        automation_health_pct: (total > 0).then(|| 100.0 * healthy as f64 / total as f64),
+        avg_processing_time_s: avg.map(|a| a / 1000.0),
+        avg_processing_time_change_pct: change_pct(avg, prev_avg),
+        orders_by_state,
+        orders_by_priority,
+        viral_orders,
+        most_urgent,
+    })
+}
+
+/// Reads a non-negative count column.
+pub(super) fn count(row: &SqliteRow, col: &str) -> Result<u64, StoreError> {
+    let n: Option<i64> = column(row, col)?;
+    logic::to_u64(n.unwrap_or(0), col)
+}
+
+/// Reads an optional time column.
+pub(super) fn time(row: &SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    column::<Option<i64>>(row, col)?.map(from_ms).transpose()
+}

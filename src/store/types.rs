@@ -1,0 +1,382 @@
+//! The records the [`Store`](super::Store) reads and writes.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::machine::TransitionPlan;
+use crate::model::{AutomationStatus, Impact, Order, Priority, StateName};
+
+/// An order's id (assigned on ingest).
+pub type OrderId = uuid::Uuid;
+
+/// A work item's id in the durable queue.
+pub type WorkId = i64;
+
+/// Which tenants a cross-order operation (a queue claim or summary) covers.
+///
+/// Tenant-facing code always names its tenant. Workers serve every creator
+/// and claim with [`TenantScope::All`]; on PostgreSQL that is only possible
+/// under the worker role (see the [module docs](super)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantScope<'a> {
+    /// One tenant's rows only.
+    Tenant(&'a str),
+    /// Every tenant's rows (workers).
+    All,
+}
+
+impl TenantScope<'_> {
+    /// Whether `tenant`'s rows are in scope.
+    pub fn includes(&self, tenant: &str) -> bool {
+        match self {
+            TenantScope::Tenant(t) => *t == tenant,
+            TenantScope::All => true,
+        }
+    }
+}
+
+/// An order as stored: the order, its optimistic-concurrency version and
+/// whether its state is terminal.
+///
+/// The stored `order` always has `id` and `user_id` (the tenant) set, and
+/// `updated_at` / `state_changed_at` filled; its times have millisecond
+/// precision.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredOrder {
+    /// The order's id (equal to `order.id`).
+    pub id: OrderId,
+    /// Incremented by every transition; 0 for a new order. It equals the
+    /// number of history rows.
+    pub version: u64,
+    /// Whether the order is in a terminal state (set by the transition that
+    /// entered the state, from the machine). Terminal orders are not active.
+    pub terminal: bool,
+    /// The order.
+    pub order: Order,
+}
+
+/// What [`Store::create_order`](super::Store::create_order) did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Created {
+    /// The stored order: the new one, or the one that already had this
+    /// `(tenant, tiktok_order_id)`.
+    pub order: StoredOrder,
+    /// `true` if this call stored it; `false` for a duplicate.
+    pub created: bool,
+}
+
+/// An order to create, with the work item that starts its workflow (stored
+/// in the same transaction, so an ingested order is never left without work).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOrder {
+    /// The order. Its `id`, if unset, is derived from the tenant,
+    /// `tiktok_order_id` and `created_at` (a UUID v7 whose random part is a
+    /// hash), so every backend assigns the same id, and ids sort by creation time.
+    pub order: Order,
+    /// Work to enqueue if (and only if) the order is new.
+    pub work: Option<WorkSpec>,
+}
+
+/// A work item to enqueue for an order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkSpec {
+    /// What to do (`advance`, `delivery_check`, …); at most one pending item
+    /// per `(order, kind)`.
+    pub kind: String,
+    /// The priority lane.
+    pub lane: Priority,
+    /// When the item becomes due.
+    pub run_at: DateTime<Utc>,
+    /// Free-form data for the worker; stored as JSON, returned unchanged.
+    pub payload: Value,
+}
+
+/// One state transition to write atomically: the order's new state fields,
+/// and one history row. Optionally settles the lease it ran under and
+/// enqueues follow-up work, in the same transaction.
+///
+/// Build it with [`Transition::from_plan`] and adjust the public fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// The order.
+    pub order_id: OrderId,
+    /// The state the caller read; the transition fails with
+    /// [`StoreError::Conflict`](super::StoreError::Conflict) if the order is
+    /// elsewhere.
+    pub expected_state: StateName,
+    /// The version the caller read, if it wants the stricter check.
+    pub expected_version: Option<u64>,
+    /// The new state.
+    pub to: StateName,
+    /// Whether the new state is terminal.
+    pub terminal: bool,
+    /// The order's `flow_progress` in the new state (0..=100).
+    pub progress: u8,
+    /// The order's `automation_status` in the new state.
+    pub automation_status: AutomationStatus,
+    /// The order's total `processing_time_ms` after this step.
+    pub processing_time_ms: u64,
+    /// A new priority (lane), if the step changes it; the order's queued
+    /// work moves to that lane.
+    pub priority: Option<Priority>,
+    /// A new impact, if the step changes it.
+    pub impact: Option<Impact>,
+    /// Why (the transition's name, a cancellation reason, …).
+    pub reason: Option<String>,
+    /// Whether the engine took the step (as opposed to a person).
+    pub automated: bool,
+    /// How long the step took.
+    pub duration_ms: u64,
+    /// The actions executed, with their outcome; stored as JSON, returned unchanged.
+    pub actions_executed: Value,
+    /// The error, for a step that failed.
+    pub error_message: Option<String>,
+    /// When the step happened (`updated_at`, `state_changed_at`, the history
+    /// row's time, and the time leases are checked against).
+    pub at: DateTime<Utc>,
+    /// The lease the step ran under: checked (a lost lease fails the whole
+    /// transition with [`StoreError::LeaseLost`](super::StoreError::LeaseLost))
+    /// and settled as said.
+    pub settle: Option<Settle>,
+    /// Work to enqueue for the order (insert-if-absent on `(order, kind)`),
+    /// after the settled item is removed.
+    pub enqueue: Option<WorkSpec>,
+}
+
+impl Transition {
+    /// The transition a [`TransitionPlan`] describes for `order`: expects
+    /// the order's state and version, sets the plan's state, progress,
+    /// automation status and terminal flag; keeps the processing time;
+    /// `automated`, no actions, no error, no lease.
+    pub fn from_plan(order: &StoredOrder, plan: &TransitionPlan, at: DateTime<Utc>) -> Self {
+        Transition {
+            order_id: order.id,
+            expected_state: plan.from.clone(),
+            expected_version: Some(order.version),
+            to: plan.to.clone(),
+            terminal: plan.terminal,
+            progress: plan.progress,
+            automation_status: plan.automation_status,
+            processing_time_ms: order.order.processing_time_ms,
+            priority: None,
+            impact: None,
+            reason: Some(plan.transition.clone()),
+            automated: true,
+            duration_ms: 0,
+            actions_executed: Value::Array(Vec::new()),
+            error_message: None,
+            at,
+            settle: None,
+            enqueue: None,
+        }
+    }
+}
+
+/// How a transition settles the lease it ran under.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settle {
+    /// The lease (from [`Store::claim`](super::Store::claim)).
+    pub lease: Lease,
+    /// What happens to the work item.
+    pub then: AfterStep,
+}
+
+/// What happens to a work item once its step is recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AfterStep {
+    /// The item is done and removed.
+    Complete,
+    /// The item stays, unleased, due again at `run_at` (the next step, or a
+    /// later check); `payload` replaces the stored one when given.
+    Reschedule {
+        /// When it is due again.
+        run_at: DateTime<Utc>,
+        /// A new payload, if any.
+        payload: Option<Value>,
+    },
+}
+
+/// One row of an order's history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryEntry {
+    /// The order.
+    pub order_id: OrderId,
+    /// The order version this transition produced (1 for the first);
+    /// unique per order, so a step is never recorded twice.
+    pub version: u64,
+    /// The state left.
+    pub from: StateName,
+    /// The state entered.
+    pub to: StateName,
+    /// Why.
+    pub reason: Option<String>,
+    /// Whether the engine took the step.
+    pub automated: bool,
+    /// How long the step took.
+    pub duration_ms: u64,
+    /// The actions executed, with their outcome (JSON).
+    pub actions_executed: Value,
+    /// The error of a failed step.
+    pub error_message: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// An order with its full history, read consistently.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OrderWithHistory {
+    /// The order.
+    pub order: StoredOrder,
+    /// Its transitions, oldest first.
+    pub history: Vec<HistoryEntry>,
+}
+
+/// A claimed work item: what to do, and the lease to do it under.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkItem {
+    /// The order it is for.
+    pub order_id: OrderId,
+    /// What to do.
+    pub kind: String,
+    /// Its lane.
+    pub lane: Priority,
+    /// Whether the order's impact is `VIRAL`.
+    pub viral: bool,
+    /// The payload, unchanged.
+    pub payload: Value,
+    /// The lease; pass it to renew, complete, release or a transition.
+    pub lease: Lease,
+}
+
+/// A worker's exclusive hold on a work item until `expires_at`.
+///
+/// `attempt` counts the item's claims: a worker whose lease lapsed and who
+/// claims the same item again gets a new attempt, so its old lease stays lost.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Lease {
+    /// The work item.
+    pub id: WorkId,
+    /// The tenant owning the item.
+    pub tenant: String,
+    /// The worker holding the lease.
+    pub worker: String,
+    /// Which claim of the item this is (1 for the first).
+    pub attempt: u32,
+    /// When the lease lapses (exclusive: at `expires_at` it is lost).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// How many items to claim from one lane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LaneLimit {
+    /// The lane.
+    pub lane: Priority,
+    /// At most this many items.
+    pub limit: usize,
+}
+
+/// A claim of due work ([`Store::claim`](super::Store::claim)).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClaimRequest<'a> {
+    /// Who claims (stored with the lease).
+    pub worker: &'a str,
+    /// The lanes to claim from, each with its own limit; results come lane
+    /// by lane in this order.
+    pub lanes: &'a [LaneLimit],
+    /// How long the leases last.
+    pub lease: TimeDelta,
+    /// The current time: items with `run_at <= now` are due.
+    pub now: DateTime<Utc>,
+}
+
+/// The queue's state at a moment ([`Store::queue_summary`](super::Store::queue_summary)).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct QueueSummary {
+    /// Items claimable now, per lane (every lane present), including those
+    /// whose lease expired.
+    pub due: BTreeMap<Priority, u64>,
+    /// Items leased, lease not expired.
+    pub leased: u64,
+    /// Items whose lease expired without being settled (a worker died or
+    /// stalled); they are claimable and counted in `due` too.
+    pub expired_leases: u64,
+    /// Items not leased whose `run_at` is in the future.
+    pub scheduled: u64,
+    /// The earliest time any item is or becomes due (a leased item's time is
+    /// its lease expiry); `None` when the queue is empty.
+    pub next_run_at: Option<DateTime<Utc>>,
+}
+
+/// One workflow metric sample (the plan's `workflow_metrics`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkflowMetric {
+    /// The order it is about, if any (must be the tenant's).
+    pub order_id: Option<OrderId>,
+    /// The kind of metric (`lane`, `action`, …).
+    pub metric_type: String,
+    /// Its name (`queue_wait_ms`, …).
+    pub metric_name: String,
+    /// The value, exact.
+    pub value: Decimal,
+    /// Free-form dimensions (JSON object), returned unchanged.
+    pub dimensions: serde_json::Map<String, Value>,
+    /// When.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// A query for [`Store::metrics`](super::Store::metrics); `None` fields do not filter.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MetricQuery {
+    /// Only this metric type.
+    pub metric_type: Option<String>,
+    /// Only this metric name.
+    pub metric_name: Option<String>,
+    /// Only this order's metrics.
+    pub order_id: Option<OrderId>,
+    /// Only samples recorded at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only samples recorded before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// At most this many (the oldest first).
+    pub limit: Option<usize>,
+}
+
+/// The dashboard figures of `model.md` (the plan's command center) for one
+/// tenant, as [`Store::dashboard`](super::Store::dashboard) computes them
+/// with aggregate queries. The *window* is `(now - window, now]`; the
+/// *previous window* is `(now - 2·window, now - window]`. A history row
+/// *succeeded* when it has no error message.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Dashboard {
+    /// The end of the window.
+    pub now: DateTime<Utc>,
+    /// The window's length in milliseconds.
+    pub window_ms: i64,
+    /// Distinct orders with at least one succeeded transition in the window,
+    /// divided by the window's length in minutes.
+    pub orders_processed_per_minute: f64,
+    /// 100 × (transitions in the window that were automated and succeeded) /
+    /// (all transitions in the window); `None` when the window has none.
+    pub automation_health_pct: Option<f64>,
+    /// Mean `duration_ms` of the transitions in the window, in seconds;
+    /// `None` when the window has none.
+    pub avg_processing_time_s: Option<f64>,
+    /// 100 × (mean − previous window's mean) / previous window's mean;
+    /// `None` when either window has no transition or the previous mean is 0.
+    pub avg_processing_time_change_pct: Option<f64>,
+    /// Every order of the tenant (terminal ones included), by current state.
+    pub orders_by_state: BTreeMap<String, u64>,
+    /// Active (non-terminal) orders by priority; every priority present.
+    pub orders_by_priority: BTreeMap<Priority, u64>,
+    /// Active orders whose impact is `VIRAL`.
+    pub viral_orders: u64,
+    /// The 50 most urgent active orders, as [`Store::active_orders`](super::Store::active_orders) orders them.
+    pub most_urgent: Vec<StoredOrder>,
+}
+
+/// How many orders [`Dashboard::most_urgent`] lists.
+pub const MOST_URGENT_LIMIT: usize = 50;

@@ -1,0 +1,233 @@
+//! Store URLs: `memory:`, `sqlite://PATH[?options]`, `postgres://…`, and
+//! password redaction for messages.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::StoreError;
+
+/// Where a store URL points.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Target {
+    /// `memory:`.
+    Memory,
+    /// `sqlite://PATH`.
+    Sqlite(SqliteTarget),
+    /// `postgres://…` or `postgresql://…`.
+    Postgres,
+}
+
+/// A parsed `sqlite://PATH?synchronous=full|normal&busy_timeout_ms=N`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SqliteTarget {
+    /// The database file.
+    pub path: PathBuf,
+    /// `synchronous=full` (default: every commit is on disk when it returns)
+    /// or `normal` (a commit survives a process crash, not a power loss).
+    pub synchronous_full: bool,
+    /// How long a writer waits for another process's lock.
+    pub busy_timeout: Duration,
+}
+
+/// The default busy timeout for SQLite.
+const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Parses a store URL.
+pub(crate) fn parse(url: &str) -> Result<Target, StoreError> {
+    let bad = |reason: &str| StoreError::BadUrl {
+        url: redact(url),
+        reason: reason.to_owned(),
+    };
+    if url == "memory:" || url == "memory://" {
+        return Ok(Target::Memory);
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(bad(
+            "expected `memory:`, `sqlite://PATH` or `postgres://USER@HOST/DB`",
+        ));
+    };
+    match scheme {
+        "sqlite" => parse_sqlite(rest).map(Target::Sqlite).map_err(|r| bad(&r)),
+        "postgres" | "postgresql" => {
+            if rest.is_empty() {
+                Err(bad("missing host"))
+            } else {
+                Ok(Target::Postgres)
+            }
+        }
+        "memory" => Err(bad("`memory:` takes no path")),
+        other => Err(bad(&format!(
+            "unknown scheme `{other}`; expected memory, sqlite or postgres"
+        ))),
+    }
+}
+
+fn parse_sqlite(rest: &str) -> Result<SqliteTarget, String> {
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path.is_empty() {
+        return Err("missing database path (`sqlite://creatorflow.db`)".into());
+    }
+    let mut target = SqliteTarget {
+        path: PathBuf::from(path),
+        synchronous_full: true,
+        busy_timeout: DEFAULT_BUSY_TIMEOUT,
+    };
+    for pair in query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter(|p| !p.is_empty())
+    {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match (key, value) {
+            ("synchronous", "full") => target.synchronous_full = true,
+            ("synchronous", "normal") => target.synchronous_full = false,
+            ("synchronous", other) => {
+                return Err(format!(
+                    "synchronous must be `full` or `normal`, not `{other}`"
+                ));
+            }
+            ("busy_timeout_ms", v) => {
+                let ms: u64 = v
+                    .parse()
+                    .map_err(|_| format!("busy_timeout_ms must be a whole number, not `{v}`"))?;
+                target.busy_timeout = Duration::from_millis(ms);
+            }
+            (other, _) => {
+                return Err(format!(
+                    "unknown option `{other}`; known: synchronous, busy_timeout_ms"
+                ));
+            }
+        }
+    }
+    Ok(target)
+}
+
+/// The URL with its password (in the authority or a `password=` query
+/// option) replaced by `***`, for messages and logs.
+///
+/// ```
+/// use creatorflow::store::redact_url;
+/// assert_eq!(
+///     redact_url("postgres://app:s3cr%40t@db.local:5432/cf?sslmode=require"),
+///     "postgres://app:***@db.local:5432/cf?sslmode=require"
+/// );
+/// assert_eq!(redact_url("sqlite://creatorflow.db"), "sqlite://creatorflow.db");
+/// ```
+pub fn redact(url: &str) -> String {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return redact_query(url);
+    };
+    let tail = &url[start..];
+    let end = tail.find(['/', '?', '#']).unwrap_or(tail.len());
+    let authority = &tail[..end];
+    let mut out = String::with_capacity(url.len());
+    out.push_str(&url[..start]);
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            match userinfo.split_once(':') {
+                Some((user, _password)) => {
+                    out.push_str(user);
+                    out.push_str(":***");
+                }
+                None => out.push_str(userinfo),
+            }
+            out.push_str(&authority[at..]);
+        }
+        None => out.push_str(authority),
+    }
+    out.push_str(&redact_query(&tail[end..]));
+    out
+}
+
+/// Replaces the value of any `password=` query option.
+fn redact_query(rest: &str) -> String {
+    let Some((before, query)) = rest.split_once('?') else {
+        return rest.to_owned();
+    };
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{before}?{}", parts.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_three_schemes() {
+        assert_eq!(parse("memory:").unwrap(), Target::Memory);
+        let Target::Sqlite(t) = parse("sqlite://data/cf.db").unwrap() else {
+            panic!("not sqlite")
+        };
+        assert_eq!(t.path, PathBuf::from("data/cf.db"));
+        assert!(t.synchronous_full);
+        assert_eq!(t.busy_timeout, DEFAULT_BUSY_TIMEOUT);
+        let Target::Sqlite(t) =
+            parse("sqlite:///tmp/x.db?synchronous=normal&busy_timeout_ms=250").unwrap()
+        else {
+            panic!("not sqlite")
+        };
+        assert_eq!(t.path, PathBuf::from("/tmp/x.db"));
+        assert!(!t.synchronous_full);
+        assert_eq!(t.busy_timeout, Duration::from_millis(250));
+        assert_eq!(parse("postgres://u:p@h/db").unwrap(), Target::Postgres);
+        assert_eq!(parse("postgresql://h/db").unwrap(), Target::Postgres);
+    }
+
+    #[test]
+    fn bad_urls_are_typed_errors_with_the_password_redacted() {
+        for (url, needle) in [
+            ("", "expected `memory:`"),
+            ("creatorflow.db", "expected `memory:`"),
+            ("sqlite://", "missing database path"),
+            ("sqlite://x.db?synchronous=sometimes", "synchronous must be"),
+            ("sqlite://x.db?busy_timeout_ms=soon", "whole number"),
+            ("sqlite://x.db?mode=ro", "unknown option `mode`"),
+            ("mysql://root:hunter2@h/db", "unknown scheme `mysql`"),
+            ("memory://x", "takes no path"),
+        ] {
+            let err = parse(url).unwrap_err();
+            let StoreError::BadUrl { url: shown, reason } = &err else {
+                panic!("{url}: {err:?}")
+            };
+            assert!(reason.contains(needle), "{url}: {reason}");
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+        let err = parse("mysql://root:hunter2@h/db").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "bad store URL `mysql://root:***@h/db`: unknown scheme `mysql`; expected memory, sqlite or postgres"
+        );
+    }
+
+    #[test]
+    fn redaction() {
+        for (url, shown) in [
+            (
+                "postgres://app:pw@h:5432/db",
+                "postgres://app:***@h:5432/db",
+            ),
+            ("postgres://app@h/db", "postgres://app@h/db"),
+            (
+                "postgres://h/db?user=a&password=pw",
+                "postgres://h/db?user=a&password=***",
+            ),
+            ("postgres://a:b:c@d@h/db", "postgres://a:***@h/db"),
+            ("postgres://app:pw@h", "postgres://app:***@h"),
+            ("memory:", "memory:"),
+            ("sqlite://a@b.db", "sqlite://a@b.db"),
+            ("x?password=pw", "x?password=***"),
+        ] {
+            assert_eq!(redact(url), shown, "{url}");
+        }
+    }
+}
