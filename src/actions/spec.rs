@@ -253,28 +253,25 @@ fn check_escalation(
             "`escalate_priority` needs `new_priority` or `new_impact` in its parameters",
         );
     }
-    if let Some(p) = p
-        && p.as_str().and_then(Priority::parse).is_none()
-    {
-        diags.error(
-            pos,
-            format!(
-                "`new_priority` must be one of {}, found {p}",
-                Priority::names().collect::<Vec<_>>().join(", ")
-            ),
-        );
-    }
-    if let Some(i) = i
-        && i.as_str().and_then(Impact::parse).is_none()
-    {
-        diags.error(
-            pos,
-            format!(
-                "`new_impact` must be one of {}, found {i}",
-                Impact::names().collect::<Vec<_>>().join(", ")
-            ),
-        );
-    }
+    let check = |key: &str,
+                 value: Option<&serde_json::Value>,
+                 valid: bool,
+                 names: Vec<&str>,
+                 diags: &mut Diagnostics| {
+        if let (Some(v), false) = (value, valid) {
+            diags.error(
+                pos,
+                format!("`{key}` must be one of {}, found {v}", names.join(", ")),
+            );
+        }
+    };
+    let p_ok = p
+        .and_then(|v| v.as_str())
+        .and_then(Priority::parse)
+        .is_some();
+    check("new_priority", p, p_ok, Priority::names().collect(), diags);
+    let i_ok = i.and_then(|v| v.as_str()).and_then(Impact::parse).is_some();
+    check("new_impact", i, i_ok, Impact::names().collect(), diags);
 }
 
 fn positive(node: &Node, key: &str, diags: &mut Diagnostics) -> Option<u64> {

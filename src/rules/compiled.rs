@@ -56,7 +56,7 @@ impl Cmp {
     }
 
     #[inline(always)]
-    fn holds(self, o: Ordering) -> bool {
+    pub(crate) fn holds(self, o: Ordering) -> bool {
         match self {
             Cmp::Eq => o == Ordering::Equal,
             Cmp::Ne => o != Ordering::Equal,

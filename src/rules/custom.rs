@@ -10,7 +10,7 @@
 
 use rust_decimal::prelude::ToPrimitive;
 
-use super::compiled::Ctx;
+use super::compiled::{Cmp as CmpOp, Ctx};
 use super::facts::Field;
 
 /// A compiled boolean expression over condition results and numeric facts.
@@ -24,16 +24,6 @@ pub(crate) enum BoolExpr {
     Or(Box<BoolExpr>, Box<BoolExpr>),
     /// `order.<field> <op> <literal>`.
     Compare(Field, CmpOp, Literal),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CmpOp {
-    Eq,
-    Ne,
-    Gt,
-    Ge,
-    Lt,
-    Le,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -112,16 +102,10 @@ fn compare(field: Field, op: CmpOp, lit: Literal, cx: &Ctx<'_>) -> bool {
             v.partial_cmp(&l)
         }
     };
-    use std::cmp::Ordering::*;
-    match (op, ord) {
-        (CmpOp::Ne, None) => true,
-        (_, None) => false,
-        (CmpOp::Eq, Some(o)) => o == Equal,
-        (CmpOp::Ne, Some(o)) => o != Equal,
-        (CmpOp::Gt, Some(o)) => o == Greater,
-        (CmpOp::Ge, Some(o)) => o != Less,
-        (CmpOp::Lt, Some(o)) => o == Less,
-        (CmpOp::Le, Some(o)) => o != Greater,
+    match ord {
+        // A NaN compares unequal to everything, as in Rhai.
+        None => op == CmpOp::Ne,
+        Some(o) => op.holds(o),
     }
 }
 
