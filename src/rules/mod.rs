@@ -34,7 +34,6 @@ pub mod ops;
 mod pack;
 mod stats;
 mod window;
-pub mod window_counter;
 
 pub use def::{Applicability, Category, Condition, ConditionLogic, Rule, WindowKind, WindowSlot};
 pub use eval::{DEFAULT_LATENESS_MS, Decision, DecisionReport, RuleEngine, RuleErrorReport};

@@ -1,113 +1,182 @@
-//! Viral-spike detection: enrichment of orders before the rules run.
+//! Viral-spike detection: velocity windows, two detectors, host signals, and
+//! the enrichment of orders before the rules run.
 //!
-//! This module holds the plan's reference detector (a fixed threshold on a
-//! product's orders in the last hour). It sets `orders_per_hour_current`,
-//! `velocity_multiplier` and a `content_spike` indicator on each order, so
-//! that rules such as the shipped viral-escalation rules act on them.
+//! | module | what it is |
+//! |---|---|
+//! | [`velocity`] | [`Velocity`] / [`KeyedVelocity`]: bucketed sliding-window order and unit counts per product or customer, a minute to a week, fixed memory |
+//! | [`reference`](mod@reference) | [`ReferenceDetector`]: the plan's fixed threshold (> 40 orders in the last hour), kept as the baseline |
+//! | [`statistical`] | [`StatisticalDetector`], the default: a Poisson CUSUM against each product's own seasonal baseline |
+//! | [`signals`] | [`Signals`]: trending hashtags, influencer mentions and flash sales fed by the host, with expiry |
+//! | [`enrich`] | [`ViralEnricher`]: sets `viral_indicators`, `orders_per_hour_current`, `velocity_multiplier` and the escalation recommendation on each order |
+//!
+//! A [`Detector`] sees one order at a time (product, `created_at`, quantity,
+//! and the caller's `now`) and answers an [`Assessment`]: the product's
+//! orders in the last hour, its baseline rate, the velocity multiplier and,
+//! when it judges the product to be spiking, a [`Spike`] with a confidence
+//! and an impact multiplier. The [`Enricher`] turns that, plus the host's
+//! [`Signals`], into the order's viral facts. No clock is read anywhere:
+//! time is the order's `created_at` and the caller's `now`.
+//!
+//! ```
+//! use creatorflow::Order;
+//! use creatorflow::viral::{Enricher, ViralEnricher};
+//!
+//! let mut enricher = ViralEnricher::default(); // the statistical detector
+//! let mut order = Order::from_json(r#"{"tiktok_order_id":"1","customer_handle":"@a",
+//!     "product_name":"Lamp","product_id":"p1","quantity":1,"price":20,
+//!     "created_at":"2025-06-12T10:00:00Z"}"#).unwrap();
+//! enricher
+//!     .signals_mut()
+//!     .flash_sale("p1", "2025-06-12T09:00:00Z".parse().unwrap(),
+//!         "2025-06-12T12:00:00Z".parse().unwrap(), 0.3)
+//!     .unwrap();
+//! let now = order.created_at;
+//! let outcome = enricher.enrich(&mut order, now);
+//! assert_eq!(order.viral_indicators[0].kind.as_str(), "flash_sale");
+//! assert!(outcome.escalate); // confidence 0.9, impact 2.5: the plan's rule
+//! ```
+
+pub mod enrich;
+pub mod reference;
+pub mod signals;
+pub mod statistical;
+pub mod velocity;
+
+pub use enrich::{Enrichment, ViralEnricher};
+pub use reference::ReferenceDetector;
+pub use signals::{SignalError, Signals};
+pub use statistical::{ConfigError, StatisticalConfig, StatisticalDetector};
+pub use velocity::{KeyedVelocity, Velocity, WindowTotal};
 
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
-use rust_decimal::prelude::FromPrimitive;
 
-use crate::model::{Order, ViralIndicator, ViralIndicatorType};
-use crate::rules::window_counter::KeyedCounter;
-
-const HOUR_MS: i64 = 3_600_000;
+use crate::model::{Order, ViralIndicator};
 
 /// Sets an order's viral facts from the stream of orders seen so far.
 pub trait Enricher: Send {
-    /// Records `order` (at its `created_at`) and sets its viral facts as of `now`.
-    fn enrich(&mut self, order: &mut Order, now: DateTime<Utc>);
-}
+    /// Records `order` (at its `created_at`) and sets its viral facts as of
+    /// `now`: `viral_indicators` (indicators this enricher set earlier are
+    /// replaced, others kept), `orders_per_hour_current` and
+    /// `velocity_multiplier`. Returns the escalation recommendation.
+    fn enrich(&mut self, order: &mut Order, now: DateTime<Utc>) -> Enrichment;
 
-/// The plan's detector, kept as the baseline: a `content_spike` when a
-/// product's orders in the last hour exceed 40, with
-/// `confidence = min(v/50, 1)` and `impact_multiplier = min(v/20, 3)`;
-/// `velocity_multiplier = min(current / baseline, 5)`, the baseline being the
-/// product's mean hourly rate over the 24 hours before the last hour (1.0
-/// when there is no history).
-#[derive(Debug, Default)]
-pub struct ReferenceDetector {
-    products: KeyedCounter,
-}
+    /// Records a past order without enriching anything (see
+    /// [`restore`](Self::restore)).
+    fn record(
+        &mut self,
+        product_id: &str,
+        customer: &str,
+        created_at: DateTime<Utc>,
+        quantity: u32,
+    );
 
-impl ReferenceDetector {
-    /// The plan's threshold, in orders per hour.
-    pub const THRESHOLD: f64 = 40.0;
-
-    /// A detector with no history.
-    pub fn new() -> Self {
-        ReferenceDetector::default()
-    }
-}
-
-impl Enricher for ReferenceDetector {
-    fn enrich(&mut self, order: &mut Order, now: DateTime<Utc>) {
-        let t = order.created_at.timestamp_millis();
-        self.products.insert(&order.product_id, t, 25 * HOUR_MS);
-        let hi = now.timestamp_millis().max(t);
-        let current = self.products.count(&order.product_id, hi - HOUR_MS, hi) as f64;
-        let before = self
-            .products
-            .count(&order.product_id, hi - 25 * HOUR_MS, hi - HOUR_MS) as f64
-            / 24.0;
-        let multiplier = if before > 0.0 {
-            (current / before).min(5.0)
-        } else {
-            1.0
-        };
-        order.orders_per_hour_current = Decimal::from_f64(current).unwrap_or_default();
-        order.velocity_multiplier = Decimal::from_f64(multiplier)
-            .unwrap_or(Decimal::ONE)
-            .round_dp(2);
-        if current > Self::THRESHOLD {
-            let mut metadata = serde_json::Map::new();
-            metadata.insert("current_velocity".into(), current.into());
-            metadata.insert("threshold".into(), Self::THRESHOLD.into());
-            metadata.insert("product_id".into(), order.product_id.clone().into());
-            order.viral_indicators.push(ViralIndicator {
-                kind: ViralIndicatorType::ContentSpike,
-                source: "velocity_monitoring".into(),
-                confidence: (current / 50.0).min(1.0),
-                impact_multiplier: (current / 20.0).min(3.0),
-                detected_at: now,
-                metadata,
-            });
+    /// Rebuilds the state from stored orders `(product_id, customer,
+    /// created_at, quantity)` after a restart, e.g. the last week read from
+    /// the store, oldest first (velocity counts accept any order; the
+    /// statistical baseline learns best from time order).
+    fn restore<'a, I>(&mut self, orders: I)
+    where
+        I: IntoIterator<Item = (&'a str, &'a str, DateTime<Utc>, u32)>,
+        Self: Sized,
+    {
+        for (product, customer, at, quantity) in orders {
+            self.record(product, customer, at, quantity);
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A spike detector: updated with each order, queried at the same time.
+pub trait Detector: Send {
+    /// A short name for reports (`reference`, `statistical`).
+    fn name(&self) -> &'static str;
 
-    fn order(t: &str) -> Order {
-        Order::from_json(&format!(
-            r#"{{"tiktok_order_id":"1","customer_handle":"@a","product_name":"x","product_id":"p","quantity":1,"price":1,"created_at":"{t}"}}"#
-        ))
-        .unwrap()
-    }
+    /// Records an order of `quantity` units of `product_id` placed at `at`,
+    /// and returns the product's state as of `now` (the later of `now` and
+    /// `at`).
+    fn observe(
+        &mut self,
+        product_id: &str,
+        at: DateTime<Utc>,
+        quantity: u32,
+        now: DateTime<Utc>,
+    ) -> Assessment;
 
-    #[test]
-    fn flags_more_than_forty_an_hour() {
-        let mut d = ReferenceDetector::new();
-        let start: DateTime<Utc> = "2025-03-01T12:00:00Z".parse().unwrap();
-        let mut last = order("2025-03-01T12:00:00Z");
-        for i in 0..41 {
-            let mut o = order("2025-03-01T12:00:00Z");
-            o.created_at = start + chrono::TimeDelta::seconds(i * 60);
-            let t = o.created_at;
-            d.enrich(&mut o, t);
-            if i < 40 {
-                assert!(o.viral_indicators.is_empty(), "order {i}");
-            }
-            last = o;
+    /// Records a past order (a restore) without assessing it.
+    fn record(&mut self, product_id: &str, at: DateTime<Utc>, quantity: u32);
+
+    /// Rebuilds the state from stored orders `(product_id, created_at,
+    /// quantity)`, oldest first.
+    fn restore<'a, I>(&mut self, orders: I)
+    where
+        I: IntoIterator<Item = (&'a str, DateTime<Utc>, u32)>,
+        Self: Sized,
+    {
+        for (product, at, quantity) in orders {
+            self.record(product, at, quantity);
         }
-        assert_eq!(last.orders_per_hour_current, Decimal::from(41));
-        let ind = &last.viral_indicators[0];
-        assert_eq!(ind.kind, ViralIndicatorType::ContentSpike);
-        assert!((ind.confidence - 0.82).abs() < 1e-9);
-        assert!((ind.impact_multiplier - 2.05).abs() < 1e-9);
-        assert_eq!(last.velocity_multiplier, Decimal::ONE, "no baseline yet");
     }
+
+    /// Approximate memory held, in bytes.
+    fn memory_bytes(&self) -> usize;
+
+    /// Number of products tracked.
+    fn tracked_products(&self) -> usize;
+}
+
+/// A detector's view of a product after an order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Assessment {
+    /// The product's orders in the last hour (becomes `orders_per_hour_current`).
+    pub orders_last_hour: u64,
+    /// The product's expected orders per hour now, as the detector defines
+    /// its baseline (see each detector).
+    pub baseline_per_hour: f64,
+    /// `min(orders_last_hour / baseline, 5)`, 1.0 when the baseline is unknown.
+    pub velocity_multiplier: f64,
+    /// Set while the detector judges the product to be spiking.
+    pub spike: Option<Spike>,
+}
+
+/// A detected spike: becomes a `content_spike` indicator.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spike {
+    /// 0..=1.
+    pub confidence: f64,
+    /// Expected demand multiplier.
+    pub impact_multiplier: f64,
+    /// What the detector saw.
+    pub evidence: Evidence,
+}
+
+/// The facts behind a [`Spike`], written into the indicator's metadata.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Evidence {
+    /// The plan's threshold test.
+    Threshold {
+        /// Orders in the last hour.
+        current_velocity: f64,
+        /// The threshold it exceeded.
+        threshold: f64,
+    },
+    /// The statistical test.
+    Statistical {
+        /// Orders in the evidence window.
+        observed: u64,
+        /// Orders expected in that window under the product's baseline.
+        expected: f64,
+        /// Length of the evidence window, in minutes.
+        window_minutes: f64,
+        /// Poisson upper-tail probability of `observed` given `expected`.
+        p_value: f64,
+        /// When the alarm was raised.
+        since: DateTime<Utc>,
+    },
+}
+
+/// The plan's `shouldEscalatePriority`: some indicator has confidence > 0.7
+/// and impact multiplier > 2.
+pub fn should_escalate(indicators: &[ViralIndicator]) -> bool {
+    indicators
+        .iter()
+        .any(|i| i.confidence > 0.7 && i.impact_multiplier > 2.0)
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use creatorflow::Order;
 use creatorflow::rules::{Decision, PackError, RuleEngine};
-use creatorflow::viral::{Enricher, ReferenceDetector};
+use creatorflow::viral::{Enricher, ViralEnricher};
 use serde::Serialize;
 
 use super::load_pack;
@@ -75,7 +75,7 @@ pub fn run(args: Args) -> Result<Outcome, String> {
     };
     let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let mut engine = RuleEngine::new(Arc::clone(&pack));
-    let mut detector = ReferenceDetector::new();
+    let mut detector = ViralEnricher::default();
     let mut decision = Decision::default();
     let mut bad = 0usize;
     let write_err = |e: std::io::Error| format!("cannot write output: {e}");
