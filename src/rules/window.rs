@@ -107,11 +107,6 @@ impl KeyedWindows {
         self.series.get(key)
     }
 
-    /// (count, units) of `key`'s orders with `lo < ts <= hi`.
-    pub(crate) fn range(&self, key: &str, lo: i64, hi: i64) -> (u64, u64) {
-        self.series.get(key).map_or((0, 0), |s| s.range(lo, hi))
-    }
-
     /// Entries held, over all keys.
     pub(crate) fn len(&self) -> usize {
         self.series.values().map(|s| s.ts.len()).sum()
@@ -147,6 +142,12 @@ impl TimeLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl KeyedWindows {
+        fn range(&self, key: &str, lo: i64, hi: i64) -> (u64, u64) {
+            self.get(key).map_or((0, 0), |s| s.range(lo, hi))
+        }
+    }
 
     #[test]
     fn half_open_ranges_with_units() {
