@@ -41,6 +41,7 @@
 pub mod actions;
 mod clock;
 pub mod diag;
+pub mod engine;
 pub mod machine;
 pub mod model;
 pub mod rules;
@@ -51,6 +52,7 @@ pub mod viral;
 pub mod yaml;
 
 pub use clock::{Clock, ManualClock, SystemClock, parse_duration};
+pub use engine::{Engine, EngineBuilder, EngineError};
 pub use machine::Machine;
 pub use model::{Order, OrderError};
 pub use store::{AnyStore, Store, StoreError};

@@ -25,6 +25,12 @@ enum Command {
     Check(cmd::check::Args),
     /// Print the state machine as a diagram.
     Graph(cmd::graph::Args),
+    /// Durably ingest a JSON-lines batch of orders (idempotent on tiktok_order_id).
+    Ingest(cmd::ingest::Args),
+    /// Run the workflow workers (until SIGINT/SIGTERM, or until idle).
+    Worker(cmd::worker::Args),
+    /// Counts by state and lane, and an integrity check of the store.
+    Status(cmd::status::Args),
 }
 
 /// What a command ended with.
@@ -41,6 +47,9 @@ fn main() -> ExitCode {
         Command::Eval(a) => cmd::eval::run(a),
         Command::Check(a) => cmd::check::run(a),
         Command::Graph(a) => cmd::graph::run(a),
+        Command::Ingest(a) => cmd::ingest::run(a),
+        Command::Worker(a) => cmd::worker::run(a),
+        Command::Status(a) => cmd::status::run(a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

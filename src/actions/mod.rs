@@ -1,9 +1,36 @@
-//! Actions: what a fired rule or a state transition asks the host to do.
+//! Actions: what a fired rule or a state transition asks the host to do,
+//! and the executor that runs them.
 //!
-//! This module holds the declarative side (the 14 built-in action types, an
-//! action's parameters, timeout and retry policy, and its rollback); the
-//! executor that runs them belongs to the runtime.
+//! - [`spec`](ActionSpec): the declarative side — the 14 built-in action
+//!   types, an action's parameters, timeout and retry policy, its rollback;
+//! - [`ActionHandler`]: the async trait a host implements for its own
+//!   services, registered per type in a [`HandlerRegistry`];
+//! - [`DefaultHandlers`]: handlers for all 14 types that make the engine
+//!   useful without a host (effects logged; inventory and carrier simulated);
+//! - [`Executor`]: runs a step's actions with per-action timeouts, retries of
+//!   retryable errors with backoff and jitter ([`backoff_delay`]), a
+//!   [circuit breaker](CircuitBreakers) per action type, compensation in
+//!   reverse order, and escalation when retries are exhausted.
 
+mod breaker;
+mod defaults;
+mod executor;
+mod handler;
+mod retry;
 mod spec;
 
+pub use breaker::{Admission, BreakerState, CircuitBreakers};
+pub use defaults::{DefaultHandlers, LogHandler, SimConfig, SimulatedCarrier, SimulatedInventory};
+pub use executor::{
+    ActionRecord, Executor, ExecutorConfig, ExecutorStats, NoSleep, Phase, Sleeper, Step,
+    StepReport, StepResult, TokioSleeper,
+};
+pub use handler::{
+    ActionContext, ActionError, ActionHandler, ActionOutcome, BoxFuture, ErrorClass, FnHandler,
+    HandlerRegistry,
+};
+pub use retry::{RetryPreset, backoff_delay, base_delay, retry_allowed};
 pub use spec::{ActionSpec, ActionType, BackoffStrategy, RetrySpec, parse_action, parse_actions};
+
+#[cfg(test)]
+mod tests;

@@ -3,6 +3,9 @@
 pub mod check;
 pub mod eval;
 pub mod graph;
+pub mod ingest;
+pub mod status;
+pub mod worker;
 
 use std::path::Path;
 
@@ -24,4 +27,41 @@ pub fn load_machine(file: Option<&Path>) -> Result<Machine, Vec<Diagnostic>> {
         Some(f) => Machine::from_file(f),
         None => Ok(Machine::default_order_workflow()),
     }
+}
+
+/// The store `ingest`, `worker` and `status` use without `--store`.
+pub const DEFAULT_STORE: &str = "sqlite://creatorflow.db";
+
+/// Output formats of the store commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Human-readable.
+    Text,
+    /// One JSON object.
+    Json,
+}
+
+/// The runtime the store commands run in.
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+/// An engine over the store at `url` (shipped machine and rules, system
+/// clock, default handlers), acting for `tenant`.
+pub async fn open_engine(
+    url: &str,
+    tenant: &str,
+    worker: Option<String>,
+) -> Result<creatorflow::Engine<creatorflow::AnyStore>, String> {
+    let store = creatorflow::store::open(url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut b = creatorflow::EngineBuilder::new(store).tenant(tenant);
+    if let Some(w) = worker {
+        b = b.worker_name(w);
+    }
+    Ok(b.build())
 }

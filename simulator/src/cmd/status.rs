@@ -1,0 +1,56 @@
+//! `creatorflow status`: counts by state and lane, and the integrity check.
+
+use super::{DEFAULT_STORE, Format, open_engine, runtime};
+use crate::Outcome;
+
+/// Arguments of `status`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The store: `memory:`, `sqlite://PATH` or `postgres://…`.
+    #[arg(long, value_name = "URL", default_value = DEFAULT_STORE)]
+    store: String,
+    /// The tenant (creator) whose orders to count and check.
+    #[arg(long, value_name = "ID", default_value = "default")]
+    tenant: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+/// Prints the counts and the integrity check; exit 1 if the check fails.
+pub fn run(args: Args) -> Result<Outcome, String> {
+    let status = runtime()?.block_on(async {
+        let engine = open_engine(&args.store, &args.tenant, None).await?;
+        engine.status().await.map_err(|e| e.to_string())
+    })?;
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string(&status).map_err(|e| e.to_string())?
+        ),
+        Format::Text => {
+            println!("orders: {}", status.orders);
+            let join = |m: &std::collections::BTreeMap<String, u64>| {
+                m.iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            println!("by state: {}", join(&status.by_state));
+            println!("by lane: {}", join(&status.by_lane));
+            if status.integrity.ok {
+                println!("integrity: ok");
+            } else {
+                println!("integrity: {} problem(s)", status.integrity.problems.len());
+            }
+        }
+    }
+    for p in &status.integrity.problems {
+        eprintln!("integrity: {p}");
+    }
+    Ok(if status.integrity.ok {
+        Outcome::Ok
+    } else {
+        Outcome::Invalid
+    })
+}

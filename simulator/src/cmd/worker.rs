@@ -1,0 +1,78 @@
+//! `creatorflow worker`: runs the workflow workers.
+
+use std::time::Duration;
+
+use super::{DEFAULT_STORE, Format, open_engine, runtime};
+use crate::Outcome;
+
+/// Arguments of `worker`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The store: `memory:`, `sqlite://PATH` or `postgres://…`.
+    #[arg(long, value_name = "URL", default_value = DEFAULT_STORE)]
+    store: String,
+    /// Return once no work is due (orders waiting for a later time, such as
+    /// delivery checks, don't count).
+    #[arg(long)]
+    exit_when_idle: bool,
+    /// How often an idle worker looks for work, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 250)]
+    poll_ms: u64,
+    /// Output format of the closing summary.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+/// Runs workers for every tenant until idle (`--exit-when-idle`) or until
+/// SIGINT / SIGTERM; the claim round in flight is finished and recorded first.
+pub fn run(args: Args) -> Result<Outcome, String> {
+    let worker = format!("worker-{}", std::process::id());
+    let idle = runtime()?.block_on(async {
+        let engine = open_engine(&args.store, "default", Some(worker)).await?;
+        let r = if args.exit_when_idle {
+            engine.run_until_idle().await
+        } else {
+            engine
+                .run(shutdown_signal(), Duration::from_millis(args.poll_ms))
+                .await
+        };
+        r.map_err(|e| e.to_string())
+    })?;
+    match args.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string(&idle).map_err(|e| e.to_string())?
+        ),
+        Format::Text => println!(
+            "{} steps claimed, {} recorded; next due: {}",
+            idle.claimed,
+            idle.recorded,
+            idle.next_due
+                .map_or_else(|| "nothing queued".to_owned(), |t| t.to_rfc3339())
+        ),
+    }
+    Ok(Outcome::Ok)
+}
+
+/// Completes on SIGINT or (on Unix) SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

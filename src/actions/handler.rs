@@ -1,0 +1,204 @@
+//! The host-facing side of actions: the [`ActionHandler`] trait, its input
+//! ([`ActionContext`]) and output ([`ActionOutcome`], [`ActionError`]), and
+//! the [`HandlerRegistry`] mapping action types to handlers.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::spec::{ActionSpec, ActionType};
+use crate::model::Order;
+
+/// A boxed, sendable future: what [`ActionHandler::call`] returns, so the
+/// trait stays object-safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Everything a handler knows about one call.
+#[derive(Debug, Clone, Copy)]
+pub struct ActionContext<'a> {
+    /// The order the action is for (as it was before the step).
+    pub order: &'a Order,
+    /// The action as declared (type, parameters, timeout, retry).
+    pub action: &'a ActionSpec,
+    /// The transition being taken (`reserve`, `cancel`, …).
+    pub transition: &'a str,
+    /// De-duplication key for external effects: the order, the transition,
+    /// the order version the step started from, the action's place in the
+    /// step and the attempt. A worker that resumes a step after a crash
+    /// uses the same keys again.
+    pub idempotency_key: &'a str,
+    /// Which attempt this is (1 for the first).
+    pub attempt: u32,
+    /// The current time, from the engine's clock.
+    pub now: DateTime<Utc>,
+}
+
+/// What a successful action reports: free-form JSON recorded in the order's
+/// history (`actions_executed`).
+#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[serde(transparent)]
+pub struct ActionOutcome(pub Value);
+
+impl ActionOutcome {
+    /// An outcome from any JSON value.
+    pub fn json(value: Value) -> Self {
+        ActionOutcome(value)
+    }
+}
+
+/// Whether an error is worth retrying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorClass {
+    /// A transient failure (timeout, service unavailable): retry.
+    Retryable,
+    /// A definitive refusal (out of stock, bad address): do not retry.
+    Permanent,
+}
+
+/// Why an action failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{error_kind}: {message}")]
+pub struct ActionError {
+    /// Retryable or permanent.
+    pub kind: ErrorClass,
+    /// A short machine-readable kind (`timeout`, `out_of_stock`,
+    /// `carrier_unavailable`, …), matched against a retry spec's
+    /// `retry_conditions`.
+    pub error_kind: String,
+    /// A human-readable message.
+    pub message: String,
+}
+
+impl ActionError {
+    /// A retryable error.
+    pub fn retryable(error_kind: impl Into<String>, message: impl Into<String>) -> Self {
+        ActionError {
+            kind: ErrorClass::Retryable,
+            error_kind: error_kind.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A permanent error.
+    pub fn permanent(error_kind: impl Into<String>, message: impl Into<String>) -> Self {
+        ActionError {
+            kind: ErrorClass::Permanent,
+            error_kind: error_kind.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Whether the error is retryable.
+    pub fn is_retryable(&self) -> bool {
+        self.kind == ErrorClass::Retryable
+    }
+}
+
+/// Runs actions of one or more types. Hosts implement it for their own
+/// services (inventory, carriers, notifications) and register it in a
+/// [`HandlerRegistry`].
+///
+/// ```
+/// use creatorflow::actions::{ActionContext, ActionError, ActionHandler, ActionOutcome, BoxFuture};
+///
+/// struct Notifier;
+/// impl ActionHandler for Notifier {
+///     fn call<'a>(&'a self, ctx: ActionContext<'a>)
+///         -> BoxFuture<'a, Result<ActionOutcome, ActionError>> {
+///         Box::pin(async move {
+///             Ok(ActionOutcome(serde_json::json!({ "sent_to": ctx.order.customer_handle })))
+///         })
+///     }
+/// }
+/// ```
+pub trait ActionHandler: Send + Sync {
+    /// Runs the action described by `ctx`.
+    fn call<'a>(
+        &'a self,
+        ctx: ActionContext<'a>,
+    ) -> BoxFuture<'a, Result<ActionOutcome, ActionError>>;
+}
+
+/// An [`ActionHandler`] made of a synchronous closure.
+///
+/// ```
+/// use creatorflow::actions::{ActionOutcome, FnHandler};
+/// let h = FnHandler::new(|ctx| Ok(ActionOutcome(serde_json::json!({"order": ctx.order.tiktok_order_id}))));
+/// # let _ = h;
+/// ```
+pub struct FnHandler<F>(F);
+
+impl<F> FnHandler<F>
+where
+    F: Fn(&ActionContext<'_>) -> Result<ActionOutcome, ActionError> + Send + Sync,
+{
+    /// Wraps `f`.
+    pub fn new(f: F) -> Self {
+        FnHandler(f)
+    }
+}
+
+impl<F> ActionHandler for FnHandler<F>
+where
+    F: Fn(&ActionContext<'_>) -> Result<ActionOutcome, ActionError> + Send + Sync,
+{
+    fn call<'a>(
+        &'a self,
+        ctx: ActionContext<'a>,
+    ) -> BoxFuture<'a, Result<ActionOutcome, ActionError>> {
+        let r = (self.0)(&ctx);
+        Box::pin(std::future::ready(r))
+    }
+}
+
+/// Maps action types to handlers.
+#[derive(Clone, Default)]
+pub struct HandlerRegistry {
+    handlers: HashMap<ActionType, Arc<dyn ActionHandler>>,
+}
+
+impl fmt::Debug for HandlerRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<_> = self.handlers.keys().map(ActionType::as_str).collect();
+        names.sort_unstable();
+        f.debug_struct("HandlerRegistry")
+            .field("types", &names)
+            .finish()
+    }
+}
+
+impl HandlerRegistry {
+    /// An empty registry (every action then fails with `no_handler`).
+    pub fn empty() -> Self {
+        HandlerRegistry::default()
+    }
+
+    /// Registers `handler` for `kind`, replacing any earlier one.
+    pub fn register(&mut self, kind: ActionType, handler: Arc<dyn ActionHandler>) -> &mut Self {
+        self.handlers.insert(kind, handler);
+        self
+    }
+
+    /// [`register`](Self::register), by value.
+    pub fn with(mut self, kind: ActionType, handler: Arc<dyn ActionHandler>) -> Self {
+        self.register(kind, handler);
+        self
+    }
+
+    /// The handler for `kind`, if any.
+    pub fn get(&self, kind: &ActionType) -> Option<&Arc<dyn ActionHandler>> {
+        self.handlers.get(kind)
+    }
+
+    /// The registered types.
+    pub fn types(&self) -> impl Iterator<Item = &ActionType> {
+        self.handlers.keys()
+    }
+}

@@ -1,0 +1,369 @@
+//! Executor tests: retries, conditions, timeouts, breakers, compensation.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use serde_json::json;
+
+use super::*;
+use crate::clock::{Clock, ManualClock};
+use crate::diag::Pos;
+use crate::model::Order;
+
+fn order() -> Order {
+    Order::from_json(
+        r#"{"tiktok_order_id":"t1","customer_handle":"@a","product_name":"Lamp",
+        "product_id":"p1","quantity":2,"price":"10","created_at":"2025-06-12T10:00:00Z"}"#,
+    )
+    .expect("valid order")
+}
+
+fn spec(kind: ActionType, params: serde_json::Value) -> ActionSpec {
+    ActionSpec {
+        kind,
+        parameters: params.as_object().cloned().unwrap_or_default(),
+        timeout_ms: None,
+        retry: None,
+        rollback: None,
+        pos: Pos::default(),
+    }
+}
+
+fn retry(max: u32) -> RetrySpec {
+    RetrySpec {
+        max_attempts: max,
+        backoff_strategy: BackoffStrategy::Exponential,
+        initial_delay_ms: 100,
+        max_delay_ms: 1_000,
+        retry_conditions: vec![],
+        circuit_breaker_threshold: Some(100),
+    }
+}
+
+fn clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(
+        "2025-06-12T10:00:00Z".parse().expect("time"),
+    ))
+}
+
+/// Fails with `error` the first `fail_first` calls, then succeeds; counts calls.
+struct Flaky {
+    fail_first: u32,
+    error: ActionError,
+    calls: AtomicU32,
+    keys: std::sync::Mutex<Vec<String>>,
+}
+
+impl Flaky {
+    fn new(fail_first: u32, error: ActionError) -> Arc<Self> {
+        Arc::new(Flaky {
+            fail_first,
+            error,
+            calls: AtomicU32::new(0),
+            keys: Default::default(),
+        })
+    }
+}
+
+impl ActionHandler for Flaky {
+    fn call<'a>(
+        &'a self,
+        ctx: ActionContext<'a>,
+    ) -> BoxFuture<'a, Result<ActionOutcome, ActionError>> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Ok(mut k) = self.keys.lock() {
+            k.push(ctx.idempotency_key.to_owned());
+        }
+        let r = if n <= self.fail_first {
+            Err(self.error.clone())
+        } else {
+            Ok(ActionOutcome(json!({"call": n})))
+        };
+        Box::pin(std::future::ready(r))
+    }
+}
+
+fn executor(reg: HandlerRegistry, clock: Arc<ManualClock>) -> (Executor, Arc<NoSleep>) {
+    let sleep = Arc::new(NoSleep::default());
+    let ex = Executor::new(reg, clock, ExecutorConfig::default()).with_sleeper(sleep.clone());
+    (ex, sleep)
+}
+
+fn step<'a>(o: &'a Order, actions: &'a [ActionSpec], r: &'a RetrySpec) -> Step<'a> {
+    Step {
+        order: o,
+        transition: "label",
+        version: 3,
+        rollbacks: &[],
+        actions,
+        retry: r,
+    }
+}
+
+#[tokio::test]
+async fn retries_retryable_errors_then_succeeds() {
+    let h = Flaky::new(2, ActionError::retryable("carrier_unavailable", "down"));
+    let reg = HandlerRegistry::empty().with(ActionType::SelectCarrier, h.clone());
+    let (ex, sleep) = executor(reg, clock());
+    let o = order();
+    let actions = [spec(ActionType::SelectCarrier, json!({}))];
+    let r = retry(3);
+    let rep = ex.run_step(step(&o, &actions, &r)).await;
+    assert_eq!(rep.result, StepResult::Succeeded);
+    assert_eq!(rep.records[0].attempts, 3);
+    assert_eq!(h.calls.load(Ordering::SeqCst), 3);
+    // exponential 100, 200 with equal jitter: [50,100] + [100,200]
+    assert!(
+        (150..=300).contains(&sleep.total_ms()),
+        "{}",
+        sleep.total_ms()
+    );
+    let keys = h.keys.lock().map(|k| k.clone()).unwrap_or_default();
+    assert_eq!(
+        keys,
+        ["t1:label:3:a0:1", "t1:label:3:a0:2", "t1:label:3:a0:3"]
+    );
+    assert_eq!(ex.stats().retries, 2);
+}
+
+#[tokio::test]
+async fn exhausted_retries_escalate() {
+    let h = Flaky::new(10, ActionError::retryable("timeout", "slow"));
+    let reg = HandlerRegistry::empty().with(ActionType::SelectCarrier, h.clone());
+    let (ex, _) = executor(reg, clock());
+    let o = order();
+    let actions = [spec(ActionType::SelectCarrier, json!({}))];
+    let r = retry(4);
+    let rep = ex.run_step(step(&o, &actions, &r)).await;
+    assert!(matches!(
+        rep.result,
+        StepResult::Failed { escalate: true, .. }
+    ));
+    assert_eq!(h.calls.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn permanent_errors_and_unlisted_kinds_are_not_retried() {
+    let h = Flaky::new(10, ActionError::permanent("out_of_stock", "none"));
+    let reg = HandlerRegistry::empty().with(ActionType::CheckInventory, h.clone());
+    let (ex, _) = executor(reg, clock());
+    let o = order();
+    let actions = [spec(ActionType::CheckInventory, json!({}))];
+    let r = retry(5);
+    let rep = ex.run_step(step(&o, &actions, &r)).await;
+    assert!(matches!(
+        rep.result,
+        StepResult::Failed {
+            escalate: false,
+            ..
+        }
+    ));
+    assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+
+    let h = Flaky::new(10, ActionError::retryable("rate_limited", "slow down"));
+    let reg = HandlerRegistry::empty().with(ActionType::CheckInventory, h.clone());
+    let (ex, _) = executor(reg, clock());
+    let mut r = retry(5);
+    r.retry_conditions = vec!["timeout".into()];
+    let rep = ex.run_step(step(&o, &actions, &r)).await;
+    assert!(matches!(
+        rep.result,
+        StepResult::Failed {
+            escalate: false,
+            ..
+        }
+    ));
+    assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+}
+
+struct Slow;
+impl ActionHandler for Slow {
+    fn call<'a>(
+        &'a self,
+        _ctx: ActionContext<'a>,
+    ) -> BoxFuture<'a, Result<ActionOutcome, ActionError>> {
+        Box::pin(async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok(ActionOutcome::default())
+        })
+    }
+}
+
+#[tokio::test]
+async fn timeouts_are_retryable_errors() {
+    let reg = HandlerRegistry::empty().with(ActionType::SelectCarrier, Arc::new(Slow));
+    let (ex, _) = executor(reg, clock());
+    let o = order();
+    let mut a = spec(ActionType::SelectCarrier, json!({}));
+    a.timeout_ms = Some(10);
+    let actions = [a];
+    let r = retry(2);
+    let rep = ex.run_step(step(&o, &actions, &r)).await;
+    match rep.result {
+        StepResult::Failed {
+            error, escalate, ..
+        } => {
+            assert_eq!(error.error_kind, "timeout");
+            assert!(escalate);
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn breaker_opens_refuses_and_recovers() {
+    let c = clock();
+    let h = Flaky::new(3, ActionError::retryable("carrier_unavailable", "down"));
+    let reg = HandlerRegistry::empty().with(ActionType::GenerateShippingLabel, h.clone());
+    let (ex, _) = executor(reg, c.clone());
+    let o = order();
+    let actions = [spec(ActionType::GenerateShippingLabel, json!({}))];
+    let mut r = retry(5);
+    r.circuit_breaker_threshold = Some(3);
+    let rep = ex.run_step(step(&o, &actions, &r)).await;
+    let StepResult::Refused { retry_at, .. } = rep.result else {
+        panic!("expected a refusal, got {:?}", rep.result);
+    };
+    assert_eq!(retry_at, c.now() + TimeDelta::seconds(30));
+    assert_eq!(h.calls.load(Ordering::SeqCst), 3);
+    // Still open: refused without a call.
+    let rep = ex.run_step(step(&o, &actions, &r)).await;
+    assert!(matches!(rep.result, StepResult::Refused { .. }));
+    assert_eq!(h.calls.load(Ordering::SeqCst), 3);
+    // After the cool-down the probe succeeds and closes the breaker.
+    c.advance(TimeDelta::seconds(30));
+    let rep = ex.run_step(step(&o, &actions, &r)).await;
+    assert_eq!(rep.result, StepResult::Succeeded);
+    assert!(
+        !ex.breakers()
+            .state(&ActionType::GenerateShippingLabel)
+            .is_open()
+    );
+    assert_eq!(ex.stats().circuit_opened, 1);
+}
+
+#[tokio::test]
+async fn failure_compensates_in_reverse_order() {
+    let defaults = DefaultHandlers::new(SimConfig::default(), SimConfig::default(), None);
+    let reg = defaults.registry().with(
+        ActionType::UpdateTiktokStatus,
+        Flaky::new(9, ActionError::permanent("rejected", "no")),
+    );
+    let (ex, _) = executor(reg, clock());
+    let o = order();
+    let mut reserve = spec(
+        ActionType::ReserveInventory,
+        json!({"operation": "reserve"}),
+    );
+    reserve.rollback = Some(Box::new(spec(
+        ActionType::ReserveInventory,
+        json!({"operation": "release"}),
+    )));
+    let mut label = spec(
+        ActionType::GenerateShippingLabel,
+        json!({"operation": "create"}),
+    );
+    label.rollback = Some(Box::new(spec(
+        ActionType::GenerateShippingLabel,
+        json!({"operation": "void"}),
+    )));
+    let actions = [
+        reserve,
+        spec(ActionType::SelectCarrier, json!({})),
+        label,
+        spec(ActionType::UpdateTiktokStatus, json!({})),
+    ];
+    let r = retry(3);
+    let rep = ex.run_step(step(&o, &actions, &r)).await;
+    assert!(matches!(rep.result, StepResult::Failed { .. }));
+    let seen: Vec<(Phase, &str, Option<&str>)> = rep
+        .records
+        .iter()
+        .map(|r| (r.phase, r.kind.as_str(), r.operation.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Phase::Action, "reserve_inventory", Some("reserve")),
+            (Phase::Action, "select_carrier", None),
+            (Phase::Action, "generate_shipping_label", Some("create")),
+            (Phase::Action, "update_tiktok_status", None),
+            (Phase::Compensation, "generate_shipping_label", Some("void")),
+            (Phase::Compensation, "reserve_inventory", Some("release")),
+        ]
+    );
+    assert_eq!(defaults.inventory.reservations(), 0);
+    assert_eq!(defaults.carrier.labels(), 0);
+    assert!(rep.records_json().is_array());
+}
+
+#[tokio::test]
+async fn defaults_cover_every_builtin_type_and_simulate_shortage() {
+    let defaults = DefaultHandlers::new(SimConfig::default(), SimConfig::default(), Some(3));
+    let reg = defaults.registry();
+    for t in ActionType::BUILTIN {
+        assert!(reg.get(t).is_some(), "{t}");
+    }
+    let (ex, _) = executor(reg, clock());
+    let o = order(); // quantity 2
+    let actions = [
+        spec(ActionType::CheckInventory, json!({})),
+        spec(
+            ActionType::ReserveInventory,
+            json!({"operation": "reserve"}),
+        ),
+    ];
+    let r = retry(3);
+    let rep = ex.run_step(step(&o, &actions, &r)).await;
+    assert_eq!(rep.result, StepResult::Succeeded);
+    assert_eq!(defaults.inventory.available("p1"), Some(1));
+    let mut o2 = order();
+    o2.tiktok_order_id = "t2".into();
+    let rep = ex.run_step(step(&o2, &actions, &r)).await;
+    match rep.result {
+        StepResult::Failed { error, .. } => assert_eq!(error.error_kind, "out_of_stock"),
+        other => panic!("unexpected {other:?}"),
+    }
+    defaults.inventory.set_stock("p1", 10);
+    let rep = ex.run_step(step(&o2, &actions, &r)).await;
+    assert_eq!(rep.result, StepResult::Succeeded);
+}
+
+#[tokio::test]
+async fn simulated_failures_are_seeded() {
+    let run = || async {
+        let cfg = SimConfig {
+            failure_rate: 0.5,
+            seed: 42,
+            ..SimConfig::default()
+        };
+        let d = DefaultHandlers::new(cfg, cfg, None);
+        let (ex, _) = executor(d.registry(), clock());
+        let o = order();
+        let actions = [spec(ActionType::SelectCarrier, json!({}))];
+        let r = retry(1);
+        let mut out = Vec::new();
+        for _ in 0..20 {
+            out.push(ex.run_step(step(&o, &actions, &r)).await.result == StepResult::Succeeded);
+        }
+        out
+    };
+    let a = run().await;
+    assert_eq!(a, run().await);
+    assert!(a.iter().any(|x| *x) && a.iter().any(|x| !*x));
+}
+
+#[tokio::test]
+async fn missing_handler_is_a_permanent_failure() {
+    let (ex, _) = executor(HandlerRegistry::empty(), clock());
+    let o = order();
+    let actions = [spec(ActionType::TriggerWebhook, json!({}))];
+    let r = retry(3);
+    let rep = ex.run_step(step(&o, &actions, &r)).await;
+    match rep.result {
+        StepResult::Failed { error, .. } => assert_eq!(error.error_kind, "no_handler"),
+        other => panic!("unexpected {other:?}"),
+    }
+}

@@ -1,0 +1,179 @@
+//! [`EngineBuilder`]: how a host assembles an [`Engine`].
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::lanes::{LaneConfig, Lanes};
+use super::{DeliveryCheck, Engine, Inner};
+use crate::actions::{DefaultHandlers, Executor, ExecutorConfig, HandlerRegistry, Sleeper};
+use crate::clock::{Clock, SystemClock};
+use crate::machine::Machine;
+use crate::model::{Order, Priority};
+use crate::rules::{RuleEngine, RulePack};
+use crate::store::Store;
+use crate::viral::Enricher;
+
+/// Builds an [`Engine`]. Everything but the store has a default: the
+/// shipped order workflow and rule pack, the system clock, the
+/// [default handlers](DefaultHandlers), `model.md`'s lanes, no enricher,
+/// tenant `default`.
+pub struct EngineBuilder<S> {
+    store: S,
+    machine: Machine,
+    pack: Arc<RulePack>,
+    clock: Arc<dyn Clock>,
+    handlers: Option<HandlerRegistry>,
+    lanes: Lanes,
+    enricher: Option<Box<dyn Enricher>>,
+    tenant: String,
+    worker: String,
+    executor: ExecutorConfig,
+    sleeper: Option<Arc<dyn Sleeper>>,
+    delivery_check_every: TimeDelta,
+    delivery: DeliveryCheck,
+    serve_all_tenants: bool,
+}
+
+impl<S: Store + 'static> EngineBuilder<S> {
+    /// A builder over `store`.
+    pub fn new(store: S) -> Self {
+        let delivery_after = TimeDelta::hours(48);
+        EngineBuilder {
+            store,
+            machine: Machine::default_order_workflow(),
+            pack: Arc::new(RulePack::shipped()),
+            clock: Arc::new(SystemClock),
+            handlers: None,
+            lanes: Lanes::default(),
+            enricher: None,
+            tenant: "default".to_owned(),
+            worker: format!("worker-{}", uuid::Uuid::new_v4().simple()),
+            executor: ExecutorConfig::default(),
+            sleeper: None,
+            delivery_check_every: TimeDelta::hours(1),
+            delivery: Arc::new(move |order: &Order, now: DateTime<Utc>| {
+                now - order.state_changed_at.unwrap_or(order.created_at) >= delivery_after
+            }),
+            serve_all_tenants: true,
+        }
+    }
+
+    /// The state machine (default: [`Machine::default_order_workflow`]).
+    pub fn machine(mut self, machine: Machine) -> Self {
+        self.machine = machine;
+        self
+    }
+
+    /// The rule pack (default: [`RulePack::shipped`]).
+    pub fn rules(mut self, pack: RulePack) -> Self {
+        self.pack = Arc::new(pack);
+        self
+    }
+
+    /// The clock (default: the system clock); a `ManualClock` for tests
+    /// and virtual time.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The action handlers (default: [`DefaultHandlers::registry`]).
+    pub fn handlers(mut self, registry: HandlerRegistry) -> Self {
+        self.handlers = Some(registry);
+        self
+    }
+
+    /// Replaces one lane's settings.
+    pub fn lane(mut self, lane: Priority, config: LaneConfig) -> Self {
+        self.lanes.set(lane, config);
+        self
+    }
+
+    /// Replaces every lane's settings.
+    pub fn lanes(mut self, lanes: Lanes) -> Self {
+        self.lanes = lanes;
+        self
+    }
+
+    /// The viral enricher run on each order before the rules (default: none).
+    pub fn enricher(mut self, enricher: Box<dyn Enricher>) -> Self {
+        self.enricher = Some(enricher);
+        self
+    }
+
+    /// The tenant `ingest`, `cancel` and `retry` act for (default `default`).
+    pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = tenant.into();
+        self
+    }
+
+    /// Whether workers serve every tenant's work (default) or only the
+    /// engine's tenant.
+    pub fn serve_all_tenants(mut self, all: bool) -> Self {
+        self.serve_all_tenants = all;
+        self
+    }
+
+    /// The worker name stored with leases (default: random).
+    pub fn worker_name(mut self, name: impl Into<String>) -> Self {
+        self.worker = name.into();
+        self
+    }
+
+    /// Executor settings (default timeouts, breaker cool-down, seed).
+    pub fn executor_config(mut self, config: ExecutorConfig) -> Self {
+        self.executor = config;
+        self
+    }
+
+    /// How the executor waits between retries (default: real time).
+    pub fn sleeper(mut self, sleeper: Arc<dyn Sleeper>) -> Self {
+        self.sleeper = Some(sleeper);
+        self
+    }
+
+    /// How often a shipped order's delivery is checked (default 1 h).
+    pub fn delivery_check_every(mut self, every: TimeDelta) -> Self {
+        self.delivery_check_every = every;
+        self
+    }
+
+    /// Whether the carrier confirmed delivery of a shipped order at `now`
+    /// (default: 48 h after shipment).
+    pub fn delivery_confirmation(
+        mut self,
+        check: impl Fn(&Order, DateTime<Utc>) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.delivery = Arc::new(check);
+        self
+    }
+
+    /// Builds the engine.
+    pub fn build(self) -> Engine<S> {
+        let registry = self
+            .handlers
+            .unwrap_or_else(|| DefaultHandlers::default().registry());
+        let mut executor = Executor::new(registry, self.clock.clone(), self.executor);
+        if let Some(s) = self.sleeper {
+            executor = executor.with_sleeper(s);
+        }
+        Engine {
+            inner: Arc::new(Inner {
+                store: self.store,
+                machine: self.machine,
+                rules: Mutex::new(RuleEngine::new(self.pack)),
+                clock: self.clock,
+                executor,
+                lanes: self.lanes,
+                enricher: self.enricher.map(Mutex::new),
+                tenant: self.tenant,
+                worker: self.worker,
+                delivery_check_every: self.delivery_check_every,
+                delivery: self.delivery,
+                serve_all_tenants: self.serve_all_tenants,
+                cache: Mutex::new(std::collections::HashMap::new()),
+            }),
+        }
+    }
+}

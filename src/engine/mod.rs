@@ -1,0 +1,623 @@
+//! The workflow runtime: an [`Engine`] ingests orders and drives them to
+//! completion through priority lanes, actions, retries and leases.
+//!
+//! The store is the source of truth: every order has at most one work item
+//! (kind `advance`) in its priority lane; a worker claims due items with a
+//! lease (per-lane limits = lane concurrency, VIRAL first then oldest),
+//! runs the next step — the machine plans the transition, the
+//! [executor](crate::actions::Executor) runs its actions — and records it
+//! with **one** [`Store::transitions`] call that writes the state and the
+//! history row, settles the lease and schedules the next step. A worker
+//! that dies mid-step loses nothing: its lease lapses and the step is
+//! claimed again; the version check means no step is recorded twice.
+//!
+//! Next state (the plan's orchestrator, read from the machine): the first
+//! target of the current state that is neither a failure (`Manual Review`)
+//! nor a cancellation — received → validated → processing →
+//! inventory_reserved → label_generated → shipped → delivered. A step whose
+//! action fails for good sends the order to `failed`; an order in a
+//! `Shipped` state waits for the carrier's confirmation, checked on a
+//! schedule ([`EngineBuilder::delivery_check_every`]). A step refused by an
+//! open circuit breaker is put back until the breaker's cool-down ends,
+//! without a history row.
+
+mod builder;
+mod error;
+mod lanes;
+mod status;
+mod worker;
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+
+pub use builder::EngineBuilder;
+pub use error::EngineError;
+pub use lanes::{LaneConfig, Lanes};
+pub use status::{Integrity, Status};
+
+use crate::actions::{Executor, ExecutorStats, Step, StepResult};
+use crate::clock::Clock;
+use crate::machine::Machine;
+use crate::model::{Order, Priority};
+use crate::rules::RuleEngine;
+use crate::store::{
+    ClaimRequest, Created, Dashboard, NewOrder, OrderId, QueueSummary, Store, StoreError,
+    StoredOrder, TenantScope,
+};
+use crate::viral::Enricher;
+use worker::Outcome;
+
+/// The work item kind the engine uses for every automatic step.
+pub const WORK_KIND: &str = "advance";
+const FAILED: &str = "failed";
+const CANCELLED: &str = "cancelled";
+const PROCESSING: &str = "processing";
+
+/// Whether the carrier confirmed a shipped order's delivery at a time.
+pub type DeliveryCheck = Arc<dyn Fn(&Order, DateTime<Utc>) -> bool + Send + Sync>;
+
+/// The embeddable workflow runtime. Cheap to clone (shared state).
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use chrono::TimeDelta;
+/// use creatorflow::{Clock, ManualClock, Order, engine::EngineBuilder, store::MemoryStore};
+///
+/// let clock = Arc::new(ManualClock::new("2025-06-12T10:00:00Z".parse().unwrap()));
+/// let engine = EngineBuilder::new(MemoryStore::new()).clock(clock.clone()).build();
+/// let order = Order::from_json(r#"{"tiktok_order_id":"1","customer_handle":"@ana",
+///     "product_name":"Lamp","product_id":"p1","quantity":1,"price":"25.00",
+///     "created_at":"2025-06-12T10:00:00Z"}"#).unwrap();
+/// let first = engine.ingest(order.clone()).await.unwrap();
+/// assert!(first.created);
+/// assert!(!engine.ingest(order).await.unwrap().created); // idempotent
+///
+/// let idle = engine.run_until_idle().await.unwrap();
+/// let shipped = engine.order(first.order.id).await.unwrap();
+/// assert_eq!(shipped.order.current_state, "shipped");
+/// // The delivery check is scheduled, not busy-waited: advance virtual time.
+/// clock.set(idle.next_due.unwrap() + TimeDelta::days(2));
+/// engine.run_until_idle().await.unwrap();
+/// let done = engine.order(first.order.id).await.unwrap();
+/// assert_eq!(done.order.current_state, "delivered");
+/// assert_eq!(done.order.flow_progress, 100);
+/// # });
+/// ```
+pub struct Engine<S> {
+    inner: Arc<Inner<S>>,
+}
+
+impl<S> Clone for Engine<S> {
+    fn clone(&self) -> Self {
+        Engine {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for Engine<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("machine", &self.inner.machine.name())
+            .field("tenant", &self.inner.tenant)
+            .field("worker", &self.inner.worker)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner<S> {
+    store: S,
+    machine: Machine,
+    rules: Mutex<RuleEngine>,
+    clock: Arc<dyn Clock>,
+    executor: Executor,
+    lanes: Lanes,
+    enricher: Option<Mutex<Box<dyn Enricher>>>,
+    tenant: String,
+    worker: String,
+    delivery_check_every: TimeDelta,
+    delivery: DeliveryCheck,
+    serve_all_tenants: bool,
+    cache: Mutex<std::collections::HashMap<OrderId, StoredOrder>>,
+}
+
+/// At most this many orders are cached between steps (bounded memory).
+const CACHE_LIMIT: usize = 100_000;
+
+/// What [`Engine::ingest`] did with one order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ingested {
+    /// The stored order (after the rule-error failure, if any).
+    pub order: StoredOrder,
+    /// `false` when the tenant already had this `tiktok_order_id`.
+    pub created: bool,
+}
+
+/// What [`Engine::ingest_many`] did.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct IngestReport {
+    /// Orders stored now.
+    pub new: usize,
+    /// Orders the tenant already had (nothing changed).
+    pub known: usize,
+    /// Orders refused, by position in the input, with the reason.
+    pub refused: Vec<(usize, String)>,
+    /// New orders stored as `failed` because the rule pack errored on them.
+    pub rule_failures: usize,
+}
+
+/// What one claim round did ([`Engine::run_once`]).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Round {
+    /// The items claimed, in claim order: order, lane, viral.
+    pub claimed: Vec<(OrderId, Priority, bool)>,
+    /// Steps recorded.
+    pub recorded: usize,
+    /// Steps whose write lost a race (lease lapsed or the order moved on);
+    /// nothing was written for them.
+    pub lost: usize,
+}
+
+/// What [`Engine::run_until_idle`] did.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Idle {
+    /// Items claimed in all.
+    pub claimed: usize,
+    /// Steps recorded in all.
+    pub recorded: usize,
+    /// When the next item becomes due (a delivery check, a deferred step, a
+    /// lease expiry); `None` when the queue is empty. A virtual-time driver
+    /// advances its clock there.
+    pub next_due: Option<DateTime<Utc>>,
+}
+
+/// A metrics snapshot for the dashboard.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metrics {
+    /// The store's dashboard figures for the engine's tenant (last hour).
+    pub dashboard: Dashboard,
+    /// The queue, over the tenants the workers serve.
+    pub queue: QueueSummary,
+    /// Action counters.
+    pub actions: ExecutorStats,
+}
+
+fn lock<T: ?Sized>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<S: Store + 'static> Engine<S> {
+    /// A builder over `store`.
+    pub fn builder(store: S) -> EngineBuilder<S> {
+        EngineBuilder::new(store)
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.inner.store
+    }
+
+    /// The machine.
+    pub fn machine(&self) -> &Machine {
+        &self.inner.machine
+    }
+
+    /// The executor (breaker states, counters).
+    pub fn executor(&self) -> &Executor {
+        &self.inner.executor
+    }
+
+    /// The tenant `ingest`, `cancel` and `retry` act for.
+    pub fn tenant(&self) -> &str {
+        &self.inner.tenant
+    }
+
+    fn scope(&self) -> TenantScope<'_> {
+        if self.inner.serve_all_tenants {
+            TenantScope::All
+        } else {
+            TenantScope::Tenant(&self.inner.tenant)
+        }
+    }
+
+    /// The tenant's order `id`.
+    pub async fn order(&self, id: OrderId) -> Result<StoredOrder, EngineError> {
+        self.inner
+            .store
+            .get_order(&self.inner.tenant, id)
+            .await?
+            .ok_or(EngineError::NotFound(id))
+    }
+
+    /// Ingests one order; see [`Engine::ingest_many`]. A refused order is
+    /// [`StoreError::Invalid`].
+    pub async fn ingest(&self, order: Order) -> Result<Ingested, EngineError> {
+        let mut out = self.ingest_batch(vec![order]).await?;
+        match out.pop() {
+            Some(r) => r,
+            None => Err(StoreError::Invalid {
+                message: "empty batch result".into(),
+            }
+            .into()),
+        }
+    }
+
+    /// Ingests a batch in one store transaction, idempotent on
+    /// `(tenant, tiktok_order_id)`: each order gets the tenant as
+    /// `user_id`, is enriched (if the engine has an enricher), evaluated by
+    /// the rules (priority and impact), stored with its first work item. An
+    /// order on which the rule pack errors is stored and sent to `failed`
+    /// with priority `urgent` (manual review), the errors in its history.
+    pub async fn ingest_many(&self, orders: Vec<Order>) -> Result<IngestReport, EngineError> {
+        let mut report = IngestReport::default();
+        for (i, r) in self.ingest_batch(orders).await?.into_iter().enumerate() {
+            match r {
+                Ok(x) if x.created => {
+                    report.new += 1;
+                    if self.inner.is_failure(x.order.order.current_state.as_str()) {
+                        report.rule_failures += 1;
+                    }
+                }
+                Ok(_) => report.known += 1,
+                Err(e) => report.refused.push((i, e.to_string())),
+            }
+        }
+        Ok(report)
+    }
+
+    async fn ingest_batch(
+        &self,
+        orders: Vec<Order>,
+    ) -> Result<Vec<Result<Ingested, EngineError>>, EngineError> {
+        let inner = &*self.inner;
+        let now = inner.clock.now();
+        let mut batch = Vec::with_capacity(orders.len());
+        let mut rule_errors = Vec::with_capacity(orders.len());
+        {
+            let mut rules = lock(&inner.rules);
+            let mut enricher = inner.enricher.as_ref().map(|e| lock(e));
+            for mut order in orders {
+                order.user_id = Some(inner.tenant.clone());
+                if let Some(e) = enricher.as_mut() {
+                    e.enrich(&mut order, now);
+                }
+                let decision = rules.evaluate(&order, None);
+                let error = (!decision.errors.is_empty()).then(|| {
+                    let pack = rules.pack();
+                    decision
+                        .errors
+                        .iter()
+                        .map(|(i, m)| {
+                            let id = pack.rules().get(*i as usize).map_or("?", |r| r.id.as_str());
+                            format!("rule `{id}`: {m}")
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                });
+                if error.is_some() {
+                    order.priority = Priority::Urgent;
+                } else {
+                    order.priority = decision.priority;
+                    order.impact = decision.impact;
+                }
+                let work = error
+                    .is_none()
+                    .then(|| inner.first_work(order.priority, now));
+                batch.push(NewOrder { order, work });
+                rule_errors.push(error);
+            }
+        }
+        let created = inner.store.create_orders(&inner.tenant, &batch).await?;
+        let mut out = Vec::with_capacity(created.len());
+        for (r, err) in created.into_iter().zip(rule_errors) {
+            out.push(match (r, err) {
+                (Ok(Created { order, created }), Some(msg)) if created => {
+                    self.fail_on_ingest(order, msg).await
+                }
+                (Ok(Created { order, created }), _) => {
+                    if created {
+                        inner.remember(order.clone());
+                    }
+                    Ok(Ingested { order, created })
+                }
+                (Err(e), _) => Err(e.into()),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn fail_on_ingest(
+        &self,
+        order: StoredOrder,
+        msg: String,
+    ) -> Result<Ingested, EngineError> {
+        let inner = &*self.inner;
+        let outcome = inner
+            .fail(
+                &inner.tenant,
+                &order,
+                None,
+                Vec::new(),
+                format!("rule pack error: {msg}"),
+                0,
+            )
+            .await?;
+        let Outcome::Write(tenant, t) = outcome else {
+            return Ok(Ingested {
+                order,
+                created: true,
+            });
+        };
+        let mut t = *t;
+        t.priority = Some(Priority::Urgent);
+        let order = inner.store.transition(&tenant, &t).await?;
+        Ok(Ingested {
+            order,
+            created: true,
+        })
+    }
+
+    /// Cancels the tenant's order `id` for `reason`, from any state the
+    /// machine allows (every state before delivery in the default
+    /// workflow), running the cancellation's rollbacks (release the
+    /// reservation, void the label) and actions. Action failures are
+    /// recorded in the history; the cancellation stands.
+    pub async fn cancel(&self, id: OrderId, reason: &str) -> Result<StoredOrder, EngineError> {
+        let inner = &*self.inner;
+        inner.forget(id);
+        let stored = self.order(id).await?;
+        let now = inner.clock.now();
+        let plan = inner.machine.transition(&stored.order, CANCELLED, now)?;
+        let lane = inner.lanes.get(stored.order.priority);
+        let report = inner
+            .executor
+            .run_step(Step {
+                order: &stored.order,
+                transition: &plan.transition,
+                version: stored.version,
+                rollbacks: &plan.rollbacks,
+                actions: &plan.actions,
+                retry: &lane.retry,
+            })
+            .await;
+        let mut t = inner.transition(&stored, &plan, inner.clock.now(), report.duration_ms);
+        t.reason = Some(format!("{}: {reason}", plan.transition));
+        t.automated = false;
+        t.actions_executed = report.records_json();
+        t.error_message = match &report.result {
+            StepResult::Succeeded => None,
+            StepResult::Failed { error, .. } => Some(error.to_string()),
+            StepResult::Refused { action, .. } => Some(format!("circuit open for `{action}`")),
+        };
+        Ok(inner.store.transition(&inner.tenant, &t).await?)
+    }
+
+    /// Retries the tenant's failed order `id`: `failed → processing`, and
+    /// its work is enqueued again.
+    pub async fn retry(&self, id: OrderId) -> Result<StoredOrder, EngineError> {
+        let inner = &*self.inner;
+        inner.forget(id);
+        let stored = self.order(id).await?;
+        if !inner.is_failure(stored.order.current_state.as_str()) {
+            return Err(EngineError::WrongState {
+                order_id: id,
+                state: stored.order.current_state.to_string(),
+                operation: "retry",
+                expected: "a failed (manual review) order",
+            });
+        }
+        let now = inner.clock.now();
+        let plan = inner.machine.transition(&stored.order, PROCESSING, now)?;
+        let mut t = inner.transition(&stored, &plan, now, 0);
+        t.automated = false;
+        t.enqueue = Some(inner.first_work(stored.order.priority, now));
+        Ok(inner.store.transition(&inner.tenant, &t).await?)
+    }
+
+    /// One claim round: claims due work in every lane (up to each lane's
+    /// concurrency), runs the steps concurrently, and records them in one
+    /// group-committed store call.
+    pub async fn run_once(&self) -> Result<Round, EngineError> {
+        let inner = &self.inner;
+        let limits = inner.lanes.limits();
+        let now = inner.clock.now();
+        let items = inner
+            .store
+            .claim(
+                self.scope(),
+                &ClaimRequest {
+                    worker: &inner.worker,
+                    lanes: &limits,
+                    lease: inner.lanes.max_timeout(),
+                    now,
+                },
+            )
+            .await?;
+        let mut round = Round {
+            claimed: items
+                .iter()
+                .map(|i| (i.order_id, i.lane, i.viral))
+                .collect(),
+            ..Round::default()
+        };
+        if items.is_empty() {
+            return Ok(round);
+        }
+        // The steps of a round run concurrently on this task (handlers are
+        // I/O-bound; no spawn, no cross-thread wake-ups).
+        let outcomes = join_all(items.into_iter().map(|item| inner.step(item))).await;
+        let mut writes = Vec::new();
+        for outcome in outcomes {
+            match outcome {
+                Ok(Outcome::Write(tenant, t)) => writes.push((tenant, *t)),
+                Ok(Outcome::Release(lease, at)) => settle(
+                    inner
+                        .store
+                        .release(&lease, Some(at), inner.clock.now())
+                        .await,
+                    &mut round,
+                )?,
+                Ok(Outcome::Complete(lease)) => settle(
+                    inner.store.complete(&lease, inner.clock.now()).await,
+                    &mut round,
+                )?,
+                Err(EngineError::Store(e)) if e.is_lease_lost() || e.is_conflict() => {
+                    round.lost += 1
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if !writes.is_empty() {
+            let keys: Vec<_> = writes
+                .iter()
+                .map(|(_, t)| (t.order_id, t.settle.as_ref().map(|s| s.lease.clone())))
+                .collect();
+            let (tenants, transitions): (Vec<String>, Vec<_>) = writes.into_iter().unzip();
+            let batch: Vec<(&str, _)> = tenants
+                .iter()
+                .map(String::as_str)
+                .zip(transitions)
+                .collect();
+            let results = inner.store.transitions(&batch).await?;
+            for (r, (order_id, lease)) in results.into_iter().zip(keys) {
+                match r {
+                    Ok(order) => {
+                        round.recorded += 1;
+                        inner.remember(order);
+                    }
+                    Err(e) if e.is_conflict() => {
+                        // The order moved on under us (a stale cached copy, a
+                        // cancellation): give the item back at once; the next
+                        // round reads the order afresh.
+                        round.lost += 1;
+                        inner.forget(order_id);
+                        if let Some(lease) = &lease {
+                            let now = inner.clock.now();
+                            settle(inner.store.release(lease, Some(now), now).await, &mut round)?;
+                        }
+                    }
+                    Err(e) if e.is_lease_lost() => {
+                        round.lost += 1;
+                        inner.forget(order_id);
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(round)
+    }
+
+    /// Runs claim rounds until no work is due (work scheduled for later,
+    /// such as delivery checks, does not count) and says when the next item
+    /// becomes due.
+    pub async fn run_until_idle(&self) -> Result<Idle, EngineError> {
+        let mut idle = Idle::default();
+        loop {
+            let round = self.run_once().await?;
+            if round.claimed.is_empty() {
+                break;
+            }
+            idle.claimed += round.claimed.len();
+            idle.recorded += round.recorded;
+        }
+        let summary = self
+            .inner
+            .store
+            .queue_summary(self.scope(), self.inner.clock.now())
+            .await?;
+        idle.next_due = summary.next_run_at;
+        Ok(idle)
+    }
+
+    /// Runs workers until `shutdown` completes (e.g. `tokio::signal::ctrl_c()`).
+    /// Graceful: the round in flight finishes and is recorded before it
+    /// returns; when idle it polls every `poll` (real time).
+    pub async fn run(
+        &self,
+        shutdown: impl Future<Output = ()>,
+        poll: Duration,
+    ) -> Result<Idle, EngineError> {
+        let mut shutdown = std::pin::pin!(shutdown);
+        let mut total = Idle::default();
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                _ = std::future::ready(()) => {}
+            }
+            let round = self.run_once().await?;
+            total.claimed += round.claimed.len();
+            total.recorded += round.recorded;
+            if round.claimed.is_empty() {
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = tokio::time::sleep(poll) => {}
+                }
+            }
+        }
+        total.next_due = self
+            .inner
+            .store
+            .queue_summary(self.scope(), self.inner.clock.now())
+            .await?
+            .next_run_at;
+        Ok(total)
+    }
+
+    /// A metrics snapshot: the tenant's dashboard over the last hour, the
+    /// queue, and the action counters.
+    pub async fn metrics(&self) -> Result<Metrics, EngineError> {
+        let now = self.inner.clock.now();
+        let dashboard = self
+            .inner
+            .store
+            .dashboard(&self.inner.tenant, now, TimeDelta::hours(1))
+            .await?;
+        let queue = self.inner.store.queue_summary(self.scope(), now).await?;
+        Ok(Metrics {
+            dashboard,
+            queue,
+            actions: self.inner.executor.stats(),
+        })
+    }
+}
+
+/// Polls every future to completion on the current task; the outputs in input order.
+async fn join_all<F: Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut futures: Vec<_> = futures.map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in futures.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+fn settle(r: Result<(), StoreError>, round: &mut Round) -> Result<(), EngineError> {
+    match r {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_lease_lost() => {
+            round.lost += 1;
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
