@@ -75,7 +75,9 @@ pub fn run(args: Args) -> Result<Outcome, String> {
     };
     let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let mut engine = RuleEngine::new(Arc::clone(&pack));
-    let mut detector = ViralEnricher::default();
+    // Customer counts come from the rule engine's exact window facts; the
+    // enricher only needs product velocity here.
+    let mut detector = ViralEnricher::default().without_customer_velocity();
     let mut decision = Decision::default();
     let mut bad = 0usize;
     let write_err = |e: std::io::Error| format!("cannot write output: {e}");
