@@ -2,8 +2,11 @@
 //!
 //! The tests are written once in `store/suite.rs`, generic over
 //! [`Store`]; `conformance!` instantiates all of them for one backend from a
-//! setup function. Adding a backend (PostgreSQL) is one more setup function
-//! and one more `conformance!` line.
+//! setup function. The PostgreSQL backend runs against the server named by
+//! `CREATORFLOW_TEST_PG`, each test in a schema of its own; without it the
+//! PostgreSQL tests print a loud SKIPPED locally, and fail under CI
+//! (`CI=true`). The PostgreSQL-only tests at the end prove the isolation
+//! the database itself enforces, by plain SQL under the application role.
 
 #[path = "store/mod.rs"]
 mod conformance;
@@ -13,28 +16,62 @@ use std::sync::Arc;
 use conformance::suite::{self, Backend};
 use creatorflow::store::{self, MemoryStore, StoreError};
 
-/// A backend under test and whatever must live as long as it (a temp dir).
+/// A backend under test and whatever must live as long as it (a temp dir,
+/// a PostgreSQL schema to drop afterwards).
 struct Fixture<S> {
     store: Arc<S>,
     _dir: Option<tempfile::TempDir>,
+    /// The server URL and the test's schema.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    schema: Option<(String, String)>,
 }
 
-async fn memory() -> Fixture<MemoryStore> {
-    Fixture {
-        store: Arc::new(MemoryStore::new()),
-        _dir: None,
+impl<S> Fixture<S> {
+    /// Cleans up after a test that passed.
+    async fn finish(self) {
+        drop(self.store);
+        #[cfg(feature = "postgres")]
+        if let Some((url, schema)) = &self.schema {
+            conformance::pg::drop_schema(url, schema).await;
+        }
     }
 }
 
-async fn sqlite() -> Fixture<store::AnyStore> {
+async fn memory() -> Option<Fixture<MemoryStore>> {
+    Some(Fixture {
+        store: Arc::new(MemoryStore::new()),
+        _dir: None,
+        schema: None,
+    })
+}
+
+async fn sqlite() -> Option<Fixture<store::AnyStore>> {
     let dir = tempfile::tempdir().expect("a temp dir");
     let url = format!("sqlite://{}", dir.path().join("cf.db").display());
     let store = store::open(&url).await.expect("open sqlite");
     assert_eq!(store.backend(), "sqlite");
-    Fixture {
+    Some(Fixture {
         store: Arc::new(store),
         _dir: Some(dir),
-    }
+        schema: None,
+    })
+}
+
+/// The PostgreSQL store in a fresh schema of the test server; `None` (a
+/// loud skip, or a failure under CI) without `CREATORFLOW_TEST_PG`.
+#[cfg(feature = "postgres")]
+async fn postgres() -> Option<Fixture<store::AnyStore>> {
+    let url = conformance::pg::url()?;
+    let schema = conformance::pg::fresh_schema("suite");
+    let store = store::open(&conformance::pg::with_schema(&url, &schema))
+        .await
+        .unwrap_or_else(|e| panic!("open postgres: {e}"));
+    assert_eq!(store.backend(), "postgres");
+    Some(Fixture {
+        store: Arc::new(store),
+        _dir: None,
+        schema: Some((url, schema)),
+    })
 }
 
 /// Instantiates every conformance test for one backend.
@@ -45,8 +82,11 @@ macro_rules! conformance {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $test() {
-                    let fixture = $setup().await;
+                    let Some(fixture) = $setup().await else {
+                        return;
+                    };
                     suite::$test(fixture.store.clone()).await;
+                    fixture.finish().await;
                 }
             )*
         }
@@ -83,6 +123,11 @@ macro_rules! all_backends {
 all_backends! {
     memory => memory,
     sqlite => sqlite,
+}
+
+#[cfg(feature = "postgres")]
+all_backends! {
+    postgres => postgres,
 }
 
 // ---- durable backends only --------------------------------------------------
@@ -142,24 +187,26 @@ async fn open_errors_are_typed() {
         matches!(&err, StoreError::Open { url, .. } if url == "sqlite:///nonexistent-dir/for/sure/cf.db"),
         "{err}"
     );
+    // An unreachable PostgreSQL: `Open`, naming the URL, password redacted.
     let err = store::open("postgres://app:hunter2@127.0.0.1:1/cf")
         .await
         .unwrap_err();
     assert!(
-        matches!(
-            err,
-            StoreError::NotBuilt {
-                scheme: "postgres",
-                ..
-            }
-        ),
+        matches!(&err, StoreError::Open { url, .. } if url == "postgres://app:***@127.0.0.1:1/cf"),
         "{err}"
     );
-    assert!(
-        err.to_string()
-            .contains("postgres://app:***@127.0.0.1:1/cf"),
-        "{err}"
-    );
+    assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
+    // Bad PostgreSQL URLs: `BadUrl`, password redacted.
+    for url in [
+        "postgres://app:hunter2@127.0.0.1:notaport/cf",
+        "postgres://app:hunter2@127.0.0.1/cf?schema=Robert'); DROP",
+        "postgres://app:hunter2@127.0.0.1/cf?max_connections=0",
+        "postgres://app:hunter2@127.0.0.1/cf?sslmode=sometimes",
+    ] {
+        let err = store::open(url).await.unwrap_err();
+        assert!(matches!(err, StoreError::BadUrl { .. }), "{url}: {err}");
+        assert!(!format!("{err} {err:?}").contains("hunter2"), "{err:?}");
+    }
     let err = store::open("mysql://x").await.unwrap_err();
     assert!(matches!(err, StoreError::BadUrl { .. }));
     // A file that is not a database.
@@ -186,4 +233,554 @@ async fn memory_url_opens_the_memory_store() {
     assert_eq!(s.backend(), "memory");
     fn assert_backend<S: Backend>(_: &S) {}
     assert_backend(&s);
+}
+
+// ---- PostgreSQL only --------------------------------------------------------
+
+#[cfg(feature = "postgres")]
+mod postgres_only {
+    use std::collections::HashSet;
+
+    use chrono::TimeDelta;
+    use creatorflow::model::Priority;
+    use creatorflow::rules::RuleStats;
+    use creatorflow::store::{
+        self, ClaimRequest, LaneLimit, NewOrder, Store, StoreError, TenantScope, WorkSpec,
+    };
+    use serde_json::json;
+    use sqlx::postgres::PgConnection;
+    use sqlx::{AssertSqlSafe, Connection};
+
+    use super::conformance::{at, order, pg, step, suite};
+
+    /// Opens the store on a fresh schema; `None` when there is no test server.
+    async fn open(tag: &str) -> Option<(String, String, store::AnyStore)> {
+        let url = pg::url()?;
+        let schema = pg::fresh_schema(tag);
+        let s = store::open(&pg::with_schema(&url, &schema))
+            .await
+            .unwrap_or_else(|e| panic!("open postgres: {e}"));
+        Some((url, schema, s))
+    }
+
+    fn work(kind: &str, lane: Priority) -> WorkSpec {
+        WorkSpec {
+            kind: kind.into(),
+            lane,
+            run_at: at(0),
+            payload: json!({"kind": kind}),
+        }
+    }
+
+    async fn exec(conn: &mut PgConnection, sql: &str) -> u64 {
+        sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+            .execute(&mut *conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .rows_affected()
+    }
+
+    async fn scalar(conn: &mut PgConnection, sql: &str) -> i64 {
+        sqlx::query_scalar(AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    /// Runs `sql` expecting PostgreSQL to refuse it with
+    /// `insufficient_privilege` (42501: a policy's WITH CHECK, or no
+    /// privilege), inside a savepoint so the transaction goes on.
+    async fn refused(conn: &mut PgConnection, sql: &str) {
+        exec(conn, "SAVEPOINT probe").await;
+        let err = sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+            .execute(&mut *conn)
+            .await
+            .expect_err(sql);
+        let code = err
+            .as_database_error()
+            .and_then(|e| e.code())
+            .map(|c| c.into_owned());
+        assert_eq!(code.as_deref(), Some("42501"), "{sql}: {err}");
+        exec(conn, "ROLLBACK TO SAVEPOINT probe").await;
+    }
+
+    /// Tenant A, connected under the application role, cannot read, change,
+    /// delete or create tenant B's rows by plain SQL (no `WHERE user_id`
+    /// needed): row-level security, enforced by the database.
+    #[tokio::test]
+    async fn postgres_rls_refuses_other_tenants_in_plain_sql() {
+        let Some((url, schema, s)) = open("rls").await else {
+            return;
+        };
+        // B's data, and a little of A's, through the store.
+        let mk = |id: &str| NewOrder {
+            order: order(id, 0, ""),
+            work: Some(work("advance", Priority::Standard)),
+        };
+        let b = s.create_orders("B", &[mk("b1")]).await.unwrap()[0]
+            .clone()
+            .unwrap()
+            .order;
+        s.transition("B", &step(&b, "validated", at(1)))
+            .await
+            .unwrap();
+        let sample = |id| creatorflow::store::WorkflowMetric {
+            order_id: Some(id),
+            metric_type: "lane".into(),
+            metric_name: "wait_ms".into(),
+            value: "1.5".parse().unwrap(),
+            dimensions: serde_json::Map::new(),
+            recorded_at: at(1),
+        };
+        s.record_metrics("B", &[sample(b.id)]).await.unwrap();
+        let stats = RuleStats {
+            rule: "r1".into(),
+            execution_count: 3,
+            success_count: 2,
+            last_executed_at: Some(at(1)),
+            average_execution_time_ms: 0.5,
+        };
+        s.save_rule_stats("B", std::slice::from_ref(&stats))
+            .await
+            .unwrap();
+        s.note_webhook("B", "n1", at(1)).await.unwrap();
+        let a = s.create_orders("A", &[mk("a1")]).await.unwrap()[0]
+            .clone()
+            .unwrap()
+            .order;
+        s.save_rule_stats("A", &[stats]).await.unwrap();
+
+        let mut conn = pg::owner(&url, &schema).await;
+        let tables = [
+            "orders",
+            "order_transitions",
+            "workflow_metrics",
+            "rule_stats",
+            "webhook_notifications",
+            "work_queue",
+        ];
+        // The application role, tenant A.
+        exec(
+            &mut conn,
+            "BEGIN; SET LOCAL ROLE creatorflow_app; \
+             SELECT set_config('creatorflow.tenant', 'A', true)",
+        )
+        .await;
+        let who: (String, bool, bool) = sqlx::query_as(
+            "SELECT current_user::text, rolsuper, rolbypassrls FROM pg_roles \
+             WHERE rolname = current_user",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(who, ("creatorflow_app".to_owned(), false, false));
+        for table in tables {
+            // No WHERE: only A's rows are there at all.
+            let others = scalar(
+                &mut conn,
+                &format!("SELECT count(*) FROM {table} WHERE user_id <> 'A'"),
+            )
+            .await;
+            assert_eq!(others, 0, "{table}: another tenant's rows are visible");
+        }
+        assert_eq!(scalar(&mut conn, "SELECT count(*) FROM orders").await, 1);
+        let b_id = b.id;
+        assert_eq!(
+            scalar(
+                &mut conn,
+                &format!("SELECT count(*) FROM orders WHERE id = '{b_id}'")
+            )
+            .await,
+            0
+        );
+        // Updates and deletes of B's rows touch nothing.
+        for sql in [
+            format!("UPDATE orders SET current_state = 'hacked' WHERE id = '{b_id}'"),
+            "UPDATE orders SET current_state = 'hacked' WHERE user_id = 'B'".to_owned(),
+            "DELETE FROM orders WHERE user_id = 'B'".to_owned(),
+            "UPDATE work_queue SET payload = '{}' WHERE user_id = 'B'".to_owned(),
+            "DELETE FROM work_queue".to_owned() + " WHERE user_id = 'B'",
+            "DELETE FROM webhook_notifications WHERE user_id = 'B'".to_owned(),
+        ] {
+            assert_eq!(exec(&mut conn, &sql).await, 0, "{sql}");
+        }
+        // Rows for B are refused by the policies' WITH CHECK ...
+        let a_id = a.id;
+        refused(
+            &mut conn,
+            "INSERT INTO webhook_notifications VALUES ('B', 'forged', now())",
+        )
+        .await;
+        refused(
+            &mut conn,
+            &format!(
+                "INSERT INTO order_transitions (order_id, user_id, version, from_state, \
+                 to_state, automated, duration_ms, created_at) \
+                 VALUES ('{b_id}', 'B', 9, 'x', 'y', true, 0, now())"
+            ),
+        )
+        .await;
+        refused(
+            &mut conn,
+            "INSERT INTO orders (id, user_id, tiktok_order_id, current_state, priority, \
+             priority_rank, impact, viral, automation_status, customer_handle, customer_tier, \
+             product_name, product_id, quantity, price, created_at, updated_at, \
+             state_changed_at) VALUES (gen_random_uuid(), 'B', 'forged', 'received', \
+             'standard', 2, 'MED', false, 'pending', '@x', 'regular', 'p', 'p', 1, 1, now(), \
+             now(), now())",
+        )
+        .await;
+        // ... and A cannot hand its own order to B.
+        refused(
+            &mut conn,
+            &format!("UPDATE orders SET user_id = 'B' WHERE id = '{a_id}'"),
+        )
+        .await;
+        // History and metrics are append-only; rule statistics are the admin's.
+        refused(&mut conn, "UPDATE order_transitions SET to_state = 'x'").await;
+        refused(&mut conn, "DELETE FROM workflow_metrics").await;
+        refused(&mut conn, "UPDATE rule_stats SET execution_count = 0").await;
+        refused(
+            &mut conn,
+            "INSERT INTO rule_stats VALUES ('A', 'r9', 1, 1, NULL, 0)",
+        )
+        .await;
+        // The version table is the owner's (readable, not writable).
+        refused(
+            &mut conn,
+            "INSERT INTO creatorflow_schema (version, binary_version) VALUES (99, 'x')",
+        )
+        .await;
+        exec(&mut conn, "ROLLBACK").await;
+
+        // No tenant set: nothing at all.
+        exec(&mut conn, "BEGIN; SET LOCAL ROLE creatorflow_app").await;
+        for table in tables {
+            let n = scalar(&mut conn, &format!("SELECT count(*) FROM {table}")).await;
+            assert_eq!(n, 0, "{table} without a tenant");
+        }
+        exec(&mut conn, "ROLLBACK").await;
+
+        // The worker role: every tenant's queue, and only lease columns.
+        exec(&mut conn, "BEGIN; SET LOCAL ROLE creatorflow_worker").await;
+        assert_eq!(
+            scalar(&mut conn, "SELECT count(DISTINCT user_id) FROM work_queue").await,
+            2
+        );
+        assert_eq!(
+            exec(
+                &mut conn,
+                "UPDATE work_queue SET lease_owner = 'w', lease_expires_at = now()"
+            )
+            .await,
+            2
+        );
+        refused(&mut conn, "SELECT count(*) FROM orders").await;
+        refused(&mut conn, "UPDATE work_queue SET payload = '{}'").await;
+        refused(&mut conn, "DELETE FROM work_queue").await;
+        exec(&mut conn, "ROLLBACK").await;
+
+        // The admin role: rule statistics of the tenant in scope only.
+        exec(
+            &mut conn,
+            "BEGIN; SET LOCAL ROLE creatorflow_admin; \
+             SELECT set_config('creatorflow.tenant', 'A', true)",
+        )
+        .await;
+        assert_eq!(
+            scalar(&mut conn, "SELECT count(*) FROM rule_stats").await,
+            1
+        );
+        assert_eq!(
+            exec(
+                &mut conn,
+                "UPDATE rule_stats SET execution_count = 0 WHERE user_id = 'B'"
+            )
+            .await,
+            0
+        );
+        refused(&mut conn, "SELECT count(*) FROM orders").await;
+        exec(&mut conn, "ROLLBACK").await;
+        let _ = conn.close().await;
+
+        // B's data is intact.
+        let read = s.order_with_history("B", b.id).await.unwrap().unwrap();
+        assert_eq!(
+            (read.order.order.current_state.as_str(), read.history.len()),
+            ("validated", 1)
+        );
+        assert_eq!(s.load_rule_stats("B").await.unwrap().len(), 1);
+        assert!(!s.note_webhook("B", "n1", at(2)).await.unwrap());
+        drop(s);
+        pg::drop_schema(&url, &schema).await;
+    }
+
+    /// `url` with its user (and password) replaced.
+    fn as_user(url: &str, user: &str) -> String {
+        let (scheme, rest) = url.split_once("://").expect("a URL");
+        let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+        format!("{scheme}://{user}@{host}")
+    }
+
+    /// The hardened deployment: once the owner has migrated the schema, the
+    /// store runs under a login that only holds the three roles. It works,
+    /// and that login, connected directly, is itself subject to the policies
+    /// and can change no table definition.
+    #[tokio::test]
+    async fn postgres_store_runs_under_a_login_that_only_holds_the_roles() {
+        let Some((url, schema, owner_store)) = open("login").await else {
+            return;
+        };
+        let mut conn = pg::owner(&url, &schema).await;
+        let can_create_roles: bool = sqlx::query_scalar(
+            "SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = current_user",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        if !can_create_roles {
+            eprintln!("skipped: the test server's user cannot create a login role");
+            return;
+        }
+        let login = format!("cf_login_{}", std::process::id());
+        exec(
+            &mut conn,
+            &format!(
+                "DROP ROLE IF EXISTS {login}; CREATE ROLE {login} LOGIN PASSWORD 'cf-test'; \
+                 GRANT creatorflow_app, creatorflow_worker, creatorflow_admin TO {login}"
+            ),
+        )
+        .await;
+        let o = owner_store
+            .create_order("t1", &order("o1", 0, ""))
+            .await
+            .unwrap()
+            .order;
+        drop(owner_store);
+        let login_url = as_user(&url, &format!("{login}:cf-test"));
+        let s = store::open(&pg::with_schema(&login_url, &schema))
+            .await
+            .unwrap_or_else(|e| panic!("open as {login}: {e}"));
+        let read = s.get_order("t1", o.id).await.unwrap().unwrap();
+        s.transition("t1", &step(&read, "validated", at(1)))
+            .await
+            .unwrap();
+        s.enqueue("t1", o.id, &work("advance", Priority::High), at(1))
+            .await
+            .unwrap();
+        let items = s
+            .claim(
+                TenantScope::All,
+                &ClaimRequest {
+                    worker: "w",
+                    lanes: &[LaneLimit {
+                        lane: Priority::High,
+                        limit: 5,
+                    }],
+                    lease: TimeDelta::minutes(1),
+                    now: at(1),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(items.len(), 1);
+        drop(s);
+        // Directly, as that login: no tenant, no rows; no DDL.
+        let mut direct = pg::owner(&login_url, &schema).await;
+        assert_eq!(scalar(&mut direct, "SELECT count(*) FROM orders").await, 0);
+        exec(&mut direct, "BEGIN").await;
+        refused(&mut direct, "CREATE TABLE sneaky (x int)").await;
+        refused(
+            &mut direct,
+            "ALTER TABLE orders NO FORCE ROW LEVEL SECURITY",
+        )
+        .await;
+        refused(&mut direct, "DROP POLICY tenant_orders ON orders").await;
+        exec(&mut direct, "ROLLBACK").await;
+        let _ = direct.close().await;
+        // It cannot create a schema of its own: opening a new one fails, typed.
+        let err = store::open(&pg::with_schema(&login_url, &pg::fresh_schema("nope")))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Database { .. }), "{err}");
+        assert!(!err.to_string().contains("cf-test"), "{err}");
+        exec(&mut conn, &format!("DROP ROLE {login}")).await;
+        let _ = conn.close().await;
+        pg::drop_schema(&url, &schema).await;
+    }
+
+    /// Tenants whose names need quoting are stored and isolated like any other.
+    #[tokio::test]
+    async fn postgres_tenant_names_are_quoted() {
+        let Some((url, schema, s)) = open("quote").await else {
+            return;
+        };
+        let odd = r"o'brien\'); SET ROLE postgres; --";
+        let o = s.create_order(odd, &order("q1", 0, "")).await.unwrap();
+        assert!(o.created);
+        assert_eq!(o.order.order.user_id.as_deref(), Some(odd));
+        assert!(s.get_order(odd, o.order.id).await.unwrap().is_some());
+        assert!(s.get_order("o'brien", o.order.id).await.unwrap().is_none());
+        assert_eq!(s.list_orders(odd, None, 10).await.unwrap().len(), 1);
+        assert!(matches!(
+            s.get_order("nul\0tenant", o.order.id).await,
+            Err(StoreError::Invalid { .. })
+        ));
+        drop(s);
+        pg::drop_schema(&url, &schema).await;
+    }
+
+    /// Two stores on one database (two processes, as far as PostgreSQL
+    /// can tell: separate pools and connections) claim from one queue at
+    /// once: every item is claimed exactly once, and each can settle its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_two_processes_never_claim_the_same_item() {
+        let Some((url, schema, first)) = open("share").await else {
+            return;
+        };
+        let second = store::open(&pg::with_schema(&url, &schema)).await.unwrap();
+        let n = 400;
+        for tenant in ["t1", "t2"] {
+            let batch: Vec<NewOrder> = (0..n / 2)
+                .map(|i| NewOrder {
+                    order: order(&format!("{tenant}-{i}"), i, ""),
+                    work: Some(work("advance", Priority::ALL[(i % 4) as usize])),
+                })
+                .collect();
+            for r in first.create_orders(tenant, &batch).await.unwrap() {
+                assert!(r.unwrap().created);
+            }
+        }
+        let stores = [std::sync::Arc::new(first), std::sync::Arc::new(second)];
+        let tasks: Vec<_> = (0..8)
+            .map(|w| {
+                let s = stores[w % 2].clone();
+                tokio::spawn(async move {
+                    let worker = format!("w{w}");
+                    let lanes: Vec<LaneLimit> = Priority::ALL
+                        .iter()
+                        .map(|&lane| LaneLimit { lane, limit: 7 })
+                        .collect();
+                    let mut got = Vec::new();
+                    loop {
+                        let items = s
+                            .claim(
+                                TenantScope::All,
+                                &ClaimRequest {
+                                    worker: &worker,
+                                    lanes: &lanes,
+                                    lease: TimeDelta::minutes(5),
+                                    now: at(0),
+                                },
+                            )
+                            .await
+                            .unwrap();
+                        if items.is_empty() {
+                            break got;
+                        }
+                        for item in &items {
+                            if item.lease.id % 2 == 0 {
+                                s.complete(&item.lease, at(0)).await.unwrap();
+                            }
+                        }
+                        got.extend(items.into_iter().map(|i| (i.lease.id, i.lease.tenant)));
+                    }
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        let distinct: HashSet<_> = all.iter().map(|(id, _)| *id).collect();
+        assert_eq!(all.len(), n as usize, "every item claimed");
+        assert_eq!(distinct.len(), n as usize, "no item claimed twice");
+        assert_eq!(
+            all.iter().filter(|(_, t)| t == "t2").count(),
+            n as usize / 2,
+            "both tenants served"
+        );
+        let summary = stores[1]
+            .queue_summary(TenantScope::All, at(0))
+            .await
+            .unwrap();
+        assert_eq!(
+            summary.leased as usize,
+            all.iter().filter(|(id, _)| id % 2 != 0).count()
+        );
+        drop(stores);
+        pg::drop_schema(&url, &schema).await;
+    }
+
+    /// Close the store, open the same database again: everything is there.
+    #[tokio::test]
+    async fn postgres_reopened_has_everything() {
+        let Some((url, schema, first)) = open("reopen").await else {
+            return;
+        };
+        let before = suite::fill(&first).await;
+        drop(first);
+        let second = store::open(&pg::with_schema(&url, &schema)).await.unwrap();
+        suite::reopened_has_everything(before, &second).await;
+        drop(second);
+        pg::drop_schema(&url, &schema).await;
+    }
+
+    /// A schema written by a newer binary is refused, and left untouched.
+    #[tokio::test]
+    async fn postgres_schema_newer_than_the_binary_is_refused() {
+        let Some((url, schema, s)) = open("future").await else {
+            return;
+        };
+        drop(s);
+        let mut conn = pg::owner(&url, &schema).await;
+        exec(
+            &mut conn,
+            "INSERT INTO creatorflow_schema (version, binary_version) VALUES (999, 'future')",
+        )
+        .await;
+        let _ = conn.close().await;
+        let target = pg::with_schema(&url, &schema);
+        let err = store::open(&target).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::SchemaTooNew {
+                    found: 999,
+                    supported: 2
+                }
+            ),
+            "{err}"
+        );
+        let again = store::open(&target).await.unwrap_err();
+        assert!(matches!(again, StoreError::SchemaTooNew { .. }));
+        pg::drop_schema(&url, &schema).await;
+    }
+
+    /// Stores opening one new schema at once migrate it once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_concurrent_opens_migrate_once() {
+        let Some(url) = pg::url() else {
+            return;
+        };
+        let schema = pg::fresh_schema("race");
+        let target = pg::with_schema(&url, &schema);
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                let target = target.clone();
+                tokio::spawn(async move { store::open(&target).await })
+            })
+            .collect();
+        for o in opens {
+            let s = o.await.unwrap().unwrap();
+            assert_eq!(s.backend(), "postgres");
+        }
+        let mut conn = pg::owner(&url, &schema).await;
+        assert_eq!(
+            scalar(&mut conn, "SELECT count(*) FROM creatorflow_schema").await,
+            2
+        );
+        let _ = conn.close().await;
+        pg::drop_schema(&url, &schema).await;
+    }
 }

@@ -20,15 +20,20 @@ pub enum AnyStore {
     /// `sqlite://PATH`.
     #[cfg(feature = "sqlite")]
     Sqlite(super::SqliteStore),
+    /// `postgres://…`.
+    #[cfg(feature = "postgres")]
+    Postgres(super::PostgresStore),
 }
 
 impl AnyStore {
-    /// The backend's name: `memory` or `sqlite`.
+    /// The backend's name: `memory`, `sqlite` or `postgres`.
     pub fn backend(&self) -> &'static str {
         match self {
             AnyStore::Memory(_) => "memory",
             #[cfg(feature = "sqlite")]
             AnyStore::Sqlite(_) => "sqlite",
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(_) => "postgres",
         }
     }
 }
@@ -40,6 +45,8 @@ macro_rules! dispatch {
             AnyStore::Memory($s) => $call.await,
             #[cfg(feature = "sqlite")]
             AnyStore::Sqlite($s) => $call.await,
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres($s) => $call.await,
         }
     };
 }
@@ -50,6 +57,8 @@ impl InjectFault for AnyStore {
             AnyStore::Memory(s) => s.inject_fault(point),
             #[cfg(feature = "sqlite")]
             AnyStore::Sqlite(s) => s.inject_fault(point),
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(s) => s.inject_fault(point),
         }
     }
 }

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `memory:` | [`MemoryStore`] | a mutex-guarded struct; deterministic; for tests and simulation |
 //! | `sqlite://PATH[?synchronous=full\|normal&busy_timeout_ms=N]` | `SqliteStore` (feature `sqlite`, default) | WAL, foreign keys, busy timeout, embedded migrations applied on open |
-//! | `postgres://…` | not built yet | [`open`] answers [`StoreError::NotBuilt`] |
+//! | `postgres://USER@HOST[:PORT]/DB[?schema=NAME&max_connections=N&…]` | `PostgresStore` (feature `postgres`, default) | many processes on one database; tenants isolated by row-level security; migrations applied on open |
 //!
 //! # Contract (every backend; `tests/store_conformance.rs` checks it)
 //!
@@ -62,24 +62,34 @@
 //! applied versions; a database newer than the binary is refused with
 //! [`StoreError::SchemaTooNew`] before anything is written.
 //!
-//! # PostgreSQL (next)
+//! The PostgreSQL schema (`src/store/postgres/migrations/`) has the same
+//! tables and the same meaning, in a schema of its own (`?schema=`, default
+//! `creatorflow`), with its own `creatorflow_schema` version table.
 //!
-//! The same tables, with `user_id` in every one so that row-level security
-//! needs no joins: `ALTER TABLE … ENABLE/FORCE ROW LEVEL SECURITY` and one
-//! policy per table `USING (user_id = current_setting('creatorflow.tenant'))`.
-//! Each store method runs in a transaction that first does
-//! `SELECT set_config('creatorflow.tenant', $tenant, true)`, under a login
-//! role without `BYPASSRLS`, so a query that forgot its `WHERE user_id`
-//! still sees one tenant only. Workers connect under a separate role whose
-//! policies admit every tenant's queue rows (that is what
-//! [`TenantScope::All`] needs); claims there use `FOR UPDATE SKIP LOCKED`.
-//! The conformance suite gets one more setup function.
+//! # PostgreSQL: isolation the database enforces
+//!
+//! On PostgreSQL the tenant scoping above is not only `WHERE user_id = $1`
+//! in the store's queries: every table has row-level security enabled and
+//! forced, with policies comparing `user_id` to the transaction-local
+//! setting `creatorflow.tenant`, and the store runs every query as
+//! `creatorflow_app` (never as the owner, never a role that bypasses the
+//! policies), setting the tenant at the start of each transaction. A query
+//! that forgot its `WHERE user_id` still sees one tenant only. Cross-tenant
+//! queue claims ([`TenantScope::All`]) run as `creatorflow_worker`, which
+//! sees every tenant's queue rows, may change only their lease columns and
+//! cannot read orders; rule statistics are written as `creatorflow_admin`.
+//! Claims lock with `FOR UPDATE SKIP LOCKED`, so several processes share the
+//! queue without waiting on or taking each other's items. `PostgresStore`'s
+//! docs say how [`open`] connects (the URL's user owns the schema and runs
+//! the migrations; the store switches to the application role).
 
 mod any;
 mod error;
 mod fault;
 pub(crate) mod logic;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod types;
@@ -97,6 +107,8 @@ pub use error::StoreError;
 #[doc(hidden)]
 pub use fault::{FaultPoint, InjectFault};
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use types::{
@@ -107,7 +119,8 @@ pub use types::{
 pub use url::redact as redact_url;
 
 /// Opens the store a URL names: `memory:`, `sqlite://PATH` (created if
-/// missing; migrations applied) or `postgres://…` (not built yet).
+/// missing; migrations applied) or `postgres://…` (migrations applied by the
+/// URL's user, queries run under the application role; see `PostgresStore`).
 ///
 /// Errors: [`StoreError::BadUrl`] for a URL it cannot read,
 /// [`StoreError::NotBuilt`] for a backend missing from this build,
@@ -130,8 +143,10 @@ pub use url::redact as redact_url;
 /// // Another tenant does not see it.
 /// assert!(store.get_order("creator-2", first.order.id).await?.is_none());
 ///
-/// let err = store::open("postgres://app:hunter2@db/cf").await.unwrap_err();
-/// assert!(matches!(err, StoreError::NotBuilt { .. }));
+/// // Nothing listens on port 1: a typed error naming the URL, password redacted.
+/// let err = store::open("postgres://app:hunter2@127.0.0.1:1/cf").await.unwrap_err();
+/// assert!(matches!(err, StoreError::Open { .. }));
+/// assert!(err.to_string().contains("postgres://app:***@127.0.0.1:1/cf"));
 /// assert!(!err.to_string().contains("hunter2"));
 /// # Ok::<(), StoreError>(())
 /// # }).unwrap();
@@ -149,10 +164,15 @@ pub async fn open(url: &str) -> Result<AnyStore, StoreError> {
             scheme: "sqlite",
             detail: "enable the cargo feature `sqlite`",
         }),
-        url::Target::Postgres => Err(StoreError::NotBuilt {
+        #[cfg(feature = "postgres")]
+        url::Target::Postgres(target) => PostgresStore::open_target(&target, &url::redact(url))
+            .await
+            .map(AnyStore::Postgres),
+        #[cfg(not(feature = "postgres"))]
+        url::Target::Postgres(_) => Err(StoreError::NotBuilt {
             url: url::redact(url),
             scheme: "postgres",
-            detail: "the PostgreSQL store is not built yet; use sqlite:// or memory:",
+            detail: "enable the cargo feature `postgres`",
         }),
     }
 }

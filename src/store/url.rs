@@ -14,7 +14,7 @@ pub(crate) enum Target {
     /// `sqlite://PATH`.
     Sqlite(SqliteTarget),
     /// `postgres://…` or `postgresql://…`.
-    Postgres,
+    Postgres(PostgresTarget),
 }
 
 /// A parsed `sqlite://PATH?synchronous=full|normal&busy_timeout_ms=N`.
@@ -28,6 +28,27 @@ pub(crate) struct SqliteTarget {
     /// How long a writer waits for another process's lock.
     pub busy_timeout: Duration,
 }
+
+/// A parsed `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?options]`.
+///
+/// CreatorFlow's own options are taken out of the query (`schema`,
+/// `max_connections`); every other option (`sslmode`, `application_name`,
+/// …) is left for the driver.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PostgresTarget {
+    /// The URL for the driver: the given one without CreatorFlow's options.
+    pub url: String,
+    /// The schema holding CreatorFlow's tables (created if missing).
+    pub schema: String,
+    /// The most connections the store's pool opens.
+    pub max_connections: u32,
+}
+
+/// The default schema of the PostgreSQL store.
+pub(crate) const DEFAULT_PG_SCHEMA: &str = "creatorflow";
+
+/// The default pool size of the PostgreSQL store.
+const DEFAULT_PG_CONNECTIONS: u32 = 10;
 
 /// The default busy timeout for SQLite.
 const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -48,13 +69,9 @@ pub(crate) fn parse(url: &str) -> Result<Target, StoreError> {
     };
     match scheme {
         "sqlite" => parse_sqlite(rest).map(Target::Sqlite).map_err(|r| bad(&r)),
-        "postgres" | "postgresql" => {
-            if rest.is_empty() {
-                Err(bad("missing host"))
-            } else {
-                Ok(Target::Postgres)
-            }
-        }
+        "postgres" | "postgresql" => parse_postgres(url, rest)
+            .map(Target::Postgres)
+            .map_err(|r| bad(&r)),
         "memory" => Err(bad("`memory:` takes no path")),
         other => Err(bad(&format!(
             "unknown scheme `{other}`; expected memory, sqlite or postgres"
@@ -105,6 +122,62 @@ fn parse_sqlite(rest: &str) -> Result<SqliteTarget, String> {
     Ok(target)
 }
 
+fn parse_postgres(url: &str, rest: &str) -> Result<PostgresTarget, String> {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    if rest.is_empty() {
+        return Err("missing host (`postgres://USER@HOST[:PORT]/DB`)".into());
+    }
+    let mut target = PostgresTarget {
+        url: base.to_owned(),
+        schema: DEFAULT_PG_SCHEMA.to_owned(),
+        max_connections: DEFAULT_PG_CONNECTIONS,
+    };
+    let mut kept: Vec<&str> = Vec::new();
+    for pair in query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter(|p| !p.is_empty())
+    {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        match key {
+            "schema" => {
+                if !is_identifier(value) {
+                    return Err(format!(
+                        "schema must be a lower-case SQL identifier ([a-z_][a-z0-9_]*, at most 63 bytes), not `{value}`"
+                    ));
+                }
+                target.schema = value.to_owned();
+            }
+            "max_connections" => {
+                target.max_connections = value
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| {
+                        format!("max_connections must be a number from 1 to 1000, not `{value}`")
+                    })?;
+            }
+            _ => kept.push(pair),
+        }
+    }
+    if !kept.is_empty() {
+        target.url = format!("{base}?{}", kept.join("&"));
+    }
+    Ok(target)
+}
+
+/// Whether `name` is a plain lower-case SQL identifier (safe to splice into
+/// SQL and `search_path` unquoted).
+pub(crate) fn is_identifier(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b'a'..=b'z' | b'_'))
+        && bytes.all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'))
+        && name.len() <= 63
+}
+
 /// The URL with its password (in the authority or a `password=` query
 /// option) replaced by `***`, for messages and logs.
 ///
@@ -143,6 +216,50 @@ pub fn redact(url: &str) -> String {
     out
 }
 
+/// The password a URL carries (in the authority, or a `password=` option),
+/// as written and percent-decoded, to scrub it from driver messages.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) fn password(url: &str) -> Option<String> {
+    let start = url.find("://")? + 3;
+    let tail = &url[start..];
+    let end = tail.find(['/', '?', '#']).unwrap_or(tail.len());
+    let authority = &tail[..end];
+    let from_authority = authority
+        .rfind('@')
+        .and_then(|at| authority[..at].split_once(':'))
+        .map(|(_, p)| p);
+    let from_query = tail[end..]
+        .split_once('?')
+        .and_then(|(_, q)| {
+            q.split('&')
+                .filter_map(|pair| pair.split_once('='))
+                .find(|(k, _)| k.eq_ignore_ascii_case("password"))
+        })
+        .map(|(_, p)| p);
+    from_authority
+        .or(from_query)
+        .map(|p| percent_decode(p).unwrap_or_else(|| p.to_owned()))
+}
+
+/// `%XX`-decodes `text`; `None` if the result is not UTF-8 or an escape is bad.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// Replaces the value of any `password=` query option.
 fn redact_query(rest: &str) -> String {
     let Some((before, query)) = rest.split_once('?') else {
@@ -179,8 +296,31 @@ mod tests {
         assert_eq!(t.path, PathBuf::from("/tmp/x.db"));
         assert!(!t.synchronous_full);
         assert_eq!(t.busy_timeout, Duration::from_millis(250));
-        assert_eq!(parse("postgres://u:p@h/db").unwrap(), Target::Postgres);
-        assert_eq!(parse("postgresql://h/db").unwrap(), Target::Postgres);
+        let Target::Postgres(t) = parse("postgres://u:p@h/db").unwrap() else {
+            panic!("not postgres")
+        };
+        assert_eq!(
+            t,
+            PostgresTarget {
+                url: "postgres://u:p@h/db".into(),
+                schema: DEFAULT_PG_SCHEMA.into(),
+                max_connections: DEFAULT_PG_CONNECTIONS,
+            }
+        );
+        let Target::Postgres(t) = parse(
+            "postgresql://h/db?sslmode=disable&schema=cf_1&max_connections=3&application_name=x",
+        )
+        .unwrap() else {
+            panic!("not postgres")
+        };
+        assert_eq!(
+            t,
+            PostgresTarget {
+                url: "postgresql://h/db?sslmode=disable&application_name=x".into(),
+                schema: "cf_1".into(),
+                max_connections: 3,
+            }
+        );
     }
 
     #[test]
@@ -194,6 +334,20 @@ mod tests {
             ("sqlite://x.db?mode=ro", "unknown option `mode`"),
             ("mysql://root:hunter2@h/db", "unknown scheme `mysql`"),
             ("memory://x", "takes no path"),
+            ("postgres://", "missing host"),
+            (
+                "postgres://root:hunter2@h/db?schema=Bad-Name",
+                "schema must be",
+            ),
+            ("postgres://h/db?schema=", "schema must be"),
+            (
+                "postgres://h/db?max_connections=0",
+                "max_connections must be",
+            ),
+            (
+                "postgres://h/db?max_connections=many",
+                "max_connections must be",
+            ),
         ] {
             let err = parse(url).unwrap_err();
             let StoreError::BadUrl { url: shown, reason } = &err else {
@@ -207,6 +361,20 @@ mod tests {
             err,
             "bad store URL `mysql://root:***@h/db`: unknown scheme `mysql`; expected memory, sqlite or postgres"
         );
+    }
+
+    #[test]
+    fn passwords_are_found_for_scrubbing() {
+        assert_eq!(
+            password("postgres://app:s3cr%40t@h/db").as_deref(),
+            Some("s3cr@t")
+        );
+        assert_eq!(
+            password("postgres://h/db?user=a&password=pw").as_deref(),
+            Some("pw")
+        );
+        assert_eq!(password("postgres://app@h/db"), None);
+        assert_eq!(password("postgres://app:%zz@h/db").as_deref(), Some("%zz"));
     }
 
     #[test]

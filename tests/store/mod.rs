@@ -2,6 +2,8 @@
 //! themselves are in `suite.rs`, generic over any [`Store`]; each backend
 //! runs them through `conformance!` in `tests/store_conformance.rs`.
 
+#[cfg(feature = "postgres")]
+pub mod pg;
 pub mod suite;
 
 use chrono::{DateTime, TimeDelta, Utc};

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL 15 cluster for CreatorFlow's PostgreSQL tests and
+# benchmarks: a private directory, a private socket directory, a random
+# loopback port, trust authentication (loopback only), one database.
+#
+#   eval "$(scripts/pg-test-cluster.sh start)"   # exports CREATORFLOW_TEST_PG and CREATORFLOW_PG_DIR
+#   cargo test --test store_conformance
+#   scripts/pg-test-cluster.sh stop "$CREATORFLOW_PG_DIR"
+#
+#   scripts/pg-test-cluster.sh run CMD ARGS...   # start, run CMD with the variable set, stop
+#
+# `start` prints only `export` lines on stdout (progress goes to stderr), and
+# fails loudly (non-zero, with the server log) if the cluster cannot start.
+# Run as root, the cluster runs as the `postgres` OS user (initdb refuses
+# root); run as anyone else, it runs as that user. The binaries come from
+# $PG_BIN (default /usr/lib/postgresql/15/bin); if they are missing and we
+# are root, Debian's postgresql-15 package is installed first (without its
+# default cluster).
+set -euo pipefail
+
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+DB_NAME=${CREATORFLOW_PG_DB:-creatorflow}
+MARKER=.creatorflow-pg-cluster
+
+say() { printf 'pg-test-cluster: %s\n' "$*" >&2; }
+die() {
+  say "ERROR: $*"
+  exit 1
+}
+
+# Runs a command as the cluster's OS user.
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+install_if_missing() {
+  [ -x "$PG_BIN/initdb" ] && return 0
+  if [ "$(id -u)" != 0 ]; then
+    die "no PostgreSQL binaries at $PG_BIN (install postgresql-15, or set PG_BIN)"
+  fi
+  say "installing postgresql-15 (no default cluster)"
+  mkdir -p /etc/postgresql-common/createcluster.d
+  echo 'create_main_cluster = false' >/etc/postgresql-common/createcluster.d/creatorflow.conf
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >&2 || die "apt-get update failed"
+  apt-get install -y -qq --no-install-recommends postgresql-15 >&2 ||
+    die "apt-get install postgresql-15 failed"
+  [ -x "$PG_BIN/initdb" ] || die "postgresql-15 installed but $PG_BIN/initdb is missing"
+}
+
+start() {
+  install_if_missing
+  if [ "$(id -u)" = 0 ]; then
+    id postgres >/dev/null 2>&1 || die "no \`postgres\` OS user to run the cluster as"
+  fi
+  local dir
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/creatorflow-pg.XXXXXX")
+  touch "$dir/$MARKER"
+  if [ "$(id -u)" = 0 ]; then
+    chown -R postgres: "$dir"
+  fi
+  chmod 700 "$dir"
+  say "initdb in $dir/data"
+  if ! as_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
+    --no-sync >"$dir/initdb.log" 2>&1; then
+    cat "$dir/initdb.log" >&2
+    rm -rf "$dir"
+    die "initdb failed"
+  fi
+  local port started=""
+  for _ in 1 2 3 4 5 6 7 8; do
+    port=$((20000 + RANDOM % 40000))
+    # -l: the server must not hold our stdout (`eval "$(… start)"` would hang).
+    if as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+      -o "-k $dir -p $port -c listen_addresses=127.0.0.1" start >"$dir/pg_ctl.log" 2>&1; then
+      started=yes
+      break
+    fi
+    say "could not start on port $port, trying another"
+  done
+  if [ -z "$started" ]; then
+    cat "$dir/pg_ctl.log" "$dir/server.log" >&2 2>/dev/null || true
+    rm -rf "$dir"
+    die "the PostgreSQL cluster did not start"
+  fi
+  if ! "$PG_BIN/createdb" -h 127.0.0.1 -p "$port" -U postgres "$DB_NAME" >&2; then
+    stop "$dir"
+    die "createdb $DB_NAME failed"
+  fi
+  local url="postgres://postgres@127.0.0.1:$port/$DB_NAME"
+  say "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') up at $url (dir $dir)"
+  printf 'export CREATORFLOW_TEST_PG=%q\n' "$url"
+  printf 'export CREATORFLOW_PG_DIR=%q\n' "$dir"
+}
+
+stop() {
+  local dir=${1:-}
+  [ -n "$dir" ] || die "usage: $0 stop DIR"
+  [ -f "$dir/$MARKER" ] || die "$dir is not a cluster this script started"
+  if [ -f "$dir/data/postmaster.pid" ]; then
+    as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 ||
+      say "pg_ctl stop failed (the server may already be down)"
+  fi
+  rm -rf "$dir"
+  say "stopped and removed $dir"
+}
+
+run() {
+  [ $# -gt 0 ] || die "usage: $0 run CMD [ARGS...]"
+  local exports
+  exports=$(start)
+  eval "$exports"
+  # shellcheck disable=SC2064 # expand now: the directory is known
+  trap "'$0' stop '$CREATORFLOW_PG_DIR'" EXIT
+  "$@"
+}
+
+case "${1:-}" in
+start) start ;;
+stop) stop "${2:-}" ;;
+run)
+  shift
+  run "$@"
+  ;;
+*)
+  echo "usage: $0 start | stop DIR | run CMD [ARGS...]" >&2
+  exit 2
+  ;;
+esac

@@ -1,0 +1,158 @@
+//! Embedded migrations, the schema-version check, and the check that the
+//! roles the store runs as cannot bypass row-level security.
+
+use sqlx::postgres::PgConnection;
+use sqlx::{AssertSqlSafe, Connection};
+
+use super::rows::db;
+use super::{ADMIN_ROLE, APP_ROLE, WORKER_ROLE};
+use crate::store::StoreError;
+
+/// The migrations, in order; `MIGRATIONS[i]` brings the schema to version `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_tenant_isolation.sql"),
+];
+
+/// The newest schema version this binary knows.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The tables row-level security must cover.
+const TABLES: &[&str] = &[
+    "orders",
+    "order_transitions",
+    "workflow_metrics",
+    "rule_stats",
+    "webhook_notifications",
+    "work_queue",
+];
+
+/// Brings `schema` (the connection's `search_path`) to [`SCHEMA_VERSION`]:
+/// creates the schema and the version table if missing, then applies the
+/// pending migrations and records them, all in one transaction under an
+/// advisory lock (processes opening the same schema at once take turns). A
+/// schema at a newer version is refused with [`StoreError::SchemaTooNew`]
+/// and left untouched.
+pub(super) async fn run(conn: &mut PgConnection, schema: &str) -> Result<(), StoreError> {
+    let mut tx = conn.begin().await.map_err(db("starting the migration"))?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("creatorflow.migrate:{schema}"))
+        .execute(&mut *tx)
+        .await
+        .map_err(db("locking the schema for migration"))?;
+    let table = format!("{schema}.creatorflow_schema");
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(&table)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("looking for the schema-version table"))?;
+    let found: i64 = if exists {
+        sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT COALESCE(MAX(version), 0)::int8 FROM {table}"
+        )))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("reading the schema version"))?
+    } else {
+        0
+    };
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found == SCHEMA_VERSION {
+        return tx.commit().await.map_err(db("ending the migration"));
+    }
+    // `schema` is a checked identifier (see `url::is_identifier`).
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema}; \
+         CREATE TABLE IF NOT EXISTS {table} ( \
+             version        BIGINT      NOT NULL PRIMARY KEY, \
+             binary_version TEXT        NOT NULL, \
+             applied_at     TIMESTAMPTZ NOT NULL DEFAULT now())"
+    )))
+    .execute(&mut *tx)
+    .await
+    .map_err(db("creating the schema"))?;
+    for (version, sql) in (1..)
+        .zip(MIGRATIONS.iter())
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        sqlx::raw_sql(*sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("applying a migration"))?;
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO {table} (version, binary_version) VALUES ($1, $2)"
+        )))
+        .bind(version)
+        .bind(env!("CARGO_PKG_VERSION"))
+        .execute(&mut *tx)
+        .await
+        .map_err(db("recording the schema version"))?;
+    }
+    tx.commit().await.map_err(db("committing the migration"))
+}
+
+/// Why the database is not safe to run on.
+pub(super) enum Problem {
+    /// Row-level security would not hold (the message says why and what to do).
+    Unsafe(String),
+    /// The check itself failed.
+    Store(StoreError),
+}
+
+/// Checks that the store's roles exist, that the login can switch to them,
+/// that none of them can bypass row-level security, and that every table
+/// has it enabled and forced.
+pub(super) async fn check_isolation(conn: &mut PgConnection, schema: &str) -> Result<(), Problem> {
+    let roles = [APP_ROLE, WORKER_ROLE, ADMIN_ROLE];
+    let rows: Vec<(String, bool, bool)> = sqlx::query_as(
+        "SELECT rolname::text, rolsuper OR rolbypassrls, pg_has_role(session_user, oid, 'MEMBER') \
+         FROM pg_roles WHERE rolname = ANY($1)",
+    )
+    .bind(roles)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| Problem::Store(db("checking the store's roles")(e)))?;
+    for role in roles {
+        match rows.iter().find(|(name, ..)| name == role) {
+            None => {
+                return Err(Problem::Unsafe(format!(
+                    "role {role} is missing (the schema migration creates it; it was dropped?)"
+                )));
+            }
+            Some((_, true, _)) => {
+                return Err(Problem::Unsafe(format!(
+                    "role {role} is a superuser or has BYPASSRLS, so row-level security would \
+                     not apply to it; run ALTER ROLE {role} NOSUPERUSER NOBYPASSRLS"
+                )));
+            }
+            Some((_, _, false)) => {
+                return Err(Problem::Unsafe(format!(
+                    "the URL's user cannot SET ROLE {role}; run GRANT {role} TO <that user>"
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    let unprotected: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = $1 AND c.relname = ANY($2) \
+           AND NOT (c.relrowsecurity AND c.relforcerowsecurity) ORDER BY 1",
+    )
+    .bind(schema)
+    .bind(TABLES)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| Problem::Store(db("checking row-level security")(e)))?;
+    if !unprotected.is_empty() {
+        return Err(Problem::Unsafe(format!(
+            "row-level security is not enabled and forced on {} in schema {schema}",
+            unprotected.join(", ")
+        )));
+    }
+    Ok(())
+}

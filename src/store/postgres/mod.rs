@@ -1,0 +1,577 @@
+//! The `postgres://` store, through sqlx: several processes share one
+//! database (and its work queue), and the database itself keeps tenants
+//! apart with row-level security.
+//!
+//! # Connecting
+//!
+//! `postgres://USER[:PASSWORD]@HOST[:PORT]/DB[?schema=NAME&max_connections=N&…]`.
+//! `USER` is the **owner**: on open, one connection as `USER` applies the
+//! embedded migrations (in one transaction, under an advisory lock, so
+//! processes opening together do not race), which create the tables in
+//! `schema` (default `creatorflow`, created if missing) and the roles below
+//! if missing, and grant `USER` membership of them. The store's pool then
+//! also logs in as `USER`, but every connection switches at once to
+//! `creatorflow_app` (`SET ROLE`), and every transaction names its role and
+//! tenant again (`SET LOCAL ROLE …; SET LOCAL creatorflow.tenant = …`, which
+//! is `set_config(…, true)`), so no query of the store runs with the owner's
+//! rights. Once the owner has migrated the schema, `USER` may instead be a
+//! login that only holds the three roles below (`GRANT creatorflow_app,
+//! creatorflow_worker, creatorflow_admin TO …`): it can read the schema
+//! version, and nothing else as itself. Other
+//! options (`sslmode`, `application_name`, …) go to the driver; the standard
+//! `PG*` environment variables fill in what the URL leaves out.
+//!
+//! # Tenant isolation (migration 2)
+//!
+//! | role | can |
+//! |---|---|
+//! | `creatorflow_app` | everything a tenant does, on the rows whose `user_id` is the transaction's tenant (`creatorflow.tenant`): orders (read, write), history and metrics (read, append), webhooks, its queue items; rule statistics read-only |
+//! | `creatorflow_worker` | read every tenant's queue rows and take, renew or hand back leases on them (`UPDATE` of the lease columns only); nothing else: not even orders |
+//! | `creatorflow_admin` | write rule statistics (of the tenant in scope) |
+//!
+//! All three are `NOLOGIN NOSUPERUSER NOBYPASSRLS`, every table has
+//! `ENABLE` and `FORCE ROW LEVEL SECURITY`, and [`PostgresStore::open`]
+//! refuses to run if a role can bypass the policies. Queue claims and
+//! summaries across tenants ([`TenantScope::All`](crate::store::TenantScope::All))
+//! run as `creatorflow_worker`: a worker learns which items are due (order
+//! id, kind, payload, tenant) but reads and changes each order only through
+//! a tenant-scoped transaction as `creatorflow_app`. Rule statistics are
+//! saved as `creatorflow_admin`.
+//!
+//! # Round trips and batches
+//!
+//! A transaction opens with one simple-protocol round trip (`BEGIN`, role,
+//! tenant; the tenant is sent as an escaped literal); a lease operation
+//! (renew, complete, release: one statement) is a whole transaction in one
+//! round trip, its values sent as literals too; and batches write
+//! through one array-bound statement per kind of write (`UNNEST($1::uuid[],
+//! …)`), so a batch of any size costs the same handful of round trips. A
+//! transition batch locks its orders (`FOR UPDATE`, by id, so concurrent
+//! batches cannot deadlock on them), decides with the shared
+//! [`logic::resolve`](crate::store::logic), and writes the order updates, the
+//! history rows and the settled leases in one statement. Claims lock with
+//! `FOR UPDATE SKIP LOCKED`: concurrent claimants, in this process or
+//! another, never wait on or take each other's items.
+
+mod migrate;
+mod misc;
+mod orders;
+mod queue;
+mod rows;
+
+use std::str::FromStr;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};
+use sqlx::{AssertSqlSafe, Connection, Executor};
+
+use super::fault::{FaultPoint, InjectFault};
+use super::url::{PostgresTarget, Target};
+use super::{
+    ClaimRequest, Created, Dashboard, Lease, MetricQuery, NewOrder, OrderId, OrderWithHistory,
+    QueueSummary, Store, StoreError, StoredOrder, TenantScope, Transition, WorkId, WorkItem,
+    WorkSpec, WorkflowMetric,
+};
+use crate::rules::RuleStats;
+use rows::db;
+
+/// The role every tenant-scoped operation runs as.
+pub(crate) const APP_ROLE: &str = "creatorflow_app";
+/// The role cross-tenant queue claims and summaries run as.
+pub(crate) const WORKER_ROLE: &str = "creatorflow_worker";
+/// The role rule statistics are written as.
+pub(crate) const ADMIN_ROLE: &str = "creatorflow_admin";
+
+/// How long opening waits for the first connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The PostgreSQL store (`postgres://…`). See the [module docs](self) for
+/// how it connects and what the database enforces.
+#[derive(Debug)]
+pub struct PostgresStore {
+    pool: PgPool,
+    schema: String,
+    fault: Mutex<Option<FaultPoint>>,
+}
+
+/// A role a transaction runs as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// `creatorflow_app`.
+    App,
+    /// `creatorflow_worker`.
+    Worker,
+    /// `creatorflow_admin`.
+    Admin,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::App => APP_ROLE,
+            Role::Worker => WORKER_ROLE,
+            Role::Admin => ADMIN_ROLE,
+        }
+    }
+}
+
+/// How a transaction reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Read committed, read-write (every write; row locks where needed).
+    Write,
+    /// Repeatable read, read-only: several queries see one snapshot.
+    Read,
+}
+
+impl PostgresStore {
+    /// Opens the store a `postgres://` URL names: connects as the URL's user,
+    /// applies the embedded migrations, checks that the roles cannot bypass
+    /// row-level security, and opens the pool. See [`open`](super::open) for
+    /// the errors.
+    pub async fn open(url: &str) -> Result<PostgresStore, StoreError> {
+        match super::url::parse(url)? {
+            Target::Postgres(target) => Self::open_target(&target, &super::url::redact(url)).await,
+            _ => Err(StoreError::BadUrl {
+                url: super::url::redact(url),
+                reason: "expected a postgres:// URL".into(),
+            }),
+        }
+    }
+
+    pub(super) async fn open_target(
+        target: &PostgresTarget,
+        shown_url: &str,
+    ) -> Result<PostgresStore, StoreError> {
+        let secret = super::url::password(&target.url);
+        let scrub = |message: String| match &secret {
+            Some(p) if !p.is_empty() => message.replace(p.as_str(), "***"),
+            _ => message,
+        };
+        let open_error = |message: String| StoreError::Open {
+            url: shown_url.to_owned(),
+            message: scrub(message),
+        };
+        let mut options =
+            PgConnectOptions::from_str(&target.url).map_err(|e| StoreError::BadUrl {
+                url: shown_url.to_owned(),
+                reason: scrub(e.to_string()),
+            })?;
+        options = options.options([("search_path", target.schema.as_str())]);
+        if options.get_application_name().is_none() {
+            options = options.application_name("creatorflow");
+        }
+        let mut owner =
+            match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await
+            {
+                Ok(Ok(conn)) => conn,
+                Ok(Err(e)) => return Err(open_error(e.to_string())),
+                Err(_) => {
+                    return Err(open_error(format!(
+                        "no connection within {} s",
+                        CONNECT_TIMEOUT.as_secs()
+                    )));
+                }
+            };
+        let migrated = migrate::run(&mut owner, &target.schema).await;
+        let checked = match migrated {
+            Ok(()) => migrate::check_isolation(&mut owner, &target.schema)
+                .await
+                .map_err(|problem| match problem {
+                    migrate::Problem::Unsafe(message) => open_error(message),
+                    migrate::Problem::Store(e) => e,
+                }),
+            Err(e) => Err(e),
+        };
+        // The owner's connection is not needed any more, whatever happened.
+        let _ = owner.close().await;
+        checked?;
+        let pool = PgPoolOptions::new()
+            .max_connections(target.max_connections)
+            .min_connections(0)
+            .acquire_timeout(CONNECT_TIMEOUT)
+            // Each transaction's first statement fails on a dead connection
+            // anyway; a test query per acquire would cost a round trip.
+            .test_before_acquire(false)
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    // Nothing on this connection runs with the owner's rights.
+                    conn.execute("SET ROLE creatorflow_app").await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|e| open_error(e.to_string()))?;
+        Ok(PostgresStore {
+            pool,
+            schema: target.schema.clone(),
+            fault: Mutex::new(None),
+        })
+    }
+
+    /// The schema holding the store's tables.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// Closes the pool (waiting for in-flight statements). Dropping the
+    /// store closes it too, in the background.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn take_fault(&self, point: FaultPoint) -> bool {
+        let mut fault = self.fault.lock().unwrap_or_else(PoisonError::into_inner);
+        if *fault == Some(point) {
+            *fault = None;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Starts a transaction as `role` for `tenant` (none: the tenant setting
+    /// stays empty, which no policy matches), in one round trip.
+    async fn begin(&self, role: Role, tenant: Option<&str>, mode: Mode) -> Result<Tx, StoreError> {
+        let sql = begin_sql(role, tenant, mode)?;
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(db("acquiring a connection"))?;
+        match sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await {
+            Ok(_) => Ok(Tx { conn, done: false }),
+            Err(e) => {
+                // Its state is unknown: do not hand it to the next caller.
+                conn.close_on_drop();
+                Err(db("starting a transaction")(e))
+            }
+        }
+    }
+
+    /// Runs one data-changing `statement` (with `RETURNING`, values as
+    /// literals) as a whole transaction in **one round trip**: `BEGIN`, role,
+    /// tenant, the statement, `COMMIT`, sent as one simple-protocol message.
+    /// Returns how many rows the statement returned. Used for the lease
+    /// operations, a worker's most frequent writes.
+    async fn one_shot(
+        &self,
+        role: Role,
+        tenant: &str,
+        statement: &str,
+        context: &'static str,
+    ) -> Result<usize, StoreError> {
+        let sql = format!(
+            "{}; {statement}; COMMIT",
+            begin_sql(role, Some(tenant), Mode::Write)?
+        );
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(db("acquiring a connection"))?;
+        match sqlx::raw_sql(AssertSqlSafe(sql))
+            .fetch_all(&mut *conn)
+            .await
+        {
+            Ok(rows) => Ok(rows.len()),
+            Err(e) => {
+                // The transaction may be left open and aborted: do not reuse.
+                conn.close_on_drop();
+                Err(db(context)(e))
+            }
+        }
+    }
+}
+
+/// The statement that opens a transaction: `BEGIN`, the role, the tenant.
+fn begin_sql(role: Role, tenant: Option<&str>, mode: Mode) -> Result<String, StoreError> {
+    let begin = match mode {
+        Mode::Write => "BEGIN ISOLATION LEVEL READ COMMITTED",
+        Mode::Read => "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+    };
+    let mut sql = format!("{begin}; SET LOCAL ROLE {}", role.name());
+    if let Some(tenant) = tenant {
+        // `SET LOCAL` is `set_config(…, true)`: it ends with the transaction.
+        sql.push_str("; SET LOCAL creatorflow.tenant = ");
+        sql.push_str(&literal(tenant)?);
+    }
+    Ok(sql)
+}
+
+/// A time as an SQL literal: `'…'::timestamptz` (RFC 3339, milliseconds,
+/// UTC; digits and `-:.TZ+` only).
+fn time_literal(t: DateTime<Utc>) -> String {
+    format!(
+        "'{}'::timestamptz",
+        t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    )
+}
+
+/// `text` as an SQL string literal: `E'…'` with `\` and `'` escaped, which
+/// means the same whatever `standard_conforming_strings` is. Text with a NUL
+/// cannot be stored by PostgreSQL and is refused.
+fn literal(text: &str) -> Result<String, StoreError> {
+    if text.contains('\0') {
+        return Err(StoreError::invalid("a tenant must not contain NUL"));
+    }
+    let mut out = String::with_capacity(text.len() + 3);
+    out.push_str("E'");
+    for c in text.chars() {
+        match c {
+            '\'' => out.push_str("''"),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    Ok(out)
+}
+
+/// An open transaction on a pooled connection. [`Tx::end`] commits or rolls
+/// back; dropped without it (a database error, a cancelled future), the
+/// connection is closed instead of returned, which ends the transaction.
+struct Tx {
+    conn: PoolConnection<Postgres>,
+    done: bool,
+}
+
+impl Tx {
+    /// The connection, for running statements.
+    fn conn(&mut self) -> &mut PgConnection {
+        &mut self.conn
+    }
+
+    /// Commits if `result` is `Ok`, rolls back otherwise, and returns `result`
+    /// (or the commit's failure).
+    async fn end<T>(mut self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        let sql = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        match sqlx::raw_sql(sql).execute(&mut *self.conn).await {
+            Ok(_) => {
+                self.done = true;
+                result
+            }
+            Err(e) => result.and(Err(db("committing")(e))),
+        }
+    }
+
+    /// Changes the transaction's tenant (a batch spanning tenants).
+    async fn set_tenant(&mut self, tenant: &str) -> Result<(), StoreError> {
+        if tenant.contains('\0') {
+            return Err(StoreError::invalid("a tenant must not contain NUL"));
+        }
+        sqlx::query("SELECT set_config('creatorflow.tenant', $1, true)")
+            .bind(tenant)
+            .execute(self.conn())
+            .await
+            .map_err(db("setting the tenant"))?;
+        Ok(())
+    }
+}
+
+impl Drop for Tx {
+    fn drop(&mut self) {
+        if !self.done {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+impl InjectFault for PostgresStore {
+    fn inject_fault(&self, point: FaultPoint) {
+        *self.fault.lock().unwrap_or_else(PoisonError::into_inner) = Some(point);
+    }
+}
+
+impl Store for PostgresStore {
+    async fn create_orders(
+        &self,
+        tenant: &str,
+        orders: &[NewOrder],
+    ) -> Result<Vec<Result<Created, StoreError>>, StoreError> {
+        orders::create(self, tenant, orders).await
+    }
+
+    async fn get_order(
+        &self,
+        tenant: &str,
+        id: OrderId,
+    ) -> Result<Option<StoredOrder>, StoreError> {
+        orders::get(self, tenant, id).await
+    }
+
+    async fn find_order(
+        &self,
+        tenant: &str,
+        tiktok_order_id: &str,
+    ) -> Result<Option<StoredOrder>, StoreError> {
+        orders::find(self, tenant, tiktok_order_id).await
+    }
+
+    async fn order_with_history(
+        &self,
+        tenant: &str,
+        id: OrderId,
+    ) -> Result<Option<OrderWithHistory>, StoreError> {
+        orders::with_history(self, tenant, id).await
+    }
+
+    async fn list_orders(
+        &self,
+        tenant: &str,
+        after: Option<OrderId>,
+        limit: usize,
+    ) -> Result<Vec<StoredOrder>, StoreError> {
+        orders::list(self, tenant, after, limit).await
+    }
+
+    async fn active_orders(
+        &self,
+        tenant: &str,
+        limit: usize,
+    ) -> Result<Vec<StoredOrder>, StoreError> {
+        orders::active(self, tenant, limit).await
+    }
+
+    async fn transitions(
+        &self,
+        batch: &[(&str, Transition)],
+    ) -> Result<Vec<Result<StoredOrder, StoreError>>, StoreError> {
+        orders::transitions(self, batch).await
+    }
+
+    async fn dashboard(
+        &self,
+        tenant: &str,
+        now: DateTime<Utc>,
+        window: TimeDelta,
+    ) -> Result<Dashboard, StoreError> {
+        orders::dashboard(self, tenant, now, window).await
+    }
+
+    async fn record_metrics(
+        &self,
+        tenant: &str,
+        metrics: &[WorkflowMetric],
+    ) -> Result<(), StoreError> {
+        misc::record_metrics(self, tenant, metrics).await
+    }
+
+    async fn metrics(
+        &self,
+        tenant: &str,
+        query: &MetricQuery,
+    ) -> Result<Vec<WorkflowMetric>, StoreError> {
+        misc::metrics(self, tenant, query).await
+    }
+
+    async fn save_rule_stats(&self, tenant: &str, stats: &[RuleStats]) -> Result<(), StoreError> {
+        misc::save_rule_stats(self, tenant, stats).await
+    }
+
+    async fn load_rule_stats(&self, tenant: &str) -> Result<Vec<RuleStats>, StoreError> {
+        misc::load_rule_stats(self, tenant).await
+    }
+
+    async fn note_webhook(
+        &self,
+        tenant: &str,
+        notification_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        misc::note_webhook(self, tenant, notification_id, at).await
+    }
+
+    async fn prune_webhooks(&self, tenant: &str, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        misc::prune_webhooks(self, tenant, before).await
+    }
+
+    async fn enqueue(
+        &self,
+        tenant: &str,
+        order_id: OrderId,
+        work: &WorkSpec,
+        now: DateTime<Utc>,
+    ) -> Result<(WorkId, bool), StoreError> {
+        queue::enqueue(self, tenant, order_id, work, now).await
+    }
+
+    async fn schedule(
+        &self,
+        tenant: &str,
+        order_id: OrderId,
+        work: &WorkSpec,
+        now: DateTime<Utc>,
+    ) -> Result<WorkId, StoreError> {
+        queue::schedule(self, tenant, order_id, work, now).await
+    }
+
+    async fn claim(
+        &self,
+        scope: TenantScope<'_>,
+        request: &ClaimRequest<'_>,
+    ) -> Result<Vec<WorkItem>, StoreError> {
+        queue::claim(self, scope, request).await
+    }
+
+    async fn renew(
+        &self,
+        lease: &Lease,
+        extend: TimeDelta,
+        now: DateTime<Utc>,
+    ) -> Result<Lease, StoreError> {
+        queue::renew(self, lease, extend, now).await
+    }
+
+    async fn complete(&self, lease: &Lease, now: DateTime<Utc>) -> Result<(), StoreError> {
+        queue::complete(self, lease, now).await
+    }
+
+    async fn release(
+        &self,
+        lease: &Lease,
+        run_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        queue::release(self, lease, run_at, now).await
+    }
+
+    async fn queue_summary(
+        &self,
+        scope: TenantScope<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<QueueSummary, StoreError> {
+        queue::summary(self, scope, now).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenants_are_quoted_as_literals() {
+        assert_eq!(literal("creator-1").unwrap(), "E'creator-1'");
+        assert_eq!(
+            literal(r"o'brien\'); DROP TABLE orders; --").unwrap(),
+            r"E'o''brien\\''); DROP TABLE orders; --'"
+        );
+        assert_eq!(literal("ünï ✓").unwrap(), "E'ünï ✓'");
+        assert!(matches!(literal("a\0b"), Err(StoreError::Invalid { .. })));
+        assert_eq!(
+            begin_sql(Role::App, Some("t"), Mode::Write).unwrap(),
+            "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL ROLE creatorflow_app; \
+             SET LOCAL creatorflow.tenant = E't'"
+        );
+        let t: DateTime<Utc> = "2025-06-12T10:00:00.123456Z".parse().unwrap();
+        assert_eq!(time_literal(t), "'2025-06-12T10:00:00.123Z'::timestamptz");
+        assert_eq!(
+            begin_sql(Role::Worker, None, Mode::Read).unwrap(),
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL ROLE creatorflow_worker"
+        );
+    }
+}

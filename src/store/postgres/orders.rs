@@ -1,0 +1,722 @@
+//! Orders, transitions and the dashboard on PostgreSQL.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::AssertSqlSafe;
+use sqlx::postgres::PgConnection;
+
+use super::rows::{
+    HISTORY_COLUMNS, HistoryArrays, INSERT_ORDERS, ORDER_COLUMNS, OrderArrays, column, count, db,
+    history_from_row, json, order_from_row,
+};
+use super::{Mode, PostgresStore, Role, Tx};
+use crate::model::Priority;
+use crate::store::fault::{FaultPoint, injected};
+use crate::store::logic::{
+    self, Effects, LeaseState, change_pct, from_ms, is_viral, priority_rank, to_i64, trunc,
+    window_bounds,
+};
+use crate::store::{
+    Created, Dashboard, MOST_URGENT_LIMIT, NewOrder, OrderId, OrderWithHistory, StoreError,
+    StoredOrder, Transition, WorkId, WorkSpec,
+};
+
+/// A `usize` limit as a bind value.
+pub(super) fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+async fn one_order(
+    conn: &mut PgConnection,
+    filter: &str,
+    tenant: &str,
+    key: impl for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
+) -> Result<Option<StoredOrder>, StoreError> {
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $1 AND {filter}"
+    )))
+    .bind(tenant)
+    .bind(key)
+    .fetch_optional(conn)
+    .await
+    .map_err(db("reading an order"))?;
+    row.as_ref().map(order_from_row).transpose()
+}
+
+pub(super) async fn get(
+    store: &PostgresStore,
+    tenant: &str,
+    id: OrderId,
+) -> Result<Option<StoredOrder>, StoreError> {
+    let mut tx = store.begin(Role::App, Some(tenant), Mode::Read).await?;
+    let result = one_order(tx.conn(), "id = $2", tenant, id).await;
+    tx.end(result).await
+}
+
+pub(super) async fn find(
+    store: &PostgresStore,
+    tenant: &str,
+    tiktok_order_id: &str,
+) -> Result<Option<StoredOrder>, StoreError> {
+    let mut tx = store.begin(Role::App, Some(tenant), Mode::Read).await?;
+    let result = one_order(
+        tx.conn(),
+        "tiktok_order_id = $2",
+        tenant,
+        tiktok_order_id.to_owned(),
+    )
+    .await;
+    tx.end(result).await
+}
+
+pub(super) async fn with_history(
+    store: &PostgresStore,
+    tenant: &str,
+    id: OrderId,
+) -> Result<Option<OrderWithHistory>, StoreError> {
+    let mut tx = store.begin(Role::App, Some(tenant), Mode::Read).await?;
+    let result = with_history_in(tx.conn(), tenant, id).await;
+    tx.end(result).await
+}
+
+async fn with_history_in(
+    conn: &mut PgConnection,
+    tenant: &str,
+    id: OrderId,
+) -> Result<Option<OrderWithHistory>, StoreError> {
+    let Some(order) = one_order(conn, "id = $2", tenant, id).await? else {
+        return Ok(None);
+    };
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {HISTORY_COLUMNS} FROM order_transitions \
+         WHERE user_id = $1 AND order_id = $2 ORDER BY version"
+    )))
+    .bind(tenant)
+    .bind(id)
+    .fetch_all(conn)
+    .await
+    .map_err(db("reading an order's history"))?;
+    let history = rows
+        .iter()
+        .map(history_from_row)
+        .collect::<Result<_, _>>()?;
+    Ok(Some(OrderWithHistory { order, history }))
+}
+
+pub(super) async fn list(
+    store: &PostgresStore,
+    tenant: &str,
+    after: Option<OrderId>,
+    n: usize,
+) -> Result<Vec<StoredOrder>, StoreError> {
+    let mut tx = store.begin(Role::App, Some(tenant), Mode::Read).await?;
+    let result = async {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {ORDER_COLUMNS} FROM orders \
+             WHERE user_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3"
+        )))
+        .bind(tenant)
+        .bind(after)
+        .bind(limit(n))
+        .fetch_all(tx.conn())
+        .await
+        .map_err(db("listing orders"))?;
+        rows.iter().map(order_from_row).collect()
+    }
+    .await;
+    tx.end(result).await
+}
+
+pub(super) async fn active(
+    store: &PostgresStore,
+    tenant: &str,
+    n: usize,
+) -> Result<Vec<StoredOrder>, StoreError> {
+    let mut tx = store.begin(Role::App, Some(tenant), Mode::Read).await?;
+    let result = active_in(tx.conn(), tenant, n).await;
+    tx.end(result).await
+}
+
+async fn active_in(
+    conn: &mut PgConnection,
+    tenant: &str,
+    n: usize,
+) -> Result<Vec<StoredOrder>, StoreError> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $1 AND NOT terminal \
+         ORDER BY priority_rank, viral DESC, created_at, id LIMIT $2"
+    )))
+    .bind(tenant)
+    .bind(limit(n))
+    .fetch_all(conn)
+    .await
+    .map_err(db("listing active orders"))?;
+    rows.iter().map(order_from_row).collect()
+}
+
+// ---- create ---------------------------------------------------------------
+
+pub(super) async fn create(
+    store: &PostgresStore,
+    tenant: &str,
+    orders: &[NewOrder],
+) -> Result<Vec<Result<Created, StoreError>>, StoreError> {
+    let prepared: Vec<Result<(StoredOrder, Option<WorkSpec>), StoreError>> = orders
+        .iter()
+        .map(|n| {
+            let stored = logic::prepare_new_order(tenant, &n.order)?;
+            let work = n.work.as_ref().map(logic::prepare_work).transpose()?;
+            Ok((stored, work))
+        })
+        .collect();
+    if prepared.iter().all(Result::is_err) {
+        // Every order was refused: nothing to write.
+        return Ok(prepared
+            .into_iter()
+            .filter_map(Result::err)
+            .map(Err)
+            .collect());
+    }
+    let mut tx = store.begin(Role::App, Some(tenant), Mode::Write).await?;
+    let result = create_in(&mut tx, tenant, prepared).await;
+    tx.end(result).await
+}
+
+async fn create_in(
+    tx: &mut Tx,
+    tenant: &str,
+    prepared: Vec<Result<(StoredOrder, Option<WorkSpec>), StoreError>>,
+) -> Result<Vec<Result<Created, StoreError>>, StoreError> {
+    let valid: Vec<&StoredOrder> = prepared
+        .iter()
+        .filter_map(|p| p.as_ref().ok())
+        .map(|p| &p.0)
+        .collect();
+    let mut arrays = OrderArrays::default();
+    for o in &valid {
+        arrays.push(o)?;
+    }
+    let inserted: HashSet<OrderId> = arrays
+        .bind(sqlx::query(INSERT_ORDERS))
+        .fetch_all(tx.conn())
+        .await
+        .map_err(db("inserting orders"))?
+        .iter()
+        .map(|row| column(row, "id"))
+        .collect::<Result<_, _>>()?;
+    // The orders that were not inserted: duplicates (or id clashes).
+    let mut seen: HashSet<OrderId> = HashSet::new();
+    let duplicates: Vec<String> = valid
+        .iter()
+        .filter(|o| !inserted.contains(&o.id) || !seen.insert(o.id))
+        .map(|o| o.order.tiktok_order_id.clone())
+        .collect();
+    let mut existing: HashMap<String, StoredOrder> = HashMap::new();
+    if !duplicates.is_empty() {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $1 AND tiktok_order_id = ANY($2)"
+        )))
+        .bind(tenant)
+        .bind(&duplicates)
+        .fetch_all(tx.conn())
+        .await
+        .map_err(db("reading existing orders"))?;
+        for row in &rows {
+            let o = order_from_row(row)?;
+            existing.insert(o.order.tiktok_order_id.clone(), o);
+        }
+    }
+    let mut results = Vec::with_capacity(prepared.len());
+    let mut work = Vec::new();
+    let mut claimed: HashSet<OrderId> = HashSet::new();
+    for p in prepared {
+        results.push(match p {
+            Err(e) => Err(e),
+            Ok((stored, spec)) => {
+                if inserted.contains(&stored.id) && claimed.insert(stored.id) {
+                    if let Some(spec) = spec {
+                        work.push(logic::Enqueue {
+                            tenant: tenant.to_owned(),
+                            order_id: stored.id,
+                            at: spec.run_at,
+                            viral: is_viral(stored.order.impact),
+                            order_created_at: stored.order.created_at,
+                            spec,
+                        });
+                    }
+                    Ok(Created {
+                        order: stored,
+                        created: true,
+                    })
+                } else if let Some(found) = existing.get(&stored.order.tiktok_order_id) {
+                    Ok(Created {
+                        order: found.clone(),
+                        created: false,
+                    })
+                } else {
+                    Err(StoreError::invalid(format!(
+                        "order id {} is already used by another order",
+                        stored.id
+                    )))
+                }
+            }
+        });
+    }
+    insert_work(tx.conn(), &work).await?;
+    Ok(results)
+}
+
+/// Inserts work items unless their `(order, kind)` exists (one statement).
+pub(super) async fn insert_work(
+    conn: &mut PgConnection,
+    items: &[logic::Enqueue],
+) -> Result<(), StoreError> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let mut payloads = Vec::with_capacity(items.len());
+    for e in items {
+        payloads.push(json(&e.spec.payload, "payload")?);
+    }
+    sqlx::query(
+        "INSERT INTO work_queue (user_id, order_id, kind, lane, viral, order_created_at, run_at, \
+         payload, created_at, updated_at) \
+         SELECT u.user_id, u.order_id, u.kind, u.lane, u.viral, u.order_created_at, u.run_at, \
+                u.payload, u.at, u.at \
+         FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::bool[], \
+                     $6::timestamptz[], $7::timestamptz[], $8::json[], $9::timestamptz[]) \
+              AS u(user_id, order_id, kind, lane, viral, order_created_at, run_at, payload, at) \
+         ON CONFLICT (order_id, kind) DO NOTHING",
+    )
+    .bind(items.iter().map(|e| e.tenant.clone()).collect::<Vec<_>>())
+    .bind(items.iter().map(|e| e.order_id).collect::<Vec<_>>())
+    .bind(
+        items
+            .iter()
+            .map(|e| e.spec.kind.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        items
+            .iter()
+            .map(|e| e.spec.lane.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(items.iter().map(|e| e.viral).collect::<Vec<_>>())
+    .bind(items.iter().map(|e| e.order_created_at).collect::<Vec<_>>())
+    .bind(items.iter().map(|e| e.spec.run_at).collect::<Vec<_>>())
+    .bind(payloads)
+    .bind(items.iter().map(|e| e.at).collect::<Vec<_>>())
+    .execute(conn)
+    .await
+    .map_err(db("enqueueing work"))?;
+    Ok(())
+}
+
+// ---- transitions ----------------------------------------------------------
+
+pub(super) async fn transitions(
+    store: &PostgresStore,
+    batch: &[(&str, Transition)],
+) -> Result<Vec<Result<StoredOrder, StoreError>>, StoreError> {
+    let Some((first, _)) = batch.first() else {
+        return Ok(Vec::new());
+    };
+    let mut tx = store.begin(Role::App, Some(first), Mode::Write).await?;
+    let result = transitions_in(store, &mut tx, batch).await;
+    tx.end(result).await
+}
+
+/// The batch's tenants, in order of first appearance (the first is the
+/// transaction's tenant when this is called).
+fn tenants_of<'a>(batch: &[(&'a str, Transition)]) -> Vec<&'a str> {
+    let mut seen = HashSet::new();
+    batch
+        .iter()
+        .map(|(t, _)| *t)
+        .filter(|t| seen.insert(*t))
+        .collect()
+}
+
+async fn transitions_in(
+    store: &PostgresStore,
+    tx: &mut Tx,
+    batch: &[(&str, Transition)],
+) -> Result<Vec<Result<StoredOrder, StoreError>>, StoreError> {
+    let tenants = tenants_of(batch);
+    // Lock and load, tenant by tenant (row-level security shows each tenant
+    // its own rows only): the orders the batch names, then the leases it
+    // settles. Another tenant's order or lease is simply not found.
+    let mut orders: HashMap<OrderId, StoredOrder> = HashMap::new();
+    let mut leases: HashMap<WorkId, LeaseState> = HashMap::new();
+    for (i, tenant) in tenants.iter().enumerate() {
+        if i > 0 {
+            tx.set_tenant(tenant).await?;
+        }
+        let mine = || batch.iter().filter(|(t, _)| t == tenant).map(|(_, tr)| tr);
+        let ids: Vec<OrderId> = dedup(mine().map(|t| t.order_id));
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+        )))
+        .bind(&ids)
+        .fetch_all(tx.conn())
+        .await
+        .map_err(db("reading orders"))?;
+        for row in &rows {
+            let o = order_from_row(row)?;
+            orders.insert(o.id, o);
+        }
+        let lease_ids: Vec<WorkId> =
+            dedup(mine().filter_map(|t| t.settle.as_ref()).map(|s| s.lease.id));
+        if !lease_ids.is_empty() {
+            let rows = sqlx::query(
+                "SELECT id, user_id, order_id, lease_owner, attempts, lease_expires_at \
+                 FROM work_queue WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+            )
+            .bind(&lease_ids)
+            .fetch_all(tx.conn())
+            .await
+            .map_err(db("reading leases"))?;
+            for row in &rows {
+                leases.insert(column(row, "id")?, super::queue::lease_state(row)?);
+            }
+        }
+    }
+    let before: HashMap<OrderId, u64> = orders.values().map(|o| (o.id, o.version)).collect();
+    let work_tenant: HashMap<WorkId, String> = leases
+        .iter()
+        .map(|(id, l)| (*id, l.tenant.clone()))
+        .collect();
+    let items: Vec<(&str, &Transition)> = batch.iter().map(|(t, tr)| (*t, tr)).collect();
+    let (results, effects) = logic::resolve(&items, &mut orders, &mut leases);
+    if effects.orders.is_empty() {
+        return Ok(results);
+    }
+    // Write, tenant by tenant, the effects that belong to each (starting
+    // with the tenant the transaction is set to now, the last one loaded).
+    let mut current = tenants.last().copied();
+    for &tenant in tenants.iter().rev() {
+        let part = effects_of(&effects, tenant, &work_tenant);
+        if part.orders.is_empty() {
+            continue;
+        }
+        if current != Some(tenant) {
+            tx.set_tenant(tenant).await?;
+            current = Some(tenant);
+        }
+        write_effects(store, tx.conn(), &part, &before).await?;
+    }
+    Ok(results)
+}
+
+fn dedup<T: Clone + Eq + std::hash::Hash>(items: impl Iterator<Item = T>) -> Vec<T> {
+    let mut seen = HashSet::new();
+    items.filter(|i| seen.insert(i.clone())).collect()
+}
+
+/// The part of `effects` that belongs to `tenant`.
+fn effects_of(effects: &Effects, tenant: &str, work_tenant: &HashMap<WorkId, String>) -> Effects {
+    let owns = |id: &WorkId| work_tenant.get(id).map(String::as_str) == Some(tenant);
+    let orders: Vec<StoredOrder> = effects
+        .orders
+        .iter()
+        .filter(|o| o.order.user_id.as_deref() == Some(tenant))
+        .cloned()
+        .collect();
+    let mine: HashSet<OrderId> = orders.iter().map(|o| o.id).collect();
+    Effects {
+        history: effects
+            .history
+            .iter()
+            .filter(|(t, _)| t == tenant)
+            .cloned()
+            .collect(),
+        complete: effects.complete.iter().copied().filter(owns).collect(),
+        reschedule: effects
+            .reschedule
+            .iter()
+            .filter(|r| owns(&r.id))
+            .cloned()
+            .collect(),
+        requeue: effects
+            .requeue
+            .iter()
+            .filter(|(id, ..)| mine.contains(id))
+            .copied()
+            .collect(),
+        enqueue: effects
+            .enqueue
+            .iter()
+            .filter(|e| e.tenant == tenant)
+            .cloned()
+            .collect(),
+        orders,
+    }
+}
+
+/// The order updates (checked against the versions read), the history rows,
+/// the completed and the rescheduled leases: one statement, since these
+/// touch different rows. `$1`–`$15` the orders, `$16`–`$26` the history,
+/// `$27` completed items, `$28`–`$31` rescheduled items. The joins with the
+/// arrays also name the ids with `= ANY(…)`, so that even a plan made while
+/// the table was small looks rows up by id (not by scanning the tenant's
+/// rows, which row-level security would offer first).
+const WRITE_STEP: &str = "WITH v AS (SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::text[], \
+        $4::text[], $5::text[], $6::int8[], $7::int8[], $8::timestamptz[], $9::timestamptz[], \
+        $10::bool[], $11::text[], $12::int8[], $13::text[], $14::bool[], $15::int8[]) \
+        AS v(id, version, current_state, previous_state, automation_status, processing_time_ms, \
+             flow_progress, updated_at, state_changed_at, terminal, priority, priority_rank, \
+             impact, viral, old_version)), \
+    o AS (UPDATE orders SET version = v.version, current_state = v.current_state, \
+            previous_state = v.previous_state, automation_status = v.automation_status, \
+            processing_time_ms = v.processing_time_ms, flow_progress = v.flow_progress, \
+            updated_at = v.updated_at, state_changed_at = v.state_changed_at, \
+            terminal = v.terminal, priority = v.priority, priority_rank = v.priority_rank, \
+            impact = v.impact, viral = v.viral \
+          FROM v WHERE orders.id = ANY($1::uuid[]) AND orders.id = v.id \
+            AND orders.version = v.old_version RETURNING 1), \
+    h AS (INSERT INTO order_transitions (order_id, user_id, version, from_state, to_state, \
+            transition_reason, automated, duration_ms, actions_executed, error_message, \
+            created_at) \
+          SELECT * FROM UNNEST($16::uuid[], $17::text[], $18::int8[], $19::text[], \
+            $20::text[], $21::text[], $22::bool[], $23::int8[], $24::json[], $25::text[], \
+            $26::timestamptz[]) RETURNING 1), \
+    c AS (DELETE FROM work_queue WHERE id = ANY($27::int8[]) RETURNING 1), \
+    r AS (UPDATE work_queue SET run_at = r.run_at, payload = COALESCE(r.payload, work_queue.payload), \
+            lease_owner = NULL, lease_expires_at = NULL, updated_at = r.at \
+          FROM UNNEST($28::int8[], $29::timestamptz[], $30::json[], $31::timestamptz[]) \
+               AS r(id, run_at, payload, at) \
+          WHERE work_queue.id = ANY($28::int8[]) AND work_queue.id = r.id RETURNING 1) \
+    SELECT (SELECT count(*) FROM o) AS updated";
+
+async fn write_effects(
+    store: &PostgresStore,
+    conn: &mut PgConnection,
+    effects: &Effects,
+    before: &HashMap<OrderId, u64>,
+) -> Result<(), StoreError> {
+    let fault = store.take_fault(FaultPoint::AfterOrderUpdate);
+    let orders = &effects.orders;
+    let mut old_versions = Vec::with_capacity(orders.len());
+    let mut versions = Vec::with_capacity(orders.len());
+    let mut processing = Vec::with_capacity(orders.len());
+    for s in orders {
+        let old = before
+            .get(&s.id)
+            .ok_or_else(|| StoreError::database("a changed order was not read"))?;
+        old_versions.push(to_i64(*old, "version")?);
+        versions.push(to_i64(s.version, "version")?);
+        processing.push(to_i64(s.order.processing_time_ms, "processing_time_ms")?);
+    }
+    let mut history = HistoryArrays::default();
+    if !fault {
+        for (tenant, h) in &effects.history {
+            history.push(tenant, h)?;
+        }
+    }
+    let (complete, reschedule): (&[WorkId], &[logic::Reschedule]) = if fault {
+        (&[], &[])
+    } else {
+        (&effects.complete, &effects.reschedule)
+    };
+    let mut payloads = Vec::with_capacity(reschedule.len());
+    for r in reschedule {
+        payloads.push(r.payload.as_ref().map(|p| json(p, "payload")).transpose()?);
+    }
+    let q = sqlx::query(WRITE_STEP)
+        .bind(orders.iter().map(|s| s.id).collect::<Vec<_>>())
+        .bind(versions)
+        .bind(
+            orders
+                .iter()
+                .map(|s| s.order.current_state.as_str().to_owned())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            orders
+                .iter()
+                .map(|s| {
+                    s.order
+                        .previous_state
+                        .as_ref()
+                        .map(|p| p.as_str().to_owned())
+                })
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            orders
+                .iter()
+                .map(|s| s.order.automation_status.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(processing)
+        .bind(
+            orders
+                .iter()
+                .map(|s| i64::from(s.order.flow_progress))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            orders
+                .iter()
+                .map(|s| s.order.updated_at.unwrap_or(s.order.created_at))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            orders
+                .iter()
+                .map(|s| s.order.state_changed_at.unwrap_or(s.order.created_at))
+                .collect::<Vec<_>>(),
+        )
+        .bind(orders.iter().map(|s| s.terminal).collect::<Vec<_>>())
+        .bind(
+            orders
+                .iter()
+                .map(|s| s.order.priority.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            orders
+                .iter()
+                .map(|s| priority_rank(s.order.priority))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            orders
+                .iter()
+                .map(|s| s.order.impact.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            orders
+                .iter()
+                .map(|s| is_viral(s.order.impact))
+                .collect::<Vec<_>>(),
+        )
+        .bind(old_versions);
+    let updated: i64 = history
+        .bind(q)
+        .bind(complete)
+        .bind(reschedule.iter().map(|r| r.id).collect::<Vec<_>>())
+        .bind(reschedule.iter().map(|r| r.run_at).collect::<Vec<_>>())
+        .bind(payloads)
+        .bind(reschedule.iter().map(|r| r.at).collect::<Vec<_>>())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db("writing transitions"))
+        .and_then(|row| column(&row, "updated"))?;
+    if usize::try_from(updated).ok() != Some(orders.len()) {
+        // The rows are locked, so this means a bug, not a race.
+        return Err(StoreError::database(
+            "an order changed while its transition was being written",
+        ));
+    }
+    if fault {
+        // The orders are updated and the history is not: fail here.
+        return Err(injected());
+    }
+    if !effects.requeue.is_empty() {
+        sqlx::query(
+            "UPDATE work_queue SET lane = v.lane, viral = v.viral \
+             FROM UNNEST($1::uuid[], $2::text[], $3::bool[]) AS v(order_id, lane, viral) \
+             WHERE work_queue.order_id = ANY($1::uuid[]) AND work_queue.order_id = v.order_id",
+        )
+        .bind(effects.requeue.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(
+            effects
+                .requeue
+                .iter()
+                .map(|r| r.1.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(effects.requeue.iter().map(|r| r.2).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await
+        .map_err(db("moving work to a new lane"))?;
+    }
+    insert_work(conn, &effects.enqueue).await
+}
+
+// ---- dashboard ------------------------------------------------------------
+
+pub(super) async fn dashboard(
+    store: &PostgresStore,
+    tenant: &str,
+    now: DateTime<Utc>,
+    window: TimeDelta,
+) -> Result<Dashboard, StoreError> {
+    let w = window_bounds(now, window)?;
+    let (start, end, prev_start) = (from_ms(w.start)?, from_ms(w.end)?, from_ms(w.prev_start)?);
+    let mut tx = store.begin(Role::App, Some(tenant), Mode::Read).await?;
+    let result = async {
+        let conn = tx.conn();
+        let mut orders_by_state = BTreeMap::new();
+        for row in sqlx::query(
+            "SELECT current_state, count(*) AS n FROM orders WHERE user_id = $1 \
+             GROUP BY current_state",
+        )
+        .bind(tenant)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db("counting orders by state"))?
+        {
+            orders_by_state.insert(column::<String>(&row, "current_state")?, count(&row, "n")?);
+        }
+        let mut orders_by_priority: BTreeMap<Priority, u64> =
+            Priority::ALL.iter().map(|p| (*p, 0)).collect();
+        let mut viral_orders = 0;
+        for row in sqlx::query(
+            "SELECT priority, count(*) AS n, count(*) FILTER (WHERE viral) AS v FROM orders \
+             WHERE user_id = $1 AND NOT terminal GROUP BY priority",
+        )
+        .bind(tenant)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db("counting orders by priority"))?
+        {
+            orders_by_priority.insert(super::rows::lane(&row, "priority")?, count(&row, "n")?);
+            viral_orders += count(&row, "v")?;
+        }
+        let row = sqlx::query(
+            "SELECT count(*) FILTER (WHERE created_at > $3) AS n, \
+                    count(*) FILTER (WHERE created_at > $3 AND automated \
+                                     AND error_message IS NULL) AS healthy, \
+                    count(DISTINCT order_id) FILTER (WHERE created_at > $3 \
+                                                     AND error_message IS NULL) AS processed, \
+                    (avg(duration_ms) FILTER (WHERE created_at > $3))::float8 AS avg_ms, \
+                    (avg(duration_ms) FILTER (WHERE created_at <= $3))::float8 AS prev_avg_ms \
+             FROM order_transitions \
+             WHERE user_id = $1 AND created_at > $2 AND created_at <= $4",
+        )
+        .bind(tenant)
+        .bind(prev_start)
+        .bind(start)
+        .bind(end)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db("aggregating the windows' transitions"))?;
+        let (total, healthy, processed) = (
+            count(&row, "n")?,
+            count(&row, "healthy")?,
+            count(&row, "processed")?,
+        );
+        let avg: Option<f64> = column(&row, "avg_ms")?;
+        let prev_avg: Option<f64> = column(&row, "prev_avg_ms")?;
+        let most_urgent = active_in(conn, tenant, MOST_URGENT_LIMIT).await?;
+        Ok(Dashboard {
+            now: trunc(now),
+            window_ms: w.len,
+            orders_processed_per_minute: processed as f64 / w.minutes(),
+            automation_health_pct: (total > 0).then(|| 100.0 * healthy as f64 / total as f64),
+            avg_processing_time_s: avg.map(|a| a / 1000.0),
+            avg_processing_time_change_pct: change_pct(avg, prev_avg),
+            orders_by_state,
+            orders_by_priority,
+            viral_orders,
+            most_urgent,
+        })
+    }
+    .await;
+    tx.end(result).await
+}

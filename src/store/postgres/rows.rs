@@ -1,0 +1,402 @@
+//! Rows ↔ records on PostgreSQL: column lists, array binding for `UNNEST`
+//! batches, and decoding.
+//!
+//! Exact values travel as text: NUMERIC columns are bound as `text` and cast
+//! in SQL, and read back with `::text`; JSON columns likewise (`::json` on
+//! the way in, `::text` on the way out), so nothing passes through a float
+//! or a re-serialization. Times are bound as `timestamptz` and decoded from
+//! their wire form with checked arithmetic (never a panic on an
+//! out-of-range value such as `infinity`).
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::Row;
+use sqlx::postgres::{PgRow, Postgres};
+
+use crate::model::{
+    AutomationStatus, CustomerTier, Impact, Order, Priority, StateName, UserRef, ViralIndicator,
+};
+use crate::store::logic::{from_ms, is_viral, priority_rank, to_i64, to_u64};
+use crate::store::{HistoryEntry, OrderId, StoreError, StoredOrder, WorkflowMetric};
+
+/// Maps an sqlx error to [`StoreError::Database`], naming what was being done.
+pub(super) fn db(context: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| StoreError::Database {
+        message: format!("{context}: {e}"),
+        source: Some(std::sync::Arc::new(e)),
+    }
+}
+
+/// The columns of `orders` as selected (exact values as text).
+pub(super) const ORDER_COLUMNS: &str = "id, user_id, tiktok_order_id, version, terminal, \
+    current_state, previous_state, priority, impact, automation_status, customer_handle, \
+    customer_tier, customer_id, product_name, product_id, quantity, price::text AS price, \
+    processing_time_ms, automation_score, flow_progress, viral_indicators::text AS viral_indicators, \
+    orders_per_hour_current::text AS orders_per_hour_current, \
+    velocity_multiplier::text AS velocity_multiplier, shipping_location, carrier_preference, \
+    shipping_zone, deadline, user_ref::text AS user_ref, created_at, updated_at, state_changed_at";
+
+/// `INSERT INTO orders` from one array per column (`UNNEST`), skipping
+/// orders that exist; returns the ids inserted.
+pub(super) const INSERT_ORDERS: &str = "INSERT INTO orders (id, user_id, tiktok_order_id, \
+    version, terminal, current_state, previous_state, priority, priority_rank, impact, viral, \
+    automation_status, customer_handle, customer_tier, customer_id, product_name, product_id, \
+    quantity, price, processing_time_ms, automation_score, flow_progress, viral_indicators, \
+    orders_per_hour_current, velocity_multiplier, shipping_location, carrier_preference, \
+    shipping_zone, deadline, user_ref, created_at, updated_at, state_changed_at) \
+    SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::bool[], \
+    $6::text[], $7::text[], $8::text[], $9::int8[], $10::text[], $11::bool[], $12::text[], \
+    $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::int8[], \
+    $19::numeric[], $20::int8[], $21::int8[], $22::int8[], $23::json[], $24::numeric[], \
+    $25::numeric[], $26::text[], $27::text[], $28::text[], $29::timestamptz[], $30::json[], \
+    $31::timestamptz[], $32::timestamptz[], $33::timestamptz[]) \
+    ON CONFLICT DO NOTHING RETURNING id";
+
+/// A query with positional arguments.
+pub(super) type Q<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+/// Orders as one array per column, in [`INSERT_ORDERS`] order.
+#[derive(Default)]
+pub(super) struct OrderArrays {
+    id: Vec<OrderId>,
+    user_id: Vec<String>,
+    tiktok_order_id: Vec<String>,
+    version: Vec<i64>,
+    terminal: Vec<bool>,
+    current_state: Vec<String>,
+    previous_state: Vec<Option<String>>,
+    priority: Vec<String>,
+    priority_rank: Vec<i64>,
+    impact: Vec<String>,
+    viral: Vec<bool>,
+    automation_status: Vec<String>,
+    customer_handle: Vec<String>,
+    customer_tier: Vec<String>,
+    customer_id: Vec<Option<String>>,
+    product_name: Vec<String>,
+    product_id: Vec<String>,
+    quantity: Vec<i64>,
+    price: Vec<String>,
+    processing_time_ms: Vec<i64>,
+    automation_score: Vec<i64>,
+    flow_progress: Vec<i64>,
+    viral_indicators: Vec<String>,
+    orders_per_hour_current: Vec<String>,
+    velocity_multiplier: Vec<String>,
+    shipping_location: Vec<Option<String>>,
+    carrier_preference: Vec<Option<String>>,
+    shipping_zone: Vec<Option<String>>,
+    deadline: Vec<Option<DateTime<Utc>>>,
+    user_ref: Vec<Option<String>>,
+    created_at: Vec<DateTime<Utc>>,
+    updated_at: Vec<DateTime<Utc>>,
+    state_changed_at: Vec<DateTime<Utc>>,
+}
+
+impl OrderArrays {
+    /// Adds one order.
+    pub(super) fn push(&mut self, s: &StoredOrder) -> Result<(), StoreError> {
+        let o = &s.order;
+        self.id.push(s.id);
+        self.user_id.push(o.user_id.clone().unwrap_or_default());
+        self.tiktok_order_id.push(o.tiktok_order_id.clone());
+        self.version.push(to_i64(s.version, "version")?);
+        self.terminal.push(s.terminal);
+        self.current_state.push(o.current_state.as_str().to_owned());
+        self.previous_state
+            .push(o.previous_state.as_ref().map(|p| p.as_str().to_owned()));
+        self.priority.push(o.priority.as_str().to_owned());
+        self.priority_rank.push(priority_rank(o.priority));
+        self.impact.push(o.impact.as_str().to_owned());
+        self.viral.push(is_viral(o.impact));
+        self.automation_status
+            .push(o.automation_status.as_str().to_owned());
+        self.customer_handle.push(o.customer_handle.clone());
+        self.customer_tier.push(o.customer_tier.as_str().to_owned());
+        self.customer_id.push(o.customer_id.clone());
+        self.product_name.push(o.product_name.clone());
+        self.product_id.push(o.product_id.clone());
+        self.quantity.push(i64::from(o.quantity));
+        self.price.push(o.price.to_string());
+        self.processing_time_ms
+            .push(to_i64(o.processing_time_ms, "processing_time_ms")?);
+        self.automation_score.push(i64::from(o.automation_score));
+        self.flow_progress.push(i64::from(o.flow_progress));
+        self.viral_indicators
+            .push(json(&o.viral_indicators, "viral_indicators")?);
+        self.orders_per_hour_current
+            .push(o.orders_per_hour_current.to_string());
+        self.velocity_multiplier
+            .push(o.velocity_multiplier.to_string());
+        self.shipping_location.push(o.shipping_location.clone());
+        self.carrier_preference.push(o.carrier_preference.clone());
+        self.shipping_zone.push(o.shipping_zone.clone());
+        self.deadline.push(o.deadline);
+        self.user_ref
+            .push(o.user.as_ref().map(|u| json(u, "user")).transpose()?);
+        self.created_at.push(o.created_at);
+        self.updated_at.push(o.updated_at.unwrap_or(o.created_at));
+        self.state_changed_at
+            .push(o.state_changed_at.unwrap_or(o.created_at));
+        Ok(())
+    }
+
+    /// Binds the arrays to [`INSERT_ORDERS`].
+    pub(super) fn bind(self, q: Q<'_>) -> Q<'_> {
+        q.bind(self.id)
+            .bind(self.user_id)
+            .bind(self.tiktok_order_id)
+            .bind(self.version)
+            .bind(self.terminal)
+            .bind(self.current_state)
+            .bind(self.previous_state)
+            .bind(self.priority)
+            .bind(self.priority_rank)
+            .bind(self.impact)
+            .bind(self.viral)
+            .bind(self.automation_status)
+            .bind(self.customer_handle)
+            .bind(self.customer_tier)
+            .bind(self.customer_id)
+            .bind(self.product_name)
+            .bind(self.product_id)
+            .bind(self.quantity)
+            .bind(self.price)
+            .bind(self.processing_time_ms)
+            .bind(self.automation_score)
+            .bind(self.flow_progress)
+            .bind(self.viral_indicators)
+            .bind(self.orders_per_hour_current)
+            .bind(self.velocity_multiplier)
+            .bind(self.shipping_location)
+            .bind(self.carrier_preference)
+            .bind(self.shipping_zone)
+            .bind(self.deadline)
+            .bind(self.user_ref)
+            .bind(self.created_at)
+            .bind(self.updated_at)
+            .bind(self.state_changed_at)
+    }
+}
+
+/// Serializes a value for a JSON column.
+pub(super) fn json<T: Serialize + ?Sized>(value: &T, what: &str) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::invalid(format!("{what} cannot be stored as JSON: {e}")))
+}
+
+/// Reads a JSON column (selected as text).
+pub(super) fn from_json<T: DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text)
+        .map_err(|e| StoreError::database(format!("stored {what} is not valid JSON: {e}")))
+}
+
+/// Reads a column as `T`.
+pub(super) fn column<'r, T>(row: &'r PgRow, col: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+{
+    row.try_get(col)
+        .map_err(|e| StoreError::database(format!("reading column {col}: {e}")))
+}
+
+/// Milliseconds from the Unix epoch to PostgreSQL's epoch (2000-01-01).
+const PG_EPOCH_MS: i64 = 946_684_800_000;
+
+/// Reads an optional `timestamptz` column (binary: microseconds since
+/// 2000-01-01), with checked arithmetic.
+pub(super) fn opt_time(row: &PgRow, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let micros: Option<i64> = row
+        .try_get_unchecked(col)
+        .map_err(|e| StoreError::database(format!("reading column {col}: {e}")))?;
+    micros
+        .map(|us| {
+            us.div_euclid(1000)
+                .checked_add(PG_EPOCH_MS)
+                .ok_or_else(|| StoreError::database(format!("stored {col} is out of range")))
+                .and_then(from_ms)
+        })
+        .transpose()
+}
+
+/// Reads a `timestamptz` column that is never NULL.
+pub(super) fn time(row: &PgRow, col: &str) -> Result<DateTime<Utc>, StoreError> {
+    opt_time(row, col)?.ok_or_else(|| StoreError::database(format!("stored {col} is NULL")))
+}
+
+fn parse_enum<T>(text: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<T, StoreError> {
+    parse(text).ok_or_else(|| StoreError::database(format!("stored {what} `{text}` is unknown")))
+}
+
+fn decimal(text: &str, what: &str) -> Result<Decimal, StoreError> {
+    Decimal::from_str(text)
+        .map_err(|e| StoreError::database(format!("stored {what} `{text}` is not a decimal: {e}")))
+}
+
+fn small<T: TryFrom<i64>>(row: &PgRow, col: &str) -> Result<T, StoreError> {
+    let v: i64 = column(row, col)?;
+    T::try_from(v).map_err(|_| StoreError::database(format!("stored {col} {v} is out of range")))
+}
+
+/// Decodes an `orders` row selected with [`ORDER_COLUMNS`].
+pub(super) fn order_from_row(row: &PgRow) -> Result<StoredOrder, StoreError> {
+    let id: OrderId = column(row, "id")?;
+    let text = |col: &str| column::<String>(row, col);
+    let opt = |col: &str| column::<Option<String>>(row, col);
+    let user: Option<UserRef> = opt("user_ref")?
+        .map(|u| from_json(&u, "user_ref"))
+        .transpose()?;
+    let viral_indicators: Vec<ViralIndicator> =
+        from_json(&text("viral_indicators")?, "viral_indicators")?;
+    let order = Order {
+        id: Some(id),
+        user_id: Some(text("user_id")?),
+        tiktok_order_id: text("tiktok_order_id")?,
+        current_state: StateName::new(&text("current_state")?),
+        previous_state: opt("previous_state")?.map(|s| StateName::new(&s)),
+        priority: parse_enum(&text("priority")?, Priority::parse, "priority")?,
+        impact: parse_enum(&text("impact")?, Impact::parse, "impact")?,
+        automation_status: parse_enum(
+            &text("automation_status")?,
+            AutomationStatus::parse,
+            "automation_status",
+        )?,
+        customer_handle: text("customer_handle")?,
+        customer_tier: parse_enum(
+            &text("customer_tier")?,
+            CustomerTier::parse,
+            "customer_tier",
+        )?,
+        customer_id: opt("customer_id")?,
+        product_name: text("product_name")?,
+        product_id: text("product_id")?,
+        quantity: small(row, "quantity")?,
+        price: decimal(&text("price")?, "price")?,
+        processing_time_ms: to_u64(column(row, "processing_time_ms")?, "processing_time_ms")?,
+        automation_score: small(row, "automation_score")?,
+        flow_progress: small(row, "flow_progress")?,
+        viral_indicators,
+        orders_per_hour_current: decimal(
+            &text("orders_per_hour_current")?,
+            "orders_per_hour_current",
+        )?,
+        velocity_multiplier: decimal(&text("velocity_multiplier")?, "velocity_multiplier")?,
+        shipping_location: opt("shipping_location")?,
+        carrier_preference: opt("carrier_preference")?,
+        shipping_zone: opt("shipping_zone")?,
+        deadline: opt_time(row, "deadline")?,
+        created_at: time(row, "created_at")?,
+        updated_at: Some(time(row, "updated_at")?),
+        state_changed_at: Some(time(row, "state_changed_at")?),
+        user,
+    };
+    Ok(StoredOrder {
+        id,
+        version: to_u64(column(row, "version")?, "version")?,
+        terminal: column(row, "terminal")?,
+        order,
+    })
+}
+
+/// The columns of `order_transitions` as selected.
+pub(super) const HISTORY_COLUMNS: &str = "order_id, version, from_state, to_state, \
+    transition_reason, automated, duration_ms, actions_executed::text AS actions_executed, \
+    error_message, created_at";
+
+/// History rows as one array per column.
+#[derive(Default)]
+pub(super) struct HistoryArrays {
+    order_id: Vec<OrderId>,
+    user_id: Vec<String>,
+    version: Vec<i64>,
+    from: Vec<String>,
+    to: Vec<String>,
+    reason: Vec<Option<String>>,
+    automated: Vec<bool>,
+    duration_ms: Vec<i64>,
+    actions: Vec<String>,
+    error: Vec<Option<String>>,
+    at: Vec<DateTime<Utc>>,
+}
+
+impl HistoryArrays {
+    /// Adds one history row.
+    pub(super) fn push(&mut self, tenant: &str, h: &HistoryEntry) -> Result<(), StoreError> {
+        self.order_id.push(h.order_id);
+        self.user_id.push(tenant.to_owned());
+        self.version.push(to_i64(h.version, "version")?);
+        self.from.push(h.from.as_str().to_owned());
+        self.to.push(h.to.as_str().to_owned());
+        self.reason.push(h.reason.clone());
+        self.automated.push(h.automated);
+        self.duration_ms.push(to_i64(h.duration_ms, "duration_ms")?);
+        self.actions
+            .push(json(&h.actions_executed, "actions_executed")?);
+        self.error.push(h.error_message.clone());
+        self.at.push(h.at);
+        Ok(())
+    }
+
+    /// Binds the arrays: 11 parameters, in `order_transitions` column order
+    /// (order_id, user_id, version, from, to, reason, automated,
+    /// duration_ms, actions_executed, error_message, created_at).
+    pub(super) fn bind(self, q: Q<'_>) -> Q<'_> {
+        q.bind(self.order_id)
+            .bind(self.user_id)
+            .bind(self.version)
+            .bind(self.from)
+            .bind(self.to)
+            .bind(self.reason)
+            .bind(self.automated)
+            .bind(self.duration_ms)
+            .bind(self.actions)
+            .bind(self.error)
+            .bind(self.at)
+    }
+}
+
+/// Decodes an `order_transitions` row selected with [`HISTORY_COLUMNS`].
+pub(super) fn history_from_row(row: &PgRow) -> Result<HistoryEntry, StoreError> {
+    Ok(HistoryEntry {
+        order_id: column(row, "order_id")?,
+        version: to_u64(column(row, "version")?, "version")?,
+        from: StateName::new(&column::<String>(row, "from_state")?),
+        to: StateName::new(&column::<String>(row, "to_state")?),
+        reason: column(row, "transition_reason")?,
+        automated: column(row, "automated")?,
+        duration_ms: to_u64(column(row, "duration_ms")?, "duration_ms")?,
+        actions_executed: from_json(
+            &column::<String>(row, "actions_executed")?,
+            "actions_executed",
+        )?,
+        error_message: column(row, "error_message")?,
+        at: time(row, "created_at")?,
+    })
+}
+
+/// Decodes a `workflow_metrics` row (value and dimensions selected as text).
+pub(super) fn metric_from_row(row: &PgRow) -> Result<WorkflowMetric, StoreError> {
+    Ok(WorkflowMetric {
+        order_id: column(row, "order_id")?,
+        metric_type: column(row, "metric_type")?,
+        metric_name: column(row, "metric_name")?,
+        value: decimal(&column::<String>(row, "metric_value")?, "metric_value")?,
+        dimensions: from_json(&column::<String>(row, "dimensions")?, "dimensions")?,
+        recorded_at: time(row, "recorded_at")?,
+    })
+}
+
+/// Reads a lane column.
+pub(super) fn lane(row: &PgRow, col: &str) -> Result<Priority, StoreError> {
+    parse_enum(&column::<String>(row, col)?, Priority::parse, "lane")
+}
+
+/// Reads a non-negative count column (`bigint`, NULL as 0).
+pub(super) fn count(row: &PgRow, col: &str) -> Result<u64, StoreError> {
+    let n: Option<i64> = column(row, col)?;
+    to_u64(n.unwrap_or(0), col)
+}
