@@ -84,6 +84,8 @@
 //! the migrations; the store switches to the application role).
 
 mod any;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod decode;
 mod error;
 mod fault;
 pub(crate) mod logic;

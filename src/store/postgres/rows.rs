@@ -8,18 +8,12 @@
 //! their wire form with checked arithmetic (never a panic on an
 //! out-of-range value such as `infinity`).
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
-use rust_decimal::Decimal;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use sqlx::Row;
 use sqlx::postgres::{PgRow, Postgres};
 
-use crate::model::{
-    AutomationStatus, CustomerTier, Impact, Order, Priority, StateName, UserRef, ViralIndicator,
-};
+use crate::model::{Priority, StateName};
+use crate::store::decode::{self, Columns, decimal, parse_enum};
 use crate::store::logic::{from_ms, is_viral, priority_rank, to_i64, to_u64};
 use crate::store::{HistoryEntry, OrderId, StoreError, StoredOrder, WorkflowMetric};
 
@@ -183,17 +177,7 @@ impl OrderArrays {
     }
 }
 
-/// Serializes a value for a JSON column.
-pub(super) fn json<T: Serialize + ?Sized>(value: &T, what: &str) -> Result<String, StoreError> {
-    serde_json::to_string(value)
-        .map_err(|e| StoreError::invalid(format!("{what} cannot be stored as JSON: {e}")))
-}
-
-/// Reads a JSON column (selected as text).
-pub(super) fn from_json<T: DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text)
-        .map_err(|e| StoreError::database(format!("stored {what} is not valid JSON: {e}")))
-}
+pub(super) use crate::store::decode::{from_json, json};
 
 /// Reads a column as `T`.
 pub(super) fn column<'r, T>(row: &'r PgRow, col: &str) -> Result<T, StoreError>
@@ -228,78 +212,30 @@ pub(super) fn time(row: &PgRow, col: &str) -> Result<DateTime<Utc>, StoreError> 
     opt_time(row, col)?.ok_or_else(|| StoreError::database(format!("stored {col} is NULL")))
 }
 
-fn parse_enum<T>(text: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<T, StoreError> {
-    parse(text).ok_or_else(|| StoreError::database(format!("stored {what} `{text}` is unknown")))
-}
-
-fn decimal(text: &str, what: &str) -> Result<Decimal, StoreError> {
-    Decimal::from_str(text)
-        .map_err(|e| StoreError::database(format!("stored {what} `{text}` is not a decimal: {e}")))
-}
-
-fn small<T: TryFrom<i64>>(row: &PgRow, col: &str) -> Result<T, StoreError> {
-    let v: i64 = column(row, col)?;
-    T::try_from(v).map_err(|_| StoreError::database(format!("stored {col} {v} is out of range")))
+impl Columns for PgRow {
+    fn text(&self, col: &str) -> Result<String, StoreError> {
+        column(self, col)
+    }
+    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+        column(self, col)
+    }
+    fn int(&self, col: &str) -> Result<i64, StoreError> {
+        column(self, col)
+    }
+    fn flag(&self, col: &str) -> Result<bool, StoreError> {
+        column(self, col)
+    }
+    fn id(&self, col: &str) -> Result<OrderId, StoreError> {
+        column(self, col)
+    }
+    fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        opt_time(self, col)
+    }
 }
 
 /// Decodes an `orders` row selected with [`ORDER_COLUMNS`].
 pub(super) fn order_from_row(row: &PgRow) -> Result<StoredOrder, StoreError> {
-    let id: OrderId = column(row, "id")?;
-    let text = |col: &str| column::<String>(row, col);
-    let opt = |col: &str| column::<Option<String>>(row, col);
-    let user: Option<UserRef> = opt("user_ref")?
-        .map(|u| from_json(&u, "user_ref"))
-        .transpose()?;
-    let viral_indicators: Vec<ViralIndicator> =
-        from_json(&text("viral_indicators")?, "viral_indicators")?;
-    let order = Order {
-        id: Some(id),
-        user_id: Some(text("user_id")?),
-        tiktok_order_id: text("tiktok_order_id")?,
-        current_state: StateName::new(&text("current_state")?),
-        previous_state: opt("previous_state")?.map(|s| StateName::new(&s)),
-        priority: parse_enum(&text("priority")?, Priority::parse, "priority")?,
-        impact: parse_enum(&text("impact")?, Impact::parse, "impact")?,
-        automation_status: parse_enum(
-            &text("automation_status")?,
-            AutomationStatus::parse,
-            "automation_status",
-        )?,
-        customer_handle: text("customer_handle")?,
-        customer_tier: parse_enum(
-            &text("customer_tier")?,
-            CustomerTier::parse,
-            "customer_tier",
-        )?,
-        customer_id: opt("customer_id")?,
-        product_name: text("product_name")?,
-        product_id: text("product_id")?,
-        quantity: small(row, "quantity")?,
-        price: decimal(&text("price")?, "price")?,
-        processing_time_ms: to_u64(column(row, "processing_time_ms")?, "processing_time_ms")?,
-        automation_score: small(row, "automation_score")?,
-        flow_progress: small(row, "flow_progress")?,
-        viral_indicators,
-        orders_per_hour_current: decimal(
-            &text("orders_per_hour_current")?,
-            "orders_per_hour_current",
-        )?,
-        velocity_multiplier: decimal(&text("velocity_multiplier")?, "velocity_multiplier")?,
-        shipping_location: opt("shipping_location")?,
-        carrier_preference: opt("carrier_preference")?,
-        shipping_zone: opt("shipping_zone")?,
-        deadline: opt_time(row, "deadline")?,
-        created_at: time(row, "created_at")?,
-        updated_at: Some(time(row, "updated_at")?),
-        state_changed_at: Some(time(row, "state_changed_at")?),
-        user,
-    };
-    Ok(StoredOrder {
-        id,
-        version: to_u64(column(row, "version")?, "version")?,
-        terminal: column(row, "terminal")?,
-        order,
-    })
+    decode::order(row)
 }
 
 /// The columns of `order_transitions` as selected.

@@ -1,16 +1,11 @@
 //! Rows ↔ records: column lists, binding and decoding.
 
-use std::str::FromStr;
-
-use rust_decimal::Decimal;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteRow};
 
-use crate::model::{
-    AutomationStatus, CustomerTier, Impact, Order, Priority, StateName, UserRef, ViralIndicator,
-};
+use crate::model::{Priority, StateName};
+use crate::store::decode::{self, Columns, decimal, parse_enum};
 use crate::store::logic::{from_ms, is_viral, ms, priority_rank, to_i64, to_u64};
 use crate::store::{HistoryEntry, OrderId, StoreError, StoredOrder, WorkflowMetric};
 
@@ -47,17 +42,7 @@ pub(super) fn params(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
-/// Serializes a value for a JSON column.
-pub(super) fn json<T: Serialize + ?Sized>(value: &T, what: &str) -> Result<String, StoreError> {
-    serde_json::to_string(value)
-        .map_err(|e| StoreError::invalid(format!("{what} cannot be stored as JSON: {e}")))
-}
-
-/// Reads a JSON column.
-pub(super) fn from_json<T: DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
-    serde_json::from_str(text)
-        .map_err(|e| StoreError::database(format!("stored {what} is not valid JSON: {e}")))
-}
+pub(super) use crate::store::decode::{from_json, json};
 
 /// Binds one order's columns, in [`ORDER_COLUMNS`] order.
 pub(super) fn bind_order<'q>(q: Q<'q>, s: &StoredOrder) -> Result<Q<'q>, StoreError> {
@@ -106,15 +91,6 @@ where
         .map_err(|e| StoreError::database(format!("reading column {col}: {e}")))
 }
 
-fn parse_enum<T>(text: &str, parse: fn(&str) -> Option<T>, what: &str) -> Result<T, StoreError> {
-    parse(text).ok_or_else(|| StoreError::database(format!("stored {what} `{text}` is unknown")))
-}
-
-fn decimal(text: &str, what: &str) -> Result<Decimal, StoreError> {
-    Decimal::from_str(text)
-        .map_err(|e| StoreError::database(format!("stored {what} `{text}` is not a decimal: {e}")))
-}
-
 /// Reads a UUID column.
 pub(super) fn uuid(row: &SqliteRow, col: &str) -> Result<OrderId, StoreError> {
     let text: String = get(row, col)?;
@@ -122,71 +98,30 @@ pub(super) fn uuid(row: &SqliteRow, col: &str) -> Result<OrderId, StoreError> {
         .map_err(|e| StoreError::database(format!("stored {col} `{text}` is not a UUID: {e}")))
 }
 
-fn small<T: TryFrom<i64>>(row: &SqliteRow, col: &str) -> Result<T, StoreError> {
-    let v: i64 = get(row, col)?;
-    T::try_from(v).map_err(|_| StoreError::database(format!("stored {col} {v} is out of range")))
+impl Columns for SqliteRow {
+    fn text(&self, col: &str) -> Result<String, StoreError> {
+        get(self, col)
+    }
+    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+        get(self, col)
+    }
+    fn int(&self, col: &str) -> Result<i64, StoreError> {
+        get(self, col)
+    }
+    fn flag(&self, col: &str) -> Result<bool, StoreError> {
+        get(self, col)
+    }
+    fn id(&self, col: &str) -> Result<OrderId, StoreError> {
+        uuid(self, col)
+    }
+    fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        get::<Option<i64>>(self, col)?.map(from_ms).transpose()
+    }
 }
 
 /// Decodes an `orders` row selected with [`ORDER_COLUMNS`].
 pub(super) fn order_from_row(row: &SqliteRow) -> Result<StoredOrder, StoreError> {
-    let id = uuid(row, "id")?;
-    let text = |col: &str| get::<String>(row, col);
-    let opt = |col: &str| get::<Option<String>>(row, col);
-    let user: Option<UserRef> = opt("user_ref")?
-        .map(|u| from_json(&u, "user_ref"))
-        .transpose()?;
-    let viral_indicators: Vec<ViralIndicator> =
-        from_json(&text("viral_indicators")?, "viral_indicators")?;
-    let order = Order {
-        id: Some(id),
-        user_id: Some(text("user_id")?),
-        tiktok_order_id: text("tiktok_order_id")?,
-        current_state: StateName::new(&text("current_state")?),
-        previous_state: opt("previous_state")?.map(|s| StateName::new(&s)),
-        priority: parse_enum(&text("priority")?, Priority::parse, "priority")?,
-        impact: parse_enum(&text("impact")?, Impact::parse, "impact")?,
-        automation_status: parse_enum(
-            &text("automation_status")?,
-            AutomationStatus::parse,
-            "automation_status",
-        )?,
-        customer_handle: text("customer_handle")?,
-        customer_tier: parse_enum(
-            &text("customer_tier")?,
-            CustomerTier::parse,
-            "customer_tier",
-        )?,
-        customer_id: opt("customer_id")?,
-        product_name: text("product_name")?,
-        product_id: text("product_id")?,
-        quantity: small(row, "quantity")?,
-        price: decimal(&text("price")?, "price")?,
-        processing_time_ms: to_u64(get(row, "processing_time_ms")?, "processing_time_ms")?,
-        automation_score: small(row, "automation_score")?,
-        flow_progress: small(row, "flow_progress")?,
-        viral_indicators,
-        orders_per_hour_current: decimal(
-            &text("orders_per_hour_current")?,
-            "orders_per_hour_current",
-        )?,
-        velocity_multiplier: decimal(&text("velocity_multiplier")?, "velocity_multiplier")?,
-        shipping_location: opt("shipping_location")?,
-        carrier_preference: opt("carrier_preference")?,
-        shipping_zone: opt("shipping_zone")?,
-        deadline: get::<Option<i64>>(row, "deadline")?
-            .map(from_ms)
-            .transpose()?,
-        created_at: from_ms(get(row, "created_at")?)?,
-        updated_at: Some(from_ms(get(row, "updated_at")?)?),
-        state_changed_at: Some(from_ms(get(row, "state_changed_at")?)?),
-        user,
-    };
-    Ok(StoredOrder {
-        id,
-        version: to_u64(get(row, "version")?, "version")?,
-        terminal: get(row, "terminal")?,
-        order,
-    })
+    decode::order(row)
 }
 
 /// The columns of `order_transitions`, in binding order.
