@@ -1,4 +1,9 @@
-//! End-to-end workflows of the engine on the memory and SQLite stores.
+//! End-to-end workflows of the engine on every store: memory, SQLite and
+//! PostgreSQL (from `CREATORFLOW_TEST_PG`; see `tests/store/pg.rs`).
+
+#[path = "store/pg.rs"]
+#[allow(dead_code)]
+mod pg;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -25,6 +30,8 @@ struct Fixture {
     engine: Engine<AnyStore>,
     clock: Arc<ManualClock>,
     defaults: DefaultHandlers,
+    /// The store's URL, for a second engine on it (none for memory).
+    url: Option<String>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -32,6 +39,7 @@ struct Fixture {
 enum Backend {
     Memory,
     Sqlite,
+    Postgres,
 }
 
 fn empty_pack() -> RulePack {
@@ -45,12 +53,21 @@ async fn fixture(
     defaults: DefaultHandlers,
     tweak: impl FnOnce(EngineBuilder<AnyStore>) -> EngineBuilder<AnyStore>,
 ) -> Fixture {
-    let (store, dir) = match backend {
-        Backend::Memory => (AnyStore::Memory(MemoryStore::new()), None),
+    let (store, url, dir) = match backend {
+        Backend::Memory => (AnyStore::Memory(MemoryStore::new()), None, None),
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
             let url = format!("sqlite://{}", dir.path().join("cf.db").display());
-            (store::open(&url).await.expect("sqlite"), Some(dir))
+            (
+                store::open(&url).await.expect("sqlite"),
+                Some(url),
+                Some(dir),
+            )
+        }
+        Backend::Postgres => {
+            let url = pg::url().expect("the caller checked CREATORFLOW_TEST_PG");
+            let url = pg::with_schema(&url, &pg::fresh_schema("engine"));
+            (store::open(&url).await.expect("postgres"), Some(url), None)
         }
     };
     let clock = Arc::new(ManualClock::new(start()));
@@ -63,8 +80,18 @@ async fn fixture(
         engine: tweak(builder).build(),
         clock,
         defaults,
+        url,
         _dir: dir,
     }
+}
+
+/// Order `n` with extra JSON fields (`"customer_tier":"vip"`, …).
+fn order_with(n: usize, extra: &str) -> Order {
+    Order::from_json(&format!(
+        r#"{{"tiktok_order_id":"o{n}","customer_handle":"@c{n}","product_name":"Lamp",
+        "product_id":"p1","quantity":1,"created_at":"{START}",{extra}}}"#
+    ))
+    .expect("valid order")
 }
 
 fn order(n: usize) -> Order {
@@ -82,7 +109,7 @@ fn assert_replays(machine: &Machine, o: &OrderWithHistory) {
     for (i, h) in o.history.iter().enumerate() {
         assert_eq!(h.version, i as u64 + 1, "version of step {i}");
         assert_eq!(h.from.as_str(), state, "history of {}", o.order.id);
-        assert!(machine.can_transition(&state, h.to.as_str()));
+        assert!(h.from == h.to || machine.can_transition(&state, h.to.as_str()));
         state = h.to.to_string();
     }
     assert_eq!(state, o.order.order.current_state.as_str());
@@ -115,7 +142,7 @@ async fn drain(f: &Fixture, max: usize) {
     }
 }
 
-macro_rules! both {
+macro_rules! every_backend {
     ($($name:ident),+ $(,)?) => {
         mod memory {
             $(#[tokio::test] async fn $name() { super::$name(super::Backend::Memory).await })+
@@ -123,11 +150,22 @@ macro_rules! both {
         mod sqlite {
             $(#[tokio::test] async fn $name() { super::$name(super::Backend::Sqlite).await })+
         }
+        mod postgres {
+            $(#[tokio::test] async fn $name() {
+                if super::pg::url().is_some() {
+                    super::$name(super::Backend::Postgres).await
+                }
+            })+
+        }
     };
 }
 
-both!(
+every_backend!(
     happy_path,
+    rule_actions_run_with_the_first_step,
+    received_times_out_to_manual_review,
+    shipped_escalates_once_after_a_week,
+    enricher_feeds_the_rules,
     shortage_fails_then_retry,
     cancellation_from_each_state,
     carrier_outage,
@@ -718,4 +756,216 @@ async fn history_of(e: &Engine<AnyStore>, id: store::OrderId) -> OrderWithHistor
         .await
         .expect("store")
         .expect("order")
+}
+
+fn action_types(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r.get("type").and_then(|t| t.as_str()).map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The fired rules' actions run with the first step (recorded in its
+/// history row, not again later); `escalate_to_manual` sends the order to
+/// manual review naming the rule.
+async fn rule_actions_run_with_the_first_step(b: Backend) {
+    let f = fixture(b, DefaultHandlers::default(), |x| x).await;
+    let vip = f
+        .engine
+        .ingest(order_with(1, r#""price":"25.00","customer_tier":"vip""#))
+        .await
+        .expect("ingest");
+    assert_eq!(vip.order.order.priority, Priority::High);
+    let review = f
+        .engine
+        .ingest(order_with(2, r#""price":"450.00","customer_tier":"new""#))
+        .await
+        .expect("ingest");
+    let plain = f
+        .engine
+        .ingest(order_with(3, r#""price":"25.00""#))
+        .await
+        .expect("ingest");
+    f.engine.run_until_idle().await.expect("run");
+
+    let h = history(&f, vip.order.id).await;
+    let first = action_types(&h.history[0].actions_executed);
+    assert!(
+        first.starts_with(&[
+            "enable_fast_track".into(),
+            "send_customer_notification".into()
+        ]),
+        "{first:?}"
+    );
+    for later in &h.history[1..] {
+        let kinds = action_types(&later.actions_executed);
+        assert!(
+            !kinds.contains(&"enable_fast_track".to_owned()),
+            "ran twice: {kinds:?}"
+        );
+    }
+    assert_eq!(h.order.order.current_state, "shipped");
+
+    let h = history(&f, review.order.id).await;
+    assert_eq!(states(&h), ["failed"]);
+    let msg = h.history[0].error_message.clone().unwrap_or_default();
+    assert!(msg.contains("new-customer-large-order-review"), "{msg}");
+    assert_eq!(
+        h.order.order.automation_status,
+        AutomationStatus::ManualReview
+    );
+
+    let h = history(&f, plain.order.id).await;
+    assert!(!action_types(&h.history[0].actions_executed).contains(&"enable_fast_track".into()));
+    assert_eq!(h.order.order.current_state, "shipped");
+    assert!(f.engine.status().await.expect("status").integrity.ok);
+}
+
+/// `received` times out after 72 h: the order goes to manual review.
+async fn received_times_out_to_manual_review(b: Backend) {
+    let f = fixture(b, DefaultHandlers::default(), |x| x.rules(empty_pack())).await;
+    let id = f.engine.ingest(order(1)).await.expect("ingest").order.id;
+    f.clock.advance(TimeDelta::hours(71));
+    // Order 2 is ingested 71 h later: 1 h in `received` when order 1 has been 72 h.
+    let mut late = order(2);
+    late.created_at = f.clock.now();
+    late.state_changed_at = Some(late.created_at);
+    late.updated_at = Some(late.created_at);
+    let fresh = f.engine.ingest(late).await.expect("ingest").order.id;
+    f.clock.advance(TimeDelta::hours(1));
+    f.engine.run_until_idle().await.expect("run");
+    let h = history(&f, id).await;
+    assert_eq!(states(&h), ["failed"]);
+    let reason = h.history[0].reason.clone().unwrap_or_default();
+    assert!(reason.contains("timeout: 72h in `received`"), "{reason}");
+    assert_replays(f.engine.machine(), &h);
+    // Not a timeout for an order that has been waiting less.
+    let h = history(&f, fresh).await;
+    assert_eq!(h.order.order.current_state, "shipped", "{:?}", h.history);
+}
+
+/// `shipped` without a delivery confirmation for 7 days: the order is
+/// escalated to `urgent` once (a history row from `shipped` to itself),
+/// its work moves to the urgent lane, and it keeps waiting for delivery.
+async fn shipped_escalates_once_after_a_week(b: Backend) {
+    let f = fixture(b, DefaultHandlers::default(), |x| {
+        x.rules(empty_pack()).delivery_confirmation(|_, _| false)
+    })
+    .await;
+    let id = f.engine.ingest(order(1)).await.expect("ingest").order.id;
+    let end = f.clock.now() + TimeDelta::days(16);
+    while f.clock.now() < end {
+        let idle = f.engine.run_until_idle().await.expect("run");
+        let next = idle.next_due.expect("the delivery check stays queued");
+        assert!(next > f.clock.now(), "a due item left behind");
+        f.clock.set(next);
+    }
+    let h = history(&f, id).await;
+    assert_eq!(
+        states(&h),
+        [
+            "validated",
+            "processing",
+            "inventory_reserved",
+            "label_generated",
+            "shipped",
+            "shipped"
+        ]
+    );
+    let esc = &h.history[5];
+    assert!(
+        esc.reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("escalate (priority standard → urgent)"),
+        "{:?}",
+        esc.reason
+    );
+    let shipped_at = h.history[4].at;
+    assert!(esc.at >= shipped_at + TimeDelta::days(7));
+    assert!(esc.at <= shipped_at + TimeDelta::days(7) + TimeDelta::hours(1));
+    assert_eq!(h.order.order.priority, Priority::Urgent);
+    assert_replays(f.engine.machine(), &h);
+    let status = f.engine.status().await.expect("status");
+    assert!(status.integrity.ok, "{:?}", status.integrity.problems);
+}
+
+/// Sets every order's velocity facts as a detector that sees a spike would.
+struct SpikeEverywhere;
+
+impl creatorflow::viral::Enricher for SpikeEverywhere {
+    fn enrich(&mut self, order: &mut Order, _now: DateTime<Utc>) -> creatorflow::viral::Enrichment {
+        order.orders_per_hour_current = "120".parse().expect("decimal");
+        order.velocity_multiplier = "4".parse().expect("decimal");
+        creatorflow::viral::Enrichment {
+            escalate: true,
+            assessment: creatorflow::viral::Assessment {
+                orders_last_hour: 120,
+                baseline_per_hour: 30.0,
+                velocity_multiplier: 4.0,
+                spike: None,
+            },
+        }
+    }
+    fn record(&mut self, _: &str, _: &str, _: DateTime<Utc>, _: u32) {}
+}
+
+/// The enricher runs before the rules: the shipped viral-escalation rule
+/// acts on the facts it set, and the order is stored with them.
+async fn enricher_feeds_the_rules(b: Backend) {
+    let f = fixture(b, DefaultHandlers::default(), |x| {
+        x.enricher(Box::new(SpikeEverywhere))
+    })
+    .await;
+    let got = f.engine.ingest(order(1)).await.expect("ingest");
+    assert_eq!(got.order.order.priority, Priority::High);
+    assert_eq!(got.order.order.impact, creatorflow::model::Impact::Viral);
+    let stored = f.engine.order(got.order.id).await.expect("order");
+    assert_eq!(stored.order.orders_per_hour_current.to_string(), "120");
+    assert_eq!(stored.order.velocity_multiplier.to_string(), "4");
+}
+
+#[tokio::test]
+async fn sqlite_restart_restores_window_facts() {
+    restart_restores_window_facts(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_restart_restores_window_facts() {
+    if pg::url().is_some() {
+        restart_restores_window_facts(Backend::Postgres).await;
+    }
+}
+
+/// A pack with a window fact: a new engine over the same store counts the
+/// orders an earlier engine ingested (the windows are restored).
+async fn restart_restores_window_facts(b: Backend) {
+    let pack = PackLoader::new()
+        .load_sources(&[(
+            "w.yaml".to_owned(),
+            "rules:\n  - id: busy\n    name: busy product\n    category: viral_detection\n    priority: 50\n    conditions:\n      - field: product_orders\n        operator: greater_than_or_equal\n        value: 3\n        time_window: 1h\n    actions:\n      - type: escalate_priority\n        parameters: { new_priority: high }\n"
+                .to_owned(),
+        )])
+        .expect("pack");
+    let f = fixture(b, DefaultHandlers::default(), |x| x.rules(pack.clone())).await;
+    for n in 0..2 {
+        let o = f.engine.ingest(order(n)).await.expect("ingest");
+        assert_eq!(o.order.order.priority, Priority::Standard);
+    }
+    // A second engine (a restarted process) on the same store.
+    let url = f.url.as_deref().expect("a durable store");
+    let again = EngineBuilder::new(store::open(url).await.expect("reopen"))
+        .clock(f.clock.clone())
+        .rules(pack)
+        .build();
+    let third = again.ingest(order(2)).await.expect("ingest");
+    assert_eq!(again.restore().await.expect("restore"), 2);
+    assert_eq!(
+        third.order.order.priority,
+        Priority::High,
+        "the window saw 3 orders"
+    );
 }

@@ -162,7 +162,8 @@ impl<S: Store + 'static> EngineBuilder<S> {
             inner: Arc::new(Inner {
                 store: self.store,
                 machine: self.machine,
-                rules: Mutex::new(RuleEngine::new(self.pack)),
+                rules: Mutex::new(RuleEngine::new(self.pack.clone())),
+                pack: self.pack,
                 clock: self.clock,
                 executor,
                 lanes: self.lanes,
@@ -173,6 +174,7 @@ impl<S: Store + 'static> EngineBuilder<S> {
                 delivery: self.delivery,
                 serve_all_tenants: self.serve_all_tenants,
                 cache: Mutex::new(std::collections::HashMap::new()),
+                restored: tokio::sync::OnceCell::new(),
             }),
         }
     }

@@ -24,6 +24,8 @@
 mod builder;
 mod error;
 mod lanes;
+mod restore;
+mod rule_actions;
 mod status;
 mod worker;
 
@@ -43,10 +45,10 @@ use crate::actions::{Executor, ExecutorStats, Step, StepResult};
 use crate::clock::Clock;
 use crate::machine::Machine;
 use crate::model::{Order, Priority};
-use crate::rules::RuleEngine;
+use crate::rules::{RuleEngine, RulePack};
 use crate::store::{
     ClaimRequest, Created, Dashboard, NewOrder, OrderId, QueueSummary, Store, StoreError,
-    StoredOrder, TenantScope,
+    StoredOrder, TenantScope, WorkSpec,
 };
 use crate::viral::Enricher;
 use worker::Outcome;
@@ -114,6 +116,7 @@ struct Inner<S> {
     store: S,
     machine: Machine,
     rules: Mutex<RuleEngine>,
+    pack: Arc<RulePack>,
     clock: Arc<dyn Clock>,
     executor: Executor,
     lanes: Lanes,
@@ -124,6 +127,8 @@ struct Inner<S> {
     delivery: DeliveryCheck,
     serve_all_tenants: bool,
     cache: Mutex<std::collections::HashMap<OrderId, StoredOrder>>,
+    /// Orders replayed by [`Engine::restore`], once.
+    restored: tokio::sync::OnceCell<usize>,
 }
 
 /// At most this many orders are cached between steps (bounded memory).
@@ -274,6 +279,7 @@ impl<S: Store + 'static> Engine<S> {
         &self,
         orders: Vec<Order>,
     ) -> Result<Vec<Result<Ingested, EngineError>>, EngineError> {
+        self.restore().await?;
         let inner = &*self.inner;
         let now = inner.clock.now();
         let mut batch = Vec::with_capacity(orders.len());
@@ -305,9 +311,10 @@ impl<S: Store + 'static> Engine<S> {
                     order.priority = decision.priority;
                     order.impact = decision.impact;
                 }
-                let work = error
-                    .is_none()
-                    .then(|| inner.first_work(order.priority, now));
+                let work = error.is_none().then(|| WorkSpec {
+                    payload: rule_actions::payload(&inner.pack, &decision),
+                    ..inner.first_work(order.priority, now)
+                });
                 batch.push(NewOrder { order, work });
                 rule_errors.push(error);
             }

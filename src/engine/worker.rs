@@ -3,9 +3,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{EngineError, Inner, WORK_KIND};
-use crate::actions::{ActionRecord, Step, StepResult};
-use crate::machine::TransitionPlan;
+use chrono::TimeDelta;
+
+use super::{EngineError, Inner, WORK_KIND, rule_actions};
+use crate::actions::{ActionRecord, Step, StepReport, StepResult};
+use crate::machine::{Timeout, TimeoutAction, TransitionPlan};
 use crate::model::{AutomationStatus, Priority};
 use crate::store::{AfterStep, Lease, Settle, Store, StoredOrder, Transition, WorkItem, WorkSpec};
 
@@ -87,7 +89,15 @@ impl<S: Store> Inner<S> {
         match self.next_state(state) {
             None => AfterStep::Complete,
             Some(_) if self.awaits_delivery(state) => AfterStep::Reschedule {
-                run_at: now + self.delivery_check_every,
+                // Checked again after the interval, or when the state's
+                // timeout falls due if that is sooner.
+                run_at: now
+                    + self
+                        .machine
+                        .timeout_of(state)
+                        .map_or(self.delivery_check_every, |t| {
+                            t.after.min(self.delivery_check_every)
+                        }),
                 payload: None,
             },
             Some(_) => AfterStep::Reschedule {
@@ -118,23 +128,71 @@ impl<S: Store> Inner<S> {
                 None => return Ok(Outcome::Complete(lease)),
             },
         };
+        let now = self.clock.now();
+        if let Some(timeout) = self.machine.due_timeout(&stored.order, now)
+            && let Some(outcome) = self
+                .on_timeout(&tenant, &stored, &lease, timeout, now)
+                .await?
+        {
+            return Ok(outcome);
+        }
         let state = stored.order.current_state.clone();
         let Some(next) = self.next_state(state.as_str()) else {
             return Ok(Outcome::Complete(lease));
         };
-        let now = self.clock.now();
         if self.awaits_delivery(state.as_str()) && !(self.delivery)(&stored.order, now) {
-            return Ok(Outcome::Release(lease, now + self.delivery_check_every));
+            return Ok(Outcome::Release(lease, self.next_check(&stored.order, now)));
+        }
+        let lane = self.lanes.get(stored.order.priority);
+        // The fired rules' actions, with the first step (see `rule_actions`).
+        let mut records = Vec::new();
+        let mut spent_ms = 0;
+        let mut note = None;
+        if !item.payload.is_null() && state == *self.machine.initial() {
+            let asked = rule_actions::from_payload(&self.pack, &item.payload);
+            if !asked.unknown.is_empty() {
+                note = Some(format!(
+                    "rules no longer in the pack: {}",
+                    asked.unknown.join(", ")
+                ));
+            }
+            if !asked.actions.is_empty() {
+                let run = self.executor.run_step(Step {
+                    order: &stored.order,
+                    transition: rule_actions::RULES_TRANSITION,
+                    version: stored.version,
+                    rollbacks: &[],
+                    actions: &asked.actions,
+                    retry: &lane.retry,
+                });
+                let Some(report) = timed(lane.timeout, run).await else {
+                    return Ok(Outcome::Release(lease, self.clock.now()));
+                };
+                records = report.records;
+                spent_ms = report.duration_ms;
+            }
+            if let Some(rule) = asked.manual {
+                let message = format!("rule `{rule}` asked for manual review (escalate_to_manual)");
+                return self
+                    .fail(&tenant, &stored, Some(lease), records, message, spent_ms)
+                    .await;
+            }
         }
         let plan = match self.machine.transition(&stored.order, next, now) {
             Ok(p) => p,
             Err(e) => {
                 return self
-                    .fail(&tenant, &stored, Some(lease), Vec::new(), e.to_string(), 0)
+                    .fail(
+                        &tenant,
+                        &stored,
+                        Some(lease),
+                        records,
+                        e.to_string(),
+                        spent_ms,
+                    )
                     .await;
             }
         };
-        let lane = self.lanes.get(stored.order.priority);
         let run = self.executor.run_step(Step {
             order: &stored.order,
             transition: &plan.transition,
@@ -143,24 +201,29 @@ impl<S: Store> Inner<S> {
             actions: &plan.actions,
             retry: &lane.retry,
         });
-        let report = match lane.timeout.to_std() {
-            Ok(limit) => match tokio::time::timeout(limit, run).await {
-                Ok(r) => r,
-                // The step overran its lane's timeout: give the item back;
-                // nothing was recorded, the next attempt starts over.
-                Err(_) => return Ok(Outcome::Release(lease, self.clock.now())),
-            },
-            Err(_) => run.await,
+        // A step that overruns its lane's timeout is given back; nothing was
+        // recorded, the next attempt starts over.
+        let Some(report) = timed(lane.timeout, run).await else {
+            return Ok(Outcome::Release(lease, self.clock.now()));
         };
+        records.extend(report.records);
+        spent_ms += report.duration_ms;
         match report.result {
             StepResult::Succeeded => {
                 let at = self.clock.now();
-                let mut t = self.transition(&stored, &plan, at, report.duration_ms);
-                t.actions_executed = report.records_json();
-                t.settle = Some(Settle {
-                    lease,
-                    then: self.after(plan.to.as_str(), at),
-                });
+                let mut t = self.transition(&stored, &plan, at, spent_ms);
+                t.actions_executed = serde_json::to_value(&records).unwrap_or_default();
+                if let Some(note) = note {
+                    t.reason = Some(format!("{}; {note}", plan.transition));
+                }
+                let mut then = self.after(plan.to.as_str(), at);
+                if let AfterStep::Reschedule { payload, .. } = &mut then
+                    && !item.payload.is_null()
+                {
+                    // The rule actions ran: the next step must not run them again.
+                    *payload = Some(serde_json::Value::Null);
+                }
+                t.settle = Some(Settle { lease, then });
                 Ok(Outcome::Write(tenant, Box::new(t)))
             }
             StepResult::Failed { error, .. } => {
@@ -168,13 +231,121 @@ impl<S: Store> Inner<S> {
                     &tenant,
                     &stored,
                     Some(lease),
-                    report.records,
+                    records,
                     format!("{}: {error}", plan.transition),
-                    report.duration_ms,
+                    spent_ms,
                 )
                 .await
             }
             StepResult::Refused { retry_at, .. } => Ok(Outcome::Release(lease, retry_at)),
+        }
+    }
+
+    /// When a shipped order is checked again: after the check interval, or
+    /// when its state's timeout falls due if that is sooner (and still ahead).
+    fn next_check(&self, order: &crate::model::Order, now: DateTime<Utc>) -> DateTime<Utc> {
+        let every = now + self.delivery_check_every;
+        match self.machine.timeout_of(order.current_state.as_str()) {
+            Some(t) => {
+                let due = order.state_changed_at.unwrap_or(order.created_at) + t.after;
+                if due > now && due < every { due } else { every }
+            }
+            None => every,
+        }
+    }
+
+    /// Acts on the order's state timeout, due at `now`: takes the timeout's
+    /// transition (with its actions, like any step), or raises the order's
+    /// priority / impact (a history row from the state to itself, which
+    /// moves its work to the new lane). `None` when there is nothing to do:
+    /// the escalation would not raise anything (already as urgent, or
+    /// escalated before), or the transition's guard refuses it.
+    async fn on_timeout(
+        &self,
+        tenant: &str,
+        stored: &StoredOrder,
+        lease: &Lease,
+        timeout: &Timeout,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Outcome>, EngineError> {
+        let after = humanize(timeout.after);
+        match &timeout.action {
+            TimeoutAction::Transition(name) => {
+                let Ok(plan) = self.machine.transition_named(&stored.order, name, now) else {
+                    return Ok(None);
+                };
+                let lane = self.lanes.get(stored.order.priority);
+                let report = self
+                    .executor
+                    .run_step(Step {
+                        order: &stored.order,
+                        transition: &plan.transition,
+                        version: stored.version,
+                        rollbacks: &plan.rollbacks,
+                        actions: &plan.actions,
+                        retry: &lane.retry,
+                    })
+                    .await;
+                let at = self.clock.now();
+                let mut t = self.transition(stored, &plan, at, report.duration_ms);
+                t.actions_executed = report.records_json();
+                t.reason = Some(format!("timeout: {after} in `{}`: {name}", plan.from));
+                if let StepResult::Failed { error, .. } = &report.result {
+                    t.error_message = Some(error.to_string());
+                }
+                t.settle = Some(Settle {
+                    lease: lease.clone(),
+                    then: self.after(plan.to.as_str(), at),
+                });
+                Ok(Some(Outcome::Write(tenant.to_owned(), Box::new(t))))
+            }
+            TimeoutAction::Escalate {
+                new_priority,
+                new_impact,
+            } => {
+                let order = &stored.order;
+                let priority = new_priority.filter(|p| *p < order.priority);
+                let impact = new_impact.filter(|i| *i < order.impact);
+                if priority.is_none() && impact.is_none() {
+                    return Ok(None);
+                }
+                let state = order.current_state.clone();
+                let def = self.machine.state(state.as_str());
+                let mut raised = Vec::new();
+                if let Some(p) = priority {
+                    raised.push(format!("priority {} → {p}", order.priority));
+                }
+                if let Some(i) = impact {
+                    raised.push(format!("impact {} → {i}", order.impact));
+                }
+                let t = Transition {
+                    order_id: stored.id,
+                    expected_state: state.clone(),
+                    expected_version: Some(stored.version),
+                    to: state.clone(),
+                    terminal: def.is_some_and(|d| d.terminal),
+                    progress: order.flow_progress,
+                    automation_status: order.automation_status,
+                    processing_time_ms: order.processing_time_ms,
+                    priority,
+                    impact,
+                    reason: Some(format!(
+                        "timeout: {after} in `{state}`: escalate ({})",
+                        raised.join(", ")
+                    )),
+                    automated: true,
+                    duration_ms: 0,
+                    actions_executed: serde_json::Value::Array(Vec::new()),
+                    error_message: None,
+                    at: now,
+                    settle: Some(Settle {
+                        lease: lease.clone(),
+                        then: self.after(state.as_str(), now),
+                    }),
+                    enqueue: None,
+                };
+                Ok(Some(Outcome::Write(tenant.to_owned(), Box::new(t))))
+            }
         }
     }
 
@@ -247,5 +418,28 @@ impl<S: Store> Inner<S> {
             then: AfterStep::Complete,
         });
         Ok(Outcome::Write(tenant.to_owned(), Box::new(t)))
+    }
+}
+
+/// Runs `step` under the lane's `limit`; `None` when it overran.
+async fn timed(
+    limit: TimeDelta,
+    step: impl std::future::Future<Output = StepReport>,
+) -> Option<StepReport> {
+    match limit.to_std() {
+        Ok(limit) => tokio::time::timeout(limit, step).await.ok(),
+        Err(_) => Some(step.await),
+    }
+}
+
+/// `72h`, `7d`, `90m`, `30s`: a duration as a machine file would write it
+/// (days from a week up, hours below).
+fn humanize(d: TimeDelta) -> String {
+    let s = d.num_seconds();
+    match s {
+        s if s >= 7 * 86_400 && s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s > 0 && s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
 }

@@ -295,6 +295,19 @@ impl RuleEngine {
             .collect()
     }
 
+    /// Counts a past order in the window facts without evaluating the pack
+    /// (no statistics, no rate-limit entry): how the windows are rebuilt
+    /// from the store after a restart. Feed orders oldest first.
+    pub fn record(&mut self, order: &Order) {
+        self.st.record(&self.pack, order);
+    }
+
+    /// How far back the window facts reach (the longest `time_window` of
+    /// the pack); zero when the pack has none.
+    pub fn window_reach(&self) -> chrono::TimeDelta {
+        chrono::TimeDelta::milliseconds(self.pack.max_window_ms())
+    }
+
     /// Window entries held in memory (for sizing).
     pub fn window_entries(&self) -> usize {
         self.st.products.len() + self.st.customers.len()
@@ -315,6 +328,15 @@ impl State {
         if pack.windows().is_empty() {
             return;
         }
+        self.record(pack, order);
+        self.fill_windows(pack, order, 0);
+    }
+
+    /// Counts `order` in the windows (pruning what fell out of reach).
+    fn record(&mut self, pack: &RulePack, order: &Order) {
+        if pack.windows().is_empty() {
+            return;
+        }
         let ts = order.created_at.timestamp_millis();
         self.newest_ms = self.newest_ms.max(ts);
         let cutoff = self
@@ -331,7 +353,6 @@ impl State {
             self.customers
                 .insert_and_prune(&order.customer_handle, ts, units, cutoff);
         }
-        self.fill_windows(pack, order, 0);
     }
 
     /// Computes the window values for `order`; `extra` counts the order itself

@@ -1,0 +1,85 @@
+//! Rebuilding the engine's in-memory state from the store after a restart.
+//!
+//! Two things live in memory for speed and are derived from recent orders:
+//! the rules' window facts (`product_orders`, `customer_orders`, … over
+//! their `time_window`) and the viral enricher's velocity and baseline. An
+//! engine that starts over an existing store replays the tenant's orders
+//! created within their reach (the pack's longest window, and a week for
+//! the enricher), oldest first, before its first ingest — so a restart
+//! neither forgets a spike in progress nor resets a rule's counts.
+
+use chrono::TimeDelta;
+
+use super::{Engine, EngineError, lock};
+use crate::model::Order;
+use crate::store::Store;
+
+/// How far back the viral enricher's state reaches (its longest window and
+/// the baseline's memory).
+const ENRICHER_REACH: TimeDelta = TimeDelta::days(7);
+
+/// Orders read per page while restoring.
+const PAGE: usize = 1_000;
+
+impl<S: Store + 'static> Engine<S> {
+    /// Replays the tenant's recent orders into the rules' window facts and
+    /// the viral enricher, once: the first [`ingest`](Engine::ingest) calls
+    /// it, a host may call it earlier (at start-up) to pay the cost there.
+    /// Returns how many orders were replayed (by this or the earlier call).
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use creatorflow::{engine::EngineBuilder, store::MemoryStore};
+    /// let engine = EngineBuilder::new(MemoryStore::new()).build();
+    /// assert_eq!(engine.restore().await.unwrap(), 0); // a fresh store
+    /// # });
+    /// ```
+    pub async fn restore(&self) -> Result<usize, EngineError> {
+        let inner = &*self.inner;
+        let n = inner
+            .restored
+            .get_or_try_init(|| async {
+                let now = inner.clock.now();
+                let reach = {
+                    let rules = lock(&inner.rules).window_reach();
+                    if inner.enricher.is_some() {
+                        rules.max(ENRICHER_REACH)
+                    } else {
+                        rules
+                    }
+                };
+                if reach <= TimeDelta::zero() {
+                    return Ok::<usize, EngineError>(0);
+                }
+                let since = now - reach;
+                let mut recent: Vec<Order> = Vec::new();
+                let mut after = None;
+                loop {
+                    let page = inner.store.list_orders(&inner.tenant, after, PAGE).await?;
+                    let Some(last) = page.last() else { break };
+                    after = Some(last.id);
+                    let full = page.len() == PAGE;
+                    recent.extend(
+                        page.into_iter()
+                            .map(|s| s.order)
+                            .filter(|o| o.created_at >= since),
+                    );
+                    if !full {
+                        break;
+                    }
+                }
+                recent.sort_by_key(|o| o.created_at);
+                let mut rules = lock(&inner.rules);
+                let mut enricher = inner.enricher.as_ref().map(|e| lock(e));
+                for o in &recent {
+                    rules.record(o);
+                    if let Some(e) = enricher.as_mut() {
+                        e.record(&o.product_id, &o.customer_handle, o.created_at, o.quantity);
+                    }
+                }
+                Ok(recent.len())
+            })
+            .await?;
+        Ok(*n)
+    }
+}
