@@ -254,7 +254,9 @@ impl<S: Store + 'static> Engine<S> {
 
     /// Ingests a batch in one store transaction, idempotent on
     /// `(tenant, tiktok_order_id)`: each order gets the tenant as
-    /// `user_id`, is enriched (if the engine has an enricher), evaluated by
+    /// `user_id` and enters the machine's first state now (`state_changed_at`
+    /// and `updated_at` are the engine clock's time, so state timeouts count
+    /// from ingest), is enriched (if the engine has an enricher), evaluated by
     /// the rules (priority and impact), stored with its first work item. An
     /// order on which the rule pack errors is stored and sent to `failed`
     /// with priority `urgent` (manual review), the errors in its history.
@@ -289,6 +291,11 @@ impl<S: Store + 'static> Engine<S> {
             let mut enricher = inner.enricher.as_ref().map(|e| lock(e));
             for mut order in orders {
                 order.user_id = Some(inner.tenant.clone());
+                // The order enters the machine's first state now (its state
+                // timeout counts from here, not from `created_at`, which may
+                // be long past for a backfill).
+                order.state_changed_at = Some(now);
+                order.updated_at = Some(now);
                 if let Some(e) = enricher.as_mut() {
                     e.enrich(&mut order, now);
                 }

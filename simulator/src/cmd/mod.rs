@@ -56,6 +56,18 @@ pub async fn open_engine(
     tenant: &str,
     worker: Option<String>,
 ) -> Result<creatorflow::Engine<creatorflow::AnyStore>, String> {
+    open_engine_with(url, tenant, worker, |b| b).await
+}
+
+/// [`open_engine`], with the builder adjusted by `tweak` before it is built.
+pub async fn open_engine_with(
+    url: &str,
+    tenant: &str,
+    worker: Option<String>,
+    tweak: impl FnOnce(
+        creatorflow::EngineBuilder<creatorflow::AnyStore>,
+    ) -> creatorflow::EngineBuilder<creatorflow::AnyStore>,
+) -> Result<creatorflow::Engine<creatorflow::AnyStore>, String> {
     let store = creatorflow::store::open(url)
         .await
         .map_err(|e| e.to_string())?;
@@ -63,5 +75,5 @@ pub async fn open_engine(
     if let Some(w) = worker {
         b = b.worker_name(w);
     }
-    Ok(b.build())
+    Ok(tweak(b).build())
 }

@@ -2,7 +2,12 @@
 
 use std::time::Duration;
 
-use super::{DEFAULT_STORE, Format, open_engine, runtime};
+use chrono::TimeDelta;
+use creatorflow::actions::{DefaultHandlers, SimConfig};
+use creatorflow::engine::Lanes;
+use creatorflow::model::Priority;
+
+use super::{DEFAULT_STORE, Format, open_engine_with, runtime};
 use crate::Outcome;
 
 /// Arguments of `worker`.
@@ -18,6 +23,15 @@ pub struct Args {
     /// How often an idle worker looks for work, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 250)]
     poll_ms: u64,
+    /// How long a claimed step may run (every lane's step timeout), which is
+    /// also how long a dead worker's claims stay locked before another
+    /// worker takes them over. Default: each lane's own (model.md).
+    #[arg(long, value_name = "MS")]
+    lease_ms: Option<u64>,
+    /// Latency of each call to the simulated inventory and carrier (the
+    /// CLI's default action handlers), in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    latency_ms: u64,
     /// Output format of the closing summary.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -28,7 +42,19 @@ pub struct Args {
 pub fn run(args: Args) -> Result<Outcome, String> {
     let worker = format!("worker-{}", std::process::id());
     let idle = runtime()?.block_on(async {
-        let engine = open_engine(&args.store, "default", Some(worker)).await?;
+        let lease = args.lease_ms;
+        let sim = SimConfig {
+            latency: Duration::from_millis(args.latency_ms),
+            ..SimConfig::default()
+        };
+        let engine = open_engine_with(&args.store, "default", Some(worker), |b| {
+            let b = b.handlers(DefaultHandlers::new(sim, sim, None).registry());
+            match lease {
+                Some(ms) => b.lanes(with_timeout(TimeDelta::milliseconds(ms as i64))),
+                None => b,
+            }
+        })
+        .await?;
         let r = if args.exit_when_idle {
             engine.run_until_idle().await
         } else {
@@ -52,6 +78,22 @@ pub fn run(args: Args) -> Result<Outcome, String> {
         ),
     }
     Ok(Outcome::Ok)
+}
+
+/// The default lanes with every lane's step timeout set to `timeout`.
+fn with_timeout(timeout: TimeDelta) -> Lanes {
+    let mut lanes = Lanes::default();
+    for p in [
+        Priority::High,
+        Priority::Urgent,
+        Priority::Standard,
+        Priority::Automated,
+    ] {
+        let mut c = lanes.get(p).clone();
+        c.timeout = timeout;
+        lanes.set(p, c);
+    }
+    lanes
 }
 
 /// Completes on SIGINT or (on Unix) SIGTERM.
