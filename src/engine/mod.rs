@@ -126,7 +126,8 @@ struct Inner<S> {
     delivery_check_every: TimeDelta,
     delivery: DeliveryCheck,
     serve_all_tenants: bool,
-    cache: Mutex<std::collections::HashMap<OrderId, StoredOrder>>,
+    /// Orders as last written, with the claim count of their work item then.
+    cache: Mutex<std::collections::HashMap<OrderId, (StoredOrder, u32)>>,
     /// Orders replayed by [`Engine::restore`], once.
     restored: tokio::sync::OnceCell<usize>,
 }
@@ -335,7 +336,7 @@ impl<S: Store + 'static> Engine<S> {
                 }
                 (Ok(Created { order, created }), _) => {
                     if created {
-                        inner.remember(order.clone());
+                        inner.remember(order.clone(), 0);
                     }
                     Ok(Ingested { order, created })
                 }
@@ -462,9 +463,17 @@ impl<S: Store + 'static> Engine<S> {
         if items.is_empty() {
             return Ok(round);
         }
+        // The orders this engine has no current copy of (another worker
+        // moved them, or this engine did not ingest them): one read per
+        // tenant for the round.
+        let mut loaded = self.load_missing(&items).await?;
         // The steps of a round run concurrently on this task (handlers are
         // I/O-bound; no spawn, no cross-thread wake-ups).
-        let outcomes = join_all(items.into_iter().map(|item| inner.step(item))).await;
+        let outcomes = join_all(items.into_iter().map(|item| {
+            let order = loaded.remove(&item.order_id);
+            inner.step(item, order)
+        }))
+        .await;
         let mut writes = Vec::new();
         for outcome in outcomes {
             match outcome {
@@ -502,7 +511,9 @@ impl<S: Store + 'static> Engine<S> {
                 match r {
                     Ok(order) => {
                         round.recorded += 1;
-                        inner.remember(order);
+                        if let Some(lease) = &lease {
+                            inner.remember(order, lease.attempt);
+                        }
                     }
                     Err(e) if e.is_conflict() => {
                         // The order moved on under us (a stale cached copy, a
@@ -524,6 +535,31 @@ impl<S: Store + 'static> Engine<S> {
             }
         }
         Ok(round)
+    }
+
+    /// Reads, in one call per tenant, the orders of `items` this engine has
+    /// no current cached copy of.
+    async fn load_missing(
+        &self,
+        items: &[crate::store::WorkItem],
+    ) -> Result<std::collections::HashMap<OrderId, StoredOrder>, EngineError> {
+        let inner = &self.inner;
+        let mut missing: std::collections::BTreeMap<&str, Vec<OrderId>> = Default::default();
+        for item in items {
+            if inner.cached(&item.lease, item.order_id).is_none() {
+                missing
+                    .entry(item.lease.tenant.as_str())
+                    .or_default()
+                    .push(item.order_id);
+            }
+        }
+        let mut loaded = std::collections::HashMap::new();
+        for (tenant, ids) in missing {
+            for order in inner.store.get_orders(tenant, &ids).await? {
+                loaded.insert(order.id, order);
+            }
+        }
+        Ok(loaded)
     }
 
     /// Runs claim rounds until no work is due (work scheduled for later,

@@ -23,19 +23,29 @@ pub(super) enum Outcome {
 }
 
 impl<S: Store> Inner<S> {
-    /// The order as this engine last wrote it, if cached. A stale entry
-    /// (another worker or a person moved the order) is harmless: the
-    /// transition's version check refuses it and the entry is dropped.
-    fn cached(&self, tenant: &str, id: crate::store::OrderId) -> Option<StoredOrder> {
+    /// The order as this engine last wrote it, if cached and still current
+    /// for `lease`: the cached copy was written when the order's work item
+    /// had been claimed `attempt` times, and this claim is the very next one
+    /// (no other worker claimed the item in between, so none advanced the
+    /// order through the queue). Anything else is read from the store. A
+    /// copy made stale outside the queue (a cancellation by another
+    /// process) is still harmless: the transition's version check refuses
+    /// it and the step is redone from the stored order.
+    pub(super) fn cached(&self, lease: &Lease, id: crate::store::OrderId) -> Option<StoredOrder> {
         let cache = super::lock(&self.cache);
         cache
             .get(&id)
-            .filter(|s| s.order.user_id.as_deref() == Some(tenant))
-            .cloned()
+            .filter(|(s, attempt)| {
+                s.order.user_id.as_deref() == Some(lease.tenant.as_str())
+                    && attempt.checked_add(1) == Some(lease.attempt)
+            })
+            .map(|(s, _)| s.clone())
     }
 
-    /// Remembers `order` for its next step (or forgets it once it has none).
-    pub(super) fn remember(&self, order: StoredOrder) {
+    /// Remembers `order`, written under a lease whose item had been claimed
+    /// `attempt` times (0 for a new order), for its next step; forgets it
+    /// once it has none.
+    pub(super) fn remember(&self, order: StoredOrder, attempt: u32) {
         let mut cache = super::lock(&self.cache);
         if self
             .next_state(order.order.current_state.as_str())
@@ -43,7 +53,7 @@ impl<S: Store> Inner<S> {
         {
             cache.remove(&order.id);
         } else if cache.len() < super::CACHE_LIMIT || cache.contains_key(&order.id) {
-            cache.insert(order.id, order);
+            cache.insert(order.id, (order, attempt));
         }
     }
 
@@ -118,10 +128,16 @@ impl<S: Store> Inner<S> {
     }
 
     /// Runs one claimed work item.
-    pub(super) async fn step(&self, item: WorkItem) -> Result<Outcome, EngineError> {
+    /// `loaded` is the order as read for this round, when this engine had
+    /// no current copy of it.
+    pub(super) async fn step(
+        &self,
+        item: WorkItem,
+        loaded: Option<StoredOrder>,
+    ) -> Result<Outcome, EngineError> {
         let tenant = item.lease.tenant.clone();
         let lease = item.lease;
-        let stored = match self.cached(&tenant, item.order_id) {
+        let stored = match loaded.or_else(|| self.cached(&lease, item.order_id)) {
             Some(s) => s,
             None => match self.store.get_order(&tenant, item.order_id).await? {
                 Some(s) => s,

@@ -80,6 +80,14 @@ impl Store for AnyStore {
         dispatch!(self, s => s.get_order(tenant, id))
     }
 
+    async fn get_orders(
+        &self,
+        tenant: &str,
+        ids: &[OrderId],
+    ) -> Result<Vec<StoredOrder>, StoreError> {
+        dispatch!(self, s => s.get_orders(tenant, ids))
+    }
+
     async fn find_order(
         &self,
         tenant: &str,

@@ -231,6 +231,15 @@ pub trait Store: Send + Sync {
         id: OrderId,
     ) -> impl Future<Output = Result<Option<StoredOrder>, StoreError>> + Send;
 
+    /// The tenant's orders among `ids` (one read, in no particular order;
+    /// ids the tenant does not have are left out). How a worker loads the
+    /// orders of a claim round at once.
+    fn get_orders(
+        &self,
+        tenant: &str,
+        ids: &[OrderId],
+    ) -> impl Future<Output = Result<Vec<StoredOrder>, StoreError>> + Send;
+
     /// The tenant's order with this TikTok order id, if any.
     fn find_order(
         &self,

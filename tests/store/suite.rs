@@ -100,6 +100,33 @@ pub async fn create_is_idempotent_under_concurrency<S: Backend>(s: Arc<S>) {
     assert_eq!(found.order.user_id.as_deref(), Some("t1"));
 }
 
+/// `get_orders` reads many of one tenant's orders at once and leaves out
+/// ids it does not have, another tenant's included.
+pub async fn get_orders_reads_one_tenants_orders<S: Backend>(s: Arc<S>) {
+    let a = s
+        .create_order("t1", &order("ga", 0, ""))
+        .await
+        .unwrap()
+        .order;
+    let b = s
+        .create_order("t1", &order("gb", 1, ""))
+        .await
+        .unwrap()
+        .order;
+    let mut theirs = order("gc", 2, "");
+    theirs.user_id = Some("t2".into());
+    let c = s.create_order("t2", &theirs).await.unwrap().order;
+    let unknown = uuid::Uuid::new_v4();
+    let mut got = s
+        .get_orders("t1", &[b.id, c.id, unknown, a.id])
+        .await
+        .unwrap();
+    got.sort_by_key(|o| o.order.tiktok_order_id.clone());
+    assert_eq!(got, vec![a.clone(), b]);
+    assert!(s.get_orders("t1", &[]).await.unwrap().is_empty());
+    assert_eq!(s.get_orders("t2", &[a.id, c.id]).await.unwrap(), vec![c]);
+}
+
 /// A batch reports per order: new, duplicate, refused; work only for new ones.
 pub async fn create_batch_reports_each_order<S: Backend>(s: Arc<S>) {
     let mut bad = order("bad", 0, "");

@@ -154,6 +154,18 @@ impl Store for MemoryStore {
         Ok(self.lock().order(tenant, id).cloned())
     }
 
+    async fn get_orders(
+        &self,
+        tenant: &str,
+        ids: &[OrderId],
+    ) -> Result<Vec<StoredOrder>, StoreError> {
+        let inner = self.lock();
+        Ok(ids
+            .iter()
+            .filter_map(|id| inner.order(tenant, *id).cloned())
+            .collect())
+    }
+
     async fn find_order(
         &self,
         tenant: &str,

@@ -404,6 +404,14 @@ impl Store for PostgresStore {
         orders::get(self, tenant, id).await
     }
 
+    async fn get_orders(
+        &self,
+        tenant: &str,
+        ids: &[OrderId],
+    ) -> Result<Vec<StoredOrder>, StoreError> {
+        orders::get_many(self, tenant, ids).await
+    }
+
     async fn find_order(
         &self,
         tenant: &str,

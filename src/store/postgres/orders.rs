@@ -54,6 +54,32 @@ pub(super) async fn get(
     tx.end(result).await
 }
 
+pub(super) async fn get_many(
+    store: &PostgresStore,
+    tenant: &str,
+    ids: &[OrderId],
+) -> Result<Vec<StoredOrder>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut tx = store.begin(Role::App, Some(tenant), Mode::Read).await?;
+    let result = async {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $1 AND id = ANY($2)"
+        )))
+        .bind(tenant)
+        .bind(ids)
+        .fetch_all(tx.conn())
+        .await
+        .map_err(db("reading orders"))?;
+        rows.iter()
+            .map(order_from_row)
+            .collect::<Result<Vec<_>, _>>()
+    }
+    .await;
+    tx.end(result).await
+}
+
 pub(super) async fn find(
     store: &PostgresStore,
     tenant: &str,
@@ -281,9 +307,9 @@ pub(super) async fn insert_work(
     }
     sqlx::query(
         "INSERT INTO work_queue (user_id, order_id, kind, lane, viral, order_created_at, run_at, \
-         payload, created_at, updated_at) \
+         payload, created_at, updated_at, ready) \
          SELECT u.user_id, u.order_id, u.kind, u.lane, u.viral, u.order_created_at, u.run_at, \
-                u.payload, u.at, u.at \
+                u.payload, u.at, u.at, u.run_at <= u.at \
          FROM UNNEST($1::text[], $2::uuid[], $3::text[], $4::text[], $5::bool[], \
                      $6::timestamptz[], $7::timestamptz[], $8::json[], $9::timestamptz[]) \
               AS u(user_id, order_id, kind, lane, viral, order_created_at, run_at, payload, at) \
@@ -484,7 +510,8 @@ const WRITE_STEP: &str = "WITH v AS (SELECT * FROM UNNEST($1::uuid[], $2::int8[]
             $26::timestamptz[]) RETURNING 1), \
     c AS (DELETE FROM work_queue WHERE id = ANY($27::int8[]) RETURNING 1), \
     r AS (UPDATE work_queue SET run_at = r.run_at, payload = COALESCE(r.payload, work_queue.payload), \
-            lease_owner = NULL, lease_expires_at = NULL, updated_at = r.at \
+            lease_owner = NULL, lease_expires_at = NULL, updated_at = r.at, \
+            ready = r.run_at <= r.at \
           FROM UNNEST($28::int8[], $29::timestamptz[], $30::json[], $31::timestamptz[]) \
                AS r(id, run_at, payload, at) \
           WHERE work_queue.id = ANY($28::int8[]) AND work_queue.id = r.id RETURNING 1) \

@@ -45,15 +45,15 @@ async fn upsert(
     let on_conflict = if replace {
         "ON CONFLICT (order_id, kind) DO UPDATE SET lane = excluded.lane, \
          run_at = excluded.run_at, payload = excluded.payload, lease_owner = NULL, \
-         lease_expires_at = NULL, updated_at = excluded.updated_at \
+         lease_expires_at = NULL, updated_at = excluded.updated_at, ready = excluded.ready \
          WHERE work_queue.lease_owner IS NULL OR work_queue.lease_expires_at <= $7"
     } else {
         "ON CONFLICT (order_id, kind) DO NOTHING"
     };
     let row = sqlx::query(AssertSqlSafe(format!(
         "INSERT INTO work_queue (user_id, order_id, kind, lane, viral, order_created_at, run_at, \
-         payload, created_at, updated_at) \
-         SELECT o.user_id, o.id, $3, $4, o.viral, o.created_at, $5, $6::json, $7, $7 \
+         payload, created_at, updated_at, ready) \
+         SELECT o.user_id, o.id, $3, $4, o.viral, o.created_at, $5, $6::json, $7, $7, $5 <= $7 \
          FROM orders o WHERE o.id = $2 AND o.user_id = $1 \
          {on_conflict} RETURNING id, (xmax = 0) AS inserted"
     )))
@@ -143,15 +143,20 @@ pub(super) async fn schedule(
 
 /// Claims: per lane (in the order asked, each with its limit) the due items,
 /// VIRAL first then oldest order, skipping rows other claimants hold locked.
+/// Marks the items whose time has come as ready (see migration 0003).
+const PROMOTE: &str = "UPDATE work_queue SET ready = true WHERE id IN ( \
+        SELECT id FROM work_queue WHERE NOT ready AND run_at <= $1 TENANT_FILTER \
+        FOR UPDATE SKIP LOCKED)";
+
 const CLAIM: &str = "WITH picked AS ( \
         SELECT w.id FROM UNNEST($1::text[], $2::int8[]) AS l(lane, lim) \
         CROSS JOIN LATERAL ( \
             SELECT id FROM work_queue \
-            WHERE lane = l.lane AND run_at <= $3 TENANT_FILTER \
+            WHERE lane = l.lane AND ready AND run_at <= $3 TENANT_FILTER \
             ORDER BY viral DESC, order_created_at, id LIMIT l.lim \
             FOR UPDATE SKIP LOCKED) w) \
     UPDATE work_queue q SET lease_owner = $4, lease_expires_at = $5, run_at = $5, \
-        attempts = q.attempts + 1, updated_at = $3 \
+        attempts = q.attempts + 1, updated_at = $3, ready = false \
     FROM picked WHERE q.id = picked.id \
     RETURNING q.id, q.user_id, q.order_id, q.kind, q.lane, q.viral, q.order_created_at, \
         q.payload::text AS payload, q.attempts";
@@ -173,6 +178,24 @@ pub(super) async fn claim(
     };
     let mut tx = store.begin(role, tenant, Mode::Write).await?;
     let result = async {
+        // Promote what has come due since (scheduled checks, lapsed leases);
+        // rows another worker holds are left to it.
+        let mut promote = sqlx::query(AssertSqlSafe(PROMOTE.replace(
+            "TENANT_FILTER",
+            if tenant.is_some() {
+                "AND user_id = $2"
+            } else {
+                ""
+            },
+        )))
+        .bind(now);
+        if let Some(t) = tenant {
+            promote = promote.bind(t);
+        }
+        promote
+            .execute(tx.conn())
+            .await
+            .map_err(db("promoting due work"))?;
         let mut q = sqlx::query(AssertSqlSafe(CLAIM.replace("TENANT_FILTER", filter)))
             .bind(lanes.iter().map(|l| l.lane.as_str()).collect::<Vec<_>>())
             .bind(
@@ -262,7 +285,7 @@ pub(super) async fn renew(
         now,
         &format!(
             "UPDATE work_queue SET lease_expires_at = {until_sql}, run_at = {until_sql}, \
-             updated_at = {now_sql} WHERE HOLDS"
+             updated_at = {now_sql}, ready = false WHERE HOLDS"
         ),
         "renewing a lease",
     )
@@ -304,7 +327,7 @@ pub(super) async fn release(
         now,
         &format!(
             "UPDATE work_queue SET lease_owner = NULL, lease_expires_at = NULL, \
-             run_at = {run_sql}, updated_at = {now_sql} WHERE HOLDS"
+             run_at = {run_sql}, updated_at = {now_sql}, ready = false WHERE HOLDS"
         ),
         "releasing work",
     )

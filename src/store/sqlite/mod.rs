@@ -164,6 +164,14 @@ impl Store for SqliteStore {
         orders::get(&self.reader, tenant, id).await
     }
 
+    async fn get_orders(
+        &self,
+        tenant: &str,
+        ids: &[OrderId],
+    ) -> Result<Vec<StoredOrder>, StoreError> {
+        orders::get_many(&self.reader, tenant, ids).await
+    }
+
     async fn find_order(
         &self,
         tenant: &str,

@@ -48,6 +48,27 @@ pub(super) async fn get(
     row.as_ref().map(order_from_row).transpose()
 }
 
+pub(super) async fn get_many(
+    pool: &SqlitePool,
+    tenant: &str,
+    ids: &[OrderId],
+) -> Result<Vec<StoredOrder>, StoreError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        let mut q = sqlx::query(AssertSqlSafe(select_orders(&format!(
+            "user_id = ? AND id IN ({})",
+            params(chunk.len())
+        ))))
+        .bind(tenant.to_owned());
+        for id in chunk {
+            q = q.bind(id.to_string());
+        }
+        let rows = q.fetch_all(pool).await.map_err(db("reading orders"))?;
+        out.extend(decode_all(&rows)?);
+    }
+    Ok(out)
+}
+
 pub(super) async fn find(
     pool: &SqlitePool,
     tenant: &str,
@@ -278,9 +299,9 @@ pub(super) async fn insert_work(
     for chunk in items.chunks(CHUNK) {
         let sql = format!(
             "INSERT INTO work_queue (user_id, order_id, kind, lane, viral, order_created_at, \
-             run_at, payload, attempts, created_at, updated_at) VALUES {} \
+             run_at, payload, attempts, created_at, updated_at, ready) VALUES {} \
              ON CONFLICT (order_id, kind) DO NOTHING",
-            placeholders(11, chunk.len())
+            placeholders(12, chunk.len())
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for e in chunk {
@@ -295,7 +316,8 @@ pub(super) async fn insert_work(
                 .bind(json(&e.spec.payload, "payload")?)
                 .bind(0_i64)
                 .bind(ms(e.at))
-                .bind(ms(e.at));
+                .bind(ms(e.at))
+                .bind(e.spec.run_at <= e.at);
         }
         q.execute(&mut *conn).await.map_err(db("enqueueing work"))?;
     }
@@ -452,11 +474,11 @@ async fn write_effects(
     }
     for chunk in effects.reschedule.chunks(CHUNK) {
         let sql = format!(
-            "WITH v(id, run_at, payload, updated_at) AS (VALUES {}) UPDATE work_queue SET \
+            "WITH v(id, run_at, payload, updated_at, ready) AS (VALUES {}) UPDATE work_queue SET \
              run_at = v.run_at, payload = COALESCE(v.payload, work_queue.payload), \
-             lease_owner = NULL, lease_expires_at = NULL, updated_at = v.updated_at \
-             FROM v WHERE work_queue.id = v.id",
-            placeholders(4, chunk.len())
+             lease_owner = NULL, lease_expires_at = NULL, updated_at = v.updated_at, \
+             ready = v.ready FROM v WHERE work_queue.id = v.id",
+            placeholders(5, chunk.len())
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for r in chunk {
@@ -464,7 +486,8 @@ async fn write_effects(
                 .bind(r.id)
                 .bind(ms(r.run_at))
                 .bind(r.payload.as_ref().map(|p| json(p, "payload")).transpose()?)
-                .bind(ms(r.at));
+                .bind(ms(r.at))
+                .bind(r.run_at <= r.at);
         }
         q.execute(&mut *tx).await.map_err(db("rescheduling work"))?;
     }

@@ -120,7 +120,7 @@ pub(super) async fn schedule(
         Some((id, false)) => {
             sqlx::query(
                 "UPDATE work_queue SET lane = ?, run_at = ?, payload = ?, lease_owner = NULL, \
-                 lease_expires_at = NULL, updated_at = ? WHERE id = ?",
+                 lease_expires_at = NULL, updated_at = ?, ready = 0 WHERE id = ?",
             )
             .bind(spec.lane.as_str())
             .bind(ms(spec.run_at))
@@ -168,16 +168,27 @@ pub(super) async fn claim(
         TenantScope::Tenant(_) => " AND user_id = ?",
         TenantScope::All => "",
     };
+    // Ready items in service order, straight off `work_queue_ready`: no
+    // sort, no scan past items that are not due. (`+run_at <= now` guards
+    // against a writer whose clock ran ahead; the `+` keeps the planner
+    // from choosing `work_queue_pending` for it.)
     let per_lane = format!(
-        "SELECT id FROM (SELECT id FROM work_queue WHERE lane = ? AND run_at <= ?{tenant_filter} \
-         ORDER BY viral DESC, order_created_at, id LIMIT ?)"
+        "SELECT id FROM (SELECT id FROM work_queue WHERE lane = ? AND ready = 1 \
+         AND +run_at <= ?{tenant_filter} ORDER BY viral DESC, order_created_at, id LIMIT ?)"
     );
     let sql = format!(
         "UPDATE work_queue SET lease_owner = ?, lease_expires_at = ?, run_at = ?, \
-         attempts = attempts + 1, updated_at = ? WHERE id IN ({}) \
+         attempts = attempts + 1, updated_at = ?, ready = 0 WHERE id IN ({}) \
          RETURNING id, user_id, order_id, kind, lane, viral, order_created_at, payload, attempts",
         vec![per_lane; lanes.len()].join(" UNION ALL ")
     );
+    let mut tx = store.write().await?;
+    // Promote what has come due since (scheduled checks, lapsed leases).
+    sqlx::query("UPDATE work_queue SET ready = 1 WHERE ready = 0 AND run_at <= ?")
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("promoting due work"))?;
     let mut q = sqlx::query(AssertSqlSafe(sql))
         .bind(req.worker.to_owned())
         .bind(ms(expires_at))
@@ -190,10 +201,8 @@ pub(super) async fn claim(
         }
         q = q.bind(i64::try_from(l.limit).unwrap_or(i64::MAX));
     }
-    let rows = q
-        .fetch_all(&store.writer)
-        .await
-        .map_err(db("claiming work"))?;
+    let rows = q.fetch_all(&mut *tx).await.map_err(db("claiming work"))?;
+    tx.commit().await.map_err(db("committing a claim"))?;
     let mut claimed = Vec::with_capacity(rows.len());
     for row in &rows {
         let item = WorkItem {
@@ -239,7 +248,8 @@ pub(super) async fn renew(
 ) -> Result<Lease, StoreError> {
     let until = lease_expiry(now, extend)?;
     let q = sqlx::query(AssertSqlSafe(format!(
-        "UPDATE work_queue SET lease_expires_at = ?, run_at = ?, updated_at = ? WHERE {LEASE_HOLDS}"
+        "UPDATE work_queue SET lease_expires_at = ?, run_at = ?, updated_at = ?, ready = 0 \
+         WHERE {LEASE_HOLDS}"
     )))
     .bind(ms(until))
     .bind(ms(until))
@@ -283,7 +293,7 @@ pub(super) async fn release(
 ) -> Result<(), StoreError> {
     let q = sqlx::query(AssertSqlSafe(format!(
         "UPDATE work_queue SET lease_owner = NULL, lease_expires_at = NULL, run_at = ?, \
-         updated_at = ? WHERE {LEASE_HOLDS}"
+         updated_at = ?, ready = 0 WHERE {LEASE_HOLDS}"
     )))
     .bind(ms(trunc(run_at.unwrap_or(now))))
     .bind(ms(trunc(now)));
