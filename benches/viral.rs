@@ -59,9 +59,20 @@ struct Replay {
     orders: Vec<(usize, i64)>,
     i: usize,
     pass: i64,
+    /// `t0()`, parsed once (parsing it per order would be measured too).
+    base: DateTime<Utc>,
 }
 
 impl Replay {
+    fn new(orders: Vec<(usize, i64)>) -> Self {
+        Replay {
+            orders,
+            i: 0,
+            pass: 0,
+            base: t0(),
+        }
+    }
+
     fn next(&mut self) -> (usize, DateTime<Utc>) {
         if self.i == self.orders.len() {
             self.i = 0;
@@ -69,7 +80,7 @@ impl Replay {
         }
         let (p, ms) = self.orders[self.i];
         self.i += 1;
-        (p, t0() + TimeDelta::milliseconds(ms + self.pass * DAY_MS))
+        (p, self.base + TimeDelta::milliseconds(ms + self.pass * DAY_MS))
     }
 }
 
@@ -83,17 +94,9 @@ fn warmed<D: Detector>(mut d: D, ids: &[String], replay: &mut Replay) -> D {
 
 fn memory() {
     let (ids, orders) = stream(1000);
-    let mut replay = Replay {
-        orders,
-        i: 0,
-        pass: 0,
-    };
+    let mut replay = Replay::new(orders);
     let stat = warmed(StatisticalDetector::new(), &ids, &mut replay);
-    let mut replay = Replay {
-        orders: replay.orders,
-        i: 0,
-        pass: 0,
-    };
+    let mut replay = Replay::new(replay.orders);
     let reference = warmed(ReferenceDetector::new(), &ids, &mut replay);
     println!(
         "memory per tracked product: statistical {} B (state {} B incl. Velocity {} B), reference {} B (Velocity {} B); measured on {} products with 13-byte ids: statistical {:.0} B, reference {:.0} B",
@@ -112,11 +115,7 @@ fn memory() {
 
 fn steady<D: Detector + Clone>(c: &mut Criterion, name: &str, make: fn() -> D) {
     let (ids, orders) = stream(1000);
-    let mut replay = Replay {
-        orders,
-        i: 0,
-        pass: 0,
-    };
+    let mut replay = Replay::new(orders);
     let mut d = warmed(make(), &ids, &mut replay);
     let mut g = c.benchmark_group(name);
     g.throughput(Throughput::Elements(1));
@@ -164,11 +163,7 @@ fn steady<D: Detector + Clone>(c: &mut Criterion, name: &str, make: fn() -> D) {
 
 fn enricher(c: &mut Criterion) {
     let (ids, orders) = stream(1000);
-    let mut replay = Replay {
-        orders,
-        i: 0,
-        pass: 0,
-    };
+    let mut replay = Replay::new(orders);
     let mut e = ViralEnricher::default();
     let template = Order::from_json(
         r#"{"tiktok_order_id":"1","customer_handle":"@c","product_name":"x","product_id":"p","quantity":1,"price":"9.99","created_at":"2025-03-03T00:00:00Z"}"#,
