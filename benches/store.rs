@@ -105,7 +105,7 @@ fn step(id: OrderId, k: usize) -> Transition {
         reason: Some(format!("{from}->{to}")),
         automated: true,
         duration_ms: 5,
-        actions_executed: json!([{"type": "update_tiktok_status", "outcome": "ok"}]),
+        actions_executed: json!([{"type": "update_tiktok_status", "outcome": "ok"}]).into(),
         error_message: None,
         at: t0(),
         settle: None,

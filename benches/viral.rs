@@ -80,7 +80,10 @@ impl Replay {
         }
         let (p, ms) = self.orders[self.i];
         self.i += 1;
-        (p, self.base + TimeDelta::milliseconds(ms + self.pass * DAY_MS))
+        (
+            p,
+            self.base + TimeDelta::milliseconds(ms + self.pass * DAY_MS),
+        )
     }
 }
 

@@ -279,6 +279,7 @@ async fn cancellation_from_each_state(b: Backend) {
         );
         let done: Vec<String> = last
             .actions_executed
+            .to_value()
             .as_array()
             .expect("array")
             .iter()
@@ -792,7 +793,7 @@ async fn rule_actions_run_with_the_first_step(b: Backend) {
     f.engine.run_until_idle().await.expect("run");
 
     let h = history(&f, vip.order.id).await;
-    let first = action_types(&h.history[0].actions_executed);
+    let first = action_types(&h.history[0].actions_executed.to_value());
     assert!(
         first.starts_with(&[
             "enable_fast_track".into(),
@@ -801,7 +802,7 @@ async fn rule_actions_run_with_the_first_step(b: Backend) {
         "{first:?}"
     );
     for later in &h.history[1..] {
-        let kinds = action_types(&later.actions_executed);
+        let kinds = action_types(&later.actions_executed.to_value());
         assert!(
             !kinds.contains(&"enable_fast_track".to_owned()),
             "ran twice: {kinds:?}"
@@ -819,7 +820,10 @@ async fn rule_actions_run_with_the_first_step(b: Backend) {
     );
 
     let h = history(&f, plain.order.id).await;
-    assert!(!action_types(&h.history[0].actions_executed).contains(&"enable_fast_track".into()));
+    assert!(
+        !action_types(&h.history[0].actions_executed.to_value())
+            .contains(&"enable_fast_track".into())
+    );
     assert_eq!(h.order.order.current_state, "shipped");
     assert!(f.engine.status().await.expect("status").integrity.ok);
 }

@@ -23,7 +23,7 @@ pub use breaker::{Admission, BreakerState, CircuitBreakers};
 pub use defaults::{DefaultHandlers, LogHandler, SimConfig, SimulatedCarrier, SimulatedInventory};
 pub use executor::{
     ActionRecord, Executor, ExecutorConfig, ExecutorStats, NoSleep, Phase, Sleeper, Step,
-    StepReport, StepResult, TokioSleeper,
+    StepReport, StepResult, TokioSleeper, records_json,
 };
 pub use handler::{
     ActionContext, ActionError, ActionHandler, ActionOutcome, BoxFuture, ErrorClass, FnHandler,

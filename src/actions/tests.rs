@@ -296,7 +296,7 @@ async fn failure_compensates_in_reverse_order() {
     );
     assert_eq!(defaults.inventory.reservations(), 0);
     assert_eq!(defaults.carrier.labels(), 0);
-    assert!(rep.records_json().is_array());
+    assert!(rep.records_json().to_value().is_array());
 }
 
 #[tokio::test]

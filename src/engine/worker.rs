@@ -228,7 +228,7 @@ impl<S: Store> Inner<S> {
             StepResult::Succeeded => {
                 let at = self.clock.now();
                 let mut t = self.transition(&stored, &plan, at, spent_ms);
-                t.actions_executed = serde_json::to_value(&records).unwrap_or_default();
+                t.actions_executed = crate::actions::records_json(&records);
                 if let Some(note) = note {
                     t.reason = Some(format!("{}; {note}", plan.transition));
                 }
@@ -351,7 +351,7 @@ impl<S: Store> Inner<S> {
                     )),
                     automated: true,
                     duration_ms: 0,
-                    actions_executed: serde_json::Value::Array(Vec::new()),
+                    actions_executed: crate::store::JsonText::empty_array(),
                     error_message: None,
                     at: now,
                     settle: Some(Settle {
@@ -427,7 +427,7 @@ impl<S: Store> Inner<S> {
         records.extend(report.records);
         let at = self.clock.now();
         let mut t = self.transition(stored, &plan, at, spent_ms + report.duration_ms);
-        t.actions_executed = serde_json::to_value(&records).unwrap_or_default();
+        t.actions_executed = crate::actions::records_json(&records);
         t.error_message = Some(message);
         t.settle = lease.map(|lease| Settle {
             lease,

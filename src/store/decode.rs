@@ -44,6 +44,12 @@ pub(crate) fn json<T: Serialize + ?Sized>(value: &T, what: &str) -> Result<Strin
 }
 
 /// Reads a JSON column (as text).
+/// A JSON column read as [`JsonText`](super::JsonText), checked.
+pub(crate) fn json_text(text: &str, what: &str) -> Result<super::JsonText, StoreError> {
+    super::JsonText::parse(text)
+        .map_err(|e| StoreError::database(format!("stored {what} is not valid JSON: {e}")))
+}
+
 pub(crate) fn from_json<T: DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
     serde_json::from_str(text)
         .map_err(|e| StoreError::database(format!("stored {what} is not valid JSON: {e}")))

@@ -88,6 +88,7 @@ mod any;
 mod decode;
 mod error;
 mod fault;
+mod json_text;
 pub(crate) mod logic;
 mod memory;
 #[cfg(feature = "postgres")]
@@ -108,6 +109,7 @@ pub use any::AnyStore;
 pub use error::StoreError;
 #[doc(hidden)]
 pub use fault::{FaultPoint, InjectFault};
+pub use json_text::JsonText;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;

@@ -7,6 +7,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::Value;
 
+use super::JsonText;
 use crate::machine::TransitionPlan;
 use crate::model::{AutomationStatus, Impact, Order, Priority, StateName};
 
@@ -131,8 +132,9 @@ pub struct Transition {
     pub automated: bool,
     /// How long the step took.
     pub duration_ms: u64,
-    /// The actions executed, with their outcome; stored as JSON, returned unchanged.
-    pub actions_executed: Value,
+    /// The actions executed, with their outcome, as JSON text (stored and
+    /// returned unchanged).
+    pub actions_executed: JsonText,
     /// The error, for a step that failed.
     pub error_message: Option<String>,
     /// When the step happened (`updated_at`, `state_changed_at`, the history
@@ -167,7 +169,7 @@ impl Transition {
             reason: Some(plan.transition.clone()),
             automated: true,
             duration_ms: 0,
-            actions_executed: Value::Array(Vec::new()),
+            actions_executed: JsonText::empty_array(),
             error_message: None,
             at,
             settle: None,
@@ -218,8 +220,9 @@ pub struct HistoryEntry {
     pub automated: bool,
     /// How long the step took.
     pub duration_ms: u64,
-    /// The actions executed, with their outcome (JSON).
-    pub actions_executed: Value,
+    /// The actions executed, with their outcome, as JSON text
+    /// ([`JsonText::to_value`] parses it).
+    pub actions_executed: JsonText,
     /// The error of a failed step.
     pub error_message: Option<String>,
     /// When.

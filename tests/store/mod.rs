@@ -10,7 +10,6 @@ use chrono::{DateTime, TimeDelta, Utc};
 use creatorflow::Order;
 use creatorflow::model::{AutomationStatus, StateName};
 use creatorflow::store::{StoredOrder, Transition};
-use serde_json::json;
 
 /// 2025-06-12T10:00:00Z, the fixtures' base time.
 pub fn t0() -> DateTime<Utc> {
@@ -65,7 +64,7 @@ pub fn step(o: &StoredOrder, to: &str, when: DateTime<Utc>) -> Transition {
         reason: Some(format!("{}->{to}", o.order.current_state)),
         automated: true,
         duration_ms: 10,
-        actions_executed: json!([]),
+        actions_executed: creatorflow::store::JsonText::empty_array(),
         error_message: None,
         at: when,
         settle: None,

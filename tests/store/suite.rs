@@ -202,7 +202,8 @@ pub async fn transition_writes_state_and_history<S: Backend>(s: Arc<S>) {
     t.expected_version = Some(0);
     t.priority = Some(Priority::Urgent);
     t.impact = Some(Impact::High);
-    t.actions_executed = json!([{"type": "validate_address", "outcome": "ok", "attempts": 1}]);
+    t.actions_executed =
+        json!([{"type": "validate_address", "outcome": "ok", "attempts": 1}]).into();
     let after = s.transition("t1", &t).await.unwrap();
     assert_eq!(after.version, 1);
     assert_eq!(after.order.current_state, "validated");
@@ -1058,7 +1059,7 @@ pub async fn decimals_times_and_json_round_trip<S: Backend>(s: Arc<S>) {
         "validated",
         "2025-06-12T10:05:00.987654Z".parse().unwrap(),
     );
-    t.actions_executed = actions.clone();
+    t.actions_executed = (&actions).into();
     t.error_message = Some("ünïcödé ✓ 'quotes' \"double\"".into());
     s.transition("t1", &t).await.unwrap();
     let h = s
@@ -1204,7 +1205,7 @@ pub async fn webhooks_are_deduplicated<S: Backend>(s: Arc<S>) {
 pub async fn fill<S: Backend>(s: &S) -> Snapshot {
     let o = create(s, "t1", "keep", 0, r#""price":"12345678901234567.89""#).await;
     let mut t = step(&o, "validated", at(1));
-    t.actions_executed = json!([{"type": "validate_address", "outcome": "ok"}]);
+    t.actions_executed = json!([{"type": "validate_address", "outcome": "ok"}]).into();
     s.transition("t1", &t).await.unwrap();
     s.enqueue("t1", o.id, &work("advance", Priority::High, 2), at(1))
         .await

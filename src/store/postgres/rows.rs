@@ -270,8 +270,7 @@ impl HistoryArrays {
         self.reason.push(h.reason.clone());
         self.automated.push(h.automated);
         self.duration_ms.push(to_i64(h.duration_ms, "duration_ms")?);
-        self.actions
-            .push(json(&h.actions_executed, "actions_executed")?);
+        self.actions.push(h.actions_executed.as_str().to_owned());
         self.error.push(h.error_message.clone());
         self.at.push(h.at);
         Ok(())
@@ -305,7 +304,7 @@ pub(super) fn history_from_row(row: &PgRow) -> Result<HistoryEntry, StoreError> 
         reason: column(row, "transition_reason")?,
         automated: column(row, "automated")?,
         duration_ms: to_u64(column(row, "duration_ms")?, "duration_ms")?,
-        actions_executed: from_json(
+        actions_executed: crate::store::decode::json_text(
             &column::<String>(row, "actions_executed")?,
             "actions_executed",
         )?,

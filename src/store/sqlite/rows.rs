@@ -145,7 +145,7 @@ pub(super) fn bind_history<'q>(
         .bind(h.reason.clone())
         .bind(h.automated)
         .bind(to_i64(h.duration_ms, "duration_ms")?)
-        .bind(json(&h.actions_executed, "actions_executed")?)
+        .bind(h.actions_executed.as_str().to_owned())
         .bind(h.error_message.clone())
         .bind(ms(h.at)))
 }
@@ -160,7 +160,10 @@ pub(super) fn history_from_row(row: &SqliteRow) -> Result<HistoryEntry, StoreErr
         reason: get(row, "transition_reason")?,
         automated: get(row, "automated")?,
         duration_ms: to_u64(get(row, "duration_ms")?, "duration_ms")?,
-        actions_executed: from_json(&get::<String>(row, "actions_executed")?, "actions_executed")?,
+        actions_executed: crate::store::decode::json_text(
+            &get::<String>(row, "actions_executed")?,
+            "actions_executed",
+        )?,
         error_message: get(row, "error_message")?,
         at: from_ms(get(row, "created_at")?)?,
     })
