@@ -127,7 +127,7 @@ struct Inner<S> {
     delivery: DeliveryCheck,
     serve_all_tenants: bool,
     /// Orders as last written, with the claim count of their work item then.
-    cache: Mutex<std::collections::HashMap<OrderId, (StoredOrder, u32)>>,
+    cache: Mutex<std::collections::HashMap<OrderId, (Arc<StoredOrder>, u32)>>,
     /// Orders replayed by [`Engine::restore`], once.
     restored: tokio::sync::OnceCell<usize>,
 }

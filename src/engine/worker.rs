@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
+use std::sync::Arc;
+
 use chrono::TimeDelta;
 
 use super::{EngineError, Inner, WORK_KIND, rule_actions};
@@ -31,7 +33,11 @@ impl<S: Store> Inner<S> {
     /// copy made stale outside the queue (a cancellation by another
     /// process) is still harmless: the transition's version check refuses
     /// it and the step is redone from the stored order.
-    pub(super) fn cached(&self, lease: &Lease, id: crate::store::OrderId) -> Option<StoredOrder> {
+    pub(super) fn cached(
+        &self,
+        lease: &Lease,
+        id: crate::store::OrderId,
+    ) -> Option<Arc<StoredOrder>> {
         let cache = super::lock(&self.cache);
         cache
             .get(&id)
@@ -39,7 +45,7 @@ impl<S: Store> Inner<S> {
                 s.order.user_id.as_deref() == Some(lease.tenant.as_str())
                     && attempt.checked_add(1) == Some(lease.attempt)
             })
-            .map(|(s, _)| s.clone())
+            .map(|(s, _)| Arc::clone(s))
     }
 
     /// Remembers `order`, written under a lease whose item had been claimed
@@ -53,7 +59,7 @@ impl<S: Store> Inner<S> {
         {
             cache.remove(&order.id);
         } else if cache.len() < super::CACHE_LIMIT || cache.contains_key(&order.id) {
-            cache.insert(order.id, (order, attempt));
+            cache.insert(order.id, (Arc::new(order), attempt));
         }
     }
 
@@ -137,10 +143,13 @@ impl<S: Store> Inner<S> {
     ) -> Result<Outcome, EngineError> {
         let tenant = item.lease.tenant.clone();
         let lease = item.lease;
-        let stored = match loaded.or_else(|| self.cached(&lease, item.order_id)) {
+        let stored = match loaded
+            .map(Arc::new)
+            .or_else(|| self.cached(&lease, item.order_id))
+        {
             Some(s) => s,
             None => match self.store.get_order(&tenant, item.order_id).await? {
-                Some(s) => s,
+                Some(s) => Arc::new(s),
                 None => return Ok(Outcome::Complete(lease)),
             },
         };

@@ -310,7 +310,7 @@ fn resolve_one(
     let enqueue = t.enqueue.as_ref().map(prepare_work).transpose()?;
     let at = trunc(t.at);
     let current = orders
-        .get(&t.order_id)
+        .get_mut(&t.order_id)
         .filter(|o| o.order.user_id.as_deref() == Some(tenant))
         .ok_or_else(|| StoreError::order_not_found(t.order_id))?;
     if let Some(settle) = &t.settle {
@@ -334,7 +334,8 @@ fn resolve_one(
             actual_version: current.version,
         });
     }
-    let mut next = current.clone();
+    // The working copy is the caller's; change it in place.
+    let next = current;
     next.version += 1;
     next.terminal = t.terminal;
     let o = &mut next.order;
@@ -396,8 +397,7 @@ fn resolve_one(
             at,
         });
     }
-    orders.insert(t.order_id, next.clone());
-    Ok(next)
+    Ok(next.clone())
 }
 
 /// The dashboard's windows, in milliseconds.
