@@ -56,3 +56,8 @@ pub use engine::{Engine, EngineBuilder, EngineError};
 pub use machine::Machine;
 pub use model::{Order, OrderError};
 pub use store::{AnyStore, Store, StoreError};
+
+/// A hash map with foldhash's fast hasher (randomly seeded per map), for
+/// keys that are ours (ids, state names, action types), not attacker-chosen
+/// strings.
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;

@@ -8,7 +8,6 @@
 //! another cool-down. Permanent errors (out of stock, a bad address) are the
 //! service answering, so they count as successes here. Time is the caller's.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -103,7 +102,7 @@ impl BreakerState {
 #[derive(Debug)]
 pub struct CircuitBreakers {
     cooldown: TimeDelta,
-    states: Mutex<HashMap<ActionType, BreakerState>>,
+    states: Mutex<crate::FastMap<ActionType, BreakerState>>,
     opened: std::sync::atomic::AtomicU64,
 }
 
@@ -112,7 +111,7 @@ impl CircuitBreakers {
     pub fn new(cooldown: TimeDelta) -> Self {
         CircuitBreakers {
             cooldown,
-            states: Mutex::new(HashMap::new()),
+            states: Mutex::new(crate::FastMap::default()),
             opened: Default::default(),
         }
     }

@@ -2,7 +2,6 @@
 //! ([`ActionContext`]) and output ([`ActionOutcome`], [`ActionError`]), and
 //! the [`HandlerRegistry`] mapping action types to handlers.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -161,7 +160,7 @@ where
 /// Maps action types to handlers.
 #[derive(Clone, Default)]
 pub struct HandlerRegistry {
-    handlers: HashMap<ActionType, Arc<dyn ActionHandler>>,
+    handlers: crate::FastMap<ActionType, Arc<dyn ActionHandler>>,
 }
 
 impl fmt::Debug for HandlerRegistry {

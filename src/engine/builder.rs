@@ -173,7 +173,7 @@ impl<S: Store + 'static> EngineBuilder<S> {
                 delivery_check_every: self.delivery_check_every,
                 delivery: self.delivery,
                 serve_all_tenants: self.serve_all_tenants,
-                cache: Mutex::new(std::collections::HashMap::new()),
+                cache: Mutex::new(crate::FastMap::default()),
                 restored: tokio::sync::OnceCell::new(),
             }),
         }

@@ -127,7 +127,7 @@ struct Inner<S> {
     delivery: DeliveryCheck,
     serve_all_tenants: bool,
     /// Orders as last written, with the claim count of their work item then.
-    cache: Mutex<std::collections::HashMap<OrderId, (Arc<StoredOrder>, u32)>>,
+    cache: Mutex<crate::FastMap<OrderId, (Arc<StoredOrder>, u32)>>,
     /// Orders replayed by [`Engine::restore`], once.
     restored: tokio::sync::OnceCell<usize>,
 }
@@ -542,7 +542,7 @@ impl<S: Store + 'static> Engine<S> {
     async fn load_missing(
         &self,
         items: &[crate::store::WorkItem],
-    ) -> Result<std::collections::HashMap<OrderId, StoredOrder>, EngineError> {
+    ) -> Result<crate::FastMap<OrderId, StoredOrder>, EngineError> {
         let inner = &self.inner;
         let mut missing: std::collections::BTreeMap<&str, Vec<OrderId>> = Default::default();
         for item in items {
@@ -553,7 +553,7 @@ impl<S: Store + 'static> Engine<S> {
                     .push(item.order_id);
             }
         }
-        let mut loaded = std::collections::HashMap::new();
+        let mut loaded = crate::FastMap::default();
         for (tenant, ids) in missing {
             for order in inner.store.get_orders(tenant, &ids).await? {
                 loaded.insert(order.id, order);

@@ -688,11 +688,11 @@ fn build(
             pos: s.pos,
         })
         .collect();
-    let mut state_index = HashMap::new();
+    let mut state_index = crate::FastMap::default();
     for (i, s) in states.iter().enumerate() {
         state_index.entry(s.name.clone()).or_insert(i);
     }
-    let mut outgoing: HashMap<StateName, Vec<usize>> = HashMap::new();
+    let mut outgoing: crate::FastMap<StateName, Vec<usize>> = crate::FastMap::default();
     for (i, t) in transitions.iter().enumerate() {
         outgoing.entry(t.from.clone()).or_default().push(i);
     }

@@ -81,7 +81,6 @@
 mod diagram;
 mod load;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -162,9 +161,9 @@ pub struct Machine {
     warnings: Vec<Diagnostic>,
     file: Arc<str>,
     /// State name → index in `states`.
-    state_index: HashMap<StateName, usize>,
+    state_index: crate::FastMap<StateName, usize>,
     /// State name → indexes in `transitions` of the transitions leaving it, in file order.
-    outgoing: HashMap<StateName, Vec<usize>>,
+    outgoing: crate::FastMap<StateName, Vec<usize>>,
 }
 
 /// One state of a machine.

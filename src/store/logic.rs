@@ -4,7 +4,7 @@
 //! load the rows a batch touches, call [`resolve`], and write [`Effects`] in
 //! one transaction, so every backend decides exactly alike.
 
-use std::collections::HashMap;
+use crate::FastMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
@@ -263,8 +263,8 @@ pub(crate) struct Effects {
 /// the writes of the successful ones.
 pub(crate) fn resolve(
     items: &[(&str, &Transition)],
-    orders: &mut HashMap<OrderId, StoredOrder>,
-    leases: &mut HashMap<WorkId, LeaseState>,
+    orders: &mut FastMap<OrderId, StoredOrder>,
+    leases: &mut FastMap<WorkId, LeaseState>,
 ) -> (Vec<Result<StoredOrder, StoreError>>, Effects) {
     let mut effects = Effects::default();
     let mut changed: Vec<OrderId> = Vec::new();
@@ -302,8 +302,8 @@ pub(crate) fn resolve(
 fn resolve_one(
     tenant: &str,
     t: &Transition,
-    orders: &mut HashMap<OrderId, StoredOrder>,
-    leases: &mut HashMap<WorkId, LeaseState>,
+    orders: &mut FastMap<OrderId, StoredOrder>,
+    leases: &mut FastMap<WorkId, LeaseState>,
     effects: &mut Effects,
 ) -> Result<StoredOrder, StoreError> {
     validate_transition(t)?;

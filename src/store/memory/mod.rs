@@ -5,6 +5,7 @@
 
 mod queue;
 
+use crate::FastMap;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -33,9 +34,9 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Inner {
-    orders: HashMap<OrderId, StoredOrder>,
+    orders: FastMap<OrderId, StoredOrder>,
     by_key: HashMap<(String, String), OrderId>,
-    history: HashMap<OrderId, Vec<HistoryEntry>>,
+    history: FastMap<OrderId, Vec<HistoryEntry>>,
     /// `(tenant, sample)` in recording order.
     metrics: Vec<(String, WorkflowMetric)>,
     rule_stats: BTreeMap<(String, String), RuleStats>,
@@ -229,8 +230,8 @@ impl Store for MemoryStore {
         batch: &[(&str, Transition)],
     ) -> Result<Vec<Result<StoredOrder, StoreError>>, StoreError> {
         let mut inner = self.lock();
-        let mut orders = HashMap::new();
-        let mut leases: HashMap<WorkId, LeaseState> = HashMap::new();
+        let mut orders = FastMap::default();
+        let mut leases: FastMap<WorkId, LeaseState> = FastMap::default();
         for (_, t) in batch {
             if let Some(o) = inner.orders.get(&t.order_id) {
                 orders.insert(t.order_id, o.clone());

@@ -2,6 +2,7 @@
 //! by (VIRAL first, oldest order first) once due, per lane, so a claim costs
 //! O(log n) per item however long the queue is.
 
+use crate::FastMap;
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
@@ -35,14 +36,14 @@ type ReadyKey = (bool, i64, WorkId);
 
 #[derive(Debug, Default)]
 pub(super) struct Queue {
-    items: HashMap<WorkId, Item>,
+    items: FastMap<WorkId, Item>,
     by_key: HashMap<(OrderId, String), WorkId>,
     /// Per lane: items not yet known to be due, by `run_at`.
     waiting: [BTreeSet<(i64, WorkId)>; 4],
     /// Per lane: items found due, in service order.
     ready: [BTreeSet<ReadyKey>; 4],
     /// Per item: whether it sits in `ready` (else in `waiting`).
-    in_ready: HashMap<WorkId, bool>,
+    in_ready: FastMap<WorkId, bool>,
     last_id: WorkId,
 }
 

@@ -1,5 +1,6 @@
 //! Orders, transitions and the dashboard on PostgreSQL.
 
+use crate::FastMap;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -374,8 +375,8 @@ async fn transitions_in(
     // Lock and load, tenant by tenant (row-level security shows each tenant
     // its own rows only): the orders the batch names, then the leases it
     // settles. Another tenant's order or lease is simply not found.
-    let mut orders: HashMap<OrderId, StoredOrder> = HashMap::new();
-    let mut leases: HashMap<WorkId, LeaseState> = HashMap::new();
+    let mut orders: FastMap<OrderId, StoredOrder> = FastMap::default();
+    let mut leases: FastMap<WorkId, LeaseState> = FastMap::default();
     for (i, tenant) in tenants.iter().enumerate() {
         if i > 0 {
             tx.set_tenant(tenant).await?;

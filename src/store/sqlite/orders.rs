@@ -1,5 +1,6 @@
 //! Orders, transitions and the dashboard on SQLite.
 
+use crate::FastMap;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -336,7 +337,7 @@ pub(super) async fn transitions(
     let mut tx = store.write().await?;
     // Load every order and lease the batch names; the write lock keeps them as read.
     let ids: Vec<String> = dedup(batch.iter().map(|(_, t)| t.order_id.to_string()));
-    let mut orders: HashMap<OrderId, StoredOrder> = HashMap::new();
+    let mut orders: FastMap<OrderId, StoredOrder> = FastMap::default();
     for chunk in ids.chunks(CHUNK) {
         let mut q = sqlx::query(AssertSqlSafe(select_orders(&format!(
             "id IN ({})",
@@ -355,7 +356,7 @@ pub(super) async fn transitions(
             .iter()
             .filter_map(|(_, t)| t.settle.as_ref().map(|s| s.lease.id)),
     );
-    let mut leases: HashMap<WorkId, LeaseState> = HashMap::new();
+    let mut leases: FastMap<WorkId, LeaseState> = FastMap::default();
     for chunk in lease_ids.chunks(CHUNK) {
         let mut q = sqlx::query(AssertSqlSafe(format!(
             "SELECT id, user_id, order_id, lease_owner, attempts, lease_expires_at \
