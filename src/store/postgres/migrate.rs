@@ -12,7 +12,7 @@ use crate::store::StoreError;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_tenant_isolation.sql"),
-    include_str!("migrations/0003_ready_queue.sql"),
+    include_str!("migrations/0004_ready_queue.sql"),
 ];
 
 /// The newest schema version this binary knows.

@@ -143,7 +143,7 @@ pub(super) async fn schedule(
 
 /// Claims: per lane (in the order asked, each with its limit) the due items,
 /// VIRAL first then oldest order, skipping rows other claimants hold locked.
-/// Marks the items whose time has come as ready (see migration 0003).
+/// Marks the items whose time has come as ready (see migration 0004).
 const PROMOTE: &str = "UPDATE work_queue SET ready = true WHERE id IN ( \
         SELECT id FROM work_queue WHERE NOT ready AND run_at <= $1 TENANT_FILTER \
         FOR UPDATE SKIP LOCKED)";
