@@ -115,6 +115,11 @@ macro_rules! all_backends {
                 metrics_record_and_query,
                 rule_stats_round_trip,
                 webhooks_are_deduplicated,
+                inbox_appends_claims_and_marks_processed,
+                inbox_is_tenant_scoped,
+                inbox_claims_are_exclusive,
+                order_events_refuse_stale_ones,
+                cursors_round_trip,
             ]);
         )*
     };
@@ -166,7 +171,7 @@ async fn sqlite_schema_newer_than_the_binary_is_refused() {
             err,
             StoreError::SchemaTooNew {
                 found: 999,
-                supported: 1
+                supported: 2
             }
         ),
         "{err}"
@@ -245,7 +250,7 @@ mod postgres_only {
     use creatorflow::model::Priority;
     use creatorflow::rules::RuleStats;
     use creatorflow::store::{
-        self, ClaimRequest, LaneLimit, NewOrder, Store, StoreError, TenantScope, WorkSpec,
+        self, ClaimRequest, Inbox, LaneLimit, NewOrder, Store, StoreError, TenantScope, WorkSpec,
     };
     use serde_json::json;
     use sqlx::postgres::PgConnection;
@@ -344,6 +349,19 @@ mod postgres_only {
             .await
             .unwrap();
         s.note_webhook("B", "n1", at(1)).await.unwrap();
+        s.inbox_append(
+            "B",
+            &[creatorflow::store::InboxEntry {
+                dedup_key: "n:1".into(),
+                topic: 1,
+                body: b"{}".to_vec(),
+                received_at: at(1),
+            }],
+        )
+        .await
+        .unwrap();
+        s.note_order_event("B", "b1", 1, 0).await.unwrap();
+        s.set_cursor("B", "poll", 1).await.unwrap();
         let a = s.create_orders("A", &[mk("a1")]).await.unwrap()[0]
             .clone()
             .unwrap()
@@ -358,6 +376,9 @@ mod postgres_only {
             "rule_stats",
             "webhook_notifications",
             "work_queue",
+            "tiktok_inbox",
+            "tiktok_order_events",
+            "tiktok_cursors",
         ];
         // The application role, tenant A.
         exec(
@@ -401,6 +422,9 @@ mod postgres_only {
             "UPDATE work_queue SET payload = '{}' WHERE user_id = 'B'".to_owned(),
             "DELETE FROM work_queue".to_owned() + " WHERE user_id = 'B'",
             "DELETE FROM webhook_notifications WHERE user_id = 'B'".to_owned(),
+            "UPDATE tiktok_inbox SET attempts = 9 WHERE user_id = 'B'".to_owned(),
+            "UPDATE tiktok_order_events SET event_time = 0 WHERE user_id = 'B'".to_owned(),
+            "UPDATE tiktok_cursors SET value = 0 WHERE user_id = 'B'".to_owned(),
         ] {
             assert_eq!(exec(&mut conn, &sql).await, 0, "{sql}");
         }
@@ -409,6 +433,17 @@ mod postgres_only {
         refused(
             &mut conn,
             "INSERT INTO webhook_notifications VALUES ('B', 'forged', now())",
+        )
+        .await;
+        refused(
+            &mut conn,
+            "INSERT INTO tiktok_inbox (user_id, dedup_key, topic, body, received_at, claimable_at) \
+             VALUES ('B', 'forged', 1, '', now(), now())",
+        )
+        .await;
+        refused(
+            &mut conn,
+            "INSERT INTO tiktok_cursors VALUES ('B', 'forged', 1)",
         )
         .await;
         refused(
@@ -747,7 +782,7 @@ mod postgres_only {
                 err,
                 StoreError::SchemaTooNew {
                     found: 999,
-                    supported: 2
+                    supported: 3
                 }
             ),
             "{err}"
@@ -778,7 +813,7 @@ mod postgres_only {
         let mut conn = pg::owner(&url, &schema).await;
         assert_eq!(
             scalar(&mut conn, "SELECT count(*) FROM creatorflow_schema").await,
-            2
+            3
         );
         let _ = conn.close().await;
         pg::drop_schema(&url, &schema).await;

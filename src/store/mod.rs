@@ -88,10 +88,12 @@ mod any;
 mod decode;
 mod error;
 mod fault;
+mod inbox;
 pub(crate) mod logic;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod shared;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod types;
@@ -108,6 +110,7 @@ pub use any::AnyStore;
 pub use error::StoreError;
 #[doc(hidden)]
 pub use fault::{FaultPoint, InjectFault};
+pub use inbox::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;

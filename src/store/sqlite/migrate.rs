@@ -6,7 +6,10 @@ use super::rows::db;
 use crate::store::StoreError;
 
 /// The migrations, in order; `MIGRATIONS[i]` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_tiktok_inbox.sql"),
+];
 
 /// The newest schema version this binary knows.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -1,0 +1,175 @@
+//! The inbox, event-time guard and cursors of the `memory:` store.
+
+use std::collections::HashMap;
+use std::sync::{MutexGuard, PoisonError};
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::MemoryStore;
+use crate::store::inbox::validate_entry;
+use crate::store::logic::trunc;
+use crate::store::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, StoreError};
+
+/// One inbox row.
+#[derive(Debug)]
+struct Row {
+    item: InboxItem,
+    /// Claimable at or after this time (the lease's expiry once claimed).
+    claimable_at: DateTime<Utc>,
+    processed: Option<(DateTime<Utc>, String)>,
+}
+
+/// The three tables.
+#[derive(Debug, Default)]
+pub(super) struct Tables {
+    rows: Vec<Row>,
+    keys: HashMap<(String, String), usize>,
+    events: HashMap<(String, String), (i64, u8)>,
+    cursors: HashMap<(String, String), i64>,
+}
+
+impl MemoryStore {
+    fn inbox(&self) -> MutexGuard<'_, Tables> {
+        // The guarded code never panics; a poisoned lock still holds consistent data.
+        self.inbox.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Inbox for MemoryStore {
+    async fn inbox_append(
+        &self,
+        tenant: &str,
+        entries: &[InboxEntry],
+    ) -> Result<Vec<bool>, StoreError> {
+        for e in entries {
+            validate_entry(e)?;
+        }
+        let mut t = self.inbox();
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            let key = (tenant.to_owned(), e.dedup_key.clone());
+            if t.keys.contains_key(&key) {
+                out.push(false);
+                continue;
+            }
+            let id = i64::try_from(t.rows.len())
+                .unwrap_or(i64::MAX)
+                .saturating_add(1);
+            let at = trunc(e.received_at);
+            let index = t.rows.len();
+            t.keys.insert(key, index);
+            t.rows.push(Row {
+                item: InboxItem {
+                    id,
+                    tenant: tenant.to_owned(),
+                    dedup_key: e.dedup_key.clone(),
+                    topic: e.topic,
+                    body: e.body.clone(),
+                    received_at: at,
+                    attempt: 0,
+                },
+                claimable_at: at,
+                processed: None,
+            });
+            out.push(true);
+        }
+        Ok(out)
+    }
+
+    async fn inbox_claim(
+        &self,
+        tenant: &str,
+        limit: usize,
+        lease: TimeDelta,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<InboxItem>, StoreError> {
+        let now = trunc(now);
+        let mut t = self.inbox();
+        let mut out = Vec::new();
+        for row in t.rows.iter_mut() {
+            if out.len() >= limit {
+                break;
+            }
+            if row.item.tenant == tenant && row.processed.is_none() && row.claimable_at <= now {
+                row.item.attempt = row.item.attempt.saturating_add(1);
+                row.claimable_at = trunc(now + lease);
+                out.push(row.item.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    async fn inbox_done(
+        &self,
+        tenant: &str,
+        done: &[InboxDone],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError> {
+        let mut t = self.inbox();
+        let mut out = Vec::with_capacity(done.len());
+        for d in done {
+            let row = usize::try_from(d.id - 1)
+                .ok()
+                .and_then(|i| t.rows.get_mut(i))
+                .filter(|r| r.item.tenant == tenant);
+            out.push(match row {
+                Some(r) if r.processed.is_none() && r.item.attempt == d.attempt => {
+                    r.processed = Some((trunc(now), d.outcome.clone()));
+                    true
+                }
+                _ => false,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn inbox_stats(&self, tenant: &str) -> Result<InboxStats, StoreError> {
+        let t = self.inbox();
+        let mut s = InboxStats::default();
+        for r in t.rows.iter().filter(|r| r.item.tenant == tenant) {
+            s.received += 1;
+            if r.processed.is_some() {
+                s.processed += 1;
+                if r.item.attempt > 1 {
+                    s.reclaimed += 1;
+                }
+            } else {
+                s.pending += 1;
+            }
+        }
+        Ok(s)
+    }
+
+    async fn note_order_event(
+        &self,
+        tenant: &str,
+        tiktok_order_id: &str,
+        time: i64,
+        rank: u8,
+    ) -> Result<bool, StoreError> {
+        let mut t = self.inbox();
+        let key = (tenant.to_owned(), tiktok_order_id.to_owned());
+        match t.events.get(&key) {
+            Some(newest) if *newest > (time, rank) => Ok(false),
+            _ => {
+                t.events.insert(key, (time, rank));
+                Ok(true)
+            }
+        }
+    }
+
+    async fn cursor(&self, tenant: &str, name: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .inbox()
+            .cursors
+            .get(&(tenant.to_owned(), name.to_owned()))
+            .copied())
+    }
+
+    async fn set_cursor(&self, tenant: &str, name: &str, value: i64) -> Result<(), StoreError> {
+        self.inbox()
+            .cursors
+            .insert((tenant.to_owned(), name.to_owned()), value);
+        Ok(())
+    }
+}

@@ -1,0 +1,219 @@
+//! The inbox, event-time guard and cursors on PostgreSQL (migration 0003),
+//! each call one transaction as the application role for the tenant.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::rows::{column, count, db, time};
+use super::{Mode, PostgresStore, Role};
+use crate::store::inbox::validate_entry;
+use crate::store::logic::{to_i64, trunc};
+use crate::store::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, StoreError};
+
+impl Inbox for PostgresStore {
+    async fn inbox_append(
+        &self,
+        tenant: &str,
+        entries: &[InboxEntry],
+    ) -> Result<Vec<bool>, StoreError> {
+        for e in entries {
+            validate_entry(e)?;
+        }
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
+        let mut result = Ok(Vec::with_capacity(entries.len()));
+        for e in entries {
+            let topic = match to_i64(e.topic, "topic") {
+                Ok(t) => t,
+                Err(err) => {
+                    result = Err(err);
+                    break;
+                }
+            };
+            let done = sqlx::query(
+                "INSERT INTO tiktok_inbox (user_id, dedup_key, topic, body, received_at, claimable_at) \
+                 VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING",
+            )
+            .bind(tenant)
+            .bind(&e.dedup_key)
+            .bind(topic)
+            .bind(&e.body)
+            .bind(trunc(e.received_at))
+            .execute(tx.conn())
+            .await
+            .map_err(db("appending to the inbox"));
+            match (done, &mut result) {
+                (Ok(d), Ok(out)) => out.push(d.rows_affected() == 1),
+                (Err(err), _) => {
+                    result = Err(err);
+                    break;
+                }
+                (_, Err(_)) => break,
+            }
+        }
+        tx.end(result).await
+    }
+
+    async fn inbox_claim(
+        &self,
+        tenant: &str,
+        limit: usize,
+        lease: TimeDelta,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<InboxItem>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let limit = to_i64(limit as u64, "limit")?;
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
+        let rows = sqlx::query(
+            "UPDATE tiktok_inbox SET attempts = attempts + 1, claimable_at = $1 \
+             WHERE id IN (SELECT id FROM tiktok_inbox \
+                          WHERE user_id = $2 AND processed_at IS NULL AND claimable_at <= $3 \
+                          ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, dedup_key, topic, body, received_at, attempts",
+        )
+        .bind(trunc(now + lease))
+        .bind(tenant)
+        .bind(trunc(now))
+        .bind(limit)
+        .fetch_all(tx.conn())
+        .await
+        .map_err(db("claiming inbox entries"));
+        let items = rows.and_then(|rows| {
+            rows.iter()
+                .map(|r| {
+                    Ok(InboxItem {
+                        id: column(r, "id")?,
+                        tenant: tenant.to_owned(),
+                        dedup_key: column(r, "dedup_key")?,
+                        topic: u64::try_from(column::<i64>(r, "topic")?)
+                            .map_err(|_| StoreError::database("inbox: negative topic"))?,
+                        body: column(r, "body")?,
+                        received_at: time(r, "received_at")?,
+                        attempt: u32::try_from(column::<i64>(r, "attempts")?)
+                            .map_err(|_| StoreError::database("inbox: attempts out of range"))?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
+        });
+        let mut items = tx.end(items).await?;
+        items.sort_by_key(|i| i.id);
+        Ok(items)
+    }
+
+    async fn inbox_done(
+        &self,
+        tenant: &str,
+        done: &[InboxDone],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError> {
+        if done.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
+        let mut result = Ok(Vec::with_capacity(done.len()));
+        for d in done {
+            let r = sqlx::query(
+                "UPDATE tiktok_inbox SET processed_at = $1, claimable_at = NULL, outcome = $2 \
+                 WHERE user_id = $3 AND id = $4 AND attempts = $5 AND processed_at IS NULL",
+            )
+            .bind(trunc(now))
+            .bind(&d.outcome)
+            .bind(tenant)
+            .bind(d.id)
+            .bind(i64::from(d.attempt))
+            .execute(tx.conn())
+            .await
+            .map_err(db("marking an inbox entry processed"));
+            match (r, &mut result) {
+                (Ok(r), Ok(out)) => out.push(r.rows_affected() == 1),
+                (Err(err), _) => {
+                    result = Err(err);
+                    break;
+                }
+                (_, Err(_)) => break,
+            }
+        }
+        tx.end(result).await
+    }
+
+    async fn inbox_stats(&self, tenant: &str) -> Result<InboxStats, StoreError> {
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
+        let row = sqlx::query(
+            "SELECT COUNT(*)::int8 AS received, \
+                    COUNT(*) FILTER (WHERE processed_at IS NULL)::int8 AS pending, \
+                    COUNT(*) FILTER (WHERE processed_at IS NOT NULL)::int8 AS processed, \
+                    COUNT(*) FILTER (WHERE processed_at IS NOT NULL AND attempts > 1)::int8 AS reclaimed \
+             FROM tiktok_inbox WHERE user_id = $1",
+        )
+        .bind(tenant)
+        .fetch_one(tx.conn())
+        .await
+        .map_err(db("counting the inbox"));
+        let stats = row.and_then(|row| {
+            Ok(InboxStats {
+                received: count(&row, "received")?,
+                pending: count(&row, "pending")?,
+                processed: count(&row, "processed")?,
+                reclaimed: count(&row, "reclaimed")?,
+            })
+        });
+        tx.end(stats).await
+    }
+
+    async fn note_order_event(
+        &self,
+        tenant: &str,
+        tiktok_order_id: &str,
+        time: i64,
+        rank: u8,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
+        let r = sqlx::query(
+            "INSERT INTO tiktok_order_events AS e (user_id, tiktok_order_id, event_time, event_rank) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, tiktok_order_id) DO UPDATE \
+             SET event_time = EXCLUDED.event_time, event_rank = EXCLUDED.event_rank \
+             WHERE (EXCLUDED.event_time, EXCLUDED.event_rank) >= (e.event_time, e.event_rank)",
+        )
+        .bind(tenant)
+        .bind(tiktok_order_id)
+        .bind(time)
+        .bind(i16::from(rank))
+        .execute(tx.conn())
+        .await
+        .map(|r| r.rows_affected() == 1)
+        .map_err(db("noting an order event"));
+        tx.end(r).await
+    }
+
+    async fn cursor(&self, tenant: &str, name: &str) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
+        let r = sqlx::query_scalar::<_, i64>(
+            "SELECT value FROM tiktok_cursors WHERE user_id = $1 AND name = $2",
+        )
+        .bind(tenant)
+        .bind(name)
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(db("reading a cursor"));
+        tx.end(r).await
+    }
+
+    async fn set_cursor(&self, tenant: &str, name: &str, value: i64) -> Result<(), StoreError> {
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
+        let r = sqlx::query(
+            "INSERT INTO tiktok_cursors (user_id, name, value) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id, name) DO UPDATE SET value = EXCLUDED.value",
+        )
+        .bind(tenant)
+        .bind(name)
+        .bind(value)
+        .execute(tx.conn())
+        .await
+        .map(|_| ())
+        .map_err(db("setting a cursor"));
+        tx.end(r).await
+    }
+}
