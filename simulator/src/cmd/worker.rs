@@ -55,7 +55,7 @@ pub fn run(args: Args) -> Result<Outcome, String> {
 }
 
 /// Completes on SIGINT or (on Unix) SIGTERM.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
