@@ -204,6 +204,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// How many times a cancellation that lost a race with a worker is retried.
+const CANCEL_ATTEMPTS: usize = 8;
+
 /// How long a claimed inbox entry is leased to this processor.
 const INBOX_LEASE: TimeDelta = TimeDelta::seconds(60);
 
@@ -351,16 +354,22 @@ impl<S: Inbox + 'static, A: OrderApi + 'static> Processor<S, A> {
             engine
                 .note_external_event(order_id, i64::MAX, rank(cmd))
                 .await?;
-            return match engine.find_by_tiktok_id(order_id).await? {
-                None => Ok(Applied::CancelledUnknown),
-                Some(o) if o.terminal => Ok(Applied::Unchanged),
-                Some(o) => match engine.cancel(o.id, reason).await {
-                    Ok(_) => Ok(Applied::Cancelled),
-                    Err(EngineError::Transition(_)) => Ok(Applied::Refused),
-                    Err(EngineError::Store(e)) if e.is_conflict() => Ok(Applied::Refused),
-                    Err(e) => Err(e.into()),
-                },
-            };
+            // A worker may move the order between our read and our write
+            // (a conflict): read it again and cancel from where it is now.
+            for _ in 0..CANCEL_ATTEMPTS {
+                let o = match engine.find_by_tiktok_id(order_id).await? {
+                    None => return Ok(Applied::CancelledUnknown),
+                    Some(o) if o.terminal => return Ok(Applied::Unchanged),
+                    Some(o) => o,
+                };
+                match engine.cancel(o.id, reason).await {
+                    Ok(_) => return Ok(Applied::Cancelled),
+                    Err(EngineError::Transition(_)) => return Ok(Applied::Refused),
+                    Err(EngineError::Store(e)) if e.is_conflict() => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            return Ok(Applied::Refused);
         }
         if !engine
             .note_external_event(order_id, time, rank(cmd))

@@ -23,6 +23,8 @@ struct Row {
 #[derive(Debug, Default)]
 pub(super) struct Tables {
     rows: Vec<Row>,
+    /// Rows before this index are all processed (where claims start).
+    first_pending: usize,
     keys: HashMap<(String, String), usize>,
     events: HashMap<(String, String), (i64, u8)>,
     cursors: HashMap<(String, String), i64>,
@@ -86,7 +88,12 @@ impl Inbox for MemoryStore {
         let now = trunc(now);
         let mut t = self.inbox();
         let mut out = Vec::new();
-        for row in t.rows.iter_mut() {
+        let mut first = t.first_pending;
+        while t.rows.get(first).is_some_and(|r| r.processed.is_some()) {
+            first += 1;
+        }
+        t.first_pending = first;
+        for row in t.rows.iter_mut().skip(first) {
             if out.len() >= limit {
                 break;
             }
