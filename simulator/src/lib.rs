@@ -3,5 +3,7 @@
 //! receiver, workers, inbox processor, reconciliation and dashboard) and
 //! [`load`] (a signed-webhook load driver over loopback).
 
+#![warn(missing_docs)]
+
 pub mod load;
 pub mod serve;

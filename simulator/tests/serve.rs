@@ -302,6 +302,48 @@ async fn a_cancellation_mid_workflow_runs_the_rollbacks() {
     running.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_shop_goes_to_its_tenant_and_reads_see_one_tenant() {
+    let (mock, api) = mock_api().await;
+    mock.orders
+        .lock()
+        .unwrap()
+        .push(order_json("800", "AWAITING_SHIPMENT"));
+    let store: SharedStore = Arc::new(creatorflow::store::open("memory:").await.unwrap());
+    let mut cfg = config();
+    cfg.shops.push((SHOP2.to_owned(), "creator-2".to_owned()));
+    let running = start(cfg, store.clone(), http_api(&api)).await.unwrap();
+    let base = format!("http://{}", running.addr);
+    let push = String::from_utf8(status_push(Some("t2"), "800", "AWAITING_SHIPMENT", 10))
+        .unwrap()
+        .replace(SHOP, SHOP2);
+    assert_eq!(post_signed(&base, push.as_bytes()).await.0, 200);
+    let seen = wait_for(Duration::from_secs(10), || {
+        let base = base.clone();
+        async move {
+            let v = get_json(&base, "/api/orders?tenant=creator-2&state=shipped").await;
+            (v["total"] == 1).then_some(v)
+        }
+    })
+    .await
+    .expect("creator-2 sees its order");
+    assert_eq!(seen["orders"][0]["tiktok_order_id"], "800");
+    // The default tenant (creator-1) sees nothing of it.
+    let mine = get_json(&base, "/api/orders?state=shipped").await;
+    assert_eq!(
+        (mine["tenant"].as_str(), mine["total"].as_u64()),
+        (Some(TENANT), Some(0))
+    );
+    let m1 = get_json(&base, "/api/metrics").await;
+    assert_eq!(m1["orders_total"], 0);
+    assert_eq!(m1["inbox"]["received"], 0);
+    let m2 = get_json(&base, "/api/metrics?tenant=creator-2").await;
+    assert_eq!(m2["orders_total"], 1);
+    assert_eq!(m2["inbox"]["received"], 1);
+    assert!(store.find_order(TENANT, "800").await.unwrap().is_none());
+    running.stop().await;
+}
+
 /// The load run, short: every acknowledged notification processed exactly
 /// once (the figures themselves come from `examples/webhook_load.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

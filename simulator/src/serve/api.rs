@@ -21,6 +21,9 @@ use super::{AppState, SharedStore};
 /// The most orders `/api/orders` returns.
 const MAX_LIMIT: usize = 1000;
 
+/// The most active orders `/api/orders` reads to filter (bounded memory).
+const SCAN_LIMIT: usize = 100_000;
+
 fn error(status: StatusCode, message: String) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
@@ -194,7 +197,7 @@ pub(crate) async fn orders<A: OrderApi + 'static>(
         }
         found.sort_by_key(urgency);
     } else {
-        match e.store().active_orders(e.tenant(), usize::MAX >> 1).await {
+        match e.store().active_orders(e.tenant(), SCAN_LIMIT).await {
             Ok(all) => found.extend(all.into_iter().filter(|o| keep(o))),
             Err(err) => return internal(err.to_string()),
         }

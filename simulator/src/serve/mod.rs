@@ -94,6 +94,17 @@ pub struct Running<A> {
     stats: Arc<WebhookStats>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    runtimes: Vec<tokio::runtime::Runtime>,
+}
+
+impl<A> Drop for Running<A> {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        // Allowed in an async context, unlike dropping a runtime.
+        for rt in self.runtimes.drain(..) {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl<A> std::fmt::Debug for Running<A> {
@@ -116,9 +127,9 @@ impl<A: OrderApi + 'static> Running<A> {
     }
 
     /// Stops accepting, finishes the work in flight, and returns.
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
         let _ = self.stop.send(true);
-        for t in self.tasks {
+        for t in std::mem::take(&mut self.tasks) {
             let _ = t.await;
         }
     }
@@ -188,7 +199,15 @@ pub async fn start_with<A: OrderApi + 'static>(
     let (stop, stop_rx) = watch::channel(false);
     let wake = Arc::new(Notify::new());
     let stats = Arc::new(WebhookStats::default());
-    let (appender, append_task) = webhook::appender(store.clone(), wake.clone());
+    // Acknowledgements never queue behind processing: the HTTP server and
+    // the inbox appender run on a runtime of their own, the processor, the
+    // workers and reconciliation on another.
+    let http_rt = runtime("cf-http")?;
+    let work_rt = runtime("cf-work")?;
+    let (appender, append_task) = {
+        let _in = http_rt.enter();
+        webhook::appender(store.clone(), wake.clone())
+    };
     let state = Arc::new(AppState {
         processor: processor.clone(),
         config: config.clone(),
@@ -197,8 +216,8 @@ pub async fn start_with<A: OrderApi + 'static>(
         wake: wake.clone(),
         started: std::time::Instant::now(),
     });
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
+    let listener = std::net::TcpListener::bind(config.listen)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener
         .local_addr()
@@ -206,7 +225,14 @@ pub async fn start_with<A: OrderApi + 'static>(
     let app = router(state, config.body_limit);
     let mut tasks = Vec::new();
     let rx = stop_rx.clone();
-    tasks.push(tokio::spawn(async move {
+    tasks.push(http_rt.spawn(async move {
+        let listener = match tokio::net::TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("creatorflow: http server: {e}");
+                return;
+            }
+        };
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(stopped(rx))
             .await;
@@ -222,19 +248,19 @@ pub async fn start_with<A: OrderApi + 'static>(
         wake.clone(),
         config.idle_poll,
     );
-    tasks.push(tokio::spawn(async move {
+    tasks.push(work_rt.spawn(async move {
         process_inbox(p, w, idle, stopped(rx)).await;
     }));
     // The workers, for every tenant.
     let (rx, idle) = (stop_rx.clone(), config.idle_poll);
-    tasks.push(tokio::spawn(async move {
+    tasks.push(work_rt.spawn(async move {
         if let Err(e) = worker.run(stopped(rx), idle).await {
             eprintln!("creatorflow: workers stopped: {e}");
         }
     }));
     if let Some(every) = config.poll_every {
         let (p, rx) = (processor.clone(), stop_rx.clone());
-        tasks.push(tokio::spawn(async move {
+        tasks.push(work_rt.spawn(async move {
             reconcile(p, every, stopped(rx)).await;
         }));
     }
@@ -244,7 +270,18 @@ pub async fn start_with<A: OrderApi + 'static>(
         stats,
         stop,
         tasks,
+        runtimes: vec![http_rt, work_rt],
     })
+}
+
+/// A runtime of two worker threads named `name`.
+fn runtime(name: &str) -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the {name} runtime: {e}"))
 }
 
 fn router<A: OrderApi + 'static>(state: Arc<AppState<A>>, body_limit: usize) -> Router {

@@ -16,6 +16,7 @@ use serde_json::Value;
 pub const APP_KEY: &str = "test-app-key";
 pub const APP_SECRET: &str = "test-app-secret";
 pub const SHOP: &str = "7494049642642441621";
+pub const SHOP2: &str = "7494049642642441622";
 pub const CIPHER: &str = "ROW_test";
 pub const TENANT: &str = "creator-1";
 
@@ -45,7 +46,7 @@ pub struct MockApi {
 
 async fn shops(State(_): State<Arc<MockApi>>) -> String {
     format!(
-        r#"{{"code":0,"message":"Success","request_id":"r","data":{{"shops":[{{"id":"{SHOP}","cipher":"{CIPHER}"}}]}}}}"#
+        r#"{{"code":0,"message":"Success","request_id":"r","data":{{"shops":[{{"id":"{SHOP}","cipher":"{CIPHER}"}},{{"id":"{SHOP2}","cipher":"ROW_two"}}]}}}}"#
     )
 }
 
