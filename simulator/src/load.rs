@@ -133,11 +133,7 @@ fn percentiles(mut v: Vec<f64>) -> Percentiles {
 pub async fn run(config: &LoadConfig) -> Result<LoadReport, String> {
     let total = u64::from(config.rate) * config.duration.as_secs().max(1);
     let dup_every = config.duplicate_every;
-    let distinct = if dup_every > 0 {
-        total - total / dup_every
-    } else {
-        total
-    };
+    let distinct = total - total.checked_div(dup_every).unwrap_or(0);
     let api = Arc::new(FakeOrderApi::new());
     api.add_shop(SHOP, "ROW_load");
     for i in 0..distinct {

@@ -32,16 +32,13 @@ fn error(status: StatusCode, message: String) -> Response {
 fn engine<'a, A: OrderApi + 'static>(
     s: &'a AppState<A>,
     q: &HashMap<String, String>,
-) -> Result<&'a Engine<SharedStore>, Response> {
+) -> Result<&'a Engine<SharedStore>, String> {
     let tenant = q
         .get("tenant")
         .map_or(s.config.default_tenant.as_str(), String::as_str);
-    s.processor.engine(tenant).ok_or_else(|| {
-        error(
-            StatusCode::NOT_FOUND,
-            format!("`tenant`: no tenant `{tenant}` is configured"),
-        )
-    })
+    s.processor
+        .engine(tenant)
+        .ok_or_else(|| format!("`tenant`: no tenant `{tenant}` is configured"))
 }
 
 /// `GET /healthz`.
@@ -54,14 +51,13 @@ pub(crate) async fn healthz() -> Json<Value> {
 async fn figures<A: OrderApi + 'static>(
     s: &AppState<A>,
     e: &Engine<SharedStore>,
-) -> Result<Value, Response> {
-    let internal = |e: String| error(StatusCode::INTERNAL_SERVER_ERROR, e);
-    let m = e.metrics().await.map_err(|e| internal(e.to_string()))?;
+) -> Result<Value, String> {
+    let m = e.metrics().await.map_err(|e| e.to_string())?;
     let inbox = e
         .store()
         .inbox_stats(e.tenant())
         .await
-        .map_err(|e| internal(e.to_string()))?;
+        .map_err(|e| e.to_string())?;
     let d = &m.dashboard;
     let active: u64 = d.orders_by_priority.values().sum();
     Ok(json!({
@@ -94,11 +90,11 @@ pub(crate) async fn metrics<A: OrderApi + 'static>(
 ) -> Response {
     let e = match engine(&s, &q) {
         Ok(e) => e,
-        Err(r) => return r,
+        Err(m) => return error(StatusCode::NOT_FOUND, m),
     };
     match figures(&s, e).await {
         Ok(v) => Json(v).into_response(),
-        Err(r) => r,
+        Err(m) => error(StatusCode::INTERNAL_SERVER_ERROR, m),
     }
 }
 
@@ -141,7 +137,7 @@ pub(crate) async fn orders<A: OrderApi + 'static>(
 ) -> Response {
     let e = match engine(&s, &q) {
         Ok(e) => e,
-        Err(r) => return r,
+        Err(m) => return error(StatusCode::NOT_FOUND, m),
     };
     let priority = match q.get("priority").map(|p| (p, Priority::parse(p))) {
         None => None,
@@ -219,6 +215,9 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// A gauge: name, help, and its values by label set.
+type Gauge<'a> = (&'a str, &'a str, Vec<(String, f64)>);
+
 /// `GET /metrics`: Prometheus text format (every configured tenant).
 pub(crate) async fn prometheus<A: OrderApi + 'static>(
     State(s): State<Arc<AppState<A>>>,
@@ -271,7 +270,7 @@ pub(crate) async fn prometheus<A: OrderApi + 'static>(
          creatorflow_inbox_retried_total {}",
         p.processed, p.retried
     );
-    let mut gauges: Vec<(&str, &str, Vec<(String, f64)>)> = vec![
+    let mut gauges: Vec<Gauge<'_>> = vec![
         ("creatorflow_orders", "Orders by state.", Vec::new()),
         (
             "creatorflow_active_orders",
