@@ -21,37 +21,39 @@ impl Inbox for PostgresStore {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
-        let mut result = Ok(Vec::with_capacity(entries.len()));
+        let mut keys = Vec::with_capacity(entries.len());
+        let mut topics = Vec::with_capacity(entries.len());
+        let mut bodies = Vec::with_capacity(entries.len());
+        let mut times = Vec::with_capacity(entries.len());
         for e in entries {
-            let topic = match to_i64(e.topic, "topic") {
-                Ok(t) => t,
-                Err(err) => {
-                    result = Err(err);
-                    break;
-                }
-            };
-            let done = sqlx::query(
-                "INSERT INTO tiktok_inbox (user_id, dedup_key, topic, body, received_at, claimable_at) \
-                 VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING",
-            )
-            .bind(tenant)
-            .bind(&e.dedup_key)
-            .bind(topic)
-            .bind(&e.body)
-            .bind(trunc(e.received_at))
-            .execute(tx.conn())
-            .await
-            .map_err(db("appending to the inbox"));
-            match (done, &mut result) {
-                (Ok(d), Ok(out)) => out.push(d.rows_affected() == 1),
-                (Err(err), _) => {
-                    result = Err(err);
-                    break;
-                }
-                (_, Err(_)) => break,
-            }
+            keys.push(e.dedup_key.clone());
+            topics.push(to_i64(e.topic, "topic")?);
+            bodies.push(e.body.clone());
+            times.push(trunc(e.received_at));
         }
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
+        // One statement for the batch; the keys it returns are the new
+        // entries (a key repeated within the batch is new only the first time).
+        let result = sqlx::query_scalar::<_, String>(
+            "INSERT INTO tiktok_inbox (user_id, dedup_key, topic, body, received_at, claimable_at) \
+             SELECT $1, k, t, b, r, r \
+             FROM UNNEST($2::text[], $3::int8[], $4::bytea[], $5::timestamptz[]) \
+                  WITH ORDINALITY AS u(k, t, b, r, n) \
+             ORDER BY n \
+             ON CONFLICT DO NOTHING RETURNING dedup_key",
+        )
+        .bind(tenant)
+        .bind(&keys)
+        .bind(&topics)
+        .bind(&bodies)
+        .bind(&times)
+        .fetch_all(tx.conn())
+        .await
+        .map_err(db("appending to the inbox"))
+        .map(|stored| {
+            let mut stored: std::collections::HashSet<String> = stored.into_iter().collect();
+            keys.iter().map(|k| stored.remove(k)).collect::<Vec<bool>>()
+        });
         tx.end(result).await
     }
 

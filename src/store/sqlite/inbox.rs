@@ -1,14 +1,17 @@
 //! The inbox, event-time guard and cursors on SQLite (migration 0002).
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
 
 use super::SqliteStore;
 use super::orders::count;
-use super::rows::{column, db};
+use super::rows::{column, db, placeholders};
 use crate::store::inbox::validate_entry;
 use crate::store::logic::{from_ms, ms, to_i64};
 use crate::store::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, StoreError};
+
+/// Entries per INSERT statement (6 parameters each).
+const APPEND_CHUNK: usize = 500;
 
 impl Inbox for SqliteStore {
     async fn inbox_append(
@@ -23,24 +26,37 @@ impl Inbox for SqliteStore {
             return Ok(Vec::new());
         }
         let mut tx = self.write().await?;
-        let mut out = Vec::with_capacity(entries.len());
-        for e in entries {
-            let at = ms(e.received_at);
-            let done = sqlx::query(
+        // One multi-row statement per chunk; the keys it returns are the new
+        // entries (a key repeated within the batch is new only the first time).
+        let mut stored = std::collections::HashSet::new();
+        for chunk in entries.chunks(APPEND_CHUNK) {
+            let mut q = sqlx::query(AssertSqlSafe(format!(
                 "INSERT INTO tiktok_inbox (user_id, dedup_key, topic, body, received_at, claimable_at) \
-                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            )
-            .bind(tenant.to_owned())
-            .bind(e.dedup_key.clone())
-            .bind(to_i64(e.topic, "topic")?)
-            .bind(e.body.clone())
-            .bind(at)
-            .bind(at)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("appending to the inbox"))?;
-            out.push(done.rows_affected() == 1);
+                 VALUES {} ON CONFLICT DO NOTHING RETURNING dedup_key",
+                placeholders(6, chunk.len())
+            )));
+            for e in chunk {
+                let at = ms(e.received_at);
+                q = q
+                    .bind(tenant.to_owned())
+                    .bind(e.dedup_key.clone())
+                    .bind(to_i64(e.topic, "topic")?)
+                    .bind(e.body.clone())
+                    .bind(at)
+                    .bind(at);
+            }
+            for row in q
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db("appending to the inbox"))?
+            {
+                stored.insert(column::<String>(&row, "dedup_key")?);
+            }
         }
+        let out = entries
+            .iter()
+            .map(|e| stored.remove(&e.dedup_key))
+            .collect();
         tx.commit().await.map_err(db("committing inbox entries"))?;
         Ok(out)
     }
