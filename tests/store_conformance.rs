@@ -119,6 +119,7 @@ macro_rules! all_backends {
                 inbox_is_tenant_scoped,
                 inbox_claims_are_exclusive,
                 order_events_refuse_stale_ones,
+                order_events_batch_in_order,
                 cursors_round_trip,
             ]);
         )*

@@ -16,7 +16,7 @@ use super::worker::Outcome;
 use super::{Engine, EngineError};
 use crate::actions::{Step, StepResult};
 use crate::model::AutomationStatus;
-use crate::store::{Inbox, OrderId, Store, StoredOrder};
+use crate::store::{Inbox, OrderEvent, OrderId, Store, StoredOrder};
 
 /// What an external confirmation did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -207,6 +207,19 @@ impl<S: Inbox + 'static> Engine<S> {
             .inner
             .store
             .note_order_event(&self.inner.tenant, tiktok_order_id, time, rank)
+            .await?)
+    }
+
+    /// [`Engine::note_external_event`] for many events in one store
+    /// transaction, in order; one result per event (`false`: stale).
+    pub async fn note_external_events(
+        &self,
+        events: &[OrderEvent],
+    ) -> Result<Vec<bool>, EngineError> {
+        Ok(self
+            .inner
+            .store
+            .note_order_events(&self.inner.tenant, events)
             .await?)
     }
 }

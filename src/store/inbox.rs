@@ -70,6 +70,17 @@ pub struct InboxDone {
     pub outcome: String,
 }
 
+/// An event applied to a TikTok order ([`Inbox::note_order_events`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderEvent {
+    /// The TikTok order.
+    pub tiktok_order_id: String,
+    /// The event's time (Unix seconds).
+    pub time: i64,
+    /// Its rank among events of the same second.
+    pub rank: u8,
+}
+
 /// Counts of one tenant's inbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct InboxStats {
@@ -123,14 +134,36 @@ pub trait Inbox: Store {
     /// Records that an event at `(time, rank)` is applied to the tenant's
     /// TikTok order `tiktok_order_id`, unless a newer one was: `true` if
     /// `(time, rank)` is not older than the newest recorded (then it becomes
-    /// the newest), `false` for a stale event (nothing changes).
+    /// the newest), `false` for a stale event (nothing changes). See
+    /// [`Inbox::note_order_events`].
     fn note_order_event(
         &self,
         tenant: &str,
         tiktok_order_id: &str,
         time: i64,
         rank: u8,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let events = [OrderEvent {
+            tiktok_order_id: tiktok_order_id.to_owned(),
+            time,
+            rank,
+        }];
+        async move {
+            self.note_order_events(tenant, &events)
+                .await?
+                .pop()
+                .ok_or_else(|| StoreError::invalid("empty batch result"))
+        }
+    }
+
+    /// [`Inbox::note_order_event`] for many events in one transaction, in
+    /// order (a later event of the same order is compared with an earlier
+    /// one of the batch); one result per event.
+    fn note_order_events(
+        &self,
+        tenant: &str,
+        events: &[OrderEvent],
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
 
     /// The tenant's cursor `name`, if set.
     fn cursor(
@@ -193,14 +226,12 @@ impl Inbox for AnyStore {
         dispatch!(self, s => s.inbox_stats(tenant))
     }
 
-    async fn note_order_event(
+    async fn note_order_events(
         &self,
         tenant: &str,
-        tiktok_order_id: &str,
-        time: i64,
-        rank: u8,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, s => s.note_order_event(tenant, tiktok_order_id, time, rank))
+        events: &[OrderEvent],
+    ) -> Result<Vec<bool>, StoreError> {
+        dispatch!(self, s => s.note_order_events(tenant, events))
     }
 
     async fn cursor(&self, tenant: &str, name: &str) -> Result<Option<i64>, StoreError> {
@@ -247,14 +278,12 @@ impl<S: Inbox> Inbox for Arc<S> {
         (**self).inbox_stats(tenant)
     }
 
-    fn note_order_event(
+    fn note_order_events(
         &self,
         tenant: &str,
-        tiktok_order_id: &str,
-        time: i64,
-        rank: u8,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        (**self).note_order_event(tenant, tiktok_order_id, time, rank)
+        events: &[OrderEvent],
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send {
+        (**self).note_order_events(tenant, events)
     }
 
     fn cursor(

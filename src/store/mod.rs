@@ -110,7 +110,7 @@ pub use any::AnyStore;
 pub use error::StoreError;
 #[doc(hidden)]
 pub use fault::{FaultPoint, InjectFault};
-pub use inbox::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats};
+pub use inbox::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, OrderEvent};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;

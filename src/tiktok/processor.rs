@@ -33,7 +33,7 @@ use super::client::{ApiError, OrderApi};
 use super::event::{Command, Envelope, EventError, OrderStatus, command_for};
 use crate::engine::external::External;
 use crate::engine::{Engine, EngineError};
-use crate::store::{Inbox, InboxDone, InboxItem};
+use crate::store::{Inbox, InboxDone, InboxItem, OrderEvent};
 
 /// Why an event could not be applied.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -203,6 +203,9 @@ impl<S, A> std::fmt::Debug for Processor<S, A> {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+/// Order ids per Get Order Detail call.
+const DETAIL_IDS: usize = 50;
 
 /// How many times a cancellation that lost a race with a worker is retried.
 const CANCEL_ATTEMPTS: usize = 8;
@@ -427,6 +430,122 @@ impl<S: Inbox + 'static, A: OrderApi + 'static> Processor<S, A> {
         })
     }
 
+    /// The batch path of [`Processor::drain_once`] for entries that only
+    /// ingest, wait or acknowledge: one guard transaction, the missing
+    /// details fetched per shop (up to 50 ids a call), one ingest
+    /// transaction. Returns the entries to mark processed.
+    async fn apply_batch(
+        &self,
+        engine: &Engine<S>,
+        items: Vec<(InboxItem, String, Command)>,
+    ) -> Result<Vec<InboxDone>, ProcessError> {
+        // Wait and Ingest pass the guard; each consumes one result below.
+        let events: Vec<OrderEvent> = items
+            .iter()
+            .filter(|(_, _, c)| matches!(c, Command::Wait { .. } | Command::Ingest { .. }))
+            .filter_map(|(_, _, c)| {
+                c.order_and_time().map(|(id, time)| OrderEvent {
+                    tiktok_order_id: id.to_owned(),
+                    time,
+                    rank: rank(c),
+                })
+            })
+            .collect();
+        let mut fresh = engine.note_external_events(&events).await?.into_iter();
+        // Outcome per item; orders to ingest by shop.
+        let mut outcome: Vec<Option<String>> = Vec::with_capacity(items.len());
+        let mut wanted: BTreeMap<String, Vec<(usize, String)>> = BTreeMap::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, (_, shop, cmd)) in items.iter().enumerate() {
+            let o = match cmd {
+                Command::Acknowledge | Command::RefreshDetails { .. } => {
+                    Some(Applied::Acknowledged)
+                }
+                Command::Wait { .. } if fresh.next() == Some(true) => Some(Applied::Waiting),
+                Command::Ingest { order_id, .. } if fresh.next() == Some(true) => {
+                    if !seen.insert(order_id.clone())
+                        || engine.find_by_tiktok_id(order_id).await?.is_some()
+                    {
+                        Some(Applied::Known)
+                    } else {
+                        wanted
+                            .entry(shop.clone())
+                            .or_default()
+                            .push((i, order_id.clone()));
+                        None
+                    }
+                }
+                _ => Some(Applied::Stale),
+            };
+            outcome.push(o.map(|a| a.as_str().to_owned()));
+        }
+        let mut orders = Vec::new();
+        let mut slots = Vec::new();
+        for (shop, list) in wanted {
+            let cipher = self.cipher(&shop).await?;
+            let mut found: HashMap<String, ApiOrder> = HashMap::new();
+            for chunk in list.chunks(DETAIL_IDS) {
+                let ids: Vec<String> = chunk.iter().map(|(_, id)| id.clone()).collect();
+                for o in self.api.order_details(&cipher, &ids).await? {
+                    found.insert(o.id.clone(), o);
+                }
+            }
+            for (i, id) in list {
+                let Some(details) = found.remove(&id) else {
+                    outcome[i] = Some(format!("error: {}", ApiError::NoSuchOrder { order_id: id }));
+                    continue;
+                };
+                let waits = details.is_on_hold_order
+                    || matches!(
+                        OrderStatus::parse(&details.status),
+                        OrderStatus::Unpaid | OrderStatus::OnHold
+                    );
+                if waits {
+                    outcome[i] = Some(Applied::Waiting.as_str().to_owned());
+                    continue;
+                }
+                if OrderStatus::parse(&details.status) == OrderStatus::Cancelled {
+                    engine.note_external_event(&id, i64::MAX, 4).await?;
+                    outcome[i] = Some(Applied::CancelledUnknown.as_str().to_owned());
+                    continue;
+                }
+                match details.to_order(engine.tenant()) {
+                    Ok(order) => {
+                        orders.push(order);
+                        slots.push(i);
+                    }
+                    Err(e) => outcome[i] = Some(format!("error: {e}")),
+                }
+            }
+        }
+        if !orders.is_empty() {
+            let report = engine.ingest_many(orders).await?;
+            let refused: HashMap<usize, String> = report.refused.into_iter().collect();
+            for (k, i) in slots.into_iter().enumerate() {
+                outcome[i] = Some(match refused.get(&k) {
+                    Some(why) => format!("error: {why}"),
+                    None => Applied::Ingested.as_str().to_owned(),
+                });
+            }
+        }
+        let mut counts = lock(&self.outcomes);
+        let mut done = Vec::with_capacity(items.len());
+        for ((item, _, _), o) in items.into_iter().zip(outcome) {
+            let o = o.unwrap_or_else(|| "error: not applied".to_owned());
+            if o.starts_with("error: ") {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+            } else {
+                *counts.entry(o.clone()).or_default() += 1;
+            }
+            done.push(InboxDone {
+                id: item.id,
+                attempt: item.attempt,
+                outcome: o,
+            });
+        }
+        Ok(done)
+    }
+
     /// Processes one inbox entry; the outcome to record.
     pub async fn process_item(&self, item: &InboxItem) -> Result<String, ProcessError> {
         let envelope = Envelope::parse(&item.body)?;
@@ -455,12 +574,53 @@ impl<S: Inbox + 'static, A: OrderApi + 'static> Processor<S, A> {
             }
             // Group by order (the body's order id, or the entry itself).
             let mut groups: BTreeMap<String, Vec<InboxItem>> = BTreeMap::new();
+            let mut commands: HashMap<i64, (String, Command)> = HashMap::new();
             for item in items {
-                let key = Envelope::parse(&item.body)
-                    .ok()
+                let parsed = Envelope::parse(&item.body).ok();
+                let key = parsed
+                    .as_ref()
                     .and_then(|e| e.order_id().map(str::to_owned))
                     .unwrap_or_else(|| format!("#{}", item.id));
+                if let Some(e) = &parsed {
+                    commands.insert(item.id, (e.shop_id.clone(), command_for(e)));
+                }
                 groups.entry(key).or_default().push(item);
+            }
+            // Orders whose entries only ingest or wait go through the batch
+            // path (a few store transactions for the whole round); the rest
+            // one entry at a time.
+            let mut batch = Vec::new();
+            groups.retain(|_, group| {
+                let simple = group.iter().all(|i| {
+                    commands.get(&i.id).is_some_and(|(_, c)| {
+                        matches!(
+                            c,
+                            Command::Ingest { .. }
+                                | Command::Wait { .. }
+                                | Command::Acknowledge
+                                | Command::RefreshDetails { .. }
+                        )
+                    })
+                });
+                if simple {
+                    batch.append(group);
+                }
+                !simple
+            });
+            let mut done = Vec::new();
+            if !batch.is_empty() {
+                let with_commands: Vec<(InboxItem, String, Command)> = batch
+                    .into_iter()
+                    .filter_map(|i| commands.remove(&i.id).map(|(shop, c)| (i, shop, c)))
+                    .collect();
+                match self.apply_batch(engine, with_commands).await {
+                    Ok(d) => done.extend(d),
+                    Err(e) if e.is_transient() => {
+                        self.retried.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("creatorflow: inbox batch left pending: {e}");
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             let mut tasks = tokio::task::JoinSet::new();
             for (_, group) in groups {
@@ -492,7 +652,6 @@ impl<S: Inbox + 'static, A: OrderApi + 'static> Processor<S, A> {
                     done
                 });
             }
-            let mut done = Vec::new();
             while let Some(r) = tasks.join_next().await {
                 match r {
                     Ok(d) => done.extend(d),

@@ -9,8 +9,8 @@ use creatorflow::model::{Impact, Priority, StateName};
 use creatorflow::rules::RuleStats;
 use creatorflow::store::{
     AfterStep, ClaimRequest, FaultPoint, Inbox, InboxDone, InboxEntry, InjectFault, LaneLimit,
-    MetricQuery, NewOrder, Settle, Store, StoreError, StoredOrder, TenantScope, WorkItem, WorkSpec,
-    WorkflowMetric,
+    MetricQuery, NewOrder, OrderEvent, Settle, Store, StoreError, StoredOrder, TenantScope,
+    WorkItem, WorkSpec, WorkflowMetric,
 };
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -1421,6 +1421,32 @@ pub async fn order_events_refuse_stale_ones<S: Backend + Inbox>(s: Arc<S>) {
         s.note_order_event("t2", "o1", 1, 0).await.unwrap(),
         "another tenant"
     );
+}
+
+/// The guard in a batch: events of one order are compared in batch order.
+pub async fn order_events_batch_in_order<S: Backend + Inbox>(s: Arc<S>) {
+    let ev = |id: &str, time, rank| OrderEvent {
+        tiktok_order_id: id.into(),
+        time,
+        rank,
+    };
+    let r = s
+        .note_order_events(
+            "t1",
+            &[
+                ev("o1", 10, 1),
+                ev("o1", 9, 0),
+                ev("o1", 12, 0),
+                ev("o2", 1, 0),
+                ev("o1", 11, 4),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r, vec![true, false, true, true, false]);
+    assert!(!s.note_order_event("t1", "o1", 11, 9).await.unwrap());
+    assert!(s.note_order_event("t1", "o1", 12, 0).await.unwrap());
+    assert!(s.note_order_events("t1", &[]).await.unwrap().is_empty());
 }
 
 /// Cursors: unset, set, overwritten; per tenant.

@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::MemoryStore;
 use crate::store::inbox::validate_entry;
 use crate::store::logic::trunc;
-use crate::store::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, StoreError};
+use crate::store::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, OrderEvent, StoreError};
 
 /// One inbox row.
 #[derive(Debug)]
@@ -147,22 +147,24 @@ impl Inbox for MemoryStore {
         Ok(s)
     }
 
-    async fn note_order_event(
+    async fn note_order_events(
         &self,
         tenant: &str,
-        tiktok_order_id: &str,
-        time: i64,
-        rank: u8,
-    ) -> Result<bool, StoreError> {
+        events: &[OrderEvent],
+    ) -> Result<Vec<bool>, StoreError> {
         let mut t = self.inbox();
-        let key = (tenant.to_owned(), tiktok_order_id.to_owned());
-        match t.events.get(&key) {
-            Some(newest) if *newest > (time, rank) => Ok(false),
-            _ => {
-                t.events.insert(key, (time, rank));
-                Ok(true)
-            }
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            let key = (tenant.to_owned(), e.tiktok_order_id.clone());
+            out.push(match t.events.get(&key) {
+                Some(newest) if *newest > (e.time, e.rank) => false,
+                _ => {
+                    t.events.insert(key, (e.time, e.rank));
+                    true
+                }
+            });
         }
+        Ok(out)
     }
 
     async fn cursor(&self, tenant: &str, name: &str) -> Result<Option<i64>, StoreError> {

@@ -7,7 +7,7 @@ use super::rows::{column, count, db, time};
 use super::{Mode, PostgresStore, Role};
 use crate::store::inbox::validate_entry;
 use crate::store::logic::{to_i64, trunc};
-use crate::store::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, StoreError};
+use crate::store::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, OrderEvent, StoreError};
 
 impl Inbox for PostgresStore {
     async fn inbox_append(
@@ -165,29 +165,40 @@ impl Inbox for PostgresStore {
         tx.end(stats).await
     }
 
-    async fn note_order_event(
+    async fn note_order_events(
         &self,
         tenant: &str,
-        tiktok_order_id: &str,
-        time: i64,
-        rank: u8,
-    ) -> Result<bool, StoreError> {
+        events: &[OrderEvent],
+    ) -> Result<Vec<bool>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
-        let r = sqlx::query(
-            "INSERT INTO tiktok_order_events AS e (user_id, tiktok_order_id, event_time, event_rank) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, tiktok_order_id) DO UPDATE \
-             SET event_time = EXCLUDED.event_time, event_rank = EXCLUDED.event_rank \
-             WHERE (EXCLUDED.event_time, EXCLUDED.event_rank) >= (e.event_time, e.event_rank)",
-        )
-        .bind(tenant)
-        .bind(tiktok_order_id)
-        .bind(time)
-        .bind(i16::from(rank))
-        .execute(tx.conn())
-        .await
-        .map(|r| r.rows_affected() == 1)
-        .map_err(db("noting an order event"));
-        tx.end(r).await
+        let mut result = Ok(Vec::with_capacity(events.len()));
+        for e in events {
+            let r = sqlx::query(
+                "INSERT INTO tiktok_order_events AS e (user_id, tiktok_order_id, event_time, event_rank) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, tiktok_order_id) DO UPDATE \
+                 SET event_time = EXCLUDED.event_time, event_rank = EXCLUDED.event_rank \
+                 WHERE (EXCLUDED.event_time, EXCLUDED.event_rank) >= (e.event_time, e.event_rank)",
+            )
+            .bind(tenant)
+            .bind(&e.tiktok_order_id)
+            .bind(e.time)
+            .bind(i16::from(e.rank))
+            .execute(tx.conn())
+            .await
+            .map_err(db("noting an order event"));
+            match (r, &mut result) {
+                (Ok(r), Ok(out)) => out.push(r.rows_affected() == 1),
+                (Err(err), _) => {
+                    result = Err(err);
+                    break;
+                }
+                (_, Err(_)) => break,
+            }
+        }
+        tx.end(result).await
     }
 
     async fn cursor(&self, tenant: &str, name: &str) -> Result<Option<i64>, StoreError> {

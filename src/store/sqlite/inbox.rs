@@ -8,7 +8,7 @@ use super::orders::count;
 use super::rows::{column, db, placeholders};
 use crate::store::inbox::validate_entry;
 use crate::store::logic::{from_ms, ms, to_i64};
-use crate::store::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, StoreError};
+use crate::store::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, OrderEvent, StoreError};
 
 /// Entries per INSERT statement (6 parameters each).
 const APPEND_CHUNK: usize = 500;
@@ -159,29 +159,34 @@ impl Inbox for SqliteStore {
         })
     }
 
-    async fn note_order_event(
+    async fn note_order_events(
         &self,
         tenant: &str,
-        tiktok_order_id: &str,
-        time: i64,
-        rank: u8,
-    ) -> Result<bool, StoreError> {
+        events: &[OrderEvent],
+    ) -> Result<Vec<bool>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut tx = self.write().await?;
-        let r = sqlx::query(
-            "INSERT INTO tiktok_order_events (user_id, tiktok_order_id, event_time, event_rank) \
-             VALUES (?, ?, ?, ?) ON CONFLICT (user_id, tiktok_order_id) DO UPDATE \
-             SET event_time = excluded.event_time, event_rank = excluded.event_rank \
-             WHERE (excluded.event_time, excluded.event_rank) >= (event_time, event_rank)",
-        )
-        .bind(tenant.to_owned())
-        .bind(tiktok_order_id.to_owned())
-        .bind(time)
-        .bind(i64::from(rank))
-        .execute(&mut *tx)
-        .await
-        .map_err(db("noting an order event"))?;
-        tx.commit().await.map_err(db("committing an order event"))?;
-        Ok(r.rows_affected() == 1)
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            let r = sqlx::query(
+                "INSERT INTO tiktok_order_events (user_id, tiktok_order_id, event_time, event_rank) \
+                 VALUES (?, ?, ?, ?) ON CONFLICT (user_id, tiktok_order_id) DO UPDATE \
+                 SET event_time = excluded.event_time, event_rank = excluded.event_rank \
+                 WHERE (excluded.event_time, excluded.event_rank) >= (event_time, event_rank)",
+            )
+            .bind(tenant.to_owned())
+            .bind(e.tiktok_order_id.clone())
+            .bind(e.time)
+            .bind(i64::from(e.rank))
+            .execute(&mut *tx)
+            .await
+            .map_err(db("noting an order event"))?;
+            out.push(r.rows_affected() == 1);
+        }
+        tx.commit().await.map_err(db("committing order events"))?;
+        Ok(out)
     }
 
     async fn cursor(&self, tenant: &str, name: &str) -> Result<Option<i64>, StoreError> {
