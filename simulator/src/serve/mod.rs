@@ -57,11 +57,14 @@ pub struct ServeConfig {
     pub poll_every: Option<Duration>,
     /// How often idle workers and the idle inbox processor look for work.
     pub idle_poll: Duration,
+    /// The shortest time between two inbox rounds: entries arriving
+    /// meanwhile are processed together (fewer, larger store transactions).
+    pub inbox_round: Duration,
 }
 
 impl ServeConfig {
     /// Defaults: a 64 KiB body limit, reconciliation every 5 minutes,
-    /// 100 ms idle polling, tenant `default`.
+    /// 100 ms idle polling, inbox rounds at most every 25 ms, tenant `default`.
     pub fn new(listen: SocketAddr, app_key: &str, app_secret: &str) -> Self {
         ServeConfig {
             listen,
@@ -72,6 +75,7 @@ impl ServeConfig {
             body_limit: 64 * 1024,
             poll_every: Some(Duration::from_secs(300)),
             idle_poll: Duration::from_millis(100),
+            inbox_round: Duration::from_millis(25),
         }
     }
 }
@@ -242,21 +246,19 @@ pub async fn start_with<A: OrderApi + 'static>(
     }));
     tasks.push(append_task);
     // The inbox processor: woken by each append, polling when idle.
-    let (p, rx, w, idle) = (
+    let (p, rx, w, pace) = (
         processor.clone(),
         stop_rx.clone(),
         wake.clone(),
-        config.idle_poll,
+        (config.idle_poll, config.inbox_round),
     );
     tasks.push(work_rt.spawn(async move {
-        process_inbox(p, w, idle, stopped(rx)).await;
+        process_inbox(p, w, pace, stopped(rx)).await;
     }));
     // The workers, for every tenant.
-    let (rx, idle) = (stop_rx.clone(), config.idle_poll);
+    let (rx, pace) = (stop_rx.clone(), (config.idle_poll, config.inbox_round));
     tasks.push(work_rt.spawn(async move {
-        if let Err(e) = worker.run(stopped(rx), idle).await {
-            eprintln!("creatorflow: workers stopped: {e}");
-        }
+        run_workers(worker, pace, stopped(rx)).await;
     }));
     if let Some(every) = config.poll_every {
         let (p, rx) = (processor.clone(), stop_rx.clone());
@@ -299,15 +301,17 @@ fn router<A: OrderApi + 'static>(state: Arc<AppState<A>>, body_limit: usize) -> 
 }
 
 /// Drains the inbox until stopped; each round is woken by an append or
-/// the idle poll.
+/// the idle poll (`pace.0`), and rounds start at most every `pace.1`.
 async fn process_inbox<S: Inbox + 'static, A: OrderApi + 'static>(
     processor: Arc<Processor<S, A>>,
     wake: Arc<Notify>,
-    idle: Duration,
+    pace: (Duration, Duration),
     stop: impl std::future::Future<Output = ()>,
 ) {
+    let (idle, round_every) = pace;
     let mut stop = std::pin::pin!(stop);
     loop {
+        let started = tokio::time::Instant::now();
         let round = tokio::select! {
             _ = &mut stop => return,
             r = processor.drain_once(512) => r,
@@ -325,6 +329,38 @@ async fn process_inbox<S: Inbox + 'static, A: OrderApi + 'static>(
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(idle) => {}
             }
+        }
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep_until(started + round_every) => {}
+        }
+    }
+}
+
+/// Runs claim rounds for every tenant until stopped (the round in flight
+/// finishes first): when idle every `pace.0`, and at most one round every
+/// `pace.1`, so that under load a round claims more and each store
+/// transaction carries more steps.
+async fn run_workers(
+    engine: Engine<SharedStore>,
+    pace: (Duration, Duration),
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let (idle, round_every) = pace;
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let started = tokio::time::Instant::now();
+        let pause = match engine.run_once().await {
+            Ok(r) if r.claimed.is_empty() => idle,
+            Ok(_) => Duration::ZERO,
+            Err(e) => {
+                eprintln!("creatorflow: workers: {e}");
+                idle
+            }
+        };
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep_until(started + round_every.max(pause)) => {}
         }
     }
 }
