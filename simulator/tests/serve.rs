@@ -344,6 +344,63 @@ async fn each_shop_goes_to_its_tenant_and_reads_see_one_tenant() {
     running.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_come_most_urgent_first_and_filter_by_priority_and_state() {
+    let (_mock, api) = mock_api().await;
+    let store: SharedStore = Arc::new(creatorflow::store::open("memory:").await.unwrap());
+    // Orders stored directly (no work queued, so they stay `received`).
+    for (id, priority, impact, minute) in [
+        ("a", "standard", "MED", 1),
+        ("b", "high", "MED", 2),
+        ("c", "urgent", "MED", 3),
+        ("d", "high", "VIRAL", 4),
+        ("e", "automated", "AUTO", 5),
+        ("f", "high", "MED", 0),
+    ] {
+        let o = creatorflow::Order::from_json(&format!(
+            r#"{{"tiktok_order_id":"{id}","customer_handle":"@x","product_name":"Lamp","product_id":"p1",
+            "quantity":1,"price":"20","priority":"{priority}","impact":"{impact}",
+            "created_at":"2025-06-12T10:0{minute}:00Z"}}"#
+        ))
+        .unwrap();
+        store.create_order(TENANT, &o).await.unwrap();
+    }
+    let running = start(config(), store.clone(), http_api(&api))
+        .await
+        .unwrap();
+    let base = format!("http://{}", running.addr);
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["tiktok_order_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // High first (VIRAL first within it, then oldest), then urgent, standard, automated.
+    let all = get_json(&base, "/api/orders").await;
+    assert_eq!(ids(&all), ["d", "f", "b", "c", "a", "e"]);
+    assert_eq!(all["total"], 6);
+    let high = get_json(&base, "/api/orders?priority=high&limit=2").await;
+    assert_eq!(
+        (ids(&high), high["total"].as_u64()),
+        (vec!["d".to_owned(), "f".to_owned()], Some(3))
+    );
+    let received = get_json(&base, "/api/orders?state=received&priority=urgent").await;
+    assert_eq!(ids(&received), ["c"]);
+    let none = get_json(&base, "/api/orders?state=delivered").await;
+    assert_eq!(none["total"], 0);
+    let bad = reqwest::get(format!("{base}/api/orders?state=teleported"))
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+    let bad = reqwest::get(format!("{base}/api/orders?limit=0"))
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+    running.stop().await;
+}
+
 /// The load run, short: every acknowledged notification processed exactly
 /// once (the figures themselves come from `examples/webhook_load.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
