@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use creatorflow::actions::{DefaultHandlers, SimConfig};
-use creatorflow::store::Store;
+use creatorflow::store::{Inbox, Store};
 use creatorflow::tiktok::{HttpConfig, HttpOrderApi};
 use creatorflow::{EngineBuilder, SystemClock};
 use creatorflow_simulator::load::{LoadConfig, run as load};
@@ -398,6 +398,43 @@ async fn orders_come_most_urgent_first_and_filter_by_priority_and_state() {
         .await
         .unwrap();
     assert_eq!(bad.status().as_u16(), 400);
+    running.stop().await;
+}
+
+/// No webhook at all: the reconciliation poll finds the order, it is
+/// ingested and shipped, and the high-water mark is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_picks_up_orders_no_webhook_announced() {
+    let (mock, api) = mock_api().await;
+    mock.orders
+        .lock()
+        .unwrap()
+        .push(order_json("555", "AWAITING_SHIPMENT"));
+    let store: SharedStore = Arc::new(creatorflow::store::open("memory:").await.unwrap());
+    let mut cfg = config();
+    cfg.poll_every = Some(Duration::from_millis(200));
+    let running = start(cfg, store.clone(), http_api(&api)).await.unwrap();
+    let base = format!("http://{}", running.addr);
+    wait_for(Duration::from_secs(10), || {
+        in_state(&base, "555", "shipped")
+    })
+    .await
+    .expect("shipped without a webhook");
+    let mark = store
+        .cursor(TENANT, &creatorflow::tiktok::cursor_name(SHOP))
+        .await
+        .unwrap();
+    assert!(mark.is_some_and(|m| m > 1_700_000_000), "{mark:?}");
+    // Later polls apply nothing new: one order, ingested once.
+    wait_for(Duration::from_secs(5), || {
+        let calls = *mock.search_calls.lock().unwrap();
+        async move { (calls >= 3).then_some(()) }
+    })
+    .await
+    .expect("polled again");
+    let m = get_json(&base, "/api/metrics").await;
+    assert_eq!(m["orders_total"], 1);
+    assert_eq!(m["processor"]["outcomes"]["ingested"], 1);
     running.stop().await;
 }
 

@@ -42,6 +42,7 @@ pub fn order_json(id: &str, status: &str) -> String {
 pub struct MockApi {
     pub orders: Mutex<Vec<String>>,
     pub detail_calls: Mutex<u64>,
+    pub search_calls: Mutex<u64>,
 }
 
 async fn shops(State(_): State<Arc<MockApi>>) -> String {
@@ -76,12 +77,22 @@ async fn details(
     )
 }
 
+/// Search Orders: every order, one page (the mock ignores the window).
+async fn search(State(m): State<Arc<MockApi>>) -> String {
+    *m.search_calls.lock().unwrap() += 1;
+    format!(
+        r#"{{"code":0,"message":"Success","request_id":"r","data":{{"orders":[{}],"next_page_token":""}}}}"#,
+        m.orders.lock().unwrap().join(",")
+    )
+}
+
 /// Starts the mock; its base URL.
 pub async fn mock_api() -> (Arc<MockApi>, String) {
     let m = Arc::new(MockApi::default());
     let app = Router::new()
         .route("/authorization/202309/shops", get(shops))
         .route("/order/202309/orders", get(details))
+        .route("/order/202309/orders/search", axum::routing::post(search))
         .with_state(m.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
