@@ -125,6 +125,15 @@ pub trait Inbox: Store {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
 
+    /// Deletes the tenant's entries processed before `processed_before`
+    /// (retention); returns how many. A deleted entry's key may be appended
+    /// again, so keep entries longer than TikTok retries (about 16 hours).
+    fn inbox_prune(
+        &self,
+        tenant: &str,
+        processed_before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
     /// The tenant's inbox counts.
     fn inbox_stats(
         &self,
@@ -222,6 +231,14 @@ impl Inbox for AnyStore {
         dispatch!(self, s => s.inbox_done(tenant, done, now))
     }
 
+    async fn inbox_prune(
+        &self,
+        tenant: &str,
+        processed_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.inbox_prune(tenant, processed_before))
+    }
+
     async fn inbox_stats(&self, tenant: &str) -> Result<InboxStats, StoreError> {
         dispatch!(self, s => s.inbox_stats(tenant))
     }
@@ -269,6 +286,14 @@ impl<S: Inbox> Inbox for Arc<S> {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send {
         (**self).inbox_done(tenant, done, now)
+    }
+
+    fn inbox_prune(
+        &self,
+        tenant: &str,
+        processed_before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        (**self).inbox_prune(tenant, processed_before)
     }
 
     fn inbox_stats(

@@ -1316,6 +1316,25 @@ pub async fn inbox_appends_claims_and_marks_processed<S: Backend + Inbox>(s: Arc
         ),
         (3, 0, 3, 1)
     );
+
+    // Retention: entries processed before the cut are deleted (n:1 and n:2
+    // at 3, n:3 at 8); another tenant's are not; a pruned key is new again.
+    assert_eq!(s.inbox_prune("t2", at(100)).await.unwrap(), 0);
+    assert_eq!(s.inbox_prune("t1", at(5)).await.unwrap(), 2);
+    let stats = s.inbox_stats("t1").await.unwrap();
+    assert_eq!((stats.received, stats.processed), (1, 1));
+    assert_eq!(
+        s.inbox_append("t1", &[entry("n:1", 9, b"again"), entry("n:3", 9, b"x")])
+            .await
+            .unwrap(),
+        vec![true, false]
+    );
+    let back = s.inbox_claim("t1", 10, lease, at(10)).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(
+        (back[0].dedup_key.as_str(), back[0].body.as_slice()),
+        ("n:1", &b"again"[..])
+    );
 }
 
 /// One tenant's inbox is invisible to another.

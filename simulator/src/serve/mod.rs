@@ -60,11 +60,16 @@ pub struct ServeConfig {
     /// The shortest time between two inbox rounds: entries arriving
     /// meanwhile are processed together (fewer, larger store transactions).
     pub inbox_round: Duration,
+    /// How long processed inbox entries are kept (checked hourly); longer
+    /// than TikTok's retries (about 16 hours), so a late retry is still
+    /// recognised as a duplicate.
+    pub inbox_retention: Duration,
 }
 
 impl ServeConfig {
     /// Defaults: a 64 KiB body limit, reconciliation every 5 minutes,
-    /// 100 ms idle polling, inbox rounds at most every 25 ms, tenant `default`.
+    /// 100 ms idle polling, inbox rounds at most every 25 ms, processed
+    /// inbox entries kept 7 days, tenant `default`.
     pub fn new(listen: SocketAddr, app_key: &str, app_secret: &str) -> Self {
         ServeConfig {
             listen,
@@ -76,6 +81,7 @@ impl ServeConfig {
             poll_every: Some(Duration::from_secs(300)),
             idle_poll: Duration::from_millis(100),
             inbox_round: Duration::from_millis(25),
+            inbox_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -260,6 +266,10 @@ pub async fn start_with<A: OrderApi + 'static>(
     tasks.push(work_rt.spawn(async move {
         run_workers(worker, pace, stopped(rx)).await;
     }));
+    let (p, rx, keep) = (processor.clone(), stop_rx.clone(), config.inbox_retention);
+    tasks.push(work_rt.spawn(async move {
+        prune_inbox(p, keep, stopped(rx)).await;
+    }));
     if let Some(every) = config.poll_every {
         let (p, rx) = (processor.clone(), stop_rx.clone());
         tasks.push(work_rt.spawn(async move {
@@ -361,6 +371,30 @@ async fn run_workers(
         tokio::select! {
             _ = &mut stop => return,
             _ = tokio::time::sleep_until(started + round_every.max(pause)) => {}
+        }
+    }
+}
+
+/// Deletes processed inbox entries older than `keep`, for every tenant,
+/// at start and then hourly, until stopped.
+async fn prune_inbox<A: OrderApi + 'static>(
+    processor: Arc<Processor<SharedStore, A>>,
+    keep: Duration,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let mut stop = std::pin::pin!(stop);
+    let keep = chrono::TimeDelta::from_std(keep).unwrap_or(chrono::TimeDelta::days(7));
+    loop {
+        for tenant in processor.tenants() {
+            if let Some(e) = processor.engine(tenant)
+                && let Err(err) = e.store().inbox_prune(tenant, e.now() - keep).await
+            {
+                eprintln!("creatorflow: pruning the inbox of {tenant}: {err}");
+            }
+        }
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
         }
     }
 }

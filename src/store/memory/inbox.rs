@@ -17,6 +17,8 @@ struct Row {
     /// Claimable at or after this time (the lease's expiry once claimed).
     claimable_at: DateTime<Utc>,
     processed: Option<(DateTime<Utc>, String)>,
+    /// Deleted by retention (kept as a tombstone so ids stay positions).
+    pruned: bool,
 }
 
 /// The three tables.
@@ -72,6 +74,7 @@ impl Inbox for MemoryStore {
                 },
                 claimable_at: at,
                 processed: None,
+                pruned: false,
             });
             out.push(true);
         }
@@ -130,10 +133,38 @@ impl Inbox for MemoryStore {
         Ok(out)
     }
 
+    async fn inbox_prune(
+        &self,
+        tenant: &str,
+        processed_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let before = trunc(processed_before);
+        let mut t = self.inbox();
+        let mut gone = Vec::new();
+        for r in t.rows.iter_mut() {
+            if !r.pruned
+                && r.item.tenant == tenant
+                && r.processed.as_ref().is_some_and(|(at, _)| *at < before)
+            {
+                r.pruned = true;
+                r.item.body = Vec::new();
+                gone.push((tenant.to_owned(), r.item.dedup_key.clone()));
+            }
+        }
+        for key in &gone {
+            t.keys.remove(key);
+        }
+        Ok(gone.len() as u64)
+    }
+
     async fn inbox_stats(&self, tenant: &str) -> Result<InboxStats, StoreError> {
         let t = self.inbox();
         let mut s = InboxStats::default();
-        for r in t.rows.iter().filter(|r| r.item.tenant == tenant) {
+        for r in t
+            .rows
+            .iter()
+            .filter(|r| r.item.tenant == tenant && !r.pruned)
+        {
             s.received += 1;
             if r.processed.is_some() {
                 s.processed += 1;

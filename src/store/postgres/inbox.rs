@@ -141,6 +141,25 @@ impl Inbox for PostgresStore {
         tx.end(result).await
     }
 
+    async fn inbox_prune(
+        &self,
+        tenant: &str,
+        processed_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
+        let r = sqlx::query(
+            "DELETE FROM tiktok_inbox WHERE user_id = $1 AND processed_at IS NOT NULL \
+             AND processed_at < $2",
+        )
+        .bind(tenant)
+        .bind(trunc(processed_before))
+        .execute(tx.conn())
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(db("pruning the inbox"));
+        tx.end(r).await
+    }
+
     async fn inbox_stats(&self, tenant: &str) -> Result<InboxStats, StoreError> {
         let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
         let row = sqlx::query(

@@ -139,6 +139,25 @@ impl Inbox for SqliteStore {
         Ok(out)
     }
 
+    async fn inbox_prune(
+        &self,
+        tenant: &str,
+        processed_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.write().await?;
+        let r = sqlx::query(
+            "DELETE FROM tiktok_inbox WHERE user_id = ? AND processed_at IS NOT NULL \
+             AND processed_at < ?",
+        )
+        .bind(tenant.to_owned())
+        .bind(ms(processed_before))
+        .execute(&mut *tx)
+        .await
+        .map_err(db("pruning the inbox"))?;
+        tx.commit().await.map_err(db("committing an inbox prune"))?;
+        Ok(r.rows_affected())
+    }
+
     async fn inbox_stats(&self, tenant: &str) -> Result<InboxStats, StoreError> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS received, \

@@ -46,10 +46,10 @@ ALTER TABLE tiktok_order_events ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECUR
 ALTER TABLE tiktok_cursors      ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 
 -- A creator's own pushes: appended, claimed and marked processed (an
--- update), never deleted by the application.
+-- update of the lease and outcome columns only), deleted by retention.
 CREATE POLICY tenant_inbox ON tiktok_inbox FOR ALL TO creatorflow_app
     USING (user_id = creatorflow_tenant()) WITH CHECK (user_id = creatorflow_tenant());
-GRANT SELECT, INSERT ON tiktok_inbox TO creatorflow_app;
+GRANT SELECT, INSERT, DELETE ON tiktok_inbox TO creatorflow_app;
 GRANT UPDATE (claimable_at, attempts, processed_at, outcome) ON tiktok_inbox TO creatorflow_app;
 
 CREATE POLICY tenant_events ON tiktok_order_events FOR ALL TO creatorflow_app
