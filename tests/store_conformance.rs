@@ -116,6 +116,12 @@ macro_rules! all_backends {
                 metrics_record_and_query,
                 rule_stats_round_trip,
                 webhooks_are_deduplicated,
+                inbox_appends_claims_and_marks_processed,
+                inbox_is_tenant_scoped,
+                inbox_claims_are_exclusive,
+                order_events_refuse_stale_ones,
+                order_events_batch_in_order,
+                cursors_round_trip,
             ]);
         )*
     };
@@ -310,7 +316,7 @@ mod postgres_only {
     use creatorflow::model::Priority;
     use creatorflow::rules::RuleStats;
     use creatorflow::store::{
-        self, ClaimRequest, LaneLimit, NewOrder, Store, StoreError, TenantScope, WorkSpec,
+        self, ClaimRequest, Inbox, LaneLimit, NewOrder, Store, StoreError, TenantScope, WorkSpec,
     };
     use serde_json::json;
     use sqlx::postgres::PgConnection;
@@ -409,6 +415,19 @@ mod postgres_only {
             .await
             .unwrap();
         s.note_webhook("B", "n1", at(1)).await.unwrap();
+        s.inbox_append(
+            "B",
+            &[creatorflow::store::InboxEntry {
+                dedup_key: "n:1".into(),
+                topic: 1,
+                body: b"{}".to_vec(),
+                received_at: at(1),
+            }],
+        )
+        .await
+        .unwrap();
+        s.note_order_event("B", "b1", 1, 0).await.unwrap();
+        s.set_cursor("B", "poll", 1).await.unwrap();
         let a = s.create_orders("A", &[mk("a1")]).await.unwrap()[0]
             .clone()
             .unwrap()
@@ -423,6 +442,9 @@ mod postgres_only {
             "rule_stats",
             "webhook_notifications",
             "work_queue",
+            "tiktok_inbox",
+            "tiktok_order_events",
+            "tiktok_cursors",
         ];
         // The application role, tenant A.
         exec(
@@ -466,6 +488,9 @@ mod postgres_only {
             "UPDATE work_queue SET payload = '{}' WHERE user_id = 'B'".to_owned(),
             "DELETE FROM work_queue".to_owned() + " WHERE user_id = 'B'",
             "DELETE FROM webhook_notifications WHERE user_id = 'B'".to_owned(),
+            "UPDATE tiktok_inbox SET attempts = 9 WHERE user_id = 'B'".to_owned(),
+            "UPDATE tiktok_order_events SET event_time = 0 WHERE user_id = 'B'".to_owned(),
+            "UPDATE tiktok_cursors SET value = 0 WHERE user_id = 'B'".to_owned(),
         ] {
             assert_eq!(exec(&mut conn, &sql).await, 0, "{sql}");
         }
@@ -474,6 +499,17 @@ mod postgres_only {
         refused(
             &mut conn,
             "INSERT INTO webhook_notifications VALUES ('B', 'forged', now())",
+        )
+        .await;
+        refused(
+            &mut conn,
+            "INSERT INTO tiktok_inbox (user_id, dedup_key, topic, body, received_at, claimable_at) \
+             VALUES ('B', 'forged', 1, '', now(), now())",
+        )
+        .await;
+        refused(
+            &mut conn,
+            "INSERT INTO tiktok_cursors VALUES ('B', 'forged', 1)",
         )
         .await;
         refused(
@@ -849,7 +885,7 @@ mod postgres_only {
         )
         .await;
         assert_eq!(rows, distinct);
-        assert!(rows >= 3, "{rows} migrations recorded");
+        assert!(rows >= 4, "{rows} migrations recorded");
         let _ = conn.close().await;
         pg::drop_schema(&url, &schema).await;
     }

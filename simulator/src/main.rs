@@ -31,6 +31,8 @@ enum Command {
     Worker(cmd::worker::Args),
     /// Counts by state and lane, and an integrity check of the store.
     Status(cmd::status::Args),
+    /// The TikTok Shop webhook receiver, the workers and the dashboard in one process.
+    Serve(cmd::serve::Args),
 }
 
 /// What a command ended with.
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Ingest(a) => cmd::ingest::run(a),
         Command::Worker(a) => cmd::worker::run(a),
         Command::Status(a) => cmd::status::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -23,6 +23,7 @@
 
 mod builder;
 mod error;
+pub mod external;
 mod lanes;
 mod restore;
 mod rule_actions;

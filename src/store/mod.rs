@@ -88,11 +88,13 @@ mod any;
 mod decode;
 mod error;
 mod fault;
+mod inbox;
 mod json_text;
 pub(crate) mod logic;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod shared;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod types;
@@ -109,6 +111,7 @@ pub use any::AnyStore;
 pub use error::StoreError;
 #[doc(hidden)]
 pub use fault::{FaultPoint, InjectFault};
+pub use inbox::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, OrderEvent};
 pub use json_text::JsonText;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]

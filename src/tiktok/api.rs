@@ -40,7 +40,7 @@ pub fn sign_request(app_secret: &str, path: &str, query: &[(&str, &str)], body: 
 }
 
 /// An id sent as a string or a number.
-fn id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+pub(super) fn id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Id {

@@ -8,8 +8,9 @@ use chrono::TimeDelta;
 use creatorflow::model::{Impact, Priority, StateName};
 use creatorflow::rules::RuleStats;
 use creatorflow::store::{
-    AfterStep, ClaimRequest, FaultPoint, InjectFault, LaneLimit, MetricQuery, NewOrder, Settle,
-    Store, StoreError, StoredOrder, TenantScope, WorkItem, WorkSpec, WorkflowMetric,
+    AfterStep, ClaimRequest, FaultPoint, Inbox, InboxDone, InboxEntry, InjectFault, LaneLimit,
+    MetricQuery, NewOrder, OrderEvent, Settle, Store, StoreError, StoredOrder, TenantScope,
+    WorkItem, WorkSpec, WorkflowMetric,
 };
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -1199,6 +1200,311 @@ pub async fn webhooks_are_deduplicated<S: Backend>(s: Arc<S>) {
     assert_eq!(s.prune_webhooks("t1", at(10)).await.unwrap(), 1);
     assert!(s.note_webhook("t1", "n1", at(11)).await.unwrap());
     assert!(!s.note_webhook("t1", "n2", at(11)).await.unwrap());
+}
+
+// ---- the webhook inbox ------------------------------------------------------
+
+fn entry(key: &str, minutes: i64, body: &[u8]) -> InboxEntry {
+    InboxEntry {
+        dedup_key: key.into(),
+        topic: 1,
+        body: body.to_vec(),
+        received_at: at(minutes),
+    }
+}
+
+fn done(id: i64, attempt: u32) -> InboxDone {
+    InboxDone {
+        id,
+        attempt,
+        outcome: format!("done {id}/{attempt}"),
+    }
+}
+
+/// Appends de-duplicate; claims go oldest first under a lease; an entry is
+/// marked processed once, only under its latest claim; a lapsed lease hands
+/// the entry over with the next attempt; bodies come back byte for byte.
+pub async fn inbox_appends_claims_and_marks_processed<S: Backend + Inbox>(s: Arc<S>) {
+    let raw = [0u8, 159, 146, 150, b'{', b'}'];
+    let r = s
+        .inbox_append(
+            "t1",
+            &[
+                entry("n:1", 0, b"one"),
+                entry("n:2", 0, &raw),
+                entry("n:1", 0, b"again"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r, vec![true, true, false]);
+    assert_eq!(
+        s.inbox_append("t1", &[entry("n:2", 1, b"x"), entry("n:3", 1, b"three")])
+            .await
+            .unwrap(),
+        vec![false, true]
+    );
+    assert!(matches!(
+        s.inbox_append("t1", &[entry("", 1, b"x")]).await,
+        Err(StoreError::Invalid { .. })
+    ));
+
+    let lease = TimeDelta::minutes(5);
+    let first = s.inbox_claim("t1", 2, lease, at(2)).await.unwrap();
+    assert_eq!(
+        first
+            .iter()
+            .map(|i| i.dedup_key.as_str())
+            .collect::<Vec<_>>(),
+        ["n:1", "n:2"]
+    );
+    assert!(
+        first
+            .iter()
+            .all(|i| i.attempt == 1 && i.tenant == "t1" && i.topic == 1)
+    );
+    assert_eq!(first[0].body, b"one");
+    assert_eq!(first[1].body, raw);
+    assert_eq!(first[0].received_at, at(0));
+    let rest = s.inbox_claim("t1", 10, lease, at(2)).await.unwrap();
+    assert_eq!(
+        rest.iter()
+            .map(|i| i.dedup_key.as_str())
+            .collect::<Vec<_>>(),
+        ["n:3"]
+    );
+    assert!(
+        s.inbox_claim("t1", 10, lease, at(3))
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased entries are not claimable"
+    );
+
+    let marked = s
+        .inbox_done(
+            "t1",
+            &[
+                done(first[0].id, 1),
+                done(first[1].id, 1),
+                done(first[0].id, 1),
+            ],
+            at(3),
+        )
+        .await
+        .unwrap();
+    assert_eq!(marked, vec![true, true, false], "processed once");
+    let stats = s.inbox_stats("t1").await.unwrap();
+    assert_eq!(
+        (
+            stats.received,
+            stats.pending,
+            stats.processed,
+            stats.reclaimed
+        ),
+        (3, 1, 2, 0)
+    );
+
+    // n:3's lease lapses at 7: claimed again, attempt 2; the old claim can no longer finish it.
+    assert!(
+        s.inbox_claim("t1", 10, lease, at(6))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = s.inbox_claim("t1", 10, lease, at(7)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id, again[0].attempt), (rest[0].id, 2));
+    assert_eq!(
+        s.inbox_done("t1", &[done(rest[0].id, 1)], at(8))
+            .await
+            .unwrap(),
+        vec![false]
+    );
+    assert_eq!(
+        s.inbox_done("t1", &[done(rest[0].id, 2)], at(8))
+            .await
+            .unwrap(),
+        vec![true]
+    );
+    assert!(
+        s.inbox_claim("t1", 10, lease, at(60))
+            .await
+            .unwrap()
+            .is_empty(),
+        "processed entries never come back"
+    );
+    let stats = s.inbox_stats("t1").await.unwrap();
+    assert_eq!(
+        (
+            stats.received,
+            stats.pending,
+            stats.processed,
+            stats.reclaimed
+        ),
+        (3, 0, 3, 1)
+    );
+
+    // Retention: entries processed before the cut are deleted (n:1 and n:2
+    // at 3, n:3 at 8); another tenant's are not; a pruned key is new again.
+    assert_eq!(s.inbox_prune("t2", at(100)).await.unwrap(), 0);
+    assert_eq!(s.inbox_prune("t1", at(5)).await.unwrap(), 2);
+    let stats = s.inbox_stats("t1").await.unwrap();
+    assert_eq!((stats.received, stats.processed), (1, 1));
+    assert_eq!(
+        s.inbox_append("t1", &[entry("n:1", 9, b"again"), entry("n:3", 9, b"x")])
+            .await
+            .unwrap(),
+        vec![true, false]
+    );
+    let back = s.inbox_claim("t1", 10, lease, at(10)).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(
+        (back[0].dedup_key.as_str(), back[0].body.as_slice()),
+        ("n:1", &b"again"[..])
+    );
+}
+
+/// One tenant's inbox is invisible to another.
+pub async fn inbox_is_tenant_scoped<S: Backend + Inbox>(s: Arc<S>) {
+    assert_eq!(
+        s.inbox_append("t1", &[entry("n:1", 0, b"a")])
+            .await
+            .unwrap(),
+        vec![true]
+    );
+    assert_eq!(
+        s.inbox_append("t2", &[entry("n:1", 0, b"b")])
+            .await
+            .unwrap(),
+        vec![true],
+        "same key, other tenant"
+    );
+    let t1 = s
+        .inbox_claim("t1", 10, TimeDelta::minutes(5), at(1))
+        .await
+        .unwrap();
+    assert_eq!(t1.len(), 1);
+    assert_eq!(t1[0].body, b"a");
+    // t2 cannot finish t1's entry.
+    assert_eq!(
+        s.inbox_done("t2", &[done(t1[0].id, 1)], at(1))
+            .await
+            .unwrap(),
+        vec![false]
+    );
+    let t2 = s
+        .inbox_claim("t2", 10, TimeDelta::minutes(5), at(1))
+        .await
+        .unwrap();
+    assert_eq!(t2.len(), 1);
+    assert_eq!(t2[0].body, b"b");
+    assert_eq!(s.inbox_stats("t3").await.unwrap().received, 0);
+    assert_eq!(s.inbox_stats("t1").await.unwrap().pending, 1);
+}
+
+/// Concurrent claimants never get the same entry.
+pub async fn inbox_claims_are_exclusive<S: Backend + Inbox>(s: Arc<S>) {
+    let entries: Vec<_> = (0..60)
+        .map(|i| entry(&format!("n:{i}"), 0, b"{}"))
+        .collect();
+    assert!(
+        s.inbox_append("t1", &entries)
+            .await
+            .unwrap()
+            .iter()
+            .all(|n| *n)
+    );
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                loop {
+                    let items = s
+                        .inbox_claim("t1", 7, TimeDelta::minutes(5), at(1))
+                        .await
+                        .unwrap();
+                    if items.is_empty() {
+                        return got;
+                    }
+                    got.extend(items.into_iter().map(|i| i.id));
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let unique: HashSet<_> = all.iter().copied().collect();
+    assert_eq!((all.len(), unique.len()), (60, 60));
+}
+
+/// The event-time guard: a stale `(time, rank)` is refused, an equal or
+/// newer one accepted; per tenant and order.
+pub async fn order_events_refuse_stale_ones<S: Backend + Inbox>(s: Arc<S>) {
+    assert!(s.note_order_event("t1", "o1", 10, 1).await.unwrap());
+    assert!(
+        !s.note_order_event("t1", "o1", 9, 4).await.unwrap(),
+        "older time"
+    );
+    assert!(
+        !s.note_order_event("t1", "o1", 10, 0).await.unwrap(),
+        "same time, lower rank"
+    );
+    assert!(
+        s.note_order_event("t1", "o1", 10, 1).await.unwrap(),
+        "a repeat is not stale"
+    );
+    assert!(s.note_order_event("t1", "o1", 10, 4).await.unwrap());
+    assert!(!s.note_order_event("t1", "o1", 10, 1).await.unwrap());
+    assert!(s.note_order_event("t1", "o1", 11, 0).await.unwrap());
+    assert!(
+        s.note_order_event("t1", "o2", 1, 0).await.unwrap(),
+        "another order"
+    );
+    assert!(
+        s.note_order_event("t2", "o1", 1, 0).await.unwrap(),
+        "another tenant"
+    );
+}
+
+/// The guard in a batch: events of one order are compared in batch order.
+pub async fn order_events_batch_in_order<S: Backend + Inbox>(s: Arc<S>) {
+    let ev = |id: &str, time, rank| OrderEvent {
+        tiktok_order_id: id.into(),
+        time,
+        rank,
+    };
+    let r = s
+        .note_order_events(
+            "t1",
+            &[
+                ev("o1", 10, 1),
+                ev("o1", 9, 0),
+                ev("o1", 12, 0),
+                ev("o2", 1, 0),
+                ev("o1", 11, 4),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(r, vec![true, false, true, true, false]);
+    assert!(!s.note_order_event("t1", "o1", 11, 9).await.unwrap());
+    assert!(s.note_order_event("t1", "o1", 12, 0).await.unwrap());
+    assert!(s.note_order_events("t1", &[]).await.unwrap().is_empty());
+}
+
+/// Cursors: unset, set, overwritten; per tenant.
+pub async fn cursors_round_trip<S: Backend + Inbox>(s: Arc<S>) {
+    assert_eq!(s.cursor("t1", "poll").await.unwrap(), None);
+    s.set_cursor("t1", "poll", 1_718_305_585).await.unwrap();
+    assert_eq!(s.cursor("t1", "poll").await.unwrap(), Some(1_718_305_585));
+    s.set_cursor("t1", "poll", 1_718_305_600).await.unwrap();
+    assert_eq!(s.cursor("t1", "poll").await.unwrap(), Some(1_718_305_600));
+    assert_eq!(s.cursor("t2", "poll").await.unwrap(), None);
+    assert_eq!(s.cursor("t1", "other").await.unwrap(), None);
 }
 
 /// Writes everything a reopened store must still have; returns what to compare.

@@ -97,7 +97,7 @@ fn with_timeout(timeout: TimeDelta) -> Lanes {
 }
 
 /// Completes on SIGINT or (on Unix) SIGTERM.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

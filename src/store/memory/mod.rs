@@ -3,6 +3,7 @@
 //! work ids), and it keeps the same contract as the SQL backends, including
 //! millisecond times and the tenant checks.
 
+mod inbox;
 mod queue;
 
 use crate::FastMap;
@@ -30,6 +31,7 @@ use queue::Queue;
 pub struct MemoryStore {
     inner: Box<Mutex<Inner>>,
     fault: Mutex<Option<FaultPoint>>,
+    inbox: Mutex<inbox::Tables>,
 }
 
 #[derive(Debug, Default)]

@@ -12,6 +12,7 @@ use crate::store::StoreError;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_tenant_isolation.sql"),
+    include_str!("migrations/0003_tiktok_inbox.sql"),
     include_str!("migrations/0004_ready_queue.sql"),
 ];
 
@@ -26,6 +27,9 @@ const TABLES: &[&str] = &[
     "rule_stats",
     "webhook_notifications",
     "work_queue",
+    "tiktok_inbox",
+    "tiktok_order_events",
+    "tiktok_cursors",
 ];
 
 /// Brings `schema` (the connection's `search_path`) to [`SCHEMA_VERSION`]:

@@ -53,6 +53,7 @@
 //! `FOR UPDATE SKIP LOCKED`: concurrent claimants, in this process or
 //! another, never wait on or take each other's items.
 
+mod inbox;
 mod migrate;
 mod misc;
 mod orders;

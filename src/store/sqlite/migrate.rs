@@ -8,6 +8,7 @@ use crate::store::StoreError;
 /// The migrations, in order; `MIGRATIONS[i]` brings the schema to version `i + 1`.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_tiktok_inbox.sql"),
     include_str!("migrations/0003_ready_queue.sql"),
 ];
 

@@ -9,6 +9,7 @@
 //! rows per statement: on this machine one statement costs about 50 µs
 //! through sqlx whatever its size, so group commit is what makes SQLite fast.
 
+mod inbox;
 mod migrate;
 mod misc;
 mod orders;

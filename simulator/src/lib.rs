@@ -1,0 +1,9 @@
+//! The `creatorflow` command line's server half, as a library so that its
+//! tests and the load example run it in-process: [`serve`] (the webhook
+//! receiver, workers, inbox processor, reconciliation and dashboard) and
+//! [`load`] (a signed-webhook load driver over loopback).
+
+#![warn(missing_docs)]
+
+pub mod load;
+pub mod serve;

@@ -1,0 +1,355 @@
+//! The read endpoints: `/healthz`, `/api/metrics`, `/api/orders` and the
+//! Prometheus `/metrics`. Every read is scoped to one tenant.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use creatorflow::Engine;
+use creatorflow::model::Priority;
+use creatorflow::store::{Inbox, Store, StoredOrder};
+use creatorflow::tiktok::OrderApi;
+use serde_json::{Value, json};
+
+use super::webhook::LATENCY_BUCKETS;
+use super::{AppState, SharedStore};
+
+/// The most orders `/api/orders` returns.
+const MAX_LIMIT: usize = 1000;
+
+/// The most active orders `/api/orders` reads to filter (bounded memory).
+const SCAN_LIMIT: usize = 100_000;
+
+fn error(status: StatusCode, message: String) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+/// The tenant a read is for: `?tenant=`, or the configured default.
+fn engine<'a, A: OrderApi + 'static>(
+    s: &'a AppState<A>,
+    q: &HashMap<String, String>,
+) -> Result<&'a Engine<SharedStore>, String> {
+    let tenant = q
+        .get("tenant")
+        .map_or(s.config.default_tenant.as_str(), String::as_str);
+    s.processor
+        .engine(tenant)
+        .ok_or_else(|| format!("`tenant`: no tenant `{tenant}` is configured"))
+}
+
+/// `GET /healthz`.
+pub(crate) async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// The dashboard figures of `model.md` for one tenant, with the queue, the
+/// action counters, the tenant's inbox and the webhook counters.
+async fn figures<A: OrderApi + 'static>(
+    s: &AppState<A>,
+    e: &Engine<SharedStore>,
+) -> Result<Value, String> {
+    let m = e.metrics().await.map_err(|e| e.to_string())?;
+    let inbox = e
+        .store()
+        .inbox_stats(e.tenant())
+        .await
+        .map_err(|e| e.to_string())?;
+    let d = &m.dashboard;
+    let active: u64 = d.orders_by_priority.values().sum();
+    Ok(json!({
+        "tenant": e.tenant(),
+        "now": d.now,
+        "window_ms": d.window_ms,
+        "orders_processed_per_minute": d.orders_processed_per_minute,
+        "automation_health_pct": d.automation_health_pct,
+        "avg_processing_time_s": d.avg_processing_time_s,
+        "avg_processing_time_change_pct": d.avg_processing_time_change_pct,
+        "orders_total": d.orders_by_state.values().sum::<u64>(),
+        "orders_by_state": d.orders_by_state,
+        "active_orders": active,
+        "orders_by_priority": d.orders_by_priority,
+        "viral_orders": d.viral_orders,
+        "most_urgent": d.most_urgent.iter().map(summary).collect::<Vec<_>>(),
+        "queue": m.queue,
+        "actions": m.actions,
+        "inbox": inbox,
+        "webhooks": s.stats.counts(),
+        "processor": s.processor.stats(),
+        "uptime_s": s.started.elapsed().as_secs(),
+    }))
+}
+
+/// `GET /api/metrics[?tenant=]`.
+pub(crate) async fn metrics<A: OrderApi + 'static>(
+    State(s): State<Arc<AppState<A>>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let e = match engine(&s, &q) {
+        Ok(e) => e,
+        Err(m) => return error(StatusCode::NOT_FOUND, m),
+    };
+    match figures(&s, e).await {
+        Ok(v) => Json(v).into_response(),
+        Err(m) => error(StatusCode::INTERNAL_SERVER_ERROR, m),
+    }
+}
+
+/// One order as the API and the dashboard show it.
+fn summary(o: &StoredOrder) -> Value {
+    let x = &o.order;
+    json!({
+        "id": o.id,
+        "tiktok_order_id": x.tiktok_order_id,
+        "state": x.current_state.as_str(),
+        "priority": x.priority,
+        "impact": x.impact,
+        "automation_status": x.automation_status,
+        "flow_progress": x.flow_progress,
+        "customer_handle": x.customer_handle,
+        "product_name": x.product_name,
+        "quantity": x.quantity,
+        "price": x.price.to_string(),
+        "created_at": x.created_at,
+        "deadline": x.deadline,
+    })
+}
+
+/// Most urgent first: priority, VIRAL impact, oldest, id (the store's
+/// `active_orders` order).
+fn urgency(o: &StoredOrder) -> (Priority, bool, chrono::DateTime<chrono::Utc>, uuid::Uuid) {
+    (
+        o.order.priority,
+        o.order.impact != creatorflow::model::Impact::Viral,
+        o.order.created_at,
+        o.id,
+    )
+}
+
+/// `GET /api/orders[?tenant=&state=&priority=&limit=]`: active orders most
+/// urgent first; with `state=` any order in that state (terminal ones too).
+pub(crate) async fn orders<A: OrderApi + 'static>(
+    State(s): State<Arc<AppState<A>>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let e = match engine(&s, &q) {
+        Ok(e) => e,
+        Err(m) => return error(StatusCode::NOT_FOUND, m),
+    };
+    let priority = match q.get("priority").map(|p| (p, Priority::parse(p))) {
+        None => None,
+        Some((_, Some(p))) => Some(p),
+        Some((p, None)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "`priority`: unknown value `{p}`; expected one of {}",
+                    Priority::names().collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+    };
+    let state = q.get("state").cloned();
+    if let Some(st) = &state
+        && e.machine().state(st).is_none()
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("`state`: `{st}` is not a state of the workflow"),
+        );
+    }
+    let limit = match q.get("limit").map(|l| l.parse::<usize>()) {
+        None => 50,
+        Some(Ok(n)) if (1..=MAX_LIMIT).contains(&n) => n,
+        Some(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("`limit` must be an integer from 1 to {MAX_LIMIT}"),
+            );
+        }
+    };
+    let internal = |e: String| error(StatusCode::INTERNAL_SERVER_ERROR, e);
+    let keep = |o: &StoredOrder| {
+        priority.is_none_or(|p| o.order.priority == p)
+            && state
+                .as_deref()
+                .is_none_or(|st| o.order.current_state.as_str() == st)
+    };
+    let mut found: Vec<StoredOrder> = Vec::new();
+    if state.is_some() {
+        // Page through every order of the tenant (terminal ones included).
+        let mut after = None;
+        loop {
+            let page = match e.store().list_orders(e.tenant(), after, 1000).await {
+                Ok(p) => p,
+                Err(err) => return internal(err.to_string()),
+            };
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            found.extend(page.into_iter().filter(|o| keep(o)));
+        }
+        found.sort_by_key(urgency);
+    } else {
+        match e.store().active_orders(e.tenant(), SCAN_LIMIT).await {
+            Ok(all) => found.extend(all.into_iter().filter(|o| keep(o))),
+            Err(err) => return internal(err.to_string()),
+        }
+    }
+    let total = found.len();
+    found.truncate(limit);
+    Json(json!({
+        "tenant": e.tenant(),
+        "total": total,
+        "orders": found.iter().map(summary).collect::<Vec<_>>(),
+    }))
+    .into_response()
+}
+
+/// A Prometheus label value, escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// A gauge: name, help, and its values by label set.
+type Gauge<'a> = (&'a str, &'a str, Vec<(String, f64)>);
+
+/// `GET /metrics`: Prometheus text format (every configured tenant).
+pub(crate) async fn prometheus<A: OrderApi + 'static>(
+    State(s): State<Arc<AppState<A>>>,
+) -> Response {
+    let mut out = String::new();
+    let w = s.stats.counts();
+    let _ = writeln!(
+        out,
+        "# HELP creatorflow_webhooks_total TikTok Shop webhook requests by result.\n\
+         # TYPE creatorflow_webhooks_total counter"
+    );
+    for (result, n) in [
+        ("accepted", w.accepted),
+        ("duplicate", w.duplicates),
+        ("unrouted", w.unrouted),
+        ("unauthorized", w.unauthorized),
+        ("malformed", w.malformed),
+        ("too_large", w.too_large),
+        ("inbox_error", w.inbox_errors),
+    ] {
+        let _ = writeln!(out, "creatorflow_webhooks_total{{result=\"{result}\"}} {n}");
+    }
+    let (cumulative, sum, count) = s.stats.histogram();
+    let _ = writeln!(
+        out,
+        "# HELP creatorflow_webhook_ack_seconds Time from request to acknowledgement.\n\
+         # TYPE creatorflow_webhook_ack_seconds histogram"
+    );
+    for (bound, n) in LATENCY_BUCKETS
+        .iter()
+        .map(|b| b.to_string())
+        .chain(std::iter::once("+Inf".to_owned()))
+        .zip(&cumulative)
+    {
+        let _ = writeln!(
+            out,
+            "creatorflow_webhook_ack_seconds_bucket{{le=\"{bound}\"}} {n}"
+        );
+    }
+    let _ = writeln!(out, "creatorflow_webhook_ack_seconds_sum {sum}");
+    let _ = writeln!(out, "creatorflow_webhook_ack_seconds_count {count}");
+    let p = s.processor.stats();
+    let _ = writeln!(
+        out,
+        "# HELP creatorflow_inbox_processed_total Inbox entries processed by this process.\n\
+         # TYPE creatorflow_inbox_processed_total counter\n\
+         creatorflow_inbox_processed_total {}\n\
+         # HELP creatorflow_inbox_retried_total Inbox entries left pending after a transient failure.\n\
+         # TYPE creatorflow_inbox_retried_total counter\n\
+         creatorflow_inbox_retried_total {}",
+        p.processed, p.retried
+    );
+    let mut gauges: Vec<Gauge<'_>> = vec![
+        ("creatorflow_orders", "Orders by state.", Vec::new()),
+        (
+            "creatorflow_active_orders",
+            "Active orders by priority.",
+            Vec::new(),
+        ),
+        (
+            "creatorflow_viral_orders",
+            "Active orders with VIRAL impact.",
+            Vec::new(),
+        ),
+        (
+            "creatorflow_orders_processed_per_minute",
+            "Orders with a successful step in the last hour, per minute.",
+            Vec::new(),
+        ),
+        (
+            "creatorflow_automation_health_percent",
+            "Automated, successful transitions in the last hour, percent.",
+            Vec::new(),
+        ),
+        (
+            "creatorflow_inbox_pending",
+            "Inbox entries not yet processed.",
+            Vec::new(),
+        ),
+    ];
+    let tenants: Vec<String> = s.processor.tenants().map(str::to_owned).collect();
+    for tenant in &tenants {
+        let Some(e) = s.processor.engine(tenant) else {
+            continue;
+        };
+        let now = e.now();
+        let Ok(d) = e
+            .store()
+            .dashboard(tenant, now, chrono::TimeDelta::hours(1))
+            .await
+        else {
+            continue;
+        };
+        let t = label(tenant);
+        for (st, n) in &d.orders_by_state {
+            gauges[0]
+                .2
+                .push((format!("tenant=\"{t}\",state=\"{}\"", label(st)), *n as f64));
+        }
+        for (pr, n) in &d.orders_by_priority {
+            gauges[1]
+                .2
+                .push((format!("tenant=\"{t}\",priority=\"{pr}\""), *n as f64));
+        }
+        gauges[2]
+            .2
+            .push((format!("tenant=\"{t}\""), d.viral_orders as f64));
+        gauges[3]
+            .2
+            .push((format!("tenant=\"{t}\""), d.orders_processed_per_minute));
+        if let Some(h) = d.automation_health_pct {
+            gauges[4].2.push((format!("tenant=\"{t}\""), h));
+        }
+        if let Ok(i) = e.store().inbox_stats(tenant).await {
+            gauges[5]
+                .2
+                .push((format!("tenant=\"{t}\""), i.pending as f64));
+        }
+    }
+    for (name, help, values) in gauges {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (labels, v) in values {
+            let _ = writeln!(out, "{name}{{{labels}}} {v}");
+        }
+    }
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}

@@ -1,0 +1,284 @@
+//! `POST /webhooks/tiktok-shop`: verify, parse, append to the durable inbox
+//! (group-committed), acknowledge; and the counters it keeps.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use creatorflow::store::{Inbox, InboxEntry};
+use creatorflow::tiktok::{Envelope, OrderApi, verify_webhook};
+use serde::Serialize;
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::{AppState, SharedStore};
+
+/// Upper bounds (seconds) of the acknowledgement-latency histogram buckets.
+pub const LATENCY_BUCKETS: [f64; 11] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// Counters of the webhook endpoint since the server started.
+#[derive(Debug, Default)]
+pub struct WebhookStats {
+    /// New notifications stored in the inbox (answered 200).
+    pub accepted: AtomicU64,
+    /// Duplicate deliveries (answered 200, not stored again).
+    pub duplicates: AtomicU64,
+    /// Verified notifications of a shop no tenant is configured for
+    /// (answered 200 so TikTok stops retrying; not stored).
+    pub unrouted: AtomicU64,
+    /// Bad or missing signatures (401).
+    pub unauthorized: AtomicU64,
+    /// Malformed bodies (400).
+    pub malformed: AtomicU64,
+    /// Bodies over the limit (413).
+    pub too_large: AtomicU64,
+    /// Inbox write failures (503: TikTok retries).
+    pub inbox_errors: AtomicU64,
+    /// Acknowledgement latency histogram (counts per bucket, not cumulative).
+    buckets: [AtomicU64; 12],
+    latency_sum_us: AtomicU64,
+    latency_count: AtomicU64,
+}
+
+/// A snapshot of [`WebhookStats`] for JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookCounts {
+    /// See [`WebhookStats::accepted`].
+    pub accepted: u64,
+    /// See [`WebhookStats::duplicates`].
+    pub duplicates: u64,
+    /// See [`WebhookStats::unrouted`].
+    pub unrouted: u64,
+    /// See [`WebhookStats::unauthorized`].
+    pub unauthorized: u64,
+    /// See [`WebhookStats::malformed`].
+    pub malformed: u64,
+    /// See [`WebhookStats::too_large`].
+    pub too_large: u64,
+    /// See [`WebhookStats::inbox_errors`].
+    pub inbox_errors: u64,
+}
+
+impl WebhookStats {
+    fn count(&self, c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn observe(&self, took: Duration) {
+        let s = took.as_secs_f64();
+        let i = LATENCY_BUCKETS
+            .iter()
+            .position(|b| s <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_us.fetch_add(
+            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        self.latency_count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counters now.
+    pub fn counts(&self) -> WebhookCounts {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        WebhookCounts {
+            accepted: g(&self.accepted),
+            duplicates: g(&self.duplicates),
+            unrouted: g(&self.unrouted),
+            unauthorized: g(&self.unauthorized),
+            malformed: g(&self.malformed),
+            too_large: g(&self.too_large),
+            inbox_errors: g(&self.inbox_errors),
+        }
+    }
+
+    /// The latency histogram: cumulative counts per bucket bound (the
+    /// last is `+Inf`), the sum in seconds, and the count.
+    pub fn histogram(&self) -> (Vec<u64>, f64, u64) {
+        let mut acc = 0;
+        let cumulative = self
+            .buckets
+            .iter()
+            .map(|b| {
+                acc += b.load(Ordering::Relaxed);
+                acc
+            })
+            .collect();
+        (
+            cumulative,
+            self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6,
+            self.latency_count.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// One append waiting for the group commit.
+struct Request {
+    tenant: String,
+    entry: InboxEntry,
+    reply: oneshot::Sender<Result<bool, String>>,
+}
+
+/// The handle handlers append through.
+#[derive(Clone)]
+pub(crate) struct Appender {
+    tx: mpsc::Sender<Request>,
+}
+
+/// How many appends one transaction takes at most.
+const GROUP: usize = 512;
+
+/// The group-commit task: takes every append waiting, writes them in one
+/// transaction per tenant, answers each, and wakes the processor. It ends
+/// when every [`Appender`] is dropped.
+pub(crate) fn appender(store: SharedStore, wake: Arc<Notify>) -> (Appender, JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::channel::<Request>(4 * GROUP);
+    let task = tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < GROUP {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            // Per tenant, in arrival order.
+            let mut tenants: Vec<String> = Vec::new();
+            for r in &batch {
+                if !tenants.contains(&r.tenant) {
+                    tenants.push(r.tenant.clone());
+                }
+            }
+            let mut batch: Vec<Option<Request>> = batch.into_iter().map(Some).collect();
+            for tenant in tenants {
+                let mine: Vec<Request> = batch
+                    .iter_mut()
+                    .filter(|r| r.as_ref().is_some_and(|r| r.tenant == tenant))
+                    .filter_map(Option::take)
+                    .collect();
+                let entries: Vec<InboxEntry> = mine.iter().map(|r| r.entry.clone()).collect();
+                match store.inbox_append(&tenant, &entries).await {
+                    Ok(news) => {
+                        for (r, new) in mine.into_iter().zip(news) {
+                            let _ = r.reply.send(Ok(new));
+                        }
+                    }
+                    Err(e) => {
+                        for r in mine {
+                            let _ = r.reply.send(Err(e.to_string()));
+                        }
+                    }
+                }
+            }
+            wake.notify_one();
+        }
+    });
+    (Appender { tx }, task)
+}
+
+impl Appender {
+    /// Appends one entry; `true` if new.
+    async fn append(&self, tenant: &str, entry: InboxEntry) -> Result<bool, String> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Request {
+                tenant: tenant.to_owned(),
+                entry,
+                reply,
+            })
+            .await
+            .map_err(|_| "the inbox writer stopped".to_owned())?;
+        answer
+            .await
+            .map_err(|_| "the inbox writer stopped".to_owned())?
+    }
+}
+
+/// The longest an acknowledgement waits for the inbox (TikTok allows 3 s).
+const ACK_BUDGET: Duration = Duration::from_millis(2500);
+
+fn text(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+/// The handler: see the [module docs](super).
+pub(crate) async fn receive<A: OrderApi + 'static>(
+    State(s): State<Arc<AppState<A>>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let started = Instant::now();
+    let stats = &s.stats;
+    let body = match body {
+        Ok(b) => b,
+        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            stats.count(&stats.too_large);
+            return text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body larger than {} bytes", s.config.body_limit),
+            );
+        }
+        Err(r) => {
+            stats.count(&stats.malformed);
+            return text(StatusCode::BAD_REQUEST, r.body_text());
+        }
+    };
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !verify_webhook(&s.config.app_key, &s.config.app_secret, &body, auth) {
+        stats.count(&stats.unauthorized);
+        return text(StatusCode::UNAUTHORIZED, "bad or missing signature".into());
+    }
+    let envelope = match Envelope::parse(&body) {
+        Ok(e) => e,
+        Err(e) => {
+            stats.count(&stats.malformed);
+            return text(StatusCode::BAD_REQUEST, e.to_string());
+        }
+    };
+    let Some(tenant) = s.processor.tenant_of(&envelope.shop_id) else {
+        stats.count(&stats.unrouted);
+        eprintln!(
+            "creatorflow: webhook for unconfigured shop {} acknowledged and dropped",
+            envelope.shop_id
+        );
+        stats.observe(started.elapsed());
+        return StatusCode::OK.into_response();
+    };
+    let entry = InboxEntry {
+        dedup_key: envelope.dedup_key().0,
+        topic: envelope.code,
+        body: body.to_vec(),
+        received_at: chrono::Utc::now(),
+    };
+    match tokio::time::timeout(ACK_BUDGET, s.appender.append(tenant, entry)).await {
+        Ok(Ok(true)) => stats.count(&stats.accepted),
+        Ok(Ok(false)) => stats.count(&stats.duplicates),
+        Ok(Err(e)) => {
+            stats.count(&stats.inbox_errors);
+            eprintln!("creatorflow: inbox write failed: {e}");
+            return text(StatusCode::SERVICE_UNAVAILABLE, "inbox unavailable".into());
+        }
+        Err(_) => {
+            stats.count(&stats.inbox_errors);
+            return text(StatusCode::SERVICE_UNAVAILABLE, "inbox too slow".into());
+        }
+    }
+    s.wake.notify_one();
+    stats.observe(started.elapsed());
+    StatusCode::OK.into_response()
+}

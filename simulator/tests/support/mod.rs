@@ -1,0 +1,182 @@
+//! What the serve tests share: a mock Order API on loopback, signed
+//! webhook bodies, a small HTTP client, and polling helpers.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::routing::get;
+use creatorflow::tiktok::sign_webhook;
+use serde_json::Value;
+
+pub const APP_KEY: &str = "test-app-key";
+pub const APP_SECRET: &str = "test-app-secret";
+pub const SHOP: &str = "7494049642642441621";
+pub const SHOP2: &str = "7494049642642441622";
+pub const CIPHER: &str = "ROW_test";
+pub const TENANT: &str = "creator-1";
+
+/// The Order API's JSON for one order awaiting shipment.
+pub fn order_json(id: &str, status: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","status":"{status}","user_id":"7494560109732334000",
+        "create_time":1718305585,"update_time":1718305600,"rts_sla_time":1718564785,
+        "shipping_provider":"USPS","is_on_hold_order":false,
+        "line_items":[
+          {{"id":"1","product_id":"1729587769570529000","product_name":"Glow Serum","sku_id":"s1","sale_price":"11.99"}},
+          {{"id":"2","product_id":"1729587769570529000","product_name":"Glow Serum","sku_id":"s1","sale_price":"11.99"}},
+          {{"id":"3","product_id":"1729587769570529000","product_name":"Glow Serum","sku_id":"s1","sale_price":"11.99"}}],
+        "payment":{{"total_amount":"35.97","currency":"USD"}},
+        "recipient_address":{{"region_code":"US","postal_code":"94107","full_address":"1 Main St",
+          "district_info":[{{"address_level":"L1","address_level_name":"State","address_name":"California"}},
+                           {{"address_level":"L3","address_level_name":"City","address_name":"San Francisco"}}]}}}}"#
+    )
+}
+
+/// A mock of the Order API (shops and order detail), loopback only.
+#[derive(Default)]
+pub struct MockApi {
+    pub orders: Mutex<Vec<String>>,
+    pub detail_calls: Mutex<u64>,
+    pub search_calls: Mutex<u64>,
+}
+
+async fn shops(State(_): State<Arc<MockApi>>) -> String {
+    format!(
+        r#"{{"code":0,"message":"Success","request_id":"r","data":{{"shops":[{{"id":"{SHOP}","cipher":"{CIPHER}"}},{{"id":"{SHOP2}","cipher":"ROW_two"}}]}}}}"#
+    )
+}
+
+async fn details(
+    State(m): State<Arc<MockApi>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> String {
+    *m.detail_calls.lock().unwrap() += 1;
+    let ids: Vec<String> = q
+        .get("ids")
+        .map(|s| s.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+    let found: Vec<String> = m
+        .orders
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|o| {
+            let v: Value = serde_json::from_str(o).unwrap();
+            ids.iter().any(|i| v["id"] == i.as_str())
+        })
+        .cloned()
+        .collect();
+    format!(
+        r#"{{"code":0,"message":"Success","request_id":"r","data":{{"orders":[{}]}}}}"#,
+        found.join(",")
+    )
+}
+
+/// Search Orders: every order, one page (the mock ignores the window).
+async fn search(State(m): State<Arc<MockApi>>) -> String {
+    *m.search_calls.lock().unwrap() += 1;
+    format!(
+        r#"{{"code":0,"message":"Success","request_id":"r","data":{{"orders":[{}],"next_page_token":""}}}}"#,
+        m.orders.lock().unwrap().join(",")
+    )
+}
+
+/// Starts the mock; its base URL.
+pub async fn mock_api() -> (Arc<MockApi>, String) {
+    let m = Arc::new(MockApi::default());
+    let app = Router::new()
+        .route("/authorization/202309/shops", get(shops))
+        .route("/order/202309/orders", get(details))
+        .route("/order/202309/orders/search", axum::routing::post(search))
+        .with_state(m.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (m, format!("http://{addr}"))
+}
+
+/// An ORDER_STATUS_CHANGE push.
+pub fn status_push(notification: Option<&str>, order: &str, status: &str, t: i64) -> Vec<u8> {
+    let n = notification.map_or(String::new(), |n| {
+        format!(r#""tts_notification_id":"{n}","#)
+    });
+    format!(
+        r#"{{"type":1,{n}"shop_id":"{SHOP}","timestamp":{t},"data":{{"order_id":"{order}","order_status":"{status}","is_on_hold_order":false,"update_time":{t}}}}}"#
+    )
+    .into_bytes()
+}
+
+/// A CANCELLATION_STATUS_CHANGE push, request succeeded.
+pub fn cancel_push(notification: &str, order: &str, t: i64) -> Vec<u8> {
+    format!(
+        r#"{{"type":11,"tts_notification_id":"{notification}","shop_id":"{SHOP}","timestamp":{t},"data":{{"order_id":"{order}","cancellations_role":"BUYER","cancel_status":"CANCELLATION_REQUEST_SUCCESS","cancel_id":"77","create_time":{t}}}}}"#
+    )
+    .into_bytes()
+}
+
+pub fn sign(body: &[u8]) -> String {
+    sign_webhook(APP_KEY, APP_SECRET, body)
+}
+
+/// POSTs a webhook with an optional `Authorization`; (status, body).
+pub async fn post(base: &str, body: &[u8], auth: Option<&str>) -> (u16, String) {
+    let client = reqwest::Client::new();
+    let mut req = client
+        .post(format!("{base}/webhooks/tiktok-shop"))
+        .header("content-type", "application/json")
+        .body(body.to_vec());
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
+    let r = req.send().await.expect("request");
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap_or_default())
+}
+
+/// POSTs a correctly signed webhook.
+pub async fn post_signed(base: &str, body: &[u8]) -> (u16, String) {
+    post(base, body, Some(&sign(body))).await
+}
+
+/// GETs JSON.
+pub async fn get_json(base: &str, path: &str) -> Value {
+    reqwest::get(format!("{base}{path}"))
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// Polls `f` until it returns `Some`, for at most `limit`.
+pub async fn wait_for<T, F, Fut>(limit: Duration, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The state of a TikTok order as `/api/orders?state=` sees it, if in `state`.
+pub async fn in_state(base: &str, tiktok_id: &str, state: &str) -> Option<Value> {
+    let v = get_json(base, &format!("/api/orders?state={state}&limit=1000")).await;
+    v["orders"]
+        .as_array()?
+        .iter()
+        .find(|o| o["tiktok_order_id"] == tiktok_id)
+        .cloned()
+}

@@ -1,0 +1,225 @@
+//! Events from outside the engine: TikTok Shop telling us an order is in
+//! transit or delivered, and the guard that keeps a stale event from moving
+//! an order backwards.
+//!
+//! The engine drives an order to `shipped` itself and then waits for the
+//! carrier through the [`DeliveryCheck`](super::DeliveryCheck). An external
+//! confirmation takes the same transitions through the machine, with their
+//! actions and one history row each (reason `…: <why>`), so the history
+//! reads the same whichever way an order got there; the pending scheduled
+//! check of a delivered order then finds nothing to do.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::worker::Outcome;
+use super::{Engine, EngineError};
+use crate::actions::{Step, StepResult};
+use crate::model::AutomationStatus;
+use crate::store::{Inbox, OrderEvent, OrderId, Store, StoredOrder};
+
+/// What an external confirmation did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub enum External {
+    /// The order moved; `steps` transitions were recorded.
+    Moved {
+        /// The order afterwards.
+        order: StoredOrder,
+        /// How many transitions were recorded.
+        steps: usize,
+    },
+    /// The order already is where the event says (or further): nothing to do.
+    Unchanged(StoredOrder),
+    /// The order cannot follow the event (a terminal state such as
+    /// `cancelled`, or waiting for a person in manual review).
+    Refused {
+        /// The order, unchanged.
+        order: StoredOrder,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// How far an external confirmation takes an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Goal {
+    Shipped,
+    Delivered,
+}
+
+/// At most this many steps (or lost races) per confirmation.
+const MAX_STEPS: usize = 16;
+
+impl<S: Store + 'static> Engine<S> {
+    /// The engine's clock reading (for callers that write beside the
+    /// engine, such as the webhook inbox).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// The tenant's order with this TikTok order id, if any.
+    pub async fn find_by_tiktok_id(
+        &self,
+        tiktok_order_id: &str,
+    ) -> Result<Option<StoredOrder>, EngineError> {
+        Ok(self
+            .inner
+            .store
+            .find_order(&self.inner.tenant, tiktok_order_id)
+            .await?)
+    }
+
+    /// TikTok says the order is with the carrier: an order before `shipped`
+    /// takes the machine's automatic steps up to it now (each with its
+    /// actions and history row); a shipped or delivered order is unchanged.
+    pub async fn confirm_shipped(&self, id: OrderId, why: &str) -> Result<External, EngineError> {
+        self.confirm(id, why, Goal::Shipped).await
+    }
+
+    /// TikTok says the order is delivered: a shipped order moves to its
+    /// delivered state through the machine (an order before `shipped` takes
+    /// the steps up to it first).
+    pub async fn confirm_delivered(&self, id: OrderId, why: &str) -> Result<External, EngineError> {
+        self.confirm(id, why, Goal::Delivered).await
+    }
+
+    async fn confirm(&self, id: OrderId, why: &str, goal: Goal) -> Result<External, EngineError> {
+        let inner = &*self.inner;
+        let mut steps = 0;
+        let mut last = None;
+        for _ in 0..MAX_STEPS {
+            inner.forget(id);
+            let stored = self.order(id).await?;
+            let state = stored.order.current_state.clone();
+            let shipped = inner
+                .machine
+                .state(state.as_str())
+                .is_some_and(|s| s.automation_status == AutomationStatus::Shipped);
+            if stored.terminal && stored.order.automation_status == AutomationStatus::Delivered {
+                return Ok(done(stored, steps));
+            }
+            if shipped && goal == Goal::Shipped {
+                return Ok(done(stored, steps));
+            }
+            if stored.terminal || inner.is_failure(state.as_str()) {
+                return Ok(External::Refused {
+                    reason: format!("order is in `{state}`"),
+                    order: stored,
+                });
+            }
+            let Some(next) = inner.next_state(state.as_str()) else {
+                return Ok(External::Refused {
+                    reason: format!("no automatic step leaves `{state}`"),
+                    order: stored,
+                });
+            };
+            let now = inner.clock.now();
+            let plan = inner.machine.transition(&stored.order, next, now)?;
+            let lane = inner.lanes.get(stored.order.priority);
+            let report = inner
+                .executor
+                .run_step(Step {
+                    order: &stored.order,
+                    transition: &plan.transition,
+                    version: stored.version,
+                    rollbacks: &plan.rollbacks,
+                    actions: &plan.actions,
+                    retry: &lane.retry,
+                })
+                .await;
+            let write = match report.result {
+                StepResult::Succeeded => {
+                    let mut t =
+                        inner.transition(&stored, &plan, inner.clock.now(), report.duration_ms);
+                    t.reason = Some(format!("{}: {why}", plan.transition));
+                    t.actions_executed = report.records_json();
+                    t
+                }
+                StepResult::Failed { error, .. } => {
+                    let message = format!("{}: {error}", plan.transition);
+                    match inner
+                        .fail(
+                            &inner.tenant,
+                            &stored,
+                            None,
+                            report.records,
+                            message,
+                            report.duration_ms,
+                        )
+                        .await?
+                    {
+                        Outcome::Write(_, t) => *t,
+                        Outcome::Release(..) | Outcome::Complete(_) => {
+                            return Ok(External::Refused {
+                                reason: "the step failed".into(),
+                                order: stored,
+                            });
+                        }
+                    }
+                }
+                StepResult::Refused { action, .. } => {
+                    return Ok(External::Refused {
+                        reason: format!("circuit open for `{action}`"),
+                        order: stored,
+                    });
+                }
+            };
+            match inner.store.transition(&inner.tenant, &write).await {
+                Ok(order) => {
+                    steps += 1;
+                    last = Some(order);
+                }
+                // A worker or a person moved the order meanwhile: read it again.
+                Err(e) if e.is_conflict() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match last {
+            Some(order) => Ok(External::Moved { order, steps }),
+            None => Err(EngineError::Config(format!(
+                "order {id}: no progress after {MAX_STEPS} attempts"
+            ))),
+        }
+    }
+}
+
+fn done(order: StoredOrder, steps: usize) -> External {
+    if steps == 0 {
+        External::Unchanged(order)
+    } else {
+        External::Moved { order, steps }
+    }
+}
+
+impl<S: Inbox + 'static> Engine<S> {
+    /// The stale-event guard: records that an event at `(time, rank)` is
+    /// applied to the tenant's TikTok order, unless a newer one already was;
+    /// `false` means the event is stale and must be dropped. `rank` orders
+    /// events of the same second (a later stage ranks higher).
+    pub async fn note_external_event(
+        &self,
+        tiktok_order_id: &str,
+        time: i64,
+        rank: u8,
+    ) -> Result<bool, EngineError> {
+        Ok(self
+            .inner
+            .store
+            .note_order_event(&self.inner.tenant, tiktok_order_id, time, rank)
+            .await?)
+    }
+
+    /// [`Engine::note_external_event`] for many events in one store
+    /// transaction, in order; one result per event (`false`: stale).
+    pub async fn note_external_events(
+        &self,
+        events: &[OrderEvent],
+    ) -> Result<Vec<bool>, EngineError> {
+        Ok(self
+            .inner
+            .store
+            .note_order_events(&self.inner.tenant, events)
+            .await?)
+    }
+}

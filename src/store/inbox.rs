@@ -1,0 +1,345 @@
+//! The durable webhook inbox: an opt-in capability of a [`Store`].
+//!
+//! `creatorflow serve` acknowledges a TikTok Shop push only once its raw,
+//! verified bytes are in the inbox, and processes it afterwards: a
+//! processor claims pending entries (a lease, like the work queue), applies
+//! them, and marks them processed. An entry whose lease lapses (the process
+//! died mid-way) is claimed again; `attempt` counts claims. Appends are
+//! de-duplicated on `(tenant, dedup_key)`, so a retried delivery is stored
+//! once.
+//!
+//! Beside the inbox, two small tables the ingestion needs: per TikTok order,
+//! the newest event applied (so a stale event never moves an order
+//! backwards), and named cursors (the reconciliation poll's high-water
+//! mark). Everything is tenant-scoped like the rest of the store; on
+//! PostgreSQL the three tables have forced row-level security.
+//!
+//! A capability trait rather than more [`Store`] methods: a host that does
+//! not receive webhooks needs none of it, and a backend adds it in a file
+//! of its own.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+
+use super::{AnyStore, Store, StoreError};
+
+/// A verified push to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxEntry {
+    /// The de-duplication key (the notification id, or the spec's fallback).
+    pub dedup_key: String,
+    /// The topic code (`type`).
+    pub topic: u64,
+    /// The raw request body, exactly as received.
+    pub body: Vec<u8>,
+    /// When it was received.
+    pub received_at: DateTime<Utc>,
+}
+
+/// A claimed inbox entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InboxItem {
+    /// The entry's id (increasing in append order within a backend).
+    pub id: i64,
+    /// The tenant.
+    pub tenant: String,
+    /// The de-duplication key.
+    pub dedup_key: String,
+    /// The topic code.
+    pub topic: u64,
+    /// The raw body.
+    #[serde(skip)]
+    pub body: Vec<u8>,
+    /// When it was received.
+    pub received_at: DateTime<Utc>,
+    /// Which claim this is (1 for the first); pass it to [`Inbox::inbox_done`].
+    pub attempt: u32,
+}
+
+/// Marks one claimed entry processed ([`Inbox::inbox_done`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxDone {
+    /// The entry.
+    pub id: i64,
+    /// The claim it was processed under.
+    pub attempt: u32,
+    /// What was done (free text, kept for inspection).
+    pub outcome: String,
+}
+
+/// An event applied to a TikTok order ([`Inbox::note_order_events`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderEvent {
+    /// The TikTok order.
+    pub tiktok_order_id: String,
+    /// The event's time (Unix seconds).
+    pub time: i64,
+    /// Its rank among events of the same second.
+    pub rank: u8,
+}
+
+/// Counts of one tenant's inbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct InboxStats {
+    /// Entries appended (duplicates not counted).
+    pub received: u64,
+    /// Entries not yet processed.
+    pub pending: u64,
+    /// Entries processed.
+    pub processed: u64,
+    /// Processed entries that needed more than one claim.
+    pub reclaimed: u64,
+}
+
+/// The durable inbox, event-time guard and cursors (see the [module docs](self)).
+pub trait Inbox: Store {
+    /// Appends entries for `tenant` in one transaction; one result per
+    /// entry, `true` if new, `false` for a duplicate `dedup_key`.
+    fn inbox_append(
+        &self,
+        tenant: &str,
+        entries: &[InboxEntry],
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
+
+    /// Claims up to `limit` of the tenant's unprocessed entries that are not
+    /// under a live lease, oldest first; each gets a lease until `now + lease`
+    /// and its `attempt` incremented.
+    fn inbox_claim(
+        &self,
+        tenant: &str,
+        limit: usize,
+        lease: TimeDelta,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<InboxItem>, StoreError>> + Send;
+
+    /// Marks claimed entries processed at `now`, in one transaction; one
+    /// result per input: `false` when the entry is already processed or was
+    /// claimed again since (a newer attempt), in which case nothing changes.
+    fn inbox_done(
+        &self,
+        tenant: &str,
+        done: &[InboxDone],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
+
+    /// Deletes the tenant's entries processed before `processed_before`
+    /// (retention); returns how many. A deleted entry's key may be appended
+    /// again, so keep entries longer than TikTok retries (about 16 hours).
+    fn inbox_prune(
+        &self,
+        tenant: &str,
+        processed_before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// The tenant's inbox counts.
+    fn inbox_stats(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<InboxStats, StoreError>> + Send;
+
+    /// Records that an event at `(time, rank)` is applied to the tenant's
+    /// TikTok order `tiktok_order_id`, unless a newer one was: `true` if
+    /// `(time, rank)` is not older than the newest recorded (then it becomes
+    /// the newest), `false` for a stale event (nothing changes). See
+    /// [`Inbox::note_order_events`].
+    fn note_order_event(
+        &self,
+        tenant: &str,
+        tiktok_order_id: &str,
+        time: i64,
+        rank: u8,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let events = [OrderEvent {
+            tiktok_order_id: tiktok_order_id.to_owned(),
+            time,
+            rank,
+        }];
+        async move {
+            self.note_order_events(tenant, &events)
+                .await?
+                .pop()
+                .ok_or_else(|| StoreError::invalid("empty batch result"))
+        }
+    }
+
+    /// [`Inbox::note_order_event`] for many events in one transaction, in
+    /// order (a later event of the same order is compared with an earlier
+    /// one of the batch); one result per event.
+    fn note_order_events(
+        &self,
+        tenant: &str,
+        events: &[OrderEvent],
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send;
+
+    /// The tenant's cursor `name`, if set.
+    fn cursor(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send;
+
+    /// Sets the tenant's cursor `name`.
+    fn set_cursor(
+        &self,
+        tenant: &str,
+        name: &str,
+        value: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Calls `$call` on whichever backend `$self` holds.
+macro_rules! dispatch {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self {
+            AnyStore::Memory($s) => $call.await,
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite($s) => $call.await,
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres($s) => $call.await,
+        }
+    };
+}
+
+impl Inbox for AnyStore {
+    async fn inbox_append(
+        &self,
+        tenant: &str,
+        entries: &[InboxEntry],
+    ) -> Result<Vec<bool>, StoreError> {
+        dispatch!(self, s => s.inbox_append(tenant, entries))
+    }
+
+    async fn inbox_claim(
+        &self,
+        tenant: &str,
+        limit: usize,
+        lease: TimeDelta,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<InboxItem>, StoreError> {
+        dispatch!(self, s => s.inbox_claim(tenant, limit, lease, now))
+    }
+
+    async fn inbox_done(
+        &self,
+        tenant: &str,
+        done: &[InboxDone],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError> {
+        dispatch!(self, s => s.inbox_done(tenant, done, now))
+    }
+
+    async fn inbox_prune(
+        &self,
+        tenant: &str,
+        processed_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        dispatch!(self, s => s.inbox_prune(tenant, processed_before))
+    }
+
+    async fn inbox_stats(&self, tenant: &str) -> Result<InboxStats, StoreError> {
+        dispatch!(self, s => s.inbox_stats(tenant))
+    }
+
+    async fn note_order_events(
+        &self,
+        tenant: &str,
+        events: &[OrderEvent],
+    ) -> Result<Vec<bool>, StoreError> {
+        dispatch!(self, s => s.note_order_events(tenant, events))
+    }
+
+    async fn cursor(&self, tenant: &str, name: &str) -> Result<Option<i64>, StoreError> {
+        dispatch!(self, s => s.cursor(tenant, name))
+    }
+
+    async fn set_cursor(&self, tenant: &str, name: &str, value: i64) -> Result<(), StoreError> {
+        dispatch!(self, s => s.set_cursor(tenant, name, value))
+    }
+}
+
+impl<S: Inbox> Inbox for Arc<S> {
+    fn inbox_append(
+        &self,
+        tenant: &str,
+        entries: &[InboxEntry],
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send {
+        (**self).inbox_append(tenant, entries)
+    }
+
+    fn inbox_claim(
+        &self,
+        tenant: &str,
+        limit: usize,
+        lease: TimeDelta,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<InboxItem>, StoreError>> + Send {
+        (**self).inbox_claim(tenant, limit, lease, now)
+    }
+
+    fn inbox_done(
+        &self,
+        tenant: &str,
+        done: &[InboxDone],
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send {
+        (**self).inbox_done(tenant, done, now)
+    }
+
+    fn inbox_prune(
+        &self,
+        tenant: &str,
+        processed_before: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        (**self).inbox_prune(tenant, processed_before)
+    }
+
+    fn inbox_stats(
+        &self,
+        tenant: &str,
+    ) -> impl Future<Output = Result<InboxStats, StoreError>> + Send {
+        (**self).inbox_stats(tenant)
+    }
+
+    fn note_order_events(
+        &self,
+        tenant: &str,
+        events: &[OrderEvent],
+    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send {
+        (**self).note_order_events(tenant, events)
+    }
+
+    fn cursor(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send {
+        (**self).cursor(tenant, name)
+    }
+
+    fn set_cursor(
+        &self,
+        tenant: &str,
+        name: &str,
+        value: i64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).set_cursor(tenant, name, value)
+    }
+}
+
+/// Checks an entry before it is stored.
+pub(crate) fn validate_entry(e: &InboxEntry) -> Result<(), StoreError> {
+    if e.dedup_key.is_empty() {
+        return Err(StoreError::invalid(
+            "inbox entry: `dedup_key` must not be empty",
+        ));
+    }
+    if e.dedup_key.contains('\0') {
+        return Err(StoreError::invalid(
+            "inbox entry: `dedup_key` must not contain NUL",
+        ));
+    }
+    Ok(())
+}

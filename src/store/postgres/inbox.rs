@@ -1,0 +1,251 @@
+//! The inbox, event-time guard and cursors on PostgreSQL (migration 0003),
+//! each call one transaction as the application role for the tenant.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::rows::{column, count, db, time};
+use super::{Mode, PostgresStore, Role};
+use crate::store::inbox::validate_entry;
+use crate::store::logic::{to_i64, trunc};
+use crate::store::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, OrderEvent, StoreError};
+
+impl Inbox for PostgresStore {
+    async fn inbox_append(
+        &self,
+        tenant: &str,
+        entries: &[InboxEntry],
+    ) -> Result<Vec<bool>, StoreError> {
+        for e in entries {
+            validate_entry(e)?;
+        }
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut keys = Vec::with_capacity(entries.len());
+        let mut topics = Vec::with_capacity(entries.len());
+        let mut bodies = Vec::with_capacity(entries.len());
+        let mut times = Vec::with_capacity(entries.len());
+        for e in entries {
+            keys.push(e.dedup_key.clone());
+            topics.push(to_i64(e.topic, "topic")?);
+            bodies.push(e.body.clone());
+            times.push(trunc(e.received_at));
+        }
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
+        // One statement for the batch; the keys it returns are the new
+        // entries (a key repeated within the batch is new only the first time).
+        let result = sqlx::query_scalar::<_, String>(
+            "INSERT INTO tiktok_inbox (user_id, dedup_key, topic, body, received_at, claimable_at) \
+             SELECT $1, k, t, b, r, r \
+             FROM UNNEST($2::text[], $3::int8[], $4::bytea[], $5::timestamptz[]) \
+                  WITH ORDINALITY AS u(k, t, b, r, n) \
+             ORDER BY n \
+             ON CONFLICT DO NOTHING RETURNING dedup_key",
+        )
+        .bind(tenant)
+        .bind(&keys)
+        .bind(&topics)
+        .bind(&bodies)
+        .bind(&times)
+        .fetch_all(tx.conn())
+        .await
+        .map_err(db("appending to the inbox"))
+        .map(|stored| {
+            let mut stored: std::collections::HashSet<String> = stored.into_iter().collect();
+            keys.iter().map(|k| stored.remove(k)).collect::<Vec<bool>>()
+        });
+        tx.end(result).await
+    }
+
+    async fn inbox_claim(
+        &self,
+        tenant: &str,
+        limit: usize,
+        lease: TimeDelta,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<InboxItem>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let limit = to_i64(limit as u64, "limit")?;
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
+        let rows = sqlx::query(
+            "UPDATE tiktok_inbox SET attempts = attempts + 1, claimable_at = $1 \
+             WHERE id IN (SELECT id FROM tiktok_inbox \
+                          WHERE user_id = $2 AND processed_at IS NULL AND claimable_at <= $3 \
+                          ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, dedup_key, topic, body, received_at, attempts",
+        )
+        .bind(trunc(now + lease))
+        .bind(tenant)
+        .bind(trunc(now))
+        .bind(limit)
+        .fetch_all(tx.conn())
+        .await
+        .map_err(db("claiming inbox entries"));
+        let items = rows.and_then(|rows| {
+            rows.iter()
+                .map(|r| {
+                    Ok(InboxItem {
+                        id: column(r, "id")?,
+                        tenant: tenant.to_owned(),
+                        dedup_key: column(r, "dedup_key")?,
+                        topic: u64::try_from(column::<i64>(r, "topic")?)
+                            .map_err(|_| StoreError::database("inbox: negative topic"))?,
+                        body: column(r, "body")?,
+                        received_at: time(r, "received_at")?,
+                        attempt: u32::try_from(column::<i64>(r, "attempts")?)
+                            .map_err(|_| StoreError::database("inbox: attempts out of range"))?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
+        });
+        let mut items = tx.end(items).await?;
+        items.sort_by_key(|i| i.id);
+        Ok(items)
+    }
+
+    async fn inbox_done(
+        &self,
+        tenant: &str,
+        done: &[InboxDone],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<bool>, StoreError> {
+        if done.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
+        let mut result = Ok(Vec::with_capacity(done.len()));
+        for d in done {
+            let r = sqlx::query(
+                "UPDATE tiktok_inbox SET processed_at = $1, claimable_at = NULL, outcome = $2 \
+                 WHERE user_id = $3 AND id = $4 AND attempts = $5 AND processed_at IS NULL",
+            )
+            .bind(trunc(now))
+            .bind(&d.outcome)
+            .bind(tenant)
+            .bind(d.id)
+            .bind(i64::from(d.attempt))
+            .execute(tx.conn())
+            .await
+            .map_err(db("marking an inbox entry processed"));
+            match (r, &mut result) {
+                (Ok(r), Ok(out)) => out.push(r.rows_affected() == 1),
+                (Err(err), _) => {
+                    result = Err(err);
+                    break;
+                }
+                (_, Err(_)) => break,
+            }
+        }
+        tx.end(result).await
+    }
+
+    async fn inbox_prune(
+        &self,
+        tenant: &str,
+        processed_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
+        let r = sqlx::query(
+            "DELETE FROM tiktok_inbox WHERE user_id = $1 AND processed_at IS NOT NULL \
+             AND processed_at < $2",
+        )
+        .bind(tenant)
+        .bind(trunc(processed_before))
+        .execute(tx.conn())
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(db("pruning the inbox"));
+        tx.end(r).await
+    }
+
+    async fn inbox_stats(&self, tenant: &str) -> Result<InboxStats, StoreError> {
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
+        let row = sqlx::query(
+            "SELECT COUNT(*)::int8 AS received, \
+                    COUNT(*) FILTER (WHERE processed_at IS NULL)::int8 AS pending, \
+                    COUNT(*) FILTER (WHERE processed_at IS NOT NULL)::int8 AS processed, \
+                    COUNT(*) FILTER (WHERE processed_at IS NOT NULL AND attempts > 1)::int8 AS reclaimed \
+             FROM tiktok_inbox WHERE user_id = $1",
+        )
+        .bind(tenant)
+        .fetch_one(tx.conn())
+        .await
+        .map_err(db("counting the inbox"));
+        let stats = row.and_then(|row| {
+            Ok(InboxStats {
+                received: count(&row, "received")?,
+                pending: count(&row, "pending")?,
+                processed: count(&row, "processed")?,
+                reclaimed: count(&row, "reclaimed")?,
+            })
+        });
+        tx.end(stats).await
+    }
+
+    async fn note_order_events(
+        &self,
+        tenant: &str,
+        events: &[OrderEvent],
+    ) -> Result<Vec<bool>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
+        let mut result = Ok(Vec::with_capacity(events.len()));
+        for e in events {
+            let r = sqlx::query(
+                "INSERT INTO tiktok_order_events AS e (user_id, tiktok_order_id, event_time, event_rank) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, tiktok_order_id) DO UPDATE \
+                 SET event_time = EXCLUDED.event_time, event_rank = EXCLUDED.event_rank \
+                 WHERE (EXCLUDED.event_time, EXCLUDED.event_rank) >= (e.event_time, e.event_rank)",
+            )
+            .bind(tenant)
+            .bind(&e.tiktok_order_id)
+            .bind(e.time)
+            .bind(i16::from(e.rank))
+            .execute(tx.conn())
+            .await
+            .map_err(db("noting an order event"));
+            match (r, &mut result) {
+                (Ok(r), Ok(out)) => out.push(r.rows_affected() == 1),
+                (Err(err), _) => {
+                    result = Err(err);
+                    break;
+                }
+                (_, Err(_)) => break,
+            }
+        }
+        tx.end(result).await
+    }
+
+    async fn cursor(&self, tenant: &str, name: &str) -> Result<Option<i64>, StoreError> {
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
+        let r = sqlx::query_scalar::<_, i64>(
+            "SELECT value FROM tiktok_cursors WHERE user_id = $1 AND name = $2",
+        )
+        .bind(tenant)
+        .bind(name)
+        .fetch_optional(tx.conn())
+        .await
+        .map_err(db("reading a cursor"));
+        tx.end(r).await
+    }
+
+    async fn set_cursor(&self, tenant: &str, name: &str, value: i64) -> Result<(), StoreError> {
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
+        let r = sqlx::query(
+            "INSERT INTO tiktok_cursors (user_id, name, value) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id, name) DO UPDATE SET value = EXCLUDED.value",
+        )
+        .bind(tenant)
+        .bind(name)
+        .bind(value)
+        .execute(tx.conn())
+        .await
+        .map(|_| ())
+        .map_err(db("setting a cursor"));
+        tx.end(r).await
+    }
+}

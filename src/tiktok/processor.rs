@@ -1,0 +1,706 @@
+//! [`Processor`]: applies TikTok Shop events to the engines, one engine per
+//! tenant, from the durable inbox or from reconciliation.
+//!
+//! Every command about an order first passes the stale-event guard
+//! ([`Engine::note_external_event`]): an event older than the newest one
+//! applied to that order is dropped, so an order never moves backwards.
+//! A cancellation is final on TikTok Shop, so it is never stale and it
+//! makes every later-arriving event of the order stale. Then:
+//!
+//! | command | effect |
+//! |---|---|
+//! | `Wait` (UNPAID, ON_HOLD) | nothing: the order must not be fulfilled yet |
+//! | `Ingest` (AWAITING_SHIPMENT) | Get Order Detail, mapped to an `Order`, ingested (idempotent) |
+//! | `Cancel` | [`Engine::cancel`] with its rollbacks; an order never ingested is just marked final |
+//! | `ConfirmShipped` (IN_TRANSIT) | [`Engine::confirm_shipped`] (ingesting the order first if unknown) |
+//! | `ConfirmDelivered` (DELIVERED, COMPLETED) | [`Engine::confirm_delivered`] (likewise) |
+//! | `RefreshDetails`, `Acknowledge` | nothing (recorded as the entry's outcome) |
+//!
+//! Transient failures (the Order API unreachable, a database error) leave
+//! the inbox entry pending: its lease lapses and it is processed again.
+//! Every command is idempotent, so a retry does no harm.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use serde::Serialize;
+
+use super::api::{ApiOrder, ApiOrderError};
+use super::client::{ApiError, OrderApi};
+use super::event::{Command, Envelope, EventError, OrderStatus, command_for};
+use crate::engine::external::External;
+use crate::engine::{Engine, EngineError};
+use crate::store::{Inbox, InboxDone, InboxItem, OrderEvent};
+
+/// Why an event could not be applied.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProcessError {
+    /// The stored body no longer parses (permanent).
+    #[error("stored body: {0}")]
+    Event(#[from] EventError),
+    /// The Order API failed.
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The Order API's order cannot be mapped (permanent).
+    #[error(transparent)]
+    Mapping(#[from] ApiOrderError),
+    /// The engine or the store failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// No engine serves this tenant.
+    #[error("no engine for tenant `{tenant}`")]
+    UnknownTenant {
+        /// The tenant.
+        tenant: String,
+    },
+}
+
+impl ProcessError {
+    /// Whether processing again later may succeed; otherwise the entry is
+    /// marked processed with the error as its outcome (no poison loop).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ProcessError::Api(e) => e.is_transient(),
+            ProcessError::Engine(EngineError::Store(_)) => true,
+            _ => false,
+        }
+    }
+}
+
+/// What applying one command did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Applied {
+    /// Nothing to do (other topics and statuses).
+    Acknowledged,
+    /// Older than an event already applied to the order: dropped.
+    Stale,
+    /// UNPAID / ON_HOLD: the order waits.
+    Waiting,
+    /// The order was ingested now.
+    Ingested,
+    /// The order was already known.
+    Known,
+    /// The order was cancelled (with rollbacks).
+    Cancelled,
+    /// Cancelled before it was ever ingested: marked final, nothing to undo.
+    CancelledUnknown,
+    /// Shipment or delivery confirmed: the order moved.
+    Confirmed,
+    /// The order already was there.
+    Unchanged,
+    /// The machine refused (e.g. a cancellation after delivery).
+    Refused,
+}
+
+impl Applied {
+    /// The snake_case name (`ingested`, `stale`, …).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Applied::Acknowledged => "acknowledged",
+            Applied::Stale => "stale",
+            Applied::Waiting => "waiting",
+            Applied::Ingested => "ingested",
+            Applied::Known => "known",
+            Applied::Cancelled => "cancelled",
+            Applied::CancelledUnknown => "cancelled_unknown",
+            Applied::Confirmed => "confirmed",
+            Applied::Unchanged => "unchanged",
+            Applied::Refused => "refused",
+        }
+    }
+}
+
+/// Counters of a processor (since it started).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProcessorStats {
+    /// Inbox entries processed (marked done).
+    pub processed: u64,
+    /// Entries left pending after a transient failure.
+    pub retried: u64,
+    /// Entries finished with a permanent error.
+    pub failed: u64,
+    /// Applied commands by outcome.
+    pub outcomes: BTreeMap<String, u64>,
+}
+
+/// The rank of a command among events of the same second: a later stage
+/// of TikTok's order flow ranks higher.
+fn rank(cmd: &Command) -> u8 {
+    match cmd {
+        Command::Wait { .. } => 0,
+        Command::Ingest { .. } | Command::RefreshDetails { .. } => 1,
+        Command::ConfirmShipped { .. } => 2,
+        Command::ConfirmDelivered { .. } => 3,
+        _ => 4,
+    }
+}
+
+/// The command an order as the Order API returns it calls for
+/// (reconciliation), like [`command_for`] on a status-change webhook.
+pub fn command_for_api_order(order: &ApiOrder) -> Command {
+    let (order_id, update_time) = (
+        order.id.clone(),
+        order.update_time.unwrap_or(order.create_time),
+    );
+    match OrderStatus::parse(&order.status) {
+        OrderStatus::Unpaid | OrderStatus::OnHold => Command::Wait {
+            order_id,
+            update_time,
+        },
+        OrderStatus::AwaitingShipment if order.is_on_hold_order => Command::Wait {
+            order_id,
+            update_time,
+        },
+        OrderStatus::AwaitingShipment
+        | OrderStatus::PartiallyShipping
+        | OrderStatus::AwaitingCollection => Command::Ingest {
+            order_id,
+            update_time,
+        },
+        OrderStatus::InTransit => Command::ConfirmShipped {
+            order_id,
+            update_time,
+        },
+        OrderStatus::Delivered | OrderStatus::Completed => Command::ConfirmDelivered {
+            order_id,
+            update_time,
+        },
+        OrderStatus::Cancelled => Command::Cancel {
+            order_id,
+            update_time,
+            reason: "cancelled on TikTok Shop (reconciliation)".into(),
+        },
+        OrderStatus::Unknown(_) => Command::Acknowledge,
+    }
+}
+
+/// Applies events to per-tenant engines; see the [module docs](self).
+pub struct Processor<S, A> {
+    engines: BTreeMap<String, Engine<S>>,
+    shops: HashMap<String, String>,
+    api: Arc<A>,
+    ciphers: Mutex<HashMap<String, String>>,
+    processed: AtomicU64,
+    retried: AtomicU64,
+    failed: AtomicU64,
+    outcomes: Mutex<BTreeMap<String, u64>>,
+}
+
+impl<S, A> std::fmt::Debug for Processor<S, A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Processor")
+            .field("tenants", &self.engines.keys().collect::<Vec<_>>())
+            .field("shops", &self.shops)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Order ids per Get Order Detail call.
+const DETAIL_IDS: usize = 50;
+
+/// How many times a cancellation that lost a race with a worker is retried.
+const CANCEL_ATTEMPTS: usize = 8;
+
+/// How long a claimed inbox entry is leased to this processor.
+const INBOX_LEASE: TimeDelta = TimeDelta::seconds(60);
+
+impl<S: Inbox + 'static, A: OrderApi + 'static> Processor<S, A> {
+    /// A processor calling `api`, with no tenants yet.
+    pub fn new(api: Arc<A>) -> Self {
+        Processor {
+            engines: BTreeMap::new(),
+            shops: HashMap::new(),
+            api,
+            ciphers: Mutex::new(HashMap::new()),
+            processed: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            outcomes: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Serves the engine's tenant with `engine`.
+    pub fn add_engine(&mut self, engine: Engine<S>) {
+        self.engines.insert(engine.tenant().to_owned(), engine);
+    }
+
+    /// Routes the shop `shop_id` to `tenant`.
+    pub fn add_shop(&mut self, shop_id: &str, tenant: &str) {
+        self.shops.insert(shop_id.to_owned(), tenant.to_owned());
+    }
+
+    /// The tenant of a shop, if configured.
+    pub fn tenant_of(&self, shop_id: &str) -> Option<&str> {
+        self.shops.get(shop_id).map(String::as_str)
+    }
+
+    /// The shops routed to `tenant`.
+    pub fn shops_of(&self, tenant: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .shops
+            .iter()
+            .filter(|(_, t)| *t == tenant)
+            .map(|(s, _)| s.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The tenant's engine.
+    pub fn engine(&self, tenant: &str) -> Option<&Engine<S>> {
+        self.engines.get(tenant)
+    }
+
+    /// The tenants served.
+    pub fn tenants(&self) -> impl Iterator<Item = &str> {
+        self.engines.keys().map(String::as_str)
+    }
+
+    /// The Order API.
+    pub fn api(&self) -> &A {
+        &self.api
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> ProcessorStats {
+        ProcessorStats {
+            processed: self.processed.load(Ordering::Relaxed),
+            retried: self.retried.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            outcomes: lock(&self.outcomes).clone(),
+        }
+    }
+
+    fn engine_for(&self, tenant: &str) -> Result<&Engine<S>, ProcessError> {
+        self.engines
+            .get(tenant)
+            .ok_or_else(|| ProcessError::UnknownTenant {
+                tenant: tenant.to_owned(),
+            })
+    }
+
+    /// The shop's cipher, from Get Authorized Shops (cached).
+    pub async fn cipher(&self, shop_id: &str) -> Result<String, ApiError> {
+        if let Some(c) = lock(&self.ciphers).get(shop_id) {
+            return Ok(c.clone());
+        }
+        let shops = self.api.authorized_shops().await?;
+        let mut ciphers = lock(&self.ciphers);
+        for s in shops {
+            ciphers.insert(s.id, s.cipher);
+        }
+        ciphers
+            .get(shop_id)
+            .cloned()
+            .ok_or_else(|| ApiError::UnknownShop {
+                shop_id: shop_id.to_owned(),
+            })
+    }
+
+    async fn fetch(&self, shop_id: &str, order_id: &str) -> Result<ApiOrder, ProcessError> {
+        let cipher = self.cipher(shop_id).await?;
+        self.api
+            .order_details(&cipher, &[order_id.to_owned()])
+            .await?
+            .into_iter()
+            .find(|o| o.id == order_id)
+            .ok_or_else(|| {
+                ProcessError::Api(ApiError::NoSuchOrder {
+                    order_id: order_id.to_owned(),
+                })
+            })
+    }
+
+    /// Applies one command for the tenant's shop `shop_id`. `known` is the
+    /// order's details when the caller has them (reconciliation), saving a
+    /// Get Order Detail call.
+    pub async fn apply(
+        &self,
+        tenant: &str,
+        shop_id: &str,
+        cmd: &Command,
+        known: Option<&ApiOrder>,
+    ) -> Result<Applied, ProcessError> {
+        let engine = self.engine_for(tenant)?;
+        let applied = self.apply_to(engine, shop_id, cmd, known).await?;
+        *lock(&self.outcomes)
+            .entry(applied.as_str().to_owned())
+            .or_default() += 1;
+        Ok(applied)
+    }
+
+    async fn apply_to(
+        &self,
+        engine: &Engine<S>,
+        shop_id: &str,
+        cmd: &Command,
+        known: Option<&ApiOrder>,
+    ) -> Result<Applied, ProcessError> {
+        let Some((order_id, time)) = cmd.order_and_time() else {
+            return Ok(Applied::Acknowledged);
+        };
+        if matches!(cmd, Command::RefreshDetails { .. }) {
+            // The stored order keeps the details it was ingested with.
+            return Ok(Applied::Acknowledged);
+        }
+        if let Command::Cancel { reason, .. } = cmd {
+            // Final: never stale, and everything after it is.
+            engine
+                .note_external_event(order_id, i64::MAX, rank(cmd))
+                .await?;
+            // A worker may move the order between our read and our write
+            // (a conflict): read it again and cancel from where it is now.
+            for _ in 0..CANCEL_ATTEMPTS {
+                let o = match engine.find_by_tiktok_id(order_id).await? {
+                    None => return Ok(Applied::CancelledUnknown),
+                    Some(o) if o.terminal => return Ok(Applied::Unchanged),
+                    Some(o) => o,
+                };
+                match engine.cancel(o.id, reason).await {
+                    Ok(_) => return Ok(Applied::Cancelled),
+                    Err(EngineError::Transition(_)) => return Ok(Applied::Refused),
+                    Err(EngineError::Store(e)) if e.is_conflict() => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            return Ok(Applied::Refused);
+        }
+        if !engine
+            .note_external_event(order_id, time, rank(cmd))
+            .await?
+        {
+            return Ok(Applied::Stale);
+        }
+        if matches!(cmd, Command::Wait { .. }) {
+            return Ok(Applied::Waiting);
+        }
+        let (order, created) = match engine.find_by_tiktok_id(order_id).await? {
+            Some(o) => (o, false),
+            None => {
+                let details = match known {
+                    Some(k) => k.clone(),
+                    None => self.fetch(shop_id, order_id).await?,
+                };
+                match OrderStatus::parse(&details.status) {
+                    OrderStatus::Unpaid | OrderStatus::OnHold => return Ok(Applied::Waiting),
+                    _ if details.is_on_hold_order => return Ok(Applied::Waiting),
+                    OrderStatus::Cancelled => {
+                        engine.note_external_event(order_id, i64::MAX, 4).await?;
+                        return Ok(Applied::CancelledUnknown);
+                    }
+                    _ => {}
+                }
+                let order = details.to_order(engine.tenant())?;
+                let ingested = engine.ingest(order).await?;
+                (ingested.order, ingested.created)
+            }
+        };
+        let why = |status: &str| format!("confirmed by TikTok Shop ({status})");
+        let external = match cmd {
+            Command::Ingest { .. } => {
+                return Ok(if created {
+                    Applied::Ingested
+                } else {
+                    Applied::Known
+                });
+            }
+            Command::ConfirmShipped { .. } => {
+                engine.confirm_shipped(order.id, &why("IN_TRANSIT")).await?
+            }
+            Command::ConfirmDelivered { .. } => {
+                engine
+                    .confirm_delivered(order.id, &why("DELIVERED"))
+                    .await?
+            }
+            _ => return Ok(Applied::Acknowledged),
+        };
+        Ok(match external {
+            External::Moved { .. } => Applied::Confirmed,
+            External::Unchanged(_) => Applied::Unchanged,
+            _ => Applied::Refused,
+        })
+    }
+
+    /// The batch path of [`Processor::drain_once`] for entries that only
+    /// ingest, wait or acknowledge: one guard transaction, the missing
+    /// details fetched per shop (up to 50 ids a call), one ingest
+    /// transaction. Returns the entries to mark processed.
+    async fn apply_batch(
+        &self,
+        engine: &Engine<S>,
+        items: Vec<(InboxItem, String, Command)>,
+    ) -> Result<Vec<InboxDone>, ProcessError> {
+        // Wait and Ingest pass the guard; each consumes one result below.
+        let events: Vec<OrderEvent> = items
+            .iter()
+            .filter(|(_, _, c)| matches!(c, Command::Wait { .. } | Command::Ingest { .. }))
+            .filter_map(|(_, _, c)| {
+                c.order_and_time().map(|(id, time)| OrderEvent {
+                    tiktok_order_id: id.to_owned(),
+                    time,
+                    rank: rank(c),
+                })
+            })
+            .collect();
+        let mut fresh = engine.note_external_events(&events).await?.into_iter();
+        // Outcome per item; orders to ingest by shop.
+        let mut outcome: Vec<Option<String>> = Vec::with_capacity(items.len());
+        let mut wanted: BTreeMap<String, Vec<(usize, String)>> = BTreeMap::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, (_, shop, cmd)) in items.iter().enumerate() {
+            let o = match cmd {
+                Command::Acknowledge | Command::RefreshDetails { .. } => {
+                    Some(Applied::Acknowledged)
+                }
+                Command::Wait { .. } if fresh.next() == Some(true) => Some(Applied::Waiting),
+                Command::Ingest { order_id, .. } if fresh.next() == Some(true) => {
+                    if !seen.insert(order_id.clone())
+                        || engine.find_by_tiktok_id(order_id).await?.is_some()
+                    {
+                        Some(Applied::Known)
+                    } else {
+                        wanted
+                            .entry(shop.clone())
+                            .or_default()
+                            .push((i, order_id.clone()));
+                        None
+                    }
+                }
+                _ => Some(Applied::Stale),
+            };
+            outcome.push(o.map(|a| a.as_str().to_owned()));
+        }
+        let mut orders = Vec::new();
+        let mut slots = Vec::new();
+        for (shop, list) in wanted {
+            let cipher = self.cipher(&shop).await?;
+            let mut found: HashMap<String, ApiOrder> = HashMap::new();
+            for chunk in list.chunks(DETAIL_IDS) {
+                let ids: Vec<String> = chunk.iter().map(|(_, id)| id.clone()).collect();
+                for o in self.api.order_details(&cipher, &ids).await? {
+                    found.insert(o.id.clone(), o);
+                }
+            }
+            for (i, id) in list {
+                let Some(details) = found.remove(&id) else {
+                    outcome[i] = Some(format!("error: {}", ApiError::NoSuchOrder { order_id: id }));
+                    continue;
+                };
+                let waits = details.is_on_hold_order
+                    || matches!(
+                        OrderStatus::parse(&details.status),
+                        OrderStatus::Unpaid | OrderStatus::OnHold
+                    );
+                if waits {
+                    outcome[i] = Some(Applied::Waiting.as_str().to_owned());
+                    continue;
+                }
+                if OrderStatus::parse(&details.status) == OrderStatus::Cancelled {
+                    engine.note_external_event(&id, i64::MAX, 4).await?;
+                    outcome[i] = Some(Applied::CancelledUnknown.as_str().to_owned());
+                    continue;
+                }
+                match details.to_order(engine.tenant()) {
+                    Ok(order) => {
+                        orders.push(order);
+                        slots.push(i);
+                    }
+                    Err(e) => outcome[i] = Some(format!("error: {e}")),
+                }
+            }
+        }
+        if !orders.is_empty() {
+            let report = engine.ingest_many(orders).await?;
+            let refused: HashMap<usize, String> = report.refused.into_iter().collect();
+            for (k, i) in slots.into_iter().enumerate() {
+                outcome[i] = Some(match refused.get(&k) {
+                    Some(why) => format!("error: {why}"),
+                    None => Applied::Ingested.as_str().to_owned(),
+                });
+            }
+        }
+        let mut counts = lock(&self.outcomes);
+        let mut done = Vec::with_capacity(items.len());
+        for ((item, _, _), o) in items.into_iter().zip(outcome) {
+            let o = o.unwrap_or_else(|| "error: not applied".to_owned());
+            if o.starts_with("error: ") {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+            } else {
+                *counts.entry(o.clone()).or_default() += 1;
+            }
+            done.push(InboxDone {
+                id: item.id,
+                attempt: item.attempt,
+                outcome: o,
+            });
+        }
+        Ok(done)
+    }
+
+    /// Processes one inbox entry; the outcome to record.
+    pub async fn process_item(&self, item: &InboxItem) -> Result<String, ProcessError> {
+        let envelope = Envelope::parse(&item.body)?;
+        let cmd = command_for(&envelope);
+        let applied = self
+            .apply(&item.tenant, &envelope.shop_id, &cmd, None)
+            .await?;
+        Ok(applied.as_str().to_owned())
+    }
+
+    /// One round over every tenant: claims up to `limit` pending inbox
+    /// entries each, processes them (entries of one order in order,
+    /// different orders concurrently), and marks them processed. Returns
+    /// how many entries were marked.
+    pub async fn drain_once(self: &Arc<Self>, limit: usize) -> Result<usize, ProcessError> {
+        let mut marked = 0;
+        for (tenant, engine) in &self.engines {
+            let now = engine.now();
+            let items = engine
+                .store()
+                .inbox_claim(tenant, limit, INBOX_LEASE, now)
+                .await
+                .map_err(EngineError::from)?;
+            if items.is_empty() {
+                continue;
+            }
+            // Group by order (the body's order id, or the entry itself).
+            let mut groups: BTreeMap<String, Vec<InboxItem>> = BTreeMap::new();
+            let mut commands: HashMap<i64, (String, Command)> = HashMap::new();
+            for item in items {
+                let parsed = Envelope::parse(&item.body).ok();
+                let key = parsed
+                    .as_ref()
+                    .and_then(|e| e.order_id().map(str::to_owned))
+                    .unwrap_or_else(|| format!("#{}", item.id));
+                if let Some(e) = &parsed {
+                    commands.insert(item.id, (e.shop_id.clone(), command_for(e)));
+                }
+                groups.entry(key).or_default().push(item);
+            }
+            // Orders whose entries only ingest or wait go through the batch
+            // path (a few store transactions for the whole round); the rest
+            // one entry at a time.
+            let mut batch = Vec::new();
+            groups.retain(|_, group| {
+                let simple = group.iter().all(|i| {
+                    commands.get(&i.id).is_some_and(|(_, c)| {
+                        matches!(
+                            c,
+                            Command::Ingest { .. }
+                                | Command::Wait { .. }
+                                | Command::Acknowledge
+                                | Command::RefreshDetails { .. }
+                        )
+                    })
+                });
+                if simple {
+                    batch.append(group);
+                }
+                !simple
+            });
+            let mut done = Vec::new();
+            if !batch.is_empty() {
+                let with_commands: Vec<(InboxItem, String, Command)> = batch
+                    .into_iter()
+                    .filter_map(|i| commands.remove(&i.id).map(|(shop, c)| (i, shop, c)))
+                    .collect();
+                match self.apply_batch(engine, with_commands).await {
+                    Ok(d) => done.extend(d),
+                    Err(e) if e.is_transient() => {
+                        self.retried.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("creatorflow: inbox batch left pending: {e}");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            let mut tasks = tokio::task::JoinSet::new();
+            for (_, group) in groups {
+                let me = self.clone();
+                tasks.spawn(async move {
+                    let mut done = Vec::with_capacity(group.len());
+                    for item in group {
+                        match me.process_item(&item).await {
+                            Ok(outcome) => done.push(InboxDone {
+                                id: item.id,
+                                attempt: item.attempt,
+                                outcome,
+                            }),
+                            Err(e) if e.is_transient() => {
+                                me.retried.fetch_add(1, Ordering::Relaxed);
+                                // Later entries of this order wait for it.
+                                break;
+                            }
+                            Err(e) => {
+                                me.failed.fetch_add(1, Ordering::Relaxed);
+                                done.push(InboxDone {
+                                    id: item.id,
+                                    attempt: item.attempt,
+                                    outcome: format!("error: {e}"),
+                                });
+                            }
+                        }
+                    }
+                    done
+                });
+            }
+            while let Some(r) = tasks.join_next().await {
+                match r {
+                    Ok(d) => done.extend(d),
+                    Err(e) => {
+                        return Err(ProcessError::Engine(EngineError::Config(format!(
+                            "inbox task failed: {e}"
+                        ))));
+                    }
+                }
+            }
+            let results = engine
+                .store()
+                .inbox_done(tenant, &done, engine.now())
+                .await
+                .map_err(EngineError::from)?;
+            let n = results.iter().filter(|r| **r).count();
+            self.processed.fetch_add(n as u64, Ordering::Relaxed);
+            marked += n;
+        }
+        Ok(marked)
+    }
+
+    /// Drains the inbox until `shutdown` completes, polling every `poll`
+    /// when idle. Errors are reported on stderr and the loop goes on (the
+    /// entries stay pending and are claimed again after their lease).
+    pub async fn run(
+        self: &Arc<Self>,
+        shutdown: impl std::future::Future<Output = ()>,
+        poll: Duration,
+    ) {
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let n = tokio::select! {
+                _ = &mut shutdown => return,
+                r = self.drain_once(256) => r,
+            };
+            let idle = match n {
+                Ok(n) => n == 0,
+                Err(e) => {
+                    eprintln!("creatorflow: inbox: {e}");
+                    true
+                }
+            };
+            if idle {
+                tokio::select! {
+                    _ = &mut shutdown => return,
+                    _ = tokio::time::sleep(poll) => {}
+                }
+            }
+        }
+    }
+}
