@@ -24,6 +24,7 @@
 mod builder;
 mod error;
 mod lanes;
+mod rule_stats;
 mod status;
 mod worker;
 

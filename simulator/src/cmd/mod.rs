@@ -4,6 +4,7 @@ pub mod check;
 pub mod eval;
 pub mod graph;
 pub mod ingest;
+pub mod simulate;
 pub mod status;
 pub mod worker;
 
