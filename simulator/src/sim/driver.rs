@@ -42,7 +42,7 @@ use super::vclock::{VirtualSleeper, VirtualTime};
 /// How long the run continues after the traffic ends.
 pub const DRAIN: TimeDelta = TimeDelta::hours(2);
 /// How often a shipped order's delivery is checked.
-pub const DELIVERY_CHECK_EVERY: TimeDelta = TimeDelta::hours(6);
+pub const DELIVERY_CHECK_EVERY: TimeDelta = TimeDelta::hours(12);
 /// The tenant the simulation's orders belong to.
 pub const TENANT: &str = "sim";
 /// An idle worker notices work that became due (a step deferred by a
@@ -61,6 +61,9 @@ pub enum SimError {
     /// The engine failed.
     #[error("engine: {0}")]
     Engine(#[from] creatorflow::EngineError),
+    /// The engine waited on something other than virtual time.
+    #[error(transparent)]
+    Stalled(#[from] super::vclock::Stalled),
     /// The store already holds a simulation.
     #[error(
         "the store already holds orders of tenant `{TENANT}` from an earlier simulation; use a fresh store (or the default, which is recreated on each run)"
@@ -529,6 +532,7 @@ impl LoopState {
     async fn cancel_due(
         &mut self,
         engine: &Engine<AnyStore>,
+        vt: &Arc<VirtualTime>,
         traffic: &Traffic,
         now_ms: i64,
     ) -> Result<(), SimError> {
@@ -552,7 +556,11 @@ impl LoopState {
                 self.cancel_refused += 1;
                 continue;
             };
-            match engine.cancel(stored.id, "customer request").await {
+            // The cancellation's rollbacks call the services: virtual time.
+            match vt
+                .drive(engine.cancel(stored.id, "customer request"))
+                .await?
+            {
                 Ok(_) => {}
                 Err(creatorflow::EngineError::Store(e)) if !e.is_conflict() => {
                     return Err(e.into());
@@ -564,23 +572,32 @@ impl LoopState {
         Ok(())
     }
 
-    /// Samples the queue at each new simulated minute up to `now`.
+    /// Samples the queue at each new simulated minute up to `now`. After an
+    /// idle round nothing is due (the round would have claimed it) and no
+    /// webhook arrived since, so the store is not asked.
     async fn sample(
         &mut self,
         engine: &Engine<AnyStore>,
         now: DateTime<Utc>,
+        idle: bool,
     ) -> Result<Option<DateTime<Utc>>, SimError> {
         let minute = (now - self.start).num_minutes();
         if minute < self.next_sample_minute {
             return Ok(None);
         }
-        let q = engine
-            .store()
-            .queue_summary(TenantScope::Tenant(TENANT), now)
-            .await?;
+        let q = if idle {
+            None
+        } else {
+            Some(
+                engine
+                    .store()
+                    .queue_summary(TenantScope::Tenant(TENANT), now)
+                    .await?,
+            )
+        };
         for p in Priority::ALL {
             let name = p.as_str();
-            let depth = q.due.get(p).copied().unwrap_or(0);
+            let depth = q.as_ref().and_then(|q| q.due.get(p).copied()).unwrap_or(0);
             let series = self.depth_series.entry(name.to_owned()).or_default();
             while (series.len() as i64) <= minute {
                 series.push(depth);
@@ -589,7 +606,7 @@ impl LoopState {
             *m = (*m).max(depth);
         }
         self.next_sample_minute = minute + 1;
-        Ok(q.next_run_at)
+        Ok(q.and_then(|q| q.next_run_at))
     }
 
     fn watch_breakers(&mut self, engine: &Engine<AnyStore>, now: DateTime<Utc>) {
@@ -637,19 +654,24 @@ async fn virtual_loop(
     bar: &ProgressBar,
 ) -> Result<(), SimError> {
     let stop = end + DRAIN;
+    let mut idle = false;
     loop {
         let now = vt.now();
         let now_ms = now.timestamp_millis();
-        st.ingest_due(engine, traffic, Some(now_ms), usize::MAX)
+        let ingested = st
+            .ingest_due(engine, traffic, Some(now_ms), usize::MAX)
             .await?;
-        st.cancel_due(engine, traffic, now_ms).await?;
-        let sampled = st.sample(engine, now).await?;
-        let round = vt.drive(engine.run_once()).await?;
+        let cancels = st.next_cancel;
+        st.cancel_due(engine, vt, traffic, now_ms).await?;
+        let quiet = idle && ingested == 0 && cancels == st.next_cancel;
+        let sampled = st.sample(engine, now, quiet).await?;
+        let round = vt.drive(engine.run_once()).await??;
         st.note_round(&round);
         st.watch_breakers(engine, vt.now());
         bar.set_position((vt.now() - st.start).num_seconds().max(0) as u64);
         bar.set_message(vt.now().format("%a %H:%M").to_string());
-        if !round.claimed.is_empty() {
+        idle = round.claimed.is_empty();
+        if !idle {
             continue;
         }
         // Idle: jump to the next event. Like a worker polling every
@@ -681,10 +703,14 @@ async fn virtual_loop(
             vt.advance_to(stop.max(vt.now()));
             break;
         }
-        // Sample the minutes skipped over as they were (nothing happened).
+        // Work that became due by itself (not a webhook) makes the queue
+        // worth sampling again.
+        if next_due.is_some_and(|d| d <= next) {
+            idle = false;
+        }
         vt.advance_to(next);
     }
-    st.sample(engine, vt.now()).await?;
+    st.sample(engine, vt.now(), false).await?;
     Ok(())
 }
 

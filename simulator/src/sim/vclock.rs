@@ -133,7 +133,7 @@ impl VirtualTime {
     /// progress and timers are pending, the clock jumps to the next deadline.
     /// A future waiting on real I/O (an SQLite store) is given a chance to be
     /// woken by it first.
-    pub async fn drive<F: Future>(self: &Arc<Self>, fut: F) -> F::Output {
+    pub async fn drive<F: Future>(self: &Arc<Self>, fut: F) -> Result<F::Output, Stalled> {
         let mut fut = std::pin::pin!(fut);
         let flag = Arc::new(Flag {
             woken: AtomicBool::new(false),
@@ -144,7 +144,7 @@ impl VirtualTime {
             flag.woken.store(false, Ordering::SeqCst);
             let mut cx = Context::from_waker(&waker);
             if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-                return v;
+                return Ok(v);
             }
             if flag.woken.load(Ordering::SeqCst) {
                 continue;
@@ -158,19 +158,31 @@ impl VirtualTime {
                 self.advance_to_next();
                 continue;
             }
-            // Nothing virtual to wait for: wait for the real wake-up.
-            std::future::poll_fn(|cx| {
+            // Nothing virtual to wait for: wait for the real wake-up (I/O).
+            let woken = std::future::poll_fn(|cx| {
                 *lock(&flag.outer) = Some(cx.waker().clone());
                 if flag.woken.load(Ordering::SeqCst) {
                     Poll::Ready(())
                 } else {
                     Poll::Pending
                 }
-            })
-            .await;
+            });
+            if tokio::time::timeout(STALL, woken).await.is_err() {
+                return Err(Stalled);
+            }
         }
     }
 }
+
+/// How long [`VirtualTime::drive`] waits for a future that waits on nothing
+/// virtual (real I/O) before giving up.
+pub const STALL: Duration = Duration::from_secs(60);
+
+/// A driven future waited [`STALL`] for something that never came: neither
+/// a virtual timer nor I/O (a bug, or a store that stopped answering).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the simulation stalled: the engine waited {}s for something other than virtual time", STALL.as_secs())]
+pub struct Stalled;
 
 /// The waker `drive` polls with: remembers that it was woken and passes the
 /// wake-up on to the task awaiting `drive`.
@@ -277,7 +289,7 @@ mod tests {
             let (x, y) = tokio::join!(s1, s2);
             (x, y)
         };
-        let (x, y) = vt.drive(both).await;
+        let (x, y) = vt.drive(both).await.expect("not stalled");
         assert_eq!(x - t0(), ms(300));
         assert_eq!(y - t0(), ms(100));
         // The round lasted as long as its slowest sleep, not their sum.
@@ -293,7 +305,8 @@ mod tests {
             s.sleep(Duration::from_millis(50)).await;
             s.sleep(Duration::from_millis(70)).await;
         })
-        .await;
+        .await
+        .expect("not stalled");
         assert_eq!(vt.now() - t0(), ms(120));
     }
 }

@@ -315,25 +315,26 @@ fn latency_chart(s: &mut String, r: &Report, id: &str, title: &str, pick: fn(&su
         r##"<svg id="{id}" class="chart" viewBox="0 0 {W} {height}" role="img" aria-label="{t}"><rect width="{W}" height="{height}" fill="white"/>"##,
         t = esc(title)
     );
-    let mut tick = 1.0;
-    while tick <= hi * 1.0001 {
-        let tx = x(tick);
-        let label = if tick < 1000.0 {
-            format!("{tick:.0}ms")
-        } else if tick < 60_000.0 {
-            format!("{:.0}s", tick / 1000.0)
-        } else if tick < 3_600_000.0 {
-            format!("{:.0}m", tick / 60_000.0)
-        } else {
-            format!("{:.0}h", tick / 3_600_000.0)
-        };
+    let ticks: [(f64, &str); 10] = [
+        (1.0, "1ms"),
+        (10.0, "10ms"),
+        (100.0, "100ms"),
+        (1_000.0, "1s"),
+        (10_000.0, "10s"),
+        (60_000.0, "1min"),
+        (600_000.0, "10min"),
+        (3_600_000.0, "1h"),
+        (36_000_000.0, "10h"),
+        (86_400_000.0, "1d"),
+    ];
+    for (tick, label) in ticks.iter().filter(|(t, _)| *t <= hi * 1.0001) {
+        let tx = x(*tick);
         let _ = write!(
             s,
             r##"<line x1="{tx:.1}" y1="{MT}" x2="{tx:.1}" y2="{b:.1}" stroke="#eee"/><text x="{tx:.1}" y="{ty:.1}" text-anchor="middle" class="tick">{label}</text>"##,
             b = height - 26.0,
             ty = height - 12.0
         );
-        tick *= 10.0;
     }
     for (gi, (lane, p)) in groups.iter().enumerate() {
         let y0 = MT + gh * gi as f64;
@@ -612,7 +613,7 @@ table{{border-collapse:collapse;margin:6px 0}} td,th{{border:1px solid #ddd;padd
         r#"<script>
 (function () {
   var charts = document.querySelectorAll("svg.chart");
-  var ok = charts.length === 6;
+  var ok = charts.length === 5;
   for (var i = 0; i < charts.length; i++) {
     var b = charts[i].getBBox();
     if (!(b.width > 0 && b.height > 0)) { ok = false; }

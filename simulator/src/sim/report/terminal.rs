@@ -10,6 +10,7 @@ fn secs(ms: Option<u64>) -> String {
     match ms {
         None => "-".into(),
         Some(v) if v < 10_000 => format!("{:.1}s", v as f64 / 1000.0),
+        Some(v) if v < 120_000 => format!("{:.0}s", v as f64 / 1000.0),
         Some(v) if v < 3_600_000 => format!("{:.0}m", v as f64 / 60_000.0),
         Some(v) => format!("{:.1}h", v as f64 / 3_600_000.0),
     }
