@@ -390,8 +390,25 @@ fn read_scenario(root: &Node, d: &mut Diagnostics) -> Option<Scenario> {
         }),
     };
     m.finish(d);
+    if let (Some(n), Some(l)) = (root_key(root, "duration"), length)
+        && l < TimeDelta::minutes(1)
+    {
+        d.error(n.pos, "`duration` must be at least 1m");
+    }
     let traffic = traffic?;
     let spikes = spikes?;
+    let stock = stock?;
+    for (rank, _) in &stock {
+        if *rank > traffic.products {
+            d.error(
+                root.pos,
+                format!(
+                    "stock names product rank {rank} but the scenario has {} products",
+                    traffic.products
+                ),
+            );
+        }
+    }
     for (i, s) in spikes.iter().enumerate() {
         if s.product > traffic.products {
             d.error(
@@ -417,10 +434,21 @@ fn read_scenario(root: &Node, d: &mut Diagnostics) -> Option<Scenario> {
         spikes,
         deliveries: deliveries?,
         cancellations: cancellations?,
-        stock: stock?,
+        stock,
         services: services?,
         transit: transit?,
     })
+}
+
+/// The value node of a top-level key, for positions after reading.
+fn root_key<'a>(root: &'a Node, key: &str) -> Option<&'a Node> {
+    match &root.kind {
+        NodeKind::Map(entries) => entries
+            .iter()
+            .find(|(k, _)| k.scalar().is_some_and(|s| s.text == key))
+            .map(|(_, v)| v),
+        _ => None,
+    }
 }
 
 fn default_customers() -> CustomerSpec {
@@ -842,6 +870,24 @@ mod tests {
                 .iter()
                 .any(|l| l.contains("missing required key `traffic`")),
             "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn too_short_and_out_of_range() {
+        let text = "scenario: x\nstart: 2025-06-12T00:00:00Z\nduration: 30s\ntraffic: { products: 3, orders_per_hour: 1 }\nstock: [ { product: 4, units: 1 } ]\n";
+        let Err(ScenarioError::Invalid(d)) = Scenario::parse(text, "s.yaml") else {
+            panic!("accepted");
+        };
+        let all: Vec<String> = d.iter().map(|d| d.to_string()).collect();
+        assert!(
+            all.iter()
+                .any(|l| l.starts_with("s.yaml:3:11: `duration` must be at least 1m")),
+            "{all:?}"
+        );
+        assert!(
+            all.iter().any(|l| l.contains("stock names product rank 4")),
+            "{all:?}"
         );
     }
 

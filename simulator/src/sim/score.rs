@@ -154,7 +154,7 @@ pub fn median(sorted: &[f64]) -> Option<f64> {
     if n == 0 {
         return None;
     }
-    Some(if n % 2 == 0 {
+    Some(if n.is_multiple_of(2) {
         (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
     } else {
         sorted[n / 2]
