@@ -4,6 +4,7 @@
 //! (diagnostics printed), 2 usage error or a failure to run.
 
 mod cmd;
+mod sim;
 
 use std::process::ExitCode;
 
@@ -19,6 +20,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a traffic scenario through the real engine in virtual time; print a summary, write reports.
+    Simulate(cmd::simulate::Args),
     /// Evaluate a rule pack on a JSON-lines batch of orders; one decision per line.
     Eval(cmd::eval::Args),
     /// Load and validate a rule pack and a state machine; print every diagnostic.
@@ -46,6 +49,7 @@ pub enum Outcome {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Simulate(a) => cmd::simulate::run(a),
         Command::Eval(a) => cmd::eval::run(a),
         Command::Check(a) => cmd::check::run(a),
         Command::Graph(a) => cmd::graph::run(a),

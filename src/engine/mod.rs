@@ -27,6 +27,7 @@ pub mod external;
 mod lanes;
 mod restore;
 mod rule_actions;
+mod rule_stats;
 mod status;
 mod worker;
 

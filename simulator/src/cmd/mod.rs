@@ -5,6 +5,7 @@ pub mod eval;
 pub mod graph;
 pub mod ingest;
 pub mod serve;
+pub mod simulate;
 pub mod status;
 pub mod worker;
 
