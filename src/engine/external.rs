@@ -150,7 +150,7 @@ impl<S: Store + 'static> Engine<S> {
                         .await?
                     {
                         Outcome::Write(_, t) => *t,
-                        Outcome::Release(..) | Outcome::Complete(_) => {
+                        Outcome::Release(..) | Outcome::Complete(_) | Outcome::Chain(..) => {
                             return Ok(External::Refused {
                                 reason: "the step failed".into(),
                                 order: stored,

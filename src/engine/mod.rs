@@ -169,6 +169,11 @@ pub struct Round {
     /// Steps whose write lost a race (lease lapsed or the order moved on);
     /// nothing was written for them.
     pub lost: usize,
+    /// Whether work may be due right away: a lane gave all it was allowed
+    /// (more may be waiting), or an item was given back or rescheduled due
+    /// now. When `false`, nothing this round touched is due before later,
+    /// and a driver may wait for the next event instead of claiming again.
+    pub more: bool,
 }
 
 /// What [`Engine::run_until_idle`] did.
@@ -465,6 +470,9 @@ impl<S: Store + 'static> Engine<S> {
         if items.is_empty() {
             return Ok(round);
         }
+        round.more = limits
+            .iter()
+            .any(|l| l.limit > 0 && items.iter().filter(|i| i.lane == l.lane).count() >= l.limit);
         // The orders this engine has no current copy of (another worker
         // moved them, or this engine did not ingest them): one read per
         // tenant for the round.
@@ -480,13 +488,14 @@ impl<S: Store + 'static> Engine<S> {
         for outcome in outcomes {
             match outcome {
                 Ok(Outcome::Write(tenant, t)) => writes.push((tenant, *t)),
-                Ok(Outcome::Release(lease, at)) => settle(
-                    inner
-                        .store
-                        .release(&lease, Some(at), inner.clock.now())
-                        .await,
-                    &mut round,
-                )?,
+                Ok(Outcome::Chain(tenant, chain)) => {
+                    writes.extend(chain.into_iter().map(|t| (tenant.clone(), t)));
+                }
+                Ok(Outcome::Release(lease, at)) => {
+                    let now = inner.clock.now();
+                    round.more |= at <= now;
+                    settle(inner.store.release(&lease, Some(at), now).await, &mut round)?;
+                }
                 Ok(Outcome::Complete(lease)) => settle(
                     inner.store.complete(&lease, inner.clock.now()).await,
                     &mut round,
@@ -498,6 +507,12 @@ impl<S: Store + 'static> Engine<S> {
             }
         }
         if !writes.is_empty() {
+            round.more |= writes.iter().any(|(_, t)| {
+                matches!(
+                    t.settle.as_ref().map(|s| &s.then),
+                    Some(crate::store::AfterStep::Reschedule { run_at, .. }) if *run_at <= t.at
+                )
+            });
             let keys: Vec<_> = writes
                 .iter()
                 .map(|(_, t)| (t.order_id, t.settle.as_ref().map(|s| s.lease.clone())))
@@ -509,6 +524,8 @@ impl<S: Store + 'static> Engine<S> {
                 .zip(transitions)
                 .collect();
             let results = inner.store.transitions(&batch).await?;
+            // A chain's transitions share a lease: give it back once.
+            let mut released = std::collections::HashSet::new();
             for (r, (order_id, lease)) in results.into_iter().zip(keys) {
                 match r {
                     Ok(order) => {
@@ -523,7 +540,7 @@ impl<S: Store + 'static> Engine<S> {
                         // round reads the order afresh.
                         round.lost += 1;
                         inner.forget(order_id);
-                        if let Some(lease) = &lease {
+                        if let Some(lease) = lease.as_ref().filter(|l| released.insert(l.id)) {
                             let now = inner.clock.now();
                             settle(inner.store.release(lease, Some(now), now).await, &mut round)?;
                         }

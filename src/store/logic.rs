@@ -299,6 +299,28 @@ pub(crate) fn resolve(
     (results, effects)
 }
 
+/// `order` as `t` leaves it (version, state, progress, status, processing
+/// time, priority and impact, times), assuming `t`'s checks pass: what a
+/// store records, and what a worker continuing a chain of steps works on.
+pub(crate) fn apply(order: &mut StoredOrder, t: &Transition) {
+    let at = trunc(t.at);
+    order.version += 1;
+    order.terminal = t.terminal;
+    let o = &mut order.order;
+    o.previous_state = Some(std::mem::replace(&mut o.current_state, t.to.clone()));
+    o.flow_progress = t.progress;
+    o.automation_status = t.automation_status;
+    o.processing_time_ms = t.processing_time_ms;
+    if let Some(p) = t.priority {
+        o.priority = p;
+    }
+    if let Some(i) = t.impact {
+        o.impact = i;
+    }
+    o.updated_at = Some(at);
+    o.state_changed_at = Some(at);
+}
+
 fn resolve_one(
     tenant: &str,
     t: &Transition,
@@ -336,21 +358,7 @@ fn resolve_one(
     }
     // The working copy is the caller's; change it in place.
     let next = current;
-    next.version += 1;
-    next.terminal = t.terminal;
-    let o = &mut next.order;
-    o.previous_state = Some(std::mem::replace(&mut o.current_state, t.to.clone()));
-    o.flow_progress = t.progress;
-    o.automation_status = t.automation_status;
-    o.processing_time_ms = t.processing_time_ms;
-    if let Some(p) = t.priority {
-        o.priority = p;
-    }
-    if let Some(i) = t.impact {
-        o.impact = i;
-    }
-    o.updated_at = Some(at);
-    o.state_changed_at = Some(at);
+    apply(next, t);
     effects.history.push((
         tenant.to_owned(),
         HistoryEntry {
@@ -369,6 +377,7 @@ fn resolve_one(
     if let Some(settle) = &t.settle {
         let id = settle.lease.id;
         match &settle.then {
+            AfterStep::Hold => {}
             AfterStep::Complete => {
                 leases.remove(&id);
                 effects.complete.push(id);

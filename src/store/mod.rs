@@ -113,6 +113,7 @@ pub use error::StoreError;
 pub use fault::{FaultPoint, InjectFault};
 pub use inbox::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, OrderEvent};
 pub use json_text::JsonText;
+pub(crate) use logic::apply as apply_transition;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;

@@ -192,6 +192,10 @@ pub struct Settle {
 pub enum AfterStep {
     /// The item is done and removed.
     Complete,
+    /// The item stays leased to the caller, unchanged: the transition is one
+    /// of a chain of steps the same batch goes on to record (the lease is
+    /// checked all the same; the chain's last transition settles it).
+    Hold,
     /// The item stays, unleased, due again at `run_at` (the next step, or a
     /// later check); `payload` replaces the stored one when given.
     Reschedule {

@@ -671,7 +671,7 @@ async fn virtual_loop(
         bar.set_position((vt.now() - st.start).num_seconds().max(0) as u64);
         bar.set_message(vt.now().format("%a %H:%M").to_string());
         idle = round.claimed.is_empty();
-        if !idle {
+        if round.more {
             continue;
         }
         // Idle: jump to the next event. Like a worker polling every

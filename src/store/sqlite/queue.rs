@@ -182,11 +182,13 @@ pub(super) async fn claim(
          RETURNING id, user_id, order_id, kind, lane, viral, order_created_at, payload, attempts",
         vec![per_lane; lanes.len()].join(" UNION ALL ")
     );
-    let mut tx = store.write().await?;
     // Promote what has come due since (scheduled checks, lapsed leases).
+    // Two statements, each its own transaction (two round trips to the
+    // SQLite thread instead of four): promotion is idempotent and the claim
+    // atomic, so a writer in between changes nothing.
     sqlx::query("UPDATE work_queue SET ready = 1 WHERE ready = 0 AND run_at <= ?")
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&store.writer)
         .await
         .map_err(db("promoting due work"))?;
     let mut q = sqlx::query(AssertSqlSafe(sql))
@@ -201,8 +203,10 @@ pub(super) async fn claim(
         }
         q = q.bind(i64::try_from(l.limit).unwrap_or(i64::MAX));
     }
-    let rows = q.fetch_all(&mut *tx).await.map_err(db("claiming work"))?;
-    tx.commit().await.map_err(db("committing a claim"))?;
+    let rows = q
+        .fetch_all(&store.writer)
+        .await
+        .map_err(db("claiming work"))?;
     let mut claimed = Vec::with_capacity(rows.len());
     for row in &rows {
         let item = WorkItem {
