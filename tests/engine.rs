@@ -166,6 +166,7 @@ every_backend!(
     received_times_out_to_manual_review,
     shipped_escalates_once_after_a_week,
     enricher_feeds_the_rules,
+    duplicates_count_once,
     shortage_fails_then_retry,
     cancellation_from_each_state,
     carrier_outage,
@@ -946,14 +947,43 @@ async fn postgres_restart_restores_window_facts() {
 
 /// A pack with a window fact: a new engine over the same store counts the
 /// orders an earlier engine ingested (the windows are restored).
-async fn restart_restores_window_facts(b: Backend) {
-    let pack = PackLoader::new()
+/// A pack whose one rule escalates orders of a product with 3 or more
+/// orders in the last hour (a window fact).
+fn busy_pack() -> RulePack {
+    PackLoader::new()
         .load_sources(&[(
             "w.yaml".to_owned(),
             "rules:\n  - id: busy\n    name: busy product\n    category: viral_detection\n    priority: 50\n    conditions:\n      - field: product_orders\n        operator: greater_than_or_equal\n        value: 3\n        time_window: 1h\n    actions:\n      - type: escalate_priority\n        parameters: { new_priority: high }\n"
                 .to_owned(),
         )])
-        .expect("pack");
+        .expect("pack")
+}
+
+/// A duplicate delivery of an order (again later, or twice in one batch)
+/// does not count again in the window facts.
+async fn duplicates_count_once(b: Backend) {
+    let f = fixture(b, DefaultHandlers::default(), |x| x.rules(busy_pack())).await;
+    f.engine.ingest(order(0)).await.expect("ingest");
+    assert!(!f.engine.ingest(order(0)).await.expect("ingest").created);
+    let report = f
+        .engine
+        .ingest_many(vec![order(1), order(1)])
+        .await
+        .expect("ingest");
+    assert_eq!((report.new, report.known), (1, 1));
+    let second = f.engine.store().find_order(f.engine.tenant(), "o1").await;
+    let second = second.expect("store").expect("order");
+    assert_eq!(second.order.priority, Priority::Standard, "2 orders, not 4");
+    let third = f.engine.ingest(order(2)).await.expect("ingest");
+    assert_eq!(
+        third.order.order.priority,
+        Priority::High,
+        "the third order"
+    );
+}
+
+async fn restart_restores_window_facts(b: Backend) {
+    let pack = busy_pack();
     let f = fixture(b, DefaultHandlers::default(), |x| x.rules(pack.clone())).await;
     for n in 0..2 {
         let o = f.engine.ingest(order(n)).await.expect("ingest");

@@ -174,6 +174,7 @@ impl<S: Store + 'static> EngineBuilder<S> {
                 delivery: self.delivery,
                 serve_all_tenants: self.serve_all_tenants,
                 cache: Mutex::new(crate::FastMap::default()),
+                known: Mutex::new(Default::default()),
                 restored: tokio::sync::OnceCell::new(),
             }),
         }

@@ -24,6 +24,7 @@
 mod builder;
 mod error;
 pub mod external;
+mod known;
 mod lanes;
 mod restore;
 mod rule_actions;
@@ -130,6 +131,8 @@ struct Inner<S> {
     serve_all_tenants: bool,
     /// Orders as last written, with the claim count of their work item then.
     cache: Mutex<crate::FastMap<OrderId, (Arc<StoredOrder>, u32)>>,
+    /// `tiktok_order_id`s stored, so duplicates are not enriched again.
+    known: Mutex<known::KnownOrders>,
     /// Orders replayed by [`Engine::restore`], once.
     restored: tokio::sync::OnceCell<usize>,
 }
@@ -297,8 +300,20 @@ impl<S: Store + 'static> Engine<S> {
         {
             let mut rules = lock(&inner.rules);
             let mut enricher = inner.enricher.as_ref().map(|e| lock(e));
+            let known = lock(&inner.known);
+            let mut in_batch: crate::FastMap<String, ()> = crate::FastMap::default();
             for mut order in orders {
                 order.user_id = Some(inner.tenant.clone());
+                // A duplicate delivery (stored before, or earlier in this
+                // batch): the store answers with the stored order; it must
+                // not count again in the viral velocity or the window facts.
+                if known.contains(&order.tiktok_order_id)
+                    || in_batch.insert(order.tiktok_order_id.clone(), ()).is_some()
+                {
+                    batch.push(NewOrder { order, work: None });
+                    rule_errors.push(None);
+                    continue;
+                }
                 // The order enters the machine's first state now (its state
                 // timeout counts from here, not from `created_at`, which may
                 // be long past for a backfill).
@@ -335,6 +350,12 @@ impl<S: Store + 'static> Engine<S> {
             }
         }
         let created = inner.store.create_orders(&inner.tenant, &batch).await?;
+        {
+            let mut known = lock(&inner.known);
+            for c in created.iter().flatten() {
+                known.insert(&c.order.order.tiktok_order_id);
+            }
+        }
         let mut out = Vec::with_capacity(created.len());
         for (r, err) in created.into_iter().zip(rule_errors) {
             out.push(match (r, err) {

@@ -1,0 +1,64 @@
+//! The `tiktok_order_id`s this engine has seen stored, so that a duplicate
+//! delivery is not enriched and evaluated again.
+//!
+//! TikTok delivers at least once, and a host may hand the engine the same
+//! order twice. The store's idempotent create makes the second a no-op, but
+//! the viral enricher and the rules' window facts run before the store is
+//! asked: without this set a duplicate would count twice in a product's
+//! velocity and in the window facts. Ids enter the set only once the store
+//! has confirmed the order (new or already there), so skipping enrichment
+//! for them never stores an order unevaluated. Bounded: the oldest ids are
+//! forgotten past [`KnownOrders::CAPACITY`] (a duplicate that late is
+//! counted again, as without the set).
+
+use std::collections::VecDeque;
+
+use compact_str::CompactString;
+
+/// A bounded set of `tiktok_order_id`s, oldest evicted first.
+#[derive(Debug, Default)]
+pub(super) struct KnownOrders {
+    ids: foldhash::HashSet<CompactString>,
+    order: VecDeque<CompactString>,
+}
+
+impl KnownOrders {
+    /// How many ids are remembered.
+    pub const CAPACITY: usize = 200_000;
+
+    /// Whether `id` was stored.
+    pub fn contains(&self, id: &str) -> bool {
+        self.ids.contains(id)
+    }
+
+    /// Remembers `id` as stored.
+    pub fn insert(&mut self, id: &str) {
+        let id = CompactString::from(id);
+        if self.ids.insert(id.clone()) {
+            self.order.push_back(id);
+            if self.order.len() > Self::CAPACITY
+                && let Some(old) = self.order.pop_front()
+            {
+                self.ids.remove(&old);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_and_evicts_the_oldest() {
+        let mut k = KnownOrders::default();
+        k.insert("a");
+        k.insert("a");
+        assert!(k.contains("a") && !k.contains("b"));
+        for i in 0..KnownOrders::CAPACITY {
+            k.insert(&format!("x{i}"));
+        }
+        assert!(!k.contains("a"), "the oldest is forgotten");
+        assert!(k.contains("x0") && k.contains(&format!("x{}", KnownOrders::CAPACITY - 1)));
+    }
+}
