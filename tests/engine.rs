@@ -95,11 +95,7 @@ fn order_with(n: usize, extra: &str) -> Order {
 }
 
 fn order(n: usize) -> Order {
-    Order::from_json(&format!(
-        r#"{{"tiktok_order_id":"o{n}","customer_handle":"@c{n}","product_name":"Lamp",
-        "product_id":"p1","quantity":1,"price":"25.00","created_at":"{START}"}}"#
-    ))
-    .expect("valid order")
+    order_with(n, r#""price":"25.00""#)
 }
 
 /// The history replays from the machine's initial state to the order's
