@@ -75,12 +75,14 @@ impl SqliteStore {
             .busy_timeout(target.busy_timeout)
             .foreign_keys(true)
             // A page cache large enough for the hot indexes (64 MiB, not
-            // SQLite's 2 MiB), and reads through mmap instead of read(2).
+            // SQLite's 2 MiB). No mmap: with the file growing under a
+            // steady stream of commits, remapping cost more than read(2).
             .pragma("cache_size", "-65536")
-            .pragma("mmap_size", "268435456")
-            // Checkpoint every 16k pages (64 MiB of WAL) instead of 1k, so a
-            // page rewritten by many batches is copied back once.
-            .pragma("wal_autocheckpoint", "16384")
+            // Checkpoint every 4k pages (16 MiB of WAL) instead of 1k, so a
+            // page rewritten by many batches is copied back once; not more,
+            // because every page read searches the WAL's index first, and a
+            // long WAL made that search the top of the profile.
+            .pragma("wal_autocheckpoint", "4096")
             // Statement journals and materialized batches stay in memory
             // (on disk they cost more than the batch itself).
             .pragma("temp_store", "MEMORY");

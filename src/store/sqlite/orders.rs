@@ -5,12 +5,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
+use sqlx::{AssertSqlSafe, Either, SqliteConnection, SqlitePool};
 
 use super::SqliteStore;
 use super::rows::{
-    HISTORY_COLUMN_COUNT, HISTORY_COLUMNS, ORDER_COLUMN_COUNT, ORDER_COLUMNS, bind_history,
-    bind_order, column, db, history_from_row, json, order_from_row, params, placeholders, uuid,
+    HISTORY_COLUMN_COUNT, HISTORY_COLUMNS, ORDER_COLUMN_COUNT, ORDER_COLUMNS, Q, bind_history,
+    bind_order, column, db, history_from_row, json, order_from_row, params, placeholders,
+    script_steps, uuid,
 };
 use crate::model::{Impact, Priority};
 use crate::store::fault::{FaultPoint, injected};
@@ -297,32 +298,51 @@ pub(super) async fn insert_work(
     conn: &mut SqliteConnection,
     items: &[logic::Enqueue],
 ) -> Result<(), StoreError> {
-    for chunk in items.chunks(CHUNK) {
-        let sql = format!(
+    if items.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::new();
+    insert_work_sql(&mut sql, items.len());
+    bind_work(sqlx::query(AssertSqlSafe(sql)), items)?
+        .execute(&mut *conn)
+        .await
+        .map_err(db("enqueueing work"))?;
+    Ok(())
+}
+
+/// Appends the statements inserting `n` work items (see [`bind_work`]).
+fn insert_work_sql(sql: &mut String, n: usize) {
+    let mut left = n;
+    while left > 0 {
+        let rows = left.min(CHUNK);
+        left -= rows;
+        sql.push_str(&format!(
             "INSERT INTO work_queue (user_id, order_id, kind, lane, viral, order_created_at, \
              run_at, payload, attempts, created_at, updated_at, ready) VALUES {} \
-             ON CONFLICT (order_id, kind) DO NOTHING",
-            placeholders(12, chunk.len())
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for e in chunk {
-            q = q
-                .bind(e.tenant.clone())
-                .bind(e.order_id.to_string())
-                .bind(e.spec.kind.clone())
-                .bind(e.spec.lane.as_str())
-                .bind(e.viral)
-                .bind(ms(e.order_created_at))
-                .bind(ms(e.spec.run_at))
-                .bind(json(&e.spec.payload, "payload")?)
-                .bind(0_i64)
-                .bind(ms(e.at))
-                .bind(ms(e.at))
-                .bind(e.spec.run_at <= e.at);
-        }
-        q.execute(&mut *conn).await.map_err(db("enqueueing work"))?;
+             ON CONFLICT (order_id, kind) DO NOTHING;\n",
+            placeholders(12, rows)
+        ));
     }
-    Ok(())
+}
+
+/// Binds the work items of [`insert_work_sql`].
+fn bind_work<'q>(mut q: Q<'q>, items: &[logic::Enqueue]) -> Result<Q<'q>, StoreError> {
+    for e in items {
+        q = q
+            .bind(e.tenant.clone())
+            .bind(e.order_id.to_string())
+            .bind(e.spec.kind.clone())
+            .bind(e.spec.lane.as_str())
+            .bind(e.viral)
+            .bind(ms(e.order_created_at))
+            .bind(ms(e.spec.run_at))
+            .bind(json(&e.spec.payload, "payload")?)
+            .bind(0_i64)
+            .bind(ms(e.at))
+            .bind(ms(e.at))
+            .bind(e.spec.run_at <= e.at);
+    }
+    Ok(q)
 }
 
 // ---- transitions ----------------------------------------------------------
@@ -335,39 +355,55 @@ pub(super) async fn transitions(
         return Ok(Vec::new());
     }
     let mut tx = store.write().await?;
-    // Load every order and lease the batch names; the write lock keeps them as read.
+    // Load every order and lease the batch names, in one round trip; the
+    // write lock keeps them as read.
     let ids: Vec<String> = dedup(batch.iter().map(|(_, t)| t.order_id.to_string()));
-    let mut orders: FastMap<OrderId, StoredOrder> = FastMap::default();
-    for chunk in ids.chunks(CHUNK) {
-        let mut q = sqlx::query(AssertSqlSafe(select_orders(&format!(
-            "id IN ({})",
-            params(chunk.len())
-        ))));
-        for id in chunk {
-            q = q.bind(id.clone());
-        }
-        for row in q.fetch_all(&mut *tx).await.map_err(db("reading orders"))? {
-            let o = order_from_row(&row)?;
-            orders.insert(o.id, o);
-        }
-    }
     let lease_ids: Vec<WorkId> = dedup(
         batch
             .iter()
             .filter_map(|(_, t)| t.settle.as_ref().map(|s| s.lease.id)),
     );
-    let mut leases: FastMap<WorkId, LeaseState> = FastMap::default();
+    let mut sql = String::new();
+    let mut reads = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        sql.push_str(&select_orders(&format!("id IN ({})", params(chunk.len()))));
+        sql.push_str(";\n");
+        reads.push(Read::Orders);
+    }
     for chunk in lease_ids.chunks(CHUNK) {
-        let mut q = sqlx::query(AssertSqlSafe(format!(
+        sql.push_str(&format!(
             "SELECT id, user_id, order_id, lease_owner, attempts, lease_expires_at \
-             FROM work_queue WHERE id IN ({})",
+             FROM work_queue WHERE id IN ({});\n",
             params(chunk.len())
-        )));
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        for row in q.fetch_all(&mut *tx).await.map_err(db("reading leases"))? {
-            leases.insert(column(&row, "id")?, super::queue::lease_state(&row)?);
+        ));
+        reads.push(Read::Leases);
+    }
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for id in &ids {
+        q = q.bind(id.clone());
+    }
+    for id in &lease_ids {
+        q = q.bind(*id);
+    }
+    let mut orders: FastMap<OrderId, StoredOrder> = FastMap::default();
+    let mut leases: FastMap<WorkId, LeaseState> = FastMap::default();
+    let mut statement = 0;
+    for step in script_steps(&mut tx, q)
+        .await
+        .map_err(db("reading orders and leases"))?
+    {
+        match (step, reads.get(statement)) {
+            (Either::Left(_), _) => statement += 1,
+            (Either::Right(row), Some(Read::Orders)) => {
+                let o = order_from_row(&row)?;
+                orders.insert(o.id, o);
+            }
+            (Either::Right(row), Some(Read::Leases)) => {
+                leases.insert(column(&row, "id")?, super::queue::lease_state(&row)?);
+            }
+            (Either::Right(_), None) => {
+                return Err(StoreError::invalid("a row after the last statement"));
+            }
         }
     }
     let ranking: HashMap<OrderId, Rank> = orders.values().map(|s| (s.id, rank_of(s))).collect();
@@ -378,6 +414,12 @@ pub(super) async fn transitions(
         tx.commit().await.map_err(db("committing transitions"))?;
     }
     Ok(results)
+}
+
+/// What a statement of the transition batch's read script reads.
+enum Read {
+    Orders,
+    Leases,
 }
 
 fn dedup<T: Clone + Eq + std::hash::Hash>(items: impl Iterator<Item = T>) -> Vec<T> {
@@ -392,116 +434,152 @@ fn rank_of(s: &StoredOrder) -> Rank {
     (s.order.priority, s.order.impact, s.terminal)
 }
 
+/// Writes a batch's effects in one round trip to SQLite's thread: the
+/// statements go as one script, inside the caller's transaction.
 async fn write_effects(
     store: &SqliteStore,
     tx: &mut SqliteConnection,
     effects: &Effects,
     ranking: &HashMap<OrderId, Rank>,
 ) -> Result<(), StoreError> {
-    // The columns no index covers, for every changed order; the indexed
-    // ones (priority, impact, terminal) only where they changed, so that
-    // index entries are not rewritten for nothing.
-    const COLS: &str = "id, version, current_state, previous_state, automation_status, \
-        processing_time_ms, flow_progress, updated_at, state_changed_at";
-    for chunk in effects.orders.chunks(CHUNK) {
-        let sql = format!(
-            "WITH v({COLS}) AS (VALUES {}) UPDATE orders SET version = v.version, \
-             current_state = v.current_state, previous_state = v.previous_state, \
-             automation_status = v.automation_status, \
-             processing_time_ms = v.processing_time_ms, flow_progress = v.flow_progress, \
-             updated_at = v.updated_at, state_changed_at = v.state_changed_at \
-             FROM v WHERE orders.id = v.id",
-            placeholders(9, chunk.len())
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for s in chunk {
-            let o = &s.order;
-            q = q
-                .bind(s.id.to_string())
-                .bind(to_i64(s.version, "version")?)
-                .bind(o.current_state.as_str().to_owned())
-                .bind(o.previous_state.as_ref().map(|p| p.as_str().to_owned()))
-                .bind(o.automation_status.as_str())
-                .bind(to_i64(o.processing_time_ms, "processing_time_ms")?)
-                .bind(i64::from(o.flow_progress))
-                .bind(ms(o.updated_at.unwrap_or(o.created_at)))
-                .bind(ms(o.state_changed_at.unwrap_or(o.created_at)));
-        }
-        q.execute(&mut *tx).await.map_err(db("updating orders"))?;
-    }
     let ranked: Vec<&StoredOrder> = effects
         .orders
         .iter()
         .filter(|s| ranking.get(&s.id) != Some(&rank_of(s)))
         .collect();
-    for s in ranked {
-        sqlx::query(
-            "UPDATE orders SET terminal = ?, priority = ?, priority_rank = ?, impact = ?, \
-             viral = ? WHERE id = ?",
-        )
-        .bind(s.terminal)
-        .bind(s.order.priority.as_str())
-        .bind(priority_rank(s.order.priority))
-        .bind(s.order.impact.as_str())
-        .bind(is_viral(s.order.impact))
-        .bind(s.id.to_string())
-        .execute(&mut *tx)
-        .await
-        .map_err(db("updating order priorities"))?;
-    }
     if store.take_fault(FaultPoint::AfterOrderUpdate) {
+        // The orders are updated, then the write fails (its transaction
+        // rolls back): the atomicity tests inject this.
+        let mut sql = String::new();
+        orders_sql(&mut sql, effects, &ranked);
+        bind_orders(sqlx::query(AssertSqlSafe(sql)), effects, &ranked)?
+            .execute(&mut *tx)
+            .await
+            .map_err(db("updating orders"))?;
         return Err(injected());
     }
-    for chunk in effects.history.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO order_transitions ({HISTORY_COLUMNS}) VALUES {}",
-            placeholders(HISTORY_COLUMN_COUNT, chunk.len())
+    let mut sql = String::new();
+    orders_sql(&mut sql, effects, &ranked);
+    rest_sql(&mut sql, effects);
+    let q = bind_orders(sqlx::query(AssertSqlSafe(sql)), effects, &ranked)?;
+    let q = bind_rest(q, effects)?;
+    // A script (see `rows::script_steps`): every statement runs.
+    q.execute(&mut *tx)
+        .await
+        .map_err(db("writing transitions"))?;
+    Ok(())
+}
+
+/// The columns `orders_sql` updates on every changed order: those no index
+/// covers. The indexed ones (priority, impact, terminal) are updated only
+/// where they changed, so that index entries are not rewritten for nothing.
+const UPDATE_COLS: &str = "id, version, current_state, previous_state, automation_status, \
+    processing_time_ms, flow_progress, updated_at, state_changed_at";
+
+/// Appends the statements updating the changed orders (see [`bind_orders`]).
+fn orders_sql(sql: &mut String, effects: &Effects, ranked: &[&StoredOrder]) {
+    for chunk in effects.orders.chunks(CHUNK) {
+        sql.push_str(&format!(
+            "WITH v({UPDATE_COLS}) AS (VALUES {}) UPDATE orders SET version = v.version, \
+             current_state = v.current_state, previous_state = v.previous_state, \
+             automation_status = v.automation_status, \
+             processing_time_ms = v.processing_time_ms, flow_progress = v.flow_progress, \
+             updated_at = v.updated_at, state_changed_at = v.state_changed_at \
+             FROM v WHERE orders.id = v.id;\n",
+            placeholders(9, chunk.len())
+        ));
+    }
+    for _ in ranked {
+        sql.push_str(
+            "UPDATE orders SET terminal = ?, priority = ?, priority_rank = ?, impact = ?, \
+             viral = ? WHERE id = ?;\n",
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for (tenant, h) in chunk {
-            q = bind_history(q, tenant, h)?;
-        }
-        q.execute(&mut *tx).await.map_err(db("inserting history"))?;
+    }
+}
+
+/// Binds the statements of [`orders_sql`].
+fn bind_orders<'q>(
+    mut q: Q<'q>,
+    effects: &Effects,
+    ranked: &[&StoredOrder],
+) -> Result<Q<'q>, StoreError> {
+    for s in &effects.orders {
+        let o = &s.order;
+        q = q
+            .bind(s.id.to_string())
+            .bind(to_i64(s.version, "version")?)
+            .bind(o.current_state.as_str().to_owned())
+            .bind(o.previous_state.as_ref().map(|p| p.as_str().to_owned()))
+            .bind(o.automation_status.as_str())
+            .bind(to_i64(o.processing_time_ms, "processing_time_ms")?)
+            .bind(i64::from(o.flow_progress))
+            .bind(ms(o.updated_at.unwrap_or(o.created_at)))
+            .bind(ms(o.state_changed_at.unwrap_or(o.created_at)));
+    }
+    for s in ranked {
+        q = q
+            .bind(s.terminal)
+            .bind(s.order.priority.as_str())
+            .bind(priority_rank(s.order.priority))
+            .bind(s.order.impact.as_str())
+            .bind(is_viral(s.order.impact))
+            .bind(s.id.to_string());
+    }
+    Ok(q)
+}
+
+/// Appends the statements writing history and the queue (see [`bind_rest`]).
+fn rest_sql(sql: &mut String, effects: &Effects) {
+    for chunk in effects.history.chunks(CHUNK) {
+        sql.push_str(&format!(
+            "INSERT INTO order_transitions ({HISTORY_COLUMNS}) VALUES {};\n",
+            placeholders(HISTORY_COLUMN_COUNT, chunk.len())
+        ));
     }
     for chunk in effects.complete.chunks(CHUNK) {
-        let mut q = sqlx::query(AssertSqlSafe(format!(
-            "DELETE FROM work_queue WHERE id IN ({})",
+        sql.push_str(&format!(
+            "DELETE FROM work_queue WHERE id IN ({});\n",
             params(chunk.len())
-        )));
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        q.execute(&mut *tx).await.map_err(db("completing work"))?;
+        ));
     }
     for chunk in effects.reschedule.chunks(CHUNK) {
-        let sql = format!(
+        sql.push_str(&format!(
             "WITH v(id, run_at, payload, updated_at, ready) AS (VALUES {}) UPDATE work_queue SET \
              run_at = v.run_at, payload = COALESCE(v.payload, work_queue.payload), \
              lease_owner = NULL, lease_expires_at = NULL, updated_at = v.updated_at, \
-             ready = v.ready FROM v WHERE work_queue.id = v.id",
+             ready = v.ready FROM v WHERE work_queue.id = v.id;\n",
             placeholders(5, chunk.len())
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for r in chunk {
-            q = q
-                .bind(r.id)
-                .bind(ms(r.run_at))
-                .bind(r.payload.as_ref().map(|p| json(p, "payload")).transpose()?)
-                .bind(ms(r.at))
-                .bind(r.run_at <= r.at);
-        }
-        q.execute(&mut *tx).await.map_err(db("rescheduling work"))?;
+        ));
+    }
+    for _ in &effects.requeue {
+        sql.push_str("UPDATE work_queue SET lane = ?, viral = ? WHERE order_id = ?;\n");
+    }
+    insert_work_sql(sql, effects.enqueue.len());
+}
+
+/// Binds the statements of [`rest_sql`].
+fn bind_rest<'q>(mut q: Q<'q>, effects: &Effects) -> Result<Q<'q>, StoreError> {
+    for (tenant, h) in &effects.history {
+        q = bind_history(q, tenant, h)?;
+    }
+    for id in &effects.complete {
+        q = q.bind(*id);
+    }
+    for r in &effects.reschedule {
+        q = q
+            .bind(r.id)
+            .bind(ms(r.run_at))
+            .bind(r.payload.as_ref().map(|p| json(p, "payload")).transpose()?)
+            .bind(ms(r.at))
+            .bind(r.run_at <= r.at);
     }
     for (order_id, lane, viral) in &effects.requeue {
-        sqlx::query("UPDATE work_queue SET lane = ?, viral = ? WHERE order_id = ?")
+        q = q
             .bind(lane.as_str())
             .bind(*viral)
-            .bind(order_id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(db("moving work to a new lane"))?;
+            .bind(order_id.to_string());
     }
-    insert_work(tx, &effects.enqueue).await
+    bind_work(q, &effects.enqueue)
 }
 
 // ---- dashboard ------------------------------------------------------------

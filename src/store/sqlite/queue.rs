@@ -182,16 +182,13 @@ pub(super) async fn claim(
          RETURNING id, user_id, order_id, kind, lane, viral, order_created_at, payload, attempts",
         vec![per_lane; lanes.len()].join(" UNION ALL ")
     );
-    // Promote what has come due since (scheduled checks, lapsed leases).
-    // Two statements, each its own transaction (two round trips to the
-    // SQLite thread instead of four): promotion is idempotent and the claim
-    // atomic, so a writer in between changes nothing.
-    sqlx::query("UPDATE work_queue SET ready = 1 WHERE ready = 0 AND run_at <= ?")
-        .bind(now)
-        .execute(&store.writer)
-        .await
-        .map_err(db("promoting due work"))?;
+    // Promote what has come due since (scheduled checks, lapsed leases),
+    // then claim: two statements sent as one (one round trip to the SQLite
+    // thread), each its own transaction: promotion is idempotent and the
+    // claim atomic, so a writer in between changes nothing.
+    let sql = format!("UPDATE work_queue SET ready = 1 WHERE ready = 0 AND run_at <= ?; {sql}");
     let mut q = sqlx::query(AssertSqlSafe(sql))
+        .bind(now)
         .bind(req.worker.to_owned())
         .bind(ms(expires_at))
         .bind(ms(expires_at))
@@ -317,19 +314,23 @@ pub(super) async fn summary(
     now: DateTime<Utc>,
 ) -> Result<QueueSummary, StoreError> {
     let now = ms(trunc(now));
-    let filter = match scope {
-        TenantScope::Tenant(_) => "WHERE user_id = ?",
+    let tenant = match scope {
+        TenantScope::Tenant(_) => " AND user_id = ?2",
         TenantScope::All => "",
     };
+    // Two parts, both through `work_queue_pending` (`ready IN (0, 1)` makes
+    // it the index; see migration 4): the due items per lane (the only rows
+    // read from the table, for their lane), then one row of totals that
+    // reads the index alone. A lease's expiry is set exactly when it has an
+    // owner (a table CHECK), so the expiry tells leased items apart.
     let mut q = sqlx::query(AssertSqlSafe(format!(
-        "SELECT lane, \
-            SUM(run_at <= ?1) AS due, \
-            SUM(lease_owner IS NOT NULL AND lease_expires_at > ?1) AS leased, \
-            SUM(lease_owner IS NOT NULL AND lease_expires_at <= ?1) AS expired, \
-            SUM(run_at > ?1 AND lease_owner IS NULL) AS scheduled, \
-            MIN(run_at) AS next_run_at \
-         FROM work_queue {} GROUP BY lane",
-        filter.replace('?', "?2")
+        "SELECT lane, COUNT(*) AS due, NULL AS leased, NULL AS expired, NULL AS scheduled, \
+            NULL AS next_run_at \
+         FROM work_queue WHERE ready IN (0, 1) AND run_at <= ?1{tenant} GROUP BY lane \
+         UNION ALL \
+         SELECT NULL, NULL, SUM(lease_expires_at > ?1), SUM(lease_expires_at <= ?1), \
+            SUM(run_at > ?1 AND lease_expires_at IS NULL), MIN(run_at) \
+         FROM work_queue INDEXED BY work_queue_pending WHERE ready IN (0, 1){tenant}"
     )))
     .bind(now);
     if let TenantScope::Tenant(t) = scope {
@@ -344,7 +345,11 @@ pub(super) async fn summary(
         ..QueueSummary::default()
     };
     for row in &rows {
-        s.due.insert(lane(row, "lane")?, count(row, "due")?);
+        let lane_name: Option<String> = column(row, "lane")?;
+        if lane_name.is_some() {
+            s.due.insert(lane(row, "lane")?, count(row, "due")?);
+            continue;
+        }
         s.leased += count(row, "leased")?;
         s.expired_leases += count(row, "expired")?;
         s.scheduled += count(row, "scheduled")?;

@@ -1,8 +1,9 @@
 //! Rows ↔ records: column lists, binding and decoding.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
-use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteRow};
+use futures_util::TryStreamExt;
+use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteQueryResult, SqliteRow};
+use sqlx::{Either, Row};
 
 use crate::model::{Priority, StateName};
 use crate::store::decode::{self, Columns, decimal, parse_enum};
@@ -11,6 +12,25 @@ use crate::store::{HistoryEntry, OrderId, StoreError, StoredOrder, WorkflowMetri
 
 /// A query with positional arguments.
 pub(super) type Q<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments>;
+
+/// Runs a **script** — several statements in one query string, their
+/// anonymous `?` parameters bound in order across them — and returns every
+/// step: each statement's rows, then its [`Either::Left`] result.
+///
+/// A script is one command to SQLite's worker thread, where each statement
+/// would be one round trip (~25 µs, most of a small statement's cost). The
+/// store sends a transition batch's reads as one script and its writes as
+/// another. sqlx's SQLite driver runs every statement of a query string
+/// (`execute` and `fetch_all` too, not `fetch_optional`); sqlx calls this
+/// deprecated for a future release (launchbadge/sqlx#3108), so the test
+/// `scripts_run_every_statement` pins it: an sqlx upgrade that drops it
+/// fails there, not in production.
+pub(super) async fn script_steps(
+    conn: &mut sqlx::SqliteConnection,
+    q: Q<'_>,
+) -> Result<Vec<Either<SqliteQueryResult, SqliteRow>>, sqlx::Error> {
+    sqlx::Executor::fetch_many(conn, q).try_collect().await
+}
 
 /// Maps an sqlx error to [`StoreError::Database`], naming what was being done.
 pub(super) fn db(context: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
@@ -194,4 +214,50 @@ where
 /// Reads a lane column.
 pub(super) fn lane(row: &SqliteRow, col: &str) -> Result<Priority, StoreError> {
     parse_enum(&get::<String>(row, col)?, Priority::parse, "lane")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::Connection;
+
+    /// The store's scripts rely on sqlx running every statement of a query
+    /// string and binding `?` across them in order (see [`script_steps`]).
+    #[tokio::test]
+    async fn scripts_run_every_statement() -> Result<(), sqlx::Error> {
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:").await?;
+        sqlx::query("CREATE TABLE t (a INTEGER, b TEXT)")
+            .execute(&mut conn)
+            .await?;
+        let q = sqlx::query(
+            "INSERT INTO t VALUES (?, ?); INSERT INTO t VALUES (?, ?), (?, ?);\n\
+             UPDATE t SET b = ? WHERE a = ?;",
+        )
+        .bind(1)
+        .bind("one")
+        .bind(2)
+        .bind("two")
+        .bind(3)
+        .bind("three")
+        .bind("TWO")
+        .bind(2);
+        let done = q.execute(&mut conn).await?;
+        assert_eq!(done.rows_affected(), 4, "3 rows inserted, 1 updated");
+        let q = sqlx::query("SELECT b FROM t WHERE a = ?; SELECT a FROM t WHERE a >= ? ORDER BY a")
+            .bind(2)
+            .bind(1);
+        let steps = script_steps(&mut conn, q).await?;
+        let shape: Vec<String> = steps
+            .iter()
+            .map(|s| match s {
+                Either::Left(_) => "end".to_owned(),
+                Either::Right(row) => match row.try_get::<String, _>(0) {
+                    Ok(b) => b,
+                    Err(_) => row.get::<i64, _>(0).to_string(),
+                },
+            })
+            .collect();
+        assert_eq!(shape, ["TWO", "end", "1", "2", "3", "end"]);
+        Ok(())
+    }
 }
