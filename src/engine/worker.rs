@@ -217,14 +217,14 @@ impl<S: Store> Inner<S> {
                 chain.push(t);
                 return Ok(Outcome::Chain(tenant, chain));
             }
-            let mut next = (*current).clone();
-            crate::store::apply_transition(&mut next, &t);
+            // In place unless the cache still shares it (the chain's
+            // first step): later steps own their copy.
+            crate::store::apply_transition(Arc::make_mut(&mut current), &t);
             let mut held = t;
             if let Some(settle) = held.settle.as_mut() {
                 settle.then = AfterStep::Hold;
             }
             chain.push(held);
-            current = Arc::new(next);
             payload = serde_json::Value::Null;
         }
     }

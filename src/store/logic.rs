@@ -240,7 +240,11 @@ pub(crate) struct Enqueue {
 /// one transaction.
 #[derive(Debug, Default)]
 pub(crate) struct Effects {
-    /// The final state of each changed order, in the order first changed.
+    /// The changed orders, in the order first changed.
+    pub changed: Vec<OrderId>,
+    /// The final state of each changed order, in the order first changed:
+    /// empty until [`Effects::take_orders`] copies them out of the batch's
+    /// working set (a store that keeps that set moves it instead).
     pub orders: Vec<StoredOrder>,
     /// The history rows, with their tenant.
     pub history: Vec<(String, HistoryEntry)>,
@@ -282,10 +286,6 @@ pub(crate) fn resolve(
         }
         results.push(result);
     }
-    effects.orders = changed
-        .iter()
-        .filter_map(|id| orders.get(id).cloned())
-        .collect();
     effects.requeue = requeue
         .iter()
         .filter_map(|id| orders.get(id))
@@ -296,7 +296,20 @@ pub(crate) fn resolve(
             e.viral = is_viral(o.order.impact);
         }
     }
+    effects.changed = changed;
     (results, effects)
+}
+
+impl Effects {
+    /// Fills [`Effects::orders`] with the final state of the changed
+    /// orders, copied from the batch's working set (`resolve`'s `orders`).
+    pub(crate) fn take_orders(&mut self, orders: &FastMap<OrderId, StoredOrder>) {
+        self.orders = self
+            .changed
+            .iter()
+            .filter_map(|id| orders.get(id).cloned())
+            .collect();
+    }
 }
 
 /// `order` as `t` leaves it (version, state, progress, status, processing

@@ -36,8 +36,10 @@ pub struct MemoryStore {
 
 #[derive(Debug, Default)]
 struct Inner {
-    orders: FastMap<OrderId, StoredOrder>,
-    by_key: HashMap<(String, String), OrderId>,
+    /// Boxed: the map's table stays small (an order is ~0.5 KiB), so
+    /// growing it moves pointers, not orders.
+    orders: FastMap<OrderId, Box<StoredOrder>>,
+    by_key: FastMap<(String, String), OrderId>,
     history: FastMap<OrderId, Vec<HistoryEntry>>,
     /// `(tenant, sample)` in recording order.
     metrics: Vec<(String, WorkflowMetric)>,
@@ -78,6 +80,7 @@ impl Inner {
     fn order(&self, tenant: &str, id: OrderId) -> Option<&StoredOrder> {
         self.orders
             .get(&id)
+            .map(|o| &**o)
             .filter(|o| o.order.user_id.as_deref() == Some(tenant))
     }
 
@@ -88,7 +91,7 @@ impl Inner {
         let key = (tenant.to_owned(), stored.order.tiktok_order_id.clone());
         if let Some(existing) = self.by_key.get(&key).and_then(|id| self.orders.get(id)) {
             return Ok(Created {
-                order: existing.clone(),
+                order: StoredOrder::clone(existing),
                 created: false,
             });
         }
@@ -99,7 +102,7 @@ impl Inner {
             )));
         }
         self.by_key.insert(key, stored.id);
-        self.orders.insert(stored.id, stored.clone());
+        self.orders.insert(stored.id, Box::new(stored.clone()));
         if let Some(spec) = work {
             self.queue.insert_if_absent(
                 tenant,
@@ -180,7 +183,7 @@ impl Store for MemoryStore {
             .by_key
             .get(&key)
             .and_then(|id| inner.orders.get(id))
-            .cloned())
+            .map(|o| StoredOrder::clone(o)))
     }
 
     async fn order_with_history(
@@ -205,6 +208,7 @@ impl Store for MemoryStore {
         let mut orders: Vec<&StoredOrder> = inner
             .orders
             .values()
+            .map(|o| &**o)
             .filter(|o| o.order.user_id.as_deref() == Some(tenant))
             .filter(|o| after.is_none_or(|a| o.id > a))
             .collect();
@@ -221,6 +225,7 @@ impl Store for MemoryStore {
         let mut orders: Vec<&StoredOrder> = inner
             .orders
             .values()
+            .map(|o| &**o)
             .filter(|o| o.order.user_id.as_deref() == Some(tenant) && !o.terminal)
             .collect();
         sort_urgent(&mut orders);
@@ -232,11 +237,19 @@ impl Store for MemoryStore {
         batch: &[(&str, Transition)],
     ) -> Result<Vec<Result<StoredOrder, StoreError>>, StoreError> {
         let mut inner = self.lock();
+        // The store fails as a database would after updating the orders:
+        // here, before anything is touched.
+        if !batch.is_empty() && self.take_fault(FaultPoint::AfterOrderUpdate) {
+            return Err(injected());
+        }
+        // The batch's orders move out of the store into the working set
+        // and back (no copies): the lock is held throughout, and resolving
+        // cannot fail half-way.
         let mut orders = FastMap::default();
         let mut leases: FastMap<WorkId, LeaseState> = FastMap::default();
         for (_, t) in batch {
-            if let Some(o) = inner.orders.get(&t.order_id) {
-                orders.insert(t.order_id, o.clone());
+            if let Some(o) = inner.orders.remove(&t.order_id) {
+                orders.insert(t.order_id, *o);
             }
             if let Some(s) = &t.settle
                 && let Some(state) = inner.queue.lease_state(s.lease.id)
@@ -246,12 +259,8 @@ impl Store for MemoryStore {
         }
         let items: Vec<(&str, &Transition)> = batch.iter().map(|(t, tr)| (*t, tr)).collect();
         let (results, effects) = logic::resolve(&items, &mut orders, &mut leases);
-        // Everything is staged; the store itself is untouched until here.
-        if !effects.orders.is_empty() && self.take_fault(FaultPoint::AfterOrderUpdate) {
-            return Err(injected());
-        }
-        for order in effects.orders {
-            inner.orders.insert(order.id, order);
+        for (id, order) in orders {
+            inner.orders.insert(id, Box::new(order));
         }
         for (_, entry) in effects.history {
             inner.history.entry(entry.order_id).or_default().push(entry);
@@ -296,6 +305,7 @@ impl Store for MemoryStore {
         for o in inner
             .orders
             .values()
+            .map(|o| &**o)
             .filter(|o| o.order.user_id.as_deref() == Some(tenant))
         {
             *by_state

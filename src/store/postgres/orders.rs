@@ -416,7 +416,8 @@ async fn transitions_in(
         .map(|(id, l)| (*id, l.tenant.clone()))
         .collect();
     let items: Vec<(&str, &Transition)> = batch.iter().map(|(t, tr)| (*t, tr)).collect();
-    let (results, effects) = logic::resolve(&items, &mut orders, &mut leases);
+    let (results, mut effects) = logic::resolve(&items, &mut orders, &mut leases);
+    effects.take_orders(&orders);
     if effects.orders.is_empty() {
         return Ok(results);
     }
@@ -453,6 +454,7 @@ fn effects_of(effects: &Effects, tenant: &str, work_tenant: &HashMap<WorkId, Str
         .collect();
     let mine: HashSet<OrderId> = orders.iter().map(|o| o.id).collect();
     Effects {
+        changed: orders.iter().map(|o| o.id).collect(),
         history: effects
             .history
             .iter()

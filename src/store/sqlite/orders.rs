@@ -408,7 +408,8 @@ pub(super) async fn transitions(
     }
     let ranking: HashMap<OrderId, Rank> = orders.values().map(|s| (s.id, rank_of(s))).collect();
     let items: Vec<(&str, &Transition)> = batch.iter().map(|(t, tr)| (*t, tr)).collect();
-    let (results, effects) = logic::resolve(&items, &mut orders, &mut leases);
+    let (results, mut effects) = logic::resolve(&items, &mut orders, &mut leases);
+    effects.take_orders(&orders);
     if !effects.orders.is_empty() {
         write_effects(store, &mut tx, &effects, &ranking).await?;
         tx.commit().await.map_err(db("committing transitions"))?;
