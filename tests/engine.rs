@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use creatorflow::actions::{
     ActionType, DefaultHandlers, ExecutorConfig, NoSleep, RetryPreset, SimConfig,
 };
-use creatorflow::engine::{Engine, EngineBuilder, LaneConfig};
+use creatorflow::engine::{Engine, EngineBuilder, LaneConfig, Lanes};
 use creatorflow::machine::Machine;
 use creatorflow::model::{AutomationStatus, Priority};
 use creatorflow::rules::{PackLoader, RulePack};
@@ -254,7 +254,8 @@ async fn cancellation_from_each_state(b: Backend) {
             &["generate_shipping_label/void", "reserve_inventory/release"],
         ),
     ];
-    let f = fixture(b, DefaultHandlers::default(), |x| x).await;
+    // One step per claim, so that the order stops in each state.
+    let f = fixture(b, DefaultHandlers::default(), |x| x.max_chain(1)).await;
     for (n, (target, rollbacks)) in cases.iter().enumerate() {
         let id = f.engine.ingest(order(n)).await.expect("ingest").order.id;
         // One claim round moves this order one step (others are terminal).
@@ -719,7 +720,7 @@ async fn killed_workers_lose_nothing() {
         task.abort();
         let _ = task.await;
         // The dead worker's leases lapse before the next one starts.
-        clock.advance(TimeDelta::seconds(181));
+        clock.advance(Lanes::default().lease() + TimeDelta::seconds(1));
     }
     let last = build("last".into(), store::open(&url).await.expect("open"));
     last.run_until_idle().await.expect("run");

@@ -324,9 +324,11 @@ fn world() -> World {
     api.add_shop(SHOP, CIPHER);
     // Delivery is never confirmed by the carrier check: only TikTok's
     // DELIVERED event moves a shipped order on.
+    // One step per claim round, so a test can stop an order mid-workflow.
     let engine = EngineBuilder::new(store)
         .tenant(TENANT)
         .delivery_confirmation(|_, _| false)
+        .max_chain(1)
         .build();
     let mut p = Processor::new(api.clone());
     p.add_engine(engine.clone());

@@ -246,9 +246,12 @@ async fn a_cancellation_mid_workflow_runs_the_rollbacks() {
     let mut list = Vec::new();
     for e in engines(&store, &cfg) {
         list.push(
+            // One step per claim: each state is written as it is reached
+            // (a chain would write received → … → label_generated at once).
             EngineBuilder::new(store.clone())
                 .tenant(e.tenant())
                 .handlers(slow.registry())
+                .max_chain(1)
                 .build(),
         );
     }

@@ -3,7 +3,7 @@
 //! JSON, and inventory and carriers are simulated with configurable
 //! latency, failure rates (seeded RNG) and stock levels.
 
-use std::collections::HashMap;
+use crate::FastMap as HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -108,8 +108,8 @@ impl SimulatedInventory {
         SimulatedInventory {
             sim: Sim::new(config),
             default_stock,
-            stock: Mutex::new(HashMap::new()),
-            reserved: Mutex::new(HashMap::new()),
+            stock: Mutex::new(HashMap::default()),
+            reserved: Mutex::new(HashMap::default()),
         }
     }
 
@@ -238,7 +238,7 @@ impl SimulatedCarrier {
         SimulatedCarrier {
             sim: Sim::new(config),
             outage: AtomicBool::new(false),
-            labels: Mutex::new(HashMap::new()),
+            labels: Mutex::new(HashMap::default()),
         }
     }
 

@@ -31,6 +31,7 @@ pub struct EngineBuilder<S> {
     executor: ExecutorConfig,
     sleeper: Option<Arc<dyn Sleeper>>,
     delivery_check_every: TimeDelta,
+    max_chain: usize,
     delivery: DeliveryCheck,
     serve_all_tenants: bool,
 }
@@ -52,6 +53,7 @@ impl<S: Store + 'static> EngineBuilder<S> {
             executor: ExecutorConfig::default(),
             sleeper: None,
             delivery_check_every: TimeDelta::hours(1),
+            max_chain: super::worker::MAX_CHAIN,
             delivery: Arc::new(move |order: &Order, now: DateTime<Utc>| {
                 now - order.state_changed_at.unwrap_or(order.created_at) >= delivery_after
             }),
@@ -133,6 +135,16 @@ impl<S: Store + 'static> EngineBuilder<S> {
         self
     }
 
+    /// The most steps of one order a claim runs back to back (default 16).
+    /// An order's next step, when due at once, runs under the same lease
+    /// and is written with the others in one batch; `1` makes every step a
+    /// claim of its own (each one waits its turn in its lane). Values below
+    /// 1 count as 1.
+    pub fn max_chain(mut self, steps: usize) -> Self {
+        self.max_chain = steps.max(1);
+        self
+    }
+
     /// How often a shipped order's delivery is checked (default 1 h).
     pub fn delivery_check_every(mut self, every: TimeDelta) -> Self {
         self.delivery_check_every = every;
@@ -171,6 +183,7 @@ impl<S: Store + 'static> EngineBuilder<S> {
                 tenant: self.tenant,
                 worker: self.worker,
                 delivery_check_every: self.delivery_check_every,
+                max_chain: self.max_chain,
                 delivery: self.delivery,
                 serve_all_tenants: self.serve_all_tenants,
                 cache: Mutex::new(crate::FastMap::default()),

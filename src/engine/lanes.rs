@@ -85,7 +85,16 @@ impl Lanes {
             .collect()
     }
 
-    /// The longest lane timeout (the lease of a claim round).
+    /// The lease of a claim round: twice the longest lane timeout, so that
+    /// after any first step the lease still outlasts one more step of any
+    /// lane and an order's steps can chain (with one timeout's worth, the
+    /// longest lane could never chain once time had moved). A worker that
+    /// dies holding items gives them back when this lapses.
+    pub fn lease(&self) -> TimeDelta {
+        self.max_timeout() * 2
+    }
+
+    /// The longest lane timeout.
     pub fn max_timeout(&self) -> TimeDelta {
         self.lanes
             .values()

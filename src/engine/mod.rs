@@ -127,6 +127,8 @@ struct Inner<S> {
     tenant: String,
     worker: String,
     delivery_check_every: TimeDelta,
+    /// The most steps a claim runs back to back for one order.
+    max_chain: usize,
     delivery: DeliveryCheck,
     serve_all_tenants: bool,
     /// Orders as last written, with the claim count of their work item then.
@@ -476,7 +478,7 @@ impl<S: Store + 'static> Engine<S> {
                 &ClaimRequest {
                     worker: &inner.worker,
                     lanes: &limits,
-                    lease: inner.lanes.max_timeout(),
+                    lease: inner.lanes.lease(),
                     now,
                 },
             )
@@ -545,13 +547,18 @@ impl<S: Store + 'static> Engine<S> {
                 .zip(transitions)
                 .collect();
             let results = inner.store.transitions(&batch).await?;
+            // A chain's transitions are adjacent: only the last one's order
+            // is worth caching.
+            let last: Vec<bool> = (0..keys.len())
+                .map(|i| keys.get(i + 1).is_none_or(|next| next.0 != keys[i].0))
+                .collect();
             // A chain's transitions share a lease: give it back once.
             let mut released = std::collections::HashSet::new();
-            for (r, (order_id, lease)) in results.into_iter().zip(keys) {
+            for ((r, (order_id, lease)), last) in results.into_iter().zip(keys).zip(last) {
                 match r {
                     Ok(order) => {
                         round.recorded += 1;
-                        if let Some(lease) = &lease {
+                        if let Some(lease) = lease.as_ref().filter(|_| last) {
                             inner.remember(order, lease.attempt);
                         }
                     }

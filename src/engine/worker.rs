@@ -9,7 +9,7 @@ use chrono::TimeDelta;
 
 use super::{EngineError, Inner, WORK_KIND, rule_actions};
 
-/// The most steps of one order a claim runs before writing.
+/// The most steps of one order a claim runs before writing: the default of [`super::EngineBuilder::max_chain`].
 pub(super) const MAX_CHAIN: usize = 16;
 use crate::actions::{ActionRecord, Step, StepReport, StepResult};
 use crate::machine::{Timeout, TimeoutAction, TransitionPlan};
@@ -150,7 +150,7 @@ impl<S: Store> Inner<S> {
     /// the last holds the lease, the last settles it). An order's way to
     /// `shipped` takes one claim and one write instead of five. The chain
     /// stops at a step that waits (a delivery check, an open breaker), at a
-    /// failure, after [`MAX_CHAIN`] steps, or when the lease would not
+    /// failure, after `max_chain` steps, or when the lease would not
     /// outlast another step.
     pub(super) async fn step(
         &self,
@@ -207,7 +207,7 @@ impl<S: Store> Inner<S> {
             let goes_on = matches!(
                 t.settle.as_ref().map(|s| &s.then),
                 Some(AfterStep::Reschedule { run_at, .. }) if *run_at <= t.at
-            ) && chain.len() + 1 < MAX_CHAIN
+            ) && chain.len() + 1 < self.max_chain
                 && self.clock.now() + self.lanes.get(current.order.priority).timeout
                     < lease.expires_at;
             if !goes_on {

@@ -3,7 +3,7 @@
 //! O(log n) per item however long the queue is.
 
 use crate::FastMap;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -37,7 +37,7 @@ type ReadyKey = (bool, i64, WorkId);
 #[derive(Debug, Default)]
 pub(super) struct Queue {
     items: FastMap<WorkId, Item>,
-    by_key: HashMap<(OrderId, String), WorkId>,
+    by_key: FastMap<(OrderId, String), WorkId>,
     /// Per lane: items not yet known to be due, by `run_at`.
     waiting: [BTreeSet<(i64, WorkId)>; 4],
     /// Per lane: items found due, in service order.
