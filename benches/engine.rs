@@ -13,6 +13,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// mimalloc, as a host binary may choose (the library does not pick an
+/// allocator); glibc's malloc and free are a quarter of this workload.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use creatorflow::engine::EngineBuilder;
 use creatorflow::store::{self, AnyStore, MemoryStore};

@@ -51,7 +51,7 @@ use crate::model::{Order, Priority};
 use crate::rules::{RuleEngine, RulePack};
 use crate::store::{
     ClaimRequest, Created, Dashboard, NewOrder, OrderId, QueueSummary, Store, StoreError,
-    StoredOrder, TenantScope, WorkSpec,
+    StoredOrder, TenantScope, Transition, WorkSpec,
 };
 use crate::viral::Enricher;
 use worker::Outcome;
@@ -507,12 +507,18 @@ impl<S: Store + 'static> Engine<S> {
             inner.step(item, order)
         }))
         .await;
-        let mut writes = Vec::new();
+        // The transitions to write and the tenant of each (an index into
+        // `tenants`): each transition is moved once more, into the batch.
+        let mut tenants: Vec<String> = Vec::new();
+        let mut writes: Vec<(usize, Transition)> = Vec::new();
         for outcome in outcomes {
             match outcome {
-                Ok(Outcome::Write(tenant, t)) => writes.push((tenant, *t)),
+                Ok(Outcome::Write(tenant, t)) => {
+                    writes.push((tenant_index(&mut tenants, tenant), *t));
+                }
                 Ok(Outcome::Chain(tenant, chain)) => {
-                    writes.extend(chain.into_iter().map(|t| (tenant.clone(), t)));
+                    let i = tenant_index(&mut tenants, tenant);
+                    writes.extend(chain.into_iter().map(|t| (i, t)));
                 }
                 Ok(Outcome::Release(lease, at)) => {
                     let now = inner.clock.now();
@@ -540,11 +546,9 @@ impl<S: Store + 'static> Engine<S> {
                 .iter()
                 .map(|(_, t)| (t.order_id, t.settle.as_ref().map(|s| s.lease.clone())))
                 .collect();
-            let (tenants, transitions): (Vec<String>, Vec<_>) = writes.into_iter().unzip();
-            let batch: Vec<(&str, _)> = tenants
-                .iter()
-                .map(String::as_str)
-                .zip(transitions)
+            let batch: Vec<(&str, Transition)> = writes
+                .into_iter()
+                .map(|(i, t)| (tenants[i].as_str(), t))
                 .collect();
             let results = inner.store.transitions(&batch).await?;
             // A chain's transitions are adjacent: only the last one's order
@@ -681,6 +685,18 @@ impl<S: Store + 'static> Engine<S> {
             queue,
             actions: self.inner.executor.stats(),
         })
+    }
+}
+
+/// The index of `tenant` in `tenants`, added if new (a round has one
+/// tenant, or a few).
+fn tenant_index(tenants: &mut Vec<String>, tenant: String) -> usize {
+    match tenants.iter().position(|t| *t == tenant) {
+        Some(i) => i,
+        None => {
+            tenants.push(tenant);
+            tenants.len() - 1
+        }
     }
 }
 
