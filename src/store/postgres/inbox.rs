@@ -31,7 +31,11 @@ impl Inbox for PostgresStore {
             bodies.push(e.body.clone());
             times.push(trunc(e.received_at));
         }
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
+        // On the reserved connections: an acknowledgement waits for no
+        // order or queue transaction (see `INBOX_CONNECTIONS`).
+        let mut tx = self
+            .begin_on(&self.inbox_pool, Role::App, Some(tenant), Mode::Write)
+            .await?;
         // One statement for the batch; the keys it returns are the new
         // entries (a key repeated within the batch is new only the first time).
         let result = sqlx::query_scalar::<_, String>(

@@ -89,11 +89,37 @@ pub(crate) const ADMIN_ROLE: &str = "creatorflow_admin";
 /// How long opening waits for the first connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Connections reserved for inbox appends, on top of `max_connections`.
+/// Appends are group-committed (one transaction per batch of pushes), so
+/// two are enough: one commits while the next batch is written.
+pub(crate) const INBOX_CONNECTIONS: u32 = 2;
+
+/// The pool settings of both pools: at most `max` connections, `min` kept
+/// open, every connection switched to the application role.
+fn pool_options(max: u32, min: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .min_connections(min)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        // Each transaction's first statement fails on a dead connection
+        // anyway; a test query per acquire would cost a round trip.
+        .test_before_acquire(false)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // Nothing on this connection runs with the owner's rights.
+                conn.execute("SET ROLE creatorflow_app").await?;
+                Ok(())
+            })
+        })
+}
+
 /// The PostgreSQL store (`postgres://…`). See the [module docs](self) for
 /// how it connects and what the database enforces.
 #[derive(Debug)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// [`INBOX_CONNECTIONS`] connections for inbox appends only.
+    inbox_pool: PgPool,
     schema: String,
     fault: Mutex<Option<FaultPoint>>,
 }
@@ -190,25 +216,19 @@ impl PostgresStore {
         // The owner's connection is not needed any more, whatever happened.
         let _ = owner.close().await;
         checked?;
-        let pool = PgPoolOptions::new()
-            .max_connections(target.max_connections)
-            .min_connections(0)
-            .acquire_timeout(CONNECT_TIMEOUT)
-            // Each transaction's first statement fails on a dead connection
-            // anyway; a test query per acquire would cost a round trip.
-            .test_before_acquire(false)
-            .after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    // Nothing on this connection runs with the owner's rights.
-                    conn.execute("SET ROLE creatorflow_app").await?;
-                    Ok(())
-                })
-            })
+        let pool = pool_options(target.max_connections, 0)
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| open_error(e.to_string()))?;
+        // Reserved for inbox appends (acknowledgements), kept open: an
+        // acknowledgement never waits for a connection the workers hold.
+        let inbox_pool = pool_options(INBOX_CONNECTIONS, INBOX_CONNECTIONS)
             .connect_with(options)
             .await
             .map_err(|e| open_error(e.to_string()))?;
         Ok(PostgresStore {
             pool,
+            inbox_pool,
             schema: target.schema.clone(),
             fault: Mutex::new(None),
         })
@@ -219,9 +239,10 @@ impl PostgresStore {
         &self.schema
     }
 
-    /// Closes the pool (waiting for in-flight statements). Dropping the
-    /// store closes it too, in the background.
+    /// Closes the pools (waiting for in-flight statements). Dropping the
+    /// store closes them too, in the background.
     pub async fn close(&self) {
+        self.inbox_pool.close().await;
         self.pool.close().await;
     }
 
@@ -238,12 +259,19 @@ impl PostgresStore {
     /// Starts a transaction as `role` for `tenant` (none: the tenant setting
     /// stays empty, which no policy matches), in one round trip.
     async fn begin(&self, role: Role, tenant: Option<&str>, mode: Mode) -> Result<Tx, StoreError> {
+        self.begin_on(&self.pool, role, tenant, mode).await
+    }
+
+    /// [`PostgresStore::begin`] on a connection of `pool`.
+    async fn begin_on(
+        &self,
+        pool: &PgPool,
+        role: Role,
+        tenant: Option<&str>,
+        mode: Mode,
+    ) -> Result<Tx, StoreError> {
         let sql = begin_sql(role, tenant, mode)?;
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(db("acquiring a connection"))?;
+        let mut conn = pool.acquire().await.map_err(db("acquiring a connection"))?;
         match sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await {
             Ok(_) => Ok(Tx { conn, done: false }),
             Err(e) => {

@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_tiktok_inbox.sql"),
     include_str!("migrations/0003_ready_queue.sql"),
+    include_str!("migrations/0005_inbox_sidecar.sql"),
 ];
 
 /// The newest schema version this binary knows.

@@ -39,6 +39,8 @@ const READERS: u32 = 4;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// The webhook inbox's own file (see `inbox.rs`).
+    inbox: inbox::InboxFile,
     fault: Mutex<Option<FaultPoint>>,
 }
 
@@ -100,9 +102,11 @@ impl SqliteStore {
             .connect_with(options.pragma("query_only", "ON"))
             .await
             .map_err(open_error)?;
+        let inbox = inbox::InboxFile::open(target, shown_url, &writer).await?;
         Ok(SqliteStore {
             writer,
             reader,
+            inbox,
             fault: Mutex::new(None),
         })
     }
@@ -110,6 +114,7 @@ impl SqliteStore {
     /// Closes the connections (waiting for in-flight statements). Dropping
     /// the store closes them too, in the background.
     pub async fn close(&self) {
+        self.inbox.close().await;
         self.reader.close().await;
         self.writer.close().await;
     }
