@@ -89,11 +89,6 @@ pub(crate) const ADMIN_ROLE: &str = "creatorflow_admin";
 /// How long opening waits for the first connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Connections reserved for inbox appends, on top of `max_connections`.
-/// Appends are group-committed (one transaction per batch of pushes), so
-/// two are enough: one commits while the next batch is written.
-pub(crate) const INBOX_CONNECTIONS: u32 = 2;
-
 /// The pool settings of both pools: at most `max` connections, `min` kept
 /// open, every connection switched to the application role.
 fn pool_options(max: u32, min: u32) -> PgPoolOptions {
@@ -118,7 +113,7 @@ fn pool_options(max: u32, min: u32) -> PgPoolOptions {
 #[derive(Debug)]
 pub struct PostgresStore {
     pool: PgPool,
-    /// [`INBOX_CONNECTIONS`] connections for inbox appends only.
+    /// [`PostgresStore::INBOX_CONNECTIONS`] connections for inbox appends only.
     inbox_pool: PgPool,
     schema: String,
     fault: Mutex<Option<FaultPoint>>,
@@ -222,7 +217,7 @@ impl PostgresStore {
             .map_err(|e| open_error(e.to_string()))?;
         // Reserved for inbox appends (acknowledgements), kept open: an
         // acknowledgement never waits for a connection the workers hold.
-        let inbox_pool = pool_options(INBOX_CONNECTIONS, INBOX_CONNECTIONS)
+        let inbox_pool = pool_options(Self::INBOX_CONNECTIONS, Self::INBOX_CONNECTIONS)
             .connect_with(options)
             .await
             .map_err(|e| open_error(e.to_string()))?;
@@ -233,6 +228,13 @@ impl PostgresStore {
             fault: Mutex::new(None),
         })
     }
+
+    /// Connections reserved for inbox appends, on top of the pool's
+    /// `max_connections`, and kept open: an acknowledgement never waits for
+    /// a connection the workers hold. Appends are group-committed (one
+    /// transaction per batch of pushes), so two are enough: one commits
+    /// while the next batch is written.
+    pub const INBOX_CONNECTIONS: u32 = 2;
 
     /// The schema holding the store's tables.
     pub fn schema(&self) -> &str {
