@@ -21,6 +21,11 @@
 //! options (`sslmode`, `application_name`, …) go to the driver; the standard
 //! `PG*` environment variables fill in what the URL leaves out.
 //!
+//! The store keeps two pools: up to `max_connections` (default 10) for
+//! everything, and [`PostgresStore::INBOX_CONNECTIONS`] more, kept open,
+//! for webhook inbox appends only, so that acknowledging a push never waits
+//! for a connection held by the workers or the inbox processor.
+//!
 //! # Tenant isolation (migration 2)
 //!
 //! | role | can |
