@@ -8,6 +8,10 @@
 //! connections, which WAL lets run beside the writer. Batches write many
 //! rows per statement: on this machine one statement costs about 50 µs
 //! through sqlx whatever its size, so group commit is what makes SQLite fast.
+//!
+//! The webhook inbox is a second database file, `PATH-inbox`, with a writer
+//! connection of its own, so that appending a push never waits for this
+//! writer (`inbox.rs`).
 
 mod inbox;
 mod migrate;
