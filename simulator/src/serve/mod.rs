@@ -216,7 +216,7 @@ pub async fn start_with<A: OrderApi + 'static>(
     let work_rt = runtime("cf-work")?;
     let (appender, append_task) = {
         let _in = http_rt.enter();
-        webhook::appender(store.clone(), wake.clone(), append_slots(&store))
+        webhook::appender(store.clone(), wake.clone())
     };
     let state = Arc::new(AppState {
         processor: processor.clone(),
@@ -284,18 +284,6 @@ pub async fn start_with<A: OrderApi + 'static>(
         tasks,
         runtimes: vec![http_rt, work_rt],
     })
-}
-
-/// How many inbox batches the appender writes at once: on PostgreSQL as
-/// many as the store reserves connections for appends (one commits while
-/// the next is written, and the server flushes their commits together);
-/// elsewhere one (SQLite has one inbox writer, so a second batch would only
-/// wait for it, smaller and with a commit of its own).
-fn append_slots(store: &SharedStore) -> usize {
-    match store.backend() {
-        "postgres" => creatorflow::store::PostgresStore::INBOX_CONNECTIONS as usize,
-        _ => 1,
-    }
 }
 
 /// A runtime of two worker threads named `name`.

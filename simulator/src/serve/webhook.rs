@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use creatorflow::store::{Inbox, InboxEntry};
 use creatorflow::tiktok::{Envelope, OrderApi, verify_webhook};
 use serde::Serialize;
-use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::{AppState, SharedStore};
@@ -136,24 +136,12 @@ pub(crate) struct Appender {
 const GROUP: usize = 512;
 
 /// The group-commit task: takes every append waiting, writes them in one
-/// transaction per tenant, answers each, and wakes the processor. Up to
-/// `in_flight` batches are written at once (the next batch forms while
-/// one commits; PostgreSQL flushes their commits together); the next batch
-/// takes every append that arrived while it waited for a slot. It ends when
-/// every [`Appender`] is dropped, after the batches in flight.
-pub(crate) fn appender(
-    store: SharedStore,
-    wake: Arc<Notify>,
-    in_flight: usize,
-) -> (Appender, JoinHandle<()>) {
+/// transaction per tenant, answers each, and wakes the processor. It ends
+/// when every [`Appender`] is dropped.
+pub(crate) fn appender(store: SharedStore, wake: Arc<Notify>) -> (Appender, JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<Request>(4 * GROUP);
-    let slots = Arc::new(Semaphore::new(in_flight.max(1)));
     let task = tokio::spawn(async move {
-        let mut writes = tokio::task::JoinSet::new();
         while let Some(first) = rx.recv().await {
-            let Ok(slot) = slots.clone().acquire_owned().await else {
-                break;
-            };
             let mut batch = vec![first];
             while batch.len() < GROUP {
                 match rx.try_recv() {
@@ -161,50 +149,38 @@ pub(crate) fn appender(
                     Err(_) => break,
                 }
             }
-            let (store, wake) = (store.clone(), wake.clone());
-            writes.spawn(async move {
-                write_batch(&store, batch).await;
-                drop(slot);
-                wake.notify_one();
-            });
-            // Reap finished writes (their results are already answered).
-            while writes.try_join_next().is_some() {}
+            // Per tenant, in arrival order.
+            let mut tenants: Vec<String> = Vec::new();
+            for r in &batch {
+                if !tenants.contains(&r.tenant) {
+                    tenants.push(r.tenant.clone());
+                }
+            }
+            let mut batch: Vec<Option<Request>> = batch.into_iter().map(Some).collect();
+            for tenant in tenants {
+                let mine: Vec<Request> = batch
+                    .iter_mut()
+                    .filter(|r| r.as_ref().is_some_and(|r| r.tenant == tenant))
+                    .filter_map(Option::take)
+                    .collect();
+                let entries: Vec<InboxEntry> = mine.iter().map(|r| r.entry.clone()).collect();
+                match store.inbox_append(&tenant, &entries).await {
+                    Ok(news) => {
+                        for (r, new) in mine.into_iter().zip(news) {
+                            let _ = r.reply.send(Ok(new));
+                        }
+                    }
+                    Err(e) => {
+                        for r in mine {
+                            let _ = r.reply.send(Err(e.to_string()));
+                        }
+                    }
+                }
+            }
+            wake.notify_one();
         }
-        while writes.join_next().await.is_some() {}
     });
     (Appender { tx }, task)
-}
-
-/// Writes one batch, one transaction per tenant in arrival order, and
-/// answers each request.
-async fn write_batch(store: &SharedStore, batch: Vec<Request>) {
-    let mut tenants: Vec<String> = Vec::new();
-    for r in &batch {
-        if !tenants.contains(&r.tenant) {
-            tenants.push(r.tenant.clone());
-        }
-    }
-    let mut batch: Vec<Option<Request>> = batch.into_iter().map(Some).collect();
-    for tenant in tenants {
-        let mine: Vec<Request> = batch
-            .iter_mut()
-            .filter(|r| r.as_ref().is_some_and(|r| r.tenant == tenant))
-            .filter_map(Option::take)
-            .collect();
-        let entries: Vec<InboxEntry> = mine.iter().map(|r| r.entry.clone()).collect();
-        match store.inbox_append(&tenant, &entries).await {
-            Ok(news) => {
-                for (r, new) in mine.into_iter().zip(news) {
-                    let _ = r.reply.send(Ok(new));
-                }
-            }
-            Err(e) => {
-                for r in mine {
-                    let _ = r.reply.send(Err(e.to_string()));
-                }
-            }
-        }
-    }
 }
 
 impl Appender {

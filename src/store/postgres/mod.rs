@@ -237,8 +237,9 @@ impl PostgresStore {
     /// Connections reserved for inbox appends, on top of the pool's
     /// `max_connections`, and kept open: an acknowledgement never waits for
     /// a connection the workers hold. Appends are group-committed (one
-    /// transaction per batch of pushes), so two are enough: one commits
-    /// while the next batch is written.
+    /// transaction per batch of pushes: `serve` has one appender), so few
+    /// are needed; the second serves a host appending from another task
+    /// while the first commits.
     pub const INBOX_CONNECTIONS: u32 = 2;
 
     /// The schema holding the store's tables.
