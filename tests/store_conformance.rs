@@ -118,6 +118,7 @@ macro_rules! all_backends {
                 webhooks_are_deduplicated,
                 inbox_appends_claims_and_marks_processed,
                 inbox_is_tenant_scoped,
+                inbox_done_batch_reports_each_entry,
                 inbox_claims_are_exclusive,
                 order_events_refuse_stale_ones,
                 order_events_batch_in_order,
@@ -295,6 +296,192 @@ async fn open_errors_are_typed() {
         matches!(err, StoreError::Open { .. } | StoreError::Database { .. }),
         "{err}"
     );
+}
+
+/// The SQLite inbox is a file of its own (`PATH-inbox`): appends complete
+/// while another connection holds the main file's write lock (an order
+/// writer busy for as long as it likes), and entries, leases and attempts
+/// survive closing and reopening.
+#[tokio::test]
+async fn sqlite_inbox_has_a_file_of_its_own_and_survives_reopen() {
+    use std::time::Duration;
+
+    use chrono::TimeDelta;
+    use conformance::at;
+    use creatorflow::store::{Inbox, InboxDone, InboxEntry};
+    use sqlx::Connection;
+
+    let entry = |key: &str| InboxEntry {
+        dedup_key: key.into(),
+        topic: 1,
+        body: format!("{{\"key\":\"{key}\"}}").into_bytes(),
+        received_at: at(0),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cf.db");
+    let url = format!("sqlite://{}?busy_timeout_ms=200", path.display());
+    let s = store::open(&url).await.unwrap();
+    let inbox_file = store::SqliteStore::inbox_path(&path);
+    assert_eq!(inbox_file, dir.path().join("cf.db-inbox"));
+    assert!(inbox_file.exists());
+
+    // Hold the main file's write lock from another connection.
+    let mut blocker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::raw_sql("BEGIN IMMEDIATE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let appended = tokio::time::timeout(
+        Duration::from_secs(5),
+        s.inbox_append("t1", &[entry("n:1"), entry("n:2"), entry("n:3")]),
+    )
+    .await
+    .expect("an append does not wait for the main file's writer")
+    .unwrap();
+    assert_eq!(appended, vec![true, true, true]);
+    let claimed = s
+        .inbox_claim("t1", 2, TimeDelta::minutes(1), at(1))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    let marked = s
+        .inbox_done(
+            "t1",
+            &[InboxDone {
+                id: claimed[0].id,
+                attempt: 1,
+                outcome: "ingested".into(),
+            }],
+            at(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(marked, vec![true]);
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    blocker.close().await.unwrap();
+    // The main file holds no inbox table.
+    let tables: Vec<String> = {
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let t =
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE name LIKE 'tiktok_inbox%'")
+                .fetch_all(&mut c)
+                .await
+                .unwrap();
+        c.close().await.unwrap();
+        t
+    };
+    assert!(tables.is_empty(), "{tables:?}");
+    if let store::AnyStore::Sqlite(inner) = &s {
+        inner.close().await;
+    }
+    drop(s);
+
+    let s = store::open(&url).await.unwrap();
+    let stats = s.inbox_stats("t1").await.unwrap();
+    assert_eq!((stats.received, stats.pending, stats.processed), (3, 2, 1));
+    assert_eq!(
+        s.inbox_append("t1", &[entry("n:1")]).await.unwrap(),
+        vec![false],
+        "a processed entry still de-duplicates"
+    );
+    // The unclaimed entry now; the leased one once its lease lapsed, as
+    // its second attempt.
+    let now = s
+        .inbox_claim("t1", 10, TimeDelta::minutes(1), at(1))
+        .await
+        .unwrap();
+    assert_eq!(now.len(), 1);
+    assert_eq!((now[0].dedup_key.as_str(), now[0].attempt), ("n:3", 1));
+    let later = s
+        .inbox_claim("t1", 10, TimeDelta::minutes(1), at(3))
+        .await
+        .unwrap();
+    // Both leases lapsed by now: n:2 (claimed before the reopen) and n:3.
+    let got: Vec<(i64, u32)> = later.iter().map(|i| (i.id, i.attempt)).collect();
+    assert_eq!(got, vec![(claimed[1].id, 2), (now[0].id, 2)]);
+    assert_eq!(later[0].body, claimed[1].body);
+}
+
+/// A database whose inbox is still in the main file (schema version 3) is
+/// upgraded on open: its entries, processed or not, move to the inbox file
+/// with their ids and attempts, and the main file's table is dropped.
+#[tokio::test]
+async fn sqlite_inbox_of_an_older_database_moves_to_its_file() {
+    use chrono::TimeDelta;
+    use conformance::at;
+    use creatorflow::store::{Inbox, InboxEntry};
+    use sqlx::Connection;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cf.db");
+    let url = format!("sqlite://{}", path.display());
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+        .await
+        .unwrap();
+    for sql in [
+        include_str!("../src/store/sqlite/migrations/0001_initial.sql"),
+        include_str!("../src/store/sqlite/migrations/0002_tiktok_inbox.sql"),
+        include_str!("../src/store/sqlite/migrations/0003_ready_queue.sql"),
+        "CREATE TABLE creatorflow_schema (version INTEGER NOT NULL PRIMARY KEY, \
+           binary_version TEXT NOT NULL) STRICT;
+         INSERT INTO creatorflow_schema VALUES (1, '0.1.0'), (2, '0.1.0'), (3, '0.1.0');
+         INSERT INTO tiktok_inbox (id, user_id, dedup_key, topic, body, received_at, \
+           claimable_at, attempts, processed_at, outcome) VALUES \
+           (7, 't1', 'n:done', 1, X'7B7D', 0, NULL, 1, 1000, 'ingested'), \
+           (8, 't1', 'n:leased', 1, X'7B7D', 0, 60000, 1, NULL, NULL), \
+           (9, 't1', 'n:new', 1, X'7B7D', 0, 0, 0, NULL, NULL);",
+    ] {
+        sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+    }
+    c.close().await.unwrap();
+
+    for _ in 0..2 {
+        // Twice: a second open finds nothing more to move.
+        let s = store::open(&url).await.unwrap();
+        let stats = s.inbox_stats("t1").await.unwrap();
+        assert_eq!((stats.received, stats.pending, stats.processed), (3, 2, 1));
+        drop(s);
+    }
+    let s = store::open(&url).await.unwrap();
+    let entry = |key: &str| InboxEntry {
+        dedup_key: key.into(),
+        topic: 1,
+        body: b"{}".to_vec(),
+        received_at: at(0),
+    };
+    assert_eq!(
+        s.inbox_append("t1", &[entry("n:done"), entry("n:after")])
+            .await
+            .unwrap(),
+        vec![false, true]
+    );
+    let items = s
+        .inbox_claim("t1", 10, TimeDelta::minutes(1), at(2))
+        .await
+        .unwrap();
+    let got: Vec<(i64, u32)> = items.iter().map(|i| (i.id, i.attempt)).collect();
+    assert_eq!(got[..2], [(8, 2), (9, 1)], "{got:?}");
+    assert!(
+        got.len() == 3 && got[2].0 > 9 && got[2].1 == 1,
+        "ids go on after the moved ones: {got:?}"
+    );
+    let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let left: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sqlite_master WHERE name LIKE 'tiktok_inbox%'")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
+    assert_eq!(left, 0, "the main file's inbox is gone");
+    c.close().await.unwrap();
 }
 
 /// The memory store is what `memory:` opens.
@@ -810,6 +997,61 @@ mod postgres_only {
             all.iter().filter(|(id, _)| id % 2 != 0).count()
         );
         drop(stores);
+        pg::drop_schema(&url, &schema).await;
+    }
+
+    /// Inbox appends have connections of their own: with the store's one
+    /// pool connection stuck behind a lock, an append still completes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn postgres_inbox_appends_do_not_wait_for_the_pool() {
+        use std::time::Duration;
+
+        use creatorflow::store::InboxEntry;
+
+        let Some(url) = pg::url() else {
+            return;
+        };
+        let schema = pg::fresh_schema("ackpool");
+        let target = format!("{}&max_connections=1", pg::with_schema(&url, &schema));
+        let s = std::sync::Arc::new(store::open(&target).await.unwrap());
+        let mut owner = pg::owner(&url, &schema).await;
+        exec(
+            &mut owner,
+            "BEGIN; LOCK TABLE orders IN ACCESS EXCLUSIVE MODE",
+        )
+        .await;
+        // Takes the pool's only connection and waits for the lock.
+        let stuck = {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let new = NewOrder {
+                    order: order("o1", 0, ""),
+                    work: None,
+                };
+                s.create_orders("t1", &[new]).await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!stuck.is_finished(), "the order write waits for the lock");
+        let entry = InboxEntry {
+            dedup_key: "n:1".into(),
+            topic: 1,
+            body: b"{}".to_vec(),
+            received_at: at(0),
+        };
+        let appended = tokio::time::timeout(
+            Duration::from_secs(5),
+            s.inbox_append("t1", std::slice::from_ref(&entry)),
+        )
+        .await
+        .expect("the append does not wait for the pool")
+        .unwrap();
+        assert_eq!(appended, vec![true]);
+        exec(&mut owner, "ROLLBACK").await;
+        let created = stuck.await.unwrap().unwrap();
+        assert!(created[0].is_ok());
+        let _ = owner.close().await;
+        drop(s);
         pg::drop_schema(&url, &schema).await;
     }
 

@@ -609,3 +609,150 @@ async fn reconciliation_applies_missed_changes_once_and_keeps_its_high_water_mar
     assert_eq!(third[0].applied, 1);
     assert_eq!(state(&w, "r1").await, "delivered");
 }
+
+// ---- a crash between "applied" and "marked processed" -------------------------
+
+#[allow(dead_code)]
+#[path = "store/pg.rs"]
+mod pg;
+
+/// One "process" over the store at `url`: a fresh store, engine and
+/// processor (nothing remembered from an earlier one), on `clock`.
+async fn boot(
+    url: &str,
+    api: &Arc<FakeOrderApi>,
+    clock: &Arc<creatorflow::ManualClock>,
+) -> (
+    Engine<Arc<creatorflow::AnyStore>>,
+    Arc<Processor<Arc<creatorflow::AnyStore>, FakeOrderApi>>,
+) {
+    let store = Arc::new(creatorflow::store::open(url).await.expect("open"));
+    let engine = EngineBuilder::new(store)
+        .tenant(TENANT)
+        .clock(clock.clone())
+        .delivery_confirmation(|_, _| false)
+        .build();
+    let mut p = Processor::new(api.clone());
+    p.add_engine(engine.clone());
+    p.add_shop(SHOP, TENANT);
+    (engine, Arc::new(p))
+}
+
+/// Appends `body`, claims it, applies it and "crashes" before marking it
+/// processed; returns the outcome of that first application.
+async fn apply_then_crash(
+    engine: &Engine<Arc<creatorflow::AnyStore>>,
+    processor: &Processor<Arc<creatorflow::AnyStore>, FakeOrderApi>,
+    key: &str,
+    body: &[u8],
+) -> String {
+    let entry = InboxEntry {
+        dedup_key: key.into(),
+        topic: Envelope::parse(body).expect("parses").code,
+        body: body.to_vec(),
+        received_at: engine.now(),
+    };
+    let store = engine.store();
+    assert_eq!(store.inbox_append(TENANT, &[entry]).await.unwrap(), [true]);
+    let items = store
+        .inbox_claim(TENANT, 10, chrono::TimeDelta::seconds(60), engine.now())
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 1);
+    processor.process_item(&items[0]).await.expect("applied")
+}
+
+async fn crash_between_applied_and_processed(url: &str) {
+    let api = Arc::new(FakeOrderApi::new());
+    api.add_shop(SHOP, CIPHER);
+    api.put_order_json(CIPHER, &order_json("900", "AWAITING_SHIPMENT", 20))
+        .unwrap();
+    let clock = Arc::new(creatorflow::ManualClock::new(
+        "2025-06-12T10:00:00Z".parse().unwrap(),
+    ));
+    let history = |e: Engine<Arc<creatorflow::AnyStore>>| async move {
+        let id = e
+            .find_by_tiktok_id("900")
+            .await
+            .unwrap()
+            .expect("stored")
+            .id;
+        e.store()
+            .order_with_history(TENANT, id)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+
+    // An ingest: applied, then the process dies before marking it.
+    let (engine, processor) = boot(url, &api, &clock).await;
+    let first = apply_then_crash(
+        &engine,
+        &processor,
+        "n1",
+        &webhook(Some("n1"), "900", "AWAITING_SHIPMENT", 20),
+    )
+    .await;
+    assert_eq!(first, "ingested");
+    let before = history(engine.clone()).await;
+    drop((engine, processor));
+    // A new process, once the lease lapsed: the entry is applied again,
+    // changing nothing, and marked processed.
+    clock.advance(chrono::TimeDelta::seconds(61));
+    let (engine, processor) = boot(url, &api, &clock).await;
+    assert_eq!(processor.drain_once(100).await.unwrap(), 1);
+    assert_eq!(processor.stats().outcomes.get("known"), Some(&1));
+    assert_eq!(processor.stats().outcomes.get("ingested"), None);
+    assert_eq!(history(engine.clone()).await, before, "not ingested twice");
+    let orders = engine.store().list_orders(TENANT, None, 10).await.unwrap();
+    assert_eq!(orders.len(), 1);
+
+    // A cancellation: applied (with its history row), crash, again.
+    let body = format!(
+        r#"{{"type":11,"tts_notification_id":"c1","shop_id":"{SHOP}","timestamp":25,"data":{{"order_id":"900","cancellations_role":"BUYER","cancel_status":"CANCELLATION_REQUEST_SUCCESS","cancel_id":"5","create_time":25}}}}"#
+    );
+    let first = apply_then_crash(&engine, &processor, "c1", body.as_bytes()).await;
+    assert_eq!(first, "cancelled");
+    let cancelled = history(engine.clone()).await;
+    drop((engine, processor));
+    clock.advance(chrono::TimeDelta::seconds(61));
+    let (engine, processor) = boot(url, &api, &clock).await;
+    assert_eq!(processor.drain_once(100).await.unwrap(), 1);
+    assert_eq!(processor.stats().outcomes.get("unchanged"), Some(&1));
+    let after = history(engine.clone()).await;
+    assert_eq!(after, cancelled, "cancelled once");
+    assert_eq!(
+        after.history.iter().filter(|h| h.to == "cancelled").count(),
+        1
+    );
+    let inbox = engine.store().inbox_stats(TENANT).await.unwrap();
+    assert_eq!(
+        (
+            inbox.received,
+            inbox.pending,
+            inbox.processed,
+            inbox.reclaimed
+        ),
+        (2, 0, 2, 2)
+    );
+}
+
+/// A crash between applying an entry and marking it processed (the inbox
+/// and the orders are separate transactions, on SQLite separate files)
+/// does not apply it twice: the entry is claimed again after its lease and
+/// its second application changes nothing. SQLite always; PostgreSQL when
+/// `CREATORFLOW_TEST_PG` names a server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_applying_and_marking_processed_applies_once() {
+    let dir = tempfile::tempdir().unwrap();
+    crash_between_applied_and_processed(&format!(
+        "sqlite://{}",
+        dir.path().join("cf.db").display()
+    ))
+    .await;
+    if let Some(url) = pg::url() {
+        let schema = pg::fresh_schema("crash");
+        crash_between_applied_and_processed(&pg::with_schema(&url, &schema)).await;
+        pg::drop_schema(&url, &schema).await;
+    }
+}

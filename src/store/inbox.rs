@@ -14,6 +14,13 @@
 //! mark). Everything is tenant-scoped like the rest of the store; on
 //! PostgreSQL the three tables have forced row-level security.
 //!
+//! An append is what an acknowledgement waits for, so backends keep it off
+//! the path of order writes: SQLite keeps the inbox in a file of its own
+//! with its own writer, PostgreSQL appends on reserved connections.
+//! Processing therefore never relies on one transaction spanning the inbox
+//! and the orders; it relies on every command being idempotent (see
+//! `ARCHITECTURE.md`, "Exactly once across the inbox and the orders").
+//!
 //! A capability trait rather than more [`Store`] methods: a host that does
 //! not receive webhooks needs none of it, and a backend adds it in a file
 //! of its own.

@@ -1365,6 +1365,56 @@ pub async fn inbox_appends_claims_and_marks_processed<S: Backend + Inbox>(s: Arc
     );
 }
 
+/// A batch of completions reports each entry: a wrong attempt or an entry
+/// named twice is refused (the first naming counts), the rest marked, over
+/// many entries at once.
+pub async fn inbox_done_batch_reports_each_entry<S: Backend + Inbox>(s: Arc<S>) {
+    let lease = TimeDelta::minutes(5);
+    let entries: Vec<InboxEntry> = (0..700)
+        .map(|i| entry(&format!("n:{i}"), 0, format!("body {i}").as_bytes()))
+        .collect();
+    let appended = s.inbox_append("t1", &entries).await.unwrap();
+    assert!(appended.iter().all(|n| *n));
+    let items = s.inbox_claim("t1", 1000, lease, at(1)).await.unwrap();
+    assert_eq!(items.len(), 700);
+    // Mixed: right attempt, wrong attempt, an id twice.
+    let mixed = [
+        done(items[0].id, 1),
+        done(items[1].id, 2),
+        done(items[2].id, 1),
+        done(items[0].id, 1),
+    ];
+    assert_eq!(
+        s.inbox_done("t1", &mixed, at(2)).await.unwrap(),
+        vec![true, false, true, false]
+    );
+    // The rest in one call (more than one statement's worth), plus one
+    // already processed: marked once each.
+    let rest: Vec<InboxDone> = items[1..]
+        .iter()
+        .filter(|i| i.id != items[2].id)
+        .map(|i| done(i.id, i.attempt))
+        .chain([done(items[2].id, 1)])
+        .collect();
+    let results = s.inbox_done("t1", &rest, at(3)).await.unwrap();
+    assert_eq!(results.len(), rest.len());
+    assert!(results[..results.len() - 1].iter().all(|r| *r));
+    assert!(!results[results.len() - 1], "already processed");
+    // Another tenant marks nothing.
+    assert_eq!(
+        s.inbox_done("t2", &[done(items[0].id, 1)], at(3))
+            .await
+            .unwrap(),
+        vec![false]
+    );
+    let stats = s.inbox_stats("t1").await.unwrap();
+    assert_eq!(
+        (stats.received, stats.pending, stats.processed),
+        (700, 0, 700)
+    );
+    assert_eq!(stats.reclaimed, 0);
+}
+
 /// One tenant's inbox is invisible to another.
 pub async fn inbox_is_tenant_scoped<S: Backend + Inbox>(s: Arc<S>) {
     assert_eq!(

@@ -74,7 +74,8 @@ fn store_kind(url: &str) -> String {
 }
 
 fn remove_db(path: &Path) -> Result<(), String> {
-    for suffix in ["", "-wal", "-shm"] {
+    // The database, its webhook inbox file (`PATH-inbox`), and their WALs.
+    for suffix in ["", "-wal", "-shm", "-inbox", "-inbox-wal", "-inbox-shm"] {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);
         match std::fs::remove_file(&p) {

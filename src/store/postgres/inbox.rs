@@ -4,10 +4,87 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::rows::{column, count, db, time};
-use super::{Mode, PostgresStore, Role};
+use sqlx::AssertSqlSafe;
+
+use super::{Mode, PostgresStore, Role, begin_sql, literal};
 use crate::store::inbox::validate_entry;
 use crate::store::logic::{to_i64, trunc};
 use crate::store::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, OrderEvent, StoreError};
+
+/// Batches whose bodies total at most this many bytes are appended in one
+/// round trip ([`PostgresStore::append_in_one_trip`]); larger ones bind
+/// their values as arrays (four round trips).
+const ONE_TRIP_BYTES: usize = 1 << 20;
+
+/// Which of `keys` are among the `stored` ones (each key counts once: a key
+/// repeated within the batch is new only the first time).
+fn new_keys(keys: &[String], stored: Vec<String>) -> Vec<bool> {
+    let mut stored: std::collections::HashSet<String> = stored.into_iter().collect();
+    keys.iter().map(|k| stored.remove(k)).collect()
+}
+
+impl PostgresStore {
+    /// Appends as one transaction in **one round trip**, like the lease
+    /// operations (`one_shot`): `BEGIN`, role, tenant, the `INSERT` with its
+    /// values as literals (text escaped by `literal`, bodies hex-encoded,
+    /// times in RFC 3339) and `COMMIT` in one simple-protocol message, on the
+    /// reserved inbox connections. An acknowledgement then costs one
+    /// exchange with the server and its WAL flush, with no other wake-up of
+    /// the server process in between.
+    async fn append_in_one_trip(
+        &self,
+        tenant: &str,
+        entries: &[InboxEntry],
+    ) -> Result<Vec<bool>, StoreError> {
+        use std::fmt::Write;
+
+        let bytes: usize = entries.iter().map(|e| 2 * e.body.len() + 96).sum();
+        let mut values = String::with_capacity(bytes);
+        let mut keys = Vec::with_capacity(entries.len());
+        for (n, e) in entries.iter().enumerate() {
+            let sep = if n == 0 { "" } else { ", " };
+            let at = trunc(e.received_at).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+            let _ = write!(
+                values,
+                "{sep}({n}, {}, {}::int8, decode('{}', 'hex'), '{at}'::timestamptz)",
+                literal(&e.dedup_key)?,
+                to_i64(e.topic, "topic")?,
+                hex::encode(&e.body),
+            );
+            keys.push(e.dedup_key.clone());
+        }
+        let sql = format!(
+            "{}; INSERT INTO tiktok_inbox \
+                 (user_id, dedup_key, topic, body, received_at, claimable_at) \
+             SELECT {}, k, t, b, r, r FROM (VALUES {values}) AS u(n, k, t, b, r) ORDER BY n \
+             ON CONFLICT DO NOTHING RETURNING dedup_key; COMMIT",
+            begin_sql(Role::App, Some(tenant), Mode::Write)?,
+            literal(tenant)?,
+        );
+        let mut conn = self
+            .inbox_pool
+            .acquire()
+            .await
+            .map_err(db("acquiring a connection"))?;
+        match sqlx::raw_sql(AssertSqlSafe(sql))
+            .fetch_all(&mut *conn)
+            .await
+        {
+            Ok(rows) => {
+                let stored = rows
+                    .iter()
+                    .map(|r| column::<String>(r, "dedup_key"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(new_keys(&keys, stored))
+            }
+            Err(e) => {
+                // The transaction may be left open and aborted: do not reuse.
+                conn.close_on_drop();
+                Err(db("appending to the inbox")(e))
+            }
+        }
+    }
+}
 
 impl Inbox for PostgresStore {
     async fn inbox_append(
@@ -21,6 +98,10 @@ impl Inbox for PostgresStore {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
+        let bytes: usize = entries.iter().map(|e| e.body.len()).sum();
+        if bytes <= ONE_TRIP_BYTES {
+            return self.append_in_one_trip(tenant, entries).await;
+        }
         let mut keys = Vec::with_capacity(entries.len());
         let mut topics = Vec::with_capacity(entries.len());
         let mut bodies = Vec::with_capacity(entries.len());
@@ -31,7 +112,11 @@ impl Inbox for PostgresStore {
             bodies.push(e.body.clone());
             times.push(trunc(e.received_at));
         }
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
+        // On the reserved connections: an acknowledgement waits for no
+        // order or queue transaction (see [`PostgresStore::INBOX_CONNECTIONS`]).
+        let mut tx = self
+            .begin_on(&self.inbox_pool, Role::App, Some(tenant), Mode::Write)
+            .await?;
         // One statement for the batch; the keys it returns are the new
         // entries (a key repeated within the batch is new only the first time).
         let result = sqlx::query_scalar::<_, String>(
@@ -50,10 +135,7 @@ impl Inbox for PostgresStore {
         .fetch_all(tx.conn())
         .await
         .map_err(db("appending to the inbox"))
-        .map(|stored| {
-            let mut stored: std::collections::HashSet<String> = stored.into_iter().collect();
-            keys.iter().map(|k| stored.remove(k)).collect::<Vec<bool>>()
-        });
+        .map(|stored| new_keys(&keys, stored));
         tx.end(result).await
     }
 

@@ -21,6 +21,11 @@
 //! options (`sslmode`, `application_name`, …) go to the driver; the standard
 //! `PG*` environment variables fill in what the URL leaves out.
 //!
+//! The store keeps two pools: up to `max_connections` (default 10) for
+//! everything, and [`PostgresStore::INBOX_CONNECTIONS`] more, kept open,
+//! for webhook inbox appends only, so that acknowledging a push never waits
+//! for a connection held by the workers or the inbox processor.
+//!
 //! # Tenant isolation (migration 2)
 //!
 //! | role | can |
@@ -89,11 +94,32 @@ pub(crate) const ADMIN_ROLE: &str = "creatorflow_admin";
 /// How long opening waits for the first connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The pool settings of both pools: at most `max` connections, `min` kept
+/// open, every connection switched to the application role.
+fn pool_options(max: u32, min: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .min_connections(min)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        // Each transaction's first statement fails on a dead connection
+        // anyway; a test query per acquire would cost a round trip.
+        .test_before_acquire(false)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // Nothing on this connection runs with the owner's rights.
+                conn.execute("SET ROLE creatorflow_app").await?;
+                Ok(())
+            })
+        })
+}
+
 /// The PostgreSQL store (`postgres://…`). See the [module docs](self) for
 /// how it connects and what the database enforces.
 #[derive(Debug)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// [`PostgresStore::INBOX_CONNECTIONS`] connections for inbox appends only.
+    inbox_pool: PgPool,
     schema: String,
     fault: Mutex<Option<FaultPoint>>,
 }
@@ -190,38 +216,41 @@ impl PostgresStore {
         // The owner's connection is not needed any more, whatever happened.
         let _ = owner.close().await;
         checked?;
-        let pool = PgPoolOptions::new()
-            .max_connections(target.max_connections)
-            .min_connections(0)
-            .acquire_timeout(CONNECT_TIMEOUT)
-            // Each transaction's first statement fails on a dead connection
-            // anyway; a test query per acquire would cost a round trip.
-            .test_before_acquire(false)
-            .after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    // Nothing on this connection runs with the owner's rights.
-                    conn.execute("SET ROLE creatorflow_app").await?;
-                    Ok(())
-                })
-            })
+        let pool = pool_options(target.max_connections, 0)
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| open_error(e.to_string()))?;
+        // Reserved for inbox appends (acknowledgements), kept open: an
+        // acknowledgement never waits for a connection the workers hold.
+        let inbox_pool = pool_options(Self::INBOX_CONNECTIONS, Self::INBOX_CONNECTIONS)
             .connect_with(options)
             .await
             .map_err(|e| open_error(e.to_string()))?;
         Ok(PostgresStore {
             pool,
+            inbox_pool,
             schema: target.schema.clone(),
             fault: Mutex::new(None),
         })
     }
+
+    /// Connections reserved for inbox appends, on top of the pool's
+    /// `max_connections`, and kept open: an acknowledgement never waits for
+    /// a connection the workers hold. Appends are group-committed (one
+    /// transaction per batch of pushes: `serve` has one appender), so few
+    /// are needed; the second serves a host appending from another task
+    /// while the first commits.
+    pub const INBOX_CONNECTIONS: u32 = 2;
 
     /// The schema holding the store's tables.
     pub fn schema(&self) -> &str {
         &self.schema
     }
 
-    /// Closes the pool (waiting for in-flight statements). Dropping the
-    /// store closes it too, in the background.
+    /// Closes the pools (waiting for in-flight statements). Dropping the
+    /// store closes them too, in the background.
     pub async fn close(&self) {
+        self.inbox_pool.close().await;
         self.pool.close().await;
     }
 
@@ -238,12 +267,19 @@ impl PostgresStore {
     /// Starts a transaction as `role` for `tenant` (none: the tenant setting
     /// stays empty, which no policy matches), in one round trip.
     async fn begin(&self, role: Role, tenant: Option<&str>, mode: Mode) -> Result<Tx, StoreError> {
+        self.begin_on(&self.pool, role, tenant, mode).await
+    }
+
+    /// [`PostgresStore::begin`] on a connection of `pool`.
+    async fn begin_on(
+        &self,
+        pool: &PgPool,
+        role: Role,
+        tenant: Option<&str>,
+        mode: Mode,
+    ) -> Result<Tx, StoreError> {
         let sql = begin_sql(role, tenant, mode)?;
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(db("acquiring a connection"))?;
+        let mut conn = pool.acquire().await.map_err(db("acquiring a connection"))?;
         match sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await {
             Ok(_) => Ok(Tx { conn, done: false }),
             Err(e) => {

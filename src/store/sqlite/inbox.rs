@@ -1,17 +1,239 @@
-//! The inbox, event-time guard and cursors on SQLite (migration 0002).
+//! The inbox, event-time guard and cursors on SQLite.
+//!
+//! # The inbox file
+//!
+//! The inbox lives in a database file of its own, `PATH-inbox` beside the
+//! store's `PATH` (with its own `-wal` and `-shm`), with its own writer
+//! connection: appending a push (what an acknowledgement waits for) never
+//! queues behind an order or queue transaction on the main file's writer,
+//! and each commit syncs only the inbox's small WAL. Claims, completions,
+//! pruning and counts of inbox entries use that file too; the per-order
+//! event-time guard (`tiktok_order_events`) and the cursors stay in the
+//! main file, beside the orders they protect. The inbox file has its own
+//! schema version (`PRAGMA user_version`, migrations under
+//! `migrations/inbox/`); the main file's migration 0005 hands the inbox
+//! table of an older database over ([`InboxFile::open`]).
+//!
+//! Processing an entry therefore spans both files: claim (inbox file),
+//! guard and apply (main file), mark processed (inbox file), each its own
+//! transaction, as they already were when both tables shared a file. A
+//! crash between "applied" and "marked processed" leaves the entry pending;
+//! its lease lapses and it is applied again, which changes nothing: the
+//! guard admits an event equal to the newest one recorded, ingest is
+//! idempotent on `tiktok_order_id`, and confirmations and cancellations of
+//! an order already in that state are no-ops (see `ARCHITECTURE.md`).
+
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, Connection, Row, SqliteConnection, SqlitePool};
 
 use super::SqliteStore;
 use super::orders::count;
 use super::rows::{column, db, placeholders};
 use crate::store::inbox::validate_entry;
 use crate::store::logic::{from_ms, ms, to_i64};
+use crate::store::url::SqliteTarget;
 use crate::store::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, OrderEvent, StoreError};
 
 /// Entries per INSERT statement (6 parameters each).
 const APPEND_CHUNK: usize = 500;
+
+/// Entries per completion statement (3 parameters each).
+const DONE_CHUNK: usize = 300;
+
+/// The inbox file's migrations; `INBOX_MIGRATIONS[i]` brings it to
+/// `user_version` `i + 1`.
+const INBOX_MIGRATIONS: &[&str] = &[include_str!("migrations/inbox/0001_inbox.sql")];
+
+/// The newest inbox-file schema version this binary knows.
+const INBOX_VERSION: i64 = INBOX_MIGRATIONS.len() as i64;
+
+impl SqliteStore {
+    /// The inbox file of the database at `database`: the same path with
+    /// `-inbox` appended (`cf.db` → `cf.db-inbox`). A backup or a move of
+    /// the store takes both files (and, while it runs, their `-wal` files).
+    pub fn inbox_path(database: &Path) -> PathBuf {
+        let mut name = database.as_os_str().to_owned();
+        name.push("-inbox");
+        PathBuf::from(name)
+    }
+}
+
+/// The inbox's database file: one writer connection (appends, claims,
+/// completions, pruning) and a small read-only pool (counts).
+#[derive(Debug)]
+pub(super) struct InboxFile {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl InboxFile {
+    /// Opens (creating if missing) the inbox file of `target`, brings its
+    /// schema up to date, and moves in the inbox table an older main file
+    /// still has (renamed `tiktok_inbox_moved` by migration 0005; `main` is
+    /// the main file's writer, already migrated).
+    pub(super) async fn open(
+        target: &SqliteTarget,
+        shown_url: &str,
+        main: &SqlitePool,
+    ) -> Result<InboxFile, StoreError> {
+        let open_error = |e: sqlx::Error| StoreError::Open {
+            url: shown_url.to_owned(),
+            message: format!("inbox file: {e}"),
+        };
+        let options = SqliteConnectOptions::new()
+            .filename(SqliteStore::inbox_path(&target.path))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // The main file's setting: with `full`, an acknowledged push is
+            // on disk before the 200 goes out.
+            .synchronous(if target.synchronous_full {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
+            .busy_timeout(target.busy_timeout)
+            .pragma("temp_store", "MEMORY");
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .test_before_acquire(false)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await
+            .map_err(open_error)?;
+        migrate(&writer).await?;
+        adopt_moved_table(&options, main, &target.path).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(2)
+            .test_before_acquire(false)
+            .connect_with(options.pragma("query_only", "ON"))
+            .await
+            .map_err(open_error)?;
+        Ok(InboxFile { writer, reader })
+    }
+
+    /// Closes the connections (waiting for in-flight statements).
+    pub(super) async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    /// A write transaction on the inbox file (`BEGIN IMMEDIATE`).
+    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db("starting an inbox transaction"))
+    }
+}
+
+/// Brings the inbox file to [`INBOX_VERSION`] in one transaction; a newer
+/// file is refused with [`StoreError::SchemaTooNew`] and left untouched.
+async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
+    let mut tx = pool
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(db("starting the inbox migration"))?;
+    let found: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("reading the inbox schema version"))?;
+    if found > INBOX_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: INBOX_VERSION,
+        });
+    }
+    if found == INBOX_VERSION {
+        return Ok(());
+    }
+    for sql in INBOX_MIGRATIONS
+        .iter()
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        sqlx::raw_sql(*sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("applying an inbox migration"))?;
+    }
+    // A PRAGMA takes no parameters; the value is this binary's constant.
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "PRAGMA user_version = {INBOX_VERSION}"
+    )))
+    .execute(&mut *tx)
+    .await
+    .map_err(db("recording the inbox schema version"))?;
+    tx.commit()
+        .await
+        .map_err(db("committing the inbox migration"))
+}
+
+/// Moves the rows of the main file's `tiktok_inbox_moved` (an inbox written
+/// before the inbox had a file of its own) into the inbox file, then drops
+/// that table. The copy keeps ids, attempts and leases, skips rows already
+/// there, and is checkpointed to disk before the drop, so a crash at any
+/// point loses nothing: the next open copies again.
+async fn adopt_moved_table(
+    options: &SqliteConnectOptions,
+    main: &SqlitePool,
+    main_path: &Path,
+) -> Result<(), StoreError> {
+    let moved: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+                        WHERE type = 'table' AND name = 'tiktok_inbox_moved')",
+    )
+    .fetch_one(main)
+    .await
+    .map_err(db("looking for an older inbox"))?;
+    if !moved {
+        return Ok(());
+    }
+    let main_path = main_path.to_str().ok_or_else(|| {
+        StoreError::invalid("the database path is not UTF-8: cannot move its inbox")
+    })?;
+    let mut conn = SqliteConnection::connect_with(options)
+        .await
+        .map_err(db("opening the inbox file"))?;
+    sqlx::query("ATTACH DATABASE ? AS moved")
+        .bind(main_path)
+        .execute(&mut conn)
+        .await
+        .map_err(db("attaching the main file"))?;
+    let copied = sqlx::query(
+        "INSERT INTO main.tiktok_inbox (id, user_id, dedup_key, topic, body, received_at, \
+                                        claimable_at, attempts, processed_at, outcome) \
+         SELECT id, user_id, dedup_key, topic, body, received_at, claimable_at, attempts, \
+                processed_at, outcome \
+         FROM moved.tiktok_inbox_moved WHERE true ORDER BY id \
+         ON CONFLICT DO NOTHING",
+    )
+    .execute(&mut conn)
+    .await
+    .map_err(db("copying the older inbox"));
+    let _ = sqlx::query("DETACH DATABASE moved")
+        .execute(&mut conn)
+        .await;
+    copied?;
+    // On disk before the original goes, whatever `synchronous` says.
+    sqlx::query("PRAGMA main.wal_checkpoint(FULL)")
+        .execute(&mut conn)
+        .await
+        .map_err(db("checkpointing the inbox file"))?;
+    let _ = conn.close().await;
+    let mut tx = main
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(db("starting a write transaction"))?;
+    sqlx::query("DROP TABLE IF EXISTS tiktok_inbox_moved")
+        .execute(&mut *tx)
+        .await
+        .map_err(db("dropping the moved inbox"))?;
+    tx.commit().await.map_err(db("committing the inbox move"))
+}
 
 impl Inbox for SqliteStore {
     async fn inbox_append(
@@ -25,7 +247,7 @@ impl Inbox for SqliteStore {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.write().await?;
+        let mut tx = self.inbox.write().await?;
         // One multi-row statement per chunk; the keys it returns are the new
         // entries (a key repeated within the batch is new only the first time).
         let mut stored = std::collections::HashSet::new();
@@ -71,7 +293,7 @@ impl Inbox for SqliteStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let mut tx = self.write().await?;
+        let mut tx = self.inbox.write().await?;
         let rows = sqlx::query(
             "UPDATE tiktok_inbox SET attempts = attempts + 1, claimable_at = ? \
              WHERE id IN (SELECT id FROM tiktok_inbox \
@@ -116,23 +338,59 @@ impl Inbox for SqliteStore {
         if done.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.write().await?;
-        let mut out = Vec::with_capacity(done.len());
-        for d in done {
-            let r = sqlx::query(
-                "UPDATE tiktok_inbox SET processed_at = ?, claimable_at = NULL, outcome = ? \
-                 WHERE user_id = ? AND id = ? AND attempts = ? AND processed_at IS NULL",
-            )
-            .bind(ms(now))
-            .bind(d.outcome.clone())
-            .bind(tenant.to_owned())
-            .bind(d.id)
-            .bind(i64::from(d.attempt))
-            .execute(&mut *tx)
-            .await
-            .map_err(db("marking an inbox entry processed"))?;
-            out.push(r.rows_affected() == 1);
-        }
+        let mut tx = self.inbox.write().await?;
+        let mut seen = std::collections::HashSet::with_capacity(done.len());
+        let out = if done.iter().all(|d| seen.insert(d.id)) {
+            // Distinct ids (the processor's case): one statement per chunk,
+            // returning the entries it marked.
+            let mut marked = std::collections::HashSet::with_capacity(done.len());
+            for chunk in done.chunks(DONE_CHUNK) {
+                let mut q = sqlx::query(AssertSqlSafe(format!(
+                    "WITH d (id, attempts, outcome) AS (VALUES {}) \
+                     UPDATE tiktok_inbox SET processed_at = ?, claimable_at = NULL, \
+                                             outcome = d.outcome \
+                     FROM d WHERE tiktok_inbox.id = d.id AND tiktok_inbox.attempts = d.attempts \
+                       AND tiktok_inbox.user_id = ? AND tiktok_inbox.processed_at IS NULL \
+                     RETURNING tiktok_inbox.id",
+                    placeholders(3, chunk.len())
+                )));
+                for d in chunk {
+                    q = q
+                        .bind(d.id)
+                        .bind(i64::from(d.attempt))
+                        .bind(d.outcome.clone());
+                }
+                for row in q
+                    .bind(ms(now))
+                    .bind(tenant.to_owned())
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db("marking inbox entries processed"))?
+                {
+                    marked.insert(column::<i64>(&row, "id")?);
+                }
+            }
+            done.iter().map(|d| marked.contains(&d.id)).collect()
+        } else {
+            // An id more than once: in order, so the first that matches wins.
+            let mut out = Vec::with_capacity(done.len());
+            for d in done {
+                let r = sqlx::query(
+                    "UPDATE tiktok_inbox SET processed_at = ?, claimable_at = NULL, outcome = ? \
+                     WHERE user_id = ? AND id = ? AND attempts = ? AND processed_at IS NULL",
+                )
+                .bind(ms(now))
+                .bind(d.outcome.clone())
+                .bind(tenant.to_owned())
+                .bind(d.id)
+                .bind(i64::from(d.attempt))
+                .execute(&mut *tx)
+                .await
+                .map_err(db("marking an inbox entry processed"))?;
+                out.push(r.rows_affected() == 1);
+            }
+            out
+        };
         tx.commit()
             .await
             .map_err(db("committing processed inbox entries"))?;
@@ -144,7 +402,7 @@ impl Inbox for SqliteStore {
         tenant: &str,
         processed_before: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.write().await?;
+        let mut tx = self.inbox.write().await?;
         let r = sqlx::query(
             "DELETE FROM tiktok_inbox WHERE user_id = ? AND processed_at IS NOT NULL \
              AND processed_at < ?",
@@ -167,7 +425,7 @@ impl Inbox for SqliteStore {
              FROM tiktok_inbox WHERE user_id = ?",
         )
         .bind(tenant.to_owned())
-        .fetch_one(&self.reader)
+        .fetch_one(&self.inbox.reader)
         .await
         .map_err(db("counting the inbox"))?;
         Ok(InboxStats {

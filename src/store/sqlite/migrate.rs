@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_tiktok_inbox.sql"),
     include_str!("migrations/0003_ready_queue.sql"),
     include_str!("migrations/0004_summary_index.sql"),
+    include_str!("migrations/0005_inbox_sidecar.sql"),
 ];
 
 /// The newest schema version this binary knows.

@@ -8,6 +8,10 @@
 //! connections, which WAL lets run beside the writer. Batches write many
 //! rows per statement: on this machine one statement costs about 50 µs
 //! through sqlx whatever its size, so group commit is what makes SQLite fast.
+//!
+//! The webhook inbox is a second database file, `PATH-inbox`, with a writer
+//! connection of its own, so that appending a push never waits for this
+//! writer (`inbox.rs`).
 
 mod inbox;
 mod migrate;
@@ -39,6 +43,8 @@ const READERS: u32 = 4;
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// The webhook inbox's own file (see `inbox.rs`).
+    inbox: inbox::InboxFile,
     fault: Mutex<Option<FaultPoint>>,
 }
 
@@ -102,9 +108,11 @@ impl SqliteStore {
             .connect_with(options.pragma("query_only", "ON"))
             .await
             .map_err(open_error)?;
+        let inbox = inbox::InboxFile::open(target, shown_url, &writer).await?;
         Ok(SqliteStore {
             writer,
             reader,
+            inbox,
             fault: Mutex::new(None),
         })
     }
@@ -112,6 +120,7 @@ impl SqliteStore {
     /// Closes the connections (waiting for in-flight statements). Dropping
     /// the store closes them too, in the background.
     pub async fn close(&self) {
+        self.inbox.close().await;
         self.reader.close().await;
         self.writer.close().await;
     }

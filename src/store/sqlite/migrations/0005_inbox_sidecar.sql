@@ -1,0 +1,11 @@
+-- CreatorFlow store on SQLite, schema version 5: the webhook inbox moves to
+-- a database file of its own (`PATH-inbox`, see `src/store/sqlite/inbox.rs`),
+-- so that appending to it (acknowledging a push) never waits for the order
+-- writer.
+--
+-- The table is renamed, not dropped: on open, after this migration, the
+-- store copies its rows into the inbox file (ignoring rows already there)
+-- and only then drops it, so pending entries of an older database are
+-- processed and processed ones still de-duplicate retries. A crash in
+-- between repeats the copy on the next open, harmlessly.
+ALTER TABLE tiktok_inbox RENAME TO tiktok_inbox_moved;
