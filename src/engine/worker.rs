@@ -164,7 +164,10 @@ impl<S: Store> Inner<S> {
             .or_else(|| self.cached(&lease, item.order_id))
         {
             Some(s) => s,
-            None => match self.store.get_order(&tenant, item.order_id).await? {
+            // Boxed: a rare path (the round loads what it can in one
+            // read), and a store future (sqlx's, behind `AnyStore`) would
+            // otherwise make every step's future several KiB larger.
+            None => match Box::pin(self.store.get_order(&tenant, item.order_id)).await? {
                 Some(s) => Arc::new(s),
                 None => return Ok(Outcome::Complete(lease)),
             },
