@@ -26,7 +26,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, Row, SqliteConnection, SqlitePool};
 
 use super::SqliteStore;
@@ -83,36 +83,14 @@ impl InboxFile {
             url: shown_url.to_owned(),
             message: format!("inbox file: {e}"),
         };
-        let options = SqliteConnectOptions::new()
-            .filename(SqliteStore::inbox_path(&target.path))
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // The main file's setting: with `full`, an acknowledged push is
-            // on disk before the 200 goes out.
-            .synchronous(if target.synchronous_full {
-                SqliteSynchronous::Full
-            } else {
-                SqliteSynchronous::Normal
-            })
-            .busy_timeout(target.busy_timeout)
+        // The main file's `synchronous`: with `full`, an acknowledged push
+        // is on disk before the 200 goes out.
+        let options = super::file_options(&SqliteStore::inbox_path(&target.path), target)
             .pragma("temp_store", "MEMORY");
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .test_before_acquire(false)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options.clone())
-            .await
-            .map_err(open_error)?;
+        let writer = super::writer_pool(&options).await.map_err(open_error)?;
         migrate(&writer).await?;
         adopt_moved_table(&options, main, &target.path).await?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(2)
-            .test_before_acquire(false)
-            .connect_with(options.pragma("query_only", "ON"))
-            .await
-            .map_err(open_error)?;
+        let reader = super::reader_pool(options, 2).await.map_err(open_error)?;
         Ok(InboxFile { writer, reader })
     }
 

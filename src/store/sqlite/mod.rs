@@ -69,16 +69,7 @@ impl SqliteStore {
             url: shown_url.to_owned(),
             message: e.to_string(),
         };
-        let options = SqliteConnectOptions::new()
-            .filename(&target.path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(if target.synchronous_full {
-                SqliteSynchronous::Full
-            } else {
-                SqliteSynchronous::Normal
-            })
-            .busy_timeout(target.busy_timeout)
+        let options = file_options(&target.path, target)
             .foreign_keys(true)
             // A page cache large enough for the hot indexes (64 MiB, not
             // SQLite's 2 MiB). No mmap: with the file growing under a
@@ -92,22 +83,9 @@ impl SqliteStore {
             // Statement journals and materialized batches stay in memory
             // (on disk they cost more than the batch itself).
             .pragma("temp_store", "MEMORY");
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .test_before_acquire(false)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options.clone())
-            .await
-            .map_err(open_error)?;
+        let writer = writer_pool(&options).await.map_err(open_error)?;
         migrate::run(&writer).await?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(READERS)
-            .test_before_acquire(false)
-            .connect_with(options.pragma("query_only", "ON"))
-            .await
-            .map_err(open_error)?;
+        let reader = reader_pool(options, READERS).await.map_err(open_error)?;
         let inbox = inbox::InboxFile::open(target, shown_url, &writer).await?;
         Ok(SqliteStore {
             writer,
@@ -327,4 +305,41 @@ impl Store for SqliteStore {
     ) -> Result<QueueSummary, StoreError> {
         queue::summary(&self.reader, scope, now).await
     }
+}
+
+/// The options every file of the store opens with: created if missing,
+/// WAL, the URL's `synchronous` and busy timeout.
+fn file_options(path: &std::path::Path, target: &SqliteTarget) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(if target.synchronous_full {
+            SqliteSynchronous::Full
+        } else {
+            SqliteSynchronous::Normal
+        })
+        .busy_timeout(target.busy_timeout)
+}
+
+/// A file's one writer connection: always open, never recycled (writers
+/// queue for it in Rust instead of contending for SQLite's lock).
+async fn writer_pool(options: &SqliteConnectOptions) -> Result<SqlitePool, sqlx::Error> {
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .test_before_acquire(false)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_with(options.clone())
+        .await
+}
+
+/// A file's read-only pool of `size` connections.
+async fn reader_pool(options: SqliteConnectOptions, size: u32) -> Result<SqlitePool, sqlx::Error> {
+    SqlitePoolOptions::new()
+        .max_connections(size)
+        .test_before_acquire(false)
+        .connect_with(options.pragma("query_only", "ON"))
+        .await
 }
