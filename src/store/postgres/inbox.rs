@@ -4,9 +4,8 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::rows::{column, count, db, time};
-use sqlx::AssertSqlSafe;
 
-use super::{Mode, PostgresStore, Role, begin_sql, literal};
+use super::{Mode, PostgresStore, Role, literal};
 use crate::store::inbox::validate_entry;
 use crate::store::logic::{to_i64, trunc};
 use crate::store::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, OrderEvent, StoreError};
@@ -53,36 +52,26 @@ impl PostgresStore {
             );
             keys.push(e.dedup_key.clone());
         }
-        let sql = format!(
-            "{}; INSERT INTO tiktok_inbox \
+        let statement = format!(
+            "INSERT INTO tiktok_inbox \
                  (user_id, dedup_key, topic, body, received_at, claimable_at) \
              SELECT {}, k, t, b, r, r FROM (VALUES {values}) AS u(n, k, t, b, r) ORDER BY n \
-             ON CONFLICT DO NOTHING RETURNING dedup_key; COMMIT",
-            begin_sql(Role::App, Some(tenant), Mode::Write)?,
+             ON CONFLICT DO NOTHING RETURNING dedup_key",
             literal(tenant)?,
         );
-        let mut conn = self
-            .inbox_pool
-            .acquire()
-            .await
-            .map_err(db("acquiring a connection"))?;
-        match sqlx::raw_sql(AssertSqlSafe(sql))
-            .fetch_all(&mut *conn)
-            .await
-        {
-            Ok(rows) => {
-                let stored = rows
-                    .iter()
-                    .map(|r| column::<String>(r, "dedup_key"))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(new_keys(&keys, stored))
-            }
-            Err(e) => {
-                // The transaction may be left open and aborted: do not reuse.
-                conn.close_on_drop();
-                Err(db("appending to the inbox")(e))
-            }
-        }
+        let rows = super::one_shot_rows(
+            &self.inbox_pool,
+            Role::App,
+            tenant,
+            &statement,
+            "appending to the inbox",
+        )
+        .await?;
+        let stored = rows
+            .iter()
+            .map(|r| column::<String>(r, "dedup_key"))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(new_keys(&keys, stored))
     }
 }
 

@@ -302,25 +302,34 @@ impl PostgresStore {
         statement: &str,
         context: &'static str,
     ) -> Result<usize, StoreError> {
-        let sql = format!(
-            "{}; {statement}; COMMIT",
-            begin_sql(role, Some(tenant), Mode::Write)?
-        );
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(db("acquiring a connection"))?;
-        match sqlx::raw_sql(AssertSqlSafe(sql))
-            .fetch_all(&mut *conn)
-            .await
-        {
-            Ok(rows) => Ok(rows.len()),
-            Err(e) => {
-                // The transaction may be left open and aborted: do not reuse.
-                conn.close_on_drop();
-                Err(db(context)(e))
-            }
+        Ok(one_shot_rows(&self.pool, role, tenant, statement, context)
+            .await?
+            .len())
+    }
+}
+
+/// [`PostgresStore::one_shot`] on `pool`, returning the statement's rows.
+async fn one_shot_rows(
+    pool: &PgPool,
+    role: Role,
+    tenant: &str,
+    statement: &str,
+    context: &'static str,
+) -> Result<Vec<sqlx::postgres::PgRow>, StoreError> {
+    let sql = format!(
+        "{}; {statement}; COMMIT",
+        begin_sql(role, Some(tenant), Mode::Write)?
+    );
+    let mut conn = pool.acquire().await.map_err(db("acquiring a connection"))?;
+    match sqlx::raw_sql(AssertSqlSafe(sql))
+        .fetch_all(&mut *conn)
+        .await
+    {
+        Ok(rows) => Ok(rows),
+        Err(e) => {
+            // The transaction may be left open and aborted: do not reuse.
+            conn.close_on_drop();
+            Err(db(context)(e))
         }
     }
 }
