@@ -156,15 +156,15 @@ pub struct StepReport {
 
 impl StepReport {
     /// The records as the JSON array stored in history.
-    pub fn records_json(&self) -> crate::store::JsonText {
+    pub fn records_json(&self) -> crate::model::JsonText {
         records_json(&self.records)
     }
 }
 
 /// `records` as the JSON array stored in history (serialised straight to
 /// text: no `Value` tree).
-pub fn records_json(records: &[ActionRecord]) -> crate::store::JsonText {
-    crate::store::JsonText::encode(records).unwrap_or_default()
+pub fn records_json(records: &[ActionRecord]) -> crate::model::JsonText {
+    crate::model::JsonText::encode(records).unwrap_or_default()
 }
 
 /// One step to run: an order, the transition taken, and its actions.

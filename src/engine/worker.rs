@@ -450,7 +450,7 @@ impl<S: Store> Inner<S> {
                     )),
                     automated: true,
                     duration_ms: 0,
-                    actions_executed: crate::store::JsonText::empty_array(),
+                    actions_executed: crate::model::JsonText::empty_array(),
                     error_message: None,
                     at: now,
                     settle: Some(Settle {

@@ -7,9 +7,12 @@
 //! rounded through a float.
 
 mod enums;
+pub mod facts;
+mod json_text;
 mod state;
 
 pub use enums::{AutomationStatus, CustomerTier, Impact, Priority, ViralIndicatorType};
+pub use json_text::JsonText;
 pub use state::StateName;
 
 use chrono::{DateTime, Utc};

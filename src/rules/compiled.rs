@@ -7,10 +7,10 @@ use std::cmp::Ordering;
 
 use rust_decimal::Decimal;
 
-use super::def::Condition;
+use super::def::{Applicability, Condition, ConditionLogic};
 use super::facts::{Fact, Field, read};
 use super::ops::{Operand, Operator, apply};
-use crate::model::Order;
+use crate::model::{Impact, Order, Priority};
 
 /// Per-order values every condition may need, computed once per evaluation.
 pub(crate) struct Ctx<'a> {
@@ -28,6 +28,29 @@ impl<'a> Ctx<'a> {
             created_ms: order.created_at.timestamp_millis(),
             windows,
         }
+    }
+}
+
+/// What the evaluation loop reads of a rule, packed together (32 bytes) so
+/// that scanning a large pack touches little memory.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HotRule {
+    pub valid_from_ms: i64,
+    pub valid_until_ms: i64,
+    /// The rule's tests: `refs[start..end]` of the pack.
+    pub start: u32,
+    pub end: u32,
+    /// `max_executions_per_hour`, 0 when unlimited.
+    pub limit: u32,
+    pub enabled: bool,
+    pub logic: ConditionLogic,
+    pub escalation: (Option<Priority>, Option<Impact>),
+}
+
+impl HotRule {
+    #[inline(always)]
+    pub(crate) fn applicability(&self, t_ms: i64) -> Applicability {
+        Applicability::at(self.enabled, self.valid_from_ms, self.valid_until_ms, t_ms)
     }
 }
 

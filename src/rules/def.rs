@@ -1,4 +1,6 @@
-//! A loaded rule, as the file declares it, with its compiled parts.
+//! A rule's definition: what the file declares, checked and resolved
+//! (fields to [`Field`]s, values to operands). The evaluation form is built
+//! from it by the pack (`compiled`, `custom`); nothing here depends on it.
 
 use std::sync::Arc;
 
@@ -6,7 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::facts::{Fact, Field, read};
 use super::ops::{Operand, Operator, apply};
-use crate::actions::ActionSpec;
+use crate::actions::{ActionSpec, ActionType};
 use crate::diag::Pos;
 use crate::model::Order;
 use crate::model::{Impact, Priority};
@@ -170,46 +172,8 @@ pub struct Rule {
     pub file: Arc<str>,
     /// Where the rule starts.
     pub pos: Pos,
+    /// `custom_logic` parsed by the sandbox (what the file says, checked).
     pub(crate) script: Option<Script>,
-    /// The custom logic compiled natively, when it is in the native subset.
-    pub(crate) native: Option<super::custom::BoolExpr>,
-    /// `valid_from` in ms (`i64::MIN` when unset).
-    pub(crate) valid_from_ms: i64,
-    /// `valid_until` in ms (`i64::MAX` when unset).
-    pub(crate) valid_until_ms: i64,
-    /// First `new_priority` / `new_impact` among the rule's `escalate_priority` actions.
-    pub(crate) escalation: (Option<Priority>, Option<Impact>),
-}
-
-/// What the evaluation loop reads of a rule, packed together (32 bytes) so
-/// that scanning a large pack touches little memory.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct HotRule {
-    pub valid_from_ms: i64,
-    pub valid_until_ms: i64,
-    /// The rule's tests: `refs[start..end]` of the pack.
-    pub start: u32,
-    pub end: u32,
-    /// `max_executions_per_hour`, 0 when unlimited.
-    pub limit: u32,
-    pub enabled: bool,
-    pub logic: ConditionLogic,
-    pub escalation: (Option<Priority>, Option<Impact>),
-}
-
-impl HotRule {
-    #[inline(always)]
-    pub(crate) fn applicability(&self, t_ms: i64) -> Applicability {
-        if !self.enabled {
-            Applicability::Disabled
-        } else if t_ms < self.valid_from_ms {
-            Applicability::NotYetValid
-        } else if t_ms >= self.valid_until_ms {
-            Applicability::Expired
-        } else {
-            Applicability::Applicable
-        }
-    }
 }
 
 /// Why a rule does not apply at a time (see [`Rule::applicability`]).
@@ -225,20 +189,54 @@ pub enum Applicability {
     Expired,
 }
 
+impl Applicability {
+    /// Whether a rule (`enabled`, valid over `[from_ms, until_ms)`) applies at `t_ms`.
+    #[inline(always)]
+    pub(crate) fn at(enabled: bool, from_ms: i64, until_ms: i64, t_ms: i64) -> Applicability {
+        if !enabled {
+            Applicability::Disabled
+        } else if t_ms < from_ms {
+            Applicability::NotYetValid
+        } else if t_ms >= until_ms {
+            Applicability::Expired
+        } else {
+            Applicability::Applicable
+        }
+    }
+}
+
 impl Rule {
     /// Whether the rule applies at `t` (in ms since the epoch).
     #[inline]
     pub fn applicability(&self, t_ms: i64) -> Applicability {
-        HotRule {
-            valid_from_ms: self.valid_from_ms,
-            valid_until_ms: self.valid_until_ms,
-            start: 0,
-            end: 0,
-            limit: 0,
-            enabled: self.enabled,
-            logic: self.condition_logic,
-            escalation: self.escalation,
-        }
-        .applicability(t_ms)
+        Applicability::at(
+            self.enabled,
+            self.valid_from_ms(),
+            self.valid_until_ms(),
+            t_ms,
+        )
+    }
+
+    /// `valid_from` in ms (`i64::MIN` when unset).
+    pub(crate) fn valid_from_ms(&self) -> i64 {
+        self.valid_from.map_or(i64::MIN, |t| t.timestamp_millis())
+    }
+
+    /// `valid_until` in ms (`i64::MAX` when unset).
+    pub(crate) fn valid_until_ms(&self) -> i64 {
+        self.valid_until.map_or(i64::MAX, |t| t.timestamp_millis())
+    }
+
+    /// First `new_priority` / `new_impact` among the rule's `escalate_priority` actions.
+    pub(crate) fn escalation(&self) -> (Option<Priority>, Option<Impact>) {
+        let escalations = || {
+            self.actions
+                .iter()
+                .filter(|a| a.kind == ActionType::EscalatePriority)
+        };
+        (
+            escalations().find_map(|a| a.new_priority()),
+            escalations().find_map(|a| a.new_impact()),
+        )
     }
 }

@@ -456,7 +456,7 @@ impl State {
                     self.results
                         .extend(tests.iter().map(|i| memo_eval(memo, pack, *i, cx)));
                 }
-                let outcome = match &rule.native {
+                let outcome = match &pack.native[idx] {
                     Some(native) => Ok(native.eval(&self.results, cx)),
                     None => self.run_custom(pack, rule, order, t),
                 };

@@ -10,7 +10,7 @@ use super::def::{Category, Condition, ConditionLogic, Rule, WindowKind, WindowSl
 use super::facts::{FactType, Field, FieldKind};
 use super::ops::{Operand, Operator};
 use super::pack::RulePack;
-use crate::actions::{ActionType, parse_actions};
+use crate::actions::parse_actions;
 use crate::diag::{self, Diagnostic, Diagnostics, Pos, did_you_mean};
 use crate::script::{Limits, Sandbox};
 use crate::yaml::{self, MapReader, Node, NodeKind, Typed, reader};
@@ -316,22 +316,6 @@ impl RuleParser<'_> {
             return None;
         }
         let actions = actions?;
-        let escalation = (
-            actions
-                .iter()
-                .filter(|a| a.kind == ActionType::EscalatePriority)
-                .find_map(|a| a.new_priority()),
-            actions
-                .iter()
-                .filter(|a| a.kind == ActionType::EscalatePriority)
-                .find_map(|a| a.new_impact()),
-        );
-        let native = script.as_ref().and_then(|s| {
-            let names: Vec<Option<String>> = conditions
-                .as_ref()
-                .map_or_else(Vec::new, |c| c.iter().map(|c| c.name.clone()).collect());
-            super::custom::BoolExpr::compile(s.source(), &names)
-        });
         Some(Rule {
             id: id?,
             name: name?,
@@ -350,11 +334,7 @@ impl RuleParser<'_> {
             actions,
             file: self.file.clone(),
             pos,
-            native,
             script,
-            valid_from_ms: valid_from.map_or(i64::MIN, |t| t.timestamp_millis()),
-            valid_until_ms: valid_until.map_or(i64::MAX, |t| t.timestamp_millis()),
-            escalation,
         })
     }
 

@@ -27,13 +27,15 @@ mod custom;
 mod def;
 mod eval;
 mod explain;
-pub mod facts;
 mod guard;
 mod load;
 pub mod ops;
 mod pack;
 mod stats;
 mod window;
+
+/// The facts conditions read live in the model (scripts read them too).
+use crate::model::facts;
 
 pub use def::{Applicability, Category, Condition, ConditionLogic, Rule, WindowKind, WindowSlot};
 pub use eval::{DEFAULT_LATENESS_MS, Decision, DecisionReport, RuleEngine, RuleErrorReport};

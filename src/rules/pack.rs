@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
-use super::compiled::Test;
 use std::collections::HashMap;
 
-use super::def::{ConditionLogic, HotRule, Rule, WindowSlot};
+use super::compiled::{HotRule, Test};
+use super::custom::BoolExpr;
+use super::def::{ConditionLogic, Rule, WindowSlot};
 use super::load::{PackError, PackLoader, assign_window_slots};
 use crate::diag::Diagnostic;
 use crate::script::Sandbox;
@@ -30,6 +31,9 @@ pub struct RulePack {
     pub(crate) refs: Vec<u32>,
     /// The evaluation loop's view of each rule, in evaluation order.
     pub(crate) hot: Vec<HotRule>,
+    /// Each rule's custom logic compiled natively, when it is in the native
+    /// subset (else the rule's script runs), in evaluation order.
+    pub(crate) native: Vec<Option<BoolExpr>>,
 }
 
 impl RulePack {
@@ -44,6 +48,7 @@ impl RulePack {
         let mut index: HashMap<String, u32> = HashMap::new();
         let mut refs: Vec<u32> = Vec::new();
         let mut hot = Vec::with_capacity(rules.len());
+        let mut native = Vec::with_capacity(rules.len());
         for r in &rules {
             let start = refs.len() as u32;
             for c in &r.conditions {
@@ -59,15 +64,20 @@ impl RulePack {
                 refs[start as usize..].sort_by_key(|i| tests[*i as usize].cost());
             }
             hot.push(HotRule {
-                valid_from_ms: r.valid_from_ms,
-                valid_until_ms: r.valid_until_ms,
+                valid_from_ms: r.valid_from_ms(),
+                valid_until_ms: r.valid_until_ms(),
                 start,
                 end: refs.len() as u32,
                 limit: r.max_executions_per_hour.unwrap_or(0),
                 enabled: r.enabled,
                 logic: r.condition_logic,
-                escalation: r.escalation,
+                escalation: r.escalation(),
             });
+            native.push(r.script.as_ref().and_then(|s| {
+                let names: Vec<Option<String>> =
+                    r.conditions.iter().map(|c| c.name.clone()).collect();
+                BoolExpr::compile(s.source(), &names)
+            }));
         }
         let max_window_ms = windows.iter().map(|w| w.window_ms).max().unwrap_or(0);
         RulePack {
@@ -75,6 +85,7 @@ impl RulePack {
             tests,
             refs,
             hot,
+            native,
             windows,
             max_window_ms,
             warnings,

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::CompileError;
 use crate::diag::did_you_mean;
 use crate::model::Order;
-use crate::rules::facts::{Fact, Field, FieldKind, format_time, read};
+use crate::model::facts::{Fact, Field, FieldKind, format_time, read};
 
 /// Which facts a script reads through `order`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -82,8 +82,8 @@ fn scans_order_fields() {
     assert_eq!(
         s.access(),
         &OrderAccess::Fields(vec![
-            crate::rules::facts::Field::Price,
-            crate::rules::facts::Field::Quantity
+            crate::model::facts::Field::Price,
+            crate::model::facts::Field::Quantity
         ])
     );
     let s = sb

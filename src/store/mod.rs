@@ -89,7 +89,6 @@ mod decode;
 mod error;
 mod fault;
 mod inbox;
-mod json_text;
 pub(crate) mod logic;
 mod memory;
 #[cfg(feature = "postgres")]
@@ -107,12 +106,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::model::Order;
 use crate::rules::RuleStats;
 
+/// Re-exported from [`crate::model`], where it lives (the core's layer).
+pub use crate::model::JsonText;
 pub use any::AnyStore;
 pub use error::StoreError;
 #[doc(hidden)]
 pub use fault::{FaultPoint, InjectFault};
 pub use inbox::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, OrderEvent};
-pub use json_text::JsonText;
 pub(crate) use logic::apply as apply_transition;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]

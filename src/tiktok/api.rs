@@ -285,7 +285,7 @@ impl ApiOrder {
             "product_id": item.product_id,
             "quantity": quantity,
             "price": price.to_string(),
-            "created_at": crate::rules::facts::format_time(created_at),
+            "created_at": crate::model::facts::format_time(created_at),
         });
         let mut order =
             Order::from_json(&json.to_string()).map_err(|source| ApiOrderError::Invalid {

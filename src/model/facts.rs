@@ -8,7 +8,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
 
-use crate::model::Order;
+use super::Order;
 
 /// The static type of a fact, as its serialized form shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,7 +163,7 @@ pub enum Fact<'a> {
     /// A time.
     Time(DateTime<Utc>),
     /// `viral_indicator_types`: the indicators, read through their type.
-    IndicatorTypes(&'a [crate::model::ViralIndicator]),
+    IndicatorTypes(&'a [super::ViralIndicator]),
     /// A value compared by JSON equality (`viral_indicators`, `user`).
     Json(&'a Order, Field),
 }

@@ -15,7 +15,7 @@ use serde_json::Value;
 /// or by checking ([`JsonText::parse`]).
 ///
 /// ```
-/// use creatorflow::store::JsonText;
+/// use creatorflow::model::JsonText;
 /// let j = JsonText::encode(&[("type", "validate_address")]).unwrap();
 /// assert_eq!(j.as_str(), r#"[["type","validate_address"]]"#);
 /// assert_eq!(j.to_value()[0][1], "validate_address");
