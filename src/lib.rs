@@ -45,16 +45,27 @@ pub mod engine;
 pub mod machine;
 pub mod model;
 pub mod rules;
-pub mod script;
 pub mod store;
 pub mod tiktok;
 pub mod viral;
+
+// Internals (rhai's way): the sandbox and the located YAML tree the loaders
+// are built on are not API; the `internals` feature exposes them to the
+// workspace's own tools (the scenario loader of the simulator), unstable.
+#[cfg(feature = "internals")]
+pub mod script;
+#[cfg(not(feature = "internals"))]
+mod script;
+#[cfg(feature = "internals")]
 pub mod yaml;
+#[cfg(not(feature = "internals"))]
+mod yaml;
 
 pub use clock::{Clock, ManualClock, SystemClock, parse_duration};
 pub use engine::{Engine, EngineBuilder, EngineError};
-pub use machine::Machine;
+pub use machine::{Machine, TransitionError, TransitionPlan};
 pub use model::{Order, OrderError};
+pub use rules::{Decision, PackError, RuleEngine, RulePack};
 pub use store::{AnyStore, Store, StoreError};
 
 /// A hash map with foldhash's fast hasher (randomly seeded per map), for

@@ -30,7 +30,8 @@ pub use handler::{
     HandlerRegistry,
 };
 pub use retry::{RetryPreset, backoff_delay, base_delay, retry_allowed};
-pub use spec::{ActionSpec, ActionType, BackoffStrategy, RetrySpec, parse_action, parse_actions};
+pub(crate) use spec::parse_actions;
+pub use spec::{ActionSpec, ActionType, BackoffStrategy, RetrySpec};
 
 #[cfg(test)]
 mod tests;

@@ -150,7 +150,7 @@ const RETRY_KEYS: &[&str] = &[
 /// Parses a list of actions (`actions:`), recording every problem.
 /// `custom` lists the action types a host registered; `allow_rollback`
 /// permits the `rollback:` key (machine files).
-pub fn parse_actions(
+pub(crate) fn parse_actions(
     node: &Node,
     key: &str,
     custom: &[CompactString],
@@ -167,7 +167,7 @@ pub fn parse_actions(
 }
 
 /// Parses one action mapping, recording every problem.
-pub fn parse_action(
+fn parse_action(
     node: &Node,
     custom: &[CompactString],
     allow_rollback: bool,

@@ -7,11 +7,12 @@
 //! rounded through a float.
 
 mod enums;
-pub mod facts;
+pub(crate) mod facts;
 mod json_text;
 mod state;
 
 pub use enums::{AutomationStatus, CustomerTier, Impact, Priority, ViralIndicatorType};
+pub use facts::{FactType, Field, FieldKind};
 pub use json_text::JsonText;
 pub use state::StateName;
 

@@ -29,7 +29,7 @@ mod eval;
 mod explain;
 mod guard;
 mod load;
-pub mod ops;
+mod ops;
 mod pack;
 mod stats;
 mod window;
@@ -40,9 +40,11 @@ use crate::model::facts;
 pub use def::{Applicability, Category, Condition, ConditionLogic, Rule, WindowKind, WindowSlot};
 pub use eval::{DEFAULT_LATENESS_MS, Decision, DecisionReport, RuleEngine, RuleErrorReport};
 pub use explain::{ConditionExplanation, Explanation, Verdict};
-pub use guard::{Guard, compile_guard, compile_guard_script};
+pub use guard::Guard;
+pub(crate) use guard::{compile_guard, compile_guard_script};
 pub use load::{PackError, PackLoader};
-pub use pack::{RulePack, SHIPPED_PACK};
+pub use ops::Operator;
+pub use pack::RulePack;
 pub use stats::RuleStats;
 
 #[cfg(test)]

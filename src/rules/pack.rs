@@ -13,7 +13,8 @@ use crate::script::Sandbox;
 
 /// The files of the shipped pack, built into the crate so that the default
 /// works from any directory.
-pub const SHIPPED_PACK: &[(&str, &str)] = &include!(concat!(env!("OUT_DIR"), "/shipped_rules.rs"));
+pub(crate) const SHIPPED_PACK: &[(&str, &str)] =
+    &include!(concat!(env!("OUT_DIR"), "/shipped_rules.rs"));
 
 /// A loaded and compiled rule pack, its rules in evaluation order
 /// (priority descending, ties by id ascending).

@@ -36,11 +36,11 @@
 //! assert!(outcome.escalate); // confidence 0.9, impact 2.5: the plan's rule
 //! ```
 
-pub mod enrich;
-pub mod reference;
-pub mod signals;
-pub mod statistical;
-pub mod velocity;
+mod enrich;
+mod reference;
+mod signals;
+mod statistical;
+mod velocity;
 
 pub use enrich::{Enrichment, ViralEnricher};
 pub use reference::ReferenceDetector;
