@@ -213,9 +213,7 @@ fn parse_action(
             }
         },
     };
-    let timeout_ms = m
-        .opt("timeout_ms")
-        .and_then(|n| positive(n, "timeout_ms", diags));
+    let timeout_ms = int_key(&mut m, "timeout_ms", positive, diags);
     let retry = m.opt("retry").and_then(|n| parse_retry(n, diags));
     let rollback = if allow_rollback {
         m.opt("rollback")
@@ -274,6 +272,17 @@ fn check_escalation(
     check("new_impact", i, i_ok, Impact::names().collect(), diags);
 }
 
+/// Reads the optional integer `key` of `m`, checked by `check`
+/// ([`positive`], [`non_negative`]).
+fn int_key(
+    m: &mut MapReader<'_>,
+    key: &str,
+    check: fn(&Node, &str, &mut Diagnostics) -> Option<u64>,
+    diags: &mut Diagnostics,
+) -> Option<u64> {
+    m.opt(key).and_then(|n| check(n, key, diags))
+}
+
 fn positive(node: &Node, key: &str, diags: &mut Diagnostics) -> Option<u64> {
     let v = reader::int(node, key, diags)?;
     if v <= 0 {
@@ -298,10 +307,7 @@ fn non_negative(node: &Node, key: &str, diags: &mut Diagnostics) -> Option<u64> 
 fn parse_retry(node: &Node, diags: &mut Diagnostics) -> Option<RetrySpec> {
     let mut m = MapReader::new(node, "retry", RETRY_KEYS, diags)?;
     let before = diags.error_count();
-    let max_attempts = m
-        .opt("max_attempts")
-        .and_then(|n| positive(n, "max_attempts", diags))
-        .unwrap_or(3);
+    let max_attempts = int_key(&mut m, "max_attempts", positive, diags).unwrap_or(3);
     let backoff_strategy = m
         .opt("backoff_strategy")
         .and_then(|n| {
@@ -324,21 +330,13 @@ fn parse_retry(node: &Node, diags: &mut Diagnostics) -> Option<RetrySpec> {
             b
         })
         .unwrap_or(BackoffStrategy::Exponential);
-    let initial_delay_ms = m
-        .opt("initial_delay_ms")
-        .and_then(|n| non_negative(n, "initial_delay_ms", diags))
-        .unwrap_or(100);
-    let max_delay_ms = m
-        .opt("max_delay_ms")
-        .and_then(|n| non_negative(n, "max_delay_ms", diags))
-        .unwrap_or(30_000);
+    let initial_delay_ms = int_key(&mut m, "initial_delay_ms", non_negative, diags).unwrap_or(100);
+    let max_delay_ms = int_key(&mut m, "max_delay_ms", non_negative, diags).unwrap_or(30_000);
     let retry_conditions = m
         .opt("retry_conditions")
         .and_then(|n| reader::string_list(n, "retry_conditions", diags))
         .unwrap_or_default();
-    let circuit_breaker_threshold = m
-        .opt("circuit_breaker_threshold")
-        .and_then(|n| positive(n, "circuit_breaker_threshold", diags))
+    let circuit_breaker_threshold = int_key(&mut m, "circuit_breaker_threshold", positive, diags)
         .map(|v| v.min(u64::from(u32::MAX)) as u32);
     if max_delay_ms < initial_delay_ms {
         diags.error(m.pos(), "`max_delay_ms` must be >= `initial_delay_ms`");

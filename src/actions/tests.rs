@@ -128,54 +128,48 @@ async fn retries_retryable_errors_then_succeeds() {
     assert_eq!(ex.stats().retries, 2);
 }
 
-#[tokio::test]
-async fn exhausted_retries_escalate() {
-    let h = Flaky::new(10, ActionError::retryable("timeout", "slow"));
-    let reg = HandlerRegistry::empty().with(ActionType::SelectCarrier, h.clone());
+/// Runs one `kind` action whose handler always fails with `error`, under
+/// `r`; returns the step's result and how many times the handler was called.
+async fn always_failing(kind: ActionType, error: ActionError, r: RetrySpec) -> (StepResult, u32) {
+    let h = Flaky::new(10, error);
+    let reg = HandlerRegistry::empty().with(kind.clone(), h.clone());
     let (ex, _) = executor(reg, clock());
     let o = order();
-    let actions = [spec(ActionType::SelectCarrier, json!({}))];
-    let r = retry(4);
+    let actions = [spec(kind, json!({}))];
     let rep = ex.run_step(step(&o, &actions, &r)).await;
-    assert!(matches!(
-        rep.result,
-        StepResult::Failed { escalate: true, .. }
-    ));
-    assert_eq!(h.calls.load(Ordering::SeqCst), 4);
+    (rep.result, h.calls.load(Ordering::SeqCst))
+}
+
+#[tokio::test]
+async fn exhausted_retries_escalate() {
+    let timeout = ActionError::retryable("timeout", "slow");
+    let (result, calls) = always_failing(ActionType::SelectCarrier, timeout, retry(4)).await;
+    assert!(matches!(result, StepResult::Failed { escalate: true, .. }));
+    assert_eq!(calls, 4);
 }
 
 #[tokio::test]
 async fn permanent_errors_and_unlisted_kinds_are_not_retried() {
-    let h = Flaky::new(10, ActionError::permanent("out_of_stock", "none"));
-    let reg = HandlerRegistry::empty().with(ActionType::CheckInventory, h.clone());
-    let (ex, _) = executor(reg, clock());
-    let o = order();
-    let actions = [spec(ActionType::CheckInventory, json!({}))];
-    let r = retry(5);
-    let rep = ex.run_step(step(&o, &actions, &r)).await;
-    assert!(matches!(
-        rep.result,
-        StepResult::Failed {
-            escalate: false,
-            ..
-        }
-    ));
-    assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+    let permanent = ActionError::permanent("out_of_stock", "none");
+    let (result, calls) = always_failing(ActionType::CheckInventory, permanent, retry(5)).await;
+    let not_escalated = |r: &StepResult| {
+        matches!(
+            r,
+            StepResult::Failed {
+                escalate: false,
+                ..
+            }
+        )
+    };
+    assert!(not_escalated(&result));
+    assert_eq!(calls, 1);
 
-    let h = Flaky::new(10, ActionError::retryable("rate_limited", "slow down"));
-    let reg = HandlerRegistry::empty().with(ActionType::CheckInventory, h.clone());
-    let (ex, _) = executor(reg, clock());
+    let unlisted = ActionError::retryable("rate_limited", "slow down");
     let mut r = retry(5);
     r.retry_conditions = vec!["timeout".into()];
-    let rep = ex.run_step(step(&o, &actions, &r)).await;
-    assert!(matches!(
-        rep.result,
-        StepResult::Failed {
-            escalate: false,
-            ..
-        }
-    ));
-    assert_eq!(h.calls.load(Ordering::SeqCst), 1);
+    let (result, calls) = always_failing(ActionType::CheckInventory, unlisted, r).await;
+    assert!(not_escalated(&result));
+    assert_eq!(calls, 1);
 }
 
 struct Slow;

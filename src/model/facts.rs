@@ -170,9 +170,9 @@ pub enum Fact<'a> {
 
 impl Fact<'_> {
     /// The fact as JSON, for explanations and the generic comparison path.
-    pub fn to_json(&self) -> serde_json::Value {
+    pub fn to_json(self) -> serde_json::Value {
         use serde_json::Value;
-        match *self {
+        match self {
             Fact::Missing => Value::Null,
             Fact::Str(s) => Value::String(s.to_owned()),
             Fact::Int(i) => Value::from(i),
