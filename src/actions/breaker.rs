@@ -41,7 +41,7 @@ impl Default for BreakerState {
 
 /// The answer to [`BreakerState::admit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
+pub(crate) enum Admission {
     /// Make the call.
     Allowed,
     /// Make the call: it is the half-open probe.
@@ -57,7 +57,7 @@ impl BreakerState {
     /// Asks to make a call at `now`; moves an open breaker whose cool-down
     /// is over to half-open (the caller's call is the probe). A refusal
     /// while half-open suggests `now + probe_wait`.
-    pub fn admit(&mut self, now: DateTime<Utc>, probe_wait: TimeDelta) -> Admission {
+    pub(crate) fn admit(&mut self, now: DateTime<Utc>, probe_wait: TimeDelta) -> Admission {
         match *self {
             BreakerState::Closed { .. } => Admission::Allowed,
             BreakerState::Open { until } if now >= until => {
@@ -72,13 +72,13 @@ impl BreakerState {
     }
 
     /// Records a call that succeeded (or failed permanently): closes the breaker.
-    pub fn on_success(&mut self) {
+    pub(crate) fn on_success(&mut self) {
         *self = BreakerState::Closed { failures: 0 };
     }
 
     /// Records a failed call at `now`: opens the breaker for `cooldown` after
     /// `threshold` consecutive failures, or at once after a failed probe.
-    pub fn on_failure(&mut self, threshold: u32, cooldown: TimeDelta, now: DateTime<Utc>) {
+    pub(crate) fn on_failure(&mut self, threshold: u32, cooldown: TimeDelta, now: DateTime<Utc>) {
         *self = match *self {
             BreakerState::Closed { failures } if failures + 1 < threshold.max(1) => {
                 BreakerState::Closed {
@@ -131,19 +131,19 @@ impl CircuitBreakers {
     }
 
     /// Asks to call an action of type `kind` at `now`.
-    pub fn admit(&self, kind: &ActionType, now: DateTime<Utc>) -> Admission {
+    pub(crate) fn admit(&self, kind: &ActionType, now: DateTime<Utc>) -> Admission {
         let wait = self.cooldown;
         self.with(kind, |s| s.admit(now, wait))
     }
 
     /// Records a success (or permanent error) of `kind`.
-    pub fn on_success(&self, kind: &ActionType) {
+    pub(crate) fn on_success(&self, kind: &ActionType) {
         self.with(kind, BreakerState::on_success);
     }
 
     /// Records a failure of `kind` at `now` with its threshold; `true` if
     /// this opened the breaker.
-    pub fn on_failure(&self, kind: &ActionType, threshold: u32, now: DateTime<Utc>) -> bool {
+    pub(crate) fn on_failure(&self, kind: &ActionType, threshold: u32, now: DateTime<Utc>) -> bool {
         let cooldown = self.cooldown;
         let opened = self.with(kind, |s| {
             let before = *s;

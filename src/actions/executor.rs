@@ -163,7 +163,7 @@ impl StepReport {
 
 /// `records` as the JSON array stored in history (serialised straight to
 /// text: no `Value` tree).
-pub fn records_json(records: &[ActionRecord]) -> crate::model::JsonText {
+pub(crate) fn records_json(records: &[ActionRecord]) -> crate::model::JsonText {
     crate::model::JsonText::encode(records).unwrap_or_default()
 }
 

@@ -19,17 +19,18 @@ mod handler;
 mod retry;
 mod spec;
 
-pub use breaker::{Admission, BreakerState, CircuitBreakers};
+pub use breaker::{BreakerState, CircuitBreakers};
 pub use defaults::{DefaultHandlers, LogHandler, SimConfig, SimulatedCarrier, SimulatedInventory};
+pub(crate) use executor::records_json;
 pub use executor::{
     ActionRecord, Executor, ExecutorConfig, ExecutorStats, NoSleep, Phase, Sleeper, Step,
-    StepReport, StepResult, TokioSleeper, records_json,
+    StepReport, StepResult, TokioSleeper,
 };
 pub use handler::{
     ActionContext, ActionError, ActionHandler, ActionOutcome, BoxFuture, ErrorClass, FnHandler,
     HandlerRegistry,
 };
-pub use retry::{RetryPreset, backoff_delay, base_delay, retry_allowed};
+pub use retry::{RetryPreset, backoff_delay};
 pub(crate) use spec::parse_actions;
 pub use spec::{ActionSpec, ActionType, BackoffStrategy, RetrySpec};
 

@@ -10,7 +10,7 @@ use super::spec::{BackoffStrategy, RetrySpec};
 /// the first attempt), without jitter: `initial · 2^(attempt-1)`
 /// (exponential), `initial · attempt` (linear) or `initial` (fixed), capped
 /// at `max_delay_ms`. Never decreases as `attempt` grows.
-pub fn base_delay(spec: &RetrySpec, attempt: u32) -> Duration {
+pub(crate) fn base_delay(spec: &RetrySpec, attempt: u32) -> Duration {
     let n = u64::from(attempt.max(1));
     let initial = spec.initial_delay_ms;
     let raw = match spec.backoff_strategy {
@@ -53,7 +53,7 @@ pub fn backoff_delay(spec: &RetrySpec, attempt: u32, rng: &mut impl Rng) -> Dura
 
 /// Whether an error of kind `error_kind` may be retried under `spec`: every
 /// kind when `retry_conditions` is empty, else only the listed ones.
-pub fn retry_allowed(spec: &RetrySpec, error_kind: &str) -> bool {
+pub(crate) fn retry_allowed(spec: &RetrySpec, error_kind: &str) -> bool {
     spec.retry_conditions.is_empty() || spec.retry_conditions.iter().any(|c| c == error_kind)
 }
 

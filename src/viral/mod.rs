@@ -1,13 +1,13 @@
 //! Viral-spike detection: velocity windows, two detectors, host signals, and
 //! the enrichment of orders before the rules run.
 //!
-//! | module | what it is |
+//! | file | what it is |
 //! |---|---|
-//! | [`velocity`] | [`Velocity`] / [`KeyedVelocity`]: bucketed sliding-window order and unit counts per product or customer, a minute to a week, fixed memory |
-//! | [`reference`](mod@reference) | [`ReferenceDetector`]: the plan's fixed threshold (> 40 orders in the last hour), kept as the baseline |
-//! | [`statistical`] | [`StatisticalDetector`], the default: a Poisson CUSUM against each product's own seasonal baseline |
-//! | [`signals`] | [`Signals`]: trending hashtags, influencer mentions and flash sales fed by the host, with expiry |
-//! | [`enrich`] | [`ViralEnricher`]: sets `viral_indicators`, `orders_per_hour_current`, `velocity_multiplier` and the escalation recommendation on each order |
+//! | `velocity.rs` | [`Velocity`] / [`KeyedVelocity`]: bucketed sliding-window order and unit counts per product or customer, a minute to a week, fixed memory |
+//! | `reference.rs` | [`ReferenceDetector`]: the plan's fixed threshold (> 40 orders in the last hour), kept as the baseline |
+//! | `statistical.rs` | [`StatisticalDetector`], the default: a Poisson CUSUM against each product's own seasonal baseline |
+//! | `signals.rs` | [`Signals`]: trending hashtags, influencer mentions and flash sales fed by the host, with expiry |
+//! | `enrich.rs` | [`ViralEnricher`]: sets `viral_indicators`, `orders_per_hour_current`, `velocity_multiplier` and the escalation recommendation on each order |
 //!
 //! A [`Detector`] sees one order at a time (product, `created_at`, quantity,
 //! and the caller's `now`) and answers an [`Assessment`]: the product's

@@ -104,7 +104,7 @@ impl ProductSignals {
     }
 }
 
-/// The host's signals per product (see the [module docs](self)).
+/// The host's signals per product (see the module docs of `viral/signals.rs`).
 ///
 /// ```
 /// use chrono::{DateTime, TimeDelta, Utc};

@@ -135,7 +135,7 @@ use super::velocity::{HOUR_MS, MINUTE_MS, Velocity};
 use super::{Assessment, Detector, Evidence, Spike};
 
 /// Tuning of the [`StatisticalDetector`]; the defaults are the calibrated
-/// values (see the [module docs](self)).
+/// values (see the module docs of `viral/statistical.rs`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatisticalConfig {
     /// `k`: the spike the test is tuned for, as a multiple of the baseline (> 1).
@@ -611,7 +611,7 @@ impl Product {
 }
 
 /// The default detector: a Poisson CUSUM of each product's orders against
-/// its own seasonal baseline (see the [module docs](self) for the method,
+/// its own seasonal baseline (see the module docs of `viral/statistical.rs` for the method,
 /// its justification and calibration).
 ///
 /// ```

@@ -86,7 +86,7 @@ pub struct WindowTotal {
 }
 
 /// One key's order counts: minute buckets for two hours, hour buckets for a
-/// week, in ring buffers (see the [module docs](self) for the resolution).
+/// week, in ring buffers (see the module docs of `viral/velocity.rs` for the resolution).
 #[derive(Clone)]
 pub struct Velocity {
     minutes: [Bucket; MINUTES],
