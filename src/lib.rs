@@ -35,6 +35,27 @@
 //! Rule files follow the spec's `rules.md`; the machine format is documented
 //! in [`machine`]. Where the spec is silent, the choices are documented in
 //! [`rules`] and in `ARCHITECTURE.md`.
+//!
+//! # Layers
+//!
+//! The modules form layers; a lower one never names a higher one
+//! (`tests/tidy.rs` checks it, its table is the reference):
+//!
+//! - the **core**, pure and synchronous: [`model`], [`rules`], [`machine`],
+//!   [`viral`], [`diag`] and the internals `script` (the Rhai sandbox) and
+//!   `yaml` (the located YAML reader). No storage, no runtime, no `tokio`;
+//! - [`actions`]: action specs, handlers and the executor (async), over the
+//!   core, knowing nothing of storage or of the loops that drive it;
+//! - [`store`]: orders, queue and inbox, over [`model`] and [`actions`]
+//!   types only;
+//! - [`engine`] and [`tiktok`] at the top, using everything below.
+//!
+//! # Features
+//!
+//! `sqlite`, `postgres` (the store backends) and `tiktok-api` (the HTTP
+//! Order API client) are on by default; the library builds without any of
+//! them. `internals` makes `script` and `yaml` public for the workspace's
+//! own tools (the simulator's scenario loader); they are not API.
 
 #![warn(missing_docs)]
 
