@@ -26,7 +26,9 @@ pub(crate) fn base_delay(spec: &RetrySpec, attempt: u32) -> Duration {
 
 /// The delay before retrying after failed attempt `attempt`, with "equal
 /// jitter": a uniformly random point in `[base/2, base]` where `base` is
-/// [`base_delay`]. So the delay never exceeds `max_delay_ms`, and retries of
+/// `initial · 2^(attempt-1)` (exponential), `initial · attempt` (linear) or
+/// `initial` (fixed), capped at `max_delay_ms`. So the delay never exceeds
+/// `max_delay_ms`, and retries of
 /// many orders failing together spread out instead of arriving in step.
 ///
 /// ```
