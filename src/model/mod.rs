@@ -11,6 +11,7 @@ pub(crate) mod facts;
 mod json_text;
 mod state;
 
+pub(crate) use enums::string_enum;
 pub use enums::{AutomationStatus, CustomerTier, Impact, Priority, ViralIndicatorType};
 pub use facts::{FactType, Field, FieldKind};
 pub use json_text::JsonText;

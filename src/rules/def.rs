@@ -14,40 +14,26 @@ use crate::model::Order;
 use crate::model::{Impact, Priority};
 use crate::script::Script;
 
-macro_rules! categories {
-    ($($variant:ident = $name:literal),+ $(,)?) => {
-        /// A rule's category.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum Category {
-            $(#[doc = concat!("`", $name, "`")] $variant),+
-        }
-
-        impl Category {
-            /// Every category.
-            pub const ALL: &'static [Category] = &[$(Category::$variant),+];
-
-            /// The category's name in files.
-            pub const fn as_str(self) -> &'static str {
-                match self { $(Category::$variant => $name),+ }
-            }
-
-            /// Parses a category name.
-            pub fn parse(name: &str) -> Option<Category> {
-                match name { $($name => Some(Category::$variant),)+ _ => None }
-            }
-        }
-    };
-}
-
-categories! {
-    ViralDetection = "viral_detection",
-    PriorityClassification = "priority_classification",
-    InventoryManagement = "inventory_management",
-    ShippingOptimization = "shipping_optimization",
-    CustomerSegmentation = "customer_segmentation",
-    FraudPrevention = "fraud_prevention",
-    PerformanceOptimization = "performance_optimization",
-    ExceptionHandling = "exception_handling",
+crate::model::string_enum! {
+    /// A rule's category.
+    Category {
+        /// `viral_detection`
+        ViralDetection = "viral_detection",
+        /// `priority_classification`
+        PriorityClassification = "priority_classification",
+        /// `inventory_management`
+        InventoryManagement = "inventory_management",
+        /// `shipping_optimization`
+        ShippingOptimization = "shipping_optimization",
+        /// `customer_segmentation`
+        CustomerSegmentation = "customer_segmentation",
+        /// `fraud_prevention`
+        FraudPrevention = "fraud_prevention",
+        /// `performance_optimization`
+        PerformanceOptimization = "performance_optimization",
+        /// `exception_handling`
+        ExceptionHandling = "exception_handling",
+    }
 }
 
 /// How a rule combines its conditions.
