@@ -21,6 +21,11 @@
 //! - `order` in custom logic holds the stored and derived facts (decimals as
 //!   floats, times as strings, a missing value as `()`); window facts are read
 //!   through a named condition.
+//!
+//! Inside, a rule's *definition* (`def`: what the file says, checked) is
+//! apart from its *evaluation form* (`compiled`: typed tests and the hot
+//! per-rule view; `custom`: `custom_logic` compiled natively), which the pack
+//! builds from it: `def` <- `compiled` <- `custom` <- `pack` <- `eval`, one way.
 
 mod compiled;
 mod custom;
