@@ -149,7 +149,7 @@ fields! {
 
 /// A fact's value for one order, borrowed from it where possible.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Fact<'a> {
+pub(crate) enum Fact<'a> {
     /// The field is absent or null.
     Missing,
     /// A string (or an enum's spelling).
@@ -170,7 +170,7 @@ pub enum Fact<'a> {
 
 impl Fact<'_> {
     /// The fact as JSON, for explanations and the generic comparison path.
-    pub fn to_json(self) -> serde_json::Value {
+    pub(crate) fn to_json(self) -> serde_json::Value {
         use serde_json::Value;
         match self {
             Fact::Missing => Value::Null,
@@ -198,7 +198,7 @@ impl Fact<'_> {
 }
 
 /// A time as the serialized order writes it (`2025-03-01T12:00:00Z`, fractions only when present).
-pub fn format_time(t: DateTime<Utc>) -> String {
+pub(crate) fn format_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
@@ -213,7 +213,7 @@ fn opt_time(t: Option<DateTime<Utc>>) -> Fact<'static> {
 /// Reads a stored or derived fact of `order` at evaluation time `now` (in ms
 /// since the epoch). Window facts are not read here: the evaluator supplies them.
 #[inline]
-pub fn read(order: &Order, field: Field, now_ms: i64) -> Fact<'_> {
+pub(crate) fn read(order: &Order, field: Field, now_ms: i64) -> Fact<'_> {
     match field {
         Field::Id => order
             .id

@@ -26,7 +26,7 @@ enum GuardKind {
 
 /// Compiles `guard:` — one condition mapping or a list of them (all must hold).
 /// Window facts are refused (a guard has no order stream to count over).
-pub fn compile_guard(node: &Node, _sandbox: &Sandbox, diags: &mut Diagnostics) -> Option<Guard> {
+pub(crate) fn compile_guard(node: &Node, _sandbox: &Sandbox, diags: &mut Diagnostics) -> Option<Guard> {
     let before = diags.error_count();
     let conds: Vec<Condition> = match &node.kind {
         NodeKind::Seq(items) => {
@@ -46,7 +46,7 @@ pub fn compile_guard(node: &Node, _sandbox: &Sandbox, diags: &mut Diagnostics) -
 }
 
 /// Compiles `guard_script:` — a Rhai expression over `order` that returns a bool.
-pub fn compile_guard_script(
+pub(crate) fn compile_guard_script(
     node: &Node,
     sandbox: &Sandbox,
     diags: &mut Diagnostics,

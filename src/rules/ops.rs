@@ -100,7 +100,7 @@ impl fmt::Display for Operator {
 
 /// A number from a rule file, in every form a comparison needs.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Num {
+pub(crate) struct Num {
     /// As a float (always present).
     pub f: f64,
     /// Exactly, when it fits a decimal.
@@ -111,7 +111,7 @@ pub struct Num {
 
 impl Num {
     /// From the number's text as written.
-    pub fn from_text(text: &str) -> Option<Num> {
+    pub(crate) fn from_text(text: &str) -> Option<Num> {
         let f = text.parse::<f64>().ok()?;
         let i = text.parse::<i64>().ok();
         let d = Decimal::from_str(text)
@@ -137,7 +137,7 @@ impl Num {
 
     /// Compares a numeric fact with this number; `None` when the fact is not a number.
     #[inline]
-    pub fn cmp_fact(&self, fact: &Fact<'_>) -> Option<Ordering> {
+    pub(crate) fn cmp_fact(&self, fact: &Fact<'_>) -> Option<Ordering> {
         match *fact {
             Fact::Int(v) => self.cmp_int(v),
             Fact::Decimal(v) => self.cmp_dec(v),
@@ -149,7 +149,7 @@ impl Num {
 
 /// A compiled condition value.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Operand {
+pub(crate) enum Operand {
     /// No value (`exists`).
     None,
     /// JSON null: equals nothing (a null field makes every condition false).
@@ -168,7 +168,7 @@ pub enum Operand {
 
 impl Operand {
     /// Compiles a JSON value.
-    pub fn from_json(v: &Value) -> Operand {
+    pub(crate) fn from_json(v: &Value) -> Operand {
         match v {
             Value::Null => Operand::Null,
             Value::Bool(b) => Operand::Bool(*b),
@@ -188,7 +188,7 @@ impl Operand {
 
 /// `equals` between a fact and a value.
 #[inline]
-pub fn equals(fact: &Fact<'_>, value: &Operand) -> bool {
+pub(crate) fn equals(fact: &Fact<'_>, value: &Operand) -> bool {
     match (fact, value) {
         (Fact::Missing, _) => false,
         (Fact::Str(s), Operand::Str(v, _)) => *s == &**v,
@@ -210,7 +210,7 @@ pub fn equals(fact: &Fact<'_>, value: &Operand) -> bool {
 
 /// `contains` between a fact and a value.
 #[inline]
-pub fn contains(fact: &Fact<'_>, value: &Operand) -> bool {
+pub(crate) fn contains(fact: &Fact<'_>, value: &Operand) -> bool {
     match (fact, value) {
         (Fact::Str(s), Operand::Str(v, _)) => s.contains(&**v),
         (Fact::Time(t), Operand::Str(v, _)) => format_time(*t).contains(&**v),
@@ -228,7 +228,7 @@ pub fn contains(fact: &Fact<'_>, value: &Operand) -> bool {
 
 /// Whether `not_contains` applies to the fact at all (a string or a list).
 #[inline]
-pub fn is_string_or_list(fact: &Fact<'_>) -> bool {
+pub(crate) fn is_string_or_list(fact: &Fact<'_>) -> bool {
     match fact {
         Fact::Str(_) | Fact::Time(_) | Fact::IndicatorTypes(_) => true,
         Fact::Json(..) => matches!(fact.to_json(), Value::Array(_) | Value::String(_)),
@@ -238,7 +238,7 @@ pub fn is_string_or_list(fact: &Fact<'_>) -> bool {
 
 /// Applies `op` to a fact: the semantics of rules.md, "Operators".
 #[inline]
-pub fn apply(op: Operator, fact: &Fact<'_>, value: &Operand) -> bool {
+pub(crate) fn apply(op: Operator, fact: &Fact<'_>, value: &Operand) -> bool {
     if matches!(fact, Fact::Missing) {
         return false;
     }
@@ -273,7 +273,7 @@ pub fn apply(op: Operator, fact: &Fact<'_>, value: &Operand) -> bool {
 }
 
 /// The operand back as JSON.
-pub fn operand_json(v: &Operand) -> Value {
+pub(crate) fn operand_json(v: &Operand) -> Value {
     match v {
         Operand::None | Operand::Null => Value::Null,
         Operand::Bool(b) => Value::Bool(*b),
@@ -289,7 +289,7 @@ pub fn operand_json(v: &Operand) -> Value {
 }
 
 /// JSON equality with numbers compared by value (`1` equals `1.0`).
-pub fn json_equals(a: &Value, b: &Value) -> bool {
+pub(crate) fn json_equals(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => {
             match (

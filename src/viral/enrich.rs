@@ -14,7 +14,7 @@ use super::{
 use crate::model::{Order, ViralIndicator, ViralIndicatorType};
 
 /// The `source` of `content_spike` indicators set by the detectors.
-pub const VELOCITY_SOURCE: &str = "velocity_monitoring";
+pub(crate) const VELOCITY_SOURCE: &str = "velocity_monitoring";
 
 /// What enriching one order concluded.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -29,11 +29,11 @@ use serde_json::{Map, Value};
 use crate::model::{ViralIndicator, ViralIndicatorType};
 
 /// The `source` of the indicators set from trending hashtags.
-pub const HASHTAG_SOURCE: &str = "hashtag_monitoring";
+pub(crate) const HASHTAG_SOURCE: &str = "hashtag_monitoring";
 /// The `source` of the indicators set from influencer mentions.
-pub const INFLUENCER_SOURCE: &str = "influencer_tracking";
+pub(crate) const INFLUENCER_SOURCE: &str = "influencer_tracking";
 /// The `source` of the indicators set from flash sales.
-pub const FLASH_SALE_SOURCE: &str = "flash_sale_schedule";
+pub(crate) const FLASH_SALE_SOURCE: &str = "flash_sale_schedule";
 
 /// A signal refused by [`Signals`].
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
