@@ -26,7 +26,11 @@ enum GuardKind {
 
 /// Compiles `guard:` — one condition mapping or a list of them (all must hold).
 /// Window facts are refused (a guard has no order stream to count over).
-pub(crate) fn compile_guard(node: &Node, _sandbox: &Sandbox, diags: &mut Diagnostics) -> Option<Guard> {
+pub(crate) fn compile_guard(
+    node: &Node,
+    _sandbox: &Sandbox,
+    diags: &mut Diagnostics,
+) -> Option<Guard> {
     let before = diags.error_count();
     let conds: Vec<Condition> = match &node.kind {
         NodeKind::Seq(items) => {
