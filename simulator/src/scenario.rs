@@ -17,19 +17,19 @@ use creatorflow::yaml::{self, Node, NodeKind, Typed};
 pub const BUILTINS: &[(&str, &str)] = &[
     (
         "viral-spike",
-        include_str!("../../scenarios/viral-spike.yaml"),
+        include_str!("../scenarios/viral-spike.yaml"),
     ),
     (
         "flash-sale",
-        include_str!("../../scenarios/flash-sale.yaml"),
+        include_str!("../scenarios/flash-sale.yaml"),
     ),
     (
         "carrier-outage",
-        include_str!("../../scenarios/carrier-outage.yaml"),
+        include_str!("../scenarios/carrier-outage.yaml"),
     ),
     (
         "steady-week",
-        include_str!("../../scenarios/steady-week.yaml"),
+        include_str!("../scenarios/steady-week.yaml"),
     ),
 ];
 

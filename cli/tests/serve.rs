@@ -15,8 +15,8 @@ use creatorflow::actions::{DefaultHandlers, SimConfig};
 use creatorflow::store::{Inbox, Store};
 use creatorflow::tiktok::{HttpConfig, HttpOrderApi};
 use creatorflow::{EngineBuilder, SystemClock};
-use creatorflow_simulator::load::{LoadConfig, run as load};
-use creatorflow_simulator::serve::{Running, ServeConfig, SharedStore, engines, start, start_with};
+use creatorflow_cli::load::{LoadConfig, run as load};
+use creatorflow_cli::serve::{Running, ServeConfig, SharedStore, engines, start, start_with};
 use support::*;
 
 fn config() -> ServeConfig {
