@@ -207,7 +207,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .tenant("creator-42")
         .delivery_check_every(TimeDelta::milliseconds(20))
         .delivery_confirmation(move |order, _now| tracking.delivered(&order.tiktok_order_id))
-        .build();
+        .build()?;
 
     let batch = orders(400);
     let started = Instant::now();

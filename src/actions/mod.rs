@@ -26,8 +26,8 @@ pub use executor::{
     StepReport, StepResult, TokioSleeper, records_json,
 };
 pub use handler::{
-    ActionContext, ActionError, ActionHandler, ActionOutcome, BoxFuture, ErrorClass, FnHandler,
-    HandlerRegistry,
+    ActionCall, ActionContext, ActionError, ActionHandler, ActionOutcome, AsyncFnHandler,
+    BoxFuture, ErrorClass, FnHandler, HandlerRegistry, handler_fn,
 };
 pub use retry::{RetryPreset, backoff_delay, base_delay, retry_allowed};
 pub use spec::{ActionSpec, ActionType, BackoffStrategy, RetrySpec, parse_action, parse_actions};
