@@ -225,3 +225,52 @@ impl<S: Store + 'static> EngineBuilder<S> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::ActionOutcome;
+    use crate::store::MemoryStore;
+
+    #[test]
+    fn without_handlers_build_names_every_action_type_left_without_one() {
+        let Err(BuildError::MissingHandlers { missing }) =
+            EngineBuilder::new(MemoryStore::new()).build()
+        else {
+            panic!("an engine without handlers must not build");
+        };
+        let names: Vec<&str> = missing.iter().map(ActionType::as_str).collect();
+        for used in [
+            "check_inventory",
+            "reserve_inventory",
+            "generate_shipping_label",
+        ] {
+            assert!(names.contains(&used), "{used} in {names:?}");
+        }
+        assert!(
+            !names.contains(&"escalate_priority"),
+            "applied by the engine"
+        );
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        assert_eq!(names, sorted);
+        // Async closures for exactly those types make it build.
+        let registry = HandlerRegistry::empty().with_fn(missing, |call| async move {
+            Ok(ActionOutcome(
+                serde_json::json!({ "order": call.order.tiktok_order_id }),
+            ))
+        });
+        assert!(
+            EngineBuilder::new(MemoryStore::new())
+                .handlers(registry)
+                .build()
+                .is_ok()
+        );
+        assert!(
+            EngineBuilder::new(MemoryStore::new())
+                .simulated_handlers()
+                .build()
+                .is_ok()
+        );
+    }
+}

@@ -232,4 +232,65 @@ mod tests {
         assert_eq!(total, Idle::default());
         assert_eq!(calls.load(Ordering::SeqCst), 11);
     }
+
+    /// A real store whose transition write fails once (injected fault):
+    /// the loop rides it out and every order still ships.
+    #[cfg(feature = "sqlite")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_engine_rides_out_a_failed_write_and_finishes_the_work() {
+        use crate::engine::{EngineBuilder, Lanes};
+        use crate::model::Priority;
+        use crate::store::{FaultPoint, InjectFault};
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/fault.db", dir.path().display());
+        let store = crate::store::open(&url).await.expect("store");
+        // A short lease: the failed round's claims lapse quickly.
+        let mut lanes = Lanes::default();
+        for p in [
+            Priority::High,
+            Priority::Urgent,
+            Priority::Standard,
+            Priority::Automated,
+        ] {
+            let mut c = lanes.get(p).clone();
+            c.timeout = chrono::TimeDelta::milliseconds(300);
+            lanes.set(p, c);
+        }
+        let engine = EngineBuilder::new(store)
+            .simulated_handlers()
+            .lanes(lanes)
+            .build()
+            .expect("engine");
+        for i in 0..5 {
+            let order = crate::Order::from_json(&format!(
+                r#"{{"tiktok_order_id":"f{i}","customer_handle":"@a","product_name":"Lamp",
+                "product_id":"p1","quantity":1,"price":"25.00","created_at":"2025-06-12T10:00:00Z"}}"#
+            ))
+            .expect("order");
+            engine.ingest(order).await.expect("ingest");
+        }
+        engine.store().inject_fault(FaultPoint::AfterOrderUpdate);
+        let policy = RunPolicy {
+            idle_poll: Duration::from_millis(10),
+            min_round: Duration::ZERO,
+            backoff_first: Duration::from_millis(50),
+            backoff_max: Duration::from_millis(200),
+        };
+        let shipped = || async {
+            let s = engine.status().await.expect("status");
+            s.by_state.get("shipped").copied().unwrap_or(0)
+        };
+        let all_shipped = async {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            while shipped().await < 5 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let total = engine.run_with(policy, all_shipped).await.expect("run");
+        assert_eq!(shipped().await, 5, "every order shipped after the fault");
+        assert!(total.recorded >= 5);
+        let status = engine.status().await.expect("status");
+        assert!(status.integrity.ok, "{:?}", status.integrity.problems);
+    }
 }
