@@ -12,6 +12,8 @@
 //! | [`score`] | the viral detectors against the ground truth |
 //! | [`report`] | the report and its terminal, JSON and HTML forms |
 
+#![warn(missing_docs)]
+
 pub mod driver;
 pub mod faults;
 pub mod report;

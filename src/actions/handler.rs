@@ -211,7 +211,7 @@ pub struct AsyncFnHandler<F>(F);
 /// let notify = handler_fn(|call| async move {
 ///     Ok(ActionOutcome(serde_json::json!({ "sent_to": call.order.customer_handle })))
 /// });
-/// let registry = HandlerRegistry::empty().with(ActionType::SendNotification, std::sync::Arc::new(notify));
+/// let registry = HandlerRegistry::empty().with(ActionType::SendCustomerNotification, std::sync::Arc::new(notify));
 /// # let _ = registry;
 /// ```
 pub fn handler_fn<F, Fut>(f: F) -> AsyncFnHandler<F>
