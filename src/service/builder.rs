@@ -30,7 +30,7 @@ pub struct ServiceBuilder<S, A = FakeOrderApi> {
     inbox_runtime: Option<Handle>,
 }
 
-impl<S> std::fmt::Debug for ServiceBuilder<S> {
+impl<S, A> std::fmt::Debug for ServiceBuilder<S, A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServiceBuilder")
             .field("tenants", &self.tenants)

@@ -100,6 +100,7 @@ pub(crate) struct AppState<A> {
 pub struct Running<A: OrderApi + 'static> {
     /// The address it listens on.
     pub addr: SocketAddr,
+    processor: Arc<Processor<SharedStore, A>>,
     service: Option<service::Running<SharedStore, A>>,
     stats: Arc<WebhookStats>,
     http_stop: watch::Sender<bool>,
@@ -129,10 +130,7 @@ impl<A: OrderApi + 'static> std::fmt::Debug for Running<A> {
 impl<A: OrderApi + 'static> Running<A> {
     /// The processor (engines per tenant, counters).
     pub fn processor(&self) -> &Arc<Processor<SharedStore, A>> {
-        match &self.service {
-            Some(s) => s.processor(),
-            None => unreachable!("the service is only taken by stop and drop"),
-        }
+        &self.processor
     }
 
     /// The webhook counters.
@@ -249,6 +247,7 @@ pub async fn start_with<A: OrderApi + 'static>(
     });
     Ok(Running {
         addr,
+        processor: service.processor().clone(),
         service: Some(service),
         stats,
         http_stop,
