@@ -48,7 +48,8 @@
 //!   core, knowing nothing of storage or of the loops that drive it;
 //! - [`store`]: orders, queue and inbox, over [`model`] and [`actions`]
 //!   types only;
-//! - [`engine`] and [`tiktok`] at the top, using everything below.
+//! - [`engine`], [`service`] (the runtime a host starts) and [`tiktok`] at
+//!   the top, using everything below.
 //!
 //! # Features
 //!
@@ -66,6 +67,7 @@ pub mod engine;
 pub mod machine;
 pub mod model;
 pub mod rules;
+pub mod service;
 pub mod store;
 pub mod tiktok;
 pub mod viral;
@@ -83,7 +85,7 @@ pub mod yaml;
 mod yaml;
 
 pub use clock::{Clock, ManualClock, SystemClock, parse_duration};
-pub use engine::{Engine, EngineBuilder, EngineError};
+pub use engine::{BuildError, Engine, EngineBuilder, EngineError};
 pub use machine::{Machine, TransitionError, TransitionPlan};
 pub use model::{Order, OrderError};
 pub use rules::{Decision, PackError, RuleEngine, RulePack};
