@@ -520,11 +520,11 @@ fn two_different_errors_are_both_reported_in_file_order() {
     let lines: Vec<String> = ds.iter().map(ToString::to_string).collect();
     assert_eq!(lines.len(), 2, "{lines:#?}");
     assert!(
-        lines[0].starts_with("m.yaml:6:24: unknown automation_status `Procesing`"),
+        lines[0].starts_with("m.yaml:6:24: error[E0317]: unknown automation_status `Procesing`"),
         "{lines:#?}"
     );
     assert!(
-        lines[1].starts_with("m.yaml:8:15: `progress` must be between 0 and 100"),
+        lines[1].starts_with("m.yaml:8:15: error[E0316]: `progress` must be between 0 and 100"),
         "{lines:#?}"
     );
 }
@@ -536,7 +536,7 @@ fn yaml_syntax_errors_are_diagnostics() {
     let ds = load("- a\n- b\n").expect_err("invalid");
     assert_eq!(
         ds[0].to_string(),
-        "m.yaml:1:1: machine file must be a mapping, found a list"
+        "m.yaml:1:1: error[E0106]: machine file must be a mapping, found a list"
     );
 }
 
@@ -548,7 +548,7 @@ fn from_file_names_the_file_in_io_errors_and_loads_files() {
     let text = ds[0].to_string();
     assert!(
         text.starts_with(&format!(
-            "{}:1:1: cannot read machine file:",
+            "{}:1:1: error[E0301]: cannot read machine file:",
             missing.display()
         )),
         "{text}"

@@ -788,8 +788,8 @@ fn diagnostics_across_files() {
         .unwrap_err();
     let text: Vec<String> = e.diagnostics().iter().map(ToString::to_string).collect();
     assert_eq!(text.len(), 3, "{text:#?}");
-    assert!(text[0].starts_with("a.yaml:5:15: `priority` must be between"));
-    assert!(text[1].starts_with("b.yaml:4:15: unknown category `x`"));
+    assert!(text[0].starts_with("a.yaml:5:15: error[E0203]: `priority` must be between"));
+    assert!(text[1].starts_with("b.yaml:4:15: error[E0114]: unknown category `x`"));
     assert!(text[2].starts_with("b.yaml:5:15:"));
 }
 
