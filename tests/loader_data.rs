@@ -1,0 +1,134 @@
+//! Loader tests as data: each case under `tests/data/` is loaded and its
+//! diagnostics compared with the expected file beside it.
+//!
+//! - `tests/data/rules/<case>/` — the `*.yaml` files of one rule pack (loaded
+//!   in name order, named by their file name) and `expected.txt`;
+//! - `tests/data/machine/<case>.yaml` — one state machine file and
+//!   `<case>.expected`.
+//!
+//! An expected file lists every diagnostic, one per line, as `check` prints it
+//! (`file:line:col: error[E0108]: message`); an empty file means the document
+//! loads cleanly. A document is refused exactly when a line is an `error`.
+//! Run with `UPDATE_EXPECT=1` to (re)write the expected files from what the
+//! loaders say now, then review the diff.
+
+use std::path::{Path, PathBuf};
+
+use creatorflow::Machine;
+use creatorflow::diag::{Diagnostic, Severity};
+use creatorflow::rules::{PackError, PackLoader};
+
+/// The data directory of one loader.
+fn data(kind: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(kind)
+}
+
+/// The entries of `dir` whose path passes `keep`, in name order.
+fn entries(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| keep(p))
+        .collect();
+    v.sort();
+    v
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Loads the rule pack of a case directory: (accepted, diagnostics).
+fn load_rules(case: &Path) -> (bool, Vec<Diagnostic>) {
+    let sources: Vec<(String, String)> =
+        entries(case, |p| p.extension().is_some_and(|e| e == "yaml"))
+            .iter()
+            .map(|p| (file_name(p), read(p)))
+            .collect();
+    match PackLoader::new().load_sources(&sources) {
+        Ok(pack) => (true, pack.warnings().to_vec()),
+        Err(PackError::Invalid(d)) => (false, d),
+        Err(e) => panic!("{}: {e}", case.display()),
+    }
+}
+
+/// Loads a machine case file: (accepted, diagnostics).
+fn load_machine(case: &Path) -> (bool, Vec<Diagnostic>) {
+    match Machine::from_str(&read(case), &file_name(case)) {
+        Ok(m) => (true, m.warnings().to_vec()),
+        Err(d) => (false, d),
+    }
+}
+
+/// Runs every case of one loader's data directory: `cases` lists (case,
+/// expected file) pairs, `load` loads a case. Collects every mismatch, then
+/// fails once with all of them; with `UPDATE_EXPECT` set it rewrites instead.
+fn check(dir: &Path, cases: Vec<(PathBuf, PathBuf)>, load: fn(&Path) -> (bool, Vec<Diagnostic>)) {
+    assert!(!cases.is_empty(), "no cases in {}", dir.display());
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    let mut failures = Vec::new();
+    for (case, expected_path) in cases {
+        let (accepted, diags) = load(&case);
+        let errors = diags.iter().any(|d| d.severity == Severity::Error);
+        assert_eq!(
+            accepted,
+            !errors,
+            "{}: accepted iff no error diagnostics",
+            case.display()
+        );
+        let actual: String = diags.iter().map(|d| format!("{d}\n")).collect();
+        if update {
+            std::fs::write(&expected_path, &actual)
+                .unwrap_or_else(|e| panic!("{}: {e}", expected_path.display()));
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        if expected != actual {
+            failures.push(format!(
+                "{}\n--- expected ({})\n{expected}--- actual\n{actual}",
+                case.display(),
+                expected_path.display()
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} case(s) differ (UPDATE_EXPECT=1 rewrites the expected files):\n\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn rule_pack_cases() {
+    let dir = data("rules");
+    let cases = entries(&dir, Path::is_dir)
+        .into_iter()
+        .map(|case| {
+            let expected = case.join("expected.txt");
+            (case, expected)
+        })
+        .collect();
+    check(&dir, cases, load_rules);
+}
+
+#[test]
+fn machine_cases() {
+    let dir = data("machine");
+    let cases = entries(&dir, |p| p.extension().is_some_and(|e| e == "yaml"))
+        .into_iter()
+        .map(|case| {
+            let expected = case.with_extension("expected");
+            (case, expected)
+        })
+        .collect();
+    check(&dir, cases, load_machine);
+}
