@@ -9,13 +9,15 @@
 //! An expected file lists every diagnostic, one per line, as `check` prints it
 //! (`file:line:col: error[E0108]: message`); an empty file means the document
 //! loads cleanly. A document is refused exactly when a line is an `error`.
+//! Every code of the YAML, rules, machine and action loaders has a case
+//! (scenario codes, `E05xx`, are tested in the simulator crate).
 //! Run with `UPDATE_EXPECT=1` to (re)write the expected files from what the
 //! loaders say now, then review the diff.
 
 use std::path::{Path, PathBuf};
 
 use creatorflow::Machine;
-use creatorflow::diag::{Diagnostic, Severity};
+use creatorflow::diag::{Code, Diagnostic, Severity};
 use creatorflow::rules::{PackError, PackLoader};
 
 /// The data directory of one loader.
@@ -131,4 +133,32 @@ fn machine_cases() {
         })
         .collect();
     check(&dir, cases, load_machine);
+}
+
+/// Codes no data case can show: the YAML parser reports an unknown anchor as
+/// a syntax error before the tree builder sees it, and an unreadable machine
+/// file is an I/O case (a unit test of `Machine::from_file`).
+const NOT_SHOWN_BY_DATA: &[Code] = &[Code::YamlUnknownAnchor, Code::MachineUnreadable];
+
+#[test]
+fn every_loader_code_has_a_case() {
+    let mut text = String::new();
+    for kind in ["rules", "machine"] {
+        let dir = data(kind);
+        for case in entries(&dir, |_| true) {
+            let expected = if case.is_dir() {
+                case.join("expected.txt")
+            } else {
+                case.with_extension("expected")
+            };
+            text.push_str(&std::fs::read_to_string(expected).unwrap_or_default());
+        }
+    }
+    let missing: Vec<&str> = Code::ALL
+        .iter()
+        .filter(|c| !c.as_str().starts_with("E05") && !NOT_SHOWN_BY_DATA.contains(c))
+        .filter(|c| !text.contains(&format!("[{}]", c.as_str())))
+        .map(|c| c.as_str())
+        .collect();
+    assert!(missing.is_empty(), "codes without a data case: {missing:?}");
 }
