@@ -70,15 +70,52 @@ fn load_machine(case: &Path) -> (bool, Vec<Diagnostic>) {
     }
 }
 
-/// Runs every case of one loader's data directory: `cases` lists (case,
-/// expected file) pairs, `load` loads a case. Collects every mismatch, then
-/// fails once with all of them; with `UPDATE_EXPECT` set it rewrites instead.
-fn check(dir: &Path, cases: Vec<(PathBuf, PathBuf)>, load: fn(&Path) -> (bool, Vec<Diagnostic>)) {
-    assert!(!cases.is_empty(), "no cases in {}", dir.display());
+/// One loader's data: where its cases are, which entries are cases, where a
+/// case's expected file is, and how to load a case.
+struct Loader {
+    dir: &'static str,
+    is_case: fn(&Path) -> bool,
+    expected: fn(&Path) -> PathBuf,
+    load: fn(&Path) -> (bool, Vec<Diagnostic>),
+}
+
+const RULES: Loader = Loader {
+    dir: "rules",
+    is_case: Path::is_dir,
+    expected: |case| case.join("expected.txt"),
+    load: load_rules,
+};
+
+const MACHINE: Loader = Loader {
+    dir: "machine",
+    is_case: |p| p.extension().is_some_and(|e| e == "yaml"),
+    expected: |case| case.with_extension("expected"),
+    load: load_machine,
+};
+
+impl Loader {
+    /// Every (case, expected file) of this loader, in name order.
+    fn cases(&self) -> Vec<(PathBuf, PathBuf)> {
+        let dir = data(self.dir);
+        let cases: Vec<_> = entries(&dir, self.is_case)
+            .into_iter()
+            .map(|case| {
+                let expected = (self.expected)(&case);
+                (case, expected)
+            })
+            .collect();
+        assert!(!cases.is_empty(), "no cases in {}", dir.display());
+        cases
+    }
+}
+
+/// Runs every case of one loader. Collects every mismatch, then fails once
+/// with all of them; with `UPDATE_EXPECT` set it rewrites the expected files.
+fn check(loader: &Loader) {
     let update = std::env::var_os("UPDATE_EXPECT").is_some();
     let mut failures = Vec::new();
-    for (case, expected_path) in cases {
-        let (accepted, diags) = load(&case);
+    for (case, expected_path) in loader.cases() {
+        let (accepted, diags) = (loader.load)(&case);
         let errors = diags.iter().any(|d| d.severity == Severity::Error);
         assert_eq!(
             accepted,
@@ -111,28 +148,12 @@ fn check(dir: &Path, cases: Vec<(PathBuf, PathBuf)>, load: fn(&Path) -> (bool, V
 
 #[test]
 fn rule_pack_cases() {
-    let dir = data("rules");
-    let cases = entries(&dir, Path::is_dir)
-        .into_iter()
-        .map(|case| {
-            let expected = case.join("expected.txt");
-            (case, expected)
-        })
-        .collect();
-    check(&dir, cases, load_rules);
+    check(&RULES);
 }
 
 #[test]
 fn machine_cases() {
-    let dir = data("machine");
-    let cases = entries(&dir, |p| p.extension().is_some_and(|e| e == "yaml"))
-        .into_iter()
-        .map(|case| {
-            let expected = case.with_extension("expected");
-            (case, expected)
-        })
-        .collect();
-    check(&dir, cases, load_machine);
+    check(&MACHINE);
 }
 
 /// Codes no data case can show: the YAML parser reports an unknown anchor as
@@ -142,18 +163,11 @@ const NOT_SHOWN_BY_DATA: &[Code] = &[Code::YamlUnknownAnchor, Code::MachineUnrea
 
 #[test]
 fn every_loader_code_has_a_case() {
-    let mut text = String::new();
-    for kind in ["rules", "machine"] {
-        let dir = data(kind);
-        for case in entries(&dir, |_| true) {
-            let expected = if case.is_dir() {
-                case.join("expected.txt")
-            } else {
-                case.with_extension("expected")
-            };
-            text.push_str(&std::fs::read_to_string(expected).unwrap_or_default());
-        }
-    }
+    let text: String = [RULES, MACHINE]
+        .iter()
+        .flat_map(Loader::cases)
+        .map(|(_, expected)| std::fs::read_to_string(expected).unwrap_or_default())
+        .collect();
     let missing: Vec<&str> = Code::ALL
         .iter()
         .filter(|c| !c.as_str().starts_with("E05") && !NOT_SHOWN_BY_DATA.contains(c))
