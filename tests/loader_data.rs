@@ -116,7 +116,7 @@ fn check(loader: &Loader) {
     let mut failures = Vec::new();
     for (case, expected_path) in loader.cases() {
         let (accepted, diags) = (loader.load)(&case);
-        let errors = diags.iter().any(|d| d.severity == Severity::Error);
+        let errors = diags.iter().any(|d| d.severity() == Severity::Error);
         assert_eq!(
             accepted,
             !errors,

@@ -62,8 +62,6 @@ pub struct Diagnostic {
     pub file: Arc<str>,
     /// Where in the file.
     pub pos: Pos,
-    /// Error or warning: always `code.severity()`.
-    pub severity: Severity,
     /// What kind of problem, stable across releases.
     pub code: Code,
     /// A message a rule author can act on.
@@ -71,6 +69,11 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// Error or warning, as its code says.
+    pub const fn severity(&self) -> Severity {
+        self.code.severity()
+    }
+
     /// A diagnostic of `code` (which decides its severity) at `pos` in `file`.
     pub fn new(
         file: impl Into<Arc<str>>,
@@ -81,7 +84,6 @@ impl Diagnostic {
         Diagnostic {
             file: file.into(),
             pos,
-            severity: code.severity(),
             code,
             message: message.into(),
         }
@@ -94,7 +96,11 @@ impl fmt::Display for Diagnostic {
         write!(
             f,
             "{}:{}: {}[{}]: {}",
-            self.file, self.pos, self.severity, self.code, self.message
+            self.file,
+            self.pos,
+            self.severity(),
+            self.code,
+            self.message
         )
     }
 }
@@ -129,14 +135,14 @@ impl Diagnostics {
 
     /// Whether any error (not warning) was recorded.
     pub fn has_errors(&self) -> bool {
-        self.items.iter().any(|d| d.severity == Severity::Error)
+        self.items.iter().any(|d| d.severity() == Severity::Error)
     }
 
     /// Number of errors recorded so far.
     pub fn error_count(&self) -> usize {
         self.items
             .iter()
-            .filter(|d| d.severity == Severity::Error)
+            .filter(|d| d.severity() == Severity::Error)
             .count()
     }
 
@@ -192,7 +198,7 @@ mod tests {
         assert!(d.has_errors());
         let v = d.into_vec();
         assert_eq!(v[0].to_string(), "rules/a.yaml:3:7: error[E0108]: bad");
-        assert_eq!(v[1].severity, Severity::Warning);
+        assert_eq!(v[1].severity(), Severity::Warning);
         assert_eq!(v[1].to_string(), "rules/a.yaml:4:1: warning[W0204]: odd");
     }
 }

@@ -138,7 +138,7 @@ impl PackLoader {
             all.extend(diags.into_vec());
         }
         diag::sort(&mut all);
-        if all.iter().any(|d| d.severity == diag::Severity::Error) {
+        if all.iter().any(|d| d.severity() == diag::Severity::Error) {
             return Err(PackError::Invalid(all));
         }
         Ok(RulePack::new(rules, all, sandbox))

@@ -49,7 +49,7 @@ pub fn run(args: Args) -> Result<Outcome, String> {
     }
     let errors = diags
         .iter()
-        .filter(|d| d.severity == Severity::Error)
+        .filter(|d| d.severity() == Severity::Error)
         .count();
     let warnings = diags.len() - errors;
     if errors > 0 {
