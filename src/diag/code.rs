@@ -83,9 +83,9 @@ codes! {
     RuleListValueNeeded = "E0219": "`in` / `not_in` with a value that is not a list";
     RuleNumberValueNeeded = "E0220": "a numeric comparison with a value that is not a number";
     RuleUnknownIndicatorType = "E0221": "an unknown viral indicator type";
-    RuleUnknownEnumValue = "E0222": "a value no enumerated fact can take";
+    RuleUnknownEnumValue = "E0222": "a value the enumerated fact never takes";
     RuleNumericOpNeverTrue = "W0201": "a numeric comparison on a fact that is not a number";
-    RuleContainsNeverTrue = "W0202": "`contains` on a fact or value it can never hold";
+    RuleContainsNeverTrue = "W0202": "`contains` / `not_contains` with a fact or value of a type it never holds";
     RuleTimeNeverEqual = "W0203": "a time written so that it never equals the fact";
     RuleTypesNeverEqual = "W0204": "a value of another type than its fact: never equal";
 
@@ -154,20 +154,6 @@ impl Code {
             _ => Severity::Error,
         }
     }
-
-    /// The code table as Markdown: one row per code, grouped as the scheme says.
-    pub fn markdown_table() -> String {
-        let mut out = String::from("| code | severity | meaning |\n|---|---|---|\n");
-        for c in Self::ALL {
-            out.push_str(&format!(
-                "| `{}` | {} | {} |\n",
-                c.as_str(),
-                c.severity(),
-                c.description().replace('|', "\\|")
-            ));
-        }
-        out
-    }
 }
 
 impl std::fmt::Display for Code {
@@ -183,6 +169,20 @@ mod tests {
     use super::*;
 
     const GROUPS: [&str; 5] = ["01", "02", "03", "04", "05"];
+
+    /// The code table as Markdown: one row per code, in table order.
+    fn markdown_table() -> String {
+        let mut out = String::from("| code | severity | meaning |\n|---|---|---|\n");
+        for c in Code::ALL {
+            out.push_str(&format!(
+                "| `{}` | {} | {} |\n",
+                c.as_str(),
+                c.severity(),
+                c.description().replace('|', "\\|")
+            ));
+        }
+        out
+    }
 
     #[test]
     fn codes_are_unique_well_formed_and_described() {
@@ -207,7 +207,7 @@ mod tests {
     fn the_documented_table_is_the_code_table() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/diagnostics.md");
         let doc = std::fs::read_to_string(path).unwrap_or_default();
-        let table = Code::markdown_table();
+        let table = markdown_table();
         const MARK: &str = "<!-- generated from src/diag/code.rs -->\n";
         let head = doc.split(MARK).next().unwrap_or_default();
         let expected = format!("{head}{MARK}{table}");
