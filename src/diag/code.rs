@@ -13,7 +13,9 @@ use super::Severity;
 /// Defines [`Code`] from one table of `Variant = "code": "description";`.
 macro_rules! codes {
     ($($name:ident = $code:literal : $desc:literal;)*) => {
-        /// The stable code of a diagnostic; see the [module docs](self) for the scheme.
+        /// The stable code of a diagnostic: `E` errors, `W` warnings; the first two
+        /// digits name the loader (`01` YAML, `02` rules, `03` machines, `04` actions,
+        /// `05` scenarios). Every code is listed in `docs/diagnostics.md`.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         #[non_exhaustive]
         pub enum Code {
