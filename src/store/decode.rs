@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::logic::to_u64;
+use super::logic::{Figures, LeaseState, to_u64};
 use super::{OrderId, StoreError, StoredOrder};
 use crate::model::{
     AutomationStatus, CustomerTier, Impact, Order, Priority, StateName, UserRef, ViralIndicator,
@@ -23,6 +23,10 @@ pub(crate) trait Columns {
     fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError>;
     /// An integer column.
     fn int(&self, col: &str) -> Result<i64, StoreError>;
+    /// A nullable integer column.
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError>;
+    /// A nullable floating-point column.
+    fn opt_float(&self, col: &str) -> Result<Option<f64>, StoreError>;
     /// A boolean column.
     fn flag(&self, col: &str) -> Result<bool, StoreError>;
     /// An order id column.
@@ -68,6 +72,60 @@ pub(crate) fn parse_enum<T>(
 pub(crate) fn decimal(text: &str, what: &str) -> Result<Decimal, StoreError> {
     Decimal::from_str(text)
         .map_err(|e| StoreError::database(format!("stored {what} `{text}` is not a decimal: {e}")))
+}
+
+/// Reads a non-negative count column (NULL as 0).
+pub(crate) fn count(row: &impl Columns, col: &str) -> Result<u64, StoreError> {
+    to_u64(row.opt_int(col)?.unwrap_or(0), col)
+}
+
+/// Reads a lane (priority) column.
+pub(crate) fn lane(row: &impl Columns, col: &str) -> Result<Priority, StoreError> {
+    parse_enum(&row.text(col)?, Priority::parse, "lane")
+}
+
+impl Figures {
+    /// Adds a row of the orders-by-state query (`current_state`, `n`).
+    pub(crate) fn add_state(&mut self, row: &impl Columns) -> Result<(), StoreError> {
+        self.by_state
+            .insert(row.text("current_state")?, count(row, "n")?);
+        Ok(())
+    }
+
+    /// Adds a row of the active-orders-by-priority query (`priority`, `n`,
+    /// viral count `v`).
+    pub(crate) fn add_priority(&mut self, row: &impl Columns) -> Result<(), StoreError> {
+        self.by_priority
+            .insert(lane(row, "priority")?, count(row, "n")?);
+        self.viral += count(row, "v")?;
+        Ok(())
+    }
+
+    /// Reads the window's aggregates (`n`, `healthy`, `processed`, `avg_ms`).
+    pub(crate) fn set_window(&mut self, row: &impl Columns) -> Result<(), StoreError> {
+        self.transitions = count(row, "n")?;
+        self.healthy = count(row, "healthy")?;
+        self.processed = count(row, "processed")?;
+        self.avg_ms = row.opt_float("avg_ms")?;
+        Ok(())
+    }
+}
+
+/// Decodes a work item's lease columns (`user_id, order_id, lease_owner,
+/// attempts, lease_expires_at`).
+pub(crate) fn lease_state(row: &impl Columns) -> Result<LeaseState, StoreError> {
+    Ok(LeaseState {
+        tenant: row.text("user_id")?,
+        order_id: row.id("order_id")?,
+        owner: row.opt_text("lease_owner")?,
+        attempts: attempts(row)?,
+        expires_at: row.opt_time("lease_expires_at")?,
+    })
+}
+
+/// Reads a work item's or inbox entry's `attempts`.
+pub(crate) fn attempts(row: &impl Columns) -> Result<u32, StoreError> {
+    small(row, "attempts")
 }
 
 /// Reads an integer column into a narrower type.

@@ -312,7 +312,7 @@ fn router<A: OrderApi + 'static>(state: Arc<AppState<A>>, body_limit: usize) -> 
 
 /// Drains the inbox until stopped; each round is woken by an append or
 /// the idle poll (`pace.0`), and rounds start at most every `pace.1`.
-async fn process_inbox<S: Inbox + 'static, A: OrderApi + 'static>(
+async fn process_inbox<S: Store + 'static, A: OrderApi + 'static>(
     processor: Arc<Processor<S, A>>,
     wake: Arc<Notify>,
     pace: (Duration, Duration),
@@ -400,7 +400,7 @@ async fn prune_inbox<A: OrderApi + 'static>(
 }
 
 /// Polls the Order API for missed changes every `every` until stopped.
-async fn reconcile<S: Inbox + 'static, A: OrderApi + 'static>(
+async fn reconcile<S: Store + 'static, A: OrderApi + 'static>(
     processor: Arc<Processor<S, A>>,
     every: Duration,
     stop: impl std::future::Future<Output = ()>,

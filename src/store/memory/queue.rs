@@ -1,17 +1,19 @@
 //! The in-memory work queue: items indexed by due time while waiting, and
 //! by (VIRAL first, oldest order first) once due, per lane, so a claim costs
-//! O(log n) per item however long the queue is.
+//! O(log n) per item however long the queue is; and [`QueueStore`] on it.
 
 use crate::FastMap;
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
+use super::MemoryStore;
 use crate::model::Priority;
-use crate::store::logic::{LeaseState, ms, priority_rank};
+use crate::store::logic::{self, LeaseState, is_viral, lease_expiry, ms, priority_rank, trunc};
 use crate::store::{
-    ClaimRequest, Lease, OrderId, QueueSummary, TenantScope, WorkId, WorkItem, WorkSpec,
+    ClaimRequest, Lease, OrderId, QueueStore, QueueSummary, StoreError, TenantScope, WorkId,
+    WorkItem, WorkSpec,
 };
 
 /// One stored work item.
@@ -292,5 +294,115 @@ pub(super) fn work_item(id: WorkId, item: &Item) -> WorkItem {
             attempt: item.attempts,
             expires_at: item.expires_at.unwrap_or(item.run_at),
         },
+    }
+}
+
+impl QueueStore for MemoryStore {
+    async fn enqueue(
+        &self,
+        tenant: &str,
+        order_id: OrderId,
+        work: &WorkSpec,
+        _now: DateTime<Utc>,
+    ) -> Result<(WorkId, bool), StoreError> {
+        let spec = logic::prepare_work(work)?;
+        let mut inner = self.lock();
+        let order = inner
+            .order(tenant, order_id)
+            .ok_or_else(|| StoreError::order_not_found(order_id))?;
+        let (viral, created_at) = (is_viral(order.order.impact), order.order.created_at);
+        Ok(inner
+            .queue
+            .insert_if_absent(tenant, order_id, &spec, viral, created_at))
+    }
+
+    async fn schedule(
+        &self,
+        tenant: &str,
+        order_id: OrderId,
+        work: &WorkSpec,
+        now: DateTime<Utc>,
+    ) -> Result<WorkId, StoreError> {
+        let spec = logic::prepare_work(work)?;
+        let mut inner = self.lock();
+        let order = inner
+            .order(tenant, order_id)
+            .ok_or_else(|| StoreError::order_not_found(order_id))?;
+        let (viral, created_at) = (is_viral(order.order.impact), order.order.created_at);
+        let Some(id) = inner.queue.find(order_id, &spec.kind) else {
+            return Ok(inner
+                .queue
+                .insert_if_absent(tenant, order_id, &spec, viral, created_at)
+                .0);
+        };
+        if let Some(item) = inner.queue.get(id)
+            && item.owner.is_some()
+            && item.expires_at.is_some_and(|e| e > trunc(now))
+        {
+            return Err(logic::leased_error(id));
+        }
+        inner
+            .queue
+            .reschedule(id, spec.lane, spec.run_at, spec.payload);
+        Ok(id)
+    }
+
+    async fn claim(
+        &self,
+        scope: TenantScope<'_>,
+        request: &ClaimRequest<'_>,
+    ) -> Result<Vec<WorkItem>, StoreError> {
+        let expires_at = lease_expiry(request.now, request.lease)?;
+        let request = ClaimRequest {
+            now: trunc(request.now),
+            ..*request
+        };
+        Ok(self.lock().queue.claim(scope, &request, expires_at))
+    }
+
+    async fn renew(
+        &self,
+        lease: &Lease,
+        extend: TimeDelta,
+        now: DateTime<Utc>,
+    ) -> Result<Lease, StoreError> {
+        let until = lease_expiry(now, extend)?;
+        let mut inner = self.lock();
+        inner.check_lease(lease, trunc(now))?;
+        inner.queue.extend(lease.id, until);
+        Ok(Lease {
+            expires_at: until,
+            ..lease.clone()
+        })
+    }
+
+    async fn complete(&self, lease: &Lease, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        inner.check_lease(lease, trunc(now))?;
+        inner.queue.remove(lease.id);
+        Ok(())
+    }
+
+    async fn release(
+        &self,
+        lease: &Lease,
+        run_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let now = trunc(now);
+        let mut inner = self.lock();
+        inner.check_lease(lease, now)?;
+        inner
+            .queue
+            .release(lease.id, run_at.map_or(now, trunc), None);
+        Ok(())
+    }
+
+    async fn queue_summary(
+        &self,
+        scope: TenantScope<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<QueueSummary, StoreError> {
+        Ok(self.lock().queue.summary(scope, trunc(now)))
     }
 }

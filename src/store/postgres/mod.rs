@@ -58,38 +58,30 @@
 //! `FOR UPDATE SKIP LOCKED`: concurrent claimants, in this process or
 //! another, never wait on or take each other's items.
 
+mod dashboard;
 mod inbox;
 mod migrate;
-mod misc;
 mod orders;
 mod queue;
 mod rows;
 
 use std::str::FromStr;
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};
 use sqlx::{AssertSqlSafe, Connection, Executor};
 
-use super::fault::{FaultPoint, InjectFault};
+use super::StoreError;
+use super::fault::{Fault, FaultPoint, InjectFault};
 use super::url::{PostgresTarget, Target};
-use super::{
-    ClaimRequest, Created, Dashboard, Lease, MetricQuery, NewOrder, OrderId, OrderWithHistory,
-    QueueSummary, Store, StoreError, StoredOrder, TenantScope, Transition, WorkId, WorkItem,
-    WorkSpec, WorkflowMetric,
-};
-use crate::rules::RuleStats;
 use rows::db;
 
 /// The role every tenant-scoped operation runs as.
 pub(crate) const APP_ROLE: &str = "creatorflow_app";
 /// The role cross-tenant queue claims and summaries run as.
 pub(crate) const WORKER_ROLE: &str = "creatorflow_worker";
-/// The role rule statistics are written as.
-pub(crate) const ADMIN_ROLE: &str = "creatorflow_admin";
 
 /// How long opening waits for the first connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -113,15 +105,16 @@ fn pool_options(max: u32, min: u32) -> PgPoolOptions {
         })
 }
 
-/// The PostgreSQL store (`postgres://…`). See the [module docs](self) for
+/// The PostgreSQL store (`postgres://…`); cheap to clone (clones share the
+/// pools). See the [module docs](self) for
 /// how it connects and what the database enforces.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
     /// [`PostgresStore::INBOX_CONNECTIONS`] connections for inbox appends only.
     inbox_pool: PgPool,
     schema: String,
-    fault: Mutex<Option<FaultPoint>>,
+    fault: Fault,
 }
 
 /// A role a transaction runs as.
@@ -131,8 +124,6 @@ enum Role {
     App,
     /// `creatorflow_worker`.
     Worker,
-    /// `creatorflow_admin`.
-    Admin,
 }
 
 impl Role {
@@ -140,7 +131,6 @@ impl Role {
         match self {
             Role::App => APP_ROLE,
             Role::Worker => WORKER_ROLE,
-            Role::Admin => ADMIN_ROLE,
         }
     }
 }
@@ -230,7 +220,7 @@ impl PostgresStore {
             pool,
             inbox_pool,
             schema: target.schema.clone(),
-            fault: Mutex::new(None),
+            fault: Fault::default(),
         })
     }
 
@@ -252,16 +242,6 @@ impl PostgresStore {
     pub async fn close(&self) {
         self.inbox_pool.close().await;
         self.pool.close().await;
-    }
-
-    fn take_fault(&self, point: FaultPoint) -> bool {
-        let mut fault = self.fault.lock().unwrap_or_else(PoisonError::into_inner);
-        if *fault == Some(point) {
-            *fault = None;
-            true
-        } else {
-            false
-        }
     }
 
     /// Starts a transaction as `role` for `tenant` (none: the tenant setting
@@ -429,177 +409,7 @@ impl Drop for Tx {
 
 impl InjectFault for PostgresStore {
     fn inject_fault(&self, point: FaultPoint) {
-        *self.fault.lock().unwrap_or_else(PoisonError::into_inner) = Some(point);
-    }
-}
-
-impl Store for PostgresStore {
-    async fn create_orders(
-        &self,
-        tenant: &str,
-        orders: &[NewOrder],
-    ) -> Result<Vec<Result<Created, StoreError>>, StoreError> {
-        orders::create(self, tenant, orders).await
-    }
-
-    async fn get_order(
-        &self,
-        tenant: &str,
-        id: OrderId,
-    ) -> Result<Option<StoredOrder>, StoreError> {
-        orders::get(self, tenant, id).await
-    }
-
-    async fn get_orders(
-        &self,
-        tenant: &str,
-        ids: &[OrderId],
-    ) -> Result<Vec<StoredOrder>, StoreError> {
-        orders::get_many(self, tenant, ids).await
-    }
-
-    async fn find_order(
-        &self,
-        tenant: &str,
-        tiktok_order_id: &str,
-    ) -> Result<Option<StoredOrder>, StoreError> {
-        orders::find(self, tenant, tiktok_order_id).await
-    }
-
-    async fn order_with_history(
-        &self,
-        tenant: &str,
-        id: OrderId,
-    ) -> Result<Option<OrderWithHistory>, StoreError> {
-        orders::with_history(self, tenant, id).await
-    }
-
-    async fn list_orders(
-        &self,
-        tenant: &str,
-        after: Option<OrderId>,
-        limit: usize,
-    ) -> Result<Vec<StoredOrder>, StoreError> {
-        orders::list(self, tenant, after, limit).await
-    }
-
-    async fn active_orders(
-        &self,
-        tenant: &str,
-        limit: usize,
-    ) -> Result<Vec<StoredOrder>, StoreError> {
-        orders::active(self, tenant, limit).await
-    }
-
-    async fn transitions(
-        &self,
-        batch: &[(&str, Transition)],
-    ) -> Result<Vec<Result<StoredOrder, StoreError>>, StoreError> {
-        orders::transitions(self, batch).await
-    }
-
-    async fn dashboard(
-        &self,
-        tenant: &str,
-        now: DateTime<Utc>,
-        window: TimeDelta,
-    ) -> Result<Dashboard, StoreError> {
-        orders::dashboard(self, tenant, now, window).await
-    }
-
-    async fn record_metrics(
-        &self,
-        tenant: &str,
-        metrics: &[WorkflowMetric],
-    ) -> Result<(), StoreError> {
-        misc::record_metrics(self, tenant, metrics).await
-    }
-
-    async fn metrics(
-        &self,
-        tenant: &str,
-        query: &MetricQuery,
-    ) -> Result<Vec<WorkflowMetric>, StoreError> {
-        misc::metrics(self, tenant, query).await
-    }
-
-    async fn save_rule_stats(&self, tenant: &str, stats: &[RuleStats]) -> Result<(), StoreError> {
-        misc::save_rule_stats(self, tenant, stats).await
-    }
-
-    async fn load_rule_stats(&self, tenant: &str) -> Result<Vec<RuleStats>, StoreError> {
-        misc::load_rule_stats(self, tenant).await
-    }
-
-    async fn note_webhook(
-        &self,
-        tenant: &str,
-        notification_id: &str,
-        at: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        misc::note_webhook(self, tenant, notification_id, at).await
-    }
-
-    async fn prune_webhooks(&self, tenant: &str, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        misc::prune_webhooks(self, tenant, before).await
-    }
-
-    async fn enqueue(
-        &self,
-        tenant: &str,
-        order_id: OrderId,
-        work: &WorkSpec,
-        now: DateTime<Utc>,
-    ) -> Result<(WorkId, bool), StoreError> {
-        queue::enqueue(self, tenant, order_id, work, now).await
-    }
-
-    async fn schedule(
-        &self,
-        tenant: &str,
-        order_id: OrderId,
-        work: &WorkSpec,
-        now: DateTime<Utc>,
-    ) -> Result<WorkId, StoreError> {
-        queue::schedule(self, tenant, order_id, work, now).await
-    }
-
-    async fn claim(
-        &self,
-        scope: TenantScope<'_>,
-        request: &ClaimRequest<'_>,
-    ) -> Result<Vec<WorkItem>, StoreError> {
-        queue::claim(self, scope, request).await
-    }
-
-    async fn renew(
-        &self,
-        lease: &Lease,
-        extend: TimeDelta,
-        now: DateTime<Utc>,
-    ) -> Result<Lease, StoreError> {
-        queue::renew(self, lease, extend, now).await
-    }
-
-    async fn complete(&self, lease: &Lease, now: DateTime<Utc>) -> Result<(), StoreError> {
-        queue::complete(self, lease, now).await
-    }
-
-    async fn release(
-        &self,
-        lease: &Lease,
-        run_at: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        queue::release(self, lease, run_at, now).await
-    }
-
-    async fn queue_summary(
-        &self,
-        scope: TenantScope<'_>,
-        now: DateTime<Utc>,
-    ) -> Result<QueueSummary, StoreError> {
-        queue::summary(self, scope, now).await
+        self.fault.arm(point);
     }
 }
 

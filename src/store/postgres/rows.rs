@@ -12,10 +12,10 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::postgres::{PgRow, Postgres};
 
-use crate::model::{Priority, StateName};
-use crate::store::decode::{self, Columns, decimal, parse_enum};
+use crate::model::StateName;
+use crate::store::decode::{self, Columns};
 use crate::store::logic::{from_ms, is_viral, priority_rank, to_i64, to_u64};
-use crate::store::{HistoryEntry, OrderId, StoreError, StoredOrder, WorkflowMetric};
+use crate::store::{HistoryEntry, OrderId, StoreError, StoredOrder};
 
 /// Maps an sqlx error to [`StoreError::Database`], naming what was being done.
 pub(super) fn db(context: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
@@ -177,7 +177,7 @@ impl OrderArrays {
     }
 }
 
-pub(super) use crate::store::decode::{from_json, json};
+pub(super) use crate::store::decode::{count, from_json, json, lane};
 
 /// Reads a column as `T`.
 pub(super) fn column<'r, T>(row: &'r PgRow, col: &str) -> Result<T, StoreError>
@@ -220,6 +220,12 @@ impl Columns for PgRow {
         column(self, col)
     }
     fn int(&self, col: &str) -> Result<i64, StoreError> {
+        column(self, col)
+    }
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
+        column(self, col)
+    }
+    fn opt_float(&self, col: &str) -> Result<Option<f64>, StoreError> {
         column(self, col)
     }
     fn flag(&self, col: &str) -> Result<bool, StoreError> {
@@ -311,27 +317,4 @@ pub(super) fn history_from_row(row: &PgRow) -> Result<HistoryEntry, StoreError> 
         error_message: column(row, "error_message")?,
         at: time(row, "created_at")?,
     })
-}
-
-/// Decodes a `workflow_metrics` row (value and dimensions selected as text).
-pub(super) fn metric_from_row(row: &PgRow) -> Result<WorkflowMetric, StoreError> {
-    Ok(WorkflowMetric {
-        order_id: column(row, "order_id")?,
-        metric_type: column(row, "metric_type")?,
-        metric_name: column(row, "metric_name")?,
-        value: decimal(&column::<String>(row, "metric_value")?, "metric_value")?,
-        dimensions: from_json(&column::<String>(row, "dimensions")?, "dimensions")?,
-        recorded_at: time(row, "recorded_at")?,
-    })
-}
-
-/// Reads a lane column.
-pub(super) fn lane(row: &PgRow, col: &str) -> Result<Priority, StoreError> {
-    parse_enum(&column::<String>(row, col)?, Priority::parse, "lane")
-}
-
-/// Reads a non-negative count column (`bigint`, NULL as 0).
-pub(super) fn count(row: &PgRow, col: &str) -> Result<u64, StoreError> {
-    let n: Option<i64> = column(row, col)?;
-    to_u64(n.unwrap_or(0), col)
 }

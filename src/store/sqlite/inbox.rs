@@ -10,8 +10,8 @@
 //! pruning and counts of inbox entries use that file too; the per-order
 //! event-time guard (`tiktok_order_events`) and the cursors stay in the
 //! main file, beside the orders they protect. The inbox file has its own
-//! schema version (`PRAGMA user_version`, migrations under
-//! `migrations/inbox/`); the main file's migration 0005 hands the inbox
+//! schema versions (migrations under `migrations/inbox/`, run like the
+//! main file's); the main file's migration 0005 hands the inbox
 //! table of an older database over ([`InboxFile::open`]).
 //!
 //! Processing an entry therefore spans both files: claim (inbox file),
@@ -30,8 +30,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, Row, SqliteConnection, SqlitePool};
 
 use super::SqliteStore;
-use super::orders::count;
-use super::rows::{column, db, placeholders};
+use super::rows::{column, count, db, placeholders};
 use crate::store::inbox::validate_entry;
 use crate::store::logic::{from_ms, ms, to_i64};
 use crate::store::url::SqliteTarget;
@@ -42,13 +41,6 @@ const APPEND_CHUNK: usize = 500;
 
 /// Entries per completion statement (3 parameters each).
 const DONE_CHUNK: usize = 300;
-
-/// The inbox file's migrations; `INBOX_MIGRATIONS[i]` brings it to
-/// `user_version` `i + 1`.
-const INBOX_MIGRATIONS: &[&str] = &[include_str!("migrations/inbox/0001_inbox.sql")];
-
-/// The newest inbox-file schema version this binary knows.
-const INBOX_VERSION: i64 = INBOX_MIGRATIONS.len() as i64;
 
 impl SqliteStore {
     /// The inbox file of the database at `database`: the same path with
@@ -63,7 +55,7 @@ impl SqliteStore {
 
 /// The inbox's database file: one writer connection (appends, claims,
 /// completions, pruning) and a small read-only pool (counts).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct InboxFile {
     writer: SqlitePool,
     reader: SqlitePool,
@@ -88,7 +80,7 @@ impl InboxFile {
         let options = super::file_options(&SqliteStore::inbox_path(&target.path), target)
             .pragma("temp_store", "MEMORY");
         let writer = super::writer_pool(&options).await.map_err(open_error)?;
-        migrate(&writer).await?;
+        super::migrate::run(&writer, &super::migrate::INBOX).await?;
         adopt_moved_table(&options, main, &target.path).await?;
         let reader = super::reader_pool(options, 2).await.map_err(open_error)?;
         Ok(InboxFile { writer, reader })
@@ -107,47 +99,6 @@ impl InboxFile {
             .await
             .map_err(db("starting an inbox transaction"))
     }
-}
-
-/// Brings the inbox file to [`INBOX_VERSION`] in one transaction; a newer
-/// file is refused with [`StoreError::SchemaTooNew`] and left untouched.
-async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
-    let mut tx = pool
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(db("starting the inbox migration"))?;
-    let found: i64 = sqlx::query_scalar("PRAGMA user_version")
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db("reading the inbox schema version"))?;
-    if found > INBOX_VERSION {
-        return Err(StoreError::SchemaTooNew {
-            found,
-            supported: INBOX_VERSION,
-        });
-    }
-    if found == INBOX_VERSION {
-        return Ok(());
-    }
-    for sql in INBOX_MIGRATIONS
-        .iter()
-        .skip(usize::try_from(found).unwrap_or(0))
-    {
-        sqlx::raw_sql(*sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("applying an inbox migration"))?;
-    }
-    // A PRAGMA takes no parameters; the value is this binary's constant.
-    sqlx::raw_sql(AssertSqlSafe(format!(
-        "PRAGMA user_version = {INBOX_VERSION}"
-    )))
-    .execute(&mut *tx)
-    .await
-    .map_err(db("recording the inbox schema version"))?;
-    tx.commit()
-        .await
-        .map_err(db("committing the inbox migration"))
 }
 
 /// Moves the rows of the main file's `tiktok_inbox_moved` (an inbox written

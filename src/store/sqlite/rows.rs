@@ -5,10 +5,10 @@ use futures_util::TryStreamExt;
 use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteQueryResult, SqliteRow};
 use sqlx::{Either, Row};
 
-use crate::model::{Priority, StateName};
-use crate::store::decode::{self, Columns, decimal, parse_enum};
+use crate::model::StateName;
+use crate::store::decode::{self, Columns};
 use crate::store::logic::{from_ms, is_viral, ms, priority_rank, to_i64, to_u64};
-use crate::store::{HistoryEntry, OrderId, StoreError, StoredOrder, WorkflowMetric};
+use crate::store::{HistoryEntry, OrderId, StoreError, StoredOrder};
 
 /// A query with positional arguments.
 pub(super) type Q<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments>;
@@ -62,7 +62,7 @@ pub(super) fn params(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
-pub(super) use crate::store::decode::{from_json, json};
+pub(super) use crate::store::decode::{count, from_json, json, lane};
 
 /// Binds one order's columns, in [`ORDER_COLUMNS`] order.
 pub(super) fn bind_order<'q>(q: Q<'q>, s: &StoredOrder) -> Result<Q<'q>, StoreError> {
@@ -128,6 +128,12 @@ impl Columns for SqliteRow {
     fn int(&self, col: &str) -> Result<i64, StoreError> {
         get(self, col)
     }
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
+        get(self, col)
+    }
+    fn opt_float(&self, col: &str) -> Result<Option<f64>, StoreError> {
+        get(self, col)
+    }
     fn flag(&self, col: &str) -> Result<bool, StoreError> {
         get(self, col)
     }
@@ -189,20 +195,6 @@ pub(super) fn history_from_row(row: &SqliteRow) -> Result<HistoryEntry, StoreErr
     })
 }
 
-/// Decodes a `workflow_metrics` row.
-pub(super) fn metric_from_row(row: &SqliteRow) -> Result<WorkflowMetric, StoreError> {
-    Ok(WorkflowMetric {
-        order_id: get::<Option<String>>(row, "order_id")?
-            .map(|_| uuid(row, "order_id"))
-            .transpose()?,
-        metric_type: get(row, "metric_type")?,
-        metric_name: get(row, "metric_name")?,
-        value: decimal(&get::<String>(row, "metric_value")?, "metric_value")?,
-        dimensions: from_json(&get::<String>(row, "dimensions")?, "dimensions")?,
-        recorded_at: from_ms(get(row, "recorded_at")?)?,
-    })
-}
-
 /// Reads a column as `T`.
 pub(super) fn column<'r, T>(row: &'r SqliteRow, col: &str) -> Result<T, StoreError>
 where
@@ -211,9 +203,9 @@ where
     get(row, col)
 }
 
-/// Reads a lane column.
-pub(super) fn lane(row: &SqliteRow, col: &str) -> Result<Priority, StoreError> {
-    parse_enum(&get::<String>(row, col)?, Priority::parse, "lane")
+/// Reads an optional time column (milliseconds).
+pub(super) fn time(row: &SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    row.opt_time(col)
 }
 
 #[cfg(test)]

@@ -1,0 +1,71 @@
+//! The dashboard's aggregate queries on SQLite.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::SqliteStore;
+use super::orders::active_on;
+use super::rows::db;
+use crate::store::logic::{self, Figures, window_bounds};
+use crate::store::{Dashboard, DashboardStore, MOST_URGENT_LIMIT, StoreError};
+
+impl DashboardStore for SqliteStore {
+    async fn dashboard(
+        &self,
+        tenant: &str,
+        now: DateTime<Utc>,
+        window: TimeDelta,
+    ) -> Result<Dashboard, StoreError> {
+        let w = window_bounds(now, window)?;
+        let mut tx = self.read().await?;
+        let mut figures = Figures::default();
+        for row in sqlx::query(
+            "SELECT current_state, COUNT(*) AS n FROM orders WHERE user_id = ? \
+             GROUP BY current_state",
+        )
+        .bind(tenant.to_owned())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("counting orders by state"))?
+        {
+            figures.add_state(&row)?;
+        }
+        for row in sqlx::query(
+            "SELECT priority, COUNT(*) AS n, SUM(viral) AS v FROM orders \
+             WHERE user_id = ? AND terminal = 0 GROUP BY priority",
+        )
+        .bind(tenant.to_owned())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("counting orders by priority"))?
+        {
+            figures.add_priority(&row)?;
+        }
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, \
+                    COALESCE(SUM(automated = 1 AND error_message IS NULL), 0) AS healthy, \
+                    COUNT(DISTINCT CASE WHEN error_message IS NULL THEN order_id END) AS processed, \
+                    AVG(duration_ms) AS avg_ms \
+             FROM order_transitions WHERE user_id = ? AND created_at > ? AND created_at <= ?",
+        )
+        .bind(tenant.to_owned())
+        .bind(w.start)
+        .bind(w.end)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("aggregating the window's transitions"))?;
+        figures.set_window(&row)?;
+        figures.prev_avg_ms = sqlx::query_scalar(
+            "SELECT AVG(duration_ms) FROM order_transitions \
+             WHERE user_id = ? AND created_at > ? AND created_at <= ?",
+        )
+        .bind(tenant.to_owned())
+        .bind(w.prev_start)
+        .bind(w.start)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("aggregating the previous window's transitions"))?;
+        let most_urgent = active_on(&mut *tx, tenant, MOST_URGENT_LIMIT).await?;
+        tx.commit().await.map_err(db("ending a read"))?;
+        Ok(logic::dashboard(now, &w, figures, most_urgent))
+    }
+}
