@@ -26,7 +26,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use creatorflow::Order;
 use creatorflow::model::{AutomationStatus, Priority, StateName};
 use creatorflow::store::{
-    self, AfterStep, AnyStore, ClaimRequest, LaneLimit, NewOrder, OrderId, Settle, Store,
+    self, AfterStep, AnyStore, ClaimRequest, LaneLimit, NewOrder, OrderId, OrderStore, QueueStore, Settle,
     TenantScope, Transition, WorkSpec,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

@@ -113,9 +113,6 @@ macro_rules! all_backends {
                 active_orders_most_urgent_first,
                 dashboard_matches_hand_computed_figures,
                 decimals_times_and_json_round_trip,
-                metrics_record_and_query,
-                rule_stats_round_trip,
-                webhooks_are_deduplicated,
                 inbox_appends_claims_and_marks_processed,
                 inbox_is_tenant_scoped,
                 inbox_done_batch_reports_each_entry,
@@ -156,7 +153,7 @@ async fn sqlite_reopened_has_everything() {
 /// upgraded on open, and the work queued under version 1 is still claimed.
 #[tokio::test]
 async fn sqlite_version_1_database_is_upgraded() {
-    use creatorflow::store::{ClaimRequest, LaneLimit, Store, TenantScope};
+    use creatorflow::store::{ClaimRequest, LaneLimit, QueueStore, TenantScope};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cf.db");
     let url = format!("sqlite://{}", path.display());
@@ -501,9 +498,9 @@ mod postgres_only {
 
     use chrono::TimeDelta;
     use creatorflow::model::Priority;
-    use creatorflow::rules::RuleStats;
     use creatorflow::store::{
-        self, ClaimRequest, Inbox, LaneLimit, NewOrder, Store, StoreError, TenantScope, WorkSpec,
+        self, ClaimRequest, Inbox, LaneLimit, NewOrder, OrderStore, QueueStore, StoreError,
+        TenantScope, WorkSpec,
     };
     use serde_json::json;
     use sqlx::postgres::PgConnection;
@@ -582,26 +579,6 @@ mod postgres_only {
         s.transition("B", &step(&b, "validated", at(1)))
             .await
             .unwrap();
-        let sample = |id| creatorflow::store::WorkflowMetric {
-            order_id: Some(id),
-            metric_type: "lane".into(),
-            metric_name: "wait_ms".into(),
-            value: "1.5".parse().unwrap(),
-            dimensions: serde_json::Map::new(),
-            recorded_at: at(1),
-        };
-        s.record_metrics("B", &[sample(b.id)]).await.unwrap();
-        let stats = RuleStats {
-            rule: "r1".into(),
-            execution_count: 3,
-            success_count: 2,
-            last_executed_at: Some(at(1)),
-            average_execution_time_ms: 0.5,
-        };
-        s.save_rule_stats("B", std::slice::from_ref(&stats))
-            .await
-            .unwrap();
-        s.note_webhook("B", "n1", at(1)).await.unwrap();
         s.inbox_append(
             "B",
             &[creatorflow::store::InboxEntry {
@@ -619,15 +596,11 @@ mod postgres_only {
             .clone()
             .unwrap()
             .order;
-        s.save_rule_stats("A", &[stats]).await.unwrap();
 
         let mut conn = pg::owner(&url, &schema).await;
         let tables = [
             "orders",
             "order_transitions",
-            "workflow_metrics",
-            "rule_stats",
-            "webhook_notifications",
             "work_queue",
             "tiktok_inbox",
             "tiktok_order_events",
@@ -674,7 +647,6 @@ mod postgres_only {
             "DELETE FROM orders WHERE user_id = 'B'".to_owned(),
             "UPDATE work_queue SET payload = '{}' WHERE user_id = 'B'".to_owned(),
             "DELETE FROM work_queue".to_owned() + " WHERE user_id = 'B'",
-            "DELETE FROM webhook_notifications WHERE user_id = 'B'".to_owned(),
             "UPDATE tiktok_inbox SET attempts = 9 WHERE user_id = 'B'".to_owned(),
             "UPDATE tiktok_order_events SET event_time = 0 WHERE user_id = 'B'".to_owned(),
             "UPDATE tiktok_cursors SET value = 0 WHERE user_id = 'B'".to_owned(),
@@ -683,11 +655,6 @@ mod postgres_only {
         }
         // Rows for B are refused by the policies' WITH CHECK ...
         let a_id = a.id;
-        refused(
-            &mut conn,
-            "INSERT INTO webhook_notifications VALUES ('B', 'forged', now())",
-        )
-        .await;
         refused(
             &mut conn,
             "INSERT INTO tiktok_inbox (user_id, dedup_key, topic, body, received_at, claimable_at) \
@@ -724,15 +691,8 @@ mod postgres_only {
             &format!("UPDATE orders SET user_id = 'B' WHERE id = '{a_id}'"),
         )
         .await;
-        // History and metrics are append-only; rule statistics are the admin's.
+        // History is append-only.
         refused(&mut conn, "UPDATE order_transitions SET to_state = 'x'").await;
-        refused(&mut conn, "DELETE FROM workflow_metrics").await;
-        refused(&mut conn, "UPDATE rule_stats SET execution_count = 0").await;
-        refused(
-            &mut conn,
-            "INSERT INTO rule_stats VALUES ('A', 'r9', 1, 1, NULL, 0)",
-        )
-        .await;
         // The version table is the owner's (readable, not writable).
         refused(
             &mut conn,
@@ -768,27 +728,6 @@ mod postgres_only {
         refused(&mut conn, "DELETE FROM work_queue").await;
         exec(&mut conn, "ROLLBACK").await;
 
-        // The admin role: rule statistics of the tenant in scope only.
-        exec(
-            &mut conn,
-            "BEGIN; SET LOCAL ROLE creatorflow_admin; \
-             SELECT set_config('creatorflow.tenant', 'A', true)",
-        )
-        .await;
-        assert_eq!(
-            scalar(&mut conn, "SELECT count(*) FROM rule_stats").await,
-            1
-        );
-        assert_eq!(
-            exec(
-                &mut conn,
-                "UPDATE rule_stats SET execution_count = 0 WHERE user_id = 'B'"
-            )
-            .await,
-            0
-        );
-        refused(&mut conn, "SELECT count(*) FROM orders").await;
-        exec(&mut conn, "ROLLBACK").await;
         let _ = conn.close().await;
 
         // B's data is intact.
@@ -797,8 +736,6 @@ mod postgres_only {
             (read.order.order.current_state.as_str(), read.history.len()),
             ("validated", 1)
         );
-        assert_eq!(s.load_rule_stats("B").await.unwrap().len(), 1);
-        assert!(!s.note_webhook("B", "n1", at(2)).await.unwrap());
         drop(s);
         pg::drop_schema(&url, &schema).await;
     }

@@ -27,7 +27,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use creatorflow::store::Inbox;
+use creatorflow::store::{Inbox, Store};
 use creatorflow::tiktok::{OrderApi, PollConfig, Processor, poll_all};
 use creatorflow::{AnyStore, Engine, EngineBuilder};
 use tokio::sync::{Notify, watch};
@@ -35,8 +35,8 @@ use tokio::task::JoinHandle;
 
 pub use webhook::WebhookStats;
 
-/// The store every engine of the server shares.
-pub type SharedStore = Arc<AnyStore>;
+/// The store every engine of the server shares (clones share the database).
+pub type SharedStore = AnyStore;
 
 /// How the server runs.
 #[derive(Debug, Clone)]
