@@ -246,6 +246,124 @@ async fn sqlite_schema_newer_than_the_binary_is_refused() {
     assert!(matches!(again, StoreError::SchemaTooNew { .. }));
 }
 
+/// Sets the checksum recorded for `version` in the SQLite file at `path`,
+/// as if the migration's text had been different when it was applied.
+async fn sqlite_tamper_checksum(path: &std::path::Path, version: i64) {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let changed = sqlx::query("UPDATE creatorflow_schema SET checksum = x'00' WHERE version = ?")
+        .bind(version)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(changed.rows_affected(), 1);
+    pool.close().await;
+}
+
+/// Every applied migration is recorded with a checksum; one whose text
+/// changed since (here: whose recorded checksum differs) is refused with
+/// an error naming the version, in the main file and in the inbox file,
+/// and nothing is rewritten.
+#[tokio::test]
+async fn sqlite_changed_migration_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cf.db");
+    let url = format!("sqlite://{}", path.display());
+    store::SqliteStore::open(&url).await.unwrap().close().await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let missing: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM creatorflow_schema WHERE length(checksum) <> 32")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(missing, 0, "every version has its SHA-256");
+    pool.close().await;
+
+    sqlite_tamper_checksum(&path, 2).await;
+    for _ in 0..2 {
+        let err = store::open(&url).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::MigrationChanged {
+                    migrations: "sqlite",
+                    version: 2
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("migration 2"), "{err}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cf.db");
+    let url = format!("sqlite://{}", path.display());
+    store::SqliteStore::open(&url).await.unwrap().close().await;
+    sqlite_tamper_checksum(&store::SqliteStore::inbox_path(&path), 1).await;
+    let err = store::open(&url).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::MigrationChanged {
+                migrations: "sqlite inbox",
+                version: 1
+            }
+        ),
+        "{err}"
+    );
+}
+
+/// Files written before checksums (versions without one; an inbox file
+/// that only kept `PRAGMA user_version`) get them filled in on first open
+/// and open normally after.
+#[tokio::test]
+async fn sqlite_versions_without_checksums_are_backfilled() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cf.db");
+    let inbox = store::SqliteStore::inbox_path(&path);
+    let url = format!("sqlite://{}", path.display());
+    store::SqliteStore::open(&url).await.unwrap().close().await;
+    // Back to how the previous version left the files.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::raw_sql("ALTER TABLE creatorflow_schema DROP COLUMN checksum")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", inbox.display()))
+        .await
+        .unwrap();
+    sqlx::raw_sql("DROP TABLE creatorflow_schema")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    for _ in 0..2 {
+        let s = store::SqliteStore::open(&url).await.unwrap();
+        s.close().await;
+    }
+    for file in [&path, &inbox] {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+            .await
+            .unwrap();
+        let (rows, with_sum): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), count(*) FILTER (WHERE length(checksum) = 32) \
+             FROM creatorflow_schema",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert!(rows > 0 && rows == with_sum, "{}: {rows} {with_sum}", file.display());
+        pool.close().await;
+    }
+}
+
 /// Opening fails with typed errors naming the (redacted) URL.
 #[tokio::test]
 async fn open_errors_are_typed() {
@@ -1066,6 +1184,47 @@ mod postgres_only {
         assert_eq!(rows, distinct);
         assert!(rows >= 4, "{rows} migrations recorded");
         let _ = conn.close().await;
+        pg::drop_schema(&url, &schema).await;
+    }
+
+    /// A migration whose text changed after it was applied is refused,
+    /// naming the version; versions recorded before checksums (no
+    /// `checksum` column) are backfilled on open.
+    #[tokio::test]
+    async fn postgres_changed_migration_is_refused_and_old_versions_backfilled() {
+        let Some((url, schema, s)) = open("checksum").await else {
+            return;
+        };
+        drop(s);
+        let target = pg::with_schema(&url, &schema);
+        let mut conn = pg::owner(&url, &schema).await;
+        exec(&mut conn, "ALTER TABLE creatorflow_schema DROP COLUMN checksum").await;
+        let _ = conn.close().await;
+        drop(store::open(&target).await.unwrap());
+        let mut conn = pg::owner(&url, &schema).await;
+        let missing = scalar(
+            &mut conn,
+            "SELECT count(*) FROM creatorflow_schema WHERE length(checksum) IS DISTINCT FROM 32",
+        )
+        .await;
+        assert_eq!(missing, 0, "every version got its SHA-256");
+        exec(
+            &mut conn,
+            "UPDATE creatorflow_schema SET checksum = '\\x00' WHERE version = 3",
+        )
+        .await;
+        let _ = conn.close().await;
+        let err = store::open(&target).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::MigrationChanged {
+                    migrations: "postgres",
+                    version: 3
+                }
+            ),
+            "{err}"
+        );
         pg::drop_schema(&url, &schema).await;
     }
 }
