@@ -359,7 +359,11 @@ async fn sqlite_versions_without_checksums_are_backfilled() {
         .fetch_one(&pool)
         .await
         .unwrap();
-        assert!(rows > 0 && rows == with_sum, "{}: {rows} {with_sum}", file.display());
+        assert!(
+            rows > 0 && rows == with_sum,
+            "{}: {rows} {with_sum}",
+            file.display()
+        );
         pool.close().await;
     }
 }
@@ -1198,7 +1202,11 @@ mod postgres_only {
         drop(s);
         let target = pg::with_schema(&url, &schema);
         let mut conn = pg::owner(&url, &schema).await;
-        exec(&mut conn, "ALTER TABLE creatorflow_schema DROP COLUMN checksum").await;
+        exec(
+            &mut conn,
+            "ALTER TABLE creatorflow_schema DROP COLUMN checksum",
+        )
+        .await;
         let _ = conn.close().await;
         drop(store::open(&target).await.unwrap());
         let mut conn = pg::owner(&url, &schema).await;

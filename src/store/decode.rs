@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::logic::{Figures, LeaseState, to_u64};
-use super::{OrderId, StoreError, StoredOrder};
+use super::{InboxItem, LaneLimit, Lease, OrderId, StoreError, StoredOrder, WorkItem};
 use crate::model::{
     AutomationStatus, CustomerTier, Impact, Order, Priority, StateName, UserRef, ViralIndicator,
 };
@@ -27,6 +27,8 @@ pub(crate) trait Columns {
     fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError>;
     /// A nullable floating-point column.
     fn opt_float(&self, col: &str) -> Result<Option<f64>, StoreError>;
+    /// A binary column.
+    fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError>;
     /// A boolean column.
     fn flag(&self, col: &str) -> Result<bool, StoreError>;
     /// An order id column.
@@ -126,6 +128,59 @@ pub(crate) fn lease_state(row: &impl Columns) -> Result<LeaseState, StoreError> 
 /// Reads a work item's or inbox entry's `attempts`.
 pub(crate) fn attempts(row: &impl Columns) -> Result<u32, StoreError> {
     small(row, "attempts")
+}
+
+/// Decodes a row a claim returned (`id, user_id, order_id, kind, lane,
+/// viral, payload, attempts, order_created_at`): the item under its new
+/// lease, and its order's `created_at` (for [`in_service_order`]).
+pub(crate) fn claimed_item(
+    row: &impl Columns,
+    worker: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<(WorkItem, DateTime<Utc>), StoreError> {
+    let item = WorkItem {
+        order_id: row.id("order_id")?,
+        kind: row.text("kind")?,
+        lane: lane(row, "lane")?,
+        viral: row.flag("viral")?,
+        payload: from_json(&row.text("payload")?, "payload")?,
+        lease: Lease {
+            id: row.int("id")?,
+            tenant: row.text("user_id")?,
+            worker: worker.to_owned(),
+            attempt: attempts(row)?,
+            expires_at,
+        },
+    };
+    Ok((item, row.time("order_created_at")?))
+}
+
+/// Claimed items in the order a claim serves them (a statement's
+/// `RETURNING` has none): lane by lane as asked, VIRAL first, oldest
+/// order first.
+pub(crate) fn in_service_order(
+    lanes: &[&LaneLimit],
+    mut claimed: Vec<(WorkItem, DateTime<Utc>)>,
+) -> Vec<WorkItem> {
+    let lane_pos = |p: Priority| lanes.iter().position(|l| l.lane == p).unwrap_or(usize::MAX);
+    claimed.sort_by_key(|(i, created)| (lane_pos(i.lane), !i.viral, *created, i.lease.id));
+    claimed.into_iter().map(|(i, _)| i).collect()
+}
+
+/// Decodes a row an inbox claim returned (`id, dedup_key, topic, body,
+/// received_at, attempts`) of `tenant`'s inbox.
+pub(crate) fn inbox_item(row: &impl Columns, tenant: &str) -> Result<InboxItem, StoreError> {
+    Ok(InboxItem {
+        id: row.int("id")?,
+        tenant: tenant.to_owned(),
+        dedup_key: row.text("dedup_key")?,
+        topic: u64::try_from(row.int("topic")?)
+            .map_err(|_| StoreError::database("inbox: negative topic"))?,
+        body: row.bytes("body")?,
+        received_at: row.time("received_at")?,
+        attempt: u32::try_from(row.int("attempts")?)
+            .map_err(|_| StoreError::database("inbox: attempts out of range"))?,
+    })
 }
 
 /// Reads an integer column into a narrower type.

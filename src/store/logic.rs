@@ -168,7 +168,11 @@ pub(crate) fn valid_orders(prepared: &[Prepared]) -> Option<Vec<&StoredOrder>> {
 
 /// The batch's results when nothing was written (every order refused).
 pub(crate) fn refused(prepared: Vec<Prepared>) -> Vec<Result<Created, StoreError>> {
-    prepared.into_iter().filter_map(Result::err).map(Err).collect()
+    prepared
+        .into_iter()
+        .filter_map(Result::err)
+        .map(Err)
+        .collect()
 }
 
 /// The TikTok order ids of the valid orders that were not inserted

@@ -2,9 +2,7 @@
 
 use std::future::Future;
 
-use super::{
-    Created, NewOrder, OrderId, OrderWithHistory, StoreError, StoredOrder, Transition,
-};
+use super::{Created, NewOrder, OrderId, OrderWithHistory, StoreError, StoredOrder, Transition};
 use crate::model::Order;
 
 /// Orders and their history: idempotent ingest, reads, and atomic
@@ -13,8 +11,6 @@ use crate::model::Order;
 /// Methods return `impl Future + Send`, so a store can be shared across
 /// tokio tasks; implementations may write `async fn`.
 pub trait OrderStore: Send + Sync {
-
-
     /// Stores `order` for `tenant` unless the tenant already has an order
     /// with its `tiktok_order_id`, in which case that one is returned with
     /// `created: false` (idempotent ingest). See [`OrderStore::create_orders`].
@@ -98,8 +94,6 @@ pub trait OrderStore: Send + Sync {
         tenant: &str,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<StoredOrder>, StoreError>> + Send;
-
-    
 
     /// Applies one transition atomically (see [`OrderStore::transitions`]).
     fn transition(

@@ -6,8 +6,7 @@ use std::future::Future;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{
-    ClaimRequest, Lease, OrderId, QueueSummary, StoreError, TenantScope, WorkId, WorkItem,
-    WorkSpec,
+    ClaimRequest, Lease, OrderId, QueueSummary, StoreError, TenantScope, WorkId, WorkItem, WorkSpec,
 };
 
 /// The work queue: enqueue, schedule, claim with a lease, renew, complete,

@@ -33,9 +33,13 @@ impl OrderStore for MemoryStore {
         }
         let (results, work) = logic::decide_created(tenant, prepared, &inserted, &existing);
         for e in work {
-            inner
-                .queue
-                .insert_if_absent(&e.tenant, e.order_id, &e.spec, e.viral, e.order_created_at);
+            inner.queue.insert_if_absent(
+                &e.tenant,
+                e.order_id,
+                &e.spec,
+                e.viral,
+                e.order_created_at,
+            );
         }
         Ok(results)
     }

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::rows::{column, count, db, time};
+use super::rows::{column, count, db};
 
 use super::{Mode, PostgresStore, Role, literal};
 use crate::store::inbox::validate_entry;
@@ -14,6 +14,33 @@ use crate::store::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, OrderEve
 /// round trip ([`PostgresStore::append_in_one_trip`]); larger ones bind
 /// their values as arrays (four round trips).
 const ONE_TRIP_BYTES: usize = 1 << 20;
+
+impl PostgresStore {
+    /// Runs the statement `query` makes of each item, in order, in one
+    /// transaction for `tenant`; whether each changed exactly one row.
+    async fn each_changes_one<'a, T>(
+        &self,
+        tenant: &str,
+        items: &'a [T],
+        context: &'static str,
+        query: impl Fn(&'a T) -> super::rows::Q<'a> + Send,
+    ) -> Result<Vec<bool>, StoreError>
+    where
+        T: Sync,
+    {
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
+        let result = async {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                let done = query(item).execute(tx.conn()).await.map_err(db(context))?;
+                out.push(done.rows_affected() == 1);
+            }
+            Ok(out)
+        }
+        .await;
+        tx.end(result).await
+    }
+}
 
 /// Which of `keys` are among the `stored` ones (each key counts once: a key
 /// repeated within the batch is new only the first time).
@@ -156,19 +183,7 @@ impl Inbox for PostgresStore {
         .map_err(db("claiming inbox entries"));
         let items = rows.and_then(|rows| {
             rows.iter()
-                .map(|r| {
-                    Ok(InboxItem {
-                        id: column(r, "id")?,
-                        tenant: tenant.to_owned(),
-                        dedup_key: column(r, "dedup_key")?,
-                        topic: u64::try_from(column::<i64>(r, "topic")?)
-                            .map_err(|_| StoreError::database("inbox: negative topic"))?,
-                        body: column(r, "body")?,
-                        received_at: time(r, "received_at")?,
-                        attempt: u32::try_from(column::<i64>(r, "attempts")?)
-                            .map_err(|_| StoreError::database("inbox: attempts out of range"))?,
-                    })
-                })
+                .map(|r| crate::store::decode::inbox_item(r, tenant))
                 .collect::<Result<Vec<_>, StoreError>>()
         });
         let mut items = tx.end(items).await?;
@@ -185,10 +200,8 @@ impl Inbox for PostgresStore {
         if done.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
-        let mut result = Ok(Vec::with_capacity(done.len()));
-        for d in done {
-            let r = sqlx::query(
+        self.each_changes_one(tenant, done, "marking an inbox entry processed", |d| {
+            sqlx::query(
                 "UPDATE tiktok_inbox SET processed_at = $1, claimable_at = NULL, outcome = $2 \
                  WHERE user_id = $3 AND id = $4 AND attempts = $5 AND processed_at IS NULL",
             )
@@ -197,19 +210,8 @@ impl Inbox for PostgresStore {
             .bind(tenant)
             .bind(d.id)
             .bind(i64::from(d.attempt))
-            .execute(tx.conn())
-            .await
-            .map_err(db("marking an inbox entry processed"));
-            match (r, &mut result) {
-                (Ok(r), Ok(out)) => out.push(r.rows_affected() == 1),
-                (Err(err), _) => {
-                    result = Err(err);
-                    break;
-                }
-                (_, Err(_)) => break,
-            }
-        }
-        tx.end(result).await
+        })
+        .await
     }
 
     async fn inbox_prune(
@@ -263,10 +265,8 @@ impl Inbox for PostgresStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
-        let mut result = Ok(Vec::with_capacity(events.len()));
-        for e in events {
-            let r = sqlx::query(
+        self.each_changes_one(tenant, events, "noting an order event", |e| {
+            sqlx::query(
                 "INSERT INTO tiktok_order_events AS e (user_id, tiktok_order_id, event_time, event_rank) \
                  VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, tiktok_order_id) DO UPDATE \
                  SET event_time = EXCLUDED.event_time, event_rank = EXCLUDED.event_rank \
@@ -276,19 +276,8 @@ impl Inbox for PostgresStore {
             .bind(&e.tiktok_order_id)
             .bind(e.time)
             .bind(i16::from(e.rank))
-            .execute(tx.conn())
-            .await
-            .map_err(db("noting an order event"));
-            match (r, &mut result) {
-                (Ok(r), Ok(out)) => out.push(r.rows_affected() == 1),
-                (Err(err), _) => {
-                    result = Err(err);
-                    break;
-                }
-                (_, Err(_)) => break,
-            }
-        }
-        tx.end(result).await
+        })
+        .await
     }
 
     async fn cursor(&self, tenant: &str, name: &str) -> Result<Option<i64>, StoreError> {

@@ -115,7 +115,11 @@ async fn applied(
     .fetch_one(&mut *conn)
     .await
     .map_err(db("reading the schema-version table"))?;
-    let checksum = if has_checksums { "checksum" } else { "NULL::bytea" };
+    let checksum = if has_checksums {
+        "checksum"
+    } else {
+        "NULL::bytea"
+    };
     let rows: Vec<(i64, Option<Vec<u8>>)> = sqlx::query_as(AssertSqlSafe(format!(
         "SELECT version, {checksum} FROM {table} ORDER BY version"
     )))

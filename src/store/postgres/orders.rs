@@ -182,11 +182,7 @@ impl OrderStore for PostgresStore {
         tx.end(result).await
     }
 
-    async fn active_orders(
-        &self,
-        tenant: &str,
-        n: usize,
-    ) -> Result<Vec<StoredOrder>, StoreError> {
+    async fn active_orders(&self, tenant: &str, n: usize) -> Result<Vec<StoredOrder>, StoreError> {
         let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
         let result = active_in(tx.conn(), tenant, n).await;
         tx.end(result).await
@@ -603,4 +599,3 @@ async fn write_effects(
     }
     insert_work(conn, &effects.enqueue).await
 }
-

@@ -4,12 +4,14 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgConnection;
 
-use super::rows::{column, count, db, from_json, json, lane, opt_time, time};
+use super::rows::{column, count, db, json, lane, opt_time};
 use super::{Mode, PostgresStore, Role, literal, time_literal};
 use crate::model::Priority;
+use crate::store::decode;
 use crate::store::logic::{self, lease_expiry, lease_lost, leased_error, trunc};
 use crate::store::{
-    ClaimRequest, Lease, OrderId, QueueStore, QueueSummary, StoreError, TenantScope, WorkId, WorkItem, WorkSpec,
+    ClaimRequest, Lease, OrderId, QueueStore, QueueSummary, StoreError, TenantScope, WorkId,
+    WorkItem, WorkSpec,
 };
 
 /// Inserts the order's item of `spec.kind` from the order's own row
@@ -175,32 +177,13 @@ impl QueueStore for PostgresStore {
                 q = q.bind(t);
             }
             let rows = q.fetch_all(tx.conn()).await.map_err(db("claiming work"))?;
-            let mut claimed = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let item = WorkItem {
-                    order_id: column(row, "order_id")?,
-                    kind: column(row, "kind")?,
-                    lane: lane(row, "lane")?,
-                    viral: column(row, "viral")?,
-                    payload: from_json(&column::<String>(row, "payload")?, "payload")?,
-                    lease: Lease {
-                        id: column(row, "id")?,
-                        tenant: column(row, "user_id")?,
-                        worker: req.worker.to_owned(),
-                        attempt: crate::store::decode::attempts(row)?,
-                        expires_at,
-                    },
-                };
-                claimed.push((item, time(row, "order_created_at")?));
-            }
-            Ok(claimed)
+            rows.iter()
+                .map(|row| decode::claimed_item(row, req.worker, expires_at))
+                .collect::<Result<_, _>>()
         }
         .await;
-        let mut claimed = tx.end(result).await?;
-        // RETURNING has no order: lane by lane as asked, VIRAL first, oldest first.
-        let lane_pos = |p: Priority| lanes.iter().position(|l| l.lane == p).unwrap_or(usize::MAX);
-        claimed.sort_by_key(|(i, created)| (lane_pos(i.lane), !i.viral, *created, i.lease.id));
-        Ok(claimed.into_iter().map(|(i, _)| i).collect())
+        let claimed = tx.end(result).await?;
+        Ok(decode::in_service_order(&lanes, claimed))
     }
 
     async fn renew(
@@ -228,11 +211,7 @@ impl QueueStore for PostgresStore {
         })
     }
 
-    async fn complete(
-        &self,
-        lease: &Lease,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    async fn complete(&self, lease: &Lease, now: DateTime<Utc>) -> Result<(), StoreError> {
         on_lease(
             self,
             lease,
@@ -365,4 +344,3 @@ async fn on_lease(
     }
     Ok(())
 }
-

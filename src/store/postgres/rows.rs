@@ -177,7 +177,7 @@ impl OrderArrays {
     }
 }
 
-pub(super) use crate::store::decode::{count, from_json, json, lane};
+pub(super) use crate::store::decode::{count, json, lane};
 
 /// Reads a column as `T`.
 pub(super) fn column<'r, T>(row: &'r PgRow, col: &str) -> Result<T, StoreError>
@@ -226,6 +226,9 @@ impl Columns for PgRow {
         column(self, col)
     }
     fn opt_float(&self, col: &str) -> Result<Option<f64>, StoreError> {
+        column(self, col)
+    }
+    fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError> {
         column(self, col)
     }
     fn flag(&self, col: &str) -> Result<bool, StoreError> {

@@ -32,7 +32,7 @@ use sqlx::{AssertSqlSafe, Connection, Row, SqliteConnection, SqlitePool};
 use super::SqliteStore;
 use super::rows::{column, count, db, placeholders};
 use crate::store::inbox::validate_entry;
-use crate::store::logic::{from_ms, ms, to_i64};
+use crate::store::logic::{ms, to_i64};
 use crate::store::url::SqliteTarget;
 use crate::store::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, OrderEvent, StoreError};
 
@@ -240,19 +240,7 @@ impl Inbox for SqliteStore {
         tx.commit().await.map_err(db("committing an inbox claim"))?;
         let mut items = rows
             .iter()
-            .map(|r| {
-                Ok(InboxItem {
-                    id: column(r, "id")?,
-                    tenant: tenant.to_owned(),
-                    dedup_key: column(r, "dedup_key")?,
-                    topic: u64::try_from(column::<i64>(r, "topic")?)
-                        .map_err(|_| StoreError::database("inbox: negative topic"))?,
-                    body: column(r, "body")?,
-                    received_at: from_ms(column(r, "received_at")?)?,
-                    attempt: u32::try_from(column::<i64>(r, "attempts")?)
-                        .map_err(|_| StoreError::database("inbox: attempts out of range"))?,
-                })
-            })
+            .map(|r| crate::store::decode::inbox_item(r, tenant))
             .collect::<Result<Vec<_>, StoreError>>()?;
         items.sort_by_key(|i| i.id);
         Ok(items)

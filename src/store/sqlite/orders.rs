@@ -37,7 +37,7 @@ impl OrderStore for SqliteStore {
         &self,
         tenant: &str,
         orders: &[NewOrder],
-    ) -> Result<Vec<Result<Created, StoreError>>, StoreError>     {
+    ) -> Result<Vec<Result<Created, StoreError>>, StoreError> {
         let prepared = logic::prepare_batch(tenant, orders);
         let Some(valid) = logic::valid_orders(&prepared) else {
             return Ok(logic::refused(prepared));
@@ -87,7 +87,11 @@ impl OrderStore for SqliteStore {
         Ok(results)
     }
 
-    async fn get_order(&self, tenant: &str, id: OrderId) -> Result<Option<StoredOrder>, StoreError>     {
+    async fn get_order(
+        &self,
+        tenant: &str,
+        id: OrderId,
+    ) -> Result<Option<StoredOrder>, StoreError> {
         let row = sqlx::query(AssertSqlSafe(select_orders("id = ? AND user_id = ?")))
             .bind(id.to_string())
             .bind(tenant.to_owned())
@@ -101,7 +105,7 @@ impl OrderStore for SqliteStore {
         &self,
         tenant: &str,
         ids: &[OrderId],
-    ) -> Result<Vec<StoredOrder>, StoreError>     {
+    ) -> Result<Vec<StoredOrder>, StoreError> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(CHUNK) {
             let mut q = sqlx::query(AssertSqlSafe(select_orders(&format!(
@@ -112,7 +116,10 @@ impl OrderStore for SqliteStore {
             for id in chunk {
                 q = q.bind(id.to_string());
             }
-            let rows = q.fetch_all(&self.reader).await.map_err(db("reading orders"))?;
+            let rows = q
+                .fetch_all(&self.reader)
+                .await
+                .map_err(db("reading orders"))?;
             out.extend(decode_all(&rows)?);
         }
         Ok(out)
@@ -122,7 +129,7 @@ impl OrderStore for SqliteStore {
         &self,
         tenant: &str,
         tiktok_order_id: &str,
-    ) -> Result<Option<StoredOrder>, StoreError>     {
+    ) -> Result<Option<StoredOrder>, StoreError> {
         let row = sqlx::query(AssertSqlSafe(select_orders(
             "user_id = ? AND tiktok_order_id = ?",
         )))
@@ -138,7 +145,7 @@ impl OrderStore for SqliteStore {
         &self,
         tenant: &str,
         id: OrderId,
-    ) -> Result<Option<OrderWithHistory>, StoreError>     {
+    ) -> Result<Option<OrderWithHistory>, StoreError> {
         let mut tx = self.read().await?;
         let Some(row) = sqlx::query(AssertSqlSafe(select_orders("id = ? AND user_id = ?")))
             .bind(id.to_string())
@@ -171,7 +178,7 @@ impl OrderStore for SqliteStore {
         tenant: &str,
         after: Option<OrderId>,
         limit: usize,
-    ) -> Result<Vec<StoredOrder>, StoreError>     {
+    ) -> Result<Vec<StoredOrder>, StoreError> {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "{} ORDER BY id LIMIT ?",
             select_orders("user_id = ? AND id > ?")
@@ -189,14 +196,14 @@ impl OrderStore for SqliteStore {
         &self,
         tenant: &str,
         limit: usize,
-    ) -> Result<Vec<StoredOrder>, StoreError>     {
+    ) -> Result<Vec<StoredOrder>, StoreError> {
         active_on(&self.reader, tenant, limit).await
     }
 
     async fn transitions(
         &self,
         batch: &[(&str, Transition)],
-    ) -> Result<Vec<Result<StoredOrder, StoreError>>, StoreError>     {
+    ) -> Result<Vec<Result<StoredOrder, StoreError>>, StoreError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -245,7 +252,10 @@ impl OrderStore for SqliteStore {
                     orders.insert(o.id, o);
                 }
                 (Either::Right(row), Some(Read::Leases)) => {
-                    leases.insert(column(&row, "id")?, crate::store::decode::lease_state(&row)?);
+                    leases.insert(
+                        column(&row, "id")?,
+                        crate::store::decode::lease_state(&row)?,
+                    );
                 }
                 (Either::Right(_), None) => {
                     return Err(StoreError::invalid("a row after the last statement"));
@@ -504,4 +514,3 @@ fn bind_rest<'q>(mut q: Q<'q>, effects: &Effects) -> Result<Q<'q>, StoreError> {
     }
     bind_work(q, &effects.enqueue)
 }
-

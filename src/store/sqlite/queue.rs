@@ -5,13 +5,13 @@ use sqlx::AssertSqlSafe;
 
 use super::SqliteStore;
 use super::orders::insert_work;
-use super::rows::{column, count, db, from_json, json, lane, time, uuid};
+use super::rows::{column, count, db, json, lane, time};
 use crate::model::Priority;
-use crate::store::logic::{
-    self, Enqueue, lease_expiry, lease_lost, leased_error, ms, trunc,
-};
+use crate::store::decode;
+use crate::store::logic::{self, Enqueue, lease_expiry, lease_lost, leased_error, ms, trunc};
 use crate::store::{
-    ClaimRequest, Lease, OrderId, QueueStore, QueueSummary, StoreError, TenantScope, WorkId, WorkItem, WorkSpec,
+    ClaimRequest, Lease, OrderId, QueueStore, QueueSummary, StoreError, TenantScope, WorkId,
+    WorkItem, WorkSpec,
 };
 
 /// The order's `viral` flag and `created_at`, if it is the tenant's.
@@ -187,29 +187,11 @@ impl QueueStore for SqliteStore {
             .fetch_all(&self.writer)
             .await
             .map_err(db("claiming work"))?;
-        let mut claimed = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let item = WorkItem {
-                order_id: uuid(row, "order_id")?,
-                kind: column(row, "kind")?,
-                lane: lane(row, "lane")?,
-                viral: column(row, "viral")?,
-                payload: from_json(&column::<String>(row, "payload")?, "payload")?,
-                lease: Lease {
-                    id: column(row, "id")?,
-                    tenant: column(row, "user_id")?,
-                    worker: req.worker.to_owned(),
-                    attempt: crate::store::decode::attempts(row)?,
-                    expires_at,
-                },
-            };
-            let created: i64 = column(row, "order_created_at")?;
-            claimed.push((item, created));
-        }
-        // RETURNING has no order: lane by lane as asked, VIRAL first, oldest first.
-        let lane_pos = |p: Priority| lanes.iter().position(|l| l.lane == p).unwrap_or(usize::MAX);
-        claimed.sort_by_key(|(i, created)| (lane_pos(i.lane), !i.viral, *created, i.lease.id));
-        Ok(claimed.into_iter().map(|(i, _)| i).collect())
+        let claimed = rows
+            .iter()
+            .map(|row| decode::claimed_item(row, req.worker, expires_at))
+            .collect::<Result<_, _>>()?;
+        Ok(decode::in_service_order(&lanes, claimed))
     }
 
     async fn renew(
@@ -226,35 +208,18 @@ impl QueueStore for SqliteStore {
         .bind(ms(until))
         .bind(ms(until))
         .bind(ms(trunc(now)));
-        let done = bind_lease(q, lease, now)
-            .execute(&self.writer)
-            .await
-            .map_err(db("renewing a lease"))?;
-        if done.rows_affected() == 0 {
-            return Err(lease_lost(lease));
-        }
+        self.on_lease(q, lease, now, "renewing a lease").await?;
         Ok(Lease {
             expires_at: until,
             ..lease.clone()
         })
     }
 
-    async fn complete(
-        &self,
-        lease: &Lease,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    async fn complete(&self, lease: &Lease, now: DateTime<Utc>) -> Result<(), StoreError> {
         let q = sqlx::query(AssertSqlSafe(format!(
             "DELETE FROM work_queue WHERE {LEASE_HOLDS}"
         )));
-        let done = bind_lease(q, lease, now)
-            .execute(&self.writer)
-            .await
-            .map_err(db("completing work"))?;
-        if done.rows_affected() == 0 {
-            return Err(lease_lost(lease));
-        }
-        Ok(())
+        self.on_lease(q, lease, now, "completing work").await
     }
 
     async fn release(
@@ -269,14 +234,7 @@ impl QueueStore for SqliteStore {
         )))
         .bind(ms(trunc(run_at.unwrap_or(now))))
         .bind(ms(trunc(now)));
-        let done = bind_lease(q, lease, now)
-            .execute(&self.writer)
-            .await
-            .map_err(db("releasing work"))?;
-        if done.rows_affected() == 0 {
-            return Err(lease_lost(lease));
-        }
-        Ok(())
+        self.on_lease(q, lease, now, "releasing work").await
     }
 
     async fn queue_summary(
@@ -336,11 +294,28 @@ impl QueueStore for SqliteStore {
 const LEASE_HOLDS: &str =
     "id = ? AND user_id = ? AND lease_owner = ? AND attempts = ? AND lease_expires_at > ?";
 
-fn bind_lease<'q>(q: super::rows::Q<'q>, lease: &Lease, now: DateTime<Utc>) -> super::rows::Q<'q> {
-    q.bind(lease.id)
-        .bind(lease.tenant.clone())
-        .bind(lease.worker.clone())
-        .bind(i64::from(lease.attempt))
-        .bind(ms(trunc(now)))
+impl SqliteStore {
+    /// Runs `q` (a statement ending `WHERE {LEASE_HOLDS}`) with the lease
+    /// bound; [`StoreError::LeaseLost`] if it matched no row.
+    async fn on_lease(
+        &self,
+        q: super::rows::Q<'_>,
+        lease: &Lease,
+        now: DateTime<Utc>,
+        context: &'static str,
+    ) -> Result<(), StoreError> {
+        let done = q
+            .bind(lease.id)
+            .bind(lease.tenant.clone())
+            .bind(lease.worker.clone())
+            .bind(i64::from(lease.attempt))
+            .bind(ms(trunc(now)))
+            .execute(&self.writer)
+            .await
+            .map_err(db(context))?;
+        if done.rows_affected() == 0 {
+            return Err(lease_lost(lease));
+        }
+        Ok(())
+    }
 }
-

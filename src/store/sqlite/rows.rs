@@ -62,7 +62,7 @@ pub(super) fn params(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
-pub(super) use crate::store::decode::{count, from_json, json, lane};
+pub(super) use crate::store::decode::{count, json, lane};
 
 /// Binds one order's columns, in [`ORDER_COLUMNS`] order.
 pub(super) fn bind_order<'q>(q: Q<'q>, s: &StoredOrder) -> Result<Q<'q>, StoreError> {
@@ -132,6 +132,9 @@ impl Columns for SqliteRow {
         get(self, col)
     }
     fn opt_float(&self, col: &str) -> Result<Option<f64>, StoreError> {
+        get(self, col)
+    }
+    fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError> {
         get(self, col)
     }
     fn flag(&self, col: &str) -> Result<bool, StoreError> {
