@@ -138,6 +138,10 @@ pub use types::{
 };
 pub use url::redact as redact_url;
 
+/// The store's result type (`E` defaults to [`StoreError`]), for its
+/// implementations' signatures.
+pub(crate) type Result<T, E = StoreError> = std::result::Result<T, E>;
+
 /// Opens the store a URL names: `memory:`, `sqlite://PATH` (created if
 /// missing; migrations applied) or `postgres://…` (migrations applied by the
 /// URL's user, queries run under the application role; see `PostgresStore`).

@@ -1,5 +1,6 @@
 //! The dashboard of the `memory:` store: the aggregates in one pass.
 
+use crate::store::Result;
 use std::collections::HashSet;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -7,7 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::{MemoryStore, sort_urgent};
 use crate::model::Impact;
 use crate::store::logic::{self, Figures, window_bounds};
-use crate::store::{Dashboard, DashboardStore, MOST_URGENT_LIMIT, StoreError};
+use crate::store::{Dashboard, DashboardStore, MOST_URGENT_LIMIT};
 
 impl DashboardStore for MemoryStore {
     async fn dashboard(
@@ -15,7 +16,7 @@ impl DashboardStore for MemoryStore {
         tenant: &str,
         now: DateTime<Utc>,
         window: TimeDelta,
-    ) -> Result<Dashboard, StoreError> {
+    ) -> Result<Dashboard> {
         let w = window_bounds(now, window)?;
         let inner = self.lock();
         let mut f = Figures::default();

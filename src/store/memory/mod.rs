@@ -9,13 +9,14 @@ mod orders;
 mod queue;
 
 use crate::FastMap;
+use crate::store::Result;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
 
 use super::fault::{Fault, FaultPoint, InjectFault};
 use super::logic::{self, is_viral, lease_holds, lease_lost};
-use super::{HistoryEntry, Lease, OrderId, StoreError, StoredOrder};
+use super::{HistoryEntry, Lease, OrderId, StoredOrder};
 use queue::Queue;
 
 /// The in-memory store (`memory:`). Cheap to create; everything is lost
@@ -64,7 +65,7 @@ impl Inner {
     }
 
     /// The tenant's lease check for `lease` at `now`.
-    fn check_lease(&self, lease: &Lease, now: DateTime<Utc>) -> Result<(), StoreError> {
+    fn check_lease(&self, lease: &Lease, now: DateTime<Utc>) -> Result<()> {
         match self.queue.lease_state(lease.id) {
             Some(state) if lease_holds(&state, lease, now) => Ok(()),
             _ => Err(lease_lost(lease)),

@@ -1,14 +1,14 @@
 //! Orders and transitions of the `memory:` store.
 
 use crate::FastMap;
+use crate::store::Result;
 use std::collections::{HashMap, HashSet};
 
 use super::{MemoryStore, sort_urgent};
 use crate::store::fault::{FaultPoint, injected};
 use crate::store::logic::{self, LeaseState};
 use crate::store::{
-    Created, NewOrder, OrderId, OrderStore, OrderWithHistory, StoreError, StoredOrder, Transition,
-    WorkId,
+    Created, NewOrder, OrderId, OrderStore, OrderWithHistory, StoredOrder, Transition, WorkId,
 };
 
 impl OrderStore for MemoryStore {
@@ -16,7 +16,7 @@ impl OrderStore for MemoryStore {
         &self,
         tenant: &str,
         orders: &[NewOrder],
-    ) -> Result<Vec<Result<Created, StoreError>>, StoreError> {
+    ) -> Result<Vec<Result<Created>>> {
         let prepared = logic::prepare_batch(tenant, orders);
         let mut inner = self.lock();
         let mut inserted = HashSet::new();
@@ -44,19 +44,11 @@ impl OrderStore for MemoryStore {
         Ok(results)
     }
 
-    async fn get_order(
-        &self,
-        tenant: &str,
-        id: OrderId,
-    ) -> Result<Option<StoredOrder>, StoreError> {
+    async fn get_order(&self, tenant: &str, id: OrderId) -> Result<Option<StoredOrder>> {
         Ok(self.lock().order(tenant, id).cloned())
     }
 
-    async fn get_orders(
-        &self,
-        tenant: &str,
-        ids: &[OrderId],
-    ) -> Result<Vec<StoredOrder>, StoreError> {
+    async fn get_orders(&self, tenant: &str, ids: &[OrderId]) -> Result<Vec<StoredOrder>> {
         let inner = self.lock();
         Ok(ids
             .iter()
@@ -64,11 +56,7 @@ impl OrderStore for MemoryStore {
             .collect())
     }
 
-    async fn find_order(
-        &self,
-        tenant: &str,
-        tiktok_order_id: &str,
-    ) -> Result<Option<StoredOrder>, StoreError> {
+    async fn find_order(&self, tenant: &str, tiktok_order_id: &str) -> Result<Option<StoredOrder>> {
         let inner = self.lock();
         let key = (tenant.to_owned(), tiktok_order_id.to_owned());
         Ok(inner
@@ -82,7 +70,7 @@ impl OrderStore for MemoryStore {
         &self,
         tenant: &str,
         id: OrderId,
-    ) -> Result<Option<OrderWithHistory>, StoreError> {
+    ) -> Result<Option<OrderWithHistory>> {
         let inner = self.lock();
         Ok(inner.order(tenant, id).map(|order| OrderWithHistory {
             order: order.clone(),
@@ -95,7 +83,7 @@ impl OrderStore for MemoryStore {
         tenant: &str,
         after: Option<OrderId>,
         limit: usize,
-    ) -> Result<Vec<StoredOrder>, StoreError> {
+    ) -> Result<Vec<StoredOrder>> {
         let inner = self.lock();
         let mut orders: Vec<&StoredOrder> = inner
             .orders
@@ -108,11 +96,7 @@ impl OrderStore for MemoryStore {
         Ok(orders.into_iter().take(limit).cloned().collect())
     }
 
-    async fn active_orders(
-        &self,
-        tenant: &str,
-        limit: usize,
-    ) -> Result<Vec<StoredOrder>, StoreError> {
+    async fn active_orders(&self, tenant: &str, limit: usize) -> Result<Vec<StoredOrder>> {
         let inner = self.lock();
         let mut orders: Vec<&StoredOrder> = inner
             .orders
@@ -124,10 +108,7 @@ impl OrderStore for MemoryStore {
         Ok(orders.into_iter().take(limit).cloned().collect())
     }
 
-    async fn transitions(
-        &self,
-        batch: &[(&str, Transition)],
-    ) -> Result<Vec<Result<StoredOrder, StoreError>>, StoreError> {
+    async fn transitions(&self, batch: &[(&str, Transition)]) -> Result<Vec<Result<StoredOrder>>> {
         let mut inner = self.lock();
         // The store fails as a database would after updating the orders:
         // here, before anything is touched.

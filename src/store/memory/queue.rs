@@ -3,6 +3,7 @@
 //! O(log n) per item however long the queue is; and [`QueueStore`] on it.
 
 use crate::FastMap;
+use crate::store::Result;
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -304,7 +305,7 @@ impl QueueStore for MemoryStore {
         order_id: OrderId,
         work: &WorkSpec,
         _now: DateTime<Utc>,
-    ) -> Result<(WorkId, bool), StoreError> {
+    ) -> Result<(WorkId, bool)> {
         let spec = logic::prepare_work(work)?;
         let mut inner = self.lock();
         let order = inner
@@ -322,7 +323,7 @@ impl QueueStore for MemoryStore {
         order_id: OrderId,
         work: &WorkSpec,
         now: DateTime<Utc>,
-    ) -> Result<WorkId, StoreError> {
+    ) -> Result<WorkId> {
         let spec = logic::prepare_work(work)?;
         let mut inner = self.lock();
         let order = inner
@@ -351,7 +352,7 @@ impl QueueStore for MemoryStore {
         &self,
         scope: TenantScope<'_>,
         request: &ClaimRequest<'_>,
-    ) -> Result<Vec<WorkItem>, StoreError> {
+    ) -> Result<Vec<WorkItem>> {
         let expires_at = lease_expiry(request.now, request.lease)?;
         let request = ClaimRequest {
             now: trunc(request.now),
@@ -360,12 +361,7 @@ impl QueueStore for MemoryStore {
         Ok(self.lock().queue.claim(scope, &request, expires_at))
     }
 
-    async fn renew(
-        &self,
-        lease: &Lease,
-        extend: TimeDelta,
-        now: DateTime<Utc>,
-    ) -> Result<Lease, StoreError> {
+    async fn renew(&self, lease: &Lease, extend: TimeDelta, now: DateTime<Utc>) -> Result<Lease> {
         let until = lease_expiry(now, extend)?;
         let mut inner = self.lock();
         inner.check_lease(lease, trunc(now))?;
@@ -376,7 +372,7 @@ impl QueueStore for MemoryStore {
         })
     }
 
-    async fn complete(&self, lease: &Lease, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn complete(&self, lease: &Lease, now: DateTime<Utc>) -> Result<()> {
         let mut inner = self.lock();
         inner.check_lease(lease, trunc(now))?;
         inner.queue.remove(lease.id);
@@ -388,7 +384,7 @@ impl QueueStore for MemoryStore {
         lease: &Lease,
         run_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<()> {
         let now = trunc(now);
         let mut inner = self.lock();
         inner.check_lease(lease, now)?;
@@ -402,7 +398,7 @@ impl QueueStore for MemoryStore {
         &self,
         scope: TenantScope<'_>,
         now: DateTime<Utc>,
-    ) -> Result<QueueSummary, StoreError> {
+    ) -> Result<QueueSummary> {
         Ok(self.lock().queue.summary(scope, trunc(now)))
     }
 }

@@ -1,12 +1,13 @@
 //! The dashboard's aggregate queries on PostgreSQL.
 
+use crate::store::Result;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::orders::active_in;
 use super::rows::{column, db};
 use super::{Mode, PostgresStore, Role};
 use crate::store::logic::{self, Figures, from_ms, window_bounds};
-use crate::store::{Dashboard, DashboardStore, MOST_URGENT_LIMIT, StoreError};
+use crate::store::{Dashboard, DashboardStore, MOST_URGENT_LIMIT};
 
 impl DashboardStore for PostgresStore {
     async fn dashboard(
@@ -14,7 +15,7 @@ impl DashboardStore for PostgresStore {
         tenant: &str,
         now: DateTime<Utc>,
         window: TimeDelta,
-    ) -> Result<Dashboard, StoreError> {
+    ) -> Result<Dashboard> {
         let w = window_bounds(now, window)?;
         let (start, end, prev_start) = (from_ms(w.start)?, from_ms(w.end)?, from_ms(w.prev_start)?);
         let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;

@@ -1,6 +1,7 @@
 //! The inbox, event-time guard and cursors on PostgreSQL (migration 0003),
 //! each call one transaction as the application role for the tenant.
 
+use crate::store::Result;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::rows::{column, count, db};
@@ -8,7 +9,7 @@ use super::rows::{column, count, db};
 use super::{Mode, PostgresStore, Role, literal};
 use crate::store::inbox::validate_entry;
 use crate::store::logic::{to_i64, trunc};
-use crate::store::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, OrderEvent, StoreError};
+use crate::store::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, OrderEvent};
 
 /// Batches whose bodies total at most this many bytes are appended in one
 /// round trip ([`PostgresStore::append_in_one_trip`]); larger ones bind
@@ -24,7 +25,7 @@ impl PostgresStore {
         items: &'a [T],
         context: &'static str,
         query: impl Fn(&'a T) -> super::rows::Q<'a> + Send,
-    ) -> Result<Vec<bool>, StoreError>
+    ) -> Result<Vec<bool>>
     where
         T: Sync,
     {
@@ -57,11 +58,7 @@ impl PostgresStore {
     /// reserved inbox connections. An acknowledgement then costs one
     /// exchange with the server and its WAL flush, with no other wake-up of
     /// the server process in between.
-    async fn append_in_one_trip(
-        &self,
-        tenant: &str,
-        entries: &[InboxEntry],
-    ) -> Result<Vec<bool>, StoreError> {
+    async fn append_in_one_trip(&self, tenant: &str, entries: &[InboxEntry]) -> Result<Vec<bool>> {
         use std::fmt::Write;
 
         let bytes: usize = entries.iter().map(|e| 2 * e.body.len() + 96).sum();
@@ -103,11 +100,7 @@ impl PostgresStore {
 }
 
 impl Inbox for PostgresStore {
-    async fn inbox_append(
-        &self,
-        tenant: &str,
-        entries: &[InboxEntry],
-    ) -> Result<Vec<bool>, StoreError> {
+    async fn inbox_append(&self, tenant: &str, entries: &[InboxEntry]) -> Result<Vec<bool>> {
         for e in entries {
             validate_entry(e)?;
         }
@@ -161,7 +154,7 @@ impl Inbox for PostgresStore {
         limit: usize,
         lease: TimeDelta,
         now: DateTime<Utc>,
-    ) -> Result<Vec<InboxItem>, StoreError> {
+    ) -> Result<Vec<InboxItem>> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -184,7 +177,7 @@ impl Inbox for PostgresStore {
         let items = rows.and_then(|rows| {
             rows.iter()
                 .map(|r| crate::store::decode::inbox_item(r, tenant))
-                .collect::<Result<Vec<_>, StoreError>>()
+                .collect::<Result<Vec<_>>>()
         });
         let mut items = tx.end(items).await?;
         items.sort_by_key(|i| i.id);
@@ -196,7 +189,7 @@ impl Inbox for PostgresStore {
         tenant: &str,
         done: &[InboxDone],
         now: DateTime<Utc>,
-    ) -> Result<Vec<bool>, StoreError> {
+    ) -> Result<Vec<bool>> {
         if done.is_empty() {
             return Ok(Vec::new());
         }
@@ -214,11 +207,7 @@ impl Inbox for PostgresStore {
         .await
     }
 
-    async fn inbox_prune(
-        &self,
-        tenant: &str,
-        processed_before: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
+    async fn inbox_prune(&self, tenant: &str, processed_before: DateTime<Utc>) -> Result<u64> {
         let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
         let r = sqlx::query(
             "DELETE FROM tiktok_inbox WHERE user_id = $1 AND processed_at IS NOT NULL \
@@ -233,7 +222,7 @@ impl Inbox for PostgresStore {
         tx.end(r).await
     }
 
-    async fn inbox_stats(&self, tenant: &str) -> Result<InboxStats, StoreError> {
+    async fn inbox_stats(&self, tenant: &str) -> Result<InboxStats> {
         let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
         let row = sqlx::query(
             "SELECT COUNT(*)::int8 AS received, \
@@ -257,11 +246,7 @@ impl Inbox for PostgresStore {
         tx.end(stats).await
     }
 
-    async fn note_order_events(
-        &self,
-        tenant: &str,
-        events: &[OrderEvent],
-    ) -> Result<Vec<bool>, StoreError> {
+    async fn note_order_events(&self, tenant: &str, events: &[OrderEvent]) -> Result<Vec<bool>> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -280,7 +265,7 @@ impl Inbox for PostgresStore {
         .await
     }
 
-    async fn cursor(&self, tenant: &str, name: &str) -> Result<Option<i64>, StoreError> {
+    async fn cursor(&self, tenant: &str, name: &str) -> Result<Option<i64>> {
         let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
         let r = sqlx::query_scalar::<_, i64>(
             "SELECT value FROM tiktok_cursors WHERE user_id = $1 AND name = $2",
@@ -293,7 +278,7 @@ impl Inbox for PostgresStore {
         tx.end(r).await
     }
 
-    async fn set_cursor(&self, tenant: &str, name: &str, value: i64) -> Result<(), StoreError> {
+    async fn set_cursor(&self, tenant: &str, name: &str, value: i64) -> Result<()> {
         let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
         let r = sqlx::query(
             "INSERT INTO tiktok_cursors (user_id, name, value) VALUES ($1, $2, $3) \

@@ -1,6 +1,7 @@
 //! Embedded migrations, the schema-version check, and the check that the
 //! roles the store runs as cannot bypass row-level security.
 
+use crate::store::Result;
 use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Connection};
 
@@ -38,7 +39,7 @@ const TABLES: &[&str] = &[
 /// applies the pending migrations and records them, all in one transaction
 /// under an advisory lock (processes opening the same schema at once take
 /// turns).
-pub(super) async fn run(conn: &mut PgConnection, schema: &str) -> Result<(), StoreError> {
+pub(super) async fn run(conn: &mut PgConnection, schema: &str) -> Result<()> {
     let mut tx = conn.begin().await.map_err(db("starting the migration"))?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
         .bind(format!("creatorflow.migrate:{schema}"))
@@ -93,11 +94,7 @@ pub(super) async fn run(conn: &mut PgConnection, schema: &str) -> Result<(), Sto
 
 /// The versions `table` records (none if it does not exist; without
 /// checksums if it predates them).
-async fn applied(
-    conn: &mut PgConnection,
-    schema: &str,
-    table: &str,
-) -> Result<Vec<Applied>, StoreError> {
+async fn applied(conn: &mut PgConnection, schema: &str, table: &str) -> Result<Vec<Applied>> {
     let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
         .bind(table)
         .fetch_one(&mut *conn)

@@ -65,6 +65,7 @@ mod orders;
 mod queue;
 mod rows;
 
+use crate::store::Result;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -149,7 +150,7 @@ impl PostgresStore {
     /// applies the embedded migrations, checks that the roles cannot bypass
     /// row-level security, and opens the pool. See [`open`](super::open) for
     /// the errors.
-    pub async fn open(url: &str) -> Result<PostgresStore, StoreError> {
+    pub async fn open(url: &str) -> Result<PostgresStore> {
         match super::url::parse(url)? {
             Target::Postgres(target) => Self::open_target(&target, &super::url::redact(url)).await,
             _ => Err(StoreError::BadUrl {
@@ -162,7 +163,7 @@ impl PostgresStore {
     pub(super) async fn open_target(
         target: &PostgresTarget,
         shown_url: &str,
-    ) -> Result<PostgresStore, StoreError> {
+    ) -> Result<PostgresStore> {
         let secret = super::url::password(&target.url);
         let scrub = |message: String| match &secret {
             Some(p) if !p.is_empty() => message.replace(p.as_str(), "***"),
@@ -246,7 +247,7 @@ impl PostgresStore {
 
     /// Starts a transaction as `role` for `tenant` (none: the tenant setting
     /// stays empty, which no policy matches), in one round trip.
-    async fn begin(&self, role: Role, tenant: Option<&str>, mode: Mode) -> Result<Tx, StoreError> {
+    async fn begin(&self, role: Role, tenant: Option<&str>, mode: Mode) -> Result<Tx> {
         self.begin_on(&self.pool, role, tenant, mode).await
     }
 
@@ -257,7 +258,7 @@ impl PostgresStore {
         role: Role,
         tenant: Option<&str>,
         mode: Mode,
-    ) -> Result<Tx, StoreError> {
+    ) -> Result<Tx> {
         let sql = begin_sql(role, tenant, mode)?;
         let mut conn = pool.acquire().await.map_err(db("acquiring a connection"))?;
         match sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await {
@@ -281,7 +282,7 @@ impl PostgresStore {
         tenant: &str,
         statement: &str,
         context: &'static str,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<usize> {
         Ok(one_shot_rows(&self.pool, role, tenant, statement, context)
             .await?
             .len())
@@ -295,7 +296,7 @@ async fn one_shot_rows(
     tenant: &str,
     statement: &str,
     context: &'static str,
-) -> Result<Vec<sqlx::postgres::PgRow>, StoreError> {
+) -> Result<Vec<sqlx::postgres::PgRow>> {
     let sql = format!(
         "{}; {statement}; COMMIT",
         begin_sql(role, Some(tenant), Mode::Write)?
@@ -315,7 +316,7 @@ async fn one_shot_rows(
 }
 
 /// The statement that opens a transaction: `BEGIN`, the role, the tenant.
-fn begin_sql(role: Role, tenant: Option<&str>, mode: Mode) -> Result<String, StoreError> {
+fn begin_sql(role: Role, tenant: Option<&str>, mode: Mode) -> Result<String> {
     let begin = match mode {
         Mode::Write => "BEGIN ISOLATION LEVEL READ COMMITTED",
         Mode::Read => "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
@@ -341,7 +342,7 @@ fn time_literal(t: DateTime<Utc>) -> String {
 /// `text` as an SQL string literal: `E'…'` with `\` and `'` escaped, which
 /// means the same whatever `standard_conforming_strings` is. Text with a NUL
 /// cannot be stored by PostgreSQL and is refused.
-fn literal(text: &str) -> Result<String, StoreError> {
+fn literal(text: &str) -> Result<String> {
     if text.contains('\0') {
         return Err(StoreError::invalid("a tenant must not contain NUL"));
     }
@@ -374,7 +375,7 @@ impl Tx {
 
     /// Commits if `result` is `Ok`, rolls back otherwise, and returns `result`
     /// (or the commit's failure).
-    async fn end<T>(mut self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+    async fn end<T>(mut self, result: Result<T>) -> Result<T> {
         let sql = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
         match sqlx::raw_sql(sql).execute(&mut *self.conn).await {
             Ok(_) => {
@@ -386,7 +387,7 @@ impl Tx {
     }
 
     /// Changes the transaction's tenant (a batch spanning tenants).
-    async fn set_tenant(&mut self, tenant: &str) -> Result<(), StoreError> {
+    async fn set_tenant(&mut self, tenant: &str) -> Result<()> {
         if tenant.contains('\0') {
             return Err(StoreError::invalid("a tenant must not contain NUL"));
         }

@@ -1,6 +1,7 @@
 //! Orders and transitions on PostgreSQL.
 
 use crate::FastMap;
+use crate::store::Result;
 use std::collections::{HashMap, HashSet};
 
 use sqlx::AssertSqlSafe;
@@ -28,7 +29,7 @@ async fn one_order(
     filter: &str,
     tenant: &str,
     key: impl for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
-) -> Result<Option<StoredOrder>, StoreError> {
+) -> Result<Option<StoredOrder>> {
     let row = sqlx::query(AssertSqlSafe(format!(
         "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $1 AND {filter}"
     )))
@@ -44,7 +45,7 @@ async fn with_history_in(
     conn: &mut PgConnection,
     tenant: &str,
     id: OrderId,
-) -> Result<Option<OrderWithHistory>, StoreError> {
+) -> Result<Option<OrderWithHistory>> {
     let Some(order) = one_order(conn, "id = $2", tenant, id).await? else {
         return Ok(None);
     };
@@ -68,7 +69,7 @@ pub(super) async fn active_in(
     conn: &mut PgConnection,
     tenant: &str,
     n: usize,
-) -> Result<Vec<StoredOrder>, StoreError> {
+) -> Result<Vec<StoredOrder>> {
     let rows = sqlx::query(AssertSqlSafe(format!(
         "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $1 AND NOT terminal \
          ORDER BY priority_rank, viral DESC, created_at, id LIMIT $2"
@@ -86,7 +87,7 @@ impl OrderStore for PostgresStore {
         &self,
         tenant: &str,
         orders: &[NewOrder],
-    ) -> Result<Vec<Result<Created, StoreError>>, StoreError> {
+    ) -> Result<Vec<Result<Created>>> {
         let prepared = logic::prepare_batch(tenant, orders);
         if logic::valid_orders(&prepared).is_none() {
             return Ok(logic::refused(prepared));
@@ -96,21 +97,13 @@ impl OrderStore for PostgresStore {
         tx.end(result).await
     }
 
-    async fn get_order(
-        &self,
-        tenant: &str,
-        id: OrderId,
-    ) -> Result<Option<StoredOrder>, StoreError> {
+    async fn get_order(&self, tenant: &str, id: OrderId) -> Result<Option<StoredOrder>> {
         let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
         let result = one_order(tx.conn(), "id = $2", tenant, id).await;
         tx.end(result).await
     }
 
-    async fn get_orders(
-        &self,
-        tenant: &str,
-        ids: &[OrderId],
-    ) -> Result<Vec<StoredOrder>, StoreError> {
+    async fn get_orders(&self, tenant: &str, ids: &[OrderId]) -> Result<Vec<StoredOrder>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -132,11 +125,7 @@ impl OrderStore for PostgresStore {
         tx.end(result).await
     }
 
-    async fn find_order(
-        &self,
-        tenant: &str,
-        tiktok_order_id: &str,
-    ) -> Result<Option<StoredOrder>, StoreError> {
+    async fn find_order(&self, tenant: &str, tiktok_order_id: &str) -> Result<Option<StoredOrder>> {
         let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
         let result = one_order(
             tx.conn(),
@@ -152,7 +141,7 @@ impl OrderStore for PostgresStore {
         &self,
         tenant: &str,
         id: OrderId,
-    ) -> Result<Option<OrderWithHistory>, StoreError> {
+    ) -> Result<Option<OrderWithHistory>> {
         let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
         let result = with_history_in(tx.conn(), tenant, id).await;
         tx.end(result).await
@@ -163,7 +152,7 @@ impl OrderStore for PostgresStore {
         tenant: &str,
         after: Option<OrderId>,
         n: usize,
-    ) -> Result<Vec<StoredOrder>, StoreError> {
+    ) -> Result<Vec<StoredOrder>> {
         let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
         let result = async {
             let rows = sqlx::query(AssertSqlSafe(format!(
@@ -182,16 +171,13 @@ impl OrderStore for PostgresStore {
         tx.end(result).await
     }
 
-    async fn active_orders(&self, tenant: &str, n: usize) -> Result<Vec<StoredOrder>, StoreError> {
+    async fn active_orders(&self, tenant: &str, n: usize) -> Result<Vec<StoredOrder>> {
         let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
         let result = active_in(tx.conn(), tenant, n).await;
         tx.end(result).await
     }
 
-    async fn transitions(
-        &self,
-        batch: &[(&str, Transition)],
-    ) -> Result<Vec<Result<StoredOrder, StoreError>>, StoreError> {
+    async fn transitions(&self, batch: &[(&str, Transition)]) -> Result<Vec<Result<StoredOrder>>> {
         let Some((first, _)) = batch.first() else {
             return Ok(Vec::new());
         };
@@ -205,7 +191,7 @@ async fn create_in(
     tx: &mut Tx,
     tenant: &str,
     prepared: Vec<logic::Prepared>,
-) -> Result<Vec<Result<Created, StoreError>>, StoreError> {
+) -> Result<Vec<Result<Created>>> {
     let valid = logic::valid_orders(&prepared).unwrap_or_default();
     let mut arrays = OrderArrays::default();
     for o in &valid {
@@ -241,10 +227,7 @@ async fn create_in(
 }
 
 /// Inserts work items unless their `(order, kind)` exists (one statement).
-pub(super) async fn insert_work(
-    conn: &mut PgConnection,
-    items: &[logic::Enqueue],
-) -> Result<(), StoreError> {
+pub(super) async fn insert_work(conn: &mut PgConnection, items: &[logic::Enqueue]) -> Result<()> {
     if items.is_empty() {
         return Ok(());
     }
@@ -302,7 +285,7 @@ async fn transitions_in(
     store: &PostgresStore,
     tx: &mut Tx,
     batch: &[(&str, Transition)],
-) -> Result<Vec<Result<StoredOrder, StoreError>>, StoreError> {
+) -> Result<Vec<Result<StoredOrder>>> {
     let tenants = tenants_of(batch);
     // Lock and load, tenant by tenant (row-level security shows each tenant
     // its own rows only): the orders the batch names, then the leases it
@@ -457,7 +440,7 @@ async fn write_effects(
     conn: &mut PgConnection,
     effects: &Effects,
     before: &HashMap<OrderId, u64>,
-) -> Result<(), StoreError> {
+) -> Result<()> {
     let fault = store.fault.take(FaultPoint::AfterOrderUpdate);
     let orders = &effects.orders;
     let mut old_versions = Vec::with_capacity(orders.len());

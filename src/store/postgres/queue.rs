@@ -1,5 +1,6 @@
 //! The durable work queue on PostgreSQL, shared safely by several processes.
 
+use crate::store::Result;
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgConnection;
@@ -26,7 +27,7 @@ async fn upsert(
     spec: &WorkSpec,
     now: DateTime<Utc>,
     replace: bool,
-) -> Result<Option<(WorkId, bool)>, StoreError> {
+) -> Result<Option<(WorkId, bool)>> {
     let on_conflict = if replace {
         "ON CONFLICT (order_id, kind) DO UPDATE SET lane = excluded.lane, \
          run_at = excluded.run_at, payload = excluded.payload, lease_owner = NULL, \
@@ -65,7 +66,7 @@ async fn existing(
     order_id: OrderId,
     kind: &str,
     now: DateTime<Utc>,
-) -> Result<(WorkId, bool), StoreError> {
+) -> Result<(WorkId, bool)> {
     let row = sqlx::query(
         "SELECT id, (lease_owner IS NOT NULL AND lease_expires_at > $4) AS leased \
          FROM work_queue WHERE user_id = $1 AND order_id = $2 AND kind = $3",
@@ -88,7 +89,7 @@ impl QueueStore for PostgresStore {
         order_id: OrderId,
         work: &WorkSpec,
         now: DateTime<Utc>,
-    ) -> Result<(WorkId, bool), StoreError> {
+    ) -> Result<(WorkId, bool)> {
         let spec = logic::prepare_work(work)?;
         let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
         let result = async {
@@ -109,7 +110,7 @@ impl QueueStore for PostgresStore {
         order_id: OrderId,
         work: &WorkSpec,
         now: DateTime<Utc>,
-    ) -> Result<WorkId, StoreError> {
+    ) -> Result<WorkId> {
         let spec = logic::prepare_work(work)?;
         let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
         let result = async {
@@ -127,11 +128,7 @@ impl QueueStore for PostgresStore {
         tx.end(result).await
     }
 
-    async fn claim(
-        &self,
-        scope: TenantScope<'_>,
-        req: &ClaimRequest<'_>,
-    ) -> Result<Vec<WorkItem>, StoreError> {
+    async fn claim(&self, scope: TenantScope<'_>, req: &ClaimRequest<'_>) -> Result<Vec<WorkItem>> {
         let expires_at = lease_expiry(req.now, req.lease)?;
         let now = trunc(req.now);
         let lanes: Vec<_> = req.lanes.iter().filter(|l| l.limit > 0).collect();
@@ -186,12 +183,7 @@ impl QueueStore for PostgresStore {
         Ok(decode::in_service_order(&lanes, claimed))
     }
 
-    async fn renew(
-        &self,
-        lease: &Lease,
-        extend: TimeDelta,
-        now: DateTime<Utc>,
-    ) -> Result<Lease, StoreError> {
+    async fn renew(&self, lease: &Lease, extend: TimeDelta, now: DateTime<Utc>) -> Result<Lease> {
         let until = lease_expiry(now, extend)?;
         let (until_sql, now_sql) = (time_literal(until), time_literal(trunc(now)));
         on_lease(
@@ -211,7 +203,7 @@ impl QueueStore for PostgresStore {
         })
     }
 
-    async fn complete(&self, lease: &Lease, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn complete(&self, lease: &Lease, now: DateTime<Utc>) -> Result<()> {
         on_lease(
             self,
             lease,
@@ -227,7 +219,7 @@ impl QueueStore for PostgresStore {
         lease: &Lease,
         run_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<()> {
         let (run_sql, now_sql) = (
             time_literal(trunc(run_at.unwrap_or(now))),
             time_literal(trunc(now)),
@@ -249,7 +241,7 @@ impl QueueStore for PostgresStore {
         &self,
         scope: TenantScope<'_>,
         now: DateTime<Utc>,
-    ) -> Result<QueueSummary, StoreError> {
+    ) -> Result<QueueSummary> {
         let (role, tenant, filter) = match scope {
             TenantScope::Tenant(t) => (Role::App, Some(t), "WHERE user_id = $2"),
             TenantScope::All => (Role::Worker, None, ""),
@@ -322,7 +314,7 @@ async fn on_lease(
     now: DateTime<Utc>,
     statement: &str,
     context: &'static str,
-) -> Result<(), StoreError> {
+) -> Result<()> {
     if lease.tenant.is_empty() || lease.tenant.contains('\0') || lease.worker.contains('\0') {
         return Err(lease_lost(lease));
     }

@@ -8,6 +8,7 @@
 //! their wire form with checked arithmetic (never a panic on an
 //! out-of-range value such as `infinity`).
 
+use crate::store::Result;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::postgres::{PgRow, Postgres};
@@ -93,7 +94,7 @@ pub(super) struct OrderArrays {
 
 impl OrderArrays {
     /// Adds one order.
-    pub(super) fn push(&mut self, s: &StoredOrder) -> Result<(), StoreError> {
+    pub(super) fn push(&mut self, s: &StoredOrder) -> Result<()> {
         let o = &s.order;
         self.id.push(s.id);
         self.user_id.push(o.user_id.clone().unwrap_or_default());
@@ -180,7 +181,7 @@ impl OrderArrays {
 pub(super) use crate::store::decode::{count, json, lane};
 
 /// Reads a column as `T`.
-pub(super) fn column<'r, T>(row: &'r PgRow, col: &str) -> Result<T, StoreError>
+pub(super) fn column<'r, T>(row: &'r PgRow, col: &str) -> Result<T>
 where
     T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
 {
@@ -193,7 +194,7 @@ const PG_EPOCH_MS: i64 = 946_684_800_000;
 
 /// Reads an optional `timestamptz` column (binary: microseconds since
 /// 2000-01-01), with checked arithmetic.
-pub(super) fn opt_time(row: &PgRow, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+pub(super) fn opt_time(row: &PgRow, col: &str) -> Result<Option<DateTime<Utc>>> {
     let micros: Option<i64> = row
         .try_get_unchecked(col)
         .map_err(|e| StoreError::database(format!("reading column {col}: {e}")))?;
@@ -208,42 +209,42 @@ pub(super) fn opt_time(row: &PgRow, col: &str) -> Result<Option<DateTime<Utc>>, 
 }
 
 /// Reads a `timestamptz` column that is never NULL.
-pub(super) fn time(row: &PgRow, col: &str) -> Result<DateTime<Utc>, StoreError> {
+pub(super) fn time(row: &PgRow, col: &str) -> Result<DateTime<Utc>> {
     opt_time(row, col)?.ok_or_else(|| StoreError::database(format!("stored {col} is NULL")))
 }
 
 impl Columns for PgRow {
-    fn text(&self, col: &str) -> Result<String, StoreError> {
+    fn text(&self, col: &str) -> Result<String> {
         column(self, col)
     }
-    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+    fn opt_text(&self, col: &str) -> Result<Option<String>> {
         column(self, col)
     }
-    fn int(&self, col: &str) -> Result<i64, StoreError> {
+    fn int(&self, col: &str) -> Result<i64> {
         column(self, col)
     }
-    fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
+    fn opt_int(&self, col: &str) -> Result<Option<i64>> {
         column(self, col)
     }
-    fn opt_float(&self, col: &str) -> Result<Option<f64>, StoreError> {
+    fn opt_float(&self, col: &str) -> Result<Option<f64>> {
         column(self, col)
     }
-    fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError> {
+    fn bytes(&self, col: &str) -> Result<Vec<u8>> {
         column(self, col)
     }
-    fn flag(&self, col: &str) -> Result<bool, StoreError> {
+    fn flag(&self, col: &str) -> Result<bool> {
         column(self, col)
     }
-    fn id(&self, col: &str) -> Result<OrderId, StoreError> {
+    fn id(&self, col: &str) -> Result<OrderId> {
         column(self, col)
     }
-    fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>> {
         opt_time(self, col)
     }
 }
 
 /// Decodes an `orders` row selected with [`ORDER_COLUMNS`].
-pub(super) fn order_from_row(row: &PgRow) -> Result<StoredOrder, StoreError> {
+pub(super) fn order_from_row(row: &PgRow) -> Result<StoredOrder> {
     decode::order(row)
 }
 
@@ -270,7 +271,7 @@ pub(super) struct HistoryArrays {
 
 impl HistoryArrays {
     /// Adds one history row.
-    pub(super) fn push(&mut self, tenant: &str, h: &HistoryEntry) -> Result<(), StoreError> {
+    pub(super) fn push(&mut self, tenant: &str, h: &HistoryEntry) -> Result<()> {
         self.order_id.push(h.order_id);
         self.user_id.push(tenant.to_owned());
         self.version.push(to_i64(h.version, "version")?);
@@ -304,7 +305,7 @@ impl HistoryArrays {
 }
 
 /// Decodes an `order_transitions` row selected with [`HISTORY_COLUMNS`].
-pub(super) fn history_from_row(row: &PgRow) -> Result<HistoryEntry, StoreError> {
+pub(super) fn history_from_row(row: &PgRow) -> Result<HistoryEntry> {
     Ok(HistoryEntry {
         order_id: column(row, "order_id")?,
         version: to_u64(column(row, "version")?, "version")?,

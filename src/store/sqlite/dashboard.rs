@@ -1,12 +1,13 @@
 //! The dashboard's aggregate queries on SQLite.
 
+use crate::store::Result;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::SqliteStore;
 use super::orders::active_on;
 use super::rows::db;
 use crate::store::logic::{self, Figures, window_bounds};
-use crate::store::{Dashboard, DashboardStore, MOST_URGENT_LIMIT, StoreError};
+use crate::store::{Dashboard, DashboardStore, MOST_URGENT_LIMIT};
 
 impl DashboardStore for SqliteStore {
     async fn dashboard(
@@ -14,7 +15,7 @@ impl DashboardStore for SqliteStore {
         tenant: &str,
         now: DateTime<Utc>,
         window: TimeDelta,
-    ) -> Result<Dashboard, StoreError> {
+    ) -> Result<Dashboard> {
         let w = window_bounds(now, window)?;
         let mut tx = self.read().await?;
         let mut figures = Figures::default();

@@ -23,6 +23,7 @@
 //! idempotent on `tiktok_order_id`, and confirmations and cancellations of
 //! an order already in that state are no-ops (see `ARCHITECTURE.md`).
 
+use crate::store::Result;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -70,7 +71,7 @@ impl InboxFile {
         target: &SqliteTarget,
         shown_url: &str,
         main: &SqlitePool,
-    ) -> Result<InboxFile, StoreError> {
+    ) -> Result<InboxFile> {
         let open_error = |e: sqlx::Error| StoreError::Open {
             url: shown_url.to_owned(),
             message: format!("inbox file: {e}"),
@@ -93,7 +94,7 @@ impl InboxFile {
     }
 
     /// A write transaction on the inbox file (`BEGIN IMMEDIATE`).
-    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
         self.writer
             .begin_with("BEGIN IMMEDIATE")
             .await
@@ -110,7 +111,7 @@ async fn adopt_moved_table(
     options: &SqliteConnectOptions,
     main: &SqlitePool,
     main_path: &Path,
-) -> Result<(), StoreError> {
+) -> Result<()> {
     let moved: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM sqlite_master \
                         WHERE type = 'table' AND name = 'tiktok_inbox_moved')",
@@ -165,11 +166,7 @@ async fn adopt_moved_table(
 }
 
 impl Inbox for SqliteStore {
-    async fn inbox_append(
-        &self,
-        tenant: &str,
-        entries: &[InboxEntry],
-    ) -> Result<Vec<bool>, StoreError> {
+    async fn inbox_append(&self, tenant: &str, entries: &[InboxEntry]) -> Result<Vec<bool>> {
         for e in entries {
             validate_entry(e)?;
         }
@@ -218,7 +215,7 @@ impl Inbox for SqliteStore {
         limit: usize,
         lease: TimeDelta,
         now: DateTime<Utc>,
-    ) -> Result<Vec<InboxItem>, StoreError> {
+    ) -> Result<Vec<InboxItem>> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -241,7 +238,7 @@ impl Inbox for SqliteStore {
         let mut items = rows
             .iter()
             .map(|r| crate::store::decode::inbox_item(r, tenant))
-            .collect::<Result<Vec<_>, StoreError>>()?;
+            .collect::<Result<Vec<_>>>()?;
         items.sort_by_key(|i| i.id);
         Ok(items)
     }
@@ -251,7 +248,7 @@ impl Inbox for SqliteStore {
         tenant: &str,
         done: &[InboxDone],
         now: DateTime<Utc>,
-    ) -> Result<Vec<bool>, StoreError> {
+    ) -> Result<Vec<bool>> {
         if done.is_empty() {
             return Ok(Vec::new());
         }
@@ -314,11 +311,7 @@ impl Inbox for SqliteStore {
         Ok(out)
     }
 
-    async fn inbox_prune(
-        &self,
-        tenant: &str,
-        processed_before: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
+    async fn inbox_prune(&self, tenant: &str, processed_before: DateTime<Utc>) -> Result<u64> {
         let mut tx = self.inbox.write().await?;
         let r = sqlx::query(
             "DELETE FROM tiktok_inbox WHERE user_id = ? AND processed_at IS NOT NULL \
@@ -333,7 +326,7 @@ impl Inbox for SqliteStore {
         Ok(r.rows_affected())
     }
 
-    async fn inbox_stats(&self, tenant: &str) -> Result<InboxStats, StoreError> {
+    async fn inbox_stats(&self, tenant: &str) -> Result<InboxStats> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS received, \
                     SUM(processed_at IS NULL) AS pending, \
@@ -353,11 +346,7 @@ impl Inbox for SqliteStore {
         })
     }
 
-    async fn note_order_events(
-        &self,
-        tenant: &str,
-        events: &[OrderEvent],
-    ) -> Result<Vec<bool>, StoreError> {
+    async fn note_order_events(&self, tenant: &str, events: &[OrderEvent]) -> Result<Vec<bool>> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -383,7 +372,7 @@ impl Inbox for SqliteStore {
         Ok(out)
     }
 
-    async fn cursor(&self, tenant: &str, name: &str) -> Result<Option<i64>, StoreError> {
+    async fn cursor(&self, tenant: &str, name: &str) -> Result<Option<i64>> {
         let row = sqlx::query("SELECT value FROM tiktok_cursors WHERE user_id = ? AND name = ?")
             .bind(tenant.to_owned())
             .bind(name.to_owned())
@@ -395,7 +384,7 @@ impl Inbox for SqliteStore {
             .map_err(db("reading a cursor"))
     }
 
-    async fn set_cursor(&self, tenant: &str, name: &str, value: i64) -> Result<(), StoreError> {
+    async fn set_cursor(&self, tenant: &str, name: &str, value: i64) -> Result<()> {
         let mut tx = self.write().await?;
         sqlx::query(
             "INSERT INTO tiktok_cursors (user_id, name, value) VALUES (?, ?, ?) \

@@ -1,10 +1,10 @@
 //! The SQLite files' migrations, run by the shared algorithm
 //! (`store::migrate`): the main file's set and the inbox file's set.
 
+use crate::store::Result;
 use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
 
 use super::rows::db;
-use crate::store::StoreError;
 use crate::store::migrate::{self, Applied, Migrations};
 
 /// The main file's migrations.
@@ -33,7 +33,7 @@ pub(super) const INBOX: Migrations = Migrations {
 /// the table), whose versions are then backfilled with checksums. The file's
 /// `user_version` follows, so that an older binary still refuses a newer
 /// file.
-pub(super) async fn run(pool: &SqlitePool, set: &Migrations) -> Result<(), StoreError> {
+pub(super) async fn run(pool: &SqlitePool, set: &Migrations) -> Result<()> {
     let mut tx = pool
         .begin_with("BEGIN IMMEDIATE")
         .await
@@ -95,7 +95,7 @@ pub(super) async fn run(pool: &SqlitePool, set: &Migrations) -> Result<(), Store
 }
 
 /// The versions the file records (see [`run`]).
-async fn applied(conn: &mut SqliteConnection, latest: i64) -> Result<Vec<Applied>, StoreError> {
+async fn applied(conn: &mut SqliteConnection, latest: i64) -> Result<Vec<Applied>> {
     let table: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM sqlite_master \
                         WHERE type = 'table' AND name = 'creatorflow_schema')",
@@ -141,7 +141,7 @@ async fn applied(conn: &mut SqliteConnection, latest: i64) -> Result<Vec<Applied
 
 /// Whether `creatorflow_schema` has its `checksum` column (tables created
 /// before checksums do not).
-async fn has_checksums(conn: &mut SqliteConnection) -> Result<bool, StoreError> {
+async fn has_checksums(conn: &mut SqliteConnection) -> Result<bool> {
     sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM pragma_table_info('creatorflow_schema') \
                         WHERE name = 'checksum')",

@@ -20,6 +20,7 @@ mod orders;
 mod queue;
 mod rows;
 
+use crate::store::Result;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
@@ -44,7 +45,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if missing) the database a `sqlite://` URL names and
     /// applies the embedded migrations. See [`open`](super::open) for the errors.
-    pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
+    pub async fn open(url: &str) -> Result<SqliteStore> {
         match super::url::parse(url)? {
             Target::Sqlite(target) => Self::open_target(&target, &super::url::redact(url)).await,
             _ => Err(StoreError::BadUrl {
@@ -54,10 +55,7 @@ impl SqliteStore {
         }
     }
 
-    pub(super) async fn open_target(
-        target: &SqliteTarget,
-        shown_url: &str,
-    ) -> Result<SqliteStore, StoreError> {
+    pub(super) async fn open_target(target: &SqliteTarget, shown_url: &str) -> Result<SqliteStore> {
         let open_error = |e: sqlx::Error| StoreError::Open {
             url: shown_url.to_owned(),
             message: e.to_string(),
@@ -98,7 +96,7 @@ impl SqliteStore {
 
     /// A write transaction (`BEGIN IMMEDIATE`: the write lock is taken up
     /// front, so the rows read inside cannot change before commit).
-    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
         self.writer
             .begin_with("BEGIN IMMEDIATE")
             .await
@@ -106,7 +104,7 @@ impl SqliteStore {
     }
 
     /// A read transaction (one consistent snapshot).
-    async fn read(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
+    async fn read(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
         self.reader
             .begin()
             .await

@@ -1,6 +1,7 @@
 //! Orders and transitions on SQLite.
 
 use crate::FastMap;
+use crate::store::Result;
 use std::collections::{HashMap, HashSet};
 
 use sqlx::sqlite::SqliteRow;
@@ -28,7 +29,7 @@ fn select_orders(filter: &str) -> String {
     format!("SELECT {ORDER_COLUMNS} FROM orders WHERE {filter}")
 }
 
-fn decode_all(rows: &[SqliteRow]) -> Result<Vec<StoredOrder>, StoreError> {
+fn decode_all(rows: &[SqliteRow]) -> Result<Vec<StoredOrder>> {
     rows.iter().map(order_from_row).collect()
 }
 
@@ -37,7 +38,7 @@ impl OrderStore for SqliteStore {
         &self,
         tenant: &str,
         orders: &[NewOrder],
-    ) -> Result<Vec<Result<Created, StoreError>>, StoreError> {
+    ) -> Result<Vec<Result<Created>>> {
         let prepared = logic::prepare_batch(tenant, orders);
         let Some(valid) = logic::valid_orders(&prepared) else {
             return Ok(logic::refused(prepared));
@@ -87,11 +88,7 @@ impl OrderStore for SqliteStore {
         Ok(results)
     }
 
-    async fn get_order(
-        &self,
-        tenant: &str,
-        id: OrderId,
-    ) -> Result<Option<StoredOrder>, StoreError> {
+    async fn get_order(&self, tenant: &str, id: OrderId) -> Result<Option<StoredOrder>> {
         let row = sqlx::query(AssertSqlSafe(select_orders("id = ? AND user_id = ?")))
             .bind(id.to_string())
             .bind(tenant.to_owned())
@@ -101,11 +98,7 @@ impl OrderStore for SqliteStore {
         row.as_ref().map(order_from_row).transpose()
     }
 
-    async fn get_orders(
-        &self,
-        tenant: &str,
-        ids: &[OrderId],
-    ) -> Result<Vec<StoredOrder>, StoreError> {
+    async fn get_orders(&self, tenant: &str, ids: &[OrderId]) -> Result<Vec<StoredOrder>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(CHUNK) {
             let mut q = sqlx::query(AssertSqlSafe(select_orders(&format!(
@@ -125,11 +118,7 @@ impl OrderStore for SqliteStore {
         Ok(out)
     }
 
-    async fn find_order(
-        &self,
-        tenant: &str,
-        tiktok_order_id: &str,
-    ) -> Result<Option<StoredOrder>, StoreError> {
+    async fn find_order(&self, tenant: &str, tiktok_order_id: &str) -> Result<Option<StoredOrder>> {
         let row = sqlx::query(AssertSqlSafe(select_orders(
             "user_id = ? AND tiktok_order_id = ?",
         )))
@@ -145,7 +134,7 @@ impl OrderStore for SqliteStore {
         &self,
         tenant: &str,
         id: OrderId,
-    ) -> Result<Option<OrderWithHistory>, StoreError> {
+    ) -> Result<Option<OrderWithHistory>> {
         let mut tx = self.read().await?;
         let Some(row) = sqlx::query(AssertSqlSafe(select_orders("id = ? AND user_id = ?")))
             .bind(id.to_string())
@@ -178,7 +167,7 @@ impl OrderStore for SqliteStore {
         tenant: &str,
         after: Option<OrderId>,
         limit: usize,
-    ) -> Result<Vec<StoredOrder>, StoreError> {
+    ) -> Result<Vec<StoredOrder>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
             "{} ORDER BY id LIMIT ?",
             select_orders("user_id = ? AND id > ?")
@@ -192,18 +181,11 @@ impl OrderStore for SqliteStore {
         decode_all(&rows)
     }
 
-    async fn active_orders(
-        &self,
-        tenant: &str,
-        limit: usize,
-    ) -> Result<Vec<StoredOrder>, StoreError> {
+    async fn active_orders(&self, tenant: &str, limit: usize) -> Result<Vec<StoredOrder>> {
         active_on(&self.reader, tenant, limit).await
     }
 
-    async fn transitions(
-        &self,
-        batch: &[(&str, Transition)],
-    ) -> Result<Vec<Result<StoredOrder, StoreError>>, StoreError> {
+    async fn transitions(&self, batch: &[(&str, Transition)]) -> Result<Vec<Result<StoredOrder>>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -281,7 +263,7 @@ pub(super) async fn active_on<'e, E>(
     executor: E,
     tenant: &str,
     limit: usize,
-) -> Result<Vec<StoredOrder>, StoreError>
+) -> Result<Vec<StoredOrder>>
 where
     E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
 {
@@ -301,7 +283,7 @@ where
 pub(super) async fn insert_work(
     conn: &mut SqliteConnection,
     items: &[logic::Enqueue],
-) -> Result<(), StoreError> {
+) -> Result<()> {
     if items.is_empty() {
         return Ok(());
     }
@@ -330,7 +312,7 @@ fn insert_work_sql(sql: &mut String, n: usize) {
 }
 
 /// Binds the work items of [`insert_work_sql`].
-fn bind_work<'q>(mut q: Q<'q>, items: &[logic::Enqueue]) -> Result<Q<'q>, StoreError> {
+fn bind_work<'q>(mut q: Q<'q>, items: &[logic::Enqueue]) -> Result<Q<'q>> {
     for e in items {
         q = q
             .bind(e.tenant.clone())
@@ -374,7 +356,7 @@ async fn write_effects(
     tx: &mut SqliteConnection,
     effects: &Effects,
     ranking: &HashMap<OrderId, Rank>,
-) -> Result<(), StoreError> {
+) -> Result<()> {
     let ranked: Vec<&StoredOrder> = effects
         .orders
         .iter()
@@ -431,11 +413,7 @@ fn orders_sql(sql: &mut String, effects: &Effects, ranked: &[&StoredOrder]) {
 }
 
 /// Binds the statements of [`orders_sql`].
-fn bind_orders<'q>(
-    mut q: Q<'q>,
-    effects: &Effects,
-    ranked: &[&StoredOrder],
-) -> Result<Q<'q>, StoreError> {
+fn bind_orders<'q>(mut q: Q<'q>, effects: &Effects, ranked: &[&StoredOrder]) -> Result<Q<'q>> {
     for s in &effects.orders {
         let o = &s.order;
         q = q
@@ -491,7 +469,7 @@ fn rest_sql(sql: &mut String, effects: &Effects) {
 }
 
 /// Binds the statements of [`rest_sql`].
-fn bind_rest<'q>(mut q: Q<'q>, effects: &Effects) -> Result<Q<'q>, StoreError> {
+fn bind_rest<'q>(mut q: Q<'q>, effects: &Effects) -> Result<Q<'q>> {
     for (tenant, h) in &effects.history {
         q = bind_history(q, tenant, h)?;
     }

@@ -1,5 +1,6 @@
 //! The durable work queue on SQLite.
 
+use crate::store::Result;
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::AssertSqlSafe;
 
@@ -19,7 +20,7 @@ async fn order_facts(
     conn: &mut sqlx::SqliteConnection,
     tenant: &str,
     order_id: OrderId,
-) -> Result<(bool, DateTime<Utc>), StoreError> {
+) -> Result<(bool, DateTime<Utc>)> {
     let row = sqlx::query("SELECT viral, created_at FROM orders WHERE id = ? AND user_id = ?")
         .bind(order_id.to_string())
         .bind(tenant.to_owned())
@@ -39,7 +40,7 @@ async fn find_item(
     order_id: OrderId,
     kind: &str,
     now: DateTime<Utc>,
-) -> Result<Option<(WorkId, bool)>, StoreError> {
+) -> Result<Option<(WorkId, bool)>> {
     let row = sqlx::query(
         "SELECT id, lease_owner IS NOT NULL AND lease_expires_at > ? AS leased \
          FROM work_queue WHERE order_id = ? AND kind = ?",
@@ -61,7 +62,7 @@ impl QueueStore for SqliteStore {
         order_id: OrderId,
         work: &WorkSpec,
         now: DateTime<Utc>,
-    ) -> Result<(WorkId, bool), StoreError> {
+    ) -> Result<(WorkId, bool)> {
         let spec = logic::prepare_work(work)?;
         let mut tx = self.write().await?;
         let (viral, order_created_at) = order_facts(&mut tx, tenant, order_id).await?;
@@ -94,7 +95,7 @@ impl QueueStore for SqliteStore {
         order_id: OrderId,
         work: &WorkSpec,
         now: DateTime<Utc>,
-    ) -> Result<WorkId, StoreError> {
+    ) -> Result<WorkId> {
         let spec = logic::prepare_work(work)?;
         let mut tx = self.write().await?;
         let (viral, order_created_at) = order_facts(&mut tx, tenant, order_id).await?;
@@ -136,11 +137,7 @@ impl QueueStore for SqliteStore {
         Ok(id)
     }
 
-    async fn claim(
-        &self,
-        scope: TenantScope<'_>,
-        req: &ClaimRequest<'_>,
-    ) -> Result<Vec<WorkItem>, StoreError> {
+    async fn claim(&self, scope: TenantScope<'_>, req: &ClaimRequest<'_>) -> Result<Vec<WorkItem>> {
         let expires_at = lease_expiry(req.now, req.lease)?;
         let now = ms(trunc(req.now));
         let lanes: Vec<_> = req.lanes.iter().filter(|l| l.limit > 0).collect();
@@ -194,12 +191,7 @@ impl QueueStore for SqliteStore {
         Ok(decode::in_service_order(&lanes, claimed))
     }
 
-    async fn renew(
-        &self,
-        lease: &Lease,
-        extend: TimeDelta,
-        now: DateTime<Utc>,
-    ) -> Result<Lease, StoreError> {
+    async fn renew(&self, lease: &Lease, extend: TimeDelta, now: DateTime<Utc>) -> Result<Lease> {
         let until = lease_expiry(now, extend)?;
         let q = sqlx::query(AssertSqlSafe(format!(
             "UPDATE work_queue SET lease_expires_at = ?, run_at = ?, updated_at = ?, ready = 0 \
@@ -215,7 +207,7 @@ impl QueueStore for SqliteStore {
         })
     }
 
-    async fn complete(&self, lease: &Lease, now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn complete(&self, lease: &Lease, now: DateTime<Utc>) -> Result<()> {
         let q = sqlx::query(AssertSqlSafe(format!(
             "DELETE FROM work_queue WHERE {LEASE_HOLDS}"
         )));
@@ -227,7 +219,7 @@ impl QueueStore for SqliteStore {
         lease: &Lease,
         run_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<()> {
         let q = sqlx::query(AssertSqlSafe(format!(
             "UPDATE work_queue SET lease_owner = NULL, lease_expires_at = NULL, run_at = ?, \
              updated_at = ?, ready = 0 WHERE {LEASE_HOLDS}"
@@ -241,7 +233,7 @@ impl QueueStore for SqliteStore {
         &self,
         scope: TenantScope<'_>,
         now: DateTime<Utc>,
-    ) -> Result<QueueSummary, StoreError> {
+    ) -> Result<QueueSummary> {
         let now = ms(trunc(now));
         let tenant = match scope {
             TenantScope::Tenant(_) => " AND user_id = ?2",
@@ -303,7 +295,7 @@ impl SqliteStore {
         lease: &Lease,
         now: DateTime<Utc>,
         context: &'static str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<()> {
         let done = q
             .bind(lease.id)
             .bind(lease.tenant.clone())

@@ -1,5 +1,6 @@
 //! Rows ↔ records: column lists, binding and decoding.
 
+use crate::store::Result;
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteQueryResult, SqliteRow};
@@ -65,7 +66,7 @@ pub(super) fn params(n: usize) -> String {
 pub(super) use crate::store::decode::{count, json, lane};
 
 /// Binds one order's columns, in [`ORDER_COLUMNS`] order.
-pub(super) fn bind_order<'q>(q: Q<'q>, s: &StoredOrder) -> Result<Q<'q>, StoreError> {
+pub(super) fn bind_order<'q>(q: Q<'q>, s: &StoredOrder) -> Result<Q<'q>> {
     let o = &s.order;
     let user_ref = o.user.as_ref().map(|u| json(u, "user")).transpose()?;
     Ok(q.bind(s.id.to_string())
@@ -103,7 +104,7 @@ pub(super) fn bind_order<'q>(q: Q<'q>, s: &StoredOrder) -> Result<Q<'q>, StoreEr
         .bind(ms(o.state_changed_at.unwrap_or(o.created_at))))
 }
 
-fn get<'r, T>(row: &'r SqliteRow, col: &str) -> Result<T, StoreError>
+fn get<'r, T>(row: &'r SqliteRow, col: &str) -> Result<T>
 where
     T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
 {
@@ -112,44 +113,44 @@ where
 }
 
 /// Reads a UUID column.
-pub(super) fn uuid(row: &SqliteRow, col: &str) -> Result<OrderId, StoreError> {
+pub(super) fn uuid(row: &SqliteRow, col: &str) -> Result<OrderId> {
     let text: String = get(row, col)?;
     OrderId::parse_str(&text)
         .map_err(|e| StoreError::database(format!("stored {col} `{text}` is not a UUID: {e}")))
 }
 
 impl Columns for SqliteRow {
-    fn text(&self, col: &str) -> Result<String, StoreError> {
+    fn text(&self, col: &str) -> Result<String> {
         get(self, col)
     }
-    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+    fn opt_text(&self, col: &str) -> Result<Option<String>> {
         get(self, col)
     }
-    fn int(&self, col: &str) -> Result<i64, StoreError> {
+    fn int(&self, col: &str) -> Result<i64> {
         get(self, col)
     }
-    fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
+    fn opt_int(&self, col: &str) -> Result<Option<i64>> {
         get(self, col)
     }
-    fn opt_float(&self, col: &str) -> Result<Option<f64>, StoreError> {
+    fn opt_float(&self, col: &str) -> Result<Option<f64>> {
         get(self, col)
     }
-    fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError> {
+    fn bytes(&self, col: &str) -> Result<Vec<u8>> {
         get(self, col)
     }
-    fn flag(&self, col: &str) -> Result<bool, StoreError> {
+    fn flag(&self, col: &str) -> Result<bool> {
         get(self, col)
     }
-    fn id(&self, col: &str) -> Result<OrderId, StoreError> {
+    fn id(&self, col: &str) -> Result<OrderId> {
         uuid(self, col)
     }
-    fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>> {
         get::<Option<i64>>(self, col)?.map(from_ms).transpose()
     }
 }
 
 /// Decodes an `orders` row selected with [`ORDER_COLUMNS`].
-pub(super) fn order_from_row(row: &SqliteRow) -> Result<StoredOrder, StoreError> {
+pub(super) fn order_from_row(row: &SqliteRow) -> Result<StoredOrder> {
     decode::order(row)
 }
 
@@ -161,11 +162,7 @@ pub(super) const HISTORY_COLUMNS: &str = "order_id, user_id, version, from_state
 pub(super) const HISTORY_COLUMN_COUNT: usize = 11;
 
 /// Binds one history row, in [`HISTORY_COLUMNS`] order.
-pub(super) fn bind_history<'q>(
-    q: Q<'q>,
-    tenant: &str,
-    h: &HistoryEntry,
-) -> Result<Q<'q>, StoreError> {
+pub(super) fn bind_history<'q>(q: Q<'q>, tenant: &str, h: &HistoryEntry) -> Result<Q<'q>> {
     Ok(q.bind(h.order_id.to_string())
         .bind(tenant.to_owned())
         .bind(to_i64(h.version, "version")?)
@@ -180,7 +177,7 @@ pub(super) fn bind_history<'q>(
 }
 
 /// Decodes an `order_transitions` row selected with [`HISTORY_COLUMNS`].
-pub(super) fn history_from_row(row: &SqliteRow) -> Result<HistoryEntry, StoreError> {
+pub(super) fn history_from_row(row: &SqliteRow) -> Result<HistoryEntry> {
     Ok(HistoryEntry {
         order_id: uuid(row, "order_id")?,
         version: to_u64(get(row, "version")?, "version")?,
@@ -199,7 +196,7 @@ pub(super) fn history_from_row(row: &SqliteRow) -> Result<HistoryEntry, StoreErr
 }
 
 /// Reads a column as `T`.
-pub(super) fn column<'r, T>(row: &'r SqliteRow, col: &str) -> Result<T, StoreError>
+pub(super) fn column<'r, T>(row: &'r SqliteRow, col: &str) -> Result<T>
 where
     T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
 {
@@ -207,7 +204,7 @@ where
 }
 
 /// Reads an optional time column (milliseconds).
-pub(super) fn time(row: &SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+pub(super) fn time(row: &SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>> {
     row.opt_time(col)
 }
 
