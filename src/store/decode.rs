@@ -10,7 +10,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::logic::{Figures, LeaseState, to_u64};
-use super::{InboxItem, LaneLimit, Lease, OrderId, StoreError, StoredOrder, WorkItem};
+use super::{
+    HistoryEntry, InboxItem, LaneLimit, Lease, OrderId, StoreError, StoredOrder, WorkItem,
+};
 use crate::model::{
     AutomationStatus, CustomerTier, Impact, Order, Priority, StateName, UserRef, ViralIndicator,
 };
@@ -128,6 +130,28 @@ pub(crate) fn lease_state(row: &impl Columns) -> Result<LeaseState, StoreError> 
 /// Reads a work item's or inbox entry's `attempts`.
 pub(crate) fn attempts(row: &impl Columns) -> Result<u32, StoreError> {
     small(row, "attempts")
+}
+
+/// Decodes an `order_transitions` row (the columns every backend selects
+/// for a history entry).
+pub(crate) fn history(row: &impl Columns) -> Result<HistoryEntry, StoreError> {
+    Ok(HistoryEntry {
+        order_id: row.id("order_id")?,
+        version: to_u64(row.int("version")?, "version")?,
+        from: StateName::new(&row.text("from_state")?),
+        to: StateName::new(&row.text("to_state")?),
+        reason: row.opt_text("transition_reason")?,
+        automated: row.flag("automated")?,
+        duration_ms: to_u64(row.int("duration_ms")?, "duration_ms")?,
+        actions_executed: json_text(&row.text("actions_executed")?, "actions_executed")?,
+        error_message: row.opt_text("error_message")?,
+        at: row.time("created_at")?,
+    })
+}
+
+/// Decodes the history rows of an order.
+pub(crate) fn history_rows<R: Columns>(rows: &[R]) -> Result<Vec<HistoryEntry>, StoreError> {
+    rows.iter().map(history).collect()
 }
 
 /// Decodes a row a claim returned (`id, user_id, order_id, kind, lane,

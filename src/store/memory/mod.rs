@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 
 use super::fault::{Fault, FaultPoint, InjectFault};
 use super::logic::{self, is_viral, lease_holds, lease_lost};
-use super::{HistoryEntry, Lease, OrderId, StoredOrder};
+use super::{HistoryEntry, Lease, OrderId, StoreError, StoredOrder};
 use queue::Queue;
 
 /// The in-memory store (`memory:`). Cheap to create; everything is lost
@@ -57,6 +57,15 @@ impl InjectFault for MemoryStore {
 }
 
 impl Inner {
+    /// The tenant's order's `viral` flag and `created_at` (what orders its
+    /// work in a lane); [`StoreError::NotFound`] if it has no such order.
+    fn order_facts(&self, tenant: &str, id: OrderId) -> Result<(bool, DateTime<Utc>)> {
+        let order = self
+            .order(tenant, id)
+            .ok_or_else(|| StoreError::order_not_found(id))?;
+        Ok((is_viral(order.order.impact), order.order.created_at))
+    }
+
     fn order(&self, tenant: &str, id: OrderId) -> Option<&StoredOrder> {
         self.orders
             .get(&id)

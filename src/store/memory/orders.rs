@@ -32,15 +32,7 @@ impl OrderStore for MemoryStore {
             }
         }
         let (results, work) = logic::decide_created(tenant, prepared, &inserted, &existing);
-        for e in work {
-            inner.queue.insert_if_absent(
-                &e.tenant,
-                e.order_id,
-                &e.spec,
-                e.viral,
-                e.order_created_at,
-            );
-        }
+        inner.queue.insert_all(&work);
         Ok(results)
     }
 
@@ -147,15 +139,7 @@ impl OrderStore for MemoryStore {
         for (order_id, lane, viral) in effects.requeue {
             inner.queue.requeue_order(order_id, lane, viral);
         }
-        for e in effects.enqueue {
-            inner.queue.insert_if_absent(
-                &e.tenant,
-                e.order_id,
-                &e.spec,
-                e.viral,
-                e.order_created_at,
-            );
-        }
+        inner.queue.insert_all(&effects.enqueue);
         Ok(results)
     }
 }

@@ -11,10 +11,9 @@ use serde_json::Value;
 
 use super::MemoryStore;
 use crate::model::Priority;
-use crate::store::logic::{self, LeaseState, is_viral, lease_expiry, ms, priority_rank, trunc};
+use crate::store::logic::{self, Enqueue, LeaseState, lease_expiry, ms, priority_rank, trunc};
 use crate::store::{
-    ClaimRequest, Lease, OrderId, QueueStore, QueueSummary, StoreError, TenantScope, WorkId,
-    WorkItem, WorkSpec,
+    ClaimRequest, Lease, OrderId, QueueStore, QueueSummary, TenantScope, WorkId, WorkItem, WorkSpec,
 };
 
 /// One stored work item.
@@ -100,6 +99,13 @@ impl Queue {
 
     /// Inserts an item unless the order has one of this kind; returns its
     /// id and whether it is new.
+    /// Inserts each item unless its order has one of its kind.
+    pub fn insert_all(&mut self, items: &[Enqueue]) {
+        for e in items {
+            self.insert_if_absent(&e.tenant, e.order_id, &e.spec, e.viral, e.order_created_at);
+        }
+    }
+
     pub fn insert_if_absent(
         &mut self,
         tenant: &str,
@@ -308,10 +314,7 @@ impl QueueStore for MemoryStore {
     ) -> Result<(WorkId, bool)> {
         let spec = logic::prepare_work(work)?;
         let mut inner = self.lock();
-        let order = inner
-            .order(tenant, order_id)
-            .ok_or_else(|| StoreError::order_not_found(order_id))?;
-        let (viral, created_at) = (is_viral(order.order.impact), order.order.created_at);
+        let (viral, created_at) = inner.order_facts(tenant, order_id)?;
         Ok(inner
             .queue
             .insert_if_absent(tenant, order_id, &spec, viral, created_at))
@@ -326,10 +329,7 @@ impl QueueStore for MemoryStore {
     ) -> Result<WorkId> {
         let spec = logic::prepare_work(work)?;
         let mut inner = self.lock();
-        let order = inner
-            .order(tenant, order_id)
-            .ok_or_else(|| StoreError::order_not_found(order_id))?;
-        let (viral, created_at) = (is_viral(order.order.impact), order.order.created_at);
+        let (viral, created_at) = inner.order_facts(tenant, order_id)?;
         let Some(id) = inner.queue.find(order_id, &spec.kind) else {
             return Ok(inner
                 .queue

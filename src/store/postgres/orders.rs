@@ -8,10 +8,11 @@ use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgConnection;
 
 use super::rows::{
-    HISTORY_COLUMNS, HistoryArrays, INSERT_ORDERS, ORDER_COLUMNS, OrderArrays, column, db,
-    history_from_row, json, order_from_row,
+    HISTORY_COLUMNS, HistoryArrays, INSERT_ORDERS, ORDER_COLUMNS, OrderArrays, column, db, json,
+    order_from_row,
 };
 use super::{Mode, PostgresStore, Role, Tx};
+use crate::store::decode;
 use crate::store::fault::{FaultPoint, injected};
 use crate::store::logic::{self, Effects, LeaseState, is_viral, priority_rank, to_i64};
 use crate::store::{
@@ -58,10 +59,7 @@ async fn with_history_in(
     .fetch_all(conn)
     .await
     .map_err(db("reading an order's history"))?;
-    let history = rows
-        .iter()
-        .map(history_from_row)
-        .collect::<Result<_, _>>()?;
+    let history = decode::history_rows(&rows)?;
     Ok(Some(OrderWithHistory { order, history }))
 }
 

@@ -13,9 +13,8 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::postgres::{PgRow, Postgres};
 
-use crate::model::StateName;
 use crate::store::decode::{self, Columns};
-use crate::store::logic::{from_ms, is_viral, priority_rank, to_i64, to_u64};
+use crate::store::logic::{from_ms, is_viral, priority_rank, to_i64};
 use crate::store::{HistoryEntry, OrderId, StoreError, StoredOrder};
 
 /// Maps an sqlx error to [`StoreError::Database`], naming what was being done.
@@ -208,11 +207,6 @@ pub(super) fn opt_time(row: &PgRow, col: &str) -> Result<Option<DateTime<Utc>>> 
         .transpose()
 }
 
-/// Reads a `timestamptz` column that is never NULL.
-pub(super) fn time(row: &PgRow, col: &str) -> Result<DateTime<Utc>> {
-    opt_time(row, col)?.ok_or_else(|| StoreError::database(format!("stored {col} is NULL")))
-}
-
 impl Columns for PgRow {
     fn text(&self, col: &str) -> Result<String> {
         column(self, col)
@@ -302,23 +296,4 @@ impl HistoryArrays {
             .bind(self.error)
             .bind(self.at)
     }
-}
-
-/// Decodes an `order_transitions` row selected with [`HISTORY_COLUMNS`].
-pub(super) fn history_from_row(row: &PgRow) -> Result<HistoryEntry> {
-    Ok(HistoryEntry {
-        order_id: column(row, "order_id")?,
-        version: to_u64(column(row, "version")?, "version")?,
-        from: StateName::new(&column::<String>(row, "from_state")?),
-        to: StateName::new(&column::<String>(row, "to_state")?),
-        reason: column(row, "transition_reason")?,
-        automated: column(row, "automated")?,
-        duration_ms: to_u64(column(row, "duration_ms")?, "duration_ms")?,
-        actions_executed: crate::store::decode::json_text(
-            &column::<String>(row, "actions_executed")?,
-            "actions_executed",
-        )?,
-        error_message: column(row, "error_message")?,
-        at: time(row, "created_at")?,
-    })
 }

@@ -10,10 +10,10 @@ use sqlx::{AssertSqlSafe, Either, SqliteConnection};
 use super::SqliteStore;
 use super::rows::{
     HISTORY_COLUMN_COUNT, HISTORY_COLUMNS, ORDER_COLUMN_COUNT, ORDER_COLUMNS, Q, bind_history,
-    bind_order, column, db, history_from_row, json, order_from_row, params, placeholders,
-    script_steps, uuid,
+    bind_order, column, db, json, order_from_row, params, placeholders, script_steps, uuid,
 };
 use crate::model::{Impact, Priority};
+use crate::store::decode;
 use crate::store::fault::{FaultPoint, injected};
 use crate::store::logic::{self, Effects, LeaseState, is_viral, ms, priority_rank, to_i64};
 use crate::store::{
@@ -154,10 +154,7 @@ impl OrderStore for SqliteStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(db("reading an order's history"))?;
-        let history = rows
-            .iter()
-            .map(history_from_row)
-            .collect::<Result<_, _>>()?;
+        let history = decode::history_rows(&rows)?;
         tx.commit().await.map_err(db("ending a read"))?;
         Ok(Some(OrderWithHistory { order, history }))
     }

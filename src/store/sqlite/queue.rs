@@ -55,6 +55,31 @@ async fn find_item(
         .transpose()
 }
 
+/// Inserts the order's item of `spec.kind` (it has none), with the order's
+/// `viral` flag and `created_at`; returns the item's id.
+async fn insert_item(
+    conn: &mut sqlx::SqliteConnection,
+    tenant: &str,
+    order_id: OrderId,
+    spec: WorkSpec,
+    (viral, order_created_at): (bool, DateTime<Utc>),
+    now: DateTime<Utc>,
+) -> Result<WorkId> {
+    let item = Enqueue {
+        tenant: tenant.to_owned(),
+        order_id,
+        spec,
+        viral,
+        order_created_at,
+        at: trunc(now),
+    };
+    insert_work(&mut *conn, std::slice::from_ref(&item)).await?;
+    find_item(conn, order_id, &item.spec.kind, now)
+        .await?
+        .map(|(id, _)| id)
+        .ok_or_else(|| StoreError::database("the new work item vanished"))
+}
+
 impl QueueStore for SqliteStore {
     async fn enqueue(
         &self,
@@ -65,25 +90,13 @@ impl QueueStore for SqliteStore {
     ) -> Result<(WorkId, bool)> {
         let spec = logic::prepare_work(work)?;
         let mut tx = self.write().await?;
-        let (viral, order_created_at) = order_facts(&mut tx, tenant, order_id).await?;
+        let facts = order_facts(&mut tx, tenant, order_id).await?;
         let result = match find_item(&mut tx, order_id, &spec.kind, now).await? {
             Some((id, _)) => (id, false),
-            None => {
-                let item = Enqueue {
-                    tenant: tenant.to_owned(),
-                    order_id,
-                    spec,
-                    viral,
-                    order_created_at,
-                    at: trunc(now),
-                };
-                insert_work(&mut tx, std::slice::from_ref(&item)).await?;
-                let id = find_item(&mut tx, order_id, &item.spec.kind, now)
-                    .await?
-                    .map(|(id, _)| id)
-                    .ok_or_else(|| StoreError::database("the enqueued work item vanished"))?;
-                (id, true)
-            }
+            None => (
+                insert_item(&mut tx, tenant, order_id, spec, facts, now).await?,
+                true,
+            ),
         };
         tx.commit().await.map_err(db("committing work"))?;
         Ok(result)
@@ -98,7 +111,7 @@ impl QueueStore for SqliteStore {
     ) -> Result<WorkId> {
         let spec = logic::prepare_work(work)?;
         let mut tx = self.write().await?;
-        let (viral, order_created_at) = order_facts(&mut tx, tenant, order_id).await?;
+        let facts = order_facts(&mut tx, tenant, order_id).await?;
         let id = match find_item(&mut tx, order_id, &spec.kind, now).await? {
             Some((id, true)) => return Err(leased_error(id)),
             Some((id, false)) => {
@@ -116,22 +129,7 @@ impl QueueStore for SqliteStore {
                 .map_err(db("scheduling work"))?;
                 id
             }
-            None => {
-                let kind = spec.kind.clone();
-                let item = Enqueue {
-                    tenant: tenant.to_owned(),
-                    order_id,
-                    spec,
-                    viral,
-                    order_created_at,
-                    at: trunc(now),
-                };
-                insert_work(&mut tx, std::slice::from_ref(&item)).await?;
-                find_item(&mut tx, order_id, &kind, now)
-                    .await?
-                    .map(|(id, _)| id)
-                    .ok_or_else(|| StoreError::database("the scheduled work item vanished"))?
-            }
+            None => insert_item(&mut tx, tenant, order_id, spec, facts, now).await?,
         };
         tx.commit().await.map_err(db("committing work"))?;
         Ok(id)

@@ -6,9 +6,8 @@ use futures_util::TryStreamExt;
 use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteQueryResult, SqliteRow};
 use sqlx::{Either, Row};
 
-use crate::model::StateName;
 use crate::store::decode::{self, Columns};
-use crate::store::logic::{from_ms, is_viral, ms, priority_rank, to_i64, to_u64};
+use crate::store::logic::{from_ms, is_viral, ms, priority_rank, to_i64};
 use crate::store::{HistoryEntry, OrderId, StoreError, StoredOrder};
 
 /// A query with positional arguments.
@@ -174,25 +173,6 @@ pub(super) fn bind_history<'q>(q: Q<'q>, tenant: &str, h: &HistoryEntry) -> Resu
         .bind(h.actions_executed.as_str().to_owned())
         .bind(h.error_message.clone())
         .bind(ms(h.at)))
-}
-
-/// Decodes an `order_transitions` row selected with [`HISTORY_COLUMNS`].
-pub(super) fn history_from_row(row: &SqliteRow) -> Result<HistoryEntry> {
-    Ok(HistoryEntry {
-        order_id: uuid(row, "order_id")?,
-        version: to_u64(get(row, "version")?, "version")?,
-        from: StateName::new(&get::<String>(row, "from_state")?),
-        to: StateName::new(&get::<String>(row, "to_state")?),
-        reason: get(row, "transition_reason")?,
-        automated: get(row, "automated")?,
-        duration_ms: to_u64(get(row, "duration_ms")?, "duration_ms")?,
-        actions_executed: crate::store::decode::json_text(
-            &get::<String>(row, "actions_executed")?,
-            "actions_executed",
-        )?,
-        error_message: get(row, "error_message")?,
-        at: from_ms(get(row, "created_at")?)?,
-    })
 }
 
 /// Reads a column as `T`.
