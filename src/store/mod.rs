@@ -183,21 +183,13 @@ pub async fn open(url: &str) -> Result<AnyStore, StoreError> {
             .await
             .map(AnyStore::Sqlite),
         #[cfg(not(feature = "sqlite"))]
-        url::Target::Sqlite(_) => Err(StoreError::NotBuilt {
-            url: url::redact(url),
-            scheme: "sqlite",
-            detail: "enable the cargo feature `sqlite`",
-        }),
+        url::Target::Sqlite(_) => Err(url::not_built(url, "sqlite")),
         #[cfg(feature = "postgres")]
         url::Target::Postgres(target) => PostgresStore::open_target(&target, &url::redact(url))
             .await
             .map(AnyStore::Postgres),
         #[cfg(not(feature = "postgres"))]
-        url::Target::Postgres(_) => Err(StoreError::NotBuilt {
-            url: url::redact(url),
-            scheme: "postgres",
-            detail: "enable the cargo feature `postgres`",
-        }),
+        url::Target::Postgres(_) => Err(url::not_built(url, "postgres")),
     }
 }
 

@@ -153,10 +153,7 @@ impl PostgresStore {
     pub async fn open(url: &str) -> Result<PostgresStore> {
         match super::url::parse(url)? {
             Target::Postgres(target) => Self::open_target(&target, &super::url::redact(url)).await,
-            _ => Err(StoreError::BadUrl {
-                url: super::url::redact(url),
-                reason: "expected a postgres:// URL".into(),
-            }),
+            _ => Err(super::url::expected(url, "postgres")),
         }
     }
 

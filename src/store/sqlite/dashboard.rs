@@ -17,7 +17,7 @@ impl DashboardStore for SqliteStore {
         window: TimeDelta,
     ) -> Result<Dashboard> {
         let w = window_bounds(now, window)?;
-        let mut tx = self.read().await?;
+        let mut tx = self.main.read().await?;
         let mut figures = Figures::default();
         for row in sqlx::query(
             "SELECT current_state, COUNT(*) AS n FROM orders WHERE user_id = ? \

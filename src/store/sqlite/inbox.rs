@@ -12,7 +12,7 @@
 //! main file, beside the orders they protect. The inbox file has its own
 //! schema versions (migrations under `migrations/inbox/`, run like the
 //! main file's); the main file's migration 0005 hands the inbox
-//! table of an older database over ([`InboxFile::open`]).
+//! table of an older database over ([`open`]).
 //!
 //! Processing an entry therefore spans both files: claim (inbox file),
 //! guard and apply (main file), mark processed (inbox file), each its own
@@ -30,8 +30,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, Row, SqliteConnection, SqlitePool};
 
-use super::SqliteStore;
 use super::rows::{column, count, db, placeholders};
+use super::{File, SqliteStore};
 use crate::store::inbox::validate_entry;
 use crate::store::logic::{ms, to_i64};
 use crate::store::url::SqliteTarget;
@@ -54,52 +54,30 @@ impl SqliteStore {
     }
 }
 
-/// The inbox's database file: one writer connection (appends, claims,
-/// completions, pruning) and a small read-only pool (counts).
-#[derive(Debug, Clone)]
-pub(super) struct InboxFile {
-    writer: SqlitePool,
-    reader: SqlitePool,
-}
-
-impl InboxFile {
-    /// Opens (creating if missing) the inbox file of `target`, brings its
-    /// schema up to date, and moves in the inbox table an older main file
-    /// still has (renamed `tiktok_inbox_moved` by migration 0005; `main` is
-    /// the main file's writer, already migrated).
-    pub(super) async fn open(
-        target: &SqliteTarget,
-        shown_url: &str,
-        main: &SqlitePool,
-    ) -> Result<InboxFile> {
-        let open_error = |e: sqlx::Error| StoreError::Open {
-            url: shown_url.to_owned(),
-            message: format!("inbox file: {e}"),
-        };
-        // The main file's `synchronous`: with `full`, an acknowledged push
-        // is on disk before the 200 goes out.
-        let options = super::file_options(&SqliteStore::inbox_path(&target.path), target)
-            .pragma("temp_store", "MEMORY");
-        let writer = super::writer_pool(&options).await.map_err(open_error)?;
-        super::migrate::run(&writer, &super::migrate::INBOX).await?;
-        adopt_moved_table(&options, main, &target.path).await?;
-        let reader = super::reader_pool(options, 2).await.map_err(open_error)?;
-        Ok(InboxFile { writer, reader })
-    }
-
-    /// Closes the connections (waiting for in-flight statements).
-    pub(super) async fn close(&self) {
-        self.reader.close().await;
-        self.writer.close().await;
-    }
-
-    /// A write transaction on the inbox file (`BEGIN IMMEDIATE`).
-    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db("starting an inbox transaction"))
-    }
+/// Opens (creating if missing) the inbox file of `target` (one writer
+/// connection for appends, claims, completions and pruning; a small
+/// read-only pool for counts), brings its schema up to date, and moves in
+/// the inbox table an older main file still has (renamed
+/// `tiktok_inbox_moved` by migration 0005; `main` is the main file's
+/// writer, already migrated).
+pub(super) async fn open(
+    target: &SqliteTarget,
+    shown_url: &str,
+    main: &SqlitePool,
+) -> Result<File> {
+    let open_error = |e: sqlx::Error| StoreError::Open {
+        url: shown_url.to_owned(),
+        message: format!("inbox file: {e}"),
+    };
+    // The main file's `synchronous`: with `full`, an acknowledged push
+    // is on disk before the 200 goes out.
+    let options = super::file_options(&SqliteStore::inbox_path(&target.path), target)
+        .pragma("temp_store", "MEMORY");
+    let writer = super::writer_pool(&options).await.map_err(open_error)?;
+    super::migrate::run(&writer, &super::migrate::INBOX).await?;
+    adopt_moved_table(&options, main, &target.path).await?;
+    let reader = super::reader_pool(options, 2).await.map_err(open_error)?;
+    Ok(File { writer, reader })
 }
 
 /// Moves the rows of the main file's `tiktok_inbox_moved` (an inbox written
@@ -350,7 +328,7 @@ impl Inbox for SqliteStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.write().await?;
+        let mut tx = self.main.write().await?;
         let mut out = Vec::with_capacity(events.len());
         for e in events {
             let r = sqlx::query(
@@ -376,7 +354,7 @@ impl Inbox for SqliteStore {
         let row = sqlx::query("SELECT value FROM tiktok_cursors WHERE user_id = ? AND name = ?")
             .bind(tenant.to_owned())
             .bind(name.to_owned())
-            .fetch_optional(&self.reader)
+            .fetch_optional(&self.main.reader)
             .await
             .map_err(db("reading a cursor"))?;
         row.map(|r| r.try_get::<i64, _>("value"))
@@ -385,7 +363,7 @@ impl Inbox for SqliteStore {
     }
 
     async fn set_cursor(&self, tenant: &str, name: &str, value: i64) -> Result<()> {
-        let mut tx = self.write().await?;
+        let mut tx = self.main.write().await?;
         sqlx::query(
             "INSERT INTO tiktok_cursors (user_id, name, value) VALUES (?, ?, ?) \
              ON CONFLICT (user_id, name) DO UPDATE SET value = excluded.value",

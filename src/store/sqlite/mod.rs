@@ -35,11 +35,43 @@ const READERS: u32 = 4;
 /// connections.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// The store's file.
+    main: File,
+    /// The webhook inbox's own file (see `inbox.rs`).
+    inbox: File,
+    fault: Fault,
+}
+
+/// One database file: its one writer connection and its read-only pool.
+#[derive(Debug, Clone)]
+struct File {
     writer: SqlitePool,
     reader: SqlitePool,
-    /// The webhook inbox's own file (see `inbox.rs`).
-    inbox: inbox::InboxFile,
-    fault: Fault,
+}
+
+impl File {
+    /// Closes the connections (waiting for in-flight statements).
+    async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    /// A write transaction (`BEGIN IMMEDIATE`: the write lock is taken up
+    /// front, so the rows read inside cannot change before commit).
+    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(rows::db("starting a write transaction"))
+    }
+
+    /// A read transaction (one consistent snapshot).
+    async fn read(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.reader
+            .begin()
+            .await
+            .map_err(rows::db("starting a read transaction"))
+    }
 }
 
 impl SqliteStore {
@@ -48,10 +80,7 @@ impl SqliteStore {
     pub async fn open(url: &str) -> Result<SqliteStore> {
         match super::url::parse(url)? {
             Target::Sqlite(target) => Self::open_target(&target, &super::url::redact(url)).await,
-            _ => Err(StoreError::BadUrl {
-                url: super::url::redact(url),
-                reason: "expected a sqlite:// URL".into(),
-            }),
+            _ => Err(super::url::expected(url, "sqlite")),
         }
     }
 
@@ -77,10 +106,9 @@ impl SqliteStore {
         let writer = writer_pool(&options).await.map_err(open_error)?;
         migrate::run(&writer, &migrate::MAIN).await?;
         let reader = reader_pool(options, READERS).await.map_err(open_error)?;
-        let inbox = inbox::InboxFile::open(target, shown_url, &writer).await?;
+        let inbox = inbox::open(target, shown_url, &writer).await?;
         Ok(SqliteStore {
-            writer,
-            reader,
+            main: File { writer, reader },
             inbox,
             fault: Fault::default(),
         })
@@ -90,25 +118,7 @@ impl SqliteStore {
     /// the store closes them too, in the background.
     pub async fn close(&self) {
         self.inbox.close().await;
-        self.reader.close().await;
-        self.writer.close().await;
-    }
-
-    /// A write transaction (`BEGIN IMMEDIATE`: the write lock is taken up
-    /// front, so the rows read inside cannot change before commit).
-    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(rows::db("starting a write transaction"))
-    }
-
-    /// A read transaction (one consistent snapshot).
-    async fn read(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        self.reader
-            .begin()
-            .await
-            .map_err(rows::db("starting a read transaction"))
+        self.main.close().await;
     }
 }
 

@@ -43,7 +43,7 @@ impl OrderStore for SqliteStore {
         let Some(valid) = logic::valid_orders(&prepared) else {
             return Ok(logic::refused(prepared));
         };
-        let mut tx = self.write().await?;
+        let mut tx = self.main.write().await?;
         let mut inserted: HashSet<OrderId> = HashSet::new();
         for chunk in valid.chunks(CHUNK) {
             let sql = format!(
@@ -92,7 +92,7 @@ impl OrderStore for SqliteStore {
         let row = sqlx::query(AssertSqlSafe(select_orders("id = ? AND user_id = ?")))
             .bind(id.to_string())
             .bind(tenant.to_owned())
-            .fetch_optional(&self.reader)
+            .fetch_optional(&self.main.reader)
             .await
             .map_err(db("reading an order"))?;
         row.as_ref().map(order_from_row).transpose()
@@ -110,7 +110,7 @@ impl OrderStore for SqliteStore {
                 q = q.bind(id.to_string());
             }
             let rows = q
-                .fetch_all(&self.reader)
+                .fetch_all(&self.main.reader)
                 .await
                 .map_err(db("reading orders"))?;
             out.extend(decode_all(&rows)?);
@@ -124,7 +124,7 @@ impl OrderStore for SqliteStore {
         )))
         .bind(tenant.to_owned())
         .bind(tiktok_order_id.to_owned())
-        .fetch_optional(&self.reader)
+        .fetch_optional(&self.main.reader)
         .await
         .map_err(db("finding an order"))?;
         row.as_ref().map(order_from_row).transpose()
@@ -135,7 +135,7 @@ impl OrderStore for SqliteStore {
         tenant: &str,
         id: OrderId,
     ) -> Result<Option<OrderWithHistory>> {
-        let mut tx = self.read().await?;
+        let mut tx = self.main.read().await?;
         let Some(row) = sqlx::query(AssertSqlSafe(select_orders("id = ? AND user_id = ?")))
             .bind(id.to_string())
             .bind(tenant.to_owned())
@@ -172,21 +172,21 @@ impl OrderStore for SqliteStore {
         .bind(tenant.to_owned())
         .bind(after.map(|a| a.to_string()).unwrap_or_default())
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.reader)
+        .fetch_all(&self.main.reader)
         .await
         .map_err(db("listing orders"))?;
         decode_all(&rows)
     }
 
     async fn active_orders(&self, tenant: &str, limit: usize) -> Result<Vec<StoredOrder>> {
-        active_on(&self.reader, tenant, limit).await
+        active_on(&self.main.reader, tenant, limit).await
     }
 
     async fn transitions(&self, batch: &[(&str, Transition)]) -> Result<Vec<Result<StoredOrder>>> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.write().await?;
+        let mut tx = self.main.write().await?;
         // Load every order and lease the batch names, in one round trip; the
         // write lock keeps them as read.
         let ids: Vec<String> = dedup(batch.iter().map(|(_, t)| t.order_id.to_string()));

@@ -89,7 +89,7 @@ impl QueueStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<(WorkId, bool)> {
         let spec = logic::prepare_work(work)?;
-        let mut tx = self.write().await?;
+        let mut tx = self.main.write().await?;
         let facts = order_facts(&mut tx, tenant, order_id).await?;
         let result = match find_item(&mut tx, order_id, &spec.kind, now).await? {
             Some((id, _)) => (id, false),
@@ -110,7 +110,7 @@ impl QueueStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<WorkId> {
         let spec = logic::prepare_work(work)?;
-        let mut tx = self.write().await?;
+        let mut tx = self.main.write().await?;
         let facts = order_facts(&mut tx, tenant, order_id).await?;
         let id = match find_item(&mut tx, order_id, &spec.kind, now).await? {
             Some((id, true)) => return Err(leased_error(id)),
@@ -179,7 +179,7 @@ impl QueueStore for SqliteStore {
             q = q.bind(i64::try_from(l.limit).unwrap_or(i64::MAX));
         }
         let rows = q
-            .fetch_all(&self.writer)
+            .fetch_all(&self.main.writer)
             .await
             .map_err(db("claiming work"))?;
         let claimed = rows
@@ -256,7 +256,7 @@ impl QueueStore for SqliteStore {
             q = q.bind(t.to_owned());
         }
         let rows = q
-            .fetch_all(&self.reader)
+            .fetch_all(&self.main.reader)
             .await
             .map_err(db("summarizing the queue"))?;
         let mut s = QueueSummary {
@@ -300,7 +300,7 @@ impl SqliteStore {
             .bind(lease.worker.clone())
             .bind(i64::from(lease.attempt))
             .bind(ms(trunc(now)))
-            .execute(&self.writer)
+            .execute(&self.main.writer)
             .await
             .map_err(db(context))?;
         if done.rows_affected() == 0 {
