@@ -48,6 +48,7 @@ pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 /// The time `ms` milliseconds after the epoch.
 pub(crate) fn from_ms(ms: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(ms)
@@ -78,6 +79,7 @@ pub(crate) fn to_i64(value: u64, what: &str) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::invalid(format!("{what} {value} is too large")))
 }
 
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 /// A database integer as a `u64`.
 pub(crate) fn to_u64(value: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(value)
@@ -155,6 +157,7 @@ pub(crate) fn prepare_batch(tenant: &str, orders: &[NewOrder]) -> Vec<Prepared> 
         .collect()
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 /// The valid orders of a prepared batch (`None` when every one was refused:
 /// nothing to write).
 pub(crate) fn valid_orders(prepared: &[Prepared]) -> Option<Vec<&StoredOrder>> {
@@ -166,6 +169,7 @@ pub(crate) fn valid_orders(prepared: &[Prepared]) -> Option<Vec<&StoredOrder>> {
     (!valid.is_empty()).then_some(valid)
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 /// The batch's results when nothing was written (every order refused).
 pub(crate) fn refused(prepared: Vec<Prepared>) -> Vec<Result<Created, StoreError>> {
     prepared
@@ -175,6 +179,7 @@ pub(crate) fn refused(prepared: Vec<Prepared>) -> Vec<Result<Created, StoreError
         .collect()
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 /// The TikTok order ids of the valid orders that were not inserted
 /// (duplicates, or id clashes): the orders to read back.
 pub(crate) fn not_inserted<'a>(
@@ -344,6 +349,7 @@ pub(crate) struct Effects {
     /// The final state of each changed order, in the order first changed:
     /// empty until [`Effects::take_orders`] copies them out of the batch's
     /// working set (a store that keeps that set moves it instead).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub orders: Vec<StoredOrder>,
     /// The history rows, with their tenant.
     pub history: Vec<(String, HistoryEntry)>,
@@ -399,6 +405,7 @@ pub(crate) fn resolve(
     (results, effects)
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl Effects {
     /// Fills [`Effects::orders`] with the final state of the changed
     /// orders, copied from the batch's working set (`resolve`'s `orders`).

@@ -106,6 +106,7 @@ mod inbox;
 mod json_text;
 pub(crate) mod logic;
 mod memory;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod migrate;
 mod orders;
 #[cfg(feature = "postgres")]
