@@ -155,7 +155,7 @@ pub(crate) type Result<T, E = StoreError> = std::result::Result<T, E>;
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use creatorflow::{Order, store::{self, Store, StoreError}};
+/// use creatorflow::{Order, store::{self, OrderStore, StoreError}};
 ///
 /// let store = store::open("memory:").await?;
 /// let order = Order::from_json(r#"{"tiktok_order_id":"576461413038785752",
