@@ -45,6 +45,47 @@ pub(crate) trait Columns {
     }
 }
 
+/// Implements [`Columns`] for a backend's row type: `$get` reads a column
+/// as any type the backend decodes natively; `$id` and `$opt_time` read
+/// the two kinds of column whose stored form differs by backend.
+macro_rules! impl_columns {
+    ($row:ty, $get:path, $id:path, $opt_time:path) => {
+        impl $crate::store::decode::Columns for $row {
+            fn text(&self, col: &str) -> $crate::store::Result<String> {
+                $get(self, col)
+            }
+            fn opt_text(&self, col: &str) -> $crate::store::Result<Option<String>> {
+                $get(self, col)
+            }
+            fn int(&self, col: &str) -> $crate::store::Result<i64> {
+                $get(self, col)
+            }
+            fn opt_int(&self, col: &str) -> $crate::store::Result<Option<i64>> {
+                $get(self, col)
+            }
+            fn opt_float(&self, col: &str) -> $crate::store::Result<Option<f64>> {
+                $get(self, col)
+            }
+            fn bytes(&self, col: &str) -> $crate::store::Result<Vec<u8>> {
+                $get(self, col)
+            }
+            fn flag(&self, col: &str) -> $crate::store::Result<bool> {
+                $get(self, col)
+            }
+            fn id(&self, col: &str) -> $crate::store::Result<$crate::store::OrderId> {
+                $id(self, col)
+            }
+            fn opt_time(
+                &self,
+                col: &str,
+            ) -> $crate::store::Result<Option<chrono::DateTime<chrono::Utc>>> {
+                $opt_time(self, col)
+            }
+        }
+    };
+}
+pub(crate) use impl_columns;
+
 /// Serializes a value for a JSON column.
 pub(crate) fn json<T: Serialize + ?Sized>(value: &T, what: &str) -> Result<String, StoreError> {
     serde_json::to_string(value)
@@ -105,12 +146,14 @@ impl Figures {
         Ok(())
     }
 
-    /// Reads the window's aggregates (`n`, `healthy`, `processed`, `avg_ms`).
+    /// Reads the windows' aggregates (`n`, `healthy`, `processed`, `avg_ms`,
+    /// `prev_avg_ms`).
     pub(crate) fn set_window(&mut self, row: &impl Columns) -> Result<(), StoreError> {
         self.transitions = count(row, "n")?;
         self.healthy = count(row, "healthy")?;
         self.processed = count(row, "processed")?;
         self.avg_ms = row.opt_float("avg_ms")?;
+        self.prev_avg_ms = row.opt_float("prev_avg_ms")?;
         Ok(())
     }
 }

@@ -4,7 +4,7 @@ use crate::store::Result;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::orders::active_in;
-use super::rows::{column, db};
+use super::rows::db;
 use super::{Mode, PostgresStore, Role};
 use crate::store::logic::{self, Figures, from_ms, window_bounds};
 use crate::store::{Dashboard, DashboardStore, MOST_URGENT_LIMIT};
@@ -63,7 +63,6 @@ impl DashboardStore for PostgresStore {
             .await
             .map_err(db("aggregating the windows' transitions"))?;
             figures.set_window(&row)?;
-            figures.prev_avg_ms = column(&row, "prev_avg_ms")?;
             let most_urgent = active_in(conn, tenant, MOST_URGENT_LIMIT).await?;
             Ok(logic::dashboard(now, &w, figures, most_urgent))
         }

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::postgres::{PgRow, Postgres};
 
-use crate::store::decode::{self, Columns};
+use crate::store::decode;
 use crate::store::logic::{from_ms, is_viral, priority_rank, to_i64};
 use crate::store::{HistoryEntry, OrderId, StoreError, StoredOrder};
 
@@ -207,35 +207,7 @@ pub(super) fn opt_time(row: &PgRow, col: &str) -> Result<Option<DateTime<Utc>>> 
         .transpose()
 }
 
-impl Columns for PgRow {
-    fn text(&self, col: &str) -> Result<String> {
-        column(self, col)
-    }
-    fn opt_text(&self, col: &str) -> Result<Option<String>> {
-        column(self, col)
-    }
-    fn int(&self, col: &str) -> Result<i64> {
-        column(self, col)
-    }
-    fn opt_int(&self, col: &str) -> Result<Option<i64>> {
-        column(self, col)
-    }
-    fn opt_float(&self, col: &str) -> Result<Option<f64>> {
-        column(self, col)
-    }
-    fn bytes(&self, col: &str) -> Result<Vec<u8>> {
-        column(self, col)
-    }
-    fn flag(&self, col: &str) -> Result<bool> {
-        column(self, col)
-    }
-    fn id(&self, col: &str) -> Result<OrderId> {
-        column(self, col)
-    }
-    fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>> {
-        opt_time(self, col)
-    }
-}
+decode::impl_columns!(PgRow, column, column, opt_time);
 
 /// Decodes an `orders` row selected with [`ORDER_COLUMNS`].
 pub(super) fn order_from_row(row: &PgRow) -> Result<StoredOrder> {

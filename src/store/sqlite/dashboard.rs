@@ -41,30 +41,25 @@ impl DashboardStore for SqliteStore {
         {
             figures.add_priority(&row)?;
         }
+        // Both windows in one pass over the tenant's recent history.
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n, \
-                    COALESCE(SUM(automated = 1 AND error_message IS NULL), 0) AS healthy, \
-                    COUNT(DISTINCT CASE WHEN error_message IS NULL THEN order_id END) AS processed, \
-                    AVG(duration_ms) AS avg_ms \
-             FROM order_transitions WHERE user_id = ? AND created_at > ? AND created_at <= ?",
+            "SELECT COUNT(*) FILTER (WHERE created_at > ?2) AS n, \
+                    COALESCE(SUM(automated = 1 AND error_message IS NULL) \
+                             FILTER (WHERE created_at > ?2), 0) AS healthy, \
+                    COUNT(DISTINCT CASE WHEN created_at > ?2 AND error_message IS NULL \
+                                        THEN order_id END) AS processed, \
+                    AVG(duration_ms) FILTER (WHERE created_at > ?2) AS avg_ms, \
+                    AVG(duration_ms) FILTER (WHERE created_at <= ?2) AS prev_avg_ms \
+             FROM order_transitions WHERE user_id = ?1 AND created_at > ?3 AND created_at <= ?4",
         )
         .bind(tenant.to_owned())
         .bind(w.start)
+        .bind(w.prev_start)
         .bind(w.end)
         .fetch_one(&mut *tx)
         .await
-        .map_err(db("aggregating the window's transitions"))?;
+        .map_err(db("aggregating the windows' transitions"))?;
         figures.set_window(&row)?;
-        figures.prev_avg_ms = sqlx::query_scalar(
-            "SELECT AVG(duration_ms) FROM order_transitions \
-             WHERE user_id = ? AND created_at > ? AND created_at <= ?",
-        )
-        .bind(tenant.to_owned())
-        .bind(w.prev_start)
-        .bind(w.start)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db("aggregating the previous window's transitions"))?;
         let most_urgent = active_on(&mut *tx, tenant, MOST_URGENT_LIMIT).await?;
         tx.commit().await.map_err(db("ending a read"))?;
         Ok(logic::dashboard(now, &w, figures, most_urgent))

@@ -33,6 +33,20 @@ fn decode_all(rows: &[SqliteRow]) -> Result<Vec<StoredOrder>> {
     rows.iter().map(order_from_row).collect()
 }
 
+/// The tenant's order `id`, if any.
+async fn order_by_id<'e, E>(executor: E, tenant: &str, id: OrderId) -> Result<Option<StoredOrder>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    let row = sqlx::query(AssertSqlSafe(select_orders("id = ? AND user_id = ?")))
+        .bind(id.to_string())
+        .bind(tenant.to_owned())
+        .fetch_optional(executor)
+        .await
+        .map_err(db("reading an order"))?;
+    row.as_ref().map(order_from_row).transpose()
+}
+
 impl OrderStore for SqliteStore {
     async fn create_orders(
         &self,
@@ -89,13 +103,7 @@ impl OrderStore for SqliteStore {
     }
 
     async fn get_order(&self, tenant: &str, id: OrderId) -> Result<Option<StoredOrder>> {
-        let row = sqlx::query(AssertSqlSafe(select_orders("id = ? AND user_id = ?")))
-            .bind(id.to_string())
-            .bind(tenant.to_owned())
-            .fetch_optional(&self.main.reader)
-            .await
-            .map_err(db("reading an order"))?;
-        row.as_ref().map(order_from_row).transpose()
+        order_by_id(&self.main.reader, tenant, id).await
     }
 
     async fn get_orders(&self, tenant: &str, ids: &[OrderId]) -> Result<Vec<StoredOrder>> {
@@ -136,16 +144,9 @@ impl OrderStore for SqliteStore {
         id: OrderId,
     ) -> Result<Option<OrderWithHistory>> {
         let mut tx = self.main.read().await?;
-        let Some(row) = sqlx::query(AssertSqlSafe(select_orders("id = ? AND user_id = ?")))
-            .bind(id.to_string())
-            .bind(tenant.to_owned())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db("reading an order"))?
-        else {
+        let Some(order) = order_by_id(&mut *tx, tenant, id).await? else {
             return Ok(None);
         };
-        let order = order_from_row(&row)?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {HISTORY_COLUMNS} FROM order_transitions WHERE order_id = ? AND user_id = ? ORDER BY version"
         )))

@@ -118,35 +118,12 @@ pub(super) fn uuid(row: &SqliteRow, col: &str) -> Result<OrderId> {
         .map_err(|e| StoreError::database(format!("stored {col} `{text}` is not a UUID: {e}")))
 }
 
-impl Columns for SqliteRow {
-    fn text(&self, col: &str) -> Result<String> {
-        get(self, col)
-    }
-    fn opt_text(&self, col: &str) -> Result<Option<String>> {
-        get(self, col)
-    }
-    fn int(&self, col: &str) -> Result<i64> {
-        get(self, col)
-    }
-    fn opt_int(&self, col: &str) -> Result<Option<i64>> {
-        get(self, col)
-    }
-    fn opt_float(&self, col: &str) -> Result<Option<f64>> {
-        get(self, col)
-    }
-    fn bytes(&self, col: &str) -> Result<Vec<u8>> {
-        get(self, col)
-    }
-    fn flag(&self, col: &str) -> Result<bool> {
-        get(self, col)
-    }
-    fn id(&self, col: &str) -> Result<OrderId> {
-        uuid(self, col)
-    }
-    fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>> {
-        get::<Option<i64>>(self, col)?.map(from_ms).transpose()
-    }
+/// Reads a time column (milliseconds since the epoch).
+fn opt_time_ms(row: &SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>> {
+    get::<Option<i64>>(row, col)?.map(from_ms).transpose()
 }
+
+decode::impl_columns!(SqliteRow, get, uuid, opt_time_ms);
 
 /// Decodes an `orders` row selected with [`ORDER_COLUMNS`].
 pub(super) fn order_from_row(row: &SqliteRow) -> Result<StoredOrder> {
