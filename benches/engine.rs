@@ -49,7 +49,11 @@ async fn run(store: AnyStore, batch: Vec<Order>) -> Duration {
     let clock = Arc::new(ManualClock::new(
         "2025-06-13T12:00:00Z".parse().expect("time"),
     ));
-    let engine = EngineBuilder::new(store).clock(clock).build();
+    let engine = EngineBuilder::new(store)
+        .clock(clock)
+        .simulated_handlers()
+        .build()
+        .expect("engine");
     let n = batch.len();
     let t = Instant::now();
     engine.ingest_many(batch).await.expect("ingest");

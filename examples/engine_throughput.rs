@@ -39,7 +39,10 @@ fn orders(n: usize) -> Vec<Order> {
 
 async fn measure(name: &str, store: AnyStore, n: usize) -> Result<(), Box<dyn std::error::Error>> {
     let clock = Arc::new(ManualClock::new("2025-06-13T12:00:00Z".parse()?));
-    let engine = EngineBuilder::new(store).clock(clock).build();
+    let engine = EngineBuilder::new(store)
+        .clock(clock)
+        .simulated_handlers()
+        .build()?;
     let batch = orders(n);
     let t = Instant::now();
     for chunk in batch.chunks(1_000) {
@@ -79,7 +82,8 @@ async fn measure_pg(url: &str, n: usize, workers: usize) -> Result<(), Box<dyn s
     let clock = Arc::new(ManualClock::new("2025-06-13T12:00:00Z".parse()?));
     let ingest = EngineBuilder::new(store::open(&url).await?)
         .clock(clock.clone())
-        .build();
+        .simulated_handlers()
+        .build()?;
     let t = Instant::now();
     for chunk in orders(n).chunks(1_000) {
         ingest.ingest_many(chunk.to_vec()).await?;
@@ -103,7 +107,8 @@ async fn measure_pg(url: &str, n: usize, workers: usize) -> Result<(), Box<dyn s
             EngineBuilder::new(store::open(&url).await?)
                 .clock(clock.clone())
                 .worker_name(format!("w{w}"))
-                .build(),
+                .simulated_handlers()
+                .build()?,
         );
     }
     let t = Instant::now();

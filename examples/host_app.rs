@@ -1,7 +1,9 @@
-//! A host application embedding the CreatorFlow engine: its own inventory
-//! service and carrier as action handlers, its own rule file, the SQLite
-//! store in a temp dir. It ingests a batch of orders, runs them to
-//! completion and prints the metrics.
+//! A host application embedding the CreatorFlow service: its own inventory
+//! service and carrier as async-closure action handlers, its own rule file,
+//! the SQLite store in a temp dir. It starts the full service (workers,
+//! inbox processor, retention; no webhooks, reconciliation off), ingests a
+//! batch of orders, waits until every one is done, prints the metrics and
+//! stops the service gracefully.
 //!
 //! ```sh
 //! cargo run --example host_app
@@ -9,16 +11,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
-use creatorflow::actions::{
-    ActionContext, ActionError, ActionHandler, ActionOutcome, ActionType, BoxFuture,
-    DefaultHandlers,
-};
-use creatorflow::engine::EngineBuilder;
+use creatorflow::actions::ActionType::{self, *};
+use creatorflow::actions::{ActionCall, ActionError, ActionOutcome, HandlerRegistry};
 use creatorflow::rules::RulePack;
-use creatorflow::{Order, SystemClock, store};
+use creatorflow::service::Service;
+use creatorflow::{Order, store};
 use serde_json::json;
 
 /// The host's rules: big orders go to the urgent lane, a flash-sale product
@@ -52,54 +52,52 @@ struct Warehouse {
     reserved: Mutex<HashMap<String, (String, u32)>>,
 }
 
-impl ActionHandler for Warehouse {
-    fn call<'a>(
-        &'a self,
-        ctx: ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<ActionOutcome, ActionError>> {
-        Box::pin(async move {
-            let product = ctx.order.product_id.clone();
-            let qty = ctx.order.quantity;
-            let key = ctx.order.tiktok_order_id.clone();
-            let op = ctx
-                .action
-                .parameters
-                .get("operation")
-                .and_then(|v| v.as_str());
-            let mut stock = self.stock.lock().map_err(|_| poisoned())?;
-            let mut reserved = self.reserved.lock().map_err(|_| poisoned())?;
-            let have = stock.get(&product).copied().unwrap_or(0);
-            match (&ctx.action.kind, op) {
-                (ActionType::CheckInventory, _) if have < qty => Err(ActionError::permanent(
-                    "out_of_stock",
-                    format!("{product}: {have} left, {qty} wanted"),
-                )),
-                (ActionType::CheckInventory, _) => Ok(ActionOutcome(json!({ "left": have }))),
-                (ActionType::ReserveInventory, Some("release")) => {
-                    if let Some((p, q)) = reserved.remove(&key) {
-                        *stock.entry(p).or_default() += q;
-                    }
-                    Ok(ActionOutcome(json!({ "released": true })))
+impl Warehouse {
+    fn stocked(products: &[&str], units: u32) -> Self {
+        let w = Warehouse::default();
+        if let Ok(mut stock) = w.stock.lock() {
+            stock.extend(products.iter().map(|p| (p.to_string(), units)));
+        }
+        w
+    }
+
+    fn handle(&self, call: &ActionCall) -> Result<ActionOutcome, ActionError> {
+        let product = call.order.product_id.clone();
+        let qty = call.order.quantity;
+        let key = call.order.tiktok_order_id.clone();
+        let mut stock = self.stock.lock().map_err(|_| poisoned())?;
+        let mut reserved = self.reserved.lock().map_err(|_| poisoned())?;
+        let have = stock.get(&product).copied().unwrap_or(0);
+        match (&call.action.kind, call.operation()) {
+            (ActionType::CheckInventory, _) if have < qty => Err(ActionError::permanent(
+                "out_of_stock",
+                format!("{product}: {have} left, {qty} wanted"),
+            )),
+            (ActionType::CheckInventory, _) => Ok(ActionOutcome(json!({ "left": have }))),
+            (ActionType::ReserveInventory, Some("release")) => {
+                if let Some((p, q)) = reserved.remove(&key) {
+                    *stock.entry(p).or_default() += q;
                 }
-                (ActionType::ReserveInventory, _) => {
-                    // Idempotent per order: a resumed step does not reserve twice.
-                    if let std::collections::hash_map::Entry::Vacant(slot) = reserved.entry(key) {
-                        if have < qty {
-                            return Err(ActionError::permanent("out_of_stock", product));
-                        }
-                        stock.insert(product.clone(), have - qty);
-                        slot.insert((product, qty));
-                    }
-                    Ok(ActionOutcome(json!({ "reserved": qty })))
-                }
-                _ => Ok(ActionOutcome::default()),
+                Ok(ActionOutcome(json!({ "released": true })))
             }
-        })
+            (ActionType::ReserveInventory, _) => {
+                // Idempotent per order: a resumed step does not reserve twice.
+                if let std::collections::hash_map::Entry::Vacant(slot) = reserved.entry(key) {
+                    if have < qty {
+                        return Err(ActionError::permanent("out_of_stock", product));
+                    }
+                    stock.insert(product.clone(), have - qty);
+                    slot.insert((product, qty));
+                }
+                Ok(ActionOutcome(json!({ "reserved": qty })))
+            }
+            _ => Ok(ActionOutcome::default()),
+        }
     }
 }
 
 fn poisoned() -> ActionError {
-    ActionError::retryable("internal", "warehouse lock poisoned")
+    ActionError::retryable("internal", "lock poisoned")
 }
 
 /// The host's carrier: buys labels and reports deliveries.
@@ -108,39 +106,27 @@ struct Carrier {
     labels: Mutex<HashSet<String>>,
 }
 
-impl ActionHandler for Carrier {
-    fn call<'a>(
-        &'a self,
-        ctx: ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<ActionOutcome, ActionError>> {
-        Box::pin(async move {
-            let key = ctx.order.tiktok_order_id.clone();
-            let zone = ctx.order.shipping_zone.as_deref().unwrap_or("US");
-            let carrier = if zone.starts_with("US") { "ups" } else { "dhl" };
-            let op = ctx
-                .action
-                .parameters
-                .get("operation")
-                .and_then(|v| v.as_str());
-            let mut labels = self.labels.lock().map_err(|_| poisoned())?;
-            match (&ctx.action.kind, op) {
-                (ActionType::GenerateShippingLabel, Some("void")) => {
-                    labels.remove(&key);
-                    Ok(ActionOutcome(json!({ "voided": key })))
-                }
-                (ActionType::GenerateShippingLabel, _) => {
-                    labels.insert(key.clone());
-                    Ok(ActionOutcome(
-                        json!({ "label": format!("{carrier}-{key}") }),
-                    ))
-                }
-                _ => Ok(ActionOutcome(json!({ "carrier": carrier }))),
-            }
-        })
-    }
-}
-
 impl Carrier {
+    fn handle(&self, call: &ActionCall) -> Result<ActionOutcome, ActionError> {
+        let key = call.order.tiktok_order_id.clone();
+        let zone = call.order.shipping_zone.as_deref().unwrap_or("US");
+        let carrier = if zone.starts_with("US") { "ups" } else { "dhl" };
+        let mut labels = self.labels.lock().map_err(|_| poisoned())?;
+        match (&call.action.kind, call.operation()) {
+            (ActionType::GenerateShippingLabel, Some("void")) => {
+                labels.remove(&key);
+                Ok(ActionOutcome(json!({ "voided": key })))
+            }
+            (ActionType::GenerateShippingLabel, _) => {
+                labels.insert(key.clone());
+                Ok(ActionOutcome(
+                    json!({ "label": format!("{carrier}-{key}") }),
+                ))
+            }
+            _ => Ok(ActionOutcome(json!({ "carrier": carrier }))),
+        }
+    }
+
     /// The carrier's tracking API: a parcel with a label is delivered (at once, in this demo).
     fn delivered(&self, tiktok_order_id: &str) -> bool {
         self.labels
@@ -175,58 +161,58 @@ fn orders(n: usize) -> Vec<Order> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // Its own rule file, written where a host keeps its configuration.
+    // Its own rule file and store, where a host keeps them.
     let dir = tempfile::tempdir()?;
-    let rules_dir = dir.path().join("rules");
-    std::fs::create_dir_all(&rules_dir)?;
-    std::fs::write(rules_dir.join("host.yaml"), RULES)?;
-    let pack = RulePack::load_dir(&rules_dir)?;
+    std::fs::write(dir.path().join("host.yaml"), RULES)?;
+    let pack = RulePack::load_dir(dir.path())?;
+    let store = store::open(&format!("sqlite://{}/host.db", dir.path().display())).await?;
 
-    // Its own services, plugged in over the defaults (notifications etc. are logged).
-    let warehouse = Arc::new(Warehouse::default());
-    {
-        let mut stock = warehouse.stock.lock().map_err(|_| "poisoned")?;
-        stock.insert("lamp-flash".into(), 10_000);
-        stock.insert("mug".into(), 10_000);
-        stock.insert("poster".into(), 10_000);
-    }
+    // Its own services as async handlers, over the simulated ones (notifications etc. are logged).
+    let warehouse = Arc::new(Warehouse::stocked(&["lamp-flash", "mug", "poster"], 10_000));
     let carrier = Arc::new(Carrier::default());
-    let handlers = DefaultHandlers::default()
-        .registry()
-        .with(ActionType::CheckInventory, warehouse.clone())
-        .with(ActionType::ReserveInventory, warehouse.clone())
-        .with(ActionType::SelectCarrier, carrier.clone())
-        .with(ActionType::GenerateShippingLabel, carrier.clone());
-
-    let url = format!("sqlite://{}", dir.path().join("host.db").display());
     let tracking = carrier.clone();
-    let engine = EngineBuilder::new(store::open(&url).await?)
-        .clock(Arc::new(SystemClock))
-        .rules(pack)
-        .handlers(handlers)
-        .tenant("creator-42")
-        .delivery_check_every(TimeDelta::milliseconds(20))
-        .delivery_confirmation(move |order, _now| tracking.delivered(&order.tiktok_order_id))
-        .build();
+    let handlers = HandlerRegistry::simulated()
+        .with_fn([CheckInventory, ReserveInventory], move |call| {
+            let w = warehouse.clone();
+            async move { w.handle(&call) }
+        })
+        .with_fn([SelectCarrier, GenerateShippingLabel], move |call| {
+            let c = carrier.clone();
+            async move { c.handle(&call) }
+        });
 
-    let batch = orders(400);
+    // The full service (webhooks aside): workers, inbox processor, retention.
+    let running = Service::builder(store)
+        .tenants(["creator-42"])
+        .engines_with(move |b| {
+            let t = tracking.clone();
+            b.rules(pack.clone())
+                .handlers(handlers.clone())
+                .delivery_check_every(TimeDelta::milliseconds(20))
+                .delivery_confirmation(move |order, _| t.delivered(&order.tiktok_order_id))
+        })
+        .start()
+        .await?;
+
+    let engine = running.engine("creator-42").ok_or("no engine")?.clone();
     let started = Instant::now();
-    let report = engine.ingest_many(batch).await?;
+    let report = engine.ingest_many(orders(400)).await?;
     println!(
         "ingested: {} new, {} known, {} refused",
         report.new,
         report.known,
         report.refused.len()
     );
-    // Run to completion: until no work is due, then wait for the next
-    // scheduled check (delivery confirmations), until the queue is empty.
-    loop {
-        let idle = engine.run_until_idle().await?;
-        let Some(next) = idle.next_due else { break };
-        let wait = (next - chrono::Utc::now()).to_std().unwrap_or_default();
-        tokio::time::sleep(wait).await;
+    // The service works in the background: wait until the queue is empty
+    // (every order delivered, cancelled or sent to manual review).
+    while engine.metrics().await?.queue.next_run_at.is_some() {
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err("the orders did not finish within a minute".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = started.elapsed();
+    running.stop().await;
 
     let m = engine.metrics().await?;
     let status = engine.status().await?;

@@ -46,13 +46,14 @@ pub mod machine;
 pub mod model;
 pub mod rules;
 pub mod script;
+pub mod service;
 pub mod store;
 pub mod tiktok;
 pub mod viral;
 pub mod yaml;
 
 pub use clock::{Clock, ManualClock, SystemClock, parse_duration};
-pub use engine::{Engine, EngineBuilder, EngineError};
+pub use engine::{BuildError, Engine, EngineBuilder, EngineError};
 pub use machine::Machine;
 pub use model::{Order, OrderError};
 pub use store::{AnyStore, Store, StoreError};

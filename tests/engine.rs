@@ -77,7 +77,7 @@ async fn fixture(
         .sleeper(Arc::new(NoSleep::default()))
         .worker_name("w1");
     Fixture {
-        engine: tweak(builder).build(),
+        engine: tweak(builder).build().expect("engine"),
         clock,
         defaults,
         url,
@@ -656,7 +656,9 @@ async fn two_workers_on_one_sqlite_file() {
             .clock(clock.clone())
             .sleeper(Arc::new(NoSleep::default()))
             .worker_name(name)
+            .simulated_handlers()
             .build()
+            .expect("engine")
     };
     let a = build("a", store::open(&url).await.expect("open"));
     let b = build("b", store::open(&url).await.expect("open"));
@@ -700,7 +702,9 @@ async fn killed_workers_lose_nothing() {
             .clock(clock.clone())
             .sleeper(Arc::new(NoSleep::default()))
             .worker_name(name)
+            .simulated_handlers()
             .build()
+            .expect("engine")
     };
     let first = build("ingest".into(), store::open(&url).await.expect("open"));
     let batch: Vec<Order> = (0..300).map(order).collect();
@@ -991,7 +995,9 @@ async fn restart_restores_window_facts(b: Backend) {
     let again = EngineBuilder::new(store::open(url).await.expect("reopen"))
         .clock(f.clock.clone())
         .rules(pack)
-        .build();
+        .simulated_handlers()
+        .build()
+        .expect("engine");
     let third = again.ingest(order(2)).await.expect("ingest");
     assert_eq!(again.restore().await.expect("restore"), 2);
     assert_eq!(

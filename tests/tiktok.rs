@@ -329,7 +329,9 @@ fn world() -> World {
         .tenant(TENANT)
         .delivery_confirmation(|_, _| false)
         .max_chain(1)
-        .build();
+        .simulated_handlers()
+        .build()
+        .expect("engine");
     let mut p = Processor::new(api.clone());
     p.add_engine(engine.clone());
     p.add_shop(SHOP, TENANT);
@@ -631,7 +633,9 @@ async fn boot(
         .tenant(TENANT)
         .clock(clock.clone())
         .delivery_confirmation(|_, _| false)
-        .build();
+        .simulated_handlers()
+        .build()
+        .expect("engine");
     let mut p = Processor::new(api.clone());
     p.add_engine(engine.clone());
     p.add_shop(SHOP, TENANT);

@@ -1,9 +1,26 @@
-//! The `creatorflow` command line's server half, as a library so that its
-//! tests and the load example run it in-process: [`serve`] (the webhook
-//! receiver, workers, inbox processor, reconciliation and dashboard) and
-//! [`load`] (a signed-webhook load driver over loopback).
+//! The spike simulator behind `creatorflow simulate`: synthetic traffic and
+//! faults driven through the real engine under virtual time, scored against
+//! the ground truth, reported three ways.
+//!
+//! | module | what it is |
+//! |---|---|
+//! | [`scenario`] | the scenario format, its located loading, the built-ins |
+//! | [`traffic`] | products, arrivals (non-homogeneous Poisson), spikes, customers, webhook quirks |
+//! | [`faults`] | latencies, errors and outages of the services behind the action handlers |
+//! | [`vclock`] | virtual time: the clock, timers, and the driver of engine futures |
+//! | [`driver`] | the simulation loop and the read-back into a [`Report`] |
+//! | [`score`] | the viral detectors against the ground truth |
+//! | [`report`] | the report and its terminal, JSON and HTML forms |
 
 #![warn(missing_docs)]
 
-pub mod load;
-pub mod serve;
+pub mod driver;
+pub mod faults;
+pub mod report;
+pub mod scenario;
+pub mod score;
+pub mod traffic;
+pub mod vclock;
+
+pub use driver::{Mode, Options, run};
+pub use scenario::{Scenario, ScenarioError};

@@ -369,3 +369,12 @@ impl DefaultHandlers {
         r
     }
 }
+
+impl HandlerRegistry {
+    /// The simulated handlers ([`DefaultHandlers::default`]): effects
+    /// logged, inventory and carrier simulated. An explicit opt-in, for the
+    /// simulator, the command line and tests.
+    pub fn simulated() -> Self {
+        DefaultHandlers::default().registry()
+    }
+}

@@ -157,6 +157,84 @@ where
     }
 }
 
+/// An owned copy of an [`ActionContext`]: what a [`handler_fn`] closure
+/// gets, so that its `async move` block may keep it across awaits.
+#[derive(Debug, Clone)]
+pub struct ActionCall {
+    /// The order the action is for (as it was before the step).
+    pub order: Order,
+    /// The action as declared (type, parameters, timeout, retry).
+    pub action: ActionSpec,
+    /// The transition being taken (`reserve`, `cancel`, …).
+    pub transition: String,
+    /// De-duplication key for external effects (see
+    /// [`ActionContext::idempotency_key`]).
+    pub idempotency_key: String,
+    /// Which attempt this is (1 for the first).
+    pub attempt: u32,
+    /// The current time, from the engine's clock.
+    pub now: DateTime<Utc>,
+}
+
+impl ActionCall {
+    /// The call's operation parameter (`operation: release`, `void`, …), if any.
+    pub fn operation(&self) -> Option<&str> {
+        self.action
+            .parameters
+            .get("operation")
+            .and_then(Value::as_str)
+    }
+}
+
+impl From<ActionContext<'_>> for ActionCall {
+    fn from(ctx: ActionContext<'_>) -> Self {
+        ActionCall {
+            order: ctx.order.clone(),
+            action: ctx.action.clone(),
+            transition: ctx.transition.to_owned(),
+            idempotency_key: ctx.idempotency_key.to_owned(),
+            attempt: ctx.attempt,
+            now: ctx.now,
+        }
+    }
+}
+
+/// An [`ActionHandler`] made of an async closure; see [`handler_fn`].
+pub struct AsyncFnHandler<F>(F);
+
+/// A handler from an async closure over an owned [`ActionCall`], so that
+/// a host never writes `Box::pin`:
+///
+/// ```
+/// use creatorflow::actions::{ActionOutcome, ActionType, HandlerRegistry, handler_fn};
+///
+/// let notify = handler_fn(|call| async move {
+///     Ok(ActionOutcome(serde_json::json!({ "sent_to": call.order.customer_handle })))
+/// });
+/// let registry = HandlerRegistry::empty().with(ActionType::SendCustomerNotification, std::sync::Arc::new(notify));
+/// # let _ = registry;
+/// ```
+pub fn handler_fn<F, Fut>(f: F) -> AsyncFnHandler<F>
+where
+    F: Fn(ActionCall) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<ActionOutcome, ActionError>> + Send + 'static,
+{
+    AsyncFnHandler(f)
+}
+
+impl<F, Fut> ActionHandler for AsyncFnHandler<F>
+where
+    F: Fn(ActionCall) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<ActionOutcome, ActionError>> + Send + 'static,
+{
+    fn call<'a>(
+        &'a self,
+        ctx: ActionContext<'a>,
+    ) -> BoxFuture<'a, Result<ActionOutcome, ActionError>> {
+        Box::pin((self.0)(ActionCall::from(ctx)))
+    }
+}
+
 /// Maps action types to handlers.
 #[derive(Clone, Default)]
 pub struct HandlerRegistry {
@@ -174,7 +252,9 @@ impl fmt::Debug for HandlerRegistry {
 }
 
 impl HandlerRegistry {
-    /// An empty registry (every action then fails with `no_handler`).
+    /// An empty registry (an engine refuses to build over it when its
+    /// machine or pack uses any action; the executor alone fails such an
+    /// action with `no_handler`).
     pub fn empty() -> Self {
         HandlerRegistry::default()
     }
@@ -189,6 +269,31 @@ impl HandlerRegistry {
     pub fn with(mut self, kind: ActionType, handler: Arc<dyn ActionHandler>) -> Self {
         self.register(kind, handler);
         self
+    }
+
+    /// Registers the async closure `f` (see [`handler_fn`]) for each of `kinds`.
+    pub fn with_fn<F, Fut>(mut self, kinds: impl IntoIterator<Item = ActionType>, f: F) -> Self
+    where
+        F: Fn(ActionCall) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<ActionOutcome, ActionError>> + Send + 'static,
+    {
+        let handler: Arc<dyn ActionHandler> = Arc::new(handler_fn(f));
+        for kind in kinds {
+            self.register(kind, handler.clone());
+        }
+        self
+    }
+
+    /// Of `kinds`, those without a handler, sorted and without repeats.
+    pub fn missing<'k>(&self, kinds: impl IntoIterator<Item = &'k ActionType>) -> Vec<ActionType> {
+        let mut out: Vec<ActionType> = kinds
+            .into_iter()
+            .filter(|k| !self.handlers.contains_key(*k))
+            .cloned()
+            .collect();
+        out.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        out.dedup();
+        out
     }
 
     /// The handler for `kind`, if any.

@@ -4,9 +4,11 @@
 //! - [`spec`](ActionSpec): the declarative side — the 14 built-in action
 //!   types, an action's parameters, timeout and retry policy, its rollback;
 //! - [`ActionHandler`]: the async trait a host implements for its own
-//!   services, registered per type in a [`HandlerRegistry`];
-//! - [`DefaultHandlers`]: handlers for all 14 types that make the engine
-//!   useful without a host (effects logged; inventory and carrier simulated);
+//!   services (or [`handler_fn`] over an async closure), registered per type
+//!   in a [`HandlerRegistry`];
+//! - [`DefaultHandlers`]: simulated handlers for all 14 types, an explicit
+//!   opt-in ([`HandlerRegistry::simulated`]) for the simulator, the command
+//!   line and tests (effects logged; inventory and carrier simulated);
 //! - [`Executor`]: runs a step's actions with per-action timeouts, retries of
 //!   retryable errors with backoff and jitter ([`backoff_delay`]), a
 //!   [circuit breaker](CircuitBreakers) per action type, compensation in
@@ -26,8 +28,8 @@ pub use executor::{
     StepReport, StepResult, TokioSleeper, records_json,
 };
 pub use handler::{
-    ActionContext, ActionError, ActionHandler, ActionOutcome, BoxFuture, ErrorClass, FnHandler,
-    HandlerRegistry,
+    ActionCall, ActionContext, ActionError, ActionHandler, ActionOutcome, AsyncFnHandler,
+    BoxFuture, ErrorClass, FnHandler, HandlerRegistry, handler_fn,
 };
 pub use retry::{RetryPreset, backoff_delay, base_delay, retry_allowed};
 pub use spec::{ActionSpec, ActionType, BackoffStrategy, RetrySpec, parse_action, parse_actions};

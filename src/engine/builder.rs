@@ -4,9 +4,11 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::error::BuildError;
 use super::lanes::{LaneConfig, Lanes};
+use super::rule_actions;
 use super::{DeliveryCheck, Engine, Inner};
-use crate::actions::{DefaultHandlers, Executor, ExecutorConfig, HandlerRegistry, Sleeper};
+use crate::actions::{ActionType, Executor, ExecutorConfig, HandlerRegistry, Sleeper};
 use crate::clock::{Clock, SystemClock};
 use crate::machine::Machine;
 use crate::model::{Order, Priority};
@@ -14,10 +16,12 @@ use crate::rules::{RuleEngine, RulePack};
 use crate::store::Store;
 use crate::viral::Enricher;
 
-/// Builds an [`Engine`]. Everything but the store has a default: the
-/// shipped order workflow and rule pack, the system clock, the
-/// [default handlers](DefaultHandlers), `model.md`'s lanes, no enricher,
-/// tenant `default`.
+/// Builds an [`Engine`]. Everything but the store and the action handlers
+/// has a default: the shipped order workflow and rule pack, the system
+/// clock, `model.md`'s lanes, no enricher, tenant `default`. The handlers
+/// are the host's ([`handlers`](Self::handlers)), or the simulated ones on
+/// request ([`simulated_handlers`](Self::simulated_handlers)); without,
+/// [`build`](Self::build) names every action type left without one.
 pub struct EngineBuilder<S> {
     store: S,
     machine: Machine,
@@ -80,10 +84,18 @@ impl<S: Store + 'static> EngineBuilder<S> {
         self
     }
 
-    /// The action handlers (default: [`DefaultHandlers::registry`]).
+    /// The action handlers: one for every action type the machine and the
+    /// rule pack use.
     pub fn handlers(mut self, registry: HandlerRegistry) -> Self {
         self.handlers = Some(registry);
         self
+    }
+
+    /// The simulated handlers ([`HandlerRegistry::simulated`]): effects
+    /// logged, inventory and carrier simulated. An explicit opt-in for the
+    /// simulator, the command line and tests.
+    pub fn simulated_handlers(self) -> Self {
+        self.handlers(HandlerRegistry::simulated())
     }
 
     /// Replaces one lane's settings.
@@ -161,16 +173,36 @@ impl<S: Store + 'static> EngineBuilder<S> {
         self
     }
 
-    /// Builds the engine.
-    pub fn build(self) -> Engine<S> {
-        let registry = self
-            .handlers
-            .unwrap_or_else(|| DefaultHandlers::default().registry());
+    /// The action types the machine's transitions (actions, rollbacks and
+    /// their compensations) and the rule pack's rules run through handlers.
+    fn used_action_types(&self) -> Vec<&ActionType> {
+        let machine = self
+            .machine
+            .transitions()
+            .iter()
+            .flat_map(|t| t.actions.iter().chain(&t.rollback));
+        let rules = self.pack.rules().iter().flat_map(|r| &r.actions);
+        machine
+            .chain(rules)
+            .flat_map(|a| std::iter::once(a).chain(a.rollback.as_deref()))
+            .map(|a| &a.kind)
+            .filter(|k| !rule_actions::applied_by_engine(k))
+            .collect()
+    }
+
+    /// Builds the engine; refuses when an action type the machine or the
+    /// rule pack uses has no handler.
+    pub fn build(mut self) -> Result<Engine<S>, BuildError> {
+        let registry = self.handlers.take().unwrap_or_default();
+        let missing = registry.missing(self.used_action_types());
+        if !missing.is_empty() {
+            return Err(BuildError::MissingHandlers { missing });
+        }
         let mut executor = Executor::new(registry, self.clock.clone(), self.executor);
         if let Some(s) = self.sleeper {
             executor = executor.with_sleeper(s);
         }
-        Engine {
+        Ok(Engine {
             inner: Arc::new(Inner {
                 store: self.store,
                 machine: self.machine,
@@ -190,6 +222,55 @@ impl<S: Store + 'static> EngineBuilder<S> {
                 known: Mutex::new(Default::default()),
                 restored: tokio::sync::OnceCell::new(),
             }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::ActionOutcome;
+    use crate::store::MemoryStore;
+
+    #[test]
+    fn without_handlers_build_names_every_action_type_left_without_one() {
+        let Err(BuildError::MissingHandlers { missing }) =
+            EngineBuilder::new(MemoryStore::new()).build()
+        else {
+            panic!("an engine without handlers must not build");
+        };
+        let names: Vec<&str> = missing.iter().map(ActionType::as_str).collect();
+        for used in [
+            "check_inventory",
+            "reserve_inventory",
+            "generate_shipping_label",
+        ] {
+            assert!(names.contains(&used), "{used} in {names:?}");
         }
+        assert!(
+            !names.contains(&"escalate_priority"),
+            "applied by the engine"
+        );
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        assert_eq!(names, sorted);
+        // Async closures for exactly those types make it build.
+        let registry = HandlerRegistry::empty().with_fn(missing, |call| async move {
+            Ok(ActionOutcome(
+                serde_json::json!({ "order": call.order.tiktok_order_id }),
+            ))
+        });
+        assert!(
+            EngineBuilder::new(MemoryStore::new())
+                .handlers(registry)
+                .build()
+                .is_ok()
+        );
+        assert!(
+            EngineBuilder::new(MemoryStore::new())
+                .simulated_handlers()
+                .build()
+                .is_ok()
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! The engine's error type.
 
+use crate::actions::ActionType;
 use crate::machine::TransitionError;
 use crate::store::{OrderId, StoreError};
 
@@ -31,4 +32,22 @@ pub enum EngineError {
     /// The engine was configured inconsistently.
     #[error("engine configuration: {0}")]
     Config(String),
+}
+
+/// Why [`EngineBuilder::build`](super::EngineBuilder::build) refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The machine or the rule pack uses action types no handler was
+    /// registered for.
+    #[error(
+        "no handler for the action type(s) {} used by the machine or the rule pack: register \
+         one for each (`EngineBuilder::handlers`, `actions::handler_fn`), or opt into the \
+         simulated ones (`EngineBuilder::simulated_handlers`)",
+        .missing.iter().map(|k| format!("`{}`", k.as_str())).collect::<Vec<_>>().join(", ")
+    )]
+    MissingHandlers {
+        /// The action types without a handler, sorted.
+        missing: Vec<ActionType>,
+    },
 }

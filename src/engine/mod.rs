@@ -29,6 +29,7 @@ mod lanes;
 mod restore;
 mod rule_actions;
 mod rule_stats;
+mod run_loop;
 mod status;
 mod worker;
 
@@ -40,8 +41,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
 pub use builder::EngineBuilder;
-pub use error::EngineError;
+pub use error::{BuildError, EngineError};
 pub use lanes::{LaneConfig, Lanes};
+pub use run_loop::{Backoff, RunPolicy};
 pub use status::{Integrity, Status};
 
 use crate::actions::{Executor, ExecutorStats, Step, StepResult};
@@ -74,7 +76,11 @@ pub type DeliveryCheck = Arc<dyn Fn(&Order, DateTime<Utc>) -> bool + Send + Sync
 /// use creatorflow::{Clock, ManualClock, Order, engine::EngineBuilder, store::MemoryStore};
 ///
 /// let clock = Arc::new(ManualClock::new("2025-06-12T10:00:00Z".parse().unwrap()));
-/// let engine = EngineBuilder::new(MemoryStore::new()).clock(clock.clone()).build();
+/// let engine = EngineBuilder::new(MemoryStore::new())
+///     .clock(clock.clone())
+///     .simulated_handlers()
+///     .build()
+///     .unwrap();
 /// let order = Order::from_json(r#"{"tiktok_order_id":"1","customer_handle":"@ana",
 ///     "product_name":"Lamp","product_id":"p1","quantity":1,"price":"25.00",
 ///     "created_at":"2025-06-12T10:00:00Z"}"#).unwrap();
@@ -635,32 +641,29 @@ impl<S: Store + 'static> Engine<S> {
         Ok(idle)
     }
 
-    /// Runs workers until `shutdown` completes (e.g. `tokio::signal::ctrl_c()`).
-    /// Graceful: the round in flight finishes and is recorded before it
-    /// returns; when idle it polls every `poll` (real time).
+    /// Runs workers until `shutdown` completes (e.g. `tokio::signal::ctrl_c()`),
+    /// polling every `poll` (real time) when idle: [`Engine::run_with`]
+    /// [`RunPolicy::polling`].
     pub async fn run(
         &self,
         shutdown: impl Future<Output = ()>,
         poll: Duration,
     ) -> Result<Idle, EngineError> {
-        let mut shutdown = std::pin::pin!(shutdown);
-        let mut total = Idle::default();
-        loop {
-            tokio::select! {
-                biased;
-                _ = &mut shutdown => break,
-                _ = std::future::ready(()) => {}
-            }
-            let round = self.run_once().await?;
-            total.claimed += round.claimed.len();
-            total.recorded += round.recorded;
-            if round.claimed.is_empty() {
-                tokio::select! {
-                    _ = &mut shutdown => break,
-                    _ = tokio::time::sleep(poll) => {}
-                }
-            }
-        }
+        self.run_with(RunPolicy::polling(poll), shutdown).await
+    }
+
+    /// Runs workers until `shutdown` completes, paced by `policy`.
+    /// Graceful: the round in flight finishes and is recorded before it
+    /// returns. A failing round (a store error) never ends the loop: it
+    /// pauses with a capped exponential backoff and tries again (see
+    /// [`RunPolicy`]). The error returned is only that of the closing read
+    /// of the queue (`next_due`).
+    pub async fn run_with(
+        &self,
+        policy: RunPolicy,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<Idle, EngineError> {
+        let mut total = run_loop::drive(policy, shutdown, "workers", || self.run_once()).await;
         total.next_due = self
             .inner
             .store

@@ -30,7 +30,10 @@ impl<S: Store + 'static> Engine<S> {
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// use creatorflow::{engine::EngineBuilder, store::MemoryStore};
-    /// let engine = EngineBuilder::new(MemoryStore::new()).build();
+    /// let engine = EngineBuilder::new(MemoryStore::new())
+    ///     .simulated_handlers()
+    ///     .build()
+    ///     .unwrap();
     /// assert_eq!(engine.restore().await.unwrap(), 0); // a fresh store
     /// # });
     /// ```

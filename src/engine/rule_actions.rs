@@ -29,7 +29,7 @@ pub(super) const RULES_TRANSITION: &str = "rules";
 
 /// Whether the engine itself carries out this action type (it is not run
 /// through a handler).
-fn applied_by_engine(kind: &ActionType) -> bool {
+pub(super) fn applied_by_engine(kind: &ActionType) -> bool {
     matches!(
         kind,
         ActionType::EscalatePriority | ActionType::EscalateToManual

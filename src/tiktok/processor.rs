@@ -23,7 +23,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use chrono::TimeDelta;
 use serde::Serialize;
@@ -672,35 +671,5 @@ impl<S: Store + 'static, A: OrderApi + 'static> Processor<S, A> {
             marked += n;
         }
         Ok(marked)
-    }
-
-    /// Drains the inbox until `shutdown` completes, polling every `poll`
-    /// when idle. Errors are reported on stderr and the loop goes on (the
-    /// entries stay pending and are claimed again after their lease).
-    pub async fn run(
-        self: &Arc<Self>,
-        shutdown: impl std::future::Future<Output = ()>,
-        poll: Duration,
-    ) {
-        let mut shutdown = std::pin::pin!(shutdown);
-        loop {
-            let n = tokio::select! {
-                _ = &mut shutdown => return,
-                r = self.drain_once(256) => r,
-            };
-            let idle = match n {
-                Ok(n) => n == 0,
-                Err(e) => {
-                    eprintln!("creatorflow: inbox: {e}");
-                    true
-                }
-            };
-            if idle {
-                tokio::select! {
-                    _ = &mut shutdown => return,
-                    _ = tokio::time::sleep(poll) => {}
-                }
-            }
-        }
     }
 }

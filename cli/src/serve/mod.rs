@@ -12,8 +12,9 @@
 //!
 //! Shops map to tenants by configuration; every read is scoped to one
 //! tenant (`?tenant=`, or the default one). Processing happens after the
-//! acknowledgement: the inbox processor claims entries, applies them to the
-//! tenant's engine, and marks them processed.
+//! acknowledgement, in the library's [`creatorflow::service`]: the inbox
+//! processor claims entries, applies them to the tenant's engine, and marks
+//! them processed. This module is only the HTTP layer over it.
 
 mod api;
 mod dashboard;
@@ -27,10 +28,10 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use creatorflow::store::{Inbox, Store};
-use creatorflow::tiktok::{OrderApi, PollConfig, Processor, poll_all};
-use creatorflow::{AnyStore, Engine, EngineBuilder};
-use tokio::sync::{Notify, watch};
+use creatorflow::service::{self, InboxAppender, Service};
+use creatorflow::tiktok::{OrderApi, Processor};
+use creatorflow::{AnyStore, BuildError, Engine, EngineBuilder};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use webhook::WebhookStats;
@@ -90,26 +91,27 @@ impl ServeConfig {
 pub(crate) struct AppState<A> {
     pub(crate) processor: Arc<Processor<SharedStore, A>>,
     pub(crate) config: ServeConfig,
-    pub(crate) appender: webhook::Appender,
+    pub(crate) inbox: InboxAppender,
     pub(crate) stats: Arc<WebhookStats>,
-    pub(crate) wake: Arc<Notify>,
     pub(crate) started: std::time::Instant,
 }
 
-/// A running server.
-pub struct Running<A> {
+/// A running server: the HTTP layer over a running [`service`](creatorflow::service).
+pub struct Running<A: OrderApi + 'static> {
     /// The address it listens on.
     pub addr: SocketAddr,
     processor: Arc<Processor<SharedStore, A>>,
+    service: Option<service::Running<SharedStore, A>>,
     stats: Arc<WebhookStats>,
-    stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    http_stop: watch::Sender<bool>,
+    http: Option<JoinHandle<()>>,
     runtimes: Vec<tokio::runtime::Runtime>,
 }
 
-impl<A> Drop for Running<A> {
+impl<A: OrderApi + 'static> Drop for Running<A> {
     fn drop(&mut self) {
-        let _ = self.stop.send(true);
+        let _ = self.http_stop.send(true);
+        drop(self.service.take());
         // Allowed in an async context, unlike dropping a runtime.
         for rt in self.runtimes.drain(..) {
             rt.shutdown_background();
@@ -117,7 +119,7 @@ impl<A> Drop for Running<A> {
     }
 }
 
-impl<A> std::fmt::Debug for Running<A> {
+impl<A: OrderApi + 'static> std::fmt::Debug for Running<A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Running")
             .field("addr", &self.addr)
@@ -136,31 +138,25 @@ impl<A: OrderApi + 'static> Running<A> {
         &self.stats
     }
 
-    /// Stops accepting, finishes the work in flight, and returns.
+    /// Stops accepting (the requests in flight are answered), then stops
+    /// the service gracefully, and returns.
     pub async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        for t in std::mem::take(&mut self.tasks) {
+        let _ = self.http_stop.send(true);
+        if let Some(t) = self.http.take() {
             let _ = t.await;
         }
-    }
-
-    /// Completes when the server is told to stop (by [`Running::stop`]).
-    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        stopped(self.stop.subscribe())
-    }
-}
-
-async fn stopped(mut rx: watch::Receiver<bool>) {
-    while !*rx.borrow() {
-        if rx.changed().await.is_err() {
-            return;
+        if let Some(s) = self.service.take() {
+            s.stop().await;
         }
     }
 }
 
 /// One engine per tenant over the shared store (shipped machine and rules,
-/// system clock, default handlers).
-pub fn engines(store: &SharedStore, config: &ServeConfig) -> Vec<Engine<SharedStore>> {
+/// system clock, the simulated handlers).
+pub fn engines(
+    store: &SharedStore,
+    config: &ServeConfig,
+) -> Result<Vec<Engine<SharedStore>>, BuildError> {
     let mut tenants: BTreeSet<&str> = config.shops.iter().map(|(_, t)| t.as_str()).collect();
     tenants.insert(&config.default_tenant);
     tenants
@@ -169,20 +165,21 @@ pub fn engines(store: &SharedStore, config: &ServeConfig) -> Vec<Engine<SharedSt
             EngineBuilder::new(store.clone())
                 .tenant(t)
                 .worker_name(format!("serve-{}", std::process::id()))
+                .simulated_handlers()
                 .build()
         })
         .collect()
 }
 
 /// Starts the server over `store` calling `api`: binds, spawns the HTTP
-/// server, the inbox appender and processor, the workers and (if enabled)
-/// reconciliation.
+/// server, and starts the service (inbox appender and processor, workers,
+/// retention and, if enabled, reconciliation).
 pub async fn start<A: OrderApi + 'static>(
     config: ServeConfig,
     store: SharedStore,
     api: Arc<A>,
 ) -> Result<Running<A>, String> {
-    let engines = engines(&store, &config);
+    let engines = engines(&store, &config).map_err(|e| e.to_string())?;
     start_with(config, engines, store, api).await
 }
 
@@ -194,36 +191,32 @@ pub async fn start_with<A: OrderApi + 'static>(
     store: SharedStore,
     api: Arc<A>,
 ) -> Result<Running<A>, String> {
-    let mut processor = Processor::new(api);
-    let worker = engines
-        .first()
-        .cloned()
-        .ok_or_else(|| "no tenant configured".to_owned())?;
-    for e in engines {
-        processor.add_engine(e);
-    }
-    for (shop, tenant) in &config.shops {
-        processor.add_shop(shop, tenant);
-    }
-    let processor = Arc::new(processor);
-    let (stop, stop_rx) = watch::channel(false);
-    let wake = Arc::new(Notify::new());
-    let stats = Arc::new(WebhookStats::default());
     // Acknowledgements never queue behind processing: the HTTP server and
     // the inbox appender run on a runtime of their own, the processor, the
     // workers and reconciliation on another.
     let http_rt = runtime("cf-http")?;
     let work_rt = runtime("cf-work")?;
-    let (appender, append_task) = {
-        let _in = http_rt.enter();
-        webhook::appender(store.clone(), wake.clone())
-    };
+    let mut builder = Service::builder(store)
+        .order_api(api)
+        .idle_poll(config.idle_poll)
+        .min_round(config.inbox_round)
+        .inbox_retention(config.inbox_retention)
+        .reconcile_every(config.poll_every)
+        .runtime(work_rt.handle().clone())
+        .inbox_runtime(http_rt.handle().clone());
+    for e in engines {
+        builder = builder.engine(e);
+    }
+    for (shop, tenant) in &config.shops {
+        builder = builder.shop(shop, tenant);
+    }
+    let service = builder.start().await.map_err(|e| e.to_string())?;
+    let stats = Arc::new(WebhookStats::default());
     let state = Arc::new(AppState {
-        processor: processor.clone(),
+        processor: service.processor().clone(),
         config: config.clone(),
-        appender,
+        inbox: service.inbox().clone(),
         stats: stats.clone(),
-        wake: wake.clone(),
         started: std::time::Instant::now(),
     });
     let listener = std::net::TcpListener::bind(config.listen)
@@ -233,9 +226,8 @@ pub async fn start_with<A: OrderApi + 'static>(
         .local_addr()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
     let app = router(state, config.body_limit);
-    let mut tasks = Vec::new();
-    let rx = stop_rx.clone();
-    tasks.push(http_rt.spawn(async move {
+    let (http_stop, mut rx) = watch::channel(false);
+    let http = http_rt.spawn(async move {
         let listener = match tokio::net::TcpListener::from_std(listener) {
             Ok(l) => l,
             Err(e) => {
@@ -243,45 +235,23 @@ pub async fn start_with<A: OrderApi + 'static>(
                 return;
             }
         };
+        let stopped = async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
         let served = axum::serve(listener, app)
-            .with_graceful_shutdown(stopped(rx))
+            .with_graceful_shutdown(stopped)
             .await;
         if let Err(e) = served {
             eprintln!("creatorflow: http server: {e}");
         }
-    }));
-    tasks.push(append_task);
-    // The inbox processor: woken by each append, polling when idle.
-    let (p, rx, w, pace) = (
-        processor.clone(),
-        stop_rx.clone(),
-        wake.clone(),
-        (config.idle_poll, config.inbox_round),
-    );
-    tasks.push(work_rt.spawn(async move {
-        process_inbox(p, w, pace, stopped(rx)).await;
-    }));
-    // The workers, for every tenant.
-    let (rx, pace) = (stop_rx.clone(), (config.idle_poll, config.inbox_round));
-    tasks.push(work_rt.spawn(async move {
-        run_workers(worker, pace, stopped(rx)).await;
-    }));
-    let (p, rx, keep) = (processor.clone(), stop_rx.clone(), config.inbox_retention);
-    tasks.push(work_rt.spawn(async move {
-        prune_inbox(p, keep, stopped(rx)).await;
-    }));
-    if let Some(every) = config.poll_every {
-        let (p, rx) = (processor.clone(), stop_rx.clone());
-        tasks.push(work_rt.spawn(async move {
-            reconcile(p, every, stopped(rx)).await;
-        }));
-    }
+    });
     Ok(Running {
         addr,
-        processor,
+        processor: service.processor().clone(),
+        service: Some(service),
         stats,
-        stop,
-        tasks,
+        http_stop,
+        http: Some(http),
         runtimes: vec![http_rt, work_rt],
     })
 }
@@ -308,117 +278,4 @@ fn router<A: OrderApi + 'static>(state: Arc<AppState<A>>, body_limit: usize) -> 
         .route("/metrics", get(api::prometheus::<A>))
         .route("/", get(dashboard::page))
         .with_state(state)
-}
-
-/// Drains the inbox until stopped; each round is woken by an append or
-/// the idle poll (`pace.0`), and rounds start at most every `pace.1`.
-async fn process_inbox<S: Store + 'static, A: OrderApi + 'static>(
-    processor: Arc<Processor<S, A>>,
-    wake: Arc<Notify>,
-    pace: (Duration, Duration),
-    stop: impl std::future::Future<Output = ()>,
-) {
-    let (idle, round_every) = pace;
-    let mut stop = std::pin::pin!(stop);
-    loop {
-        let started = tokio::time::Instant::now();
-        let round = tokio::select! {
-            _ = &mut stop => return,
-            r = processor.drain_once(512) => r,
-        };
-        let more = match round {
-            Ok(n) => n > 0,
-            Err(e) => {
-                eprintln!("creatorflow: inbox: {e}");
-                false
-            }
-        };
-        if !more {
-            tokio::select! {
-                _ = &mut stop => return,
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(idle) => {}
-            }
-        }
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = tokio::time::sleep_until(started + round_every) => {}
-        }
-    }
-}
-
-/// Runs claim rounds for every tenant until stopped (the round in flight
-/// finishes first): when idle every `pace.0`, and at most one round every
-/// `pace.1`, so that under load a round claims more and each store
-/// transaction carries more steps.
-async fn run_workers(
-    engine: Engine<SharedStore>,
-    pace: (Duration, Duration),
-    stop: impl std::future::Future<Output = ()>,
-) {
-    let (idle, round_every) = pace;
-    let mut stop = std::pin::pin!(stop);
-    loop {
-        let started = tokio::time::Instant::now();
-        let pause = match engine.run_once().await {
-            Ok(r) if r.claimed.is_empty() => idle,
-            Ok(_) => Duration::ZERO,
-            Err(e) => {
-                eprintln!("creatorflow: workers: {e}");
-                idle
-            }
-        };
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = tokio::time::sleep_until(started + round_every.max(pause)) => {}
-        }
-    }
-}
-
-/// Deletes processed inbox entries older than `keep`, for every tenant,
-/// at start and then hourly, until stopped.
-async fn prune_inbox<A: OrderApi + 'static>(
-    processor: Arc<Processor<SharedStore, A>>,
-    keep: Duration,
-    stop: impl std::future::Future<Output = ()>,
-) {
-    let mut stop = std::pin::pin!(stop);
-    let keep = chrono::TimeDelta::from_std(keep).unwrap_or(chrono::TimeDelta::days(7));
-    loop {
-        for tenant in processor.tenants() {
-            if let Some(e) = processor.engine(tenant)
-                && let Err(err) = e.store().inbox_prune(tenant, e.now() - keep).await
-            {
-                eprintln!("creatorflow: pruning the inbox of {tenant}: {err}");
-            }
-        }
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
-        }
-    }
-}
-
-/// Polls the Order API for missed changes every `every` until stopped.
-async fn reconcile<S: Store + 'static, A: OrderApi + 'static>(
-    processor: Arc<Processor<S, A>>,
-    every: Duration,
-    stop: impl std::future::Future<Output = ()>,
-) {
-    let mut stop = std::pin::pin!(stop);
-    let config = PollConfig::default();
-    loop {
-        tokio::select! {
-            _ = &mut stop => return,
-            r = poll_all(&processor, &config) => {
-                if let Err(e) = r {
-                    eprintln!("creatorflow: reconciliation: {e}");
-                }
-            }
-        }
-        tokio::select! {
-            _ = &mut stop => return,
-            _ = tokio::time::sleep(every) => {}
-        }
-    }
 }

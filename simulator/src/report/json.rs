@@ -11,7 +11,7 @@ pub fn to_json(report: &Report) -> Result<String, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::report::*;
+    use crate::report::*;
 
     #[test]
     fn has_the_keys_of_cli_md() {

@@ -15,22 +15,13 @@ use creatorflow::yaml::{self, Node, NodeKind, Typed};
 
 /// The built-in scenarios: name and YAML text.
 pub const BUILTINS: &[(&str, &str)] = &[
-    (
-        "viral-spike",
-        include_str!("../../scenarios/viral-spike.yaml"),
-    ),
-    (
-        "flash-sale",
-        include_str!("../../scenarios/flash-sale.yaml"),
-    ),
+    ("viral-spike", include_str!("../scenarios/viral-spike.yaml")),
+    ("flash-sale", include_str!("../scenarios/flash-sale.yaml")),
     (
         "carrier-outage",
-        include_str!("../../scenarios/carrier-outage.yaml"),
+        include_str!("../scenarios/carrier-outage.yaml"),
     ),
-    (
-        "steady-week",
-        include_str!("../../scenarios/steady-week.yaml"),
-    ),
+    ("steady-week", include_str!("../scenarios/steady-week.yaml")),
 ];
 
 /// The scenario `simulate` runs without `--scenario`.

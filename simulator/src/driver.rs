@@ -61,6 +61,9 @@ pub enum SimError {
     /// The engine failed.
     #[error("engine: {0}")]
     Engine(#[from] creatorflow::EngineError),
+    /// The engine could not be built.
+    #[error("engine: {0}")]
+    Build(#[from] creatorflow::BuildError),
     /// The engine waited on something other than virtual time.
     #[error(transparent)]
     Stalled(#[from] super::vclock::Stalled),
@@ -159,7 +162,7 @@ pub async fn run(scenario: &Scenario, store: AnyStore, opts: Options) -> Result<
             .delivery_check_every(TimeDelta::days(30))
             .delivery_confirmation(|_, _| false),
     };
-    let engine = builder.build();
+    let engine = builder.build()?;
 
     let total_secs = (end + DRAIN - start).num_seconds().max(1) as u64;
     let bar = progress_bar(

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use super::{load_machine, load_pack};
 use crate::Outcome;
-use crate::sim::report::{html, json, terminal};
-use crate::sim::scenario::DEFAULT_SCENARIO;
-use crate::sim::{Mode, Options, Scenario, ScenarioError};
+use creatorflow_simulator::report::{html, json, terminal};
+use creatorflow_simulator::scenario::DEFAULT_SCENARIO;
+use creatorflow_simulator::{Mode, Options, Scenario, ScenarioError};
 
 /// The store `simulate` uses without `--store`: an SQLite file in the
 /// working directory, recreated on every run.
@@ -142,7 +142,7 @@ pub fn run(args: Args) -> Result<Outcome, String> {
         let store = creatorflow::store::open(&url)
             .await
             .map_err(|e| e.to_string())?;
-        crate::sim::run(&scenario, store, opts)
+        creatorflow_simulator::run(&scenario, store, opts)
             .await
             .map_err(|e| e.to_string())
     })?;

@@ -1,5 +1,5 @@
-//! `POST /webhooks/tiktok-shop`: verify, parse, append to the durable inbox
-//! (group-committed), acknowledge; and the counters it keeps.
+//! `POST /webhooks/tiktok-shop`: verify, parse, append to the service's
+//! durable inbox (group-committed), acknowledge; and the counters it keeps.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,13 +10,11 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use creatorflow::store::{Inbox, InboxEntry};
+use creatorflow::store::InboxEntry;
 use creatorflow::tiktok::{Envelope, OrderApi, verify_webhook};
 use serde::Serialize;
-use tokio::sync::{Notify, mpsc, oneshot};
-use tokio::task::JoinHandle;
 
-use super::{AppState, SharedStore};
+use super::AppState;
 
 /// Upper bounds (seconds) of the acknowledgement-latency histogram buckets.
 pub const LATENCY_BUCKETS: [f64; 11] = [
@@ -119,88 +117,6 @@ impl WebhookStats {
     }
 }
 
-/// One append waiting for the group commit.
-struct Request {
-    tenant: String,
-    entry: InboxEntry,
-    reply: oneshot::Sender<Result<bool, String>>,
-}
-
-/// The handle handlers append through.
-#[derive(Clone)]
-pub(crate) struct Appender {
-    tx: mpsc::Sender<Request>,
-}
-
-/// How many appends one transaction takes at most.
-const GROUP: usize = 512;
-
-/// The group-commit task: takes every append waiting, writes them in one
-/// transaction per tenant, answers each, and wakes the processor. It ends
-/// when every [`Appender`] is dropped.
-pub(crate) fn appender(store: SharedStore, wake: Arc<Notify>) -> (Appender, JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::channel::<Request>(4 * GROUP);
-    let task = tokio::spawn(async move {
-        while let Some(first) = rx.recv().await {
-            let mut batch = vec![first];
-            while batch.len() < GROUP {
-                match rx.try_recv() {
-                    Ok(r) => batch.push(r),
-                    Err(_) => break,
-                }
-            }
-            // Per tenant, in arrival order.
-            let mut tenants: Vec<String> = Vec::new();
-            for r in &batch {
-                if !tenants.contains(&r.tenant) {
-                    tenants.push(r.tenant.clone());
-                }
-            }
-            let mut batch: Vec<Option<Request>> = batch.into_iter().map(Some).collect();
-            for tenant in tenants {
-                let mine: Vec<Request> = batch
-                    .iter_mut()
-                    .filter(|r| r.as_ref().is_some_and(|r| r.tenant == tenant))
-                    .filter_map(Option::take)
-                    .collect();
-                let entries: Vec<InboxEntry> = mine.iter().map(|r| r.entry.clone()).collect();
-                match store.inbox_append(&tenant, &entries).await {
-                    Ok(news) => {
-                        for (r, new) in mine.into_iter().zip(news) {
-                            let _ = r.reply.send(Ok(new));
-                        }
-                    }
-                    Err(e) => {
-                        for r in mine {
-                            let _ = r.reply.send(Err(e.to_string()));
-                        }
-                    }
-                }
-            }
-            wake.notify_one();
-        }
-    });
-    (Appender { tx }, task)
-}
-
-impl Appender {
-    /// Appends one entry; `true` if new.
-    async fn append(&self, tenant: &str, entry: InboxEntry) -> Result<bool, String> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Request {
-                tenant: tenant.to_owned(),
-                entry,
-                reply,
-            })
-            .await
-            .map_err(|_| "the inbox writer stopped".to_owned())?;
-        answer
-            .await
-            .map_err(|_| "the inbox writer stopped".to_owned())?
-    }
-}
-
 /// The longest an acknowledgement waits for the inbox (TikTok allows 3 s).
 const ACK_BUDGET: Duration = Duration::from_millis(2500);
 
@@ -265,7 +181,7 @@ pub(crate) async fn receive<A: OrderApi + 'static>(
         body: body.to_vec(),
         received_at: chrono::Utc::now(),
     };
-    match tokio::time::timeout(ACK_BUDGET, s.appender.append(tenant, entry)).await {
+    match tokio::time::timeout(ACK_BUDGET, s.inbox.append(tenant, entry)).await {
         Ok(Ok(true)) => stats.count(&stats.accepted),
         Ok(Ok(false)) => stats.count(&stats.duplicates),
         Ok(Err(e)) => {
@@ -278,7 +194,6 @@ pub(crate) async fn receive<A: OrderApi + 'static>(
             return text(StatusCode::SERVICE_UNAVAILABLE, "inbox too slow".into());
         }
     }
-    s.wake.notify_one();
     stats.observe(started.elapsed());
     StatusCode::OK.into_response()
 }

@@ -15,8 +15,8 @@ use creatorflow::actions::{DefaultHandlers, SimConfig};
 use creatorflow::store::{Inbox, OrderStore};
 use creatorflow::tiktok::{HttpConfig, HttpOrderApi};
 use creatorflow::{EngineBuilder, SystemClock};
-use creatorflow_simulator::load::{LoadConfig, run as load};
-use creatorflow_simulator::serve::{Running, ServeConfig, SharedStore, engines, start, start_with};
+use creatorflow_cli::load::{LoadConfig, run as load};
+use creatorflow_cli::serve::{Running, ServeConfig, SharedStore, engines, start, start_with};
 use support::*;
 
 fn config() -> ServeConfig {
@@ -244,7 +244,7 @@ async fn a_cancellation_mid_workflow_runs_the_rollbacks() {
     );
     let cfg = config();
     let mut list = Vec::new();
-    for e in engines(&store, &cfg) {
+    for e in engines(&store, &cfg).expect("engines") {
         list.push(
             // One step per claim: each state is written as it is reached
             // (a chain would write received → … → label_generated at once).
@@ -252,7 +252,8 @@ async fn a_cancellation_mid_workflow_runs_the_rollbacks() {
                 .tenant(e.tenant())
                 .handlers(slow.registry())
                 .max_chain(1)
-                .build(),
+                .build()
+                .expect("engine"),
         );
     }
     let running = start_with(cfg, list, store.clone(), http_api(&api))

@@ -366,7 +366,7 @@ pub fn peak_in_window(times: &[i64], window_ms: i64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::scenario::Scenario;
+    use crate::scenario::Scenario;
 
     fn scenario(extra: &str) -> Scenario {
         let text = format!(

@@ -1,5 +1,5 @@
 //! `creatorflow serve`: the webhook receiver, the workers and the dashboard
-//! in one process (see `creatorflow_simulator::serve`).
+//! in one process (see `creatorflow_cli::serve`).
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use creatorflow::tiktok::{DEFAULT_BASE_URL, HttpConfig, HttpOrderApi};
-use creatorflow_simulator::serve::{ServeConfig, start};
+use creatorflow_cli::serve::{ServeConfig, start};
 
 use super::worker::shutdown_signal;
 use super::{DEFAULT_STORE, runtime};

@@ -4,7 +4,7 @@
 //! once. Exit 1 if a target is missed.
 //!
 //! ```sh
-//! cargo run --release -p creatorflow-simulator --example webhook_load -- \
+//! cargo run --release -p creatorflow-cli --example webhook_load -- \
 //!     [--rate 1000] [--seconds 30] [--concurrency 64] [--store memory:]
 //! ```
 //!
@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use creatorflow_simulator::load::{LoadConfig, run};
+use creatorflow_cli::load::{LoadConfig, run};
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Result<T, String> {
     match args.iter().position(|a| a == name) {

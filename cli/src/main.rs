@@ -4,7 +4,6 @@
 //! (diagnostics printed), 2 usage error or a failure to run.
 
 mod cmd;
-mod sim;
 
 use std::process::ExitCode;
 

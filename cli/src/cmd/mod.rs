@@ -52,7 +52,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 /// An engine over the store at `url` (shipped machine and rules, system
-/// clock, default handlers), acting for `tenant`.
+/// clock, the simulated handlers), acting for `tenant`.
 pub async fn open_engine(
     url: &str,
     tenant: &str,
@@ -73,9 +73,11 @@ pub async fn open_engine_with(
     let store = creatorflow::store::open(url)
         .await
         .map_err(|e| e.to_string())?;
-    let mut b = creatorflow::EngineBuilder::new(store).tenant(tenant);
+    let mut b = creatorflow::EngineBuilder::new(store)
+        .tenant(tenant)
+        .simulated_handlers();
     if let Some(w) = worker {
         b = b.worker_name(w);
     }
-    Ok(tweak(b).build())
+    tweak(b).build().map_err(|e| e.to_string())
 }

@@ -1,0 +1,10 @@
+//! The `creatorflow` command line's server half, as a library so that its
+//! tests and the load example run it in-process: [`serve`] (the HTTP layer
+//! — webhook receiver, JSON API, dashboard — over the library's
+//! [`creatorflow::service`] runtime) and [`load`] (a signed-webhook load
+//! driver over loopback).
+
+#![warn(missing_docs)]
+
+pub mod load;
+pub mod serve;

@@ -1,0 +1,296 @@
+//! The one worker loop: claim rounds until a shutdown signal, polling when
+//! idle, riding out store errors with a capped exponential backoff. Used by
+//! [`Engine::run`](super::Engine::run), the `worker` command and the
+//! service alike.
+//!
+//! The error policy: a round that fails (the store is unreachable, a
+//! transaction was refused) does not end the loop and is not retried at
+//! once. The loop pauses — `backoff_first`, doubled after each further
+//! failure, at most `backoff_max` — and tries again; the first failure of a
+//! streak is logged on stderr, and so is the recovery. A dead store
+//! therefore costs one claim attempt per `backoff_max`, not a spinning core.
+
+use std::future::Future;
+use std::time::Duration;
+
+use super::{EngineError, Idle, Round};
+
+/// How a worker loop paces its rounds and rides out errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunPolicy {
+    /// How long an idle loop (a round that claimed nothing) waits before it
+    /// looks for work again.
+    pub idle_poll: Duration,
+    /// The shortest time between the starts of two rounds: under load a
+    /// round then claims more and each store transaction carries more
+    /// steps (zero: back to back).
+    pub min_round: Duration,
+    /// The pause after the first failed round of a streak.
+    pub backoff_first: Duration,
+    /// The longest pause between two failed rounds.
+    pub backoff_max: Duration,
+}
+
+impl RunPolicy {
+    /// Idle polling every `idle_poll`, rounds back to back under load, and
+    /// a backoff from 100 ms doubling up to 10 s.
+    pub fn polling(idle_poll: Duration) -> Self {
+        RunPolicy {
+            idle_poll,
+            min_round: Duration::ZERO,
+            backoff_first: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Default for RunPolicy {
+    /// [`RunPolicy::polling`] every 250 ms.
+    fn default() -> Self {
+        RunPolicy::polling(Duration::from_millis(250))
+    }
+}
+
+/// The state of one streak of failures: how long to pause next.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    first: Duration,
+    max: Duration,
+    failures: u32,
+}
+
+impl Backoff {
+    /// A backoff from `first`, doubling, capped at `max`.
+    pub fn new(first: Duration, max: Duration) -> Self {
+        Backoff {
+            first,
+            max: max.max(first),
+            failures: 0,
+        }
+    }
+
+    /// Records a failure; the pause before the next attempt, and whether
+    /// this failure starts a streak (the one worth logging).
+    pub fn failed(&mut self) -> (Duration, bool) {
+        let doublings = self.failures.min(30);
+        self.failures = self.failures.saturating_add(1);
+        let pause = self
+            .first
+            .checked_mul(1 << doublings)
+            .map_or(self.max, |p| p.min(self.max));
+        (pause, self.failures == 1)
+    }
+
+    /// Records a success; the length of the streak it ends, if any.
+    pub fn succeeded(&mut self) -> Option<u32> {
+        let streak = std::mem::take(&mut self.failures);
+        (streak > 0).then_some(streak)
+    }
+}
+
+/// Runs `round` until `shutdown` completes, with `policy`'s pacing and
+/// error policy; `what` names the loop in the log. The round in flight
+/// always finishes (and is recorded) before the loop returns. The totals
+/// are returned; `next_due` is left for the caller to fill.
+pub(crate) async fn drive<F, Fut>(
+    policy: RunPolicy,
+    shutdown: impl Future<Output = ()>,
+    what: &str,
+    mut round: F,
+) -> Idle
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Round, EngineError>>,
+{
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut total = Idle::default();
+    let mut backoff = Backoff::new(policy.backoff_first, policy.backoff_max);
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            _ = std::future::ready(()) => {}
+        }
+        let started = tokio::time::Instant::now();
+        let pause = match round().await {
+            Ok(r) => {
+                if let Some(n) = backoff.succeeded() {
+                    eprintln!("creatorflow: {what}: recovered after {n} failed round(s)");
+                }
+                total.claimed += r.claimed.len();
+                total.recorded += r.recorded;
+                if r.claimed.is_empty() {
+                    policy.idle_poll
+                } else {
+                    Duration::ZERO
+                }
+            }
+            Err(e) => {
+                let (pause, first) = backoff.failed();
+                if first {
+                    eprintln!("creatorflow: {what}: {e} (retrying with backoff)");
+                }
+                pause
+            }
+        };
+        let wait = policy.min_round.max(pause);
+        if wait.is_zero() {
+            continue;
+        }
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = tokio::time::sleep_until(started + wait) => {}
+        }
+    }
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::store::{OrderId, StoreError};
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_resets() {
+        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_millis(500));
+        let pauses: Vec<_> = (0..5).map(|_| b.failed()).collect();
+        assert_eq!(pauses[0], (Duration::from_millis(100), true));
+        assert_eq!(pauses[1], (Duration::from_millis(200), false));
+        assert_eq!(pauses[2].0, Duration::from_millis(400));
+        assert_eq!(pauses[3].0, Duration::from_millis(500));
+        assert_eq!(pauses[4].0, Duration::from_millis(500));
+        assert_eq!(b.succeeded(), Some(5));
+        assert_eq!(b.succeeded(), None);
+        assert_eq!(b.failed(), (Duration::from_millis(100), true));
+    }
+
+    /// A store that fails `failures` rounds then recovers: the loop keeps
+    /// going, completes the work, and paused with backoff (no spin).
+    #[tokio::test(start_paused = true)]
+    async fn store_errors_pause_with_backoff_and_the_loop_recovers() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let mut tx = Some(tx);
+        let policy = RunPolicy {
+            idle_poll: Duration::from_millis(50),
+            min_round: Duration::ZERO,
+            backoff_first: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(1),
+        };
+        let started = tokio::time::Instant::now();
+        let c = calls.clone();
+        let total = drive(
+            policy,
+            async {
+                let _ = rx.await;
+            },
+            "test",
+            move || {
+                let n = c.fetch_add(1, Ordering::SeqCst);
+                let r = match n {
+                    0..6 => Err(EngineError::Store(StoreError::database("down"))),
+                    6..9 => Ok(Round {
+                        claimed: vec![(OrderId::nil(), crate::model::Priority::Standard, false)],
+                        recorded: 1,
+                        ..Round::default()
+                    }),
+                    _ => {
+                        if let Some(tx) = tx.take() {
+                            let _ = tx.send(());
+                        }
+                        Ok(Round::default())
+                    }
+                };
+                std::future::ready(r)
+            },
+        )
+        .await;
+        assert_eq!(total.claimed, 3, "the work after the outage is done");
+        assert_eq!(total.recorded, 3);
+        // 6 failures: 100 + 200 + 400 + 800 + 1000 + 1000 ms of backoff.
+        assert!(started.elapsed() >= Duration::from_millis(3500));
+        assert_eq!(calls.load(Ordering::SeqCst), 10, "no spinning");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_loop_polls_and_stops_on_shutdown() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = calls.clone();
+        let total = drive(
+            RunPolicy::polling(Duration::from_millis(100)),
+            tokio::time::sleep(Duration::from_millis(1050)),
+            "test",
+            move || {
+                c.fetch_add(1, Ordering::SeqCst);
+                std::future::ready(Ok(Round::default()))
+            },
+        )
+        .await;
+        assert_eq!(total, Idle::default());
+        assert_eq!(calls.load(Ordering::SeqCst), 11);
+    }
+
+    /// A real store whose transition write fails once (injected fault):
+    /// the loop rides it out and every order still ships.
+    #[cfg(feature = "sqlite")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_engine_rides_out_a_failed_write_and_finishes_the_work() {
+        use crate::engine::{EngineBuilder, Lanes};
+        use crate::model::Priority;
+        use crate::store::{FaultPoint, InjectFault};
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/fault.db", dir.path().display());
+        let store = crate::store::open(&url).await.expect("store");
+        // A short lease: the failed round's claims lapse quickly.
+        let mut lanes = Lanes::default();
+        for p in [
+            Priority::High,
+            Priority::Urgent,
+            Priority::Standard,
+            Priority::Automated,
+        ] {
+            let mut c = lanes.get(p).clone();
+            c.timeout = chrono::TimeDelta::milliseconds(300);
+            lanes.set(p, c);
+        }
+        let engine = EngineBuilder::new(store)
+            .simulated_handlers()
+            .lanes(lanes)
+            .build()
+            .expect("engine");
+        for i in 0..5 {
+            let order = crate::Order::from_json(&format!(
+                r#"{{"tiktok_order_id":"f{i}","customer_handle":"@a","product_name":"Lamp",
+                "product_id":"p1","quantity":1,"price":"25.00","created_at":"2025-06-12T10:00:00Z"}}"#
+            ))
+            .expect("order");
+            engine.ingest(order).await.expect("ingest");
+        }
+        engine.store().inject_fault(FaultPoint::AfterOrderUpdate);
+        let policy = RunPolicy {
+            idle_poll: Duration::from_millis(10),
+            min_round: Duration::ZERO,
+            backoff_first: Duration::from_millis(50),
+            backoff_max: Duration::from_millis(200),
+        };
+        let shipped = || async {
+            let s = engine.status().await.expect("status");
+            s.by_state.get("shipped").copied().unwrap_or(0)
+        };
+        let all_shipped = async {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            while shipped().await < 5 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let total = engine.run_with(policy, all_shipped).await.expect("run");
+        assert_eq!(shipped().await, 5, "every order shipped after the fault");
+        assert!(total.recorded >= 5);
+        let status = engine.status().await.expect("status");
+        assert!(status.integrity.ok, "{:?}", status.integrity.problems);
+    }
+}

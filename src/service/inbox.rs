@@ -1,0 +1,62 @@
+//! The inbox processor loop: claims the inbox's pending entries, applies
+//! them to the tenants' engines, marks them processed.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::engine::Backoff;
+use crate::store::Store;
+use crate::tiktok::{OrderApi, Processor};
+
+/// The most entries one round claims.
+const ROUND: usize = 512;
+
+/// Drains the inbox until `stop`; each round is woken by an append or the
+/// idle poll (`idle`), and rounds start at most every `round_every`. A
+/// failed round pauses with the worker loop's backoff (the entries stay
+/// pending and are claimed again after their lease).
+pub(super) async fn process<S: Store + 'static, A: OrderApi + 'static>(
+    processor: Arc<Processor<S, A>>,
+    wake: Arc<Notify>,
+    (idle, round_every): (Duration, Duration),
+    mut backoff: Backoff,
+    stop: impl Future<Output = ()>,
+) {
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let started = tokio::time::Instant::now();
+        let round = tokio::select! {
+            _ = &mut stop => return,
+            r = processor.drain_once(ROUND) => r,
+        };
+        match round {
+            Ok(n) => {
+                backoff.succeeded();
+                if n == 0 {
+                    tokio::select! {
+                        _ = &mut stop => return,
+                        _ = wake.notified() => {}
+                        _ = tokio::time::sleep(idle) => {}
+                    }
+                }
+            }
+            Err(e) => {
+                let (pause, first) = backoff.failed();
+                if first {
+                    eprintln!("creatorflow: inbox: {e} (retrying with backoff)");
+                }
+                tokio::select! {
+                    _ = &mut stop => return,
+                    _ = tokio::time::sleep(pause) => {}
+                }
+            }
+        }
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep_until(started + round_every) => {}
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! [`Running`]: a started service, and how it stops.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::{InboxAppender, stopped};
+use crate::engine::Engine;
+use crate::store::Store;
+use crate::tiktok::{OrderApi, Processor};
+
+/// A started service: its inbox, its engines (one per tenant), and the
+/// graceful [`stop`](Running::stop). Dropping it tells every task to stop
+/// without waiting for them.
+pub struct Running<S, A> {
+    pub(super) processor: Arc<Processor<S, A>>,
+    pub(super) appender: InboxAppender,
+    pub(super) stop: watch::Sender<bool>,
+    pub(super) tasks: Vec<JoinHandle<()>>,
+    pub(super) append_task: Option<JoinHandle<()>>,
+}
+
+impl<S, A> std::fmt::Debug for Running<S, A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("processor", &self.processor)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, A> Drop for Running<S, A> {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl<S: Store + 'static, A: OrderApi + 'static> Running<S, A> {
+    /// The inbox: what a webhook receiver appends verified notifications to.
+    pub fn inbox(&self) -> &InboxAppender {
+        &self.appender
+    }
+
+    /// The processor: the engines per tenant, the shop routing, counters.
+    pub fn processor(&self) -> &Arc<Processor<S, A>> {
+        &self.processor
+    }
+
+    /// The engine serving `tenant`, for reads and commands.
+    pub fn engine(&self, tenant: &str) -> Option<&Engine<S>> {
+        self.processor.engine(tenant)
+    }
+
+    /// The tenant the TikTok shop `shop_id` is routed to.
+    pub fn tenant_of(&self, shop_id: &str) -> Option<&str> {
+        self.processor.tenant_of(shop_id)
+    }
+
+    /// Completes once the service is told to stop.
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        stopped(self.stop.subscribe())
+    }
+
+    /// Stops gracefully: the inbox refuses new appends and writes those
+    /// queued; the rounds in flight (workers, inbox processor) finish and
+    /// are recorded; then it returns.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        for t in std::mem::take(&mut self.tasks) {
+            let _ = t.await;
+        }
+        if let Some(t) = self.append_task.take() {
+            let _ = t.await;
+        }
+    }
+}
