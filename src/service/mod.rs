@@ -7,7 +7,7 @@
 //! use creatorflow::service::Service;
 //! use creatorflow::store::MemoryStore;
 //!
-//! let running = Service::builder(std::sync::Arc::new(MemoryStore::new()))
+//! let running = Service::builder(MemoryStore::new())
 //!     .tenants(["creator-42"])
 //!     .engines_with(|b| b.simulated_handlers())
 //!     .start()
