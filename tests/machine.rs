@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, VecDeque};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use creatorflow::Order;
+use creatorflow::diag::{Code, Diagnostic};
 use creatorflow::machine::{Machine, TransitionError};
 use creatorflow::model::{AutomationStatus, StateName};
 use proptest::prelude::*;
@@ -334,21 +335,17 @@ fn state_in(message: &str) -> usize {
     digits.parse().expect("a state index")
 }
 
-fn verdict(message: &str) -> (&'static str, usize) {
-    let kind = if message.contains("is unreachable from the initial state") {
-        "unreachable"
-    } else if message.contains("has no transitions out and is not terminal") {
-        "no exits"
-    } else if message.starts_with("terminal state") && message.contains("has an exit") {
-        "terminal with exits"
-    } else if message.starts_with("no terminal state can be reached") {
-        "no terminal reachable"
-    } else if message.contains("cannot reach any terminal state") {
-        "stuck"
-    } else {
-        panic!("unexpected diagnostic: {message}")
+/// The kind of a graph diagnostic, by its code, and the state it names.
+fn verdict(d: &Diagnostic) -> (&'static str, usize) {
+    let kind = match d.code {
+        Code::MachineUnreachable => "unreachable",
+        Code::MachineDeadEnd => "no exits",
+        Code::MachineTerminalExit => "terminal with exits",
+        Code::MachineNoTerminal => "no terminal reachable",
+        Code::MachineStuck => "stuck",
+        _ => panic!("unexpected diagnostic: {d}"),
     };
-    (kind, state_in(message))
+    (kind, state_in(&d.message))
 }
 
 proptest! {
@@ -370,12 +367,12 @@ proptest! {
             }
             Err(diags) => {
                 // "terminal with exits" is reported once per offending transition.
-                let got: BTreeSet<_> = diags.iter().map(|d| verdict(&d.message)).collect();
+                let got: BTreeSet<_> = diags.iter().map(verdict).collect();
                 prop_assert_eq!(&got, &expected, "\n{}", src);
                 let per_edge = g.edges.iter().filter(|&&(a, _)| g.terminal[a]).count();
                 let reported = diags
                     .iter()
-                    .filter(|d| d.message.starts_with("terminal state"))
+                    .filter(|d| d.code == Code::MachineTerminalExit)
                     .count();
                 prop_assert_eq!(reported, per_edge);
                 // Every diagnostic points into the file.

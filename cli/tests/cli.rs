@@ -223,11 +223,11 @@ fn check_prints_located_diagnostics_and_exits_1() {
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     let a = format!(
-        "{}:6:26: unknown field `quantiy`; did you mean `quantity`?",
+        "{}:6:26: error[E0213]: unknown field `quantiy`; did you mean `quantity`?",
         dir.join("a.yaml").display()
     );
     let b = format!(
-        "{}:5:15: `priority` must be an integer, found a string",
+        "{}:5:15: error[E0110]: `priority` must be an integer, found a string",
         dir.join("b.yaml").display()
     );
     assert!(text.contains(&a) && text.contains(&b), "{text}");

@@ -333,7 +333,7 @@ fn bad_scenario_file_gets_file_line_col() {
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(
-        err.contains("bad.yaml:7:3: unknown key `zipf_exponnent` in traffic")
+        err.contains("bad.yaml:7:3: error[E0108]: unknown key `zipf_exponnent` in traffic")
             && err.contains("did you mean `zipf_exponent`"),
         "{err}"
     );

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use creatorflow::diag::{Diagnostic, Diagnostics, Pos, did_you_mean};
+use creatorflow::diag::{Code, Diagnostic, Diagnostics, Pos, did_you_mean};
 use creatorflow::parse_duration;
 use creatorflow::yaml::reader::{self, MapReader};
 use creatorflow::yaml::{self, Node, NodeKind, Typed};
@@ -279,12 +279,12 @@ impl Scenario {
             _ => {
                 let mut v = d.into_vec();
                 if v.is_empty() {
-                    v.push(Diagnostic {
-                        file: file.into(),
-                        pos: Pos::new(1, 1),
-                        severity: creatorflow::diag::Severity::Error,
-                        message: "the scenario could not be read".into(),
-                    });
+                    v.push(Diagnostic::new(
+                        file,
+                        Code::ScenarioUnreadable,
+                        Pos::new(1, 1),
+                        "the scenario could not be read",
+                    ));
                 }
                 creatorflow::diag::sort(&mut v);
                 Err(ScenarioError::Invalid(v))
@@ -322,7 +322,7 @@ fn read_scenario(root: &Node, d: &mut Diagnostics) -> Option<Scenario> {
     let seed = match m.opt("seed") {
         Some(n) => reader::int(n, "seed", d).and_then(|s| {
             u64::try_from(s)
-                .map_err(|_| d.error(n.pos, "`seed` must be >= 0"))
+                .map_err(|_| d.emit(Code::ScenarioNegative, n.pos, "`seed` must be >= 0"))
                 .ok()
         }),
         None => Some(1),
@@ -384,14 +384,19 @@ fn read_scenario(root: &Node, d: &mut Diagnostics) -> Option<Scenario> {
     if let (Some(n), Some(l)) = (root_key(root, "duration"), length)
         && l < TimeDelta::minutes(1)
     {
-        d.error(n.pos, "`duration` must be at least 1m");
+        d.emit(
+            Code::ScenarioTooShort,
+            n.pos,
+            "`duration` must be at least 1m",
+        );
     }
     let traffic = traffic?;
     let spikes = spikes?;
     let stock = stock?;
     for (rank, _) in &stock {
         if *rank > traffic.products {
-            d.error(
+            d.emit(
+                Code::ScenarioProductRange,
                 root.pos,
                 format!(
                     "stock names product rank {rank} but the scenario has {} products",
@@ -402,7 +407,8 @@ fn read_scenario(root: &Node, d: &mut Diagnostics) -> Option<Scenario> {
     }
     for (i, s) in spikes.iter().enumerate() {
         if s.product > traffic.products {
-            d.error(
+            d.emit(
+                Code::ScenarioProductRange,
                 root.pos,
                 format!(
                     "spike {} names product rank {} but the scenario has {} products",
@@ -462,7 +468,8 @@ fn number(node: &Node, key: &str, d: &mut Diagnostics) -> Option<f64> {
         Some(Typed::Int(i)) => Some(i as f64),
         Some(Typed::Float(f, _)) if f.is_finite() => Some(f),
         _ => {
-            d.error(
+            d.emit(
+                Code::ScenarioNotNumber,
                 node.pos,
                 format!("`{key}` must be a number, found {}", node.type_name()),
             );
@@ -475,7 +482,8 @@ fn number(node: &Node, key: &str, d: &mut Diagnostics) -> Option<f64> {
 fn number_in(node: &Node, key: &str, lo: f64, hi: f64, d: &mut Diagnostics) -> Option<f64> {
     let v = number(node, key, d)?;
     if v < lo || v > hi {
-        d.error(
+        d.emit(
+            Code::ScenarioOutOfRange,
             node.pos,
             format!("`{key}` must be between {lo} and {hi}, found {v}"),
         );
@@ -488,7 +496,11 @@ fn number_in(node: &Node, key: &str, lo: f64, hi: f64, d: &mut Diagnostics) -> O
 fn count(node: &Node, key: &str, d: &mut Diagnostics) -> Option<u64> {
     let v = reader::int(node, key, d)?;
     if v <= 0 {
-        d.error(node.pos, format!("`{key}` must be > 0, found {v}"));
+        d.emit(
+            Code::ScenarioNotPositive,
+            node.pos,
+            format!("`{key}` must be > 0, found {v}"),
+        );
         return None;
     }
     Some(v as u64)
@@ -502,7 +514,7 @@ fn duration(node: &Node, key: &str, d: &mut Diagnostics) -> Option<TimeDelta> {
     match parse_duration(text) {
         Ok(t) => Some(t),
         Err(e) => {
-            d.error(node.pos, format!("`{key}`: {e}"));
+            d.emit(Code::ScenarioBadDuration, node.pos, format!("`{key}`: {e}"));
             None
         }
     }
@@ -537,7 +549,8 @@ fn read_traffic(node: &Node, d: &mut Diagnostics) -> Option<TrafficSpec> {
 fn read_profile(node: &Node, d: &mut Diagnostics) -> Option<[f64; 24]> {
     let items = reader::seq(node, "daily_profile", d)?;
     if items.len() != 24 {
-        d.error(
+        d.emit(
+            Code::ScenarioProfileLength,
             node.pos,
             format!(
                 "`daily_profile` must list 24 hourly weights (00h to 23h UTC), found {}",
@@ -556,7 +569,11 @@ fn read_profile(node: &Node, d: &mut Diagnostics) -> Option<[f64; 24]> {
     }
     let mean = out.iter().sum::<f64>() / 24.0;
     if ok && mean <= 0.0 {
-        d.error(node.pos, "`daily_profile` must have some positive weight");
+        d.emit(
+            Code::ScenarioProfileZero,
+            node.pos,
+            "`daily_profile` must have some positive weight",
+        );
         return None;
     }
     ok.then(|| out.map(|v| v / mean))
@@ -573,7 +590,8 @@ fn read_dist(node: &Node, key: &'static str, d: &mut Diagnostics) -> Option<Late
     m.finish(d);
     let (median, p99) = (median?, p99?);
     if p99 < median {
-        d.error(
+        d.emit(
+            Code::ScenarioP99BelowMedian,
             node.pos,
             format!("`{key}`: p99 ({p99}) must be at least the median ({median})"),
         );
@@ -635,7 +653,8 @@ fn read_tiers(node: &Node, d: &mut Diagnostics) -> Option<[f64; 3]> {
     m.finish(d);
     let sum: f64 = out.iter().sum();
     if ok && (sum - 1.0).abs() > 1e-6 {
-        d.error(
+        d.emit(
+            Code::ScenarioTierSum,
             node.pos,
             format!("`tiers` shares must add up to 1, found {sum}"),
         );
@@ -646,7 +665,8 @@ fn read_tiers(node: &Node, d: &mut Diagnostics) -> Option<[f64; 3]> {
 
 fn read_shares(node: &Node, key: &str, d: &mut Diagnostics) -> Option<Vec<(String, f64)>> {
     let NodeKind::Map(entries) = &node.kind else {
-        d.error(
+        d.emit(
+            Code::ScenarioSharesNotMapping,
             node.pos,
             format!(
                 "`{key}` must be a mapping of name: share, found {}",
@@ -661,7 +681,11 @@ fn read_shares(node: &Node, key: &str, d: &mut Diagnostics) -> Option<Vec<(Strin
         out.push((name.to_owned(), number_in(v, name, 0.0, 1e6, d)?));
     }
     if out.iter().map(|(_, s)| s).sum::<f64>() <= 0.0 {
-        d.error(node.pos, format!("`{key}` must have some positive share"));
+        d.emit(
+            Code::ScenarioSharesZero,
+            node.pos,
+            format!("`{key}` must have some positive share"),
+        );
         return None;
     }
     Some(out)
@@ -678,7 +702,11 @@ fn read_range(node: &Node, key: &'static str, d: &mut Diagnostics) -> Option<(f6
     m.finish(d);
     let (lo, hi) = (lo?, hi?);
     if hi < lo {
-        d.error(node.pos, format!("`{key}`: max ({hi}) is below min ({lo})"));
+        d.emit(
+            Code::ScenarioRangeInverted,
+            node.pos,
+            format!("`{key}`: max ({hi}) is below min ({lo})"),
+        );
         return None;
     }
     Some((lo, hi))
@@ -755,7 +783,7 @@ fn read_stock(node: &Node, d: &mut Diagnostics) -> Option<(u32, u64)> {
     let units = m.req("units", d).and_then(|n| {
         let v = reader::int(n, "units", d)?;
         u64::try_from(v)
-            .map_err(|_| d.error(n.pos, "`units` must be >= 0"))
+            .map_err(|_| d.emit(Code::ScenarioNegative, n.pos, "`units` must be >= 0"))
             .ok()
     });
     m.finish(d);
@@ -844,16 +872,16 @@ mod tests {
         };
         let lines: Vec<String> = d.iter().map(|d| d.to_string()).collect();
         assert!(
-            lines
-                .iter()
-                .any(|l| l.starts_with("bad.yaml:4:1: unknown key `trafic`")
-                    && l.contains("did you mean `traffic`")),
+            lines.iter().any(
+                |l| l.starts_with("bad.yaml:4:1: error[E0108]: unknown key `trafic`")
+                    && l.contains("did you mean `traffic`")
+            ),
             "{lines:?}"
         );
         assert!(
             lines
                 .iter()
-                .any(|l| l.starts_with("bad.yaml:12:5: unknown key `holdd`")),
+                .any(|l| l.starts_with("bad.yaml:12:5: error[E0108]: unknown key `holdd`")),
             "{lines:?}"
         );
         assert!(
@@ -873,7 +901,7 @@ mod tests {
         let all: Vec<String> = d.iter().map(|d| d.to_string()).collect();
         assert!(
             all.iter()
-                .any(|l| l.starts_with("s.yaml:3:11: `duration` must be at least 1m")),
+                .any(|l| l.starts_with("s.yaml:3:11: error[E0503]: `duration` must be at least 1m")),
             "{all:?}"
         );
         assert!(

@@ -5,7 +5,7 @@ use std::fmt;
 use compact_str::CompactString;
 use serde::Serialize;
 
-use crate::diag::{Diagnostics, Pos, did_you_mean};
+use crate::diag::{Code, Diagnostics, Pos, did_you_mean};
 use crate::model::{Impact, Priority};
 use crate::yaml::{MapReader, Node, NodeKind, reader};
 
@@ -193,7 +193,8 @@ pub fn parse_action(
                 .iter()
                 .map(|t| t.as_str())
                 .chain(custom.iter().map(|c| c.as_str()));
-            diags.error(
+            diags.emit(
+                Code::ActionUnknownType,
                 n.pos,
                 format!("unknown action type `{name}`{}", did_you_mean(name, names)),
             );
@@ -205,7 +206,8 @@ pub fn parse_action(
         Some(p) => match (&p.kind, p.to_json()) {
             (NodeKind::Map(_), serde_json::Value::Object(map)) => map,
             _ => {
-                diags.error(
+                diags.emit(
+                    Code::ActionParametersNotMapping,
                     p.pos,
                     format!("`parameters` must be a mapping, found {}", p.type_name()),
                 );
@@ -248,7 +250,8 @@ fn check_escalation(
     let p = params.get("new_priority");
     let i = params.get("new_impact");
     if p.is_none() && i.is_none() {
-        diags.error(
+        diags.emit(
+            Code::ActionEscalationEmpty,
             pos,
             "`escalate_priority` needs `new_priority` or `new_impact` in its parameters",
         );
@@ -259,7 +262,8 @@ fn check_escalation(
                  names: Vec<&str>,
                  diags: &mut Diagnostics| {
         if let (Some(v), false) = (value, valid) {
-            diags.error(
+            diags.emit(
+                Code::ActionEscalationValue,
                 pos,
                 format!("`{key}` must be one of {}, found {v}", names.join(", ")),
             );
@@ -277,7 +281,8 @@ fn check_escalation(
 fn positive(node: &Node, key: &str, diags: &mut Diagnostics) -> Option<u64> {
     let v = reader::int(node, key, diags)?;
     if v <= 0 {
-        diags.error(
+        diags.emit(
+            Code::ActionNotPositive,
             node.pos,
             format!("`{key}` must be a positive integer, found {v}"),
         );
@@ -289,7 +294,11 @@ fn positive(node: &Node, key: &str, diags: &mut Diagnostics) -> Option<u64> {
 fn non_negative(node: &Node, key: &str, diags: &mut Diagnostics) -> Option<u64> {
     let v = reader::int(node, key, diags)?;
     if v < 0 {
-        diags.error(node.pos, format!("`{key}` must not be negative, found {v}"));
+        diags.emit(
+            Code::ActionNegative,
+            node.pos,
+            format!("`{key}` must not be negative, found {v}"),
+        );
         return None;
     }
     Some(v as u64)
@@ -313,7 +322,8 @@ fn parse_retry(node: &Node, diags: &mut Diagnostics) -> Option<RetrySpec> {
                 _ => None,
             };
             if b.is_none() {
-                diags.error(
+                diags.emit(
+                    Code::ActionUnknownBackoff,
                     n.pos,
                     format!(
                         "unknown backoff_strategy `{s}`: expected exponential, linear or fixed{}",
@@ -341,7 +351,11 @@ fn parse_retry(node: &Node, diags: &mut Diagnostics) -> Option<RetrySpec> {
         .and_then(|n| positive(n, "circuit_breaker_threshold", diags))
         .map(|v| v.min(u64::from(u32::MAX)) as u32);
     if max_delay_ms < initial_delay_ms {
-        diags.error(m.pos(), "`max_delay_ms` must be >= `initial_delay_ms`");
+        diags.emit(
+            Code::ActionDelayOrder,
+            m.pos(),
+            "`max_delay_ms` must be >= `initial_delay_ms`",
+        );
     }
     m.finish(diags);
     (diags.error_count() == before).then_some(RetrySpec {

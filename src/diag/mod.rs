@@ -3,7 +3,13 @@
 //!
 //! Every loader in the crate (rule packs, state machines, scenarios) reports
 //! *all* problems it finds as [`Diagnostic`]s, each naming a file, a line and a
-//! column, so that a rule author fixes a file in one pass.
+//! column, so that a rule author fixes a file in one pass. Each carries a
+//! stable [`Code`] (`E0108`, `W0201`, ...), all defined in one table
+//! (`code.rs`) and listed in `docs/diagnostics.md`.
+
+mod code;
+
+pub use code::Code;
 
 use std::fmt;
 use std::sync::Arc;
@@ -56,21 +62,46 @@ pub struct Diagnostic {
     pub file: Arc<str>,
     /// Where in the file.
     pub pos: Pos,
-    /// Error or warning.
-    pub severity: Severity,
+    /// What kind of problem, stable across releases.
+    pub code: Code,
     /// A message a rule author can act on.
     pub message: String,
 }
 
-impl fmt::Display for Diagnostic {
-    /// `file:line:col: message`, with `warning: ` before warnings' messages.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.severity {
-            Severity::Error => write!(f, "{}:{}: {}", self.file, self.pos, self.message),
-            Severity::Warning => {
-                write!(f, "{}:{}: warning: {}", self.file, self.pos, self.message)
-            }
+impl Diagnostic {
+    /// Error or warning, as its code says.
+    pub const fn severity(&self) -> Severity {
+        self.code.severity()
+    }
+
+    /// A diagnostic of `code` (which decides its severity) at `pos` in `file`.
+    pub fn new(
+        file: impl Into<Arc<str>>,
+        code: Code,
+        pos: Pos,
+        message: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            file: file.into(),
+            pos,
+            code,
+            message: message.into(),
         }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    /// `file:line:col: error[E0108]: message` (`warning[W0201]` for warnings).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: {}[{}]: {}",
+            self.file,
+            self.pos,
+            self.severity(),
+            self.code,
+            self.message
+        )
     }
 }
 
@@ -95,35 +126,23 @@ impl Diagnostics {
         &self.file
     }
 
-    /// Records an error at `pos`.
-    pub fn error(&mut self, pos: Pos, message: impl Into<String>) {
-        self.push(pos, Severity::Error, message.into());
-    }
-
-    /// Records a warning at `pos`.
-    pub fn warning(&mut self, pos: Pos, message: impl Into<String>) {
-        self.push(pos, Severity::Warning, message.into());
-    }
-
-    fn push(&mut self, pos: Pos, severity: Severity, message: String) {
-        self.items.push(Diagnostic {
-            file: self.file.clone(),
-            pos,
-            severity,
-            message,
-        });
+    /// Records a diagnostic of `code` at `pos`; the code decides whether it
+    /// is an error or a warning.
+    pub fn emit(&mut self, code: Code, pos: Pos, message: impl Into<String>) {
+        self.items
+            .push(Diagnostic::new(self.file.clone(), code, pos, message));
     }
 
     /// Whether any error (not warning) was recorded.
     pub fn has_errors(&self) -> bool {
-        self.items.iter().any(|d| d.severity == Severity::Error)
+        self.items.iter().any(|d| d.severity() == Severity::Error)
     }
 
     /// Number of errors recorded so far.
     pub fn error_count(&self) -> usize {
         self.items
             .iter()
-            .filter(|d| d.severity == Severity::Error)
+            .filter(|d| d.severity() == Severity::Error)
             .count()
     }
 
@@ -174,11 +193,12 @@ mod tests {
     #[test]
     fn displays_file_line_col() {
         let mut d = Diagnostics::new("rules/a.yaml");
-        d.error(Pos::new(3, 7), "bad");
-        d.warning(Pos::new(4, 1), "odd");
+        d.emit(Code::YamlUnknownKey, Pos::new(3, 7), "bad");
+        d.emit(Code::RuleTypesNeverEqual, Pos::new(4, 1), "odd");
         assert!(d.has_errors());
         let v = d.into_vec();
-        assert_eq!(v[0].to_string(), "rules/a.yaml:3:7: bad");
-        assert_eq!(v[1].to_string(), "rules/a.yaml:4:1: warning: odd");
+        assert_eq!(v[0].to_string(), "rules/a.yaml:3:7: error[E0108]: bad");
+        assert_eq!(v[1].severity(), Severity::Warning);
+        assert_eq!(v[1].to_string(), "rules/a.yaml:4:1: warning[W0204]: odd");
     }
 }

@@ -8,7 +8,7 @@ use chrono::TimeDelta;
 
 use super::{LoadOptions, Machine, StateDef, Timeout, TimeoutAction, TransitionDef};
 use crate::actions::{ActionSpec, parse_actions};
-use crate::diag::{self, Diagnostic, Diagnostics, Pos, did_you_mean};
+use crate::diag::{self, Code, Diagnostic, Diagnostics, Pos, did_you_mean};
 use crate::model::{AutomationStatus, Impact, Priority, StateName};
 use crate::rules::{Guard, compile_guard, compile_guard_script};
 use crate::script::Sandbox;
@@ -123,7 +123,8 @@ impl Loader<'_> {
         let name = m.req("machine", self.diags).and_then(|n| {
             let s = reader::string(n, "machine", self.diags)?;
             if s.trim().is_empty() {
-                self.diags.error(n.pos, "`machine` must not be empty");
+                self.diags
+                    .emit(Code::MachineEmptyName, n.pos, "`machine` must not be empty");
             }
             Some(s.to_owned())
         });
@@ -135,8 +136,11 @@ impl Loader<'_> {
             Some(n) => match reader::seq(n, "states", self.diags) {
                 Some(items) => {
                     if items.is_empty() {
-                        self.diags
-                            .error(n.pos, "`states` must list at least one state");
+                        self.diags.emit(
+                            Code::MachineNoStates,
+                            n.pos,
+                            "`states` must list at least one state",
+                        );
                     }
                     items.iter().filter_map(|s| self.state(s)).collect()
                 }
@@ -169,7 +173,8 @@ impl Loader<'_> {
         let mut index: HashMap<&str, usize> = HashMap::new();
         for (i, s) in states.iter().enumerate() {
             match index.get(s.name.text.as_str()) {
-                Some(&first) => self.diags.error(
+                Some(&first) => self.diags.emit(
+                    Code::MachineDuplicateState,
                     s.name.pos,
                     format!(
                         "duplicate state `{}` (first defined at line {})",
@@ -188,7 +193,8 @@ impl Loader<'_> {
                 return true;
             }
             refs_ok = false;
-            diags.error(
+            diags.emit(
+                Code::MachineUnknownState,
                 r.pos,
                 format!(
                     "unknown {what} `{}`{}",
@@ -238,7 +244,8 @@ impl Loader<'_> {
                         } else {
                             ""
                         };
-                        self.diags.error(
+                        self.diags.emit(
+                            Code::MachineDuplicateTransition,
                             at,
                             format!(
                                 "duplicate transition `{name}` out of state `{}` (first defined at line {}){hint}",
@@ -280,7 +287,8 @@ impl Loader<'_> {
         let terminal = |name: &str| index.get(name).is_some_and(|&i| states[i].terminal);
         for (t, &from_pos) in defs.iter().zip(def_from_pos) {
             if terminal(t.from.as_str()) {
-                self.diags.error(
+                self.diags.emit(
+                    Code::MachineTerminalExit,
                     from_pos,
                     format!(
                         "terminal state `{}` has an exit: transition `{}` to `{}`",
@@ -296,7 +304,8 @@ impl Loader<'_> {
             let first_def = index.get(s.name.text.as_str()) == Some(&i);
             let has_exits = defs.iter().any(|t| t.from == s.name.text.as_str());
             if first_def && !s.terminal && !has_exits {
-                self.diags.error(
+                self.diags.emit(
+                    Code::MachineDeadEnd,
                     s.name.pos,
                     format!(
                         "state `{}` has no transitions out and is not terminal; add a transition or mark it `terminal: true`",
@@ -335,7 +344,8 @@ impl Loader<'_> {
         let first_def = |i: usize| index.get(states[i].name.text.as_str()) == Some(&i);
         for (i, s) in states.iter().enumerate() {
             if first_def(i) && !forward[i] {
-                self.diags.error(
+                self.diags.emit(
+                    Code::MachineUnreachable,
                     s.name.pos,
                     format!(
                         "state `{}` is unreachable from the initial state `{}`",
@@ -345,7 +355,8 @@ impl Loader<'_> {
             }
         }
         if !backward[start] {
-            self.diags.error(
+            self.diags.emit(
+                Code::MachineNoTerminal,
                 initial.pos,
                 format!(
                     "no terminal state can be reached from the initial state `{}`",
@@ -357,7 +368,8 @@ impl Loader<'_> {
         for (i, s) in states.iter().enumerate() {
             let has_exits = !succ[i].is_empty();
             if first_def(i) && forward[i] && !backward[i] && has_exits {
-                self.diags.error(
+                self.diags.emit(
+                    Code::MachineStuck,
                     s.name.pos,
                     format!(
                         "state `{}` cannot reach any terminal state; orders entering it would be stuck",
@@ -373,7 +385,8 @@ impl Loader<'_> {
         for s in states {
             let Some(timeout) = &s.timeout else { continue };
             if s.terminal {
-                self.diags.error(
+                self.diags.emit(
+                    Code::MachineTimeoutOnTerminal,
                     timeout.pos,
                     format!(
                         "timeout on terminal state `{}`: nothing can leave it",
@@ -390,7 +403,8 @@ impl Loader<'_> {
             match leaving.iter().find(|d| d.name == t.text) {
                 Some(d) => {
                     if d.guard.is_some() {
-                        self.diags.warning(
+                        self.diags.emit(
+                            Code::MachineGuardedTimeout,
                             t.pos,
                             format!(
                                 "timeout transition `{}` has a guard; while it rejects, the timeout does nothing",
@@ -400,7 +414,8 @@ impl Loader<'_> {
                     }
                 }
                 None => match defs.iter().find(|d| d.name == t.text) {
-                    Some(other) => self.diags.error(
+                    Some(other) => self.diags.emit(
+                        Code::MachineTimeoutForeignTransition,
                         t.pos,
                         format!(
                             "timeout transition `{}` does not leave state `{state}` (it leaves `{}`){}",
@@ -409,7 +424,8 @@ impl Loader<'_> {
                             did_you_mean(&t.text, leaving.iter().map(|d| d.name.as_str()))
                         ),
                     ),
-                    None => self.diags.error(
+                    None => self.diags.emit(
+                        Code::MachineTimeoutUnknownTransition,
                         t.pos,
                         format!(
                             "timeout names unknown transition `{}` out of state `{state}`{}",
@@ -448,7 +464,8 @@ impl Loader<'_> {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
             {
-                self.diags.error(
+                self.diags.emit(
+                    Code::MachineBadStateName,
                     n.pos,
                     format!(
                         "state name `{}` must be non-empty and use only letters, digits, `_` and `-`",
@@ -465,7 +482,8 @@ impl Loader<'_> {
                 let v = reader::int(n, "progress", self.diags)?;
                 let p = u8::try_from(v).ok().filter(|p| *p <= 100);
                 if p.is_none() {
-                    self.diags.error(
+                    self.diags.emit(
+                        Code::MachineProgressRange,
                         n.pos,
                         format!("`progress` must be between 0 and 100, found {v}"),
                     );
@@ -479,7 +497,8 @@ impl Loader<'_> {
                 let s = reader::string(n, "automation_status", self.diags)?;
                 let status = AutomationStatus::parse(s);
                 if status.is_none() {
-                    self.diags.error(
+                    self.diags.emit(
+                        Code::MachineUnknownStatus,
                         n.pos,
                         format!(
                             "unknown automation_status `{s}`: expected one of {}{}",
@@ -519,7 +538,13 @@ impl Loader<'_> {
             .and_then(|n| {
                 let s = reader::string(n, "after", self.diags)?;
                 crate::parse_duration(s)
-                    .map_err(|e| self.diags.error(n.pos, format!("bad timeout `after`: {e}")))
+                    .map_err(|e| {
+                        self.diags.emit(
+                            Code::MachineBadTimeout,
+                            n.pos,
+                            format!("bad timeout `after`: {e}"),
+                        )
+                    })
                     .ok()
             })
             .unwrap_or_default();
@@ -531,15 +556,19 @@ impl Loader<'_> {
             (Some(t), None) => Some(RawTimeoutAction::Transition(t)),
             (None, Some(e)) => self.escalation(e),
             (Some(_), Some(_)) => {
-                self.diags.error(
+                self.diags.emit(
+                    Code::MachineTimeoutTwoActions,
                     node.pos,
                     "a timeout takes `transition` or `escalate`, not both",
                 );
                 None
             }
             (None, None) => {
-                self.diags
-                    .error(node.pos, "a timeout needs `transition` or `escalate`");
+                self.diags.emit(
+                    Code::MachineTimeoutNoAction,
+                    node.pos,
+                    "a timeout needs `transition` or `escalate`",
+                );
                 None
             }
         };
@@ -570,8 +599,11 @@ impl Loader<'_> {
         if new_priority.is_none() && new_impact.is_none() {
             // A value given but invalid was reported above.
             if self.diags.error_count() == before {
-                self.diags
-                    .error(node.pos, "`escalate` needs `new_priority` or `new_impact`");
+                self.diags.emit(
+                    Code::MachineEmptyEscalation,
+                    node.pos,
+                    "`escalate` needs `new_priority` or `new_impact`",
+                );
             }
             return None;
         }
@@ -589,8 +621,11 @@ impl Loader<'_> {
         let name = m.opt("name").and_then(|n| {
             let l = self.located(n, "name")?;
             if l.text.trim().is_empty() {
-                self.diags
-                    .error(n.pos, "transition `name` must not be empty");
+                self.diags.emit(
+                    Code::MachineEmptyTransitionName,
+                    n.pos,
+                    "transition `name` must not be empty",
+                );
             }
             Some(l)
         });
@@ -598,8 +633,11 @@ impl Loader<'_> {
         let from = m.req("from", self.diags).and_then(|n| match &n.kind {
             NodeKind::Seq(items) => {
                 if items.is_empty() {
-                    self.diags
-                        .error(n.pos, "`from` must name at least one state");
+                    self.diags.emit(
+                        Code::MachineEmptyFrom,
+                        n.pos,
+                        "`from` must name at least one state",
+                    );
                     return None;
                 }
                 let mut out = Vec::with_capacity(items.len());
@@ -615,7 +653,8 @@ impl Loader<'_> {
         let script_node = m.opt("guard_script");
         let guard = match (guard_node, script_node) {
             (Some(_), Some(s)) => {
-                self.diags.error(
+                self.diags.emit(
+                    Code::MachineGuardAndScript,
                     s.pos,
                     "a transition takes `guard` or `guard_script`, not both",
                 );

@@ -148,7 +148,7 @@ const DEFAULT_ORDER_WORKFLOW: &str = include_str!("../../rules/order-workflow.ya
 /// .unwrap_err();
 /// assert_eq!(
 ///     errors[0].to_string(),
-///     "bad.yaml:2:10: unknown initial state `opne`"
+///     "bad.yaml:2:10: error[E0305]: unknown initial state `opne`"
 /// );
 /// ```
 #[derive(Debug, Clone)]
@@ -428,7 +428,11 @@ impl Machine {
             Ok(source) => Self::from_str(&source, &name),
             Err(e) => {
                 let mut d = crate::diag::Diagnostics::new(name);
-                d.error(Pos::new(1, 1), format!("cannot read machine file: {e}"));
+                d.emit(
+                    crate::diag::Code::MachineUnreadable,
+                    Pos::new(1, 1),
+                    format!("cannot read machine file: {e}"),
+                );
                 Err(d.into_vec())
             }
         }

@@ -7,7 +7,7 @@ use rhai::Scope;
 use super::def::Condition;
 use super::load::parse_condition;
 use super::ops::operand_json;
-use crate::diag::Diagnostics;
+use crate::diag::{Code, Diagnostics};
 use crate::model::Order;
 use crate::script::{Sandbox, Script, order_map};
 use crate::yaml::{Node, NodeKind};
@@ -31,7 +31,11 @@ pub fn compile_guard(node: &Node, _sandbox: &Sandbox, diags: &mut Diagnostics) -
     let conds: Vec<Condition> = match &node.kind {
         NodeKind::Seq(items) => {
             if items.is_empty() {
-                diags.error(node.pos, "`guard` must have at least one condition");
+                diags.emit(
+                    Code::MachineEmptyGuard,
+                    node.pos,
+                    "`guard` must have at least one condition",
+                );
             }
             items
                 .iter()
@@ -57,7 +61,8 @@ pub fn compile_guard_script(
             kind: GuardKind::Script(script, sandbox.clone()),
         }),
         Err(e) => {
-            diags.error(
+            diags.emit(
+                Code::MachineGuardScriptCompile,
                 node.pos,
                 format!("guard_script does not compile: {}", e.message),
             );

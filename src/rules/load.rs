@@ -11,7 +11,7 @@ use super::facts::{FactType, Field, FieldKind};
 use super::ops::{Operand, Operator};
 use super::pack::RulePack;
 use crate::actions::{ActionType, parse_actions};
-use crate::diag::{self, Diagnostic, Diagnostics, Pos, did_you_mean};
+use crate::diag::{self, Code, Diagnostic, Diagnostics, Pos, did_you_mean};
 use crate::script::{Limits, Sandbox};
 use crate::yaml::{self, MapReader, Node, NodeKind, Typed, reader};
 
@@ -121,7 +121,8 @@ impl PackLoader {
             let mut diags = Diagnostics::new(name.as_str());
             for rule in self.load_file(text, &sandbox, &mut diags) {
                 match seen.get(&rule.id) {
-                    Some((file, pos)) => diags.error(
+                    Some((file, pos)) => diags.emit(
+                        Code::RuleDuplicateId,
                         rule.pos,
                         format!(
                             "duplicate rule id `{}` (first defined at {file}:{pos})",
@@ -137,7 +138,7 @@ impl PackLoader {
             all.extend(diags.into_vec());
         }
         diag::sort(&mut all);
-        if all.iter().any(|d| d.severity == diag::Severity::Error) {
+        if all.iter().any(|d| d.severity() == diag::Severity::Error) {
             return Err(PackError::Invalid(all));
         }
         Ok(RulePack::new(rules, all, sandbox))
@@ -212,7 +213,11 @@ impl RuleParser<'_> {
                     b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
                 });
             if !ok {
-                diags.error(n.pos, format!("rule id `{id}` must match [a-z0-9_-]+"));
+                diags.emit(
+                    Code::RuleBadId,
+                    n.pos,
+                    format!("rule id `{id}` must match [a-z0-9_-]+"),
+                );
             }
             Some(id.to_owned())
         });
@@ -236,7 +241,8 @@ impl RuleParser<'_> {
         let priority = m.req("priority", diags).and_then(|n| {
             let p = reader::int(n, "priority", diags)?;
             if !(0..=100).contains(&p) {
-                diags.error(
+                diags.emit(
+                    Code::RulePriorityRange,
                     n.pos,
                     format!("`priority` must be between 0 and 100, found {p}"),
                 );
@@ -267,7 +273,11 @@ impl RuleParser<'_> {
         if let (Some(f), Some(u), Some(n)) = (valid_from, valid_until, until_node)
             && u <= f
         {
-            diags.error(n.pos, "`valid_until` must be later than `valid_from`");
+            diags.emit(
+                Code::RuleEmptyValidity,
+                n.pos,
+                "`valid_until` must be later than `valid_from`",
+            );
         }
         let logic = match m.opt("condition_logic") {
             None => Some(ConditionLogic::And),
@@ -291,20 +301,25 @@ impl RuleParser<'_> {
         let actions = m.req("actions", diags).and_then(|n| {
             let list = parse_actions(n, "actions", &self.loader.custom_actions, false, diags)?;
             if list.is_empty() {
-                diags.error(n.pos, "`actions` must have at least one action");
+                diags.emit(
+                    Code::RuleNoActions,
+                    n.pos,
+                    "`actions` must have at least one action",
+                );
             }
             Some(list)
         });
         let script = match (logic, custom_node, &conditions) {
             (Some(ConditionLogic::Custom), None, _) => {
-                diags.error(
+                diags.emit(
+                    Code::RuleCustomLogicMissing,
                     m.pos(),
                     "`custom_logic` is required when `condition_logic` is CUSTOM",
                 );
                 None
             }
             (Some(l), Some(n), _) if l != ConditionLogic::Custom => {
-                diags.error(n.pos, format!("`custom_logic` is only allowed with `condition_logic: CUSTOM` (this rule uses {})", l.as_str()));
+                diags.emit(Code::RuleCustomLogicUnused, n.pos, format!("`custom_logic` is only allowed with `condition_logic: CUSTOM` (this rule uses {})", l.as_str()));
                 None
             }
             (Some(ConditionLogic::Custom), Some(n), Some(conds)) => self.script(n, conds, diags),
@@ -361,7 +376,11 @@ impl RuleParser<'_> {
     fn conditions(&self, node: &Node, diags: &mut Diagnostics) -> Option<Vec<Condition>> {
         let items = reader::seq(node, "conditions", diags)?;
         if items.is_empty() {
-            diags.error(node.pos, "`conditions` must have at least one condition");
+            diags.emit(
+                Code::RuleNoConditions,
+                node.pos,
+                "`conditions` must have at least one condition",
+            );
             return None;
         }
         let before = diags.error_count();
@@ -372,7 +391,8 @@ impl RuleParser<'_> {
                 if let Some(name) = &c.name
                     && let Some(first) = names.insert(name.clone(), c.pos)
                 {
-                    diags.error(
+                    diags.emit(
+                        Code::RuleDuplicateConditionName,
                         c.pos,
                         format!(
                             "duplicate condition name `{name}` (first used at line {})",
@@ -409,7 +429,7 @@ impl RuleParser<'_> {
                         conds.len().saturating_sub(1)
                     ));
                 }
-                diags.error(pos, msg);
+                diags.emit(Code::RuleCustomLogicCompile, pos, msg);
                 None
             }
         }
@@ -433,7 +453,8 @@ fn script_pos(node: &Node, line: Option<u32>, col: Option<u32>) -> Pos {
 fn positive(node: &Node, key: &str, diags: &mut Diagnostics) -> Option<u32> {
     let v = reader::int(node, key, diags)?;
     if v <= 0 || v > i64::from(u32::MAX) {
-        diags.error(
+        diags.emit(
+            Code::RuleNotPositive,
             node.pos,
             format!("`{key}` must be a positive integer, found {v}"),
         );
@@ -456,7 +477,7 @@ pub(crate) fn parse_condition(
             && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         let reserved = s == "order" || (s.starts_with('c') && s.len() > 1 && s[1..].bytes().all(|b| b.is_ascii_digit()));
         if !ident || reserved {
-            diags.error(n.pos, format!("condition name `{s}` must be an identifier ([A-Za-z_][A-Za-z0-9_]*) other than `order` and c0, c1, ..."));
+            diags.emit(Code::RuleBadConditionName, n.pos, format!("condition name `{s}` must be an identifier ([A-Za-z_][A-Za-z0-9_]*) other than `order` and c0, c1, ..."));
         }
         Some(s.to_owned())
     });
@@ -464,7 +485,8 @@ pub(crate) fn parse_condition(
         let s = reader::string(n, "field", diags)?;
         let f = Field::lookup(s);
         if f.is_none() {
-            diags.error(
+            diags.emit(
+                Code::RuleUnknownField,
                 n.pos,
                 format!(
                     "unknown field `{s}`{}",
@@ -492,14 +514,16 @@ pub(crate) fn parse_condition(
     let operator = operator?;
     let time_window = match (field.kind(), window_node) {
         (FieldKind::Window, _) if guard => {
-            diags.error(
+            diags.emit(
+                Code::RuleWindowInGuard,
                 field_pos,
                 format!("window fact `{}` cannot be used in a guard", field.name()),
             );
             None
         }
         (FieldKind::Window, None) => {
-            diags.error(
+            diags.emit(
+                Code::RuleWindowMissing,
                 field_pos,
                 format!(
                     "window fact `{}` needs a `time_window` (such as 1h, 24h or 7d)",
@@ -512,13 +536,14 @@ pub(crate) fn parse_condition(
             reader::string(w, "time_window", diags).and_then(|s| match crate::parse_duration(s) {
                 Ok(d) => Some((d, s.to_owned())),
                 Err(e) => {
-                    diags.error(w.pos, e);
+                    diags.emit(Code::RuleBadWindow, w.pos, e);
                     None
                 }
             })
         }
         (_, Some(w)) => {
-            diags.error(
+            diags.emit(
+                Code::RuleWindowNotApplicable,
                 w.pos,
                 format!("`time_window` only applies to window facts (product_orders, customer_orders, product_units), not `{}`", field.name()),
             );
@@ -535,7 +560,8 @@ pub(crate) fn parse_condition(
             } else {
                 "is missing"
             };
-            diags.error(
+            diags.emit(
+                Code::RuleValueMissing,
                 pos,
                 format!("condition `value` {what}; operator `{operator}` needs a value"),
             );
@@ -578,7 +604,8 @@ fn check_value(field: Field, op: Operator, value: &Node, diags: &mut Diagnostics
                     check_equatable(field, item, diags);
                 }
             }
-            _ => diags.error(
+            _ => diags.emit(
+                Code::RuleListValueNeeded,
                 value.pos,
                 format!(
                     "operator `{op}` needs a list value, found {}",
@@ -591,7 +618,8 @@ fn check_value(field: Field, op: Operator, value: &Node, diags: &mut Diagnostics
                 value.scalar().map(|s| s.typed()),
                 Some(Typed::Int(_) | Typed::Float(..))
             ) {
-                diags.error(
+                diags.emit(
+                    Code::RuleNumberValueNeeded,
                     value.pos,
                     format!(
                         "operator `{op}` needs a number value, found {}",
@@ -599,7 +627,8 @@ fn check_value(field: Field, op: Operator, value: &Node, diags: &mut Diagnostics
                     ),
                 );
             } else if !ty.is_number() {
-                diags.warning(
+                diags.emit(
+                    Code::RuleNumericOpNeverTrue,
                     value.pos,
                     format!("`{name}` is {}, so `{op}` is never true", ty.describe()),
                 );
@@ -618,7 +647,8 @@ fn check_value(field: Field, op: Operator, value: &Node, diags: &mut Diagnostics
                 _ => false,
             };
             if !ok {
-                diags.warning(
+                diags.emit(
+                    Code::RuleContainsNeverTrue,
                     value.pos,
                     format!(
                         "`{name}` is {} and the value is {}, so `{op}` is never true",
@@ -638,7 +668,8 @@ fn check_equatable_str_list_elem(field: Field, value: &Node, diags: &mut Diagnos
         && crate::model::ViralIndicatorType::parse(s).is_none()
     {
         let names = crate::model::ViralIndicatorType::names();
-        diags.error(
+        diags.emit(
+            Code::RuleUnknownIndicatorType,
             value.pos,
             format!(
                 "unknown viral indicator type `{s}`{}",
@@ -657,7 +688,8 @@ fn check_equatable(field: Field, value: &Node, diags: &mut Diagnostics) {
         (FactType::Str, Some(Typed::Str(_))) => true,
         (FactType::Enum(names), Some(Typed::Str(s))) => {
             if !names.contains(s) {
-                diags.error(
+                diags.emit(
+                    Code::RuleUnknownEnumValue,
                     value.pos,
                     format!(
                         "`{}` is one of {}; `{s}` never matches{}",
@@ -679,7 +711,8 @@ fn check_equatable(field: Field, value: &Node, diags: &mut Diagnostics) {
                 Operand::Str(_, Some(_))
             );
             if !ok {
-                diags.warning(
+                diags.emit(
+                    Code::RuleTimeNeverEqual,
                     value.pos,
                     format!(
                         "`{}` is written like 2025-03-01T12:00:00Z; `{s}` never equals it",
@@ -696,7 +729,8 @@ fn check_equatable(field: Field, value: &Node, diags: &mut Diagnostics) {
         _ => false,
     };
     if !fits {
-        diags.warning(
+        diags.emit(
+            Code::RuleTypesNeverEqual,
             value.pos,
             format!(
                 "`{}` is {} and the value is {}, so they are never equal",

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Node, NodeKind, Typed};
-use crate::diag::{Diagnostics, Pos, did_you_mean};
+use crate::diag::{Code, Diagnostics, Pos, did_you_mean};
 
 /// Reads the keys of one mapping: each `take_*` call consumes a key, and
 /// [`MapReader::finish`] reports every key nobody asked for as unknown, with a
@@ -36,7 +36,8 @@ impl<'a> MapReader<'a> {
                 known,
             }),
             _ => {
-                diags.error(
+                diags.emit(
+                    Code::YamlNotMapping,
                     node.pos,
                     format!("{what} must be a mapping, found {}", node.type_name()),
                 );
@@ -66,7 +67,8 @@ impl<'a> MapReader<'a> {
     pub fn req(&mut self, key: &str, diags: &mut Diagnostics) -> Option<&'a Node> {
         let v = self.opt(key);
         if v.is_none() {
-            diags.error(
+            diags.emit(
+                Code::YamlMissingKey,
                 self.pos,
                 format!("{} is missing required key `{key}`", self.what),
             );
@@ -77,7 +79,8 @@ impl<'a> MapReader<'a> {
     /// Reports every key that was not taken.
     pub fn finish(self, diags: &mut Diagnostics) {
         for (k, key_node, _) in self.entries {
-            diags.error(
+            diags.emit(
+                Code::YamlUnknownKey,
                 key_node.pos,
                 format!(
                     "unknown key `{k}` in {}{}",
@@ -94,7 +97,8 @@ pub fn string<'a>(node: &'a Node, key: &str, diags: &mut Diagnostics) -> Option<
     match node.scalar().map(|s| (s, s.typed())) {
         Some((s, Typed::Str(_) | Typed::Int(_) | Typed::Float(..))) => Some(s.text.as_str()),
         _ => {
-            diags.error(
+            diags.emit(
+                Code::YamlNotString,
                 node.pos,
                 format!("`{key}` must be a string, found {}", node.type_name()),
             );
@@ -108,7 +112,8 @@ pub fn int(node: &Node, key: &str, diags: &mut Diagnostics) -> Option<i64> {
     match node.scalar().map(|s| s.typed()) {
         Some(Typed::Int(i)) => Some(i),
         _ => {
-            diags.error(
+            diags.emit(
+                Code::YamlNotInteger,
                 node.pos,
                 format!("`{key}` must be an integer, found {}", node.type_name()),
             );
@@ -122,7 +127,8 @@ pub fn boolean(node: &Node, key: &str, diags: &mut Diagnostics) -> Option<bool> 
     match node.scalar().map(|s| s.typed()) {
         Some(Typed::Bool(b)) => Some(b),
         _ => {
-            diags.error(
+            diags.emit(
+                Code::YamlNotBoolean,
                 node.pos,
                 format!("`{key}` must be true or false, found {}", node.type_name()),
             );
@@ -137,7 +143,8 @@ pub fn timestamp(node: &Node, key: &str, diags: &mut Diagnostics) -> Option<Date
     match DateTime::parse_from_rfc3339(text) {
         Ok(t) => Some(t.with_timezone(&Utc)),
         Err(e) => {
-            diags.error(
+            diags.emit(
+                Code::YamlBadTimestamp,
                 node.pos,
                 format!("`{key}` must be an RFC 3339 time such as 2025-01-01T00:00:00Z: {e}"),
             );
@@ -149,7 +156,8 @@ pub fn timestamp(node: &Node, key: &str, diags: &mut Diagnostics) -> Option<Date
 /// A list of strings.
 pub fn string_list(node: &Node, key: &str, diags: &mut Diagnostics) -> Option<Vec<String>> {
     let NodeKind::Seq(items) = &node.kind else {
-        diags.error(
+        diags.emit(
+            Code::YamlNotList,
             node.pos,
             format!("`{key}` must be a list, found {}", node.type_name()),
         );
@@ -167,7 +175,8 @@ pub fn seq<'a>(node: &'a Node, key: &str, diags: &mut Diagnostics) -> Option<&'a
     match &node.kind {
         NodeKind::Seq(items) => Some(items),
         _ => {
-            diags.error(
+            diags.emit(
+                Code::YamlNotList,
                 node.pos,
                 format!("`{key}` must be a list, found {}", node.type_name()),
             );
@@ -191,7 +200,8 @@ where
     let s = string(node, key, diags)?;
     let v = parse(s);
     if v.is_none() {
-        diags.error(
+        diags.emit(
+            Code::YamlNotOneOf,
             node.pos,
             format!(
                 "unknown {key} `{s}`: expected one of {}{}",

@@ -19,7 +19,8 @@ pub struct Args {
     machine: Option<PathBuf>,
 }
 
-/// Prints every diagnostic as `file:line:col: message`; exit 1 if any is an error.
+/// Prints every diagnostic as `file:line:col: error[E0108]: message` (`warning[W0201]`
+/// for warnings; codes in `docs/diagnostics.md`); exit 1 if any is an error.
 pub fn run(args: Args) -> Result<Outcome, String> {
     let mut diags: Vec<Diagnostic> = Vec::new();
     let mut summary = Vec::new();
@@ -48,7 +49,7 @@ pub fn run(args: Args) -> Result<Outcome, String> {
     }
     let errors = diags
         .iter()
-        .filter(|d| d.severity == Severity::Error)
+        .filter(|d| d.severity() == Severity::Error)
         .count();
     let warnings = diags.len() - errors;
     if errors > 0 {
