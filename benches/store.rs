@@ -26,8 +26,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use creatorflow::Order;
 use creatorflow::model::{AutomationStatus, Priority, StateName};
 use creatorflow::store::{
-    self, AfterStep, AnyStore, ClaimRequest, LaneLimit, NewOrder, OrderId, Settle, Store,
-    TenantScope, Transition, WorkSpec,
+    self, AfterStep, AnyStore, ClaimRequest, LaneLimit, NewOrder, OrderId, OrderStore, QueueStore,
+    Settle, TenantScope, Transition, WorkSpec,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::json;

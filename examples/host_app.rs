@@ -182,7 +182,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         });
 
     // The full service (webhooks aside): workers, inbox processor, retention.
-    let running = Service::builder(Arc::new(store))
+    let running = Service::builder(store)
         .tenants(["creator-42"])
         .engines_with(move |b| {
             let t = tracking.clone();

@@ -16,7 +16,7 @@ use creatorflow::engine::{Engine, EngineBuilder, LaneConfig, Lanes};
 use creatorflow::machine::Machine;
 use creatorflow::model::{AutomationStatus, Priority};
 use creatorflow::rules::{PackLoader, RulePack};
-use creatorflow::store::{self, AnyStore, MemoryStore, OrderWithHistory, Store};
+use creatorflow::store::{self, AnyStore, MemoryStore, OrderStore, OrderWithHistory, QueueStore};
 use creatorflow::{Clock, ManualClock, Order};
 use proptest::prelude::*;
 

@@ -113,9 +113,6 @@ macro_rules! all_backends {
                 active_orders_most_urgent_first,
                 dashboard_matches_hand_computed_figures,
                 decimals_times_and_json_round_trip,
-                metrics_record_and_query,
-                rule_stats_round_trip,
-                webhooks_are_deduplicated,
                 inbox_appends_claims_and_marks_processed,
                 inbox_is_tenant_scoped,
                 inbox_done_batch_reports_each_entry,
@@ -156,7 +153,7 @@ async fn sqlite_reopened_has_everything() {
 /// upgraded on open, and the work queued under version 1 is still claimed.
 #[tokio::test]
 async fn sqlite_version_1_database_is_upgraded() {
-    use creatorflow::store::{ClaimRequest, LaneLimit, Store, TenantScope};
+    use creatorflow::store::{ClaimRequest, LaneLimit, QueueStore, TenantScope};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cf.db");
     let url = format!("sqlite://{}", path.display());
@@ -247,6 +244,128 @@ async fn sqlite_schema_newer_than_the_binary_is_refused() {
     // The row is still there: nothing was rolled back or rewritten.
     let again = store::open(&url).await.unwrap_err();
     assert!(matches!(again, StoreError::SchemaTooNew { .. }));
+}
+
+/// Sets the checksum recorded for `version` in the SQLite file at `path`,
+/// as if the migration's text had been different when it was applied.
+async fn sqlite_tamper_checksum(path: &std::path::Path, version: i64) {
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let changed = sqlx::query("UPDATE creatorflow_schema SET checksum = x'00' WHERE version = ?")
+        .bind(version)
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(changed.rows_affected(), 1);
+    pool.close().await;
+}
+
+/// Every applied migration is recorded with a checksum; one whose text
+/// changed since (here: whose recorded checksum differs) is refused with
+/// an error naming the version, in the main file and in the inbox file,
+/// and nothing is rewritten.
+#[tokio::test]
+async fn sqlite_changed_migration_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cf.db");
+    let url = format!("sqlite://{}", path.display());
+    store::SqliteStore::open(&url).await.unwrap().close().await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let missing: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM creatorflow_schema WHERE length(checksum) <> 32")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(missing, 0, "every version has its SHA-256");
+    pool.close().await;
+
+    sqlite_tamper_checksum(&path, 2).await;
+    for _ in 0..2 {
+        let err = store::open(&url).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::MigrationChanged {
+                    migrations: "sqlite",
+                    version: 2
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("migration 2"), "{err}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cf.db");
+    let url = format!("sqlite://{}", path.display());
+    store::SqliteStore::open(&url).await.unwrap().close().await;
+    sqlite_tamper_checksum(&store::SqliteStore::inbox_path(&path), 1).await;
+    let err = store::open(&url).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::MigrationChanged {
+                migrations: "sqlite inbox",
+                version: 1
+            }
+        ),
+        "{err}"
+    );
+}
+
+/// Files written before checksums (versions without one; an inbox file
+/// that only kept `PRAGMA user_version`) get them filled in on first open
+/// and open normally after.
+#[tokio::test]
+async fn sqlite_versions_without_checksums_are_backfilled() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cf.db");
+    let inbox = store::SqliteStore::inbox_path(&path);
+    let url = format!("sqlite://{}", path.display());
+    store::SqliteStore::open(&url).await.unwrap().close().await;
+    // Back to how the previous version left the files.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::raw_sql("ALTER TABLE creatorflow_schema DROP COLUMN checksum")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", inbox.display()))
+        .await
+        .unwrap();
+    sqlx::raw_sql("DROP TABLE creatorflow_schema")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+
+    for _ in 0..2 {
+        let s = store::SqliteStore::open(&url).await.unwrap();
+        s.close().await;
+    }
+    for file in [&path, &inbox] {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+            .await
+            .unwrap();
+        let (rows, with_sum): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), count(*) FILTER (WHERE length(checksum) = 32) \
+             FROM creatorflow_schema",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert!(
+            rows > 0 && rows == with_sum,
+            "{}: {rows} {with_sum}",
+            file.display()
+        );
+        pool.close().await;
+    }
 }
 
 /// Opening fails with typed errors naming the (redacted) URL.
@@ -501,9 +620,9 @@ mod postgres_only {
 
     use chrono::TimeDelta;
     use creatorflow::model::Priority;
-    use creatorflow::rules::RuleStats;
     use creatorflow::store::{
-        self, ClaimRequest, Inbox, LaneLimit, NewOrder, Store, StoreError, TenantScope, WorkSpec,
+        self, ClaimRequest, Inbox, LaneLimit, NewOrder, OrderStore, QueueStore, StoreError,
+        TenantScope, WorkSpec,
     };
     use serde_json::json;
     use sqlx::postgres::PgConnection;
@@ -582,26 +701,6 @@ mod postgres_only {
         s.transition("B", &step(&b, "validated", at(1)))
             .await
             .unwrap();
-        let sample = |id| creatorflow::store::WorkflowMetric {
-            order_id: Some(id),
-            metric_type: "lane".into(),
-            metric_name: "wait_ms".into(),
-            value: "1.5".parse().unwrap(),
-            dimensions: serde_json::Map::new(),
-            recorded_at: at(1),
-        };
-        s.record_metrics("B", &[sample(b.id)]).await.unwrap();
-        let stats = RuleStats {
-            rule: "r1".into(),
-            execution_count: 3,
-            success_count: 2,
-            last_executed_at: Some(at(1)),
-            average_execution_time_ms: 0.5,
-        };
-        s.save_rule_stats("B", std::slice::from_ref(&stats))
-            .await
-            .unwrap();
-        s.note_webhook("B", "n1", at(1)).await.unwrap();
         s.inbox_append(
             "B",
             &[creatorflow::store::InboxEntry {
@@ -619,15 +718,11 @@ mod postgres_only {
             .clone()
             .unwrap()
             .order;
-        s.save_rule_stats("A", &[stats]).await.unwrap();
 
         let mut conn = pg::owner(&url, &schema).await;
         let tables = [
             "orders",
             "order_transitions",
-            "workflow_metrics",
-            "rule_stats",
-            "webhook_notifications",
             "work_queue",
             "tiktok_inbox",
             "tiktok_order_events",
@@ -674,7 +769,6 @@ mod postgres_only {
             "DELETE FROM orders WHERE user_id = 'B'".to_owned(),
             "UPDATE work_queue SET payload = '{}' WHERE user_id = 'B'".to_owned(),
             "DELETE FROM work_queue".to_owned() + " WHERE user_id = 'B'",
-            "DELETE FROM webhook_notifications WHERE user_id = 'B'".to_owned(),
             "UPDATE tiktok_inbox SET attempts = 9 WHERE user_id = 'B'".to_owned(),
             "UPDATE tiktok_order_events SET event_time = 0 WHERE user_id = 'B'".to_owned(),
             "UPDATE tiktok_cursors SET value = 0 WHERE user_id = 'B'".to_owned(),
@@ -683,11 +777,6 @@ mod postgres_only {
         }
         // Rows for B are refused by the policies' WITH CHECK ...
         let a_id = a.id;
-        refused(
-            &mut conn,
-            "INSERT INTO webhook_notifications VALUES ('B', 'forged', now())",
-        )
-        .await;
         refused(
             &mut conn,
             "INSERT INTO tiktok_inbox (user_id, dedup_key, topic, body, received_at, claimable_at) \
@@ -724,15 +813,8 @@ mod postgres_only {
             &format!("UPDATE orders SET user_id = 'B' WHERE id = '{a_id}'"),
         )
         .await;
-        // History and metrics are append-only; rule statistics are the admin's.
+        // History is append-only.
         refused(&mut conn, "UPDATE order_transitions SET to_state = 'x'").await;
-        refused(&mut conn, "DELETE FROM workflow_metrics").await;
-        refused(&mut conn, "UPDATE rule_stats SET execution_count = 0").await;
-        refused(
-            &mut conn,
-            "INSERT INTO rule_stats VALUES ('A', 'r9', 1, 1, NULL, 0)",
-        )
-        .await;
         // The version table is the owner's (readable, not writable).
         refused(
             &mut conn,
@@ -768,27 +850,6 @@ mod postgres_only {
         refused(&mut conn, "DELETE FROM work_queue").await;
         exec(&mut conn, "ROLLBACK").await;
 
-        // The admin role: rule statistics of the tenant in scope only.
-        exec(
-            &mut conn,
-            "BEGIN; SET LOCAL ROLE creatorflow_admin; \
-             SELECT set_config('creatorflow.tenant', 'A', true)",
-        )
-        .await;
-        assert_eq!(
-            scalar(&mut conn, "SELECT count(*) FROM rule_stats").await,
-            1
-        );
-        assert_eq!(
-            exec(
-                &mut conn,
-                "UPDATE rule_stats SET execution_count = 0 WHERE user_id = 'B'"
-            )
-            .await,
-            0
-        );
-        refused(&mut conn, "SELECT count(*) FROM orders").await;
-        exec(&mut conn, "ROLLBACK").await;
         let _ = conn.close().await;
 
         // B's data is intact.
@@ -797,8 +858,6 @@ mod postgres_only {
             (read.order.order.current_state.as_str(), read.history.len()),
             ("validated", 1)
         );
-        assert_eq!(s.load_rule_stats("B").await.unwrap().len(), 1);
-        assert!(!s.note_webhook("B", "n1", at(2)).await.unwrap());
         drop(s);
         pg::drop_schema(&url, &schema).await;
     }
@@ -1129,6 +1188,51 @@ mod postgres_only {
         assert_eq!(rows, distinct);
         assert!(rows >= 4, "{rows} migrations recorded");
         let _ = conn.close().await;
+        pg::drop_schema(&url, &schema).await;
+    }
+
+    /// A migration whose text changed after it was applied is refused,
+    /// naming the version; versions recorded before checksums (no
+    /// `checksum` column) are backfilled on open.
+    #[tokio::test]
+    async fn postgres_changed_migration_is_refused_and_old_versions_backfilled() {
+        let Some((url, schema, s)) = open("checksum").await else {
+            return;
+        };
+        drop(s);
+        let target = pg::with_schema(&url, &schema);
+        let mut conn = pg::owner(&url, &schema).await;
+        exec(
+            &mut conn,
+            "ALTER TABLE creatorflow_schema DROP COLUMN checksum",
+        )
+        .await;
+        let _ = conn.close().await;
+        drop(store::open(&target).await.unwrap());
+        let mut conn = pg::owner(&url, &schema).await;
+        let missing = scalar(
+            &mut conn,
+            "SELECT count(*) FROM creatorflow_schema WHERE length(checksum) IS DISTINCT FROM 32",
+        )
+        .await;
+        assert_eq!(missing, 0, "every version got its SHA-256");
+        exec(
+            &mut conn,
+            "UPDATE creatorflow_schema SET checksum = '\\x00' WHERE version = 3",
+        )
+        .await;
+        let _ = conn.close().await;
+        let err = store::open(&target).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::MigrationChanged {
+                    migrations: "postgres",
+                    version: 3
+                }
+            ),
+            "{err}"
+        );
         pg::drop_schema(&url, &schema).await;
     }
 }

@@ -12,7 +12,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::routing::{get, post};
 use creatorflow::engine::{Engine, EngineBuilder};
-use creatorflow::store::{Inbox, InboxEntry, MemoryStore, Store};
+use creatorflow::store::{Inbox, InboxEntry, MemoryStore, OrderStore};
 use creatorflow::tiktok::{
     ApiError, Applied, Envelope, FakeOrderApi, HttpConfig, HttpOrderApi, OrderApi, PollConfig,
     Processor, SearchQuery, command_for, poll_all, sign_request, sign_webhook,
@@ -308,7 +308,7 @@ async fn http_client_retries_transient_failures_and_times_out() {
 
 // ---- the processor and reconciliation ---------------------------------------------
 
-type S = Arc<MemoryStore>;
+type S = MemoryStore;
 
 struct World {
     processor: Arc<Processor<S, FakeOrderApi>>,
@@ -319,7 +319,7 @@ struct World {
 const TENANT: &str = "creator-1";
 
 fn world() -> World {
-    let store = Arc::new(MemoryStore::new());
+    let store = MemoryStore::new();
     let api = Arc::new(FakeOrderApi::new());
     api.add_shop(SHOP, CIPHER);
     // Delivery is never confirmed by the carrier check: only TikTok's
@@ -625,10 +625,10 @@ async fn boot(
     api: &Arc<FakeOrderApi>,
     clock: &Arc<creatorflow::ManualClock>,
 ) -> (
-    Engine<Arc<creatorflow::AnyStore>>,
-    Arc<Processor<Arc<creatorflow::AnyStore>, FakeOrderApi>>,
+    Engine<creatorflow::AnyStore>,
+    Arc<Processor<creatorflow::AnyStore, FakeOrderApi>>,
 ) {
-    let store = Arc::new(creatorflow::store::open(url).await.expect("open"));
+    let store = creatorflow::store::open(url).await.expect("open");
     let engine = EngineBuilder::new(store)
         .tenant(TENANT)
         .clock(clock.clone())
@@ -645,8 +645,8 @@ async fn boot(
 /// Appends `body`, claims it, applies it and "crashes" before marking it
 /// processed; returns the outcome of that first application.
 async fn apply_then_crash(
-    engine: &Engine<Arc<creatorflow::AnyStore>>,
-    processor: &Processor<Arc<creatorflow::AnyStore>, FakeOrderApi>,
+    engine: &Engine<creatorflow::AnyStore>,
+    processor: &Processor<creatorflow::AnyStore, FakeOrderApi>,
     key: &str,
     body: &[u8],
 ) -> String {
@@ -674,7 +674,7 @@ async fn crash_between_applied_and_processed(url: &str) {
     let clock = Arc::new(creatorflow::ManualClock::new(
         "2025-06-12T10:00:00Z".parse().unwrap(),
     ));
-    let history = |e: Engine<Arc<creatorflow::AnyStore>>| async move {
+    let history = |e: Engine<creatorflow::AnyStore>| async move {
         let id = e
             .find_by_tiktok_id("900")
             .await

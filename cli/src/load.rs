@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use creatorflow::store::{Inbox, Store};
+use creatorflow::store::{Inbox, OrderStore};
 use creatorflow::tiktok::{FakeOrderApi, sign_webhook};
 use serde::Serialize;
 use tokio::sync::Semaphore;
@@ -140,11 +140,9 @@ pub async fn run(config: &LoadConfig) -> Result<LoadReport, String> {
         api.put_order_json("ROW_load", &order_json(576_000_000_000_000_000 + i))
             .map_err(|e| e.to_string())?;
     }
-    let store = Arc::new(
-        creatorflow::store::open(&config.store)
-            .await
-            .map_err(|e| e.to_string())?,
-    );
+    let store = creatorflow::store::open(&config.store)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut serve = ServeConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), APP_KEY, APP_SECRET);
     serve.shops = vec![(SHOP.to_owned(), TENANT.to_owned())];
     serve.default_tenant = TENANT.to_owned();

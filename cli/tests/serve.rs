@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use creatorflow::actions::{DefaultHandlers, SimConfig};
-use creatorflow::store::{Inbox, Store};
+use creatorflow::store::{Inbox, OrderStore};
 use creatorflow::tiktok::{HttpConfig, HttpOrderApi};
 use creatorflow::{EngineBuilder, SystemClock};
 use creatorflow_cli::load::{LoadConfig, run as load};
@@ -37,7 +37,7 @@ fn http_api(base: &str) -> Arc<HttpOrderApi> {
 }
 
 async fn server(api_base: &str) -> (Running<HttpOrderApi>, SharedStore, String) {
-    let store: SharedStore = Arc::new(creatorflow::store::open("memory:").await.expect("store"));
+    let store: SharedStore = creatorflow::store::open("memory:").await.expect("store");
     let running = start(config(), store.clone(), http_api(api_base))
         .await
         .expect("start");
@@ -231,7 +231,7 @@ async fn a_cancellation_mid_workflow_runs_the_rollbacks() {
         .lock()
         .unwrap()
         .push(order_json("77", "AWAITING_SHIPMENT"));
-    let store: SharedStore = Arc::new(creatorflow::store::open("memory:").await.unwrap());
+    let store: SharedStore = creatorflow::store::open("memory:").await.unwrap();
     // A slow carrier keeps the order in `inventory_reserved` while its label
     // is being made, long enough for the customer to cancel.
     let slow = DefaultHandlers::new(
@@ -314,7 +314,7 @@ async fn each_shop_goes_to_its_tenant_and_reads_see_one_tenant() {
         .lock()
         .unwrap()
         .push(order_json("800", "AWAITING_SHIPMENT"));
-    let store: SharedStore = Arc::new(creatorflow::store::open("memory:").await.unwrap());
+    let store: SharedStore = creatorflow::store::open("memory:").await.unwrap();
     let mut cfg = config();
     cfg.shops.push((SHOP2.to_owned(), "creator-2".to_owned()));
     let running = start(cfg, store.clone(), http_api(&api)).await.unwrap();
@@ -352,7 +352,7 @@ async fn each_shop_goes_to_its_tenant_and_reads_see_one_tenant() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orders_come_most_urgent_first_and_filter_by_priority_and_state() {
     let (_mock, api) = mock_api().await;
-    let store: SharedStore = Arc::new(creatorflow::store::open("memory:").await.unwrap());
+    let store: SharedStore = creatorflow::store::open("memory:").await.unwrap();
     // Orders stored directly (no work queued, so they stay `received`).
     for (id, priority, impact, minute) in [
         ("a", "standard", "MED", 1),
@@ -415,7 +415,7 @@ async fn reconciliation_picks_up_orders_no_webhook_announced() {
         .lock()
         .unwrap()
         .push(order_json("555", "AWAITING_SHIPMENT"));
-    let store: SharedStore = Arc::new(creatorflow::store::open("memory:").await.unwrap());
+    let store: SharedStore = creatorflow::store::open("memory:").await.unwrap();
     let mut cfg = config();
     cfg.poll_every = Some(Duration::from_millis(200));
     let running = start(cfg, store.clone(), http_api(&api)).await.unwrap();

@@ -26,8 +26,8 @@ use creatorflow::actions::{ActionType, ExecutorConfig};
 use creatorflow::machine::Machine;
 use creatorflow::model::Priority;
 use creatorflow::rules::RulePack;
-use creatorflow::store::{OrderId, TenantScope};
-use creatorflow::{AnyStore, Clock, Engine, EngineBuilder, Order, Store, SystemClock};
+use creatorflow::store::{OrderId, OrderStore, QueueStore, TenantScope};
+use creatorflow::{AnyStore, Clock, Engine, EngineBuilder, Order, SystemClock};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::faults::{Services, stable_hash};

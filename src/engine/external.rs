@@ -16,7 +16,7 @@ use super::worker::Outcome;
 use super::{Engine, EngineError};
 use crate::actions::{Step, StepResult};
 use crate::model::AutomationStatus;
-use crate::store::{Inbox, OrderEvent, OrderId, Store, StoredOrder};
+use crate::store::{OrderEvent, OrderId, Store, StoredOrder};
 
 /// What an external confirmation did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -192,7 +192,7 @@ fn done(order: StoredOrder, steps: usize) -> External {
     }
 }
 
-impl<S: Inbox + 'static> Engine<S> {
+impl<S: Store + 'static> Engine<S> {
     /// The stale-event guard: records that an event at `(time, rank)` is
     /// applied to the tenant's TikTok order, unless a newer one already was;
     /// `false` means the event is stale and must be dropped. `rank` orders

@@ -6,7 +6,7 @@
 //! lease (per-lane limits = lane concurrency, VIRAL first then oldest),
 //! runs the next step — the machine plans the transition, the
 //! [executor](crate::actions::Executor) runs its actions — and records it
-//! with **one** [`Store::transitions`] call that writes the state and the
+//! with **one** [`OrderStore::transitions`](crate::store::OrderStore::transitions) call that writes the state and the
 //! history row, settles the lease and schedules the next step. A worker
 //! that dies mid-step loses nothing: its lease lapses and the step is
 //! claimed again; the version check means no step is recorded twice.

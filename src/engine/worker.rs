@@ -472,10 +472,26 @@ impl<S: Store> Inner<S> {
         at: DateTime<Utc>,
         duration_ms: u64,
     ) -> Transition {
-        let mut t = Transition::from_plan(stored, plan, at);
-        t.duration_ms = duration_ms;
-        t.processing_time_ms = stored.order.processing_time_ms.saturating_add(duration_ms);
-        t
+        Transition {
+            order_id: stored.id,
+            expected_state: plan.from.clone(),
+            expected_version: Some(stored.version),
+            to: plan.to.clone(),
+            terminal: plan.terminal,
+            progress: plan.progress,
+            automation_status: plan.automation_status,
+            processing_time_ms: stored.order.processing_time_ms.saturating_add(duration_ms),
+            priority: None,
+            impact: None,
+            reason: Some(plan.transition.clone()),
+            automated: true,
+            duration_ms,
+            actions_executed: crate::store::JsonText::empty_array(),
+            error_message: None,
+            at,
+            settle: None,
+            enqueue: None,
+        }
     }
 
     /// Sends the order to the machine's failure state (manual review),

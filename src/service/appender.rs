@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::store::{Inbox, InboxEntry};
+use crate::store::{InboxEntry, Store};
 
 /// Why an append was not stored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,7 +66,7 @@ impl InboxAppender {
 /// writes them in one transaction per tenant, answers each, and wakes the
 /// processor. Once `stop` is set it refuses new appends, writes those
 /// already queued, and ends.
-pub(super) fn spawn<S: Inbox + Clone + 'static>(
+pub(super) fn spawn<S: Store + Clone + 'static>(
     rt: &tokio::runtime::Handle,
     store: S,
     wake: Arc<Notify>,
@@ -102,7 +102,7 @@ pub(super) fn spawn<S: Inbox + Clone + 'static>(
 }
 
 /// Writes `batch`, per tenant in arrival order, and answers each append.
-async fn commit<S: Inbox>(store: &S, batch: Vec<Request>) {
+async fn commit<S: Store>(store: &S, batch: Vec<Request>) {
     let mut tenants: Vec<String> = Vec::new();
     for r in &batch {
         if !tenants.contains(&r.tenant) {

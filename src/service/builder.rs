@@ -9,7 +9,7 @@ use tokio::sync::{Notify, watch};
 
 use super::{Running, ServiceError, appender, inbox, reconcile, retention, stopped};
 use crate::engine::{Backoff, Engine, EngineBuilder, RunPolicy};
-use crate::store::Inbox;
+use crate::store::Store;
 use crate::tiktok::{FakeOrderApi, OrderApi, Processor};
 
 /// Adjusts each tenant's [`EngineBuilder`] before it is built.
@@ -40,7 +40,7 @@ impl<S, A> std::fmt::Debug for ServiceBuilder<S, A> {
     }
 }
 
-impl<S: Inbox + Clone + 'static> ServiceBuilder<S> {
+impl<S: Store + Clone + 'static> ServiceBuilder<S> {
     /// A builder over `store`: no tenant yet, an Order API that knows no
     /// orders, reconciliation off, 100 ms idle polling, rounds at most
     /// every 25 ms, processed inbox entries kept 7 days.
@@ -64,7 +64,7 @@ impl<S: Inbox + Clone + 'static> ServiceBuilder<S> {
     }
 }
 
-impl<S: Inbox + Clone + 'static, A: OrderApi + 'static> ServiceBuilder<S, A> {
+impl<S: Store + Clone + 'static, A: OrderApi + 'static> ServiceBuilder<S, A> {
     /// The TikTok Shop Order API the inbox processor fetches orders from
     /// and reconciliation polls.
     pub fn order_api<B: OrderApi + 'static>(self, api: Arc<B>) -> ServiceBuilder<S, B> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::engine::Backoff;
-use crate::store::Inbox;
+use crate::store::Store;
 use crate::tiktok::{OrderApi, Processor};
 
 /// The most entries one round claims.
@@ -18,7 +18,7 @@ const ROUND: usize = 512;
 /// idle poll (`idle`), and rounds start at most every `round_every`. A
 /// failed round pauses with the worker loop's backoff (the entries stay
 /// pending and are claimed again after their lease).
-pub(super) async fn process<S: Inbox + 'static, A: OrderApi + 'static>(
+pub(super) async fn process<S: Store + 'static, A: OrderApi + 'static>(
     processor: Arc<Processor<S, A>>,
     wake: Arc<Notify>,
     (idle, round_every): (Duration, Duration),

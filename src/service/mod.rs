@@ -7,7 +7,7 @@
 //! use creatorflow::service::Service;
 //! use creatorflow::store::MemoryStore;
 //!
-//! let running = Service::builder(std::sync::Arc::new(MemoryStore::new()))
+//! let running = Service::builder(MemoryStore::new())
 //!     .tenants(["creator-42"])
 //!     .engines_with(|b| b.simulated_handlers())
 //!     .start()
@@ -44,7 +44,7 @@ pub use running::Running;
 use tokio::sync::watch;
 
 use crate::engine::BuildError;
-use crate::store::Inbox;
+use crate::store::Store;
 
 /// The entry point: [`Service::builder`].
 #[derive(Debug, Clone, Copy)]
@@ -52,8 +52,8 @@ pub struct Service;
 
 impl Service {
     /// A builder over `store` (shared by every tenant's engine: an
-    /// `Arc<AnyStore>` or any cloneable store).
-    pub fn builder<S: Inbox + Clone + 'static>(store: S) -> ServiceBuilder<S> {
+    /// `AnyStore` or any store: stores are cheap to clone).
+    pub fn builder<S: Store + Clone + 'static>(store: S) -> ServiceBuilder<S> {
         ServiceBuilder::new(store)
     }
 }

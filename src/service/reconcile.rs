@@ -5,11 +5,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::store::Inbox;
+use crate::store::Store;
 use crate::tiktok::{OrderApi, PollConfig, Processor, poll_all};
 
 /// Polls the Order API for missed changes every `every` until `stop`.
-pub(super) async fn run<S: Inbox + 'static, A: OrderApi + 'static>(
+pub(super) async fn run<S: Store + 'static, A: OrderApi + 'static>(
     processor: Arc<Processor<S, A>>,
     every: Duration,
     stop: impl Future<Output = ()>,

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::store::Inbox;
+use crate::store::Store;
 use crate::tiktok::{OrderApi, Processor};
 
 /// How often retention runs.
@@ -14,7 +14,7 @@ const EVERY: Duration = Duration::from_secs(3600);
 
 /// Deletes processed inbox entries older than `keep`, for every tenant, at
 /// start and then hourly, until `stop`.
-pub(super) async fn prune<S: Inbox + 'static, A: OrderApi + 'static>(
+pub(super) async fn prune<S: Store + 'static, A: OrderApi + 'static>(
     processor: Arc<Processor<S, A>>,
     keep: Duration,
     stop: impl Future<Output = ()>,

@@ -7,7 +7,7 @@ use tokio::task::JoinHandle;
 
 use super::{InboxAppender, stopped};
 use crate::engine::Engine;
-use crate::store::Inbox;
+use crate::store::Store;
 use crate::tiktok::{OrderApi, Processor};
 
 /// A started service: its inbox, its engines (one per tenant), and the
@@ -35,7 +35,7 @@ impl<S, A> Drop for Running<S, A> {
     }
 }
 
-impl<S: Inbox + 'static, A: OrderApi + 'static> Running<S, A> {
+impl<S: Store + 'static, A: OrderApi + 'static> Running<S, A> {
     /// The inbox: what a webhook receiver appends verified notifications to.
     pub fn inbox(&self) -> &InboxAppender {
         &self.appender

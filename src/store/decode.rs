@@ -9,8 +9,10 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::logic::to_u64;
-use super::{OrderId, StoreError, StoredOrder};
+use super::logic::{Figures, LeaseState, to_u64};
+use super::{
+    HistoryEntry, InboxItem, LaneLimit, Lease, OrderId, StoreError, StoredOrder, WorkItem,
+};
 use crate::model::{
     AutomationStatus, CustomerTier, Impact, Order, Priority, StateName, UserRef, ViralIndicator,
 };
@@ -23,6 +25,12 @@ pub(crate) trait Columns {
     fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError>;
     /// An integer column.
     fn int(&self, col: &str) -> Result<i64, StoreError>;
+    /// A nullable integer column.
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError>;
+    /// A nullable floating-point column.
+    fn opt_float(&self, col: &str) -> Result<Option<f64>, StoreError>;
+    /// A binary column.
+    fn bytes(&self, col: &str) -> Result<Vec<u8>, StoreError>;
     /// A boolean column.
     fn flag(&self, col: &str) -> Result<bool, StoreError>;
     /// An order id column.
@@ -36,6 +44,47 @@ pub(crate) trait Columns {
             .ok_or_else(|| StoreError::database(format!("stored {col} is NULL")))
     }
 }
+
+/// Implements [`Columns`] for a backend's row type: `$get` reads a column
+/// as any type the backend decodes natively; `$id` and `$opt_time` read
+/// the two kinds of column whose stored form differs by backend.
+macro_rules! impl_columns {
+    ($row:ty, $get:path, $id:path, $opt_time:path) => {
+        impl $crate::store::decode::Columns for $row {
+            fn text(&self, col: &str) -> $crate::store::Result<String> {
+                $get(self, col)
+            }
+            fn opt_text(&self, col: &str) -> $crate::store::Result<Option<String>> {
+                $get(self, col)
+            }
+            fn int(&self, col: &str) -> $crate::store::Result<i64> {
+                $get(self, col)
+            }
+            fn opt_int(&self, col: &str) -> $crate::store::Result<Option<i64>> {
+                $get(self, col)
+            }
+            fn opt_float(&self, col: &str) -> $crate::store::Result<Option<f64>> {
+                $get(self, col)
+            }
+            fn bytes(&self, col: &str) -> $crate::store::Result<Vec<u8>> {
+                $get(self, col)
+            }
+            fn flag(&self, col: &str) -> $crate::store::Result<bool> {
+                $get(self, col)
+            }
+            fn id(&self, col: &str) -> $crate::store::Result<$crate::store::OrderId> {
+                $id(self, col)
+            }
+            fn opt_time(
+                &self,
+                col: &str,
+            ) -> $crate::store::Result<Option<chrono::DateTime<chrono::Utc>>> {
+                $opt_time(self, col)
+            }
+        }
+    };
+}
+pub(crate) use impl_columns;
 
 /// Serializes a value for a JSON column.
 pub(crate) fn json<T: Serialize + ?Sized>(value: &T, what: &str) -> Result<String, StoreError> {
@@ -68,6 +117,137 @@ pub(crate) fn parse_enum<T>(
 pub(crate) fn decimal(text: &str, what: &str) -> Result<Decimal, StoreError> {
     Decimal::from_str(text)
         .map_err(|e| StoreError::database(format!("stored {what} `{text}` is not a decimal: {e}")))
+}
+
+/// Reads a non-negative count column (NULL as 0).
+pub(crate) fn count(row: &impl Columns, col: &str) -> Result<u64, StoreError> {
+    to_u64(row.opt_int(col)?.unwrap_or(0), col)
+}
+
+/// Reads a lane (priority) column.
+pub(crate) fn lane(row: &impl Columns, col: &str) -> Result<Priority, StoreError> {
+    parse_enum(&row.text(col)?, Priority::parse, "lane")
+}
+
+impl Figures {
+    /// Adds a row of the orders-by-state query (`current_state`, `n`).
+    pub(crate) fn add_state(&mut self, row: &impl Columns) -> Result<(), StoreError> {
+        self.by_state
+            .insert(row.text("current_state")?, count(row, "n")?);
+        Ok(())
+    }
+
+    /// Adds a row of the active-orders-by-priority query (`priority`, `n`,
+    /// viral count `v`).
+    pub(crate) fn add_priority(&mut self, row: &impl Columns) -> Result<(), StoreError> {
+        self.by_priority
+            .insert(lane(row, "priority")?, count(row, "n")?);
+        self.viral += count(row, "v")?;
+        Ok(())
+    }
+
+    /// Reads the windows' aggregates (`n`, `healthy`, `processed`, `avg_ms`,
+    /// `prev_avg_ms`).
+    pub(crate) fn set_window(&mut self, row: &impl Columns) -> Result<(), StoreError> {
+        self.transitions = count(row, "n")?;
+        self.healthy = count(row, "healthy")?;
+        self.processed = count(row, "processed")?;
+        self.avg_ms = row.opt_float("avg_ms")?;
+        self.prev_avg_ms = row.opt_float("prev_avg_ms")?;
+        Ok(())
+    }
+}
+
+/// Decodes a work item's lease columns (`user_id, order_id, lease_owner,
+/// attempts, lease_expires_at`).
+pub(crate) fn lease_state(row: &impl Columns) -> Result<LeaseState, StoreError> {
+    Ok(LeaseState {
+        tenant: row.text("user_id")?,
+        order_id: row.id("order_id")?,
+        owner: row.opt_text("lease_owner")?,
+        attempts: attempts(row)?,
+        expires_at: row.opt_time("lease_expires_at")?,
+    })
+}
+
+/// Reads a work item's or inbox entry's `attempts`.
+pub(crate) fn attempts(row: &impl Columns) -> Result<u32, StoreError> {
+    small(row, "attempts")
+}
+
+/// Decodes an `order_transitions` row (the columns every backend selects
+/// for a history entry).
+pub(crate) fn history(row: &impl Columns) -> Result<HistoryEntry, StoreError> {
+    Ok(HistoryEntry {
+        order_id: row.id("order_id")?,
+        version: to_u64(row.int("version")?, "version")?,
+        from: StateName::new(&row.text("from_state")?),
+        to: StateName::new(&row.text("to_state")?),
+        reason: row.opt_text("transition_reason")?,
+        automated: row.flag("automated")?,
+        duration_ms: to_u64(row.int("duration_ms")?, "duration_ms")?,
+        actions_executed: json_text(&row.text("actions_executed")?, "actions_executed")?,
+        error_message: row.opt_text("error_message")?,
+        at: row.time("created_at")?,
+    })
+}
+
+/// Decodes the history rows of an order.
+pub(crate) fn history_rows<R: Columns>(rows: &[R]) -> Result<Vec<HistoryEntry>, StoreError> {
+    rows.iter().map(history).collect()
+}
+
+/// Decodes a row a claim returned (`id, user_id, order_id, kind, lane,
+/// viral, payload, attempts, order_created_at`): the item under its new
+/// lease, and its order's `created_at` (for [`in_service_order`]).
+pub(crate) fn claimed_item(
+    row: &impl Columns,
+    worker: &str,
+    expires_at: DateTime<Utc>,
+) -> Result<(WorkItem, DateTime<Utc>), StoreError> {
+    let item = WorkItem {
+        order_id: row.id("order_id")?,
+        kind: row.text("kind")?,
+        lane: lane(row, "lane")?,
+        viral: row.flag("viral")?,
+        payload: from_json(&row.text("payload")?, "payload")?,
+        lease: Lease {
+            id: row.int("id")?,
+            tenant: row.text("user_id")?,
+            worker: worker.to_owned(),
+            attempt: attempts(row)?,
+            expires_at,
+        },
+    };
+    Ok((item, row.time("order_created_at")?))
+}
+
+/// Claimed items in the order a claim serves them (a statement's
+/// `RETURNING` has none): lane by lane as asked, VIRAL first, oldest
+/// order first.
+pub(crate) fn in_service_order(
+    lanes: &[&LaneLimit],
+    mut claimed: Vec<(WorkItem, DateTime<Utc>)>,
+) -> Vec<WorkItem> {
+    let lane_pos = |p: Priority| lanes.iter().position(|l| l.lane == p).unwrap_or(usize::MAX);
+    claimed.sort_by_key(|(i, created)| (lane_pos(i.lane), !i.viral, *created, i.lease.id));
+    claimed.into_iter().map(|(i, _)| i).collect()
+}
+
+/// Decodes a row an inbox claim returned (`id, dedup_key, topic, body,
+/// received_at, attempts`) of `tenant`'s inbox.
+pub(crate) fn inbox_item(row: &impl Columns, tenant: &str) -> Result<InboxItem, StoreError> {
+    Ok(InboxItem {
+        id: row.int("id")?,
+        tenant: tenant.to_owned(),
+        dedup_key: row.text("dedup_key")?,
+        topic: u64::try_from(row.int("topic")?)
+            .map_err(|_| StoreError::database("inbox: negative topic"))?,
+        body: row.bytes("body")?,
+        received_at: row.time("received_at")?,
+        attempt: u32::try_from(row.int("attempts")?)
+            .map_err(|_| StoreError::database("inbox: attempts out of range"))?,
+    })
 }
 
 /// Reads an integer column into a narrower type.

@@ -49,6 +49,18 @@ pub enum StoreError {
         /// The newest version this binary knows.
         supported: i64,
     },
+    /// A migration the database records as applied has a different text
+    /// (checksum) in this binary: the embedded migration was edited after it
+    /// was applied. Nothing was changed; restore the migration's text.
+    #[error(
+        "migration {version} of the {migrations} schema was changed after this database applied it (checksum mismatch); restore its original text"
+    )]
+    MigrationChanged {
+        /// The migration set (`sqlite`, `sqlite inbox`, `postgres`).
+        migrations: &'static str,
+        /// The version whose text changed.
+        version: i64,
+    },
     /// Optimistic concurrency: the order is no longer in the state (or at the
     /// version) the caller read. Nothing was written; re-read and decide again.
     #[error(

@@ -22,3 +22,31 @@ pub trait InjectFault {
 pub(crate) fn injected() -> super::StoreError {
     super::StoreError::database("injected fault")
 }
+
+/// A backend's armed fault: shared by the store's clones, taken once.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Fault(std::sync::Arc<std::sync::Mutex<Option<FaultPoint>>>);
+
+impl Fault {
+    /// Arms a one-shot fault at `point`.
+    pub(crate) fn arm(&self, point: FaultPoint) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(point);
+    }
+
+    /// Whether a fault is armed at `point` (disarming it).
+    pub(crate) fn take(&self, point: FaultPoint) -> bool {
+        let mut fault = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *fault == Some(point) {
+            *fault = None;
+            true
+        } else {
+            false
+        }
+    }
+}

@@ -1,4 +1,4 @@
-//! The durable webhook inbox: an opt-in capability of a [`Store`].
+//! The durable webhook inbox: a capability of a [`Store`](super::Store).
 //!
 //! `creatorflow serve` acknowledges a TikTok Shop push only once its raw,
 //! verified bytes are in the inbox, and processes it afterwards: a
@@ -21,17 +21,15 @@
 //! and the orders; it relies on every command being idempotent (see
 //! `ARCHITECTURE.md`, "Exactly once across the inbox and the orders").
 //!
-//! A capability trait rather than more [`Store`] methods: a host that does
-//! not receive webhooks needs none of it, and a backend adds it in a file
-//! of its own.
+//! A capability trait of its own: a backend implements it in a file of its
+//! own.
 
 use std::future::Future;
-use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
-use super::{AnyStore, Store, StoreError};
+use super::StoreError;
 
 /// A verified push to append.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +100,7 @@ pub struct InboxStats {
 }
 
 /// The durable inbox, event-time guard and cursors (see the [module docs](self)).
-pub trait Inbox: Store {
+pub trait Inbox: Send + Sync {
     /// Appends entries for `tenant` in one transaction; one result per
     /// entry, `true` if new, `false` for a duplicate `dedup_key`.
     fn inbox_append(
@@ -195,145 +193,6 @@ pub trait Inbox: Store {
         name: &str,
         value: i64,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-}
-
-/// Calls `$call` on whichever backend `$self` holds.
-macro_rules! dispatch {
-    ($self:ident, $s:ident => $call:expr) => {
-        match $self {
-            AnyStore::Memory($s) => $call.await,
-            #[cfg(feature = "sqlite")]
-            AnyStore::Sqlite($s) => $call.await,
-            #[cfg(feature = "postgres")]
-            AnyStore::Postgres($s) => $call.await,
-        }
-    };
-}
-
-impl Inbox for AnyStore {
-    async fn inbox_append(
-        &self,
-        tenant: &str,
-        entries: &[InboxEntry],
-    ) -> Result<Vec<bool>, StoreError> {
-        dispatch!(self, s => s.inbox_append(tenant, entries))
-    }
-
-    async fn inbox_claim(
-        &self,
-        tenant: &str,
-        limit: usize,
-        lease: TimeDelta,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<InboxItem>, StoreError> {
-        dispatch!(self, s => s.inbox_claim(tenant, limit, lease, now))
-    }
-
-    async fn inbox_done(
-        &self,
-        tenant: &str,
-        done: &[InboxDone],
-        now: DateTime<Utc>,
-    ) -> Result<Vec<bool>, StoreError> {
-        dispatch!(self, s => s.inbox_done(tenant, done, now))
-    }
-
-    async fn inbox_prune(
-        &self,
-        tenant: &str,
-        processed_before: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        dispatch!(self, s => s.inbox_prune(tenant, processed_before))
-    }
-
-    async fn inbox_stats(&self, tenant: &str) -> Result<InboxStats, StoreError> {
-        dispatch!(self, s => s.inbox_stats(tenant))
-    }
-
-    async fn note_order_events(
-        &self,
-        tenant: &str,
-        events: &[OrderEvent],
-    ) -> Result<Vec<bool>, StoreError> {
-        dispatch!(self, s => s.note_order_events(tenant, events))
-    }
-
-    async fn cursor(&self, tenant: &str, name: &str) -> Result<Option<i64>, StoreError> {
-        dispatch!(self, s => s.cursor(tenant, name))
-    }
-
-    async fn set_cursor(&self, tenant: &str, name: &str, value: i64) -> Result<(), StoreError> {
-        dispatch!(self, s => s.set_cursor(tenant, name, value))
-    }
-}
-
-impl<S: Inbox> Inbox for Arc<S> {
-    fn inbox_append(
-        &self,
-        tenant: &str,
-        entries: &[InboxEntry],
-    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send {
-        (**self).inbox_append(tenant, entries)
-    }
-
-    fn inbox_claim(
-        &self,
-        tenant: &str,
-        limit: usize,
-        lease: TimeDelta,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Vec<InboxItem>, StoreError>> + Send {
-        (**self).inbox_claim(tenant, limit, lease, now)
-    }
-
-    fn inbox_done(
-        &self,
-        tenant: &str,
-        done: &[InboxDone],
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send {
-        (**self).inbox_done(tenant, done, now)
-    }
-
-    fn inbox_prune(
-        &self,
-        tenant: &str,
-        processed_before: DateTime<Utc>,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
-        (**self).inbox_prune(tenant, processed_before)
-    }
-
-    fn inbox_stats(
-        &self,
-        tenant: &str,
-    ) -> impl Future<Output = Result<InboxStats, StoreError>> + Send {
-        (**self).inbox_stats(tenant)
-    }
-
-    fn note_order_events(
-        &self,
-        tenant: &str,
-        events: &[OrderEvent],
-    ) -> impl Future<Output = Result<Vec<bool>, StoreError>> + Send {
-        (**self).note_order_events(tenant, events)
-    }
-
-    fn cursor(
-        &self,
-        tenant: &str,
-        name: &str,
-    ) -> impl Future<Output = Result<Option<i64>, StoreError>> + Send {
-        (**self).cursor(tenant, name)
-    }
-
-    fn set_cursor(
-        &self,
-        tenant: &str,
-        name: &str,
-        value: i64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        (**self).set_cursor(tenant, name, value)
-    }
 }
 
 /// Checks an entry before it is stored.

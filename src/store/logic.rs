@@ -5,17 +5,17 @@
 //! one transaction, so every backend decides exactly alike.
 
 use crate::FastMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::{
-    AfterStep, HistoryEntry, OrderId, StoreError, StoredOrder, Transition, WorkId, WorkSpec,
-    WorkflowMetric,
+    AfterStep, Created, Dashboard, HistoryEntry, NewOrder, OrderId, StoreError, StoredOrder,
+    Transition, WorkId, WorkSpec,
 };
 use crate::model::{Impact, Order, Priority};
-use crate::rules::RuleStats;
 
 /// The namespace of order ids derived from `(tenant, tiktok_order_id)`.
 const ORDER_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6a1c_2f0e_8d4b_4e57_9b1a_3c5d_7e9f_0b21);
@@ -48,6 +48,7 @@ pub(crate) fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 /// The time `ms` milliseconds after the epoch.
 pub(crate) fn from_ms(ms: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(ms)
@@ -78,6 +79,7 @@ pub(crate) fn to_i64(value: u64, what: &str) -> Result<i64, StoreError> {
     i64::try_from(value).map_err(|_| StoreError::invalid(format!("{what} {value} is too large")))
 }
 
+#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
 /// A database integer as a `u64`.
 pub(crate) fn to_u64(value: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(value)
@@ -137,6 +139,108 @@ pub(crate) fn prepare_new_order(tenant: &str, order: &Order) -> Result<StoredOrd
         terminal: false,
         order,
     })
+}
+
+/// An order of a create batch, validated: the order to store and its
+/// first work, or why it is refused.
+pub(crate) type Prepared = Result<(StoredOrder, Option<WorkSpec>), StoreError>;
+
+/// A create batch's orders, validated ([`prepare_new_order`], [`prepare_work`]).
+pub(crate) fn prepare_batch(tenant: &str, orders: &[NewOrder]) -> Vec<Prepared> {
+    orders
+        .iter()
+        .map(|n| {
+            let stored = prepare_new_order(tenant, &n.order)?;
+            let work = n.work.as_ref().map(prepare_work).transpose()?;
+            Ok((stored, work))
+        })
+        .collect()
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+/// The valid orders of a prepared batch (`None` when every one was refused:
+/// nothing to write).
+pub(crate) fn valid_orders(prepared: &[Prepared]) -> Option<Vec<&StoredOrder>> {
+    let valid: Vec<&StoredOrder> = prepared
+        .iter()
+        .filter_map(|p| p.as_ref().ok())
+        .map(|p| &p.0)
+        .collect();
+    (!valid.is_empty()).then_some(valid)
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+/// The batch's results when nothing was written (every order refused).
+pub(crate) fn refused(prepared: Vec<Prepared>) -> Vec<Result<Created, StoreError>> {
+    prepared
+        .into_iter()
+        .filter_map(Result::err)
+        .map(Err)
+        .collect()
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+/// The TikTok order ids of the valid orders that were not inserted
+/// (duplicates, or id clashes): the orders to read back.
+pub(crate) fn not_inserted<'a>(
+    valid: &[&'a StoredOrder],
+    inserted: &HashSet<OrderId>,
+) -> Vec<&'a str> {
+    let mut seen: HashSet<OrderId> = HashSet::new();
+    valid
+        .iter()
+        .filter(|o| !inserted.contains(&o.id) || !seen.insert(o.id))
+        .map(|o| o.order.tiktok_order_id.as_str())
+        .collect()
+}
+
+/// The `Created` decision of a create batch, once the backend inserted what
+/// it could (`inserted`: ids of new rows) and read back the tenant's
+/// existing orders of the rest (`existing`, by TikTok order id): an order
+/// inserted (first of its id in the batch) is created and its work is to be
+/// enqueued; one whose TikTok order id exists is that order, not created;
+/// any other lost an id clash. Returns the results, in input order, and the
+/// work to enqueue.
+pub(crate) fn decide_created(
+    tenant: &str,
+    prepared: Vec<Prepared>,
+    inserted: &HashSet<OrderId>,
+    existing: &HashMap<String, StoredOrder>,
+) -> (Vec<Result<Created, StoreError>>, Vec<Enqueue>) {
+    let mut results = Vec::with_capacity(prepared.len());
+    let mut work = Vec::new();
+    let mut claimed: HashSet<OrderId> = HashSet::new();
+    for p in prepared {
+        results.push(p.and_then(|(stored, spec)| {
+            if inserted.contains(&stored.id) && claimed.insert(stored.id) {
+                if let Some(spec) = spec {
+                    work.push(Enqueue {
+                        tenant: tenant.to_owned(),
+                        order_id: stored.id,
+                        at: spec.run_at,
+                        viral: is_viral(stored.order.impact),
+                        order_created_at: stored.order.created_at,
+                        spec,
+                    });
+                }
+                Ok(Created {
+                    order: stored,
+                    created: true,
+                })
+            } else if let Some(found) = existing.get(&stored.order.tiktok_order_id) {
+                Ok(Created {
+                    order: found.clone(),
+                    created: false,
+                })
+            } else {
+                Err(StoreError::invalid(format!(
+                    "order id {} is already used by another order",
+                    stored.id
+                )))
+            }
+        }));
+    }
+    (results, work)
 }
 
 /// Validates a work spec for storage.
@@ -245,6 +349,7 @@ pub(crate) struct Effects {
     /// The final state of each changed order, in the order first changed:
     /// empty until [`Effects::take_orders`] copies them out of the batch's
     /// working set (a store that keeps that set moves it instead).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub orders: Vec<StoredOrder>,
     /// The history rows, with their tenant.
     pub history: Vec<(String, HistoryEntry)>,
@@ -300,6 +405,7 @@ pub(crate) fn resolve(
     (results, effects)
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl Effects {
     /// Fills [`Effects::orders`] with the final state of the changed
     /// orders, copied from the batch's working set (`resolve`'s `orders`).
@@ -464,36 +570,69 @@ pub(crate) fn window_bounds(now: DateTime<Utc>, window: TimeDelta) -> Result<Win
 }
 
 /// The change from `prev` to `now` in percent (see [`super::Dashboard`]).
-pub(crate) fn change_pct(now: Option<f64>, prev: Option<f64>) -> Option<f64> {
+fn change_pct(now: Option<f64>, prev: Option<f64>) -> Option<f64> {
     match (now, prev) {
         (Some(n), Some(p)) if p != 0.0 => Some(100.0 * (n - p) / p),
         _ => None,
     }
 }
 
-/// Checks a metric sample's fields.
-pub(crate) fn validate_metric(m: &WorkflowMetric) -> Result<(), StoreError> {
-    if m.metric_type.is_empty() || m.metric_name.is_empty() {
-        return Err(StoreError::invalid(
-            "metric type and name must not be empty",
-        ));
-    }
-    Ok(())
+/// The aggregates a backend reads for the dashboard; [`dashboard`] does the
+/// arithmetic.
+#[derive(Debug, Default)]
+pub(crate) struct Figures {
+    /// Orders by current state.
+    pub by_state: BTreeMap<String, u64>,
+    /// Active orders by priority (missing priorities count 0).
+    pub by_priority: BTreeMap<Priority, u64>,
+    /// Active orders with a `VIRAL` impact.
+    pub viral: u64,
+    /// History rows in the window.
+    pub transitions: u64,
+    /// Of those, automated ones without an error.
+    pub healthy: u64,
+    /// Orders with a history row without an error in the window.
+    pub processed: u64,
+    /// The mean step duration in the window (ms).
+    pub avg_ms: Option<f64>,
+    /// The mean step duration in the previous window (ms).
+    pub prev_avg_ms: Option<f64>,
 }
 
-/// Checks rule statistics against the database's ranges.
-pub(crate) fn validate_rule_stats(s: &RuleStats) -> Result<(), StoreError> {
-    if s.rule.is_empty() {
-        return Err(StoreError::invalid("rule id must not be empty"));
+/// The dashboard of `figures` over the window `w` ending at `now`, with
+/// its most urgent active orders (see [`Dashboard`] for the definitions).
+pub(crate) fn dashboard(
+    now: DateTime<Utc>,
+    w: &Window,
+    figures: Figures,
+    most_urgent: Vec<StoredOrder>,
+) -> Dashboard {
+    let Figures {
+        by_state,
+        mut by_priority,
+        viral,
+        transitions,
+        healthy,
+        processed,
+        avg_ms,
+        prev_avg_ms,
+    } = figures;
+    for p in Priority::ALL {
+        by_priority.entry(*p).or_insert(0);
     }
-    to_i64(s.execution_count, "execution_count")?;
-    to_i64(s.success_count, "success_count")?;
-    if !s.average_execution_time_ms.is_finite() {
-        return Err(StoreError::invalid(
-            "average_execution_time_ms must be finite",
-        ));
+    Dashboard {
+        now: trunc(now),
+        window_ms: w.len,
+        orders_processed_per_minute: processed as f64 / w.minutes(),
+        automation_health_pct: (transitions > 0)
+            .then(|| 100.0 * healthy as f64 / transitions as f64),
+        avg_processing_time_s: avg_ms.map(|a| a / 1000.0),
+        avg_processing_time_change_pct: change_pct(avg_ms, prev_avg_ms),
+        orders_by_state: by_state,
+        orders_by_priority: by_priority,
+        viral_orders: viral,
+        most_urgent,
     }
-    Ok(())
 }
 
 /// The error for scheduling an item another worker holds.

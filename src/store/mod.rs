@@ -1,5 +1,13 @@
-//! Durable storage: the [`Store`] trait, its backends, and [`open`], which
-//! picks a backend from a URL at run time.
+//! Durable storage: small capability traits ([`OrderStore`], [`QueueStore`],
+//! [`DashboardStore`], [`Inbox`]; [`Store`] names them all), their
+//! backends, and [`open`], which picks a backend from a URL at run time.
+//!
+//! Each backend implements each capability directly, in the file of that
+//! capability (`sqlite/orders.rs` holds `impl OrderStore for SqliteStore`):
+//! adding a query touches its trait and the backends, nothing else. Stores
+//! are cheap to clone (clones share the database), so there is no `Arc<S>`
+//! layer. Run-time choice: [`AnyStore`] is an enum whose every method is one
+//! line of a single dispatch macro (`any.rs`) — the one forwarding left.
 //!
 //! | URL | backend | notes |
 //! |---|---|---|
@@ -11,16 +19,16 @@
 //!
 //! - **Tenants.** Every method is scoped to a tenant (the order's
 //!   `user_id`): one tenant never reads, changes or learns of another's
-//!   orders, history, metrics, rule statistics, webhooks or work. Another
+//!   orders, history, inbox or work. Another
 //!   tenant's record is reported exactly like an absent one. Only the queue's
-//!   [`Store::claim`] and [`Store::queue_summary`] take a [`TenantScope`],
+//!   [`QueueStore::claim`] and [`QueueStore::queue_summary`] take a [`TenantScope`],
 //!   which may be [`TenantScope::All`] for workers serving every creator.
 //! - **Time comes from the caller** (`now`, `at`, `run_at` arguments); no
 //!   store reads the system clock. Times are kept with millisecond precision
 //!   (finer parts are truncated on write, by every backend alike).
-//! - **Exact values.** Prices and metric values are exact decimals (TEXT in
-//!   SQLite); JSON columns (viral indicators, actions executed, payloads,
-//!   dimensions) come back equal to what was stored.
+//! - **Exact values.** Prices are exact decimals (TEXT in
+//!   SQLite); JSON columns (viral indicators, actions executed, payloads)
+//!   come back equal to what was stored.
 //! - **Atomicity.** Each method is one transaction: an error means nothing
 //!   it would have written is visible. A transition's order update and its
 //!   history row are written together or not at all.
@@ -29,8 +37,8 @@
 //!   transition fails with [`StoreError::Conflict`] and writes nothing. Each
 //!   history row carries the version it produced, unique per order, so no
 //!   step is ever recorded twice.
-//! - **Batches group-commit.** [`Store::transitions`] and
-//!   [`Store::create_orders`] write many items in one transaction, each
+//! - **Batches group-commit.** [`OrderStore::transitions`] and
+//!   [`OrderStore::create_orders`] write many items in one transaction, each
 //!   item still checked on its own (per-item results); a database failure
 //!   fails the whole batch and writes nothing.
 //!
@@ -57,10 +65,15 @@
 //! The SQLite schema lives in `src/store/sqlite/migrations/` (one `.sql` file
 //! per version, embedded into the binary). Every table carries the tenant
 //! (`user_id`), and child tables reference `orders (user_id, id)`, so the
-//! database itself refuses a history row, metric or work item whose tenant
+//! database itself refuses a history row or work item whose tenant
 //! differs from its order's. A `creatorflow_schema` table records the
-//! applied versions; a database newer than the binary is refused with
-//! [`StoreError::SchemaTooNew`] before anything is written.
+//! applied versions with a SHA-256 checksum of each migration's text; every
+//! backend and migration set runs the one algorithm of `migrate.rs`: a
+//! database newer than the binary is refused with
+//! [`StoreError::SchemaTooNew`] before anything is written, an applied
+//! migration whose text changed is refused with
+//! [`StoreError::MigrationChanged`], and versions recorded by a CreatorFlow
+//! that did not keep checksums get theirs filled in on first open.
 //!
 //! The PostgreSQL schema (`src/store/postgres/migrations/`) has the same
 //! tables and the same meaning, in a schema of its own (`?schema=`, default
@@ -77,13 +90,14 @@
 //! that forgot its `WHERE user_id` still sees one tenant only. Cross-tenant
 //! queue claims ([`TenantScope::All`]) run as `creatorflow_worker`, which
 //! sees every tenant's queue rows, may change only their lease columns and
-//! cannot read orders; rule statistics are written as `creatorflow_admin`.
+//! cannot read orders.
 //! Claims lock with `FOR UPDATE SKIP LOCKED`, so several processes share the
 //! queue without waiting on or taking each other's items. `PostgresStore`'s
 //! docs say how [`open`] connects (the URL's user owns the schema and runs
 //! the migrations; the store switches to the application role).
 
 mod any;
+mod dashboard;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod decode;
 mod error;
@@ -91,40 +105,43 @@ mod fault;
 mod inbox;
 pub(crate) mod logic;
 mod memory;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod migrate;
+mod orders;
 #[cfg(feature = "postgres")]
 mod postgres;
-mod shared;
+mod queue;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod types;
 mod url;
 
-use std::future::Future;
-
-use chrono::{DateTime, TimeDelta, Utc};
-
-use crate::model::Order;
-use crate::rules::RuleStats;
-
 /// Re-exported from [`crate::model`], where it lives (the core's layer).
 pub use crate::model::JsonText;
 pub use any::AnyStore;
+pub use dashboard::DashboardStore;
 pub use error::StoreError;
 #[doc(hidden)]
 pub use fault::{FaultPoint, InjectFault};
 pub use inbox::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, OrderEvent};
 pub(crate) use logic::apply as apply_transition;
 pub use memory::MemoryStore;
+pub use orders::OrderStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
+pub use queue::QueueStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use types::{
     AfterStep, ClaimRequest, Created, Dashboard, HistoryEntry, LaneLimit, Lease, MOST_URGENT_LIMIT,
-    MetricQuery, NewOrder, OrderId, OrderWithHistory, QueueSummary, Settle, StoredOrder,
-    TenantScope, Transition, WorkId, WorkItem, WorkSpec, WorkflowMetric,
+    NewOrder, OrderId, OrderWithHistory, QueueSummary, Settle, StoredOrder, TenantScope,
+    Transition, WorkId, WorkItem, WorkSpec,
 };
 pub use url::redact as redact_url;
+
+/// The store's result type (`E` defaults to [`StoreError`]), for its
+/// implementations' signatures.
+pub(crate) type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Opens the store a URL names: `memory:`, `sqlite://PATH` (created if
 /// missing; migrations applied) or `postgres://…` (migrations applied by the
@@ -138,7 +155,7 @@ pub use url::redact as redact_url;
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use creatorflow::{Order, store::{self, Store, StoreError}};
+/// use creatorflow::{Order, store::{self, OrderStore, StoreError}};
 ///
 /// let store = store::open("memory:").await?;
 /// let order = Order::from_json(r#"{"tiktok_order_id":"576461413038785752",
@@ -167,272 +184,21 @@ pub async fn open(url: &str) -> Result<AnyStore, StoreError> {
             .await
             .map(AnyStore::Sqlite),
         #[cfg(not(feature = "sqlite"))]
-        url::Target::Sqlite(_) => Err(StoreError::NotBuilt {
-            url: url::redact(url),
-            scheme: "sqlite",
-            detail: "enable the cargo feature `sqlite`",
-        }),
+        url::Target::Sqlite(_) => Err(url::not_built(url, "sqlite")),
         #[cfg(feature = "postgres")]
         url::Target::Postgres(target) => PostgresStore::open_target(&target, &url::redact(url))
             .await
             .map(AnyStore::Postgres),
         #[cfg(not(feature = "postgres"))]
-        url::Target::Postgres(_) => Err(StoreError::NotBuilt {
-            url: url::redact(url),
-            scheme: "postgres",
-            detail: "enable the cargo feature `postgres`",
-        }),
+        url::Target::Postgres(_) => Err(url::not_built(url, "postgres")),
     }
 }
 
-/// Durable storage for the workflow runtime: orders and their history,
-/// dashboard figures, metrics, rule statistics, webhook de-duplication and
-/// the work queue. See the [module docs](self) for the contract every
-/// backend keeps.
-///
-/// Methods return `impl Future + Send`, so a store can be shared across
-/// tokio tasks (`Arc<S>`); implementations may write `async fn`.
-pub trait Store: Send + Sync {
-    // ---- orders -----------------------------------------------------------
+/// Everything the workflow runtime needs of a store, as one bound: the
+/// capability traits ([`OrderStore`], [`QueueStore`], [`DashboardStore`],
+/// [`Inbox`]). Implemented for every type that has them all; a backend
+/// implements each capability in its own file. See the [module docs](self)
+/// for the contract every backend keeps.
+pub trait Store: OrderStore + QueueStore + DashboardStore + Inbox {}
 
-    /// Stores `order` for `tenant` unless the tenant already has an order
-    /// with its `tiktok_order_id`, in which case that one is returned with
-    /// `created: false` (idempotent ingest). See [`Store::create_orders`].
-    fn create_order(
-        &self,
-        tenant: &str,
-        order: &Order,
-    ) -> impl Future<Output = Result<Created, StoreError>> + Send {
-        let batch = [NewOrder {
-            order: order.clone(),
-            work: None,
-        }];
-        async move {
-            self.create_orders(tenant, &batch)
-                .await?
-                .pop()
-                .unwrap_or_else(|| Err(StoreError::database("empty batch result")))
-        }
-    }
-
-    /// Stores many orders for `tenant` in one transaction, each idempotent
-    /// on `(tenant, tiktok_order_id)`, each new one with its optional first
-    /// work item. One result per input, in order: the stored order, or
-    /// [`StoreError::Invalid`] for an order the model refuses (or whose
-    /// `user_id` is another tenant); a duplicate is a success with
-    /// `created: false` (its work is not enqueued again). An order's `id`,
-    /// if unset, is derived from the tenant, `tiktok_order_id` and
-    /// `created_at` (see [`NewOrder::order`]); one given explicitly that
-    /// belongs to another order is [`StoreError::Invalid`].
-    fn create_orders(
-        &self,
-        tenant: &str,
-        orders: &[NewOrder],
-    ) -> impl Future<Output = Result<Vec<Result<Created, StoreError>>, StoreError>> + Send;
-
-    /// The tenant's order `id`, if any.
-    fn get_order(
-        &self,
-        tenant: &str,
-        id: OrderId,
-    ) -> impl Future<Output = Result<Option<StoredOrder>, StoreError>> + Send;
-
-    /// The tenant's orders among `ids` (one read, in no particular order;
-    /// ids the tenant does not have are left out). How a worker loads the
-    /// orders of a claim round at once.
-    fn get_orders(
-        &self,
-        tenant: &str,
-        ids: &[OrderId],
-    ) -> impl Future<Output = Result<Vec<StoredOrder>, StoreError>> + Send;
-
-    /// The tenant's order with this TikTok order id, if any.
-    fn find_order(
-        &self,
-        tenant: &str,
-        tiktok_order_id: &str,
-    ) -> impl Future<Output = Result<Option<StoredOrder>, StoreError>> + Send;
-
-    /// The tenant's order `id` with its history (oldest first), read in one
-    /// consistent snapshot.
-    fn order_with_history(
-        &self,
-        tenant: &str,
-        id: OrderId,
-    ) -> impl Future<Output = Result<Option<OrderWithHistory>, StoreError>> + Send;
-
-    /// The tenant's orders with an id greater than `after`, by id, at most
-    /// `limit` (paging through every order, terminal ones included).
-    fn list_orders(
-        &self,
-        tenant: &str,
-        after: Option<OrderId>,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<StoredOrder>, StoreError>> + Send;
-
-    /// The tenant's active (non-terminal) orders, most urgent first:
-    /// priority `high`, `urgent`, `standard`, `automated`; within a priority
-    /// `VIRAL` impact first; then oldest `created_at`; then id. At most `limit`.
-    fn active_orders(
-        &self,
-        tenant: &str,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<StoredOrder>, StoreError>> + Send;
-
-    // ---- transitions ------------------------------------------------------
-
-    /// Applies one transition atomically (see [`Store::transitions`]).
-    fn transition(
-        &self,
-        tenant: &str,
-        transition: &Transition,
-    ) -> impl Future<Output = Result<StoredOrder, StoreError>> + Send {
-        async move {
-            self.transitions(&[(tenant, transition.clone())])
-                .await?
-                .pop()
-                .unwrap_or_else(|| Err(StoreError::database("empty batch result")))
-        }
-    }
-
-    /// Applies `(tenant, transition)`s in order, in one transaction
-    /// (group commit). Each is checked on its own — the order is the
-    /// tenant's ([`StoreError::NotFound`]), its lease holds
-    /// ([`StoreError::LeaseLost`]), it is in the expected state and version
-    /// ([`StoreError::Conflict`]) — with later items seeing earlier ones.
-    /// Each success updates the order (state, previous state, progress,
-    /// automation status, processing time, priority/impact if given,
-    /// `updated_at`, `state_changed_at`, version + 1, terminal flag), inserts
-    /// one history row, settles its lease and enqueues its follow-up work.
-    /// One result per input (the order after the step); the outer error is a
-    /// database failure, in which case nothing was written.
-    fn transitions(
-        &self,
-        batch: &[(&str, Transition)],
-    ) -> impl Future<Output = Result<Vec<Result<StoredOrder, StoreError>>, StoreError>> + Send;
-
-    // ---- dashboard, metrics, rules, webhooks ------------------------------
-
-    /// The dashboard figures of `model.md` for `tenant` over the window
-    /// `(now - window, now]`, defined in [`Dashboard`], computed with
-    /// aggregate queries.
-    fn dashboard(
-        &self,
-        tenant: &str,
-        now: DateTime<Utc>,
-        window: TimeDelta,
-    ) -> impl Future<Output = Result<Dashboard, StoreError>> + Send;
-
-    /// Records metric samples for `tenant` (all or none; a sample naming an
-    /// order that is not the tenant's is [`StoreError::NotFound`]).
-    fn record_metrics(
-        &self,
-        tenant: &str,
-        metrics: &[WorkflowMetric],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// The tenant's metric samples matching `query`, oldest first (ties in
-    /// recording order).
-    fn metrics(
-        &self,
-        tenant: &str,
-        query: &MetricQuery,
-    ) -> impl Future<Output = Result<Vec<WorkflowMetric>, StoreError>> + Send;
-
-    /// Saves rule statistics for `tenant`, replacing those of the same rule ids.
-    fn save_rule_stats(
-        &self,
-        tenant: &str,
-        stats: &[RuleStats],
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// The tenant's rule statistics, by rule id.
-    fn load_rule_stats(
-        &self,
-        tenant: &str,
-    ) -> impl Future<Output = Result<Vec<RuleStats>, StoreError>> + Send;
-
-    /// Notes a webhook notification id as seen at `at`; `true` if it is new
-    /// (process it), `false` if seen before (a duplicate delivery).
-    fn note_webhook(
-        &self,
-        tenant: &str,
-        notification_id: &str,
-        at: DateTime<Utc>,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
-    /// Forgets the tenant's webhook ids seen before `before`; returns how many.
-    fn prune_webhooks(
-        &self,
-        tenant: &str,
-        before: DateTime<Utc>,
-    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
-
-    // ---- the work queue ---------------------------------------------------
-
-    /// Enqueues work for the tenant's order unless it has an item of the same
-    /// kind (then that item is left as it is). Returns the item's id and
-    /// whether it is new.
-    fn enqueue(
-        &self,
-        tenant: &str,
-        order_id: OrderId,
-        work: &WorkSpec,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(WorkId, bool), StoreError>> + Send;
-
-    /// Schedules the order's work of `work.kind`: creates the item, or moves
-    /// an unleased one to `work.run_at`, `work.lane`, `work.payload`. An item
-    /// under a live lease is left alone: [`StoreError::Invalid`].
-    fn schedule(
-        &self,
-        tenant: &str,
-        order_id: OrderId,
-        work: &WorkSpec,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<WorkId, StoreError>> + Send;
-
-    /// Claims due work (`run_at <= now`) in `scope`, lane by lane, up to each
-    /// lane's limit, VIRAL first then oldest order first; each item gets a
-    /// lease for `request.worker` until `now + request.lease`. Exclusive:
-    /// an item leased to one claimant is not returned to another until the
-    /// lease lapses.
-    fn claim(
-        &self,
-        scope: TenantScope<'_>,
-        request: &ClaimRequest<'_>,
-    ) -> impl Future<Output = Result<Vec<WorkItem>, StoreError>> + Send;
-
-    /// Extends a lease that still holds to `now + extend`; a lapsed or
-    /// taken-over lease is [`StoreError::LeaseLost`].
-    fn renew(
-        &self,
-        lease: &Lease,
-        extend: TimeDelta,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<Lease, StoreError>> + Send;
-
-    /// Removes the leased item (done); [`StoreError::LeaseLost`] if the lease
-    /// no longer holds.
-    fn complete(
-        &self,
-        lease: &Lease,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Gives the leased item back, due at `run_at` (or `now`);
-    /// [`StoreError::LeaseLost`] if the lease no longer holds.
-    fn release(
-        &self,
-        lease: &Lease,
-        run_at: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// The queue's state at `now` in `scope`.
-    fn queue_summary(
-        &self,
-        scope: TenantScope<'_>,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<QueueSummary, StoreError>> + Send;
-}
+impl<S: OrderStore + QueueStore + DashboardStore + Inbox> Store for S {}

@@ -3,12 +3,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::Value;
 
 use super::JsonText;
-use crate::machine::TransitionPlan;
 use crate::model::{AutomationStatus, Impact, Order, Priority, StateName};
 
 /// An order's id (assigned on ingest).
@@ -60,7 +58,7 @@ pub struct StoredOrder {
     pub order: Order,
 }
 
-/// What [`Store::create_order`](super::Store::create_order) did.
+/// What [`OrderStore::create_order`](super::OrderStore::create_order) did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Created {
     /// The stored order: the new one, or the one that already had this
@@ -100,7 +98,7 @@ pub struct WorkSpec {
 /// and one history row. Optionally settles the lease it ran under and
 /// enqueues follow-up work, in the same transaction.
 ///
-/// Build it with [`Transition::from_plan`] and adjust the public fields.
+/// The engine builds it from the machine's transition plan.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transition {
     /// The order.
@@ -149,39 +147,10 @@ pub struct Transition {
     pub enqueue: Option<WorkSpec>,
 }
 
-impl Transition {
-    /// The transition a [`TransitionPlan`] describes for `order`: expects
-    /// the order's state and version, sets the plan's state, progress,
-    /// automation status and terminal flag; keeps the processing time;
-    /// `automated`, no actions, no error, no lease.
-    pub fn from_plan(order: &StoredOrder, plan: &TransitionPlan, at: DateTime<Utc>) -> Self {
-        Transition {
-            order_id: order.id,
-            expected_state: plan.from.clone(),
-            expected_version: Some(order.version),
-            to: plan.to.clone(),
-            terminal: plan.terminal,
-            progress: plan.progress,
-            automation_status: plan.automation_status,
-            processing_time_ms: order.order.processing_time_ms,
-            priority: None,
-            impact: None,
-            reason: Some(plan.transition.clone()),
-            automated: true,
-            duration_ms: 0,
-            actions_executed: JsonText::empty_array(),
-            error_message: None,
-            at,
-            settle: None,
-            enqueue: None,
-        }
-    }
-}
-
 /// How a transition settles the lease it ran under.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settle {
-    /// The lease (from [`Store::claim`](super::Store::claim)).
+    /// The lease (from [`QueueStore::claim`](super::QueueStore::claim)).
     pub lease: Lease,
     /// What happens to the work item.
     pub then: AfterStep,
@@ -286,7 +255,7 @@ pub struct LaneLimit {
     pub limit: usize,
 }
 
-/// A claim of due work ([`Store::claim`](super::Store::claim)).
+/// A claim of due work ([`QueueStore::claim`](super::QueueStore::claim)).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ClaimRequest<'a> {
     /// Who claims (stored with the lease).
@@ -300,7 +269,7 @@ pub struct ClaimRequest<'a> {
     pub now: DateTime<Utc>,
 }
 
-/// The queue's state at a moment ([`Store::queue_summary`](super::Store::queue_summary)).
+/// The queue's state at a moment ([`QueueStore::queue_summary`](super::QueueStore::queue_summary)).
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct QueueSummary {
     /// Items claimable now, per lane (every lane present), including those
@@ -318,42 +287,8 @@ pub struct QueueSummary {
     pub next_run_at: Option<DateTime<Utc>>,
 }
 
-/// One workflow metric sample (the plan's `workflow_metrics`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WorkflowMetric {
-    /// The order it is about, if any (must be the tenant's).
-    pub order_id: Option<OrderId>,
-    /// The kind of metric (`lane`, `action`, …).
-    pub metric_type: String,
-    /// Its name (`queue_wait_ms`, …).
-    pub metric_name: String,
-    /// The value, exact.
-    pub value: Decimal,
-    /// Free-form dimensions (JSON object), returned unchanged.
-    pub dimensions: serde_json::Map<String, Value>,
-    /// When.
-    pub recorded_at: DateTime<Utc>,
-}
-
-/// A query for [`Store::metrics`](super::Store::metrics); `None` fields do not filter.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct MetricQuery {
-    /// Only this metric type.
-    pub metric_type: Option<String>,
-    /// Only this metric name.
-    pub metric_name: Option<String>,
-    /// Only this order's metrics.
-    pub order_id: Option<OrderId>,
-    /// Only samples recorded at or after this time.
-    pub since: Option<DateTime<Utc>>,
-    /// Only samples recorded before this time.
-    pub until: Option<DateTime<Utc>>,
-    /// At most this many (the oldest first).
-    pub limit: Option<usize>,
-}
-
 /// The dashboard figures of `model.md` (the plan's command center) for one
-/// tenant, as [`Store::dashboard`](super::Store::dashboard) computes them
+/// tenant, as [`DashboardStore::dashboard`](super::DashboardStore::dashboard) computes them
 /// with aggregate queries. The *window* is `(now - window, now]`; the
 /// *previous window* is `(now - 2·window, now - window]`. A history row
 /// *succeeded* when it has no error message.
@@ -381,7 +316,7 @@ pub struct Dashboard {
     pub orders_by_priority: BTreeMap<Priority, u64>,
     /// Active orders whose impact is `VIRAL`.
     pub viral_orders: u64,
-    /// The 50 most urgent active orders, as [`Store::active_orders`](super::Store::active_orders) orders them.
+    /// The 50 most urgent active orders, as [`OrderStore::active_orders`](super::OrderStore::active_orders) orders them.
     pub most_urgent: Vec<StoredOrder>,
 }
 

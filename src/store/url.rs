@@ -275,6 +275,29 @@ fn redact_query(rest: &str) -> String {
     format!("{before}?{}", parts.join("&"))
 }
 
+/// The error for a URL whose backend this build lacks.
+#[cfg(not(all(feature = "sqlite", feature = "postgres")))]
+pub(super) fn not_built(url: &str, scheme: &'static str) -> StoreError {
+    StoreError::NotBuilt {
+        url: redact(url),
+        scheme,
+        detail: if scheme == "sqlite" {
+            "enable the cargo feature `sqlite`"
+        } else {
+            "enable the cargo feature `postgres`"
+        },
+    }
+}
+
+/// The error for a URL of another backend than the one asked for.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(super) fn expected(url: &str, scheme: &str) -> StoreError {
+    StoreError::BadUrl {
+        url: redact(url),
+        reason: format!("expected a {scheme}:// URL"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

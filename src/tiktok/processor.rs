@@ -32,7 +32,7 @@ use super::client::{ApiError, OrderApi};
 use super::event::{Command, Envelope, EventError, OrderStatus, command_for};
 use crate::engine::external::External;
 use crate::engine::{Engine, EngineError};
-use crate::store::{Inbox, InboxDone, InboxItem, OrderEvent};
+use crate::store::{InboxDone, InboxItem, OrderEvent, Store};
 
 /// Why an event could not be applied.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -212,7 +212,7 @@ const CANCEL_ATTEMPTS: usize = 8;
 /// How long a claimed inbox entry is leased to this processor.
 const INBOX_LEASE: TimeDelta = TimeDelta::seconds(60);
 
-impl<S: Inbox + 'static, A: OrderApi + 'static> Processor<S, A> {
+impl<S: Store + 'static, A: OrderApi + 'static> Processor<S, A> {
     /// A processor calling `api`, with no tenants yet.
     pub fn new(api: Arc<A>) -> Self {
         Processor {

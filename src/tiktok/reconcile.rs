@@ -18,7 +18,7 @@ use serde::Serialize;
 use super::client::{OrderApi, SearchQuery};
 use super::processor::{ProcessError, Processor, command_for_api_order};
 use crate::engine::EngineError;
-use crate::store::Inbox;
+use crate::store::Store;
 
 /// How a reconciliation poll reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +62,7 @@ pub fn cursor_name(shop_id: &str) -> String {
 }
 
 /// Polls every configured shop once (see the [module docs](self)).
-pub async fn poll_all<S: Inbox + 'static, A: OrderApi + 'static>(
+pub async fn poll_all<S: Store + 'static, A: OrderApi + 'static>(
     processor: &Arc<Processor<S, A>>,
     config: &PollConfig,
 ) -> Result<Vec<PollReport>, ProcessError> {
@@ -77,7 +77,7 @@ pub async fn poll_all<S: Inbox + 'static, A: OrderApi + 'static>(
 }
 
 /// Polls one shop of a tenant once.
-pub async fn poll_shop<S: Inbox + 'static, A: OrderApi + 'static>(
+pub async fn poll_shop<S: Store + 'static, A: OrderApi + 'static>(
     processor: &Arc<Processor<S, A>>,
     tenant: &str,
     shop_id: &str,

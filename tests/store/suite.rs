@@ -6,11 +6,9 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 use creatorflow::model::{Impact, Priority, StateName};
-use creatorflow::rules::RuleStats;
 use creatorflow::store::{
-    AfterStep, ClaimRequest, FaultPoint, Inbox, InboxDone, InboxEntry, InjectFault, LaneLimit,
-    MetricQuery, NewOrder, OrderEvent, Settle, Store, StoreError, StoredOrder, TenantScope,
-    WorkItem, WorkSpec, WorkflowMetric,
+    AfterStep, ClaimRequest, FaultPoint, InboxDone, InboxEntry, InjectFault, LaneLimit, NewOrder,
+    OrderEvent, Settle, Store, StoreError, StoredOrder, TenantScope, WorkItem, WorkSpec,
 };
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -370,10 +368,6 @@ pub async fn tenants_are_isolated<S: Backend>(s: Arc<S>) {
     s.enqueue("A", a.id, &work("advance", Priority::Standard, 0), at(0))
         .await
         .unwrap();
-    s.record_metrics("A", &[metric(Some(a.id), "lane", "wait_ms", "12.5", 1)])
-        .await
-        .unwrap();
-    s.save_rule_stats("A", &[stats("r1", 3)]).await.unwrap();
 
     // Reads.
     assert!(s.get_order("B", a.id).await.unwrap().is_none());
@@ -381,13 +375,6 @@ pub async fn tenants_are_isolated<S: Backend>(s: Arc<S>) {
     assert!(s.order_with_history("B", a.id).await.unwrap().is_none());
     assert!(s.list_orders("B", None, 100).await.unwrap().is_empty());
     assert!(s.active_orders("B", 100).await.unwrap().is_empty());
-    assert!(
-        s.metrics("B", &MetricQuery::default())
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(s.load_rule_stats("B").await.unwrap().is_empty());
     let d = s.dashboard("B", at(60), TimeDelta::hours(1)).await.unwrap();
     assert!(d.orders_by_state.is_empty() && d.most_urgent.is_empty() && d.viral_orders == 0);
     assert_eq!(d.automation_health_pct, None);
@@ -416,11 +403,6 @@ pub async fn tenants_are_isolated<S: Backend>(s: Arc<S>) {
     ));
     assert!(matches!(
         s.schedule("B", a.id, &work("advance", Priority::High, 0), at(0))
-            .await,
-        Err(StoreError::NotFound { .. })
-    ));
-    assert!(matches!(
-        s.record_metrics("B", &[metric(Some(a.id), "lane", "wait_ms", "1", 1)])
             .await,
         Err(StoreError::NotFound { .. })
     ));
@@ -458,17 +440,9 @@ pub async fn tenants_are_isolated<S: Backend>(s: Arc<S>) {
         then: AfterStep::Complete,
     });
     assert!(s.transition("B", &t).await.is_err());
-    // Webhook ids are per tenant.
-    assert!(s.note_webhook("A", "n1", at(0)).await.unwrap());
-    assert!(s.note_webhook("B", "n1", at(0)).await.unwrap());
     // A's data is intact.
     let read = s.order_with_history("A", a.id).await.unwrap().unwrap();
     assert_eq!((read.order.version, read.history.len()), (1, 1));
-    assert_eq!(
-        s.metrics("A", &MetricQuery::default()).await.unwrap().len(),
-        1
-    );
-    assert_eq!(s.load_rule_stats("A").await.unwrap().len(), 1);
     s.complete(&item.lease, at(0)).await.unwrap();
 }
 
@@ -1074,132 +1048,6 @@ pub async fn decimals_times_and_json_round_trip<S: Backend>(s: Arc<S>) {
     assert_eq!(h.actions_executed.to_string(), actions.to_string());
     assert_eq!(h.error_message, t.error_message);
     assert_eq!(h.at.to_rfc3339(), "2025-06-12T10:05:00.987+00:00");
-    // Metric values are exact decimals; dimensions round-trip.
-    let m = metric(
-        Some(read.id),
-        "lane",
-        "wait_ms",
-        "0.000000000000000000000000001",
-        3,
-    );
-    s.record_metrics("t1", std::slice::from_ref(&m))
-        .await
-        .unwrap();
-    assert_eq!(
-        s.metrics("t1", &MetricQuery::default()).await.unwrap(),
-        vec![m]
-    );
-}
-
-fn metric(
-    order_id: Option<uuid::Uuid>,
-    ty: &str,
-    name: &str,
-    value: &str,
-    minutes: i64,
-) -> WorkflowMetric {
-    let dims = json!({"lane": "high", "worker": {"id": 7, "tags": ["a", "b"]}});
-    WorkflowMetric {
-        order_id,
-        metric_type: ty.into(),
-        metric_name: name.into(),
-        value: Decimal::from_str(value).unwrap(),
-        dimensions: dims.as_object().cloned().unwrap_or_default(),
-        recorded_at: at(minutes),
-    }
-}
-
-fn stats(rule: &str, n: u64) -> RuleStats {
-    RuleStats {
-        rule: rule.into(),
-        execution_count: n,
-        success_count: n - 1,
-        last_executed_at: Some(at(n as i64)),
-        average_execution_time_ms: 0.0421,
-    }
-}
-
-/// Metrics are recorded all-or-nothing and queried by type, name, order and time.
-pub async fn metrics_record_and_query<S: Backend>(s: Arc<S>) {
-    let o = create(&*s, "t1", "o1", 0, "").await;
-    let samples = [
-        metric(None, "lane", "wait_ms", "1", 5),
-        metric(Some(o.id), "action", "latency_ms", "2.5", 1),
-        metric(Some(o.id), "lane", "wait_ms", "3", 3),
-        metric(None, "lane", "depth", "4", 3),
-    ];
-    s.record_metrics("t1", &samples).await.unwrap();
-    let all = s.metrics("t1", &MetricQuery::default()).await.unwrap();
-    let values: Vec<String> = all.iter().map(|m| m.value.to_string()).collect();
-    assert_eq!(
-        values,
-        ["2.5", "3", "4", "1"],
-        "oldest first, ties in recording order"
-    );
-    let q = MetricQuery {
-        metric_type: Some("lane".into()),
-        metric_name: Some("wait_ms".into()),
-        ..Default::default()
-    };
-    assert_eq!(s.metrics("t1", &q).await.unwrap().len(), 2);
-    let q = MetricQuery {
-        order_id: Some(o.id),
-        ..Default::default()
-    };
-    assert_eq!(s.metrics("t1", &q).await.unwrap().len(), 2);
-    let q = MetricQuery {
-        since: Some(at(3)),
-        until: Some(at(5)),
-        limit: Some(1),
-        ..Default::default()
-    };
-    assert_eq!(s.metrics("t1", &q).await.unwrap()[0].value.to_string(), "3");
-    // One bad sample (an unknown order) and nothing is recorded.
-    let bad = [
-        metric(None, "lane", "wait_ms", "9", 9),
-        metric(Some(uuid::Uuid::nil()), "lane", "wait_ms", "9", 9),
-    ];
-    assert!(matches!(
-        s.record_metrics("t1", &bad).await,
-        Err(StoreError::NotFound { .. })
-    ));
-    assert_eq!(
-        s.metrics("t1", &MetricQuery::default())
-            .await
-            .unwrap()
-            .len(),
-        4
-    );
-}
-
-/// Rule statistics are saved per rule id (replacing) and loaded by id.
-pub async fn rule_stats_round_trip<S: Backend>(s: Arc<S>) {
-    s.save_rule_stats("t1", &[stats("b-rule", 5), stats("a-rule", 2)])
-        .await
-        .unwrap();
-    s.save_rule_stats("t1", &[stats("b-rule", 9)])
-        .await
-        .unwrap();
-    let loaded = s.load_rule_stats("t1").await.unwrap();
-    assert_eq!(loaded, vec![stats("a-rule", 2), stats("b-rule", 9)]);
-    let too_big = RuleStats {
-        execution_count: u64::MAX,
-        ..stats("c", 1)
-    };
-    assert!(matches!(
-        s.save_rule_stats("t1", &[too_big]).await,
-        Err(StoreError::Invalid { .. })
-    ));
-}
-
-/// Webhook ids: new once, duplicates after, forgotten when pruned.
-pub async fn webhooks_are_deduplicated<S: Backend>(s: Arc<S>) {
-    assert!(s.note_webhook("t1", "n1", at(0)).await.unwrap());
-    assert!(!s.note_webhook("t1", "n1", at(5)).await.unwrap());
-    assert!(s.note_webhook("t1", "n2", at(10)).await.unwrap());
-    assert_eq!(s.prune_webhooks("t1", at(10)).await.unwrap(), 1);
-    assert!(s.note_webhook("t1", "n1", at(11)).await.unwrap());
-    assert!(!s.note_webhook("t1", "n2", at(11)).await.unwrap());
 }
 
 // ---- the webhook inbox ------------------------------------------------------
@@ -1224,7 +1072,7 @@ fn done(id: i64, attempt: u32) -> InboxDone {
 /// Appends de-duplicate; claims go oldest first under a lease; an entry is
 /// marked processed once, only under its latest claim; a lapsed lease hands
 /// the entry over with the next attempt; bodies come back byte for byte.
-pub async fn inbox_appends_claims_and_marks_processed<S: Backend + Inbox>(s: Arc<S>) {
+pub async fn inbox_appends_claims_and_marks_processed<S: Backend>(s: Arc<S>) {
     let raw = [0u8, 159, 146, 150, b'{', b'}'];
     let r = s
         .inbox_append(
@@ -1368,7 +1216,7 @@ pub async fn inbox_appends_claims_and_marks_processed<S: Backend + Inbox>(s: Arc
 /// A batch of completions reports each entry: a wrong attempt or an entry
 /// named twice is refused (the first naming counts), the rest marked, over
 /// many entries at once.
-pub async fn inbox_done_batch_reports_each_entry<S: Backend + Inbox>(s: Arc<S>) {
+pub async fn inbox_done_batch_reports_each_entry<S: Backend>(s: Arc<S>) {
     let lease = TimeDelta::minutes(5);
     let entries: Vec<InboxEntry> = (0..700)
         .map(|i| entry(&format!("n:{i}"), 0, format!("body {i}").as_bytes()))
@@ -1416,7 +1264,7 @@ pub async fn inbox_done_batch_reports_each_entry<S: Backend + Inbox>(s: Arc<S>) 
 }
 
 /// One tenant's inbox is invisible to another.
-pub async fn inbox_is_tenant_scoped<S: Backend + Inbox>(s: Arc<S>) {
+pub async fn inbox_is_tenant_scoped<S: Backend>(s: Arc<S>) {
     assert_eq!(
         s.inbox_append("t1", &[entry("n:1", 0, b"a")])
             .await
@@ -1454,7 +1302,7 @@ pub async fn inbox_is_tenant_scoped<S: Backend + Inbox>(s: Arc<S>) {
 }
 
 /// Concurrent claimants never get the same entry.
-pub async fn inbox_claims_are_exclusive<S: Backend + Inbox>(s: Arc<S>) {
+pub async fn inbox_claims_are_exclusive<S: Backend>(s: Arc<S>) {
     let entries: Vec<_> = (0..60)
         .map(|i| entry(&format!("n:{i}"), 0, b"{}"))
         .collect();
@@ -1493,7 +1341,7 @@ pub async fn inbox_claims_are_exclusive<S: Backend + Inbox>(s: Arc<S>) {
 
 /// The event-time guard: a stale `(time, rank)` is refused, an equal or
 /// newer one accepted; per tenant and order.
-pub async fn order_events_refuse_stale_ones<S: Backend + Inbox>(s: Arc<S>) {
+pub async fn order_events_refuse_stale_ones<S: Backend>(s: Arc<S>) {
     assert!(s.note_order_event("t1", "o1", 10, 1).await.unwrap());
     assert!(
         !s.note_order_event("t1", "o1", 9, 4).await.unwrap(),
@@ -1521,7 +1369,7 @@ pub async fn order_events_refuse_stale_ones<S: Backend + Inbox>(s: Arc<S>) {
 }
 
 /// The guard in a batch: events of one order are compared in batch order.
-pub async fn order_events_batch_in_order<S: Backend + Inbox>(s: Arc<S>) {
+pub async fn order_events_batch_in_order<S: Backend>(s: Arc<S>) {
     let ev = |id: &str, time, rank| OrderEvent {
         tiktok_order_id: id.into(),
         time,
@@ -1547,7 +1395,7 @@ pub async fn order_events_batch_in_order<S: Backend + Inbox>(s: Arc<S>) {
 }
 
 /// Cursors: unset, set, overwritten; per tenant.
-pub async fn cursors_round_trip<S: Backend + Inbox>(s: Arc<S>) {
+pub async fn cursors_round_trip<S: Backend>(s: Arc<S>) {
     assert_eq!(s.cursor("t1", "poll").await.unwrap(), None);
     s.set_cursor("t1", "poll", 1_718_305_585).await.unwrap();
     assert_eq!(s.cursor("t1", "poll").await.unwrap(), Some(1_718_305_585));
@@ -1566,11 +1414,6 @@ pub async fn fill<S: Backend>(s: &S) -> Snapshot {
     s.enqueue("t1", o.id, &work("advance", Priority::High, 2), at(1))
         .await
         .unwrap();
-    s.record_metrics("t1", &[metric(Some(o.id), "lane", "wait_ms", "1.25", 1)])
-        .await
-        .unwrap();
-    s.save_rule_stats("t1", &[stats("r", 4)]).await.unwrap();
-    s.note_webhook("t1", "n1", at(1)).await.unwrap();
     snapshot(s, o.id).await
 }
 
@@ -1578,8 +1421,6 @@ pub async fn fill<S: Backend>(s: &S) -> Snapshot {
 #[derive(Debug, PartialEq)]
 pub struct Snapshot {
     order: creatorflow::store::OrderWithHistory,
-    metrics: Vec<WorkflowMetric>,
-    stats: Vec<RuleStats>,
     queue: creatorflow::store::QueueSummary,
 }
 
@@ -1587,17 +1428,14 @@ pub struct Snapshot {
 pub async fn snapshot<S: Backend>(s: &S, id: uuid::Uuid) -> Snapshot {
     Snapshot {
         order: s.order_with_history("t1", id).await.unwrap().unwrap(),
-        metrics: s.metrics("t1", &MetricQuery::default()).await.unwrap(),
-        stats: s.load_rule_stats("t1").await.unwrap(),
         queue: s.queue_summary(TenantScope::All, at(1)).await.unwrap(),
     }
 }
 
-/// After reopening, the store has everything, and the webhook is still known.
+/// After reopening, the store has everything.
 pub async fn reopened_has_everything<S: Backend>(before: Snapshot, s: &S) {
     let after = snapshot(s, before.order.order.id).await;
     assert_eq!(after, before);
-    assert!(!s.note_webhook("t1", "n1", at(2)).await.unwrap());
     let items = claim(s, TenantScope::All, "w", &lanes(5), 2).await;
     assert_eq!(items.len(), 1);
 }

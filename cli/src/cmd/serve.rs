@@ -84,7 +84,7 @@ pub fn run(args: Args) -> Result<Outcome, String> {
         let store = creatorflow::store::open(&args.store)
             .await
             .map_err(|e| e.to_string())?;
-        let server = start(config, Arc::new(store), Arc::new(api)).await?;
+        let server = start(config, store, Arc::new(api)).await?;
         println!("listening on http://{}", server.addr);
         let _ = std::io::stdout().flush();
         shutdown_signal().await;

@@ -11,7 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use creatorflow::Engine;
 use creatorflow::model::Priority;
-use creatorflow::store::{Inbox, Store, StoredOrder};
+use creatorflow::store::{DashboardStore, Inbox, OrderStore, StoredOrder};
 use creatorflow::tiktok::OrderApi;
 use serde_json::{Value, json};
 

@@ -36,8 +36,8 @@ use tokio::task::JoinHandle;
 
 pub use webhook::WebhookStats;
 
-/// The store every engine of the server shares.
-pub type SharedStore = Arc<AnyStore>;
+/// The store every engine of the server shares (clones share the database).
+pub type SharedStore = AnyStore;
 
 /// How the server runs.
 #[derive(Debug, Clone)]

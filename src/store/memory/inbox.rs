@@ -1,5 +1,6 @@
 //! The inbox, event-time guard and cursors of the `memory:` store.
 
+use crate::store::Result;
 use std::collections::HashMap;
 use std::sync::{MutexGuard, PoisonError};
 
@@ -8,7 +9,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::MemoryStore;
 use crate::store::inbox::validate_entry;
 use crate::store::logic::trunc;
-use crate::store::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, OrderEvent, StoreError};
+use crate::store::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, OrderEvent};
 
 /// One inbox row.
 #[derive(Debug)]
@@ -40,11 +41,7 @@ impl MemoryStore {
 }
 
 impl Inbox for MemoryStore {
-    async fn inbox_append(
-        &self,
-        tenant: &str,
-        entries: &[InboxEntry],
-    ) -> Result<Vec<bool>, StoreError> {
+    async fn inbox_append(&self, tenant: &str, entries: &[InboxEntry]) -> Result<Vec<bool>> {
         for e in entries {
             validate_entry(e)?;
         }
@@ -87,7 +84,7 @@ impl Inbox for MemoryStore {
         limit: usize,
         lease: TimeDelta,
         now: DateTime<Utc>,
-    ) -> Result<Vec<InboxItem>, StoreError> {
+    ) -> Result<Vec<InboxItem>> {
         let now = trunc(now);
         let mut t = self.inbox();
         let mut out = Vec::new();
@@ -114,7 +111,7 @@ impl Inbox for MemoryStore {
         tenant: &str,
         done: &[InboxDone],
         now: DateTime<Utc>,
-    ) -> Result<Vec<bool>, StoreError> {
+    ) -> Result<Vec<bool>> {
         let mut t = self.inbox();
         let mut out = Vec::with_capacity(done.len());
         for d in done {
@@ -133,11 +130,7 @@ impl Inbox for MemoryStore {
         Ok(out)
     }
 
-    async fn inbox_prune(
-        &self,
-        tenant: &str,
-        processed_before: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
+    async fn inbox_prune(&self, tenant: &str, processed_before: DateTime<Utc>) -> Result<u64> {
         let before = trunc(processed_before);
         let mut t = self.inbox();
         let mut gone = Vec::new();
@@ -157,7 +150,7 @@ impl Inbox for MemoryStore {
         Ok(gone.len() as u64)
     }
 
-    async fn inbox_stats(&self, tenant: &str) -> Result<InboxStats, StoreError> {
+    async fn inbox_stats(&self, tenant: &str) -> Result<InboxStats> {
         let t = self.inbox();
         let mut s = InboxStats::default();
         for r in t
@@ -178,11 +171,7 @@ impl Inbox for MemoryStore {
         Ok(s)
     }
 
-    async fn note_order_events(
-        &self,
-        tenant: &str,
-        events: &[OrderEvent],
-    ) -> Result<Vec<bool>, StoreError> {
+    async fn note_order_events(&self, tenant: &str, events: &[OrderEvent]) -> Result<Vec<bool>> {
         let mut t = self.inbox();
         let mut out = Vec::with_capacity(events.len());
         for e in events {
@@ -198,7 +187,7 @@ impl Inbox for MemoryStore {
         Ok(out)
     }
 
-    async fn cursor(&self, tenant: &str, name: &str) -> Result<Option<i64>, StoreError> {
+    async fn cursor(&self, tenant: &str, name: &str) -> Result<Option<i64>> {
         Ok(self
             .inbox()
             .cursors
@@ -206,7 +195,7 @@ impl Inbox for MemoryStore {
             .copied())
     }
 
-    async fn set_cursor(&self, tenant: &str, name: &str, value: i64) -> Result<(), StoreError> {
+    async fn set_cursor(&self, tenant: &str, name: &str, value: i64) -> Result<()> {
         self.inbox()
             .cursors
             .insert((tenant.to_owned(), name.to_owned()), value);

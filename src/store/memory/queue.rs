@@ -1,17 +1,19 @@
 //! The in-memory work queue: items indexed by due time while waiting, and
 //! by (VIRAL first, oldest order first) once due, per lane, so a claim costs
-//! O(log n) per item however long the queue is.
+//! O(log n) per item however long the queue is; and [`QueueStore`] on it.
 
 use crate::FastMap;
+use crate::store::Result;
 use std::collections::BTreeSet;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
+use super::MemoryStore;
 use crate::model::Priority;
-use crate::store::logic::{LeaseState, ms, priority_rank};
+use crate::store::logic::{self, Enqueue, LeaseState, lease_expiry, ms, priority_rank, trunc};
 use crate::store::{
-    ClaimRequest, Lease, OrderId, QueueSummary, TenantScope, WorkId, WorkItem, WorkSpec,
+    ClaimRequest, Lease, OrderId, QueueStore, QueueSummary, TenantScope, WorkId, WorkItem, WorkSpec,
 };
 
 /// One stored work item.
@@ -97,6 +99,13 @@ impl Queue {
 
     /// Inserts an item unless the order has one of this kind; returns its
     /// id and whether it is new.
+    /// Inserts each item unless its order has one of its kind.
+    pub fn insert_all(&mut self, items: &[Enqueue]) {
+        for e in items {
+            self.insert_if_absent(&e.tenant, e.order_id, &e.spec, e.viral, e.order_created_at);
+        }
+    }
+
     pub fn insert_if_absent(
         &mut self,
         tenant: &str,
@@ -292,5 +301,104 @@ pub(super) fn work_item(id: WorkId, item: &Item) -> WorkItem {
             attempt: item.attempts,
             expires_at: item.expires_at.unwrap_or(item.run_at),
         },
+    }
+}
+
+impl QueueStore for MemoryStore {
+    async fn enqueue(
+        &self,
+        tenant: &str,
+        order_id: OrderId,
+        work: &WorkSpec,
+        _now: DateTime<Utc>,
+    ) -> Result<(WorkId, bool)> {
+        let spec = logic::prepare_work(work)?;
+        let mut inner = self.lock();
+        let (viral, created_at) = inner.order_facts(tenant, order_id)?;
+        Ok(inner
+            .queue
+            .insert_if_absent(tenant, order_id, &spec, viral, created_at))
+    }
+
+    async fn schedule(
+        &self,
+        tenant: &str,
+        order_id: OrderId,
+        work: &WorkSpec,
+        now: DateTime<Utc>,
+    ) -> Result<WorkId> {
+        let spec = logic::prepare_work(work)?;
+        let mut inner = self.lock();
+        let (viral, created_at) = inner.order_facts(tenant, order_id)?;
+        let Some(id) = inner.queue.find(order_id, &spec.kind) else {
+            return Ok(inner
+                .queue
+                .insert_if_absent(tenant, order_id, &spec, viral, created_at)
+                .0);
+        };
+        if let Some(item) = inner.queue.get(id)
+            && item.owner.is_some()
+            && item.expires_at.is_some_and(|e| e > trunc(now))
+        {
+            return Err(logic::leased_error(id));
+        }
+        inner
+            .queue
+            .reschedule(id, spec.lane, spec.run_at, spec.payload);
+        Ok(id)
+    }
+
+    async fn claim(
+        &self,
+        scope: TenantScope<'_>,
+        request: &ClaimRequest<'_>,
+    ) -> Result<Vec<WorkItem>> {
+        let expires_at = lease_expiry(request.now, request.lease)?;
+        let request = ClaimRequest {
+            now: trunc(request.now),
+            ..*request
+        };
+        Ok(self.lock().queue.claim(scope, &request, expires_at))
+    }
+
+    async fn renew(&self, lease: &Lease, extend: TimeDelta, now: DateTime<Utc>) -> Result<Lease> {
+        let until = lease_expiry(now, extend)?;
+        let mut inner = self.lock();
+        inner.check_lease(lease, trunc(now))?;
+        inner.queue.extend(lease.id, until);
+        Ok(Lease {
+            expires_at: until,
+            ..lease.clone()
+        })
+    }
+
+    async fn complete(&self, lease: &Lease, now: DateTime<Utc>) -> Result<()> {
+        let mut inner = self.lock();
+        inner.check_lease(lease, trunc(now))?;
+        inner.queue.remove(lease.id);
+        Ok(())
+    }
+
+    async fn release(
+        &self,
+        lease: &Lease,
+        run_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let now = trunc(now);
+        let mut inner = self.lock();
+        inner.check_lease(lease, now)?;
+        inner
+            .queue
+            .release(lease.id, run_at.map_or(now, trunc), None);
+        Ok(())
+    }
+
+    async fn queue_summary(
+        &self,
+        scope: TenantScope<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<QueueSummary> {
+        Ok(self.lock().queue.summary(scope, trunc(now)))
     }
 }

@@ -1,19 +1,47 @@
 //! The inbox, event-time guard and cursors on PostgreSQL (migration 0003),
 //! each call one transaction as the application role for the tenant.
 
+use crate::store::Result;
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::rows::{column, count, db, time};
+use super::rows::{column, count, db};
 
 use super::{Mode, PostgresStore, Role, literal};
 use crate::store::inbox::validate_entry;
 use crate::store::logic::{to_i64, trunc};
-use crate::store::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, OrderEvent, StoreError};
+use crate::store::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, OrderEvent};
 
 /// Batches whose bodies total at most this many bytes are appended in one
 /// round trip ([`PostgresStore::append_in_one_trip`]); larger ones bind
 /// their values as arrays (four round trips).
 const ONE_TRIP_BYTES: usize = 1 << 20;
+
+impl PostgresStore {
+    /// Runs the statement `query` makes of each item, in order, in one
+    /// transaction for `tenant`; whether each changed exactly one row.
+    async fn each_changes_one<'a, T>(
+        &self,
+        tenant: &str,
+        items: &'a [T],
+        context: &'static str,
+        query: impl Fn(&'a T) -> super::rows::Q<'a> + Send,
+    ) -> Result<Vec<bool>>
+    where
+        T: Sync,
+    {
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
+        let result = async {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                let done = query(item).execute(tx.conn()).await.map_err(db(context))?;
+                out.push(done.rows_affected() == 1);
+            }
+            Ok(out)
+        }
+        .await;
+        tx.end(result).await
+    }
+}
 
 /// Which of `keys` are among the `stored` ones (each key counts once: a key
 /// repeated within the batch is new only the first time).
@@ -30,11 +58,7 @@ impl PostgresStore {
     /// reserved inbox connections. An acknowledgement then costs one
     /// exchange with the server and its WAL flush, with no other wake-up of
     /// the server process in between.
-    async fn append_in_one_trip(
-        &self,
-        tenant: &str,
-        entries: &[InboxEntry],
-    ) -> Result<Vec<bool>, StoreError> {
+    async fn append_in_one_trip(&self, tenant: &str, entries: &[InboxEntry]) -> Result<Vec<bool>> {
         use std::fmt::Write;
 
         let bytes: usize = entries.iter().map(|e| 2 * e.body.len() + 96).sum();
@@ -76,11 +100,7 @@ impl PostgresStore {
 }
 
 impl Inbox for PostgresStore {
-    async fn inbox_append(
-        &self,
-        tenant: &str,
-        entries: &[InboxEntry],
-    ) -> Result<Vec<bool>, StoreError> {
+    async fn inbox_append(&self, tenant: &str, entries: &[InboxEntry]) -> Result<Vec<bool>> {
         for e in entries {
             validate_entry(e)?;
         }
@@ -134,7 +154,7 @@ impl Inbox for PostgresStore {
         limit: usize,
         lease: TimeDelta,
         now: DateTime<Utc>,
-    ) -> Result<Vec<InboxItem>, StoreError> {
+    ) -> Result<Vec<InboxItem>> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -156,20 +176,8 @@ impl Inbox for PostgresStore {
         .map_err(db("claiming inbox entries"));
         let items = rows.and_then(|rows| {
             rows.iter()
-                .map(|r| {
-                    Ok(InboxItem {
-                        id: column(r, "id")?,
-                        tenant: tenant.to_owned(),
-                        dedup_key: column(r, "dedup_key")?,
-                        topic: u64::try_from(column::<i64>(r, "topic")?)
-                            .map_err(|_| StoreError::database("inbox: negative topic"))?,
-                        body: column(r, "body")?,
-                        received_at: time(r, "received_at")?,
-                        attempt: u32::try_from(column::<i64>(r, "attempts")?)
-                            .map_err(|_| StoreError::database("inbox: attempts out of range"))?,
-                    })
-                })
-                .collect::<Result<Vec<_>, StoreError>>()
+                .map(|r| crate::store::decode::inbox_item(r, tenant))
+                .collect::<Result<Vec<_>>>()
         });
         let mut items = tx.end(items).await?;
         items.sort_by_key(|i| i.id);
@@ -181,14 +189,12 @@ impl Inbox for PostgresStore {
         tenant: &str,
         done: &[InboxDone],
         now: DateTime<Utc>,
-    ) -> Result<Vec<bool>, StoreError> {
+    ) -> Result<Vec<bool>> {
         if done.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
-        let mut result = Ok(Vec::with_capacity(done.len()));
-        for d in done {
-            let r = sqlx::query(
+        self.each_changes_one(tenant, done, "marking an inbox entry processed", |d| {
+            sqlx::query(
                 "UPDATE tiktok_inbox SET processed_at = $1, claimable_at = NULL, outcome = $2 \
                  WHERE user_id = $3 AND id = $4 AND attempts = $5 AND processed_at IS NULL",
             )
@@ -197,26 +203,11 @@ impl Inbox for PostgresStore {
             .bind(tenant)
             .bind(d.id)
             .bind(i64::from(d.attempt))
-            .execute(tx.conn())
-            .await
-            .map_err(db("marking an inbox entry processed"));
-            match (r, &mut result) {
-                (Ok(r), Ok(out)) => out.push(r.rows_affected() == 1),
-                (Err(err), _) => {
-                    result = Err(err);
-                    break;
-                }
-                (_, Err(_)) => break,
-            }
-        }
-        tx.end(result).await
+        })
+        .await
     }
 
-    async fn inbox_prune(
-        &self,
-        tenant: &str,
-        processed_before: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
+    async fn inbox_prune(&self, tenant: &str, processed_before: DateTime<Utc>) -> Result<u64> {
         let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
         let r = sqlx::query(
             "DELETE FROM tiktok_inbox WHERE user_id = $1 AND processed_at IS NOT NULL \
@@ -231,7 +222,7 @@ impl Inbox for PostgresStore {
         tx.end(r).await
     }
 
-    async fn inbox_stats(&self, tenant: &str) -> Result<InboxStats, StoreError> {
+    async fn inbox_stats(&self, tenant: &str) -> Result<InboxStats> {
         let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
         let row = sqlx::query(
             "SELECT COUNT(*)::int8 AS received, \
@@ -255,18 +246,12 @@ impl Inbox for PostgresStore {
         tx.end(stats).await
     }
 
-    async fn note_order_events(
-        &self,
-        tenant: &str,
-        events: &[OrderEvent],
-    ) -> Result<Vec<bool>, StoreError> {
+    async fn note_order_events(&self, tenant: &str, events: &[OrderEvent]) -> Result<Vec<bool>> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
-        let mut result = Ok(Vec::with_capacity(events.len()));
-        for e in events {
-            let r = sqlx::query(
+        self.each_changes_one(tenant, events, "noting an order event", |e| {
+            sqlx::query(
                 "INSERT INTO tiktok_order_events AS e (user_id, tiktok_order_id, event_time, event_rank) \
                  VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, tiktok_order_id) DO UPDATE \
                  SET event_time = EXCLUDED.event_time, event_rank = EXCLUDED.event_rank \
@@ -276,22 +261,11 @@ impl Inbox for PostgresStore {
             .bind(&e.tiktok_order_id)
             .bind(e.time)
             .bind(i16::from(e.rank))
-            .execute(tx.conn())
-            .await
-            .map_err(db("noting an order event"));
-            match (r, &mut result) {
-                (Ok(r), Ok(out)) => out.push(r.rows_affected() == 1),
-                (Err(err), _) => {
-                    result = Err(err);
-                    break;
-                }
-                (_, Err(_)) => break,
-            }
-        }
-        tx.end(result).await
+        })
+        .await
     }
 
-    async fn cursor(&self, tenant: &str, name: &str) -> Result<Option<i64>, StoreError> {
+    async fn cursor(&self, tenant: &str, name: &str) -> Result<Option<i64>> {
         let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
         let r = sqlx::query_scalar::<_, i64>(
             "SELECT value FROM tiktok_cursors WHERE user_id = $1 AND name = $2",
@@ -304,7 +278,7 @@ impl Inbox for PostgresStore {
         tx.end(r).await
     }
 
-    async fn set_cursor(&self, tenant: &str, name: &str, value: i64) -> Result<(), StoreError> {
+    async fn set_cursor(&self, tenant: &str, name: &str, value: i64) -> Result<()> {
         let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
         let r = sqlx::query(
             "INSERT INTO tiktok_cursors (user_id, name, value) VALUES ($1, $2, $3) \

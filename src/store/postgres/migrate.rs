@@ -1,44 +1,45 @@
 //! Embedded migrations, the schema-version check, and the check that the
 //! roles the store runs as cannot bypass row-level security.
 
+use crate::store::Result;
 use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Connection};
 
 use super::rows::db;
-use super::{ADMIN_ROLE, APP_ROLE, WORKER_ROLE};
+use super::{APP_ROLE, WORKER_ROLE};
 use crate::store::StoreError;
+use crate::store::migrate::{self, Applied, Migrations};
 
-/// The migrations, in order; `MIGRATIONS[i]` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[
-    include_str!("migrations/0001_initial.sql"),
-    include_str!("migrations/0002_tenant_isolation.sql"),
-    include_str!("migrations/0003_tiktok_inbox.sql"),
-    include_str!("migrations/0004_ready_queue.sql"),
-];
-
-/// The newest schema version this binary knows.
-pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+/// The PostgreSQL migrations.
+const MIGRATIONS: Migrations = Migrations {
+    name: "postgres",
+    texts: &[
+        include_str!("migrations/0001_initial.sql"),
+        include_str!("migrations/0002_tenant_isolation.sql"),
+        include_str!("migrations/0003_tiktok_inbox.sql"),
+        include_str!("migrations/0004_ready_queue.sql"),
+        include_str!("migrations/0005_drop_unused_tables.sql"),
+    ],
+};
 
 /// The tables row-level security must cover.
 const TABLES: &[&str] = &[
     "orders",
     "order_transitions",
-    "workflow_metrics",
-    "rule_stats",
-    "webhook_notifications",
     "work_queue",
     "tiktok_inbox",
     "tiktok_order_events",
     "tiktok_cursors",
 ];
 
-/// Brings `schema` (the connection's `search_path`) to [`SCHEMA_VERSION`]:
-/// creates the schema and the version table if missing, then applies the
-/// pending migrations and records them, all in one transaction under an
-/// advisory lock (processes opening the same schema at once take turns). A
-/// schema at a newer version is refused with [`StoreError::SchemaTooNew`]
-/// and left untouched.
-pub(super) async fn run(conn: &mut PgConnection, schema: &str) -> Result<(), StoreError> {
+/// Brings `schema` (the connection's `search_path`) to the newest version
+/// by the shared algorithm (`store::migrate`: checksums recorded, a changed
+/// migration or a newer schema refused, versions recorded before checksums
+/// backfilled): creates the schema and the version table if missing, then
+/// applies the pending migrations and records them, all in one transaction
+/// under an advisory lock (processes opening the same schema at once take
+/// turns).
+pub(super) async fn run(conn: &mut PgConnection, schema: &str) -> Result<()> {
     let mut tx = conn.begin().await.map_err(db("starting the migration"))?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
         .bind(format!("creatorflow.migrate:{schema}"))
@@ -46,28 +47,9 @@ pub(super) async fn run(conn: &mut PgConnection, schema: &str) -> Result<(), Sto
         .await
         .map_err(db("locking the schema for migration"))?;
     let table = format!("{schema}.creatorflow_schema");
-    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-        .bind(&table)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db("looking for the schema-version table"))?;
-    let found: i64 = if exists {
-        sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT COALESCE(MAX(version), 0)::int8 FROM {table}"
-        )))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db("reading the schema version"))?
-    } else {
-        0
-    };
-    if found > SCHEMA_VERSION {
-        return Err(StoreError::SchemaTooNew {
-            found,
-            supported: SCHEMA_VERSION,
-        });
-    }
-    if found == SCHEMA_VERSION {
+    let applied = applied(&mut tx, schema, &table).await?;
+    let plan = migrate::plan(&MIGRATIONS, &applied)?;
+    if plan.is_empty() {
         return tx.commit().await.map_err(db("ending the migration"));
     }
     // `schema` is a checked identifier (see `url::is_identifier`).
@@ -76,29 +58,75 @@ pub(super) async fn run(conn: &mut PgConnection, schema: &str) -> Result<(), Sto
          CREATE TABLE IF NOT EXISTS {table} ( \
              version        BIGINT      NOT NULL PRIMARY KEY, \
              binary_version TEXT        NOT NULL, \
-             applied_at     TIMESTAMPTZ NOT NULL DEFAULT now())"
+             applied_at     TIMESTAMPTZ NOT NULL DEFAULT now()); \
+         ALTER TABLE {table} ADD COLUMN IF NOT EXISTS checksum BYTEA"
     )))
     .execute(&mut *tx)
     .await
     .map_err(db("creating the schema"))?;
-    for (version, sql) in (1..)
-        .zip(MIGRATIONS.iter())
-        .skip(usize::try_from(found).unwrap_or(0))
-    {
-        sqlx::raw_sql(*sql)
+    for (version, checksum) in &plan.backfill {
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE {table} SET checksum = $2 WHERE version = $1"
+        )))
+        .bind(version)
+        .bind(checksum)
+        .execute(&mut *tx)
+        .await
+        .map_err(db("recording a migration's checksum"))?;
+    }
+    for p in &plan.pending {
+        sqlx::raw_sql(p.sql)
             .execute(&mut *tx)
             .await
             .map_err(db("applying a migration"))?;
         sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO {table} (version, binary_version) VALUES ($1, $2)"
+            "INSERT INTO {table} (version, binary_version, checksum) VALUES ($1, $2, $3)"
         )))
-        .bind(version)
+        .bind(p.version)
         .bind(env!("CARGO_PKG_VERSION"))
+        .bind(&p.checksum)
         .execute(&mut *tx)
         .await
         .map_err(db("recording the schema version"))?;
     }
     tx.commit().await.map_err(db("committing the migration"))
+}
+
+/// The versions `table` records (none if it does not exist; without
+/// checksums if it predates them).
+async fn applied(conn: &mut PgConnection, schema: &str, table: &str) -> Result<Vec<Applied>> {
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(table)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db("looking for the schema-version table"))?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let has_checksums: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.columns \
+                        WHERE table_schema = $1 AND table_name = 'creatorflow_schema' \
+                          AND column_name = 'checksum')",
+    )
+    .bind(schema)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db("reading the schema-version table"))?;
+    let checksum = if has_checksums {
+        "checksum"
+    } else {
+        "NULL::bytea"
+    };
+    let rows: Vec<(i64, Option<Vec<u8>>)> = sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT version, {checksum} FROM {table} ORDER BY version"
+    )))
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db("reading the schema versions"))?;
+    Ok(rows
+        .into_iter()
+        .map(|(version, checksum)| Applied { version, checksum })
+        .collect())
 }
 
 /// Why the database is not safe to run on.
@@ -113,7 +141,7 @@ pub(super) enum Problem {
 /// that none of them can bypass row-level security, and that every table
 /// has it enabled and forced.
 pub(super) async fn check_isolation(conn: &mut PgConnection, schema: &str) -> Result<(), Problem> {
-    let roles = [APP_ROLE, WORKER_ROLE, ADMIN_ROLE];
+    let roles = [APP_ROLE, WORKER_ROLE];
     let rows: Vec<(String, bool, bool)> = sqlx::query_as(
         "SELECT rolname::text, rolsuper OR rolbypassrls, pg_has_role(session_user, oid, 'MEMBER') \
          FROM pg_roles WHERE rolname = ANY($1)",

@@ -58,38 +58,31 @@
 //! `FOR UPDATE SKIP LOCKED`: concurrent claimants, in this process or
 //! another, never wait on or take each other's items.
 
+mod dashboard;
 mod inbox;
 mod migrate;
-mod misc;
 mod orders;
 mod queue;
 mod rows;
 
+use crate::store::Result;
 use std::str::FromStr;
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};
 use sqlx::{AssertSqlSafe, Connection, Executor};
 
-use super::fault::{FaultPoint, InjectFault};
+use super::StoreError;
+use super::fault::{Fault, FaultPoint, InjectFault};
 use super::url::{PostgresTarget, Target};
-use super::{
-    ClaimRequest, Created, Dashboard, Lease, MetricQuery, NewOrder, OrderId, OrderWithHistory,
-    QueueSummary, Store, StoreError, StoredOrder, TenantScope, Transition, WorkId, WorkItem,
-    WorkSpec, WorkflowMetric,
-};
-use crate::rules::RuleStats;
 use rows::db;
 
 /// The role every tenant-scoped operation runs as.
 pub(crate) const APP_ROLE: &str = "creatorflow_app";
 /// The role cross-tenant queue claims and summaries run as.
 pub(crate) const WORKER_ROLE: &str = "creatorflow_worker";
-/// The role rule statistics are written as.
-pub(crate) const ADMIN_ROLE: &str = "creatorflow_admin";
 
 /// How long opening waits for the first connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -113,15 +106,16 @@ fn pool_options(max: u32, min: u32) -> PgPoolOptions {
         })
 }
 
-/// The PostgreSQL store (`postgres://…`). See the [module docs](self) for
+/// The PostgreSQL store (`postgres://…`); cheap to clone (clones share the
+/// pools). See the [module docs](self) for
 /// how it connects and what the database enforces.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
     /// [`PostgresStore::INBOX_CONNECTIONS`] connections for inbox appends only.
     inbox_pool: PgPool,
     schema: String,
-    fault: Mutex<Option<FaultPoint>>,
+    fault: Fault,
 }
 
 /// A role a transaction runs as.
@@ -131,8 +125,6 @@ enum Role {
     App,
     /// `creatorflow_worker`.
     Worker,
-    /// `creatorflow_admin`.
-    Admin,
 }
 
 impl Role {
@@ -140,7 +132,6 @@ impl Role {
         match self {
             Role::App => APP_ROLE,
             Role::Worker => WORKER_ROLE,
-            Role::Admin => ADMIN_ROLE,
         }
     }
 }
@@ -159,20 +150,17 @@ impl PostgresStore {
     /// applies the embedded migrations, checks that the roles cannot bypass
     /// row-level security, and opens the pool. See [`open`](super::open) for
     /// the errors.
-    pub async fn open(url: &str) -> Result<PostgresStore, StoreError> {
+    pub async fn open(url: &str) -> Result<PostgresStore> {
         match super::url::parse(url)? {
             Target::Postgres(target) => Self::open_target(&target, &super::url::redact(url)).await,
-            _ => Err(StoreError::BadUrl {
-                url: super::url::redact(url),
-                reason: "expected a postgres:// URL".into(),
-            }),
+            _ => Err(super::url::expected(url, "postgres")),
         }
     }
 
     pub(super) async fn open_target(
         target: &PostgresTarget,
         shown_url: &str,
-    ) -> Result<PostgresStore, StoreError> {
+    ) -> Result<PostgresStore> {
         let secret = super::url::password(&target.url);
         let scrub = |message: String| match &secret {
             Some(p) if !p.is_empty() => message.replace(p.as_str(), "***"),
@@ -230,7 +218,7 @@ impl PostgresStore {
             pool,
             inbox_pool,
             schema: target.schema.clone(),
-            fault: Mutex::new(None),
+            fault: Fault::default(),
         })
     }
 
@@ -254,19 +242,9 @@ impl PostgresStore {
         self.pool.close().await;
     }
 
-    fn take_fault(&self, point: FaultPoint) -> bool {
-        let mut fault = self.fault.lock().unwrap_or_else(PoisonError::into_inner);
-        if *fault == Some(point) {
-            *fault = None;
-            true
-        } else {
-            false
-        }
-    }
-
     /// Starts a transaction as `role` for `tenant` (none: the tenant setting
     /// stays empty, which no policy matches), in one round trip.
-    async fn begin(&self, role: Role, tenant: Option<&str>, mode: Mode) -> Result<Tx, StoreError> {
+    async fn begin(&self, role: Role, tenant: Option<&str>, mode: Mode) -> Result<Tx> {
         self.begin_on(&self.pool, role, tenant, mode).await
     }
 
@@ -277,7 +255,7 @@ impl PostgresStore {
         role: Role,
         tenant: Option<&str>,
         mode: Mode,
-    ) -> Result<Tx, StoreError> {
+    ) -> Result<Tx> {
         let sql = begin_sql(role, tenant, mode)?;
         let mut conn = pool.acquire().await.map_err(db("acquiring a connection"))?;
         match sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await {
@@ -301,7 +279,7 @@ impl PostgresStore {
         tenant: &str,
         statement: &str,
         context: &'static str,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<usize> {
         Ok(one_shot_rows(&self.pool, role, tenant, statement, context)
             .await?
             .len())
@@ -315,7 +293,7 @@ async fn one_shot_rows(
     tenant: &str,
     statement: &str,
     context: &'static str,
-) -> Result<Vec<sqlx::postgres::PgRow>, StoreError> {
+) -> Result<Vec<sqlx::postgres::PgRow>> {
     let sql = format!(
         "{}; {statement}; COMMIT",
         begin_sql(role, Some(tenant), Mode::Write)?
@@ -335,7 +313,7 @@ async fn one_shot_rows(
 }
 
 /// The statement that opens a transaction: `BEGIN`, the role, the tenant.
-fn begin_sql(role: Role, tenant: Option<&str>, mode: Mode) -> Result<String, StoreError> {
+fn begin_sql(role: Role, tenant: Option<&str>, mode: Mode) -> Result<String> {
     let begin = match mode {
         Mode::Write => "BEGIN ISOLATION LEVEL READ COMMITTED",
         Mode::Read => "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
@@ -361,7 +339,7 @@ fn time_literal(t: DateTime<Utc>) -> String {
 /// `text` as an SQL string literal: `E'…'` with `\` and `'` escaped, which
 /// means the same whatever `standard_conforming_strings` is. Text with a NUL
 /// cannot be stored by PostgreSQL and is refused.
-fn literal(text: &str) -> Result<String, StoreError> {
+fn literal(text: &str) -> Result<String> {
     if text.contains('\0') {
         return Err(StoreError::invalid("a tenant must not contain NUL"));
     }
@@ -394,7 +372,7 @@ impl Tx {
 
     /// Commits if `result` is `Ok`, rolls back otherwise, and returns `result`
     /// (or the commit's failure).
-    async fn end<T>(mut self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+    async fn end<T>(mut self, result: Result<T>) -> Result<T> {
         let sql = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
         match sqlx::raw_sql(sql).execute(&mut *self.conn).await {
             Ok(_) => {
@@ -406,7 +384,7 @@ impl Tx {
     }
 
     /// Changes the transaction's tenant (a batch spanning tenants).
-    async fn set_tenant(&mut self, tenant: &str) -> Result<(), StoreError> {
+    async fn set_tenant(&mut self, tenant: &str) -> Result<()> {
         if tenant.contains('\0') {
             return Err(StoreError::invalid("a tenant must not contain NUL"));
         }
@@ -429,177 +407,7 @@ impl Drop for Tx {
 
 impl InjectFault for PostgresStore {
     fn inject_fault(&self, point: FaultPoint) {
-        *self.fault.lock().unwrap_or_else(PoisonError::into_inner) = Some(point);
-    }
-}
-
-impl Store for PostgresStore {
-    async fn create_orders(
-        &self,
-        tenant: &str,
-        orders: &[NewOrder],
-    ) -> Result<Vec<Result<Created, StoreError>>, StoreError> {
-        orders::create(self, tenant, orders).await
-    }
-
-    async fn get_order(
-        &self,
-        tenant: &str,
-        id: OrderId,
-    ) -> Result<Option<StoredOrder>, StoreError> {
-        orders::get(self, tenant, id).await
-    }
-
-    async fn get_orders(
-        &self,
-        tenant: &str,
-        ids: &[OrderId],
-    ) -> Result<Vec<StoredOrder>, StoreError> {
-        orders::get_many(self, tenant, ids).await
-    }
-
-    async fn find_order(
-        &self,
-        tenant: &str,
-        tiktok_order_id: &str,
-    ) -> Result<Option<StoredOrder>, StoreError> {
-        orders::find(self, tenant, tiktok_order_id).await
-    }
-
-    async fn order_with_history(
-        &self,
-        tenant: &str,
-        id: OrderId,
-    ) -> Result<Option<OrderWithHistory>, StoreError> {
-        orders::with_history(self, tenant, id).await
-    }
-
-    async fn list_orders(
-        &self,
-        tenant: &str,
-        after: Option<OrderId>,
-        limit: usize,
-    ) -> Result<Vec<StoredOrder>, StoreError> {
-        orders::list(self, tenant, after, limit).await
-    }
-
-    async fn active_orders(
-        &self,
-        tenant: &str,
-        limit: usize,
-    ) -> Result<Vec<StoredOrder>, StoreError> {
-        orders::active(self, tenant, limit).await
-    }
-
-    async fn transitions(
-        &self,
-        batch: &[(&str, Transition)],
-    ) -> Result<Vec<Result<StoredOrder, StoreError>>, StoreError> {
-        orders::transitions(self, batch).await
-    }
-
-    async fn dashboard(
-        &self,
-        tenant: &str,
-        now: DateTime<Utc>,
-        window: TimeDelta,
-    ) -> Result<Dashboard, StoreError> {
-        orders::dashboard(self, tenant, now, window).await
-    }
-
-    async fn record_metrics(
-        &self,
-        tenant: &str,
-        metrics: &[WorkflowMetric],
-    ) -> Result<(), StoreError> {
-        misc::record_metrics(self, tenant, metrics).await
-    }
-
-    async fn metrics(
-        &self,
-        tenant: &str,
-        query: &MetricQuery,
-    ) -> Result<Vec<WorkflowMetric>, StoreError> {
-        misc::metrics(self, tenant, query).await
-    }
-
-    async fn save_rule_stats(&self, tenant: &str, stats: &[RuleStats]) -> Result<(), StoreError> {
-        misc::save_rule_stats(self, tenant, stats).await
-    }
-
-    async fn load_rule_stats(&self, tenant: &str) -> Result<Vec<RuleStats>, StoreError> {
-        misc::load_rule_stats(self, tenant).await
-    }
-
-    async fn note_webhook(
-        &self,
-        tenant: &str,
-        notification_id: &str,
-        at: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        misc::note_webhook(self, tenant, notification_id, at).await
-    }
-
-    async fn prune_webhooks(&self, tenant: &str, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        misc::prune_webhooks(self, tenant, before).await
-    }
-
-    async fn enqueue(
-        &self,
-        tenant: &str,
-        order_id: OrderId,
-        work: &WorkSpec,
-        now: DateTime<Utc>,
-    ) -> Result<(WorkId, bool), StoreError> {
-        queue::enqueue(self, tenant, order_id, work, now).await
-    }
-
-    async fn schedule(
-        &self,
-        tenant: &str,
-        order_id: OrderId,
-        work: &WorkSpec,
-        now: DateTime<Utc>,
-    ) -> Result<WorkId, StoreError> {
-        queue::schedule(self, tenant, order_id, work, now).await
-    }
-
-    async fn claim(
-        &self,
-        scope: TenantScope<'_>,
-        request: &ClaimRequest<'_>,
-    ) -> Result<Vec<WorkItem>, StoreError> {
-        queue::claim(self, scope, request).await
-    }
-
-    async fn renew(
-        &self,
-        lease: &Lease,
-        extend: TimeDelta,
-        now: DateTime<Utc>,
-    ) -> Result<Lease, StoreError> {
-        queue::renew(self, lease, extend, now).await
-    }
-
-    async fn complete(&self, lease: &Lease, now: DateTime<Utc>) -> Result<(), StoreError> {
-        queue::complete(self, lease, now).await
-    }
-
-    async fn release(
-        &self,
-        lease: &Lease,
-        run_at: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        queue::release(self, lease, run_at, now).await
-    }
-
-    async fn queue_summary(
-        &self,
-        scope: TenantScope<'_>,
-        now: DateTime<Utc>,
-    ) -> Result<QueueSummary, StoreError> {
-        queue::summary(self, scope, now).await
+        self.fault.arm(point);
     }
 }
 

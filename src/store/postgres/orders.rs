@@ -1,26 +1,23 @@
-//! Orders, transitions and the dashboard on PostgreSQL.
+//! Orders and transitions on PostgreSQL.
 
 use crate::FastMap;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use crate::store::Result;
+use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgConnection;
 
 use super::rows::{
-    HISTORY_COLUMNS, HistoryArrays, INSERT_ORDERS, ORDER_COLUMNS, OrderArrays, column, count, db,
-    history_from_row, json, order_from_row,
+    HISTORY_COLUMNS, HistoryArrays, INSERT_ORDERS, ORDER_COLUMNS, OrderArrays, column, db, json,
+    order_from_row,
 };
 use super::{Mode, PostgresStore, Role, Tx};
-use crate::model::Priority;
+use crate::store::decode;
 use crate::store::fault::{FaultPoint, injected};
-use crate::store::logic::{
-    self, Effects, LeaseState, change_pct, from_ms, is_viral, priority_rank, to_i64, trunc,
-    window_bounds,
-};
+use crate::store::logic::{self, Effects, LeaseState, is_viral, priority_rank, to_i64};
 use crate::store::{
-    Created, Dashboard, MOST_URGENT_LIMIT, NewOrder, OrderId, OrderWithHistory, StoreError,
-    StoredOrder, Transition, WorkId, WorkSpec,
+    Created, NewOrder, OrderId, OrderStore, OrderWithHistory, StoreError, StoredOrder, Transition,
+    WorkId,
 };
 
 /// A `usize` limit as a bind value.
@@ -33,7 +30,7 @@ async fn one_order(
     filter: &str,
     tenant: &str,
     key: impl for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send,
-) -> Result<Option<StoredOrder>, StoreError> {
+) -> Result<Option<StoredOrder>> {
     let row = sqlx::query(AssertSqlSafe(format!(
         "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $1 AND {filter}"
     )))
@@ -45,73 +42,11 @@ async fn one_order(
     row.as_ref().map(order_from_row).transpose()
 }
 
-pub(super) async fn get(
-    store: &PostgresStore,
-    tenant: &str,
-    id: OrderId,
-) -> Result<Option<StoredOrder>, StoreError> {
-    let mut tx = store.begin(Role::App, Some(tenant), Mode::Read).await?;
-    let result = one_order(tx.conn(), "id = $2", tenant, id).await;
-    tx.end(result).await
-}
-
-pub(super) async fn get_many(
-    store: &PostgresStore,
-    tenant: &str,
-    ids: &[OrderId],
-) -> Result<Vec<StoredOrder>, StoreError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut tx = store.begin(Role::App, Some(tenant), Mode::Read).await?;
-    let result = async {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $1 AND id = ANY($2)"
-        )))
-        .bind(tenant)
-        .bind(ids)
-        .fetch_all(tx.conn())
-        .await
-        .map_err(db("reading orders"))?;
-        rows.iter()
-            .map(order_from_row)
-            .collect::<Result<Vec<_>, _>>()
-    }
-    .await;
-    tx.end(result).await
-}
-
-pub(super) async fn find(
-    store: &PostgresStore,
-    tenant: &str,
-    tiktok_order_id: &str,
-) -> Result<Option<StoredOrder>, StoreError> {
-    let mut tx = store.begin(Role::App, Some(tenant), Mode::Read).await?;
-    let result = one_order(
-        tx.conn(),
-        "tiktok_order_id = $2",
-        tenant,
-        tiktok_order_id.to_owned(),
-    )
-    .await;
-    tx.end(result).await
-}
-
-pub(super) async fn with_history(
-    store: &PostgresStore,
-    tenant: &str,
-    id: OrderId,
-) -> Result<Option<OrderWithHistory>, StoreError> {
-    let mut tx = store.begin(Role::App, Some(tenant), Mode::Read).await?;
-    let result = with_history_in(tx.conn(), tenant, id).await;
-    tx.end(result).await
-}
-
 async fn with_history_in(
     conn: &mut PgConnection,
     tenant: &str,
     id: OrderId,
-) -> Result<Option<OrderWithHistory>, StoreError> {
+) -> Result<Option<OrderWithHistory>> {
     let Some(order) = one_order(conn, "id = $2", tenant, id).await? else {
         return Ok(None);
     };
@@ -124,52 +59,15 @@ async fn with_history_in(
     .fetch_all(conn)
     .await
     .map_err(db("reading an order's history"))?;
-    let history = rows
-        .iter()
-        .map(history_from_row)
-        .collect::<Result<_, _>>()?;
+    let history = decode::history_rows(&rows)?;
     Ok(Some(OrderWithHistory { order, history }))
 }
 
-pub(super) async fn list(
-    store: &PostgresStore,
-    tenant: &str,
-    after: Option<OrderId>,
-    n: usize,
-) -> Result<Vec<StoredOrder>, StoreError> {
-    let mut tx = store.begin(Role::App, Some(tenant), Mode::Read).await?;
-    let result = async {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {ORDER_COLUMNS} FROM orders \
-             WHERE user_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3"
-        )))
-        .bind(tenant)
-        .bind(after)
-        .bind(limit(n))
-        .fetch_all(tx.conn())
-        .await
-        .map_err(db("listing orders"))?;
-        rows.iter().map(order_from_row).collect()
-    }
-    .await;
-    tx.end(result).await
-}
-
-pub(super) async fn active(
-    store: &PostgresStore,
-    tenant: &str,
-    n: usize,
-) -> Result<Vec<StoredOrder>, StoreError> {
-    let mut tx = store.begin(Role::App, Some(tenant), Mode::Read).await?;
-    let result = active_in(tx.conn(), tenant, n).await;
-    tx.end(result).await
-}
-
-async fn active_in(
+pub(super) async fn active_in(
     conn: &mut PgConnection,
     tenant: &str,
     n: usize,
-) -> Result<Vec<StoredOrder>, StoreError> {
+) -> Result<Vec<StoredOrder>> {
     let rows = sqlx::query(AssertSqlSafe(format!(
         "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $1 AND NOT terminal \
          ORDER BY priority_rank, viral DESC, created_at, id LIMIT $2"
@@ -182,44 +80,117 @@ async fn active_in(
     rows.iter().map(order_from_row).collect()
 }
 
-// ---- create ---------------------------------------------------------------
-
-pub(super) async fn create(
-    store: &PostgresStore,
-    tenant: &str,
-    orders: &[NewOrder],
-) -> Result<Vec<Result<Created, StoreError>>, StoreError> {
-    let prepared: Vec<Result<(StoredOrder, Option<WorkSpec>), StoreError>> = orders
-        .iter()
-        .map(|n| {
-            let stored = logic::prepare_new_order(tenant, &n.order)?;
-            let work = n.work.as_ref().map(logic::prepare_work).transpose()?;
-            Ok((stored, work))
-        })
-        .collect();
-    if prepared.iter().all(Result::is_err) {
-        // Every order was refused: nothing to write.
-        return Ok(prepared
-            .into_iter()
-            .filter_map(Result::err)
-            .map(Err)
-            .collect());
+impl OrderStore for PostgresStore {
+    async fn create_orders(
+        &self,
+        tenant: &str,
+        orders: &[NewOrder],
+    ) -> Result<Vec<Result<Created>>> {
+        let prepared = logic::prepare_batch(tenant, orders);
+        if logic::valid_orders(&prepared).is_none() {
+            return Ok(logic::refused(prepared));
+        }
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
+        let result = create_in(&mut tx, tenant, prepared).await;
+        tx.end(result).await
     }
-    let mut tx = store.begin(Role::App, Some(tenant), Mode::Write).await?;
-    let result = create_in(&mut tx, tenant, prepared).await;
-    tx.end(result).await
+
+    async fn get_order(&self, tenant: &str, id: OrderId) -> Result<Option<StoredOrder>> {
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
+        let result = one_order(tx.conn(), "id = $2", tenant, id).await;
+        tx.end(result).await
+    }
+
+    async fn get_orders(&self, tenant: &str, ids: &[OrderId]) -> Result<Vec<StoredOrder>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
+        let result = async {
+            let rows = sqlx::query(AssertSqlSafe(format!(
+                "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $1 AND id = ANY($2)"
+            )))
+            .bind(tenant)
+            .bind(ids)
+            .fetch_all(tx.conn())
+            .await
+            .map_err(db("reading orders"))?;
+            rows.iter()
+                .map(order_from_row)
+                .collect::<Result<Vec<_>, _>>()
+        }
+        .await;
+        tx.end(result).await
+    }
+
+    async fn find_order(&self, tenant: &str, tiktok_order_id: &str) -> Result<Option<StoredOrder>> {
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
+        let result = one_order(
+            tx.conn(),
+            "tiktok_order_id = $2",
+            tenant,
+            tiktok_order_id.to_owned(),
+        )
+        .await;
+        tx.end(result).await
+    }
+
+    async fn order_with_history(
+        &self,
+        tenant: &str,
+        id: OrderId,
+    ) -> Result<Option<OrderWithHistory>> {
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
+        let result = with_history_in(tx.conn(), tenant, id).await;
+        tx.end(result).await
+    }
+
+    async fn list_orders(
+        &self,
+        tenant: &str,
+        after: Option<OrderId>,
+        n: usize,
+    ) -> Result<Vec<StoredOrder>> {
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
+        let result = async {
+            let rows = sqlx::query(AssertSqlSafe(format!(
+                "SELECT {ORDER_COLUMNS} FROM orders \
+                 WHERE user_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3"
+            )))
+            .bind(tenant)
+            .bind(after)
+            .bind(limit(n))
+            .fetch_all(tx.conn())
+            .await
+            .map_err(db("listing orders"))?;
+            rows.iter().map(order_from_row).collect()
+        }
+        .await;
+        tx.end(result).await
+    }
+
+    async fn active_orders(&self, tenant: &str, n: usize) -> Result<Vec<StoredOrder>> {
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
+        let result = active_in(tx.conn(), tenant, n).await;
+        tx.end(result).await
+    }
+
+    async fn transitions(&self, batch: &[(&str, Transition)]) -> Result<Vec<Result<StoredOrder>>> {
+        let Some((first, _)) = batch.first() else {
+            return Ok(Vec::new());
+        };
+        let mut tx = self.begin(Role::App, Some(first), Mode::Write).await?;
+        let result = transitions_in(self, &mut tx, batch).await;
+        tx.end(result).await
+    }
 }
 
 async fn create_in(
     tx: &mut Tx,
     tenant: &str,
-    prepared: Vec<Result<(StoredOrder, Option<WorkSpec>), StoreError>>,
-) -> Result<Vec<Result<Created, StoreError>>, StoreError> {
-    let valid: Vec<&StoredOrder> = prepared
-        .iter()
-        .filter_map(|p| p.as_ref().ok())
-        .map(|p| &p.0)
-        .collect();
+    prepared: Vec<logic::Prepared>,
+) -> Result<Vec<Result<Created>>> {
+    let valid = logic::valid_orders(&prepared).unwrap_or_default();
     let mut arrays = OrderArrays::default();
     for o in &valid {
         arrays.push(o)?;
@@ -232,13 +203,7 @@ async fn create_in(
         .iter()
         .map(|row| column(row, "id"))
         .collect::<Result<_, _>>()?;
-    // The orders that were not inserted: duplicates (or id clashes).
-    let mut seen: HashSet<OrderId> = HashSet::new();
-    let duplicates: Vec<String> = valid
-        .iter()
-        .filter(|o| !inserted.contains(&o.id) || !seen.insert(o.id))
-        .map(|o| o.order.tiktok_order_id.clone())
-        .collect();
+    let duplicates = logic::not_inserted(&valid, &inserted);
     let mut existing: HashMap<String, StoredOrder> = HashMap::new();
     if !duplicates.is_empty() {
         let rows = sqlx::query(AssertSqlSafe(format!(
@@ -254,51 +219,13 @@ async fn create_in(
             existing.insert(o.order.tiktok_order_id.clone(), o);
         }
     }
-    let mut results = Vec::with_capacity(prepared.len());
-    let mut work = Vec::new();
-    let mut claimed: HashSet<OrderId> = HashSet::new();
-    for p in prepared {
-        results.push(match p {
-            Err(e) => Err(e),
-            Ok((stored, spec)) => {
-                if inserted.contains(&stored.id) && claimed.insert(stored.id) {
-                    if let Some(spec) = spec {
-                        work.push(logic::Enqueue {
-                            tenant: tenant.to_owned(),
-                            order_id: stored.id,
-                            at: spec.run_at,
-                            viral: is_viral(stored.order.impact),
-                            order_created_at: stored.order.created_at,
-                            spec,
-                        });
-                    }
-                    Ok(Created {
-                        order: stored,
-                        created: true,
-                    })
-                } else if let Some(found) = existing.get(&stored.order.tiktok_order_id) {
-                    Ok(Created {
-                        order: found.clone(),
-                        created: false,
-                    })
-                } else {
-                    Err(StoreError::invalid(format!(
-                        "order id {} is already used by another order",
-                        stored.id
-                    )))
-                }
-            }
-        });
-    }
+    let (results, work) = logic::decide_created(tenant, prepared, &inserted, &existing);
     insert_work(tx.conn(), &work).await?;
     Ok(results)
 }
 
 /// Inserts work items unless their `(order, kind)` exists (one statement).
-pub(super) async fn insert_work(
-    conn: &mut PgConnection,
-    items: &[logic::Enqueue],
-) -> Result<(), StoreError> {
+pub(super) async fn insert_work(conn: &mut PgConnection, items: &[logic::Enqueue]) -> Result<()> {
     if items.is_empty() {
         return Ok(());
     }
@@ -341,20 +268,6 @@ pub(super) async fn insert_work(
     Ok(())
 }
 
-// ---- transitions ----------------------------------------------------------
-
-pub(super) async fn transitions(
-    store: &PostgresStore,
-    batch: &[(&str, Transition)],
-) -> Result<Vec<Result<StoredOrder, StoreError>>, StoreError> {
-    let Some((first, _)) = batch.first() else {
-        return Ok(Vec::new());
-    };
-    let mut tx = store.begin(Role::App, Some(first), Mode::Write).await?;
-    let result = transitions_in(store, &mut tx, batch).await;
-    tx.end(result).await
-}
-
 /// The batch's tenants, in order of first appearance (the first is the
 /// transaction's tenant when this is called).
 fn tenants_of<'a>(batch: &[(&'a str, Transition)]) -> Vec<&'a str> {
@@ -370,7 +283,7 @@ async fn transitions_in(
     store: &PostgresStore,
     tx: &mut Tx,
     batch: &[(&str, Transition)],
-) -> Result<Vec<Result<StoredOrder, StoreError>>, StoreError> {
+) -> Result<Vec<Result<StoredOrder>>> {
     let tenants = tenants_of(batch);
     // Lock and load, tenant by tenant (row-level security shows each tenant
     // its own rows only): the orders the batch names, then the leases it
@@ -406,7 +319,7 @@ async fn transitions_in(
             .await
             .map_err(db("reading leases"))?;
             for row in &rows {
-                leases.insert(column(row, "id")?, super::queue::lease_state(row)?);
+                leases.insert(column(row, "id")?, crate::store::decode::lease_state(row)?);
             }
         }
     }
@@ -525,8 +438,8 @@ async fn write_effects(
     conn: &mut PgConnection,
     effects: &Effects,
     before: &HashMap<OrderId, u64>,
-) -> Result<(), StoreError> {
-    let fault = store.take_fault(FaultPoint::AfterOrderUpdate);
+) -> Result<()> {
+    let fault = store.fault.take(FaultPoint::AfterOrderUpdate);
     let orders = &effects.orders;
     let mut old_versions = Vec::with_capacity(orders.len());
     let mut versions = Vec::with_capacity(orders.len());
@@ -666,87 +579,4 @@ async fn write_effects(
         .map_err(db("moving work to a new lane"))?;
     }
     insert_work(conn, &effects.enqueue).await
-}
-
-// ---- dashboard ------------------------------------------------------------
-
-pub(super) async fn dashboard(
-    store: &PostgresStore,
-    tenant: &str,
-    now: DateTime<Utc>,
-    window: TimeDelta,
-) -> Result<Dashboard, StoreError> {
-    let w = window_bounds(now, window)?;
-    let (start, end, prev_start) = (from_ms(w.start)?, from_ms(w.end)?, from_ms(w.prev_start)?);
-    let mut tx = store.begin(Role::App, Some(tenant), Mode::Read).await?;
-    let result = async {
-        let conn = tx.conn();
-        let mut orders_by_state = BTreeMap::new();
-        for row in sqlx::query(
-            "SELECT current_state, count(*) AS n FROM orders WHERE user_id = $1 \
-             GROUP BY current_state",
-        )
-        .bind(tenant)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db("counting orders by state"))?
-        {
-            orders_by_state.insert(column::<String>(&row, "current_state")?, count(&row, "n")?);
-        }
-        let mut orders_by_priority: BTreeMap<Priority, u64> =
-            Priority::ALL.iter().map(|p| (*p, 0)).collect();
-        let mut viral_orders = 0;
-        for row in sqlx::query(
-            "SELECT priority, count(*) AS n, count(*) FILTER (WHERE viral) AS v FROM orders \
-             WHERE user_id = $1 AND NOT terminal GROUP BY priority",
-        )
-        .bind(tenant)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db("counting orders by priority"))?
-        {
-            orders_by_priority.insert(super::rows::lane(&row, "priority")?, count(&row, "n")?);
-            viral_orders += count(&row, "v")?;
-        }
-        let row = sqlx::query(
-            "SELECT count(*) FILTER (WHERE created_at > $3) AS n, \
-                    count(*) FILTER (WHERE created_at > $3 AND automated \
-                                     AND error_message IS NULL) AS healthy, \
-                    count(DISTINCT order_id) FILTER (WHERE created_at > $3 \
-                                                     AND error_message IS NULL) AS processed, \
-                    (avg(duration_ms) FILTER (WHERE created_at > $3))::float8 AS avg_ms, \
-                    (avg(duration_ms) FILTER (WHERE created_at <= $3))::float8 AS prev_avg_ms \
-             FROM order_transitions \
-             WHERE user_id = $1 AND created_at > $2 AND created_at <= $4",
-        )
-        .bind(tenant)
-        .bind(prev_start)
-        .bind(start)
-        .bind(end)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(db("aggregating the windows' transitions"))?;
-        let (total, healthy, processed) = (
-            count(&row, "n")?,
-            count(&row, "healthy")?,
-            count(&row, "processed")?,
-        );
-        let avg: Option<f64> = column(&row, "avg_ms")?;
-        let prev_avg: Option<f64> = column(&row, "prev_avg_ms")?;
-        let most_urgent = active_in(conn, tenant, MOST_URGENT_LIMIT).await?;
-        Ok(Dashboard {
-            now: trunc(now),
-            window_ms: w.len,
-            orders_processed_per_minute: processed as f64 / w.minutes(),
-            automation_health_pct: (total > 0).then(|| 100.0 * healthy as f64 / total as f64),
-            avg_processing_time_s: avg.map(|a| a / 1000.0),
-            avg_processing_time_change_pct: change_pct(avg, prev_avg),
-            orders_by_state,
-            orders_by_priority,
-            viral_orders,
-            most_urgent,
-        })
-    }
-    .await;
-    tx.end(result).await
 }

@@ -1,33 +1,19 @@
 //! The durable work queue on PostgreSQL, shared safely by several processes.
 
+use crate::store::Result;
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::AssertSqlSafe;
-use sqlx::postgres::{PgConnection, PgRow};
+use sqlx::postgres::PgConnection;
 
-use super::rows::{column, count, db, from_json, json, lane, opt_time, time};
+use super::rows::{column, count, db, json, lane, opt_time};
 use super::{Mode, PostgresStore, Role, literal, time_literal};
 use crate::model::Priority;
-use crate::store::logic::{self, LeaseState, lease_expiry, lease_lost, leased_error, trunc};
+use crate::store::decode;
+use crate::store::logic::{self, lease_expiry, lease_lost, leased_error, trunc};
 use crate::store::{
-    ClaimRequest, Lease, OrderId, QueueSummary, StoreError, TenantScope, WorkId, WorkItem, WorkSpec,
+    ClaimRequest, Lease, OrderId, QueueStore, QueueSummary, StoreError, TenantScope, WorkId,
+    WorkItem, WorkSpec,
 };
-
-/// Decodes a row with `user_id, order_id, lease_owner, attempts, lease_expires_at`.
-pub(super) fn lease_state(row: &PgRow) -> Result<LeaseState, StoreError> {
-    Ok(LeaseState {
-        tenant: column(row, "user_id")?,
-        order_id: column(row, "order_id")?,
-        owner: column(row, "lease_owner")?,
-        attempts: attempts(row)?,
-        expires_at: opt_time(row, "lease_expires_at")?,
-    })
-}
-
-fn attempts(row: &PgRow) -> Result<u32, StoreError> {
-    let n: i64 = column(row, "attempts")?;
-    u32::try_from(n)
-        .map_err(|_| StoreError::database(format!("stored attempts {n} is out of range")))
-}
 
 /// Inserts the order's item of `spec.kind` from the order's own row
 /// (`viral`, `created_at`), unless it exists; with `replace`, an existing
@@ -41,7 +27,7 @@ async fn upsert(
     spec: &WorkSpec,
     now: DateTime<Utc>,
     replace: bool,
-) -> Result<Option<(WorkId, bool)>, StoreError> {
+) -> Result<Option<(WorkId, bool)>> {
     let on_conflict = if replace {
         "ON CONFLICT (order_id, kind) DO UPDATE SET lane = excluded.lane, \
          run_at = excluded.run_at, payload = excluded.payload, lease_owner = NULL, \
@@ -80,7 +66,7 @@ async fn existing(
     order_id: OrderId,
     kind: &str,
     now: DateTime<Utc>,
-) -> Result<(WorkId, bool), StoreError> {
+) -> Result<(WorkId, bool)> {
     let row = sqlx::query(
         "SELECT id, (lease_owner IS NOT NULL AND lease_expires_at > $4) AS leased \
          FROM work_queue WHERE user_id = $1 AND order_id = $2 AND kind = $3",
@@ -96,49 +82,207 @@ async fn existing(
     Ok((column(&row, "id")?, column(&row, "leased")?))
 }
 
-pub(super) async fn enqueue(
-    store: &PostgresStore,
-    tenant: &str,
-    order_id: OrderId,
-    work: &WorkSpec,
-    now: DateTime<Utc>,
-) -> Result<(WorkId, bool), StoreError> {
-    let spec = logic::prepare_work(work)?;
-    let mut tx = store.begin(Role::App, Some(tenant), Mode::Write).await?;
-    let result = async {
-        match upsert(tx.conn(), tenant, order_id, &spec, now, false).await? {
-            Some(done) => Ok(done),
-            None => existing(tx.conn(), tenant, order_id, &spec.kind, now)
-                .await
-                .map(|(id, _)| (id, false)),
+impl QueueStore for PostgresStore {
+    async fn enqueue(
+        &self,
+        tenant: &str,
+        order_id: OrderId,
+        work: &WorkSpec,
+        now: DateTime<Utc>,
+    ) -> Result<(WorkId, bool)> {
+        let spec = logic::prepare_work(work)?;
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
+        let result = async {
+            match upsert(tx.conn(), tenant, order_id, &spec, now, false).await? {
+                Some(done) => Ok(done),
+                None => existing(tx.conn(), tenant, order_id, &spec.kind, now)
+                    .await
+                    .map(|(id, _)| (id, false)),
+            }
         }
+        .await;
+        tx.end(result).await
     }
-    .await;
-    tx.end(result).await
-}
 
-pub(super) async fn schedule(
-    store: &PostgresStore,
-    tenant: &str,
-    order_id: OrderId,
-    work: &WorkSpec,
-    now: DateTime<Utc>,
-) -> Result<WorkId, StoreError> {
-    let spec = logic::prepare_work(work)?;
-    let mut tx = store.begin(Role::App, Some(tenant), Mode::Write).await?;
-    let result = async {
-        match upsert(tx.conn(), tenant, order_id, &spec, now, true).await? {
-            Some((id, _)) => Ok(id),
-            None => match existing(tx.conn(), tenant, order_id, &spec.kind, now).await? {
-                (id, true) => Err(leased_error(id)),
-                (_, false) => Err(StoreError::database(
-                    "a work item was neither scheduled nor leased",
-                )),
-            },
+    async fn schedule(
+        &self,
+        tenant: &str,
+        order_id: OrderId,
+        work: &WorkSpec,
+        now: DateTime<Utc>,
+    ) -> Result<WorkId> {
+        let spec = logic::prepare_work(work)?;
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
+        let result = async {
+            match upsert(tx.conn(), tenant, order_id, &spec, now, true).await? {
+                Some((id, _)) => Ok(id),
+                None => match existing(tx.conn(), tenant, order_id, &spec.kind, now).await? {
+                    (id, true) => Err(leased_error(id)),
+                    (_, false) => Err(StoreError::database(
+                        "a work item was neither scheduled nor leased",
+                    )),
+                },
+            }
         }
+        .await;
+        tx.end(result).await
     }
-    .await;
-    tx.end(result).await
+
+    async fn claim(&self, scope: TenantScope<'_>, req: &ClaimRequest<'_>) -> Result<Vec<WorkItem>> {
+        let expires_at = lease_expiry(req.now, req.lease)?;
+        let now = trunc(req.now);
+        let lanes: Vec<_> = req.lanes.iter().filter(|l| l.limit > 0).collect();
+        if lanes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (role, tenant, filter) = match scope {
+            TenantScope::Tenant(t) => (Role::App, Some(t), "AND user_id = $6"),
+            TenantScope::All => (Role::Worker, None, ""),
+        };
+        let mut tx = self.begin(role, tenant, Mode::Write).await?;
+        let result = async {
+            // Promote what has come due since (scheduled checks, lapsed leases);
+            // rows another worker holds are left to it.
+            let mut promote = sqlx::query(AssertSqlSafe(PROMOTE.replace(
+                "TENANT_FILTER",
+                if tenant.is_some() {
+                    "AND user_id = $2"
+                } else {
+                    ""
+                },
+            )))
+            .bind(now);
+            if let Some(t) = tenant {
+                promote = promote.bind(t);
+            }
+            promote
+                .execute(tx.conn())
+                .await
+                .map_err(db("promoting due work"))?;
+            let mut q = sqlx::query(AssertSqlSafe(CLAIM.replace("TENANT_FILTER", filter)))
+                .bind(lanes.iter().map(|l| l.lane.as_str()).collect::<Vec<_>>())
+                .bind(
+                    lanes
+                        .iter()
+                        .map(|l| super::orders::limit(l.limit))
+                        .collect::<Vec<_>>(),
+                )
+                .bind(now)
+                .bind(req.worker)
+                .bind(expires_at);
+            if let Some(t) = tenant {
+                q = q.bind(t);
+            }
+            let rows = q.fetch_all(tx.conn()).await.map_err(db("claiming work"))?;
+            rows.iter()
+                .map(|row| decode::claimed_item(row, req.worker, expires_at))
+                .collect::<Result<_, _>>()
+        }
+        .await;
+        let claimed = tx.end(result).await?;
+        Ok(decode::in_service_order(&lanes, claimed))
+    }
+
+    async fn renew(&self, lease: &Lease, extend: TimeDelta, now: DateTime<Utc>) -> Result<Lease> {
+        let until = lease_expiry(now, extend)?;
+        let (until_sql, now_sql) = (time_literal(until), time_literal(trunc(now)));
+        on_lease(
+            self,
+            lease,
+            now,
+            &format!(
+                "UPDATE work_queue SET lease_expires_at = {until_sql}, run_at = {until_sql}, \
+                 updated_at = {now_sql}, ready = false WHERE HOLDS"
+            ),
+            "renewing a lease",
+        )
+        .await?;
+        Ok(Lease {
+            expires_at: until,
+            ..lease.clone()
+        })
+    }
+
+    async fn complete(&self, lease: &Lease, now: DateTime<Utc>) -> Result<()> {
+        on_lease(
+            self,
+            lease,
+            now,
+            "DELETE FROM work_queue WHERE HOLDS",
+            "completing work",
+        )
+        .await
+    }
+
+    async fn release(
+        &self,
+        lease: &Lease,
+        run_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let (run_sql, now_sql) = (
+            time_literal(trunc(run_at.unwrap_or(now))),
+            time_literal(trunc(now)),
+        );
+        on_lease(
+            self,
+            lease,
+            now,
+            &format!(
+                "UPDATE work_queue SET lease_owner = NULL, lease_expires_at = NULL, \
+                 run_at = {run_sql}, updated_at = {now_sql}, ready = false WHERE HOLDS"
+            ),
+            "releasing work",
+        )
+        .await
+    }
+
+    async fn queue_summary(
+        &self,
+        scope: TenantScope<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<QueueSummary> {
+        let (role, tenant, filter) = match scope {
+            TenantScope::Tenant(t) => (Role::App, Some(t), "WHERE user_id = $2"),
+            TenantScope::All => (Role::Worker, None, ""),
+        };
+        let mut tx = self.begin(role, tenant, Mode::Read).await?;
+        let result = async {
+            let mut q = sqlx::query(AssertSqlSafe(format!(
+                "SELECT lane, \
+                    count(*) FILTER (WHERE run_at <= $1) AS due, \
+                    count(*) FILTER (WHERE lease_owner IS NOT NULL AND lease_expires_at > $1) AS leased, \
+                    count(*) FILTER (WHERE lease_owner IS NOT NULL AND lease_expires_at <= $1) AS expired, \
+                    count(*) FILTER (WHERE run_at > $1 AND lease_owner IS NULL) AS scheduled, \
+                    min(run_at) AS next_run_at \
+                 FROM work_queue {filter} GROUP BY lane"
+            )))
+            .bind(trunc(now));
+            if let Some(t) = tenant {
+                q = q.bind(t);
+            }
+            let rows = q
+                .fetch_all(tx.conn())
+                .await
+                .map_err(db("summarizing the queue"))?;
+            let mut s = QueueSummary {
+                due: Priority::ALL.iter().map(|p| (*p, 0)).collect(),
+                ..QueueSummary::default()
+            };
+            for row in &rows {
+                s.due.insert(lane(row, "lane")?, count(row, "due")?);
+                s.leased += count(row, "leased")?;
+                s.expired_leases += count(row, "expired")?;
+                s.scheduled += count(row, "scheduled")?;
+                if let Some(t) = opt_time(row, "next_run_at")? {
+                    s.next_run_at = Some(s.next_run_at.map_or(t, |n| n.min(t)));
+                }
+            }
+            Ok(s)
+        }
+        .await;
+        tx.end(result).await
+    }
 }
 
 /// Claims: per lane (in the order asked, each with its limit) the due items,
@@ -161,84 +305,6 @@ const CLAIM: &str = "WITH picked AS ( \
     RETURNING q.id, q.user_id, q.order_id, q.kind, q.lane, q.viral, q.order_created_at, \
         q.payload::text AS payload, q.attempts";
 
-pub(super) async fn claim(
-    store: &PostgresStore,
-    scope: TenantScope<'_>,
-    req: &ClaimRequest<'_>,
-) -> Result<Vec<WorkItem>, StoreError> {
-    let expires_at = lease_expiry(req.now, req.lease)?;
-    let now = trunc(req.now);
-    let lanes: Vec<_> = req.lanes.iter().filter(|l| l.limit > 0).collect();
-    if lanes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let (role, tenant, filter) = match scope {
-        TenantScope::Tenant(t) => (Role::App, Some(t), "AND user_id = $6"),
-        TenantScope::All => (Role::Worker, None, ""),
-    };
-    let mut tx = store.begin(role, tenant, Mode::Write).await?;
-    let result = async {
-        // Promote what has come due since (scheduled checks, lapsed leases);
-        // rows another worker holds are left to it.
-        let mut promote = sqlx::query(AssertSqlSafe(PROMOTE.replace(
-            "TENANT_FILTER",
-            if tenant.is_some() {
-                "AND user_id = $2"
-            } else {
-                ""
-            },
-        )))
-        .bind(now);
-        if let Some(t) = tenant {
-            promote = promote.bind(t);
-        }
-        promote
-            .execute(tx.conn())
-            .await
-            .map_err(db("promoting due work"))?;
-        let mut q = sqlx::query(AssertSqlSafe(CLAIM.replace("TENANT_FILTER", filter)))
-            .bind(lanes.iter().map(|l| l.lane.as_str()).collect::<Vec<_>>())
-            .bind(
-                lanes
-                    .iter()
-                    .map(|l| super::orders::limit(l.limit))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(now)
-            .bind(req.worker)
-            .bind(expires_at);
-        if let Some(t) = tenant {
-            q = q.bind(t);
-        }
-        let rows = q.fetch_all(tx.conn()).await.map_err(db("claiming work"))?;
-        let mut claimed = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let item = WorkItem {
-                order_id: column(row, "order_id")?,
-                kind: column(row, "kind")?,
-                lane: lane(row, "lane")?,
-                viral: column(row, "viral")?,
-                payload: from_json(&column::<String>(row, "payload")?, "payload")?,
-                lease: Lease {
-                    id: column(row, "id")?,
-                    tenant: column(row, "user_id")?,
-                    worker: req.worker.to_owned(),
-                    attempt: attempts(row)?,
-                    expires_at,
-                },
-            };
-            claimed.push((item, time(row, "order_created_at")?));
-        }
-        Ok(claimed)
-    }
-    .await;
-    let mut claimed = tx.end(result).await?;
-    // RETURNING has no order: lane by lane as asked, VIRAL first, oldest first.
-    let lane_pos = |p: Priority| lanes.iter().position(|l| l.lane == p).unwrap_or(usize::MAX);
-    claimed.sort_by_key(|(i, created)| (lane_pos(i.lane), !i.viral, *created, i.lease.id));
-    Ok(claimed.into_iter().map(|(i, _)| i).collect())
-}
-
 /// Runs `statement` (an `UPDATE … WHERE HOLDS` or `DELETE … WHERE HOLDS`,
 /// `HOLDS` standing for "this lease still holds at `now`") in the lease's
 /// tenant, in one round trip; [`StoreError::LeaseLost`] if it matched no row.
@@ -248,7 +314,7 @@ async fn on_lease(
     now: DateTime<Utc>,
     statement: &str,
     context: &'static str,
-) -> Result<(), StoreError> {
+) -> Result<()> {
     if lease.tenant.is_empty() || lease.tenant.contains('\0') || lease.worker.contains('\0') {
         return Err(lease_lost(lease));
     }
@@ -269,114 +335,4 @@ async fn on_lease(
         return Err(lease_lost(lease));
     }
     Ok(())
-}
-
-pub(super) async fn renew(
-    store: &PostgresStore,
-    lease: &Lease,
-    extend: TimeDelta,
-    now: DateTime<Utc>,
-) -> Result<Lease, StoreError> {
-    let until = lease_expiry(now, extend)?;
-    let (until_sql, now_sql) = (time_literal(until), time_literal(trunc(now)));
-    on_lease(
-        store,
-        lease,
-        now,
-        &format!(
-            "UPDATE work_queue SET lease_expires_at = {until_sql}, run_at = {until_sql}, \
-             updated_at = {now_sql}, ready = false WHERE HOLDS"
-        ),
-        "renewing a lease",
-    )
-    .await?;
-    Ok(Lease {
-        expires_at: until,
-        ..lease.clone()
-    })
-}
-
-pub(super) async fn complete(
-    store: &PostgresStore,
-    lease: &Lease,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    on_lease(
-        store,
-        lease,
-        now,
-        "DELETE FROM work_queue WHERE HOLDS",
-        "completing work",
-    )
-    .await
-}
-
-pub(super) async fn release(
-    store: &PostgresStore,
-    lease: &Lease,
-    run_at: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let (run_sql, now_sql) = (
-        time_literal(trunc(run_at.unwrap_or(now))),
-        time_literal(trunc(now)),
-    );
-    on_lease(
-        store,
-        lease,
-        now,
-        &format!(
-            "UPDATE work_queue SET lease_owner = NULL, lease_expires_at = NULL, \
-             run_at = {run_sql}, updated_at = {now_sql}, ready = false WHERE HOLDS"
-        ),
-        "releasing work",
-    )
-    .await
-}
-
-pub(super) async fn summary(
-    store: &PostgresStore,
-    scope: TenantScope<'_>,
-    now: DateTime<Utc>,
-) -> Result<QueueSummary, StoreError> {
-    let (role, tenant, filter) = match scope {
-        TenantScope::Tenant(t) => (Role::App, Some(t), "WHERE user_id = $2"),
-        TenantScope::All => (Role::Worker, None, ""),
-    };
-    let mut tx = store.begin(role, tenant, Mode::Read).await?;
-    let result = async {
-        let mut q = sqlx::query(AssertSqlSafe(format!(
-            "SELECT lane, \
-                count(*) FILTER (WHERE run_at <= $1) AS due, \
-                count(*) FILTER (WHERE lease_owner IS NOT NULL AND lease_expires_at > $1) AS leased, \
-                count(*) FILTER (WHERE lease_owner IS NOT NULL AND lease_expires_at <= $1) AS expired, \
-                count(*) FILTER (WHERE run_at > $1 AND lease_owner IS NULL) AS scheduled, \
-                min(run_at) AS next_run_at \
-             FROM work_queue {filter} GROUP BY lane"
-        )))
-        .bind(trunc(now));
-        if let Some(t) = tenant {
-            q = q.bind(t);
-        }
-        let rows = q
-            .fetch_all(tx.conn())
-            .await
-            .map_err(db("summarizing the queue"))?;
-        let mut s = QueueSummary {
-            due: Priority::ALL.iter().map(|p| (*p, 0)).collect(),
-            ..QueueSummary::default()
-        };
-        for row in &rows {
-            s.due.insert(lane(row, "lane")?, count(row, "due")?);
-            s.leased += count(row, "leased")?;
-            s.expired_leases += count(row, "expired")?;
-            s.scheduled += count(row, "scheduled")?;
-            if let Some(t) = opt_time(row, "next_run_at")? {
-                s.next_run_at = Some(s.next_run_at.map_or(t, |n| n.min(t)));
-            }
-        }
-        Ok(s)
-    }
-    .await;
-    tx.end(result).await
 }

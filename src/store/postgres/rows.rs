@@ -8,14 +8,14 @@
 //! their wire form with checked arithmetic (never a panic on an
 //! out-of-range value such as `infinity`).
 
+use crate::store::Result;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::postgres::{PgRow, Postgres};
 
-use crate::model::{Priority, StateName};
-use crate::store::decode::{self, Columns, decimal, parse_enum};
-use crate::store::logic::{from_ms, is_viral, priority_rank, to_i64, to_u64};
-use crate::store::{HistoryEntry, OrderId, StoreError, StoredOrder, WorkflowMetric};
+use crate::store::decode;
+use crate::store::logic::{from_ms, is_viral, priority_rank, to_i64};
+use crate::store::{HistoryEntry, OrderId, StoreError, StoredOrder};
 
 /// Maps an sqlx error to [`StoreError::Database`], naming what was being done.
 pub(super) fn db(context: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
@@ -93,7 +93,7 @@ pub(super) struct OrderArrays {
 
 impl OrderArrays {
     /// Adds one order.
-    pub(super) fn push(&mut self, s: &StoredOrder) -> Result<(), StoreError> {
+    pub(super) fn push(&mut self, s: &StoredOrder) -> Result<()> {
         let o = &s.order;
         self.id.push(s.id);
         self.user_id.push(o.user_id.clone().unwrap_or_default());
@@ -177,10 +177,10 @@ impl OrderArrays {
     }
 }
 
-pub(super) use crate::store::decode::{from_json, json};
+pub(super) use crate::store::decode::{count, json, lane};
 
 /// Reads a column as `T`.
-pub(super) fn column<'r, T>(row: &'r PgRow, col: &str) -> Result<T, StoreError>
+pub(super) fn column<'r, T>(row: &'r PgRow, col: &str) -> Result<T>
 where
     T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
 {
@@ -193,7 +193,7 @@ const PG_EPOCH_MS: i64 = 946_684_800_000;
 
 /// Reads an optional `timestamptz` column (binary: microseconds since
 /// 2000-01-01), with checked arithmetic.
-pub(super) fn opt_time(row: &PgRow, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+pub(super) fn opt_time(row: &PgRow, col: &str) -> Result<Option<DateTime<Utc>>> {
     let micros: Option<i64> = row
         .try_get_unchecked(col)
         .map_err(|e| StoreError::database(format!("reading column {col}: {e}")))?;
@@ -207,34 +207,10 @@ pub(super) fn opt_time(row: &PgRow, col: &str) -> Result<Option<DateTime<Utc>>, 
         .transpose()
 }
 
-/// Reads a `timestamptz` column that is never NULL.
-pub(super) fn time(row: &PgRow, col: &str) -> Result<DateTime<Utc>, StoreError> {
-    opt_time(row, col)?.ok_or_else(|| StoreError::database(format!("stored {col} is NULL")))
-}
-
-impl Columns for PgRow {
-    fn text(&self, col: &str) -> Result<String, StoreError> {
-        column(self, col)
-    }
-    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
-        column(self, col)
-    }
-    fn int(&self, col: &str) -> Result<i64, StoreError> {
-        column(self, col)
-    }
-    fn flag(&self, col: &str) -> Result<bool, StoreError> {
-        column(self, col)
-    }
-    fn id(&self, col: &str) -> Result<OrderId, StoreError> {
-        column(self, col)
-    }
-    fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-        opt_time(self, col)
-    }
-}
+decode::impl_columns!(PgRow, column, column, opt_time);
 
 /// Decodes an `orders` row selected with [`ORDER_COLUMNS`].
-pub(super) fn order_from_row(row: &PgRow) -> Result<StoredOrder, StoreError> {
+pub(super) fn order_from_row(row: &PgRow) -> Result<StoredOrder> {
     decode::order(row)
 }
 
@@ -261,7 +237,7 @@ pub(super) struct HistoryArrays {
 
 impl HistoryArrays {
     /// Adds one history row.
-    pub(super) fn push(&mut self, tenant: &str, h: &HistoryEntry) -> Result<(), StoreError> {
+    pub(super) fn push(&mut self, tenant: &str, h: &HistoryEntry) -> Result<()> {
         self.order_id.push(h.order_id);
         self.user_id.push(tenant.to_owned());
         self.version.push(to_i64(h.version, "version")?);
@@ -292,46 +268,4 @@ impl HistoryArrays {
             .bind(self.error)
             .bind(self.at)
     }
-}
-
-/// Decodes an `order_transitions` row selected with [`HISTORY_COLUMNS`].
-pub(super) fn history_from_row(row: &PgRow) -> Result<HistoryEntry, StoreError> {
-    Ok(HistoryEntry {
-        order_id: column(row, "order_id")?,
-        version: to_u64(column(row, "version")?, "version")?,
-        from: StateName::new(&column::<String>(row, "from_state")?),
-        to: StateName::new(&column::<String>(row, "to_state")?),
-        reason: column(row, "transition_reason")?,
-        automated: column(row, "automated")?,
-        duration_ms: to_u64(column(row, "duration_ms")?, "duration_ms")?,
-        actions_executed: crate::store::decode::json_text(
-            &column::<String>(row, "actions_executed")?,
-            "actions_executed",
-        )?,
-        error_message: column(row, "error_message")?,
-        at: time(row, "created_at")?,
-    })
-}
-
-/// Decodes a `workflow_metrics` row (value and dimensions selected as text).
-pub(super) fn metric_from_row(row: &PgRow) -> Result<WorkflowMetric, StoreError> {
-    Ok(WorkflowMetric {
-        order_id: column(row, "order_id")?,
-        metric_type: column(row, "metric_type")?,
-        metric_name: column(row, "metric_name")?,
-        value: decimal(&column::<String>(row, "metric_value")?, "metric_value")?,
-        dimensions: from_json(&column::<String>(row, "dimensions")?, "dimensions")?,
-        recorded_at: time(row, "recorded_at")?,
-    })
-}
-
-/// Reads a lane column.
-pub(super) fn lane(row: &PgRow, col: &str) -> Result<Priority, StoreError> {
-    parse_enum(&column::<String>(row, col)?, Priority::parse, "lane")
-}
-
-/// Reads a non-negative count column (`bigint`, NULL as 0).
-pub(super) fn count(row: &PgRow, col: &str) -> Result<u64, StoreError> {
-    let n: Option<i64> = column(row, col)?;
-    to_u64(n.unwrap_or(0), col)
 }

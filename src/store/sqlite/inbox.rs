@@ -10,9 +10,9 @@
 //! pruning and counts of inbox entries use that file too; the per-order
 //! event-time guard (`tiktok_order_events`) and the cursors stay in the
 //! main file, beside the orders they protect. The inbox file has its own
-//! schema version (`PRAGMA user_version`, migrations under
-//! `migrations/inbox/`); the main file's migration 0005 hands the inbox
-//! table of an older database over ([`InboxFile::open`]).
+//! schema versions (migrations under `migrations/inbox/`, run like the
+//! main file's); the main file's migration 0005 hands the inbox
+//! table of an older database over ([`open`]).
 //!
 //! Processing an entry therefore spans both files: claim (inbox file),
 //! guard and apply (main file), mark processed (inbox file), each its own
@@ -23,17 +23,17 @@
 //! idempotent on `tiktok_order_id`, and confirmations and cancellations of
 //! an order already in that state are no-ops (see `ARCHITECTURE.md`).
 
+use crate::store::Result;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, Row, SqliteConnection, SqlitePool};
 
-use super::SqliteStore;
-use super::orders::count;
-use super::rows::{column, db, placeholders};
+use super::rows::{column, count, db, placeholders};
+use super::{File, SqliteStore};
 use crate::store::inbox::validate_entry;
-use crate::store::logic::{from_ms, ms, to_i64};
+use crate::store::logic::{ms, to_i64};
 use crate::store::url::SqliteTarget;
 use crate::store::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, OrderEvent, StoreError};
 
@@ -42,13 +42,6 @@ const APPEND_CHUNK: usize = 500;
 
 /// Entries per completion statement (3 parameters each).
 const DONE_CHUNK: usize = 300;
-
-/// The inbox file's migrations; `INBOX_MIGRATIONS[i]` brings it to
-/// `user_version` `i + 1`.
-const INBOX_MIGRATIONS: &[&str] = &[include_str!("migrations/inbox/0001_inbox.sql")];
-
-/// The newest inbox-file schema version this binary knows.
-const INBOX_VERSION: i64 = INBOX_MIGRATIONS.len() as i64;
 
 impl SqliteStore {
     /// The inbox file of the database at `database`: the same path with
@@ -61,93 +54,30 @@ impl SqliteStore {
     }
 }
 
-/// The inbox's database file: one writer connection (appends, claims,
-/// completions, pruning) and a small read-only pool (counts).
-#[derive(Debug)]
-pub(super) struct InboxFile {
-    writer: SqlitePool,
-    reader: SqlitePool,
-}
-
-impl InboxFile {
-    /// Opens (creating if missing) the inbox file of `target`, brings its
-    /// schema up to date, and moves in the inbox table an older main file
-    /// still has (renamed `tiktok_inbox_moved` by migration 0005; `main` is
-    /// the main file's writer, already migrated).
-    pub(super) async fn open(
-        target: &SqliteTarget,
-        shown_url: &str,
-        main: &SqlitePool,
-    ) -> Result<InboxFile, StoreError> {
-        let open_error = |e: sqlx::Error| StoreError::Open {
-            url: shown_url.to_owned(),
-            message: format!("inbox file: {e}"),
-        };
-        // The main file's `synchronous`: with `full`, an acknowledged push
-        // is on disk before the 200 goes out.
-        let options = super::file_options(&SqliteStore::inbox_path(&target.path), target)
-            .pragma("temp_store", "MEMORY");
-        let writer = super::writer_pool(&options).await.map_err(open_error)?;
-        migrate(&writer).await?;
-        adopt_moved_table(&options, main, &target.path).await?;
-        let reader = super::reader_pool(options, 2).await.map_err(open_error)?;
-        Ok(InboxFile { writer, reader })
-    }
-
-    /// Closes the connections (waiting for in-flight statements).
-    pub(super) async fn close(&self) {
-        self.reader.close().await;
-        self.writer.close().await;
-    }
-
-    /// A write transaction on the inbox file (`BEGIN IMMEDIATE`).
-    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db("starting an inbox transaction"))
-    }
-}
-
-/// Brings the inbox file to [`INBOX_VERSION`] in one transaction; a newer
-/// file is refused with [`StoreError::SchemaTooNew`] and left untouched.
-async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
-    let mut tx = pool
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(db("starting the inbox migration"))?;
-    let found: i64 = sqlx::query_scalar("PRAGMA user_version")
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db("reading the inbox schema version"))?;
-    if found > INBOX_VERSION {
-        return Err(StoreError::SchemaTooNew {
-            found,
-            supported: INBOX_VERSION,
-        });
-    }
-    if found == INBOX_VERSION {
-        return Ok(());
-    }
-    for sql in INBOX_MIGRATIONS
-        .iter()
-        .skip(usize::try_from(found).unwrap_or(0))
-    {
-        sqlx::raw_sql(*sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("applying an inbox migration"))?;
-    }
-    // A PRAGMA takes no parameters; the value is this binary's constant.
-    sqlx::raw_sql(AssertSqlSafe(format!(
-        "PRAGMA user_version = {INBOX_VERSION}"
-    )))
-    .execute(&mut *tx)
-    .await
-    .map_err(db("recording the inbox schema version"))?;
-    tx.commit()
-        .await
-        .map_err(db("committing the inbox migration"))
+/// Opens (creating if missing) the inbox file of `target` (one writer
+/// connection for appends, claims, completions and pruning; a small
+/// read-only pool for counts), brings its schema up to date, and moves in
+/// the inbox table an older main file still has (renamed
+/// `tiktok_inbox_moved` by migration 0005; `main` is the main file's
+/// writer, already migrated).
+pub(super) async fn open(
+    target: &SqliteTarget,
+    shown_url: &str,
+    main: &SqlitePool,
+) -> Result<File> {
+    let open_error = |e: sqlx::Error| StoreError::Open {
+        url: shown_url.to_owned(),
+        message: format!("inbox file: {e}"),
+    };
+    // The main file's `synchronous`: with `full`, an acknowledged push
+    // is on disk before the 200 goes out.
+    let options = super::file_options(&SqliteStore::inbox_path(&target.path), target)
+        .pragma("temp_store", "MEMORY");
+    let writer = super::writer_pool(&options).await.map_err(open_error)?;
+    super::migrate::run(&writer, &super::migrate::INBOX).await?;
+    adopt_moved_table(&options, main, &target.path).await?;
+    let reader = super::reader_pool(options, 2).await.map_err(open_error)?;
+    Ok(File { writer, reader })
 }
 
 /// Moves the rows of the main file's `tiktok_inbox_moved` (an inbox written
@@ -159,7 +89,7 @@ async fn adopt_moved_table(
     options: &SqliteConnectOptions,
     main: &SqlitePool,
     main_path: &Path,
-) -> Result<(), StoreError> {
+) -> Result<()> {
     let moved: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM sqlite_master \
                         WHERE type = 'table' AND name = 'tiktok_inbox_moved')",
@@ -214,11 +144,7 @@ async fn adopt_moved_table(
 }
 
 impl Inbox for SqliteStore {
-    async fn inbox_append(
-        &self,
-        tenant: &str,
-        entries: &[InboxEntry],
-    ) -> Result<Vec<bool>, StoreError> {
+    async fn inbox_append(&self, tenant: &str, entries: &[InboxEntry]) -> Result<Vec<bool>> {
         for e in entries {
             validate_entry(e)?;
         }
@@ -267,7 +193,7 @@ impl Inbox for SqliteStore {
         limit: usize,
         lease: TimeDelta,
         now: DateTime<Utc>,
-    ) -> Result<Vec<InboxItem>, StoreError> {
+    ) -> Result<Vec<InboxItem>> {
         if limit == 0 {
             return Ok(Vec::new());
         }
@@ -289,20 +215,8 @@ impl Inbox for SqliteStore {
         tx.commit().await.map_err(db("committing an inbox claim"))?;
         let mut items = rows
             .iter()
-            .map(|r| {
-                Ok(InboxItem {
-                    id: column(r, "id")?,
-                    tenant: tenant.to_owned(),
-                    dedup_key: column(r, "dedup_key")?,
-                    topic: u64::try_from(column::<i64>(r, "topic")?)
-                        .map_err(|_| StoreError::database("inbox: negative topic"))?,
-                    body: column(r, "body")?,
-                    received_at: from_ms(column(r, "received_at")?)?,
-                    attempt: u32::try_from(column::<i64>(r, "attempts")?)
-                        .map_err(|_| StoreError::database("inbox: attempts out of range"))?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
+            .map(|r| crate::store::decode::inbox_item(r, tenant))
+            .collect::<Result<Vec<_>>>()?;
         items.sort_by_key(|i| i.id);
         Ok(items)
     }
@@ -312,7 +226,7 @@ impl Inbox for SqliteStore {
         tenant: &str,
         done: &[InboxDone],
         now: DateTime<Utc>,
-    ) -> Result<Vec<bool>, StoreError> {
+    ) -> Result<Vec<bool>> {
         if done.is_empty() {
             return Ok(Vec::new());
         }
@@ -375,11 +289,7 @@ impl Inbox for SqliteStore {
         Ok(out)
     }
 
-    async fn inbox_prune(
-        &self,
-        tenant: &str,
-        processed_before: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
+    async fn inbox_prune(&self, tenant: &str, processed_before: DateTime<Utc>) -> Result<u64> {
         let mut tx = self.inbox.write().await?;
         let r = sqlx::query(
             "DELETE FROM tiktok_inbox WHERE user_id = ? AND processed_at IS NOT NULL \
@@ -394,7 +304,7 @@ impl Inbox for SqliteStore {
         Ok(r.rows_affected())
     }
 
-    async fn inbox_stats(&self, tenant: &str) -> Result<InboxStats, StoreError> {
+    async fn inbox_stats(&self, tenant: &str) -> Result<InboxStats> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS received, \
                     SUM(processed_at IS NULL) AS pending, \
@@ -414,15 +324,11 @@ impl Inbox for SqliteStore {
         })
     }
 
-    async fn note_order_events(
-        &self,
-        tenant: &str,
-        events: &[OrderEvent],
-    ) -> Result<Vec<bool>, StoreError> {
+    async fn note_order_events(&self, tenant: &str, events: &[OrderEvent]) -> Result<Vec<bool>> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.write().await?;
+        let mut tx = self.main.write().await?;
         let mut out = Vec::with_capacity(events.len());
         for e in events {
             let r = sqlx::query(
@@ -444,11 +350,11 @@ impl Inbox for SqliteStore {
         Ok(out)
     }
 
-    async fn cursor(&self, tenant: &str, name: &str) -> Result<Option<i64>, StoreError> {
+    async fn cursor(&self, tenant: &str, name: &str) -> Result<Option<i64>> {
         let row = sqlx::query("SELECT value FROM tiktok_cursors WHERE user_id = ? AND name = ?")
             .bind(tenant.to_owned())
             .bind(name.to_owned())
-            .fetch_optional(&self.reader)
+            .fetch_optional(&self.main.reader)
             .await
             .map_err(db("reading a cursor"))?;
         row.map(|r| r.try_get::<i64, _>("value"))
@@ -456,8 +362,8 @@ impl Inbox for SqliteStore {
             .map_err(db("reading a cursor"))
     }
 
-    async fn set_cursor(&self, tenant: &str, name: &str, value: i64) -> Result<(), StoreError> {
-        let mut tx = self.write().await?;
+    async fn set_cursor(&self, tenant: &str, name: &str, value: i64) -> Result<()> {
+        let mut tx = self.main.write().await?;
         sqlx::query(
             "INSERT INTO tiktok_cursors (user_id, name, value) VALUES (?, ?, ?) \
              ON CONFLICT (user_id, name) DO UPDATE SET value = excluded.value",

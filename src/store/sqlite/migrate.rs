@@ -1,63 +1,152 @@
-//! Embedded migrations and the schema-version check.
+//! The SQLite files' migrations, run by the shared algorithm
+//! (`store::migrate`): the main file's set and the inbox file's set.
 
-use sqlx::SqlitePool;
+use crate::store::Result;
+use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
 
 use super::rows::db;
-use crate::store::StoreError;
+use crate::store::migrate::{self, Applied, Migrations};
 
-/// The migrations, in order; `MIGRATIONS[i]` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[
-    include_str!("migrations/0001_initial.sql"),
-    include_str!("migrations/0002_tiktok_inbox.sql"),
-    include_str!("migrations/0003_ready_queue.sql"),
-    include_str!("migrations/0004_summary_index.sql"),
-    include_str!("migrations/0005_inbox_sidecar.sql"),
-];
+/// The main file's migrations.
+pub(super) const MAIN: Migrations = Migrations {
+    name: "sqlite",
+    texts: &[
+        include_str!("migrations/0001_initial.sql"),
+        include_str!("migrations/0002_tiktok_inbox.sql"),
+        include_str!("migrations/0003_ready_queue.sql"),
+        include_str!("migrations/0004_summary_index.sql"),
+        include_str!("migrations/0005_inbox_sidecar.sql"),
+        include_str!("migrations/0006_drop_unused_tables.sql"),
+    ],
+};
 
-/// The newest schema version this binary knows.
-pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+/// The inbox file's migrations (`migrations/inbox/`).
+pub(super) const INBOX: Migrations = Migrations {
+    name: "sqlite inbox",
+    texts: &[include_str!("migrations/inbox/0001_inbox.sql")],
+};
 
-/// Brings the database to [`SCHEMA_VERSION`]: the pending migrations and
-/// their version rows in one transaction. A database at a newer version is
-/// refused with [`StoreError::SchemaTooNew`] and left untouched.
-pub(super) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS creatorflow_schema (
-            version INTEGER NOT NULL PRIMARY KEY,
-            binary_version TEXT NOT NULL
-        ) STRICT",
-    )
-    .execute(pool)
-    .await
-    .map_err(db("creating the schema-version table"))?;
+/// Brings the file behind `pool` to the newest version of `set`, in one
+/// transaction (see `store::migrate`). Each file records its versions in
+/// its own `creatorflow_schema` table; one without rows there is read at
+/// its `PRAGMA user_version` (how inbox files recorded their version before
+/// the table), whose versions are then backfilled with checksums. The file's
+/// `user_version` follows, so that an older binary still refuses a newer
+/// file.
+pub(super) async fn run(pool: &SqlitePool, set: &Migrations) -> Result<()> {
     let mut tx = pool
         .begin_with("BEGIN IMMEDIATE")
         .await
         .map_err(db("starting the migration"))?;
-    let found: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM creatorflow_schema")
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db("reading the schema version"))?;
-    if found > SCHEMA_VERSION {
-        return Err(StoreError::SchemaTooNew {
-            found,
-            supported: SCHEMA_VERSION,
-        });
+    let applied = applied(&mut tx, set.latest()).await?;
+    let plan = migrate::plan(set, &applied)?;
+    if plan.is_empty() {
+        return Ok(());
     }
-    for (version, sql) in (1..)
-        .zip(MIGRATIONS.iter())
-        .skip(usize::try_from(found).unwrap_or(0))
-    {
-        sqlx::raw_sql(*sql)
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS creatorflow_schema (
+            version INTEGER NOT NULL PRIMARY KEY,
+            binary_version TEXT NOT NULL,
+            checksum BLOB
+        ) STRICT",
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(db("creating the schema-version table"))?;
+    if !has_checksums(&mut tx).await? {
+        sqlx::raw_sql("ALTER TABLE creatorflow_schema ADD COLUMN checksum BLOB")
+            .execute(&mut *tx)
+            .await
+            .map_err(db("adding checksums to the schema-version table"))?;
+    }
+    let record = "INSERT INTO creatorflow_schema (version, binary_version, checksum) \
+                  VALUES (?, ?, ?) ON CONFLICT (version) DO UPDATE SET checksum = excluded.checksum";
+    for (version, checksum) in &plan.backfill {
+        sqlx::query(record)
+            .bind(version)
+            .bind(env!("CARGO_PKG_VERSION"))
+            .bind(checksum)
+            .execute(&mut *tx)
+            .await
+            .map_err(db("recording a migration's checksum"))?;
+    }
+    for p in &plan.pending {
+        sqlx::raw_sql(p.sql)
             .execute(&mut *tx)
             .await
             .map_err(db("applying a migration"))?;
-        sqlx::query("INSERT INTO creatorflow_schema (version, binary_version) VALUES (?, ?)")
-            .bind(version)
+        sqlx::query(record)
+            .bind(p.version)
             .bind(env!("CARGO_PKG_VERSION"))
+            .bind(&p.checksum)
             .execute(&mut *tx)
             .await
             .map_err(db("recording the schema version"))?;
     }
+    // A PRAGMA takes no parameters; the value is this binary's constant.
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "PRAGMA user_version = {}",
+        set.latest()
+    )))
+    .execute(&mut *tx)
+    .await
+    .map_err(db("recording the schema version"))?;
     tx.commit().await.map_err(db("committing the migration"))
+}
+
+/// The versions the file records (see [`run`]).
+async fn applied(conn: &mut SqliteConnection, latest: i64) -> Result<Vec<Applied>> {
+    let table: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+                        WHERE type = 'table' AND name = 'creatorflow_schema')",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db("looking for the schema-version table"))?;
+    let mut applied = Vec::new();
+    if table {
+        let checksum = if has_checksums(conn).await? {
+            "checksum"
+        } else {
+            "NULL"
+        };
+        let rows: Vec<(i64, Option<Vec<u8>>)> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT version, {checksum} FROM creatorflow_schema ORDER BY version"
+        )))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db("reading the schema versions"))?;
+        applied = rows
+            .into_iter()
+            .map(|(version, checksum)| Applied { version, checksum })
+            .collect();
+    }
+    if applied.is_empty() {
+        let found: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db("reading the schema version"))?;
+        // Versions up to the binary's, and the one found if it is newer
+        // (then refused): never a list as long as a corrupt number.
+        applied = (1..=found.min(latest))
+            .chain((found > latest).then_some(found))
+            .map(|version| Applied {
+                version,
+                checksum: None,
+            })
+            .collect();
+    }
+    Ok(applied)
+}
+
+/// Whether `creatorflow_schema` has its `checksum` column (tables created
+/// before checksums do not).
+async fn has_checksums(conn: &mut SqliteConnection) -> Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('creatorflow_schema') \
+                        WHERE name = 'checksum')",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db("reading the schema-version table"))
 }

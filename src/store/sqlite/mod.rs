@@ -13,58 +13,78 @@
 //! connection of its own, so that appending a push never waits for this
 //! writer (`inbox.rs`).
 
+mod dashboard;
 mod inbox;
 mod migrate;
-mod misc;
 mod orders;
 mod queue;
 mod rows;
 
-use std::sync::{Mutex, PoisonError};
-
-use chrono::{DateTime, TimeDelta, Utc};
+use crate::store::Result;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::fault::{FaultPoint, InjectFault};
+use super::StoreError;
+use super::fault::{Fault, FaultPoint, InjectFault};
 use super::url::{SqliteTarget, Target};
-use super::{
-    ClaimRequest, Created, Dashboard, Lease, MetricQuery, NewOrder, OrderId, OrderWithHistory,
-    QueueSummary, Store, StoreError, StoredOrder, TenantScope, Transition, WorkId, WorkItem,
-    WorkSpec, WorkflowMetric,
-};
-use crate::rules::RuleStats;
 
 /// How many read connections a store keeps at most.
 const READERS: u32 = 4;
 
-/// The SQLite store (`sqlite://PATH`).
-#[derive(Debug)]
+/// The SQLite store (`sqlite://PATH`). Cheap to clone: clones share the
+/// connections.
+#[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// The store's file.
+    main: File,
+    /// The webhook inbox's own file (see `inbox.rs`).
+    inbox: File,
+    fault: Fault,
+}
+
+/// One database file: its one writer connection and its read-only pool.
+#[derive(Debug, Clone)]
+struct File {
     writer: SqlitePool,
     reader: SqlitePool,
-    /// The webhook inbox's own file (see `inbox.rs`).
-    inbox: inbox::InboxFile,
-    fault: Mutex<Option<FaultPoint>>,
+}
+
+impl File {
+    /// Closes the connections (waiting for in-flight statements).
+    async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+
+    /// A write transaction (`BEGIN IMMEDIATE`: the write lock is taken up
+    /// front, so the rows read inside cannot change before commit).
+    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(rows::db("starting a write transaction"))
+    }
+
+    /// A read transaction (one consistent snapshot).
+    async fn read(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.reader
+            .begin()
+            .await
+            .map_err(rows::db("starting a read transaction"))
+    }
 }
 
 impl SqliteStore {
     /// Opens (creating if missing) the database a `sqlite://` URL names and
     /// applies the embedded migrations. See [`open`](super::open) for the errors.
-    pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
+    pub async fn open(url: &str) -> Result<SqliteStore> {
         match super::url::parse(url)? {
             Target::Sqlite(target) => Self::open_target(&target, &super::url::redact(url)).await,
-            _ => Err(StoreError::BadUrl {
-                url: super::url::redact(url),
-                reason: "expected a sqlite:// URL".into(),
-            }),
+            _ => Err(super::url::expected(url, "sqlite")),
         }
     }
 
-    pub(super) async fn open_target(
-        target: &SqliteTarget,
-        shown_url: &str,
-    ) -> Result<SqliteStore, StoreError> {
+    pub(super) async fn open_target(target: &SqliteTarget, shown_url: &str) -> Result<SqliteStore> {
         let open_error = |e: sqlx::Error| StoreError::Open {
             url: shown_url.to_owned(),
             message: e.to_string(),
@@ -84,14 +104,13 @@ impl SqliteStore {
             // (on disk they cost more than the batch itself).
             .pragma("temp_store", "MEMORY");
         let writer = writer_pool(&options).await.map_err(open_error)?;
-        migrate::run(&writer).await?;
+        migrate::run(&writer, &migrate::MAIN).await?;
         let reader = reader_pool(options, READERS).await.map_err(open_error)?;
-        let inbox = inbox::InboxFile::open(target, shown_url, &writer).await?;
+        let inbox = inbox::open(target, shown_url, &writer).await?;
         Ok(SqliteStore {
-            writer,
-            reader,
+            main: File { writer, reader },
             inbox,
-            fault: Mutex::new(None),
+            fault: Fault::default(),
         })
     }
 
@@ -99,211 +118,13 @@ impl SqliteStore {
     /// the store closes them too, in the background.
     pub async fn close(&self) {
         self.inbox.close().await;
-        self.reader.close().await;
-        self.writer.close().await;
-    }
-
-    fn take_fault(&self, point: FaultPoint) -> bool {
-        let mut fault = self.fault.lock().unwrap_or_else(PoisonError::into_inner);
-        if *fault == Some(point) {
-            *fault = None;
-            true
-        } else {
-            false
-        }
-    }
-
-    /// A write transaction (`BEGIN IMMEDIATE`: the write lock is taken up
-    /// front, so the rows read inside cannot change before commit).
-    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(rows::db("starting a write transaction"))
-    }
-
-    /// A read transaction (one consistent snapshot).
-    async fn read(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, StoreError> {
-        self.reader
-            .begin()
-            .await
-            .map_err(rows::db("starting a read transaction"))
+        self.main.close().await;
     }
 }
 
 impl InjectFault for SqliteStore {
     fn inject_fault(&self, point: FaultPoint) {
-        *self.fault.lock().unwrap_or_else(PoisonError::into_inner) = Some(point);
-    }
-}
-
-impl Store for SqliteStore {
-    async fn create_orders(
-        &self,
-        tenant: &str,
-        orders: &[NewOrder],
-    ) -> Result<Vec<Result<Created, StoreError>>, StoreError> {
-        orders::create(self, tenant, orders).await
-    }
-
-    async fn get_order(
-        &self,
-        tenant: &str,
-        id: OrderId,
-    ) -> Result<Option<StoredOrder>, StoreError> {
-        orders::get(&self.reader, tenant, id).await
-    }
-
-    async fn get_orders(
-        &self,
-        tenant: &str,
-        ids: &[OrderId],
-    ) -> Result<Vec<StoredOrder>, StoreError> {
-        orders::get_many(&self.reader, tenant, ids).await
-    }
-
-    async fn find_order(
-        &self,
-        tenant: &str,
-        tiktok_order_id: &str,
-    ) -> Result<Option<StoredOrder>, StoreError> {
-        orders::find(&self.reader, tenant, tiktok_order_id).await
-    }
-
-    async fn order_with_history(
-        &self,
-        tenant: &str,
-        id: OrderId,
-    ) -> Result<Option<OrderWithHistory>, StoreError> {
-        orders::with_history(self, tenant, id).await
-    }
-
-    async fn list_orders(
-        &self,
-        tenant: &str,
-        after: Option<OrderId>,
-        limit: usize,
-    ) -> Result<Vec<StoredOrder>, StoreError> {
-        orders::list(&self.reader, tenant, after, limit).await
-    }
-
-    async fn active_orders(
-        &self,
-        tenant: &str,
-        limit: usize,
-    ) -> Result<Vec<StoredOrder>, StoreError> {
-        orders::active(&self.reader, tenant, limit).await
-    }
-
-    async fn transitions(
-        &self,
-        batch: &[(&str, Transition)],
-    ) -> Result<Vec<Result<StoredOrder, StoreError>>, StoreError> {
-        orders::transitions(self, batch).await
-    }
-
-    async fn dashboard(
-        &self,
-        tenant: &str,
-        now: DateTime<Utc>,
-        window: TimeDelta,
-    ) -> Result<Dashboard, StoreError> {
-        orders::dashboard(self, tenant, now, window).await
-    }
-
-    async fn record_metrics(
-        &self,
-        tenant: &str,
-        metrics: &[WorkflowMetric],
-    ) -> Result<(), StoreError> {
-        misc::record_metrics(self, tenant, metrics).await
-    }
-
-    async fn metrics(
-        &self,
-        tenant: &str,
-        query: &MetricQuery,
-    ) -> Result<Vec<WorkflowMetric>, StoreError> {
-        misc::metrics(&self.reader, tenant, query).await
-    }
-
-    async fn save_rule_stats(&self, tenant: &str, stats: &[RuleStats]) -> Result<(), StoreError> {
-        misc::save_rule_stats(self, tenant, stats).await
-    }
-
-    async fn load_rule_stats(&self, tenant: &str) -> Result<Vec<RuleStats>, StoreError> {
-        misc::load_rule_stats(&self.reader, tenant).await
-    }
-
-    async fn note_webhook(
-        &self,
-        tenant: &str,
-        notification_id: &str,
-        at: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        misc::note_webhook(&self.writer, tenant, notification_id, at).await
-    }
-
-    async fn prune_webhooks(&self, tenant: &str, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        misc::prune_webhooks(&self.writer, tenant, before).await
-    }
-
-    async fn enqueue(
-        &self,
-        tenant: &str,
-        order_id: OrderId,
-        work: &WorkSpec,
-        now: DateTime<Utc>,
-    ) -> Result<(WorkId, bool), StoreError> {
-        queue::enqueue(self, tenant, order_id, work, now).await
-    }
-
-    async fn schedule(
-        &self,
-        tenant: &str,
-        order_id: OrderId,
-        work: &WorkSpec,
-        now: DateTime<Utc>,
-    ) -> Result<WorkId, StoreError> {
-        queue::schedule(self, tenant, order_id, work, now).await
-    }
-
-    async fn claim(
-        &self,
-        scope: TenantScope<'_>,
-        request: &ClaimRequest<'_>,
-    ) -> Result<Vec<WorkItem>, StoreError> {
-        queue::claim(self, scope, request).await
-    }
-
-    async fn renew(
-        &self,
-        lease: &Lease,
-        extend: TimeDelta,
-        now: DateTime<Utc>,
-    ) -> Result<Lease, StoreError> {
-        queue::renew(&self.writer, lease, extend, now).await
-    }
-
-    async fn complete(&self, lease: &Lease, now: DateTime<Utc>) -> Result<(), StoreError> {
-        queue::complete(&self.writer, lease, now).await
-    }
-
-    async fn release(
-        &self,
-        lease: &Lease,
-        run_at: Option<DateTime<Utc>>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        queue::release(&self.writer, lease, run_at, now).await
-    }
-
-    async fn queue_summary(
-        &self,
-        scope: TenantScope<'_>,
-        now: DateTime<Utc>,
-    ) -> Result<QueueSummary, StoreError> {
-        queue::summary(&self.reader, scope, now).await
+        self.fault.arm(point);
     }
 }
 

@@ -1,27 +1,24 @@
-//! Orders, transitions and the dashboard on SQLite.
+//! Orders and transitions on SQLite.
 
 use crate::FastMap;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use crate::store::Result;
+use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{AssertSqlSafe, Either, SqliteConnection, SqlitePool};
+use sqlx::{AssertSqlSafe, Either, SqliteConnection};
 
 use super::SqliteStore;
 use super::rows::{
     HISTORY_COLUMN_COUNT, HISTORY_COLUMNS, ORDER_COLUMN_COUNT, ORDER_COLUMNS, Q, bind_history,
-    bind_order, column, db, history_from_row, json, order_from_row, params, placeholders,
-    script_steps, uuid,
+    bind_order, column, db, json, order_from_row, params, placeholders, script_steps, uuid,
 };
 use crate::model::{Impact, Priority};
+use crate::store::decode;
 use crate::store::fault::{FaultPoint, injected};
-use crate::store::logic::{
-    self, Effects, LeaseState, change_pct, from_ms, is_viral, ms, priority_rank, to_i64, trunc,
-    window_bounds,
-};
+use crate::store::logic::{self, Effects, LeaseState, is_viral, ms, priority_rank, to_i64};
 use crate::store::{
-    Created, Dashboard, MOST_URGENT_LIMIT, NewOrder, OrderId, OrderWithHistory, StoreError,
-    StoredOrder, Transition, WorkId, WorkSpec,
+    Created, NewOrder, OrderId, OrderStore, OrderWithHistory, StoreError, StoredOrder, Transition,
+    WorkId,
 };
 
 /// Rows per multi-row statement (well under SQLite's 32766 parameters).
@@ -32,128 +29,239 @@ fn select_orders(filter: &str) -> String {
     format!("SELECT {ORDER_COLUMNS} FROM orders WHERE {filter}")
 }
 
-fn decode_all(rows: &[SqliteRow]) -> Result<Vec<StoredOrder>, StoreError> {
+fn decode_all(rows: &[SqliteRow]) -> Result<Vec<StoredOrder>> {
     rows.iter().map(order_from_row).collect()
 }
 
-pub(super) async fn get(
-    pool: &SqlitePool,
-    tenant: &str,
-    id: OrderId,
-) -> Result<Option<StoredOrder>, StoreError> {
+/// The tenant's order `id`, if any.
+async fn order_by_id<'e, E>(executor: E, tenant: &str, id: OrderId) -> Result<Option<StoredOrder>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
     let row = sqlx::query(AssertSqlSafe(select_orders("id = ? AND user_id = ?")))
         .bind(id.to_string())
         .bind(tenant.to_owned())
-        .fetch_optional(pool)
+        .fetch_optional(executor)
         .await
         .map_err(db("reading an order"))?;
     row.as_ref().map(order_from_row).transpose()
 }
 
-pub(super) async fn get_many(
-    pool: &SqlitePool,
-    tenant: &str,
-    ids: &[OrderId],
-) -> Result<Vec<StoredOrder>, StoreError> {
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(CHUNK) {
-        let mut q = sqlx::query(AssertSqlSafe(select_orders(&format!(
-            "user_id = ? AND id IN ({})",
-            params(chunk.len())
-        ))))
-        .bind(tenant.to_owned());
-        for id in chunk {
-            q = q.bind(id.to_string());
+impl OrderStore for SqliteStore {
+    async fn create_orders(
+        &self,
+        tenant: &str,
+        orders: &[NewOrder],
+    ) -> Result<Vec<Result<Created>>> {
+        let prepared = logic::prepare_batch(tenant, orders);
+        let Some(valid) = logic::valid_orders(&prepared) else {
+            return Ok(logic::refused(prepared));
+        };
+        let mut tx = self.main.write().await?;
+        let mut inserted: HashSet<OrderId> = HashSet::new();
+        for chunk in valid.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO orders ({ORDER_COLUMNS}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
+                placeholders(ORDER_COLUMN_COUNT, chunk.len())
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for o in chunk {
+                q = bind_order(q, o)?;
+            }
+            for row in q
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db("inserting orders"))?
+            {
+                inserted.insert(uuid(&row, "id")?);
+            }
         }
-        let rows = q.fetch_all(pool).await.map_err(db("reading orders"))?;
-        out.extend(decode_all(&rows)?);
+        let duplicates = logic::not_inserted(&valid, &inserted);
+        let mut existing: HashMap<String, StoredOrder> = HashMap::new();
+        for chunk in duplicates.chunks(CHUNK) {
+            let sql = select_orders(&format!(
+                "user_id = ? AND tiktok_order_id IN ({})",
+                params(chunk.len())
+            ));
+            let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant.to_owned());
+            for t in chunk {
+                q = q.bind((*t).to_owned());
+            }
+            for row in q
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db("reading existing orders"))?
+            {
+                let o = order_from_row(&row)?;
+                existing.insert(o.order.tiktok_order_id.clone(), o);
+            }
+        }
+        let (results, enqueue) = logic::decide_created(tenant, prepared, &inserted, &existing);
+        insert_work(&mut tx, &enqueue).await?;
+        tx.commit().await.map_err(db("committing new orders"))?;
+        Ok(results)
     }
-    Ok(out)
-}
 
-pub(super) async fn find(
-    pool: &SqlitePool,
-    tenant: &str,
-    tiktok_order_id: &str,
-) -> Result<Option<StoredOrder>, StoreError> {
-    let row = sqlx::query(AssertSqlSafe(select_orders(
-        "user_id = ? AND tiktok_order_id = ?",
-    )))
-    .bind(tenant.to_owned())
-    .bind(tiktok_order_id.to_owned())
-    .fetch_optional(pool)
-    .await
-    .map_err(db("finding an order"))?;
-    row.as_ref().map(order_from_row).transpose()
-}
+    async fn get_order(&self, tenant: &str, id: OrderId) -> Result<Option<StoredOrder>> {
+        order_by_id(&self.main.reader, tenant, id).await
+    }
 
-pub(super) async fn with_history(
-    store: &SqliteStore,
-    tenant: &str,
-    id: OrderId,
-) -> Result<Option<OrderWithHistory>, StoreError> {
-    let mut tx = store.read().await?;
-    let Some(row) = sqlx::query(AssertSqlSafe(select_orders("id = ? AND user_id = ?")))
+    async fn get_orders(&self, tenant: &str, ids: &[OrderId]) -> Result<Vec<StoredOrder>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let mut q = sqlx::query(AssertSqlSafe(select_orders(&format!(
+                "user_id = ? AND id IN ({})",
+                params(chunk.len())
+            ))))
+            .bind(tenant.to_owned());
+            for id in chunk {
+                q = q.bind(id.to_string());
+            }
+            let rows = q
+                .fetch_all(&self.main.reader)
+                .await
+                .map_err(db("reading orders"))?;
+            out.extend(decode_all(&rows)?);
+        }
+        Ok(out)
+    }
+
+    async fn find_order(&self, tenant: &str, tiktok_order_id: &str) -> Result<Option<StoredOrder>> {
+        let row = sqlx::query(AssertSqlSafe(select_orders(
+            "user_id = ? AND tiktok_order_id = ?",
+        )))
+        .bind(tenant.to_owned())
+        .bind(tiktok_order_id.to_owned())
+        .fetch_optional(&self.main.reader)
+        .await
+        .map_err(db("finding an order"))?;
+        row.as_ref().map(order_from_row).transpose()
+    }
+
+    async fn order_with_history(
+        &self,
+        tenant: &str,
+        id: OrderId,
+    ) -> Result<Option<OrderWithHistory>> {
+        let mut tx = self.main.read().await?;
+        let Some(order) = order_by_id(&mut *tx, tenant, id).await? else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {HISTORY_COLUMNS} FROM order_transitions WHERE order_id = ? AND user_id = ? ORDER BY version"
+        )))
         .bind(id.to_string())
         .bind(tenant.to_owned())
-        .fetch_optional(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
-        .map_err(db("reading an order"))?
-    else {
-        return Ok(None);
-    };
-    let order = order_from_row(&row)?;
-    let rows = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {HISTORY_COLUMNS} FROM order_transitions WHERE order_id = ? AND user_id = ? ORDER BY version"
-    )))
-    .bind(id.to_string())
-    .bind(tenant.to_owned())
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db("reading an order's history"))?;
-    let history = rows
-        .iter()
-        .map(history_from_row)
-        .collect::<Result<_, _>>()?;
-    tx.commit().await.map_err(db("ending a read"))?;
-    Ok(Some(OrderWithHistory { order, history }))
-}
+        .map_err(db("reading an order's history"))?;
+        let history = decode::history_rows(&rows)?;
+        tx.commit().await.map_err(db("ending a read"))?;
+        Ok(Some(OrderWithHistory { order, history }))
+    }
 
-pub(super) async fn list(
-    pool: &SqlitePool,
-    tenant: &str,
-    after: Option<OrderId>,
-    limit: usize,
-) -> Result<Vec<StoredOrder>, StoreError> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
-        "{} ORDER BY id LIMIT ?",
-        select_orders("user_id = ? AND id > ?")
-    )))
-    .bind(tenant.to_owned())
-    .bind(after.map(|a| a.to_string()).unwrap_or_default())
-    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-    .fetch_all(pool)
-    .await
-    .map_err(db("listing orders"))?;
-    decode_all(&rows)
+    async fn list_orders(
+        &self,
+        tenant: &str,
+        after: Option<OrderId>,
+        limit: usize,
+    ) -> Result<Vec<StoredOrder>> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "{} ORDER BY id LIMIT ?",
+            select_orders("user_id = ? AND id > ?")
+        )))
+        .bind(tenant.to_owned())
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.main.reader)
+        .await
+        .map_err(db("listing orders"))?;
+        decode_all(&rows)
+    }
+
+    async fn active_orders(&self, tenant: &str, limit: usize) -> Result<Vec<StoredOrder>> {
+        active_on(&self.main.reader, tenant, limit).await
+    }
+
+    async fn transitions(&self, batch: &[(&str, Transition)]) -> Result<Vec<Result<StoredOrder>>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.main.write().await?;
+        // Load every order and lease the batch names, in one round trip; the
+        // write lock keeps them as read.
+        let ids: Vec<String> = dedup(batch.iter().map(|(_, t)| t.order_id.to_string()));
+        let lease_ids: Vec<WorkId> = dedup(
+            batch
+                .iter()
+                .filter_map(|(_, t)| t.settle.as_ref().map(|s| s.lease.id)),
+        );
+        let mut sql = String::new();
+        let mut reads = Vec::new();
+        for chunk in ids.chunks(CHUNK) {
+            sql.push_str(&select_orders(&format!("id IN ({})", params(chunk.len()))));
+            sql.push_str(";\n");
+            reads.push(Read::Orders);
+        }
+        for chunk in lease_ids.chunks(CHUNK) {
+            sql.push_str(&format!(
+                "SELECT id, user_id, order_id, lease_owner, attempts, lease_expires_at \
+                 FROM work_queue WHERE id IN ({});\n",
+                params(chunk.len())
+            ));
+            reads.push(Read::Leases);
+        }
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for id in &ids {
+            q = q.bind(id.clone());
+        }
+        for id in &lease_ids {
+            q = q.bind(*id);
+        }
+        let mut orders: FastMap<OrderId, StoredOrder> = FastMap::default();
+        let mut leases: FastMap<WorkId, LeaseState> = FastMap::default();
+        let mut statement = 0;
+        for step in script_steps(&mut tx, q)
+            .await
+            .map_err(db("reading orders and leases"))?
+        {
+            match (step, reads.get(statement)) {
+                (Either::Left(_), _) => statement += 1,
+                (Either::Right(row), Some(Read::Orders)) => {
+                    let o = order_from_row(&row)?;
+                    orders.insert(o.id, o);
+                }
+                (Either::Right(row), Some(Read::Leases)) => {
+                    leases.insert(
+                        column(&row, "id")?,
+                        crate::store::decode::lease_state(&row)?,
+                    );
+                }
+                (Either::Right(_), None) => {
+                    return Err(StoreError::invalid("a row after the last statement"));
+                }
+            }
+        }
+        let ranking: HashMap<OrderId, Rank> = orders.values().map(|s| (s.id, rank_of(s))).collect();
+        let items: Vec<(&str, &Transition)> = batch.iter().map(|(t, tr)| (*t, tr)).collect();
+        let (results, mut effects) = logic::resolve(&items, &mut orders, &mut leases);
+        effects.take_orders(&orders);
+        if !effects.orders.is_empty() {
+            write_effects(self, &mut tx, &effects, &ranking).await?;
+            tx.commit().await.map_err(db("committing transitions"))?;
+        }
+        Ok(results)
+    }
 }
 
 /// The `ORDER BY` of the most urgent active orders.
 const URGENT_ORDER: &str = "ORDER BY priority_rank, viral DESC, created_at, id";
 
-pub(super) async fn active(
-    pool: &SqlitePool,
-    tenant: &str,
-    limit: usize,
-) -> Result<Vec<StoredOrder>, StoreError> {
-    active_on(pool, tenant, limit).await
-}
-
-async fn active_on<'e, E>(
+pub(super) async fn active_on<'e, E>(
     executor: E,
     tenant: &str,
     limit: usize,
-) -> Result<Vec<StoredOrder>, StoreError>
+) -> Result<Vec<StoredOrder>>
 where
     E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
 {
@@ -169,135 +277,11 @@ where
     decode_all(&rows)
 }
 
-// ---- create ---------------------------------------------------------------
-
-pub(super) async fn create(
-    store: &SqliteStore,
-    tenant: &str,
-    orders: &[NewOrder],
-) -> Result<Vec<Result<Created, StoreError>>, StoreError> {
-    let prepared: Vec<Result<(StoredOrder, Option<WorkSpec>), StoreError>> = orders
-        .iter()
-        .map(|n| {
-            let stored = logic::prepare_new_order(tenant, &n.order)?;
-            let work = n.work.as_ref().map(logic::prepare_work).transpose()?;
-            Ok((stored, work))
-        })
-        .collect();
-    let valid: Vec<&StoredOrder> = prepared
-        .iter()
-        .filter_map(|p| p.as_ref().ok())
-        .map(|p| &p.0)
-        .collect();
-    if valid.is_empty() {
-        // Every order was refused: nothing to write.
-        return Ok(prepared
-            .into_iter()
-            .filter_map(Result::err)
-            .map(Err)
-            .collect());
-    }
-    let mut tx = store.write().await?;
-    let mut inserted: HashSet<OrderId> = HashSet::new();
-    for chunk in valid.chunks(CHUNK) {
-        let sql = format!(
-            "INSERT INTO orders ({ORDER_COLUMNS}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
-            placeholders(ORDER_COLUMN_COUNT, chunk.len())
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for o in chunk {
-            q = bind_order(q, o)?;
-        }
-        for row in q
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db("inserting orders"))?
-        {
-            inserted.insert(uuid(&row, "id")?);
-        }
-    }
-    // The orders that were not inserted: duplicates (or id clashes).
-    let mut seen: HashSet<OrderId> = HashSet::new();
-    let mut duplicates: Vec<&str> = Vec::new();
-    for o in &valid {
-        if !inserted.contains(&o.id) || !seen.insert(o.id) {
-            duplicates.push(&o.order.tiktok_order_id);
-        }
-    }
-    let mut existing: HashMap<String, StoredOrder> = HashMap::new();
-    for chunk in duplicates.chunks(CHUNK) {
-        let sql = select_orders(&format!(
-            "user_id = ? AND tiktok_order_id IN ({})",
-            params(chunk.len())
-        ));
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant.to_owned());
-        for t in chunk {
-            q = q.bind((*t).to_owned());
-        }
-        for row in q
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db("reading existing orders"))?
-        {
-            let o = order_from_row(&row)?;
-            existing.insert(o.order.tiktok_order_id.clone(), o);
-        }
-    }
-    let mut results = Vec::with_capacity(prepared.len());
-    let mut work = Vec::new();
-    let mut claimed: HashSet<OrderId> = HashSet::new();
-    for p in prepared {
-        results.push(match p {
-            Err(e) => Err(e),
-            Ok((stored, spec)) => {
-                if inserted.contains(&stored.id) && claimed.insert(stored.id) {
-                    if let Some(spec) = spec {
-                        work.push((
-                            stored.id,
-                            is_viral(stored.order.impact),
-                            stored.order.created_at,
-                            spec,
-                        ));
-                    }
-                    Ok(Created {
-                        order: stored,
-                        created: true,
-                    })
-                } else if let Some(found) = existing.get(&stored.order.tiktok_order_id) {
-                    Ok(Created {
-                        order: found.clone(),
-                        created: false,
-                    })
-                } else {
-                    Err(StoreError::invalid(format!(
-                        "order id {} is already used by another order",
-                        stored.id
-                    )))
-                }
-            }
-        });
-    }
-    let enqueue: Vec<logic::Enqueue> = work
-        .into_iter()
-        .map(|(order_id, viral, order_created_at, spec)| logic::Enqueue {
-            tenant: tenant.to_owned(),
-            order_id,
-            at: spec.run_at,
-            spec,
-            viral,
-            order_created_at,
-        })
-        .collect();
-    insert_work(&mut tx, &enqueue).await?;
-    tx.commit().await.map_err(db("committing new orders"))?;
-    Ok(results)
-}
-
 /// Inserts work items unless their `(order, kind)` exists.
 pub(super) async fn insert_work(
     conn: &mut SqliteConnection,
     items: &[logic::Enqueue],
-) -> Result<(), StoreError> {
+) -> Result<()> {
     if items.is_empty() {
         return Ok(());
     }
@@ -326,7 +310,7 @@ fn insert_work_sql(sql: &mut String, n: usize) {
 }
 
 /// Binds the work items of [`insert_work_sql`].
-fn bind_work<'q>(mut q: Q<'q>, items: &[logic::Enqueue]) -> Result<Q<'q>, StoreError> {
+fn bind_work<'q>(mut q: Q<'q>, items: &[logic::Enqueue]) -> Result<Q<'q>> {
     for e in items {
         q = q
             .bind(e.tenant.clone())
@@ -343,78 +327,6 @@ fn bind_work<'q>(mut q: Q<'q>, items: &[logic::Enqueue]) -> Result<Q<'q>, StoreE
             .bind(e.spec.run_at <= e.at);
     }
     Ok(q)
-}
-
-// ---- transitions ----------------------------------------------------------
-
-pub(super) async fn transitions(
-    store: &SqliteStore,
-    batch: &[(&str, Transition)],
-) -> Result<Vec<Result<StoredOrder, StoreError>>, StoreError> {
-    if batch.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut tx = store.write().await?;
-    // Load every order and lease the batch names, in one round trip; the
-    // write lock keeps them as read.
-    let ids: Vec<String> = dedup(batch.iter().map(|(_, t)| t.order_id.to_string()));
-    let lease_ids: Vec<WorkId> = dedup(
-        batch
-            .iter()
-            .filter_map(|(_, t)| t.settle.as_ref().map(|s| s.lease.id)),
-    );
-    let mut sql = String::new();
-    let mut reads = Vec::new();
-    for chunk in ids.chunks(CHUNK) {
-        sql.push_str(&select_orders(&format!("id IN ({})", params(chunk.len()))));
-        sql.push_str(";\n");
-        reads.push(Read::Orders);
-    }
-    for chunk in lease_ids.chunks(CHUNK) {
-        sql.push_str(&format!(
-            "SELECT id, user_id, order_id, lease_owner, attempts, lease_expires_at \
-             FROM work_queue WHERE id IN ({});\n",
-            params(chunk.len())
-        ));
-        reads.push(Read::Leases);
-    }
-    let mut q = sqlx::query(AssertSqlSafe(sql));
-    for id in &ids {
-        q = q.bind(id.clone());
-    }
-    for id in &lease_ids {
-        q = q.bind(*id);
-    }
-    let mut orders: FastMap<OrderId, StoredOrder> = FastMap::default();
-    let mut leases: FastMap<WorkId, LeaseState> = FastMap::default();
-    let mut statement = 0;
-    for step in script_steps(&mut tx, q)
-        .await
-        .map_err(db("reading orders and leases"))?
-    {
-        match (step, reads.get(statement)) {
-            (Either::Left(_), _) => statement += 1,
-            (Either::Right(row), Some(Read::Orders)) => {
-                let o = order_from_row(&row)?;
-                orders.insert(o.id, o);
-            }
-            (Either::Right(row), Some(Read::Leases)) => {
-                leases.insert(column(&row, "id")?, super::queue::lease_state(&row)?);
-            }
-            (Either::Right(_), None) => {
-                return Err(StoreError::invalid("a row after the last statement"));
-            }
-        }
-    }
-    let ranking: HashMap<OrderId, Rank> = orders.values().map(|s| (s.id, rank_of(s))).collect();
-    let items: Vec<(&str, &Transition)> = batch.iter().map(|(t, tr)| (*t, tr)).collect();
-    let (results, mut effects) = logic::resolve(&items, &mut orders, &mut leases);
-    effects.take_orders(&orders);
-    if !effects.orders.is_empty() {
-        write_effects(store, &mut tx, &effects, &ranking).await?;
-        tx.commit().await.map_err(db("committing transitions"))?;
-    }
-    Ok(results)
 }
 
 /// What a statement of the transition batch's read script reads.
@@ -442,13 +354,13 @@ async fn write_effects(
     tx: &mut SqliteConnection,
     effects: &Effects,
     ranking: &HashMap<OrderId, Rank>,
-) -> Result<(), StoreError> {
+) -> Result<()> {
     let ranked: Vec<&StoredOrder> = effects
         .orders
         .iter()
         .filter(|s| ranking.get(&s.id) != Some(&rank_of(s)))
         .collect();
-    if store.take_fault(FaultPoint::AfterOrderUpdate) {
+    if store.fault.take(FaultPoint::AfterOrderUpdate) {
         // The orders are updated, then the write fails (its transaction
         // rolls back): the atomicity tests inject this.
         let mut sql = String::new();
@@ -499,11 +411,7 @@ fn orders_sql(sql: &mut String, effects: &Effects, ranked: &[&StoredOrder]) {
 }
 
 /// Binds the statements of [`orders_sql`].
-fn bind_orders<'q>(
-    mut q: Q<'q>,
-    effects: &Effects,
-    ranked: &[&StoredOrder],
-) -> Result<Q<'q>, StoreError> {
+fn bind_orders<'q>(mut q: Q<'q>, effects: &Effects, ranked: &[&StoredOrder]) -> Result<Q<'q>> {
     for s in &effects.orders {
         let o = &s.order;
         q = q
@@ -559,7 +467,7 @@ fn rest_sql(sql: &mut String, effects: &Effects) {
 }
 
 /// Binds the statements of [`rest_sql`].
-fn bind_rest<'q>(mut q: Q<'q>, effects: &Effects) -> Result<Q<'q>, StoreError> {
+fn bind_rest<'q>(mut q: Q<'q>, effects: &Effects) -> Result<Q<'q>> {
     for (tenant, h) in &effects.history {
         q = bind_history(q, tenant, h)?;
     }
@@ -581,96 +489,4 @@ fn bind_rest<'q>(mut q: Q<'q>, effects: &Effects) -> Result<Q<'q>, StoreError> {
             .bind(order_id.to_string());
     }
     bind_work(q, &effects.enqueue)
-}
-
-// ---- dashboard ------------------------------------------------------------
-
-pub(super) async fn dashboard(
-    store: &SqliteStore,
-    tenant: &str,
-    now: DateTime<Utc>,
-    window: TimeDelta,
-) -> Result<Dashboard, StoreError> {
-    let w = window_bounds(now, window)?;
-    let mut tx = store.read().await?;
-    let mut orders_by_state = BTreeMap::new();
-    for row in sqlx::query(
-        "SELECT current_state, COUNT(*) AS n FROM orders WHERE user_id = ? GROUP BY current_state",
-    )
-    .bind(tenant.to_owned())
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db("counting orders by state"))?
-    {
-        orders_by_state.insert(column::<String>(&row, "current_state")?, count(&row, "n")?);
-    }
-    let mut orders_by_priority: BTreeMap<Priority, u64> =
-        Priority::ALL.iter().map(|p| (*p, 0)).collect();
-    let mut viral_orders = 0;
-    for row in sqlx::query(
-        "SELECT priority, COUNT(*) AS n, SUM(viral) AS v FROM orders \
-         WHERE user_id = ? AND terminal = 0 GROUP BY priority",
-    )
-    .bind(tenant.to_owned())
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(db("counting orders by priority"))?
-    {
-        orders_by_priority.insert(super::rows::lane(&row, "priority")?, count(&row, "n")?);
-        viral_orders += count(&row, "v")?;
-    }
-    let row = sqlx::query(
-        "SELECT COUNT(*) AS n, \
-                COALESCE(SUM(automated = 1 AND error_message IS NULL), 0) AS healthy, \
-                COUNT(DISTINCT CASE WHEN error_message IS NULL THEN order_id END) AS processed, \
-                AVG(duration_ms) AS avg_ms \
-         FROM order_transitions WHERE user_id = ? AND created_at > ? AND created_at <= ?",
-    )
-    .bind(tenant.to_owned())
-    .bind(w.start)
-    .bind(w.end)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db("aggregating the window's transitions"))?;
-    let (total, healthy, processed) = (
-        count(&row, "n")?,
-        count(&row, "healthy")?,
-        count(&row, "processed")?,
-    );
-    let avg: Option<f64> = column(&row, "avg_ms")?;
-    let prev_avg: Option<f64> = sqlx::query_scalar(
-        "SELECT AVG(duration_ms) FROM order_transitions \
-         WHERE user_id = ? AND created_at > ? AND created_at <= ?",
-    )
-    .bind(tenant.to_owned())
-    .bind(w.prev_start)
-    .bind(w.start)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(db("aggregating the previous window's transitions"))?;
-    let most_urgent = active_on(&mut *tx, tenant, MOST_URGENT_LIMIT).await?;
-    tx.commit().await.map_err(db("ending a read"))?;
-    Ok(Dashboard {
-        now: trunc(now),
-        window_ms: w.len,
-        orders_processed_per_minute: processed as f64 / w.minutes(),
-        automation_health_pct: (total > 0).then(|| 100.0 * healthy as f64 / total as f64),
-        avg_processing_time_s: avg.map(|a| a / 1000.0),
-        avg_processing_time_change_pct: change_pct(avg, prev_avg),
-        orders_by_state,
-        orders_by_priority,
-        viral_orders,
-        most_urgent,
-    })
-}
-
-/// Reads a non-negative count column.
-pub(super) fn count(row: &SqliteRow, col: &str) -> Result<u64, StoreError> {
-    let n: Option<i64> = column(row, col)?;
-    logic::to_u64(n.unwrap_or(0), col)
-}
-
-/// Reads an optional time column.
-pub(super) fn time(row: &SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-    column::<Option<i64>>(row, col)?.map(from_ms).transpose()
 }

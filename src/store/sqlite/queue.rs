@@ -1,43 +1,26 @@
 //! The durable work queue on SQLite.
 
+use crate::store::Result;
 use chrono::{DateTime, TimeDelta, Utc};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{AssertSqlSafe, SqlitePool};
+use sqlx::AssertSqlSafe;
 
 use super::SqliteStore;
-use super::orders::{count, insert_work, time};
-use super::rows::{column, db, from_json, json, lane, uuid};
+use super::orders::insert_work;
+use super::rows::{column, count, db, json, lane, time};
 use crate::model::Priority;
-use crate::store::logic::{
-    self, Enqueue, LeaseState, lease_expiry, lease_lost, leased_error, ms, trunc,
-};
+use crate::store::decode;
+use crate::store::logic::{self, Enqueue, lease_expiry, lease_lost, leased_error, ms, trunc};
 use crate::store::{
-    ClaimRequest, Lease, OrderId, QueueSummary, StoreError, TenantScope, WorkId, WorkItem, WorkSpec,
+    ClaimRequest, Lease, OrderId, QueueStore, QueueSummary, StoreError, TenantScope, WorkId,
+    WorkItem, WorkSpec,
 };
-
-/// Decodes a row with `user_id, order_id, lease_owner, attempts, lease_expires_at`.
-pub(super) fn lease_state(row: &SqliteRow) -> Result<LeaseState, StoreError> {
-    Ok(LeaseState {
-        tenant: column(row, "user_id")?,
-        order_id: uuid(row, "order_id")?,
-        owner: column(row, "lease_owner")?,
-        attempts: attempts(row)?,
-        expires_at: time(row, "lease_expires_at")?,
-    })
-}
-
-fn attempts(row: &SqliteRow) -> Result<u32, StoreError> {
-    let n: i64 = column(row, "attempts")?;
-    u32::try_from(n)
-        .map_err(|_| StoreError::database(format!("stored attempts {n} is out of range")))
-}
 
 /// The order's `viral` flag and `created_at`, if it is the tenant's.
 async fn order_facts(
     conn: &mut sqlx::SqliteConnection,
     tenant: &str,
     order_id: OrderId,
-) -> Result<(bool, DateTime<Utc>), StoreError> {
+) -> Result<(bool, DateTime<Utc>)> {
     let row = sqlx::query("SELECT viral, created_at FROM orders WHERE id = ? AND user_id = ?")
         .bind(order_id.to_string())
         .bind(tenant.to_owned())
@@ -57,7 +40,7 @@ async fn find_item(
     order_id: OrderId,
     kind: &str,
     now: DateTime<Utc>,
-) -> Result<Option<(WorkId, bool)>, StoreError> {
+) -> Result<Option<(WorkId, bool)>> {
     let row = sqlx::query(
         "SELECT id, lease_owner IS NOT NULL AND lease_expires_at > ? AS leased \
          FROM work_queue WHERE order_id = ? AND kind = ?",
@@ -72,290 +55,257 @@ async fn find_item(
         .transpose()
 }
 
-pub(super) async fn enqueue(
-    store: &SqliteStore,
+/// Inserts the order's item of `spec.kind` (it has none), with the order's
+/// `viral` flag and `created_at`; returns the item's id.
+async fn insert_item(
+    conn: &mut sqlx::SqliteConnection,
     tenant: &str,
     order_id: OrderId,
-    work: &WorkSpec,
+    spec: WorkSpec,
+    (viral, order_created_at): (bool, DateTime<Utc>),
     now: DateTime<Utc>,
-) -> Result<(WorkId, bool), StoreError> {
-    let spec = logic::prepare_work(work)?;
-    let mut tx = store.write().await?;
-    let (viral, order_created_at) = order_facts(&mut tx, tenant, order_id).await?;
-    let result = match find_item(&mut tx, order_id, &spec.kind, now).await? {
-        Some((id, _)) => (id, false),
-        None => {
-            let item = Enqueue {
-                tenant: tenant.to_owned(),
-                order_id,
-                spec,
-                viral,
-                order_created_at,
-                at: trunc(now),
-            };
-            insert_work(&mut tx, std::slice::from_ref(&item)).await?;
-            let id = find_item(&mut tx, order_id, &item.spec.kind, now)
-                .await?
-                .map(|(id, _)| id)
-                .ok_or_else(|| StoreError::database("the enqueued work item vanished"))?;
-            (id, true)
-        }
+) -> Result<WorkId> {
+    let item = Enqueue {
+        tenant: tenant.to_owned(),
+        order_id,
+        spec,
+        viral,
+        order_created_at,
+        at: trunc(now),
     };
-    tx.commit().await.map_err(db("committing work"))?;
-    Ok(result)
+    insert_work(&mut *conn, std::slice::from_ref(&item)).await?;
+    find_item(conn, order_id, &item.spec.kind, now)
+        .await?
+        .map(|(id, _)| id)
+        .ok_or_else(|| StoreError::database("the new work item vanished"))
 }
 
-pub(super) async fn schedule(
-    store: &SqliteStore,
-    tenant: &str,
-    order_id: OrderId,
-    work: &WorkSpec,
-    now: DateTime<Utc>,
-) -> Result<WorkId, StoreError> {
-    let spec = logic::prepare_work(work)?;
-    let mut tx = store.write().await?;
-    let (viral, order_created_at) = order_facts(&mut tx, tenant, order_id).await?;
-    let id = match find_item(&mut tx, order_id, &spec.kind, now).await? {
-        Some((id, true)) => return Err(leased_error(id)),
-        Some((id, false)) => {
-            sqlx::query(
-                "UPDATE work_queue SET lane = ?, run_at = ?, payload = ?, lease_owner = NULL, \
-                 lease_expires_at = NULL, updated_at = ?, ready = 0 WHERE id = ?",
-            )
-            .bind(spec.lane.as_str())
-            .bind(ms(spec.run_at))
-            .bind(json(&spec.payload, "payload")?)
-            .bind(ms(now))
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("scheduling work"))?;
-            id
-        }
-        None => {
-            let kind = spec.kind.clone();
-            let item = Enqueue {
-                tenant: tenant.to_owned(),
-                order_id,
-                spec,
-                viral,
-                order_created_at,
-                at: trunc(now),
-            };
-            insert_work(&mut tx, std::slice::from_ref(&item)).await?;
-            find_item(&mut tx, order_id, &kind, now)
-                .await?
-                .map(|(id, _)| id)
-                .ok_or_else(|| StoreError::database("the scheduled work item vanished"))?
-        }
-    };
-    tx.commit().await.map_err(db("committing work"))?;
-    Ok(id)
-}
-
-pub(super) async fn claim(
-    store: &SqliteStore,
-    scope: TenantScope<'_>,
-    req: &ClaimRequest<'_>,
-) -> Result<Vec<WorkItem>, StoreError> {
-    let expires_at = lease_expiry(req.now, req.lease)?;
-    let now = ms(trunc(req.now));
-    let lanes: Vec<_> = req.lanes.iter().filter(|l| l.limit > 0).collect();
-    if lanes.is_empty() {
-        return Ok(Vec::new());
+impl QueueStore for SqliteStore {
+    async fn enqueue(
+        &self,
+        tenant: &str,
+        order_id: OrderId,
+        work: &WorkSpec,
+        now: DateTime<Utc>,
+    ) -> Result<(WorkId, bool)> {
+        let spec = logic::prepare_work(work)?;
+        let mut tx = self.main.write().await?;
+        let facts = order_facts(&mut tx, tenant, order_id).await?;
+        let result = match find_item(&mut tx, order_id, &spec.kind, now).await? {
+            Some((id, _)) => (id, false),
+            None => (
+                insert_item(&mut tx, tenant, order_id, spec, facts, now).await?,
+                true,
+            ),
+        };
+        tx.commit().await.map_err(db("committing work"))?;
+        Ok(result)
     }
-    let tenant_filter = match scope {
-        TenantScope::Tenant(_) => " AND user_id = ?",
-        TenantScope::All => "",
-    };
-    // Ready items in service order, straight off `work_queue_ready`: no
-    // sort, no scan past items that are not due. (`+run_at <= now` guards
-    // against a writer whose clock ran ahead; the `+` keeps the planner
-    // from choosing `work_queue_pending` for it.)
-    let per_lane = format!(
-        "SELECT id FROM (SELECT id FROM work_queue WHERE lane = ? AND ready = 1 \
-         AND +run_at <= ?{tenant_filter} ORDER BY viral DESC, order_created_at, id LIMIT ?)"
-    );
-    let sql = format!(
-        "UPDATE work_queue SET lease_owner = ?, lease_expires_at = ?, run_at = ?, \
-         attempts = attempts + 1, updated_at = ?, ready = 0 WHERE id IN ({}) \
-         RETURNING id, user_id, order_id, kind, lane, viral, order_created_at, payload, attempts",
-        vec![per_lane; lanes.len()].join(" UNION ALL ")
-    );
-    // Promote what has come due since (scheduled checks, lapsed leases),
-    // then claim: two statements sent as one (one round trip to the SQLite
-    // thread), each its own transaction: promotion is idempotent and the
-    // claim atomic, so a writer in between changes nothing.
-    let sql = format!("UPDATE work_queue SET ready = 1 WHERE ready = 0 AND run_at <= ?; {sql}");
-    let mut q = sqlx::query(AssertSqlSafe(sql))
-        .bind(now)
-        .bind(req.worker.to_owned())
-        .bind(ms(expires_at))
-        .bind(ms(expires_at))
+
+    async fn schedule(
+        &self,
+        tenant: &str,
+        order_id: OrderId,
+        work: &WorkSpec,
+        now: DateTime<Utc>,
+    ) -> Result<WorkId> {
+        let spec = logic::prepare_work(work)?;
+        let mut tx = self.main.write().await?;
+        let facts = order_facts(&mut tx, tenant, order_id).await?;
+        let id = match find_item(&mut tx, order_id, &spec.kind, now).await? {
+            Some((id, true)) => return Err(leased_error(id)),
+            Some((id, false)) => {
+                sqlx::query(
+                    "UPDATE work_queue SET lane = ?, run_at = ?, payload = ?, lease_owner = NULL, \
+                     lease_expires_at = NULL, updated_at = ?, ready = 0 WHERE id = ?",
+                )
+                .bind(spec.lane.as_str())
+                .bind(ms(spec.run_at))
+                .bind(json(&spec.payload, "payload")?)
+                .bind(ms(now))
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db("scheduling work"))?;
+                id
+            }
+            None => insert_item(&mut tx, tenant, order_id, spec, facts, now).await?,
+        };
+        tx.commit().await.map_err(db("committing work"))?;
+        Ok(id)
+    }
+
+    async fn claim(&self, scope: TenantScope<'_>, req: &ClaimRequest<'_>) -> Result<Vec<WorkItem>> {
+        let expires_at = lease_expiry(req.now, req.lease)?;
+        let now = ms(trunc(req.now));
+        let lanes: Vec<_> = req.lanes.iter().filter(|l| l.limit > 0).collect();
+        if lanes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let tenant_filter = match scope {
+            TenantScope::Tenant(_) => " AND user_id = ?",
+            TenantScope::All => "",
+        };
+        // Ready items in service order, straight off `work_queue_ready`: no
+        // sort, no scan past items that are not due. (`+run_at <= now` guards
+        // against a writer whose clock ran ahead; the `+` keeps the planner
+        // from choosing `work_queue_pending` for it.)
+        let per_lane = format!(
+            "SELECT id FROM (SELECT id FROM work_queue WHERE lane = ? AND ready = 1 \
+             AND +run_at <= ?{tenant_filter} ORDER BY viral DESC, order_created_at, id LIMIT ?)"
+        );
+        let sql = format!(
+            "UPDATE work_queue SET lease_owner = ?, lease_expires_at = ?, run_at = ?, \
+             attempts = attempts + 1, updated_at = ?, ready = 0 WHERE id IN ({}) \
+             RETURNING id, user_id, order_id, kind, lane, viral, order_created_at, payload, attempts",
+            vec![per_lane; lanes.len()].join(" UNION ALL ")
+        );
+        // Promote what has come due since (scheduled checks, lapsed leases),
+        // then claim: two statements sent as one (one round trip to the SQLite
+        // thread), each its own transaction: promotion is idempotent and the
+        // claim atomic, so a writer in between changes nothing.
+        let sql = format!("UPDATE work_queue SET ready = 1 WHERE ready = 0 AND run_at <= ?; {sql}");
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(now)
+            .bind(req.worker.to_owned())
+            .bind(ms(expires_at))
+            .bind(ms(expires_at))
+            .bind(now);
+        for l in &lanes {
+            q = q.bind(l.lane.as_str()).bind(now);
+            if let TenantScope::Tenant(t) = scope {
+                q = q.bind(t.to_owned());
+            }
+            q = q.bind(i64::try_from(l.limit).unwrap_or(i64::MAX));
+        }
+        let rows = q
+            .fetch_all(&self.main.writer)
+            .await
+            .map_err(db("claiming work"))?;
+        let claimed = rows
+            .iter()
+            .map(|row| decode::claimed_item(row, req.worker, expires_at))
+            .collect::<Result<_, _>>()?;
+        Ok(decode::in_service_order(&lanes, claimed))
+    }
+
+    async fn renew(&self, lease: &Lease, extend: TimeDelta, now: DateTime<Utc>) -> Result<Lease> {
+        let until = lease_expiry(now, extend)?;
+        let q = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE work_queue SET lease_expires_at = ?, run_at = ?, updated_at = ?, ready = 0 \
+             WHERE {LEASE_HOLDS}"
+        )))
+        .bind(ms(until))
+        .bind(ms(until))
+        .bind(ms(trunc(now)));
+        self.on_lease(q, lease, now, "renewing a lease").await?;
+        Ok(Lease {
+            expires_at: until,
+            ..lease.clone()
+        })
+    }
+
+    async fn complete(&self, lease: &Lease, now: DateTime<Utc>) -> Result<()> {
+        let q = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM work_queue WHERE {LEASE_HOLDS}"
+        )));
+        self.on_lease(q, lease, now, "completing work").await
+    }
+
+    async fn release(
+        &self,
+        lease: &Lease,
+        run_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let q = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE work_queue SET lease_owner = NULL, lease_expires_at = NULL, run_at = ?, \
+             updated_at = ?, ready = 0 WHERE {LEASE_HOLDS}"
+        )))
+        .bind(ms(trunc(run_at.unwrap_or(now))))
+        .bind(ms(trunc(now)));
+        self.on_lease(q, lease, now, "releasing work").await
+    }
+
+    async fn queue_summary(
+        &self,
+        scope: TenantScope<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<QueueSummary> {
+        let now = ms(trunc(now));
+        let tenant = match scope {
+            TenantScope::Tenant(_) => " AND user_id = ?2",
+            TenantScope::All => "",
+        };
+        // Two parts, both through `work_queue_pending` (`ready IN (0, 1)` makes
+        // it the index; see migration 4): the due items per lane (the only rows
+        // read from the table, for their lane), then one row of totals that
+        // reads the index alone. A lease's expiry is set exactly when it has an
+        // owner (a table CHECK), so the expiry tells leased items apart.
+        let mut q = sqlx::query(AssertSqlSafe(format!(
+            "SELECT lane, COUNT(*) AS due, NULL AS leased, NULL AS expired, NULL AS scheduled, \
+                NULL AS next_run_at \
+             FROM work_queue WHERE ready IN (0, 1) AND run_at <= ?1{tenant} GROUP BY lane \
+             UNION ALL \
+             SELECT NULL, NULL, SUM(lease_expires_at > ?1), SUM(lease_expires_at <= ?1), \
+                SUM(run_at > ?1 AND lease_expires_at IS NULL), MIN(run_at) \
+             FROM work_queue INDEXED BY work_queue_pending WHERE ready IN (0, 1){tenant}"
+        )))
         .bind(now);
-    for l in &lanes {
-        q = q.bind(l.lane.as_str()).bind(now);
         if let TenantScope::Tenant(t) = scope {
             q = q.bind(t.to_owned());
         }
-        q = q.bind(i64::try_from(l.limit).unwrap_or(i64::MAX));
-    }
-    let rows = q
-        .fetch_all(&store.writer)
-        .await
-        .map_err(db("claiming work"))?;
-    let mut claimed = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let item = WorkItem {
-            order_id: uuid(row, "order_id")?,
-            kind: column(row, "kind")?,
-            lane: lane(row, "lane")?,
-            viral: column(row, "viral")?,
-            payload: from_json(&column::<String>(row, "payload")?, "payload")?,
-            lease: Lease {
-                id: column(row, "id")?,
-                tenant: column(row, "user_id")?,
-                worker: req.worker.to_owned(),
-                attempt: attempts(row)?,
-                expires_at,
-            },
+        let rows = q
+            .fetch_all(&self.main.reader)
+            .await
+            .map_err(db("summarizing the queue"))?;
+        let mut s = QueueSummary {
+            due: Priority::ALL.iter().map(|p| (*p, 0)).collect(),
+            ..QueueSummary::default()
         };
-        let created: i64 = column(row, "order_created_at")?;
-        claimed.push((item, created));
+        for row in &rows {
+            let lane_name: Option<String> = column(row, "lane")?;
+            if lane_name.is_some() {
+                s.due.insert(lane(row, "lane")?, count(row, "due")?);
+                continue;
+            }
+            s.leased += count(row, "leased")?;
+            s.expired_leases += count(row, "expired")?;
+            s.scheduled += count(row, "scheduled")?;
+            if let Some(t) = time(row, "next_run_at")? {
+                s.next_run_at = Some(s.next_run_at.map_or(t, |n| n.min(t)));
+            }
+        }
+        Ok(s)
     }
-    // RETURNING has no order: lane by lane as asked, VIRAL first, oldest first.
-    let lane_pos = |p: Priority| lanes.iter().position(|l| l.lane == p).unwrap_or(usize::MAX);
-    claimed.sort_by_key(|(i, created)| (lane_pos(i.lane), !i.viral, *created, i.lease.id));
-    Ok(claimed.into_iter().map(|(i, _)| i).collect())
 }
 
 /// The `WHERE` clause matching a lease that still holds.
 const LEASE_HOLDS: &str =
     "id = ? AND user_id = ? AND lease_owner = ? AND attempts = ? AND lease_expires_at > ?";
 
-fn bind_lease<'q>(q: super::rows::Q<'q>, lease: &Lease, now: DateTime<Utc>) -> super::rows::Q<'q> {
-    q.bind(lease.id)
-        .bind(lease.tenant.clone())
-        .bind(lease.worker.clone())
-        .bind(i64::from(lease.attempt))
-        .bind(ms(trunc(now)))
-}
-
-pub(super) async fn renew(
-    pool: &SqlitePool,
-    lease: &Lease,
-    extend: TimeDelta,
-    now: DateTime<Utc>,
-) -> Result<Lease, StoreError> {
-    let until = lease_expiry(now, extend)?;
-    let q = sqlx::query(AssertSqlSafe(format!(
-        "UPDATE work_queue SET lease_expires_at = ?, run_at = ?, updated_at = ?, ready = 0 \
-         WHERE {LEASE_HOLDS}"
-    )))
-    .bind(ms(until))
-    .bind(ms(until))
-    .bind(ms(trunc(now)));
-    let done = bind_lease(q, lease, now)
-        .execute(pool)
-        .await
-        .map_err(db("renewing a lease"))?;
-    if done.rows_affected() == 0 {
-        return Err(lease_lost(lease));
-    }
-    Ok(Lease {
-        expires_at: until,
-        ..lease.clone()
-    })
-}
-
-pub(super) async fn complete(
-    pool: &SqlitePool,
-    lease: &Lease,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let q = sqlx::query(AssertSqlSafe(format!(
-        "DELETE FROM work_queue WHERE {LEASE_HOLDS}"
-    )));
-    let done = bind_lease(q, lease, now)
-        .execute(pool)
-        .await
-        .map_err(db("completing work"))?;
-    if done.rows_affected() == 0 {
-        return Err(lease_lost(lease));
-    }
-    Ok(())
-}
-
-pub(super) async fn release(
-    pool: &SqlitePool,
-    lease: &Lease,
-    run_at: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let q = sqlx::query(AssertSqlSafe(format!(
-        "UPDATE work_queue SET lease_owner = NULL, lease_expires_at = NULL, run_at = ?, \
-         updated_at = ?, ready = 0 WHERE {LEASE_HOLDS}"
-    )))
-    .bind(ms(trunc(run_at.unwrap_or(now))))
-    .bind(ms(trunc(now)));
-    let done = bind_lease(q, lease, now)
-        .execute(pool)
-        .await
-        .map_err(db("releasing work"))?;
-    if done.rows_affected() == 0 {
-        return Err(lease_lost(lease));
-    }
-    Ok(())
-}
-
-pub(super) async fn summary(
-    pool: &SqlitePool,
-    scope: TenantScope<'_>,
-    now: DateTime<Utc>,
-) -> Result<QueueSummary, StoreError> {
-    let now = ms(trunc(now));
-    let tenant = match scope {
-        TenantScope::Tenant(_) => " AND user_id = ?2",
-        TenantScope::All => "",
-    };
-    // Two parts, both through `work_queue_pending` (`ready IN (0, 1)` makes
-    // it the index; see migration 4): the due items per lane (the only rows
-    // read from the table, for their lane), then one row of totals that
-    // reads the index alone. A lease's expiry is set exactly when it has an
-    // owner (a table CHECK), so the expiry tells leased items apart.
-    let mut q = sqlx::query(AssertSqlSafe(format!(
-        "SELECT lane, COUNT(*) AS due, NULL AS leased, NULL AS expired, NULL AS scheduled, \
-            NULL AS next_run_at \
-         FROM work_queue WHERE ready IN (0, 1) AND run_at <= ?1{tenant} GROUP BY lane \
-         UNION ALL \
-         SELECT NULL, NULL, SUM(lease_expires_at > ?1), SUM(lease_expires_at <= ?1), \
-            SUM(run_at > ?1 AND lease_expires_at IS NULL), MIN(run_at) \
-         FROM work_queue INDEXED BY work_queue_pending WHERE ready IN (0, 1){tenant}"
-    )))
-    .bind(now);
-    if let TenantScope::Tenant(t) = scope {
-        q = q.bind(t.to_owned());
-    }
-    let rows = q
-        .fetch_all(pool)
-        .await
-        .map_err(db("summarizing the queue"))?;
-    let mut s = QueueSummary {
-        due: Priority::ALL.iter().map(|p| (*p, 0)).collect(),
-        ..QueueSummary::default()
-    };
-    for row in &rows {
-        let lane_name: Option<String> = column(row, "lane")?;
-        if lane_name.is_some() {
-            s.due.insert(lane(row, "lane")?, count(row, "due")?);
-            continue;
+impl SqliteStore {
+    /// Runs `q` (a statement ending `WHERE {LEASE_HOLDS}`) with the lease
+    /// bound; [`StoreError::LeaseLost`] if it matched no row.
+    async fn on_lease(
+        &self,
+        q: super::rows::Q<'_>,
+        lease: &Lease,
+        now: DateTime<Utc>,
+        context: &'static str,
+    ) -> Result<()> {
+        let done = q
+            .bind(lease.id)
+            .bind(lease.tenant.clone())
+            .bind(lease.worker.clone())
+            .bind(i64::from(lease.attempt))
+            .bind(ms(trunc(now)))
+            .execute(&self.main.writer)
+            .await
+            .map_err(db(context))?;
+        if done.rows_affected() == 0 {
+            return Err(lease_lost(lease));
         }
-        s.leased += count(row, "leased")?;
-        s.expired_leases += count(row, "expired")?;
-        s.scheduled += count(row, "scheduled")?;
-        if let Some(t) = time(row, "next_run_at")? {
-            s.next_run_at = Some(s.next_run_at.map_or(t, |n| n.min(t)));
-        }
+        Ok(())
     }
-    Ok(s)
 }

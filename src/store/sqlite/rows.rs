@@ -1,14 +1,14 @@
 //! Rows ↔ records: column lists, binding and decoding.
 
+use crate::store::Result;
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteQueryResult, SqliteRow};
 use sqlx::{Either, Row};
 
-use crate::model::{Priority, StateName};
-use crate::store::decode::{self, Columns, decimal, parse_enum};
-use crate::store::logic::{from_ms, is_viral, ms, priority_rank, to_i64, to_u64};
-use crate::store::{HistoryEntry, OrderId, StoreError, StoredOrder, WorkflowMetric};
+use crate::store::decode::{self, Columns};
+use crate::store::logic::{from_ms, is_viral, ms, priority_rank, to_i64};
+use crate::store::{HistoryEntry, OrderId, StoreError, StoredOrder};
 
 /// A query with positional arguments.
 pub(super) type Q<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments>;
@@ -62,10 +62,10 @@ pub(super) fn params(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
-pub(super) use crate::store::decode::{from_json, json};
+pub(super) use crate::store::decode::{count, json, lane};
 
 /// Binds one order's columns, in [`ORDER_COLUMNS`] order.
-pub(super) fn bind_order<'q>(q: Q<'q>, s: &StoredOrder) -> Result<Q<'q>, StoreError> {
+pub(super) fn bind_order<'q>(q: Q<'q>, s: &StoredOrder) -> Result<Q<'q>> {
     let o = &s.order;
     let user_ref = o.user.as_ref().map(|u| json(u, "user")).transpose()?;
     Ok(q.bind(s.id.to_string())
@@ -103,7 +103,7 @@ pub(super) fn bind_order<'q>(q: Q<'q>, s: &StoredOrder) -> Result<Q<'q>, StoreEr
         .bind(ms(o.state_changed_at.unwrap_or(o.created_at))))
 }
 
-fn get<'r, T>(row: &'r SqliteRow, col: &str) -> Result<T, StoreError>
+fn get<'r, T>(row: &'r SqliteRow, col: &str) -> Result<T>
 where
     T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
 {
@@ -112,35 +112,21 @@ where
 }
 
 /// Reads a UUID column.
-pub(super) fn uuid(row: &SqliteRow, col: &str) -> Result<OrderId, StoreError> {
+pub(super) fn uuid(row: &SqliteRow, col: &str) -> Result<OrderId> {
     let text: String = get(row, col)?;
     OrderId::parse_str(&text)
         .map_err(|e| StoreError::database(format!("stored {col} `{text}` is not a UUID: {e}")))
 }
 
-impl Columns for SqliteRow {
-    fn text(&self, col: &str) -> Result<String, StoreError> {
-        get(self, col)
-    }
-    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
-        get(self, col)
-    }
-    fn int(&self, col: &str) -> Result<i64, StoreError> {
-        get(self, col)
-    }
-    fn flag(&self, col: &str) -> Result<bool, StoreError> {
-        get(self, col)
-    }
-    fn id(&self, col: &str) -> Result<OrderId, StoreError> {
-        uuid(self, col)
-    }
-    fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
-        get::<Option<i64>>(self, col)?.map(from_ms).transpose()
-    }
+/// Reads a time column (milliseconds since the epoch).
+fn opt_time_ms(row: &SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>> {
+    get::<Option<i64>>(row, col)?.map(from_ms).transpose()
 }
 
+decode::impl_columns!(SqliteRow, get, uuid, opt_time_ms);
+
 /// Decodes an `orders` row selected with [`ORDER_COLUMNS`].
-pub(super) fn order_from_row(row: &SqliteRow) -> Result<StoredOrder, StoreError> {
+pub(super) fn order_from_row(row: &SqliteRow) -> Result<StoredOrder> {
     decode::order(row)
 }
 
@@ -152,11 +138,7 @@ pub(super) const HISTORY_COLUMNS: &str = "order_id, user_id, version, from_state
 pub(super) const HISTORY_COLUMN_COUNT: usize = 11;
 
 /// Binds one history row, in [`HISTORY_COLUMNS`] order.
-pub(super) fn bind_history<'q>(
-    q: Q<'q>,
-    tenant: &str,
-    h: &HistoryEntry,
-) -> Result<Q<'q>, StoreError> {
+pub(super) fn bind_history<'q>(q: Q<'q>, tenant: &str, h: &HistoryEntry) -> Result<Q<'q>> {
     Ok(q.bind(h.order_id.to_string())
         .bind(tenant.to_owned())
         .bind(to_i64(h.version, "version")?)
@@ -170,50 +152,17 @@ pub(super) fn bind_history<'q>(
         .bind(ms(h.at)))
 }
 
-/// Decodes an `order_transitions` row selected with [`HISTORY_COLUMNS`].
-pub(super) fn history_from_row(row: &SqliteRow) -> Result<HistoryEntry, StoreError> {
-    Ok(HistoryEntry {
-        order_id: uuid(row, "order_id")?,
-        version: to_u64(get(row, "version")?, "version")?,
-        from: StateName::new(&get::<String>(row, "from_state")?),
-        to: StateName::new(&get::<String>(row, "to_state")?),
-        reason: get(row, "transition_reason")?,
-        automated: get(row, "automated")?,
-        duration_ms: to_u64(get(row, "duration_ms")?, "duration_ms")?,
-        actions_executed: crate::store::decode::json_text(
-            &get::<String>(row, "actions_executed")?,
-            "actions_executed",
-        )?,
-        error_message: get(row, "error_message")?,
-        at: from_ms(get(row, "created_at")?)?,
-    })
-}
-
-/// Decodes a `workflow_metrics` row.
-pub(super) fn metric_from_row(row: &SqliteRow) -> Result<WorkflowMetric, StoreError> {
-    Ok(WorkflowMetric {
-        order_id: get::<Option<String>>(row, "order_id")?
-            .map(|_| uuid(row, "order_id"))
-            .transpose()?,
-        metric_type: get(row, "metric_type")?,
-        metric_name: get(row, "metric_name")?,
-        value: decimal(&get::<String>(row, "metric_value")?, "metric_value")?,
-        dimensions: from_json(&get::<String>(row, "dimensions")?, "dimensions")?,
-        recorded_at: from_ms(get(row, "recorded_at")?)?,
-    })
-}
-
 /// Reads a column as `T`.
-pub(super) fn column<'r, T>(row: &'r SqliteRow, col: &str) -> Result<T, StoreError>
+pub(super) fn column<'r, T>(row: &'r SqliteRow, col: &str) -> Result<T>
 where
     T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
 {
     get(row, col)
 }
 
-/// Reads a lane column.
-pub(super) fn lane(row: &SqliteRow, col: &str) -> Result<Priority, StoreError> {
-    parse_enum(&get::<String>(row, col)?, Priority::parse, "lane")
+/// Reads an optional time column (milliseconds).
+pub(super) fn time(row: &SqliteRow, col: &str) -> Result<Option<DateTime<Utc>>> {
+    row.opt_time(col)
 }
 
 #[cfg(test)]

@@ -1,0 +1,70 @@
+//! The dashboard of the `memory:` store: the aggregates in one pass.
+
+use crate::store::Result;
+use std::collections::HashSet;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::{MemoryStore, sort_urgent};
+use crate::model::Impact;
+use crate::store::logic::{self, Figures, window_bounds};
+use crate::store::{Dashboard, DashboardStore, MOST_URGENT_LIMIT};
+
+impl DashboardStore for MemoryStore {
+    async fn dashboard(
+        &self,
+        tenant: &str,
+        now: DateTime<Utc>,
+        window: TimeDelta,
+    ) -> Result<Dashboard> {
+        let w = window_bounds(now, window)?;
+        let inner = self.lock();
+        let mut f = Figures::default();
+        let mut active = Vec::new();
+        let mut processed = HashSet::new();
+        let (mut dur_sum, mut prev_n, mut prev_sum) = (0f64, 0u64, 0f64);
+        for o in inner
+            .orders
+            .values()
+            .map(|o| &**o)
+            .filter(|o| o.order.user_id.as_deref() == Some(tenant))
+        {
+            *f.by_state
+                .entry(o.order.current_state.to_string())
+                .or_default() += 1;
+            if !o.terminal {
+                *f.by_priority.entry(o.order.priority).or_default() += 1;
+                if o.order.impact == Impact::Viral {
+                    f.viral += 1;
+                }
+                active.push(o);
+            }
+            for h in inner.history.get(&o.id).into_iter().flatten() {
+                let t = logic::ms(h.at);
+                if t > w.start && t <= w.end {
+                    f.transitions += 1;
+                    dur_sum += h.duration_ms as f64;
+                    if h.error_message.is_none() {
+                        processed.insert(o.id);
+                        if h.automated {
+                            f.healthy += 1;
+                        }
+                    }
+                } else if t > w.prev_start && t <= w.start {
+                    prev_n += 1;
+                    prev_sum += h.duration_ms as f64;
+                }
+            }
+        }
+        sort_urgent(&mut active);
+        f.processed = processed.len() as u64;
+        f.avg_ms = (f.transitions > 0).then(|| dur_sum / f.transitions as f64);
+        f.prev_avg_ms = (prev_n > 0).then(|| prev_sum / prev_n as f64);
+        let most_urgent = active
+            .into_iter()
+            .take(MOST_URGENT_LIMIT)
+            .cloned()
+            .collect();
+        Ok(logic::dashboard(now, &w, f, most_urgent))
+    }
+}

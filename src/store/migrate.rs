@@ -1,0 +1,168 @@
+//! The one migration algorithm every migration set runs (the SQLite main
+//! file, the SQLite inbox file, PostgreSQL), after sqlx's `Migrator`: each
+//! applied version is recorded with the SHA-256 of its text, and on open
+//!
+//! - a database at a version newer than the binary knows is refused
+//!   ([`StoreError::SchemaTooNew`]) before anything is written;
+//! - an applied migration whose text changed since is refused
+//!   ([`StoreError::MigrationChanged`]), never silently skipped;
+//! - a version recorded without a checksum (by a CreatorFlow older than
+//!   checksums, or a SQLite inbox file that only kept `PRAGMA user_version`)
+//!   is trusted once and gets the checksum of this binary's text (backfill);
+//! - the versions not applied yet are applied, in order.
+//!
+//! This module decides ([`plan`]); each backend reads the version table and
+//! carries the [`Plan`] out in one transaction.
+
+use sha2::{Digest, Sha256};
+
+use super::StoreError;
+
+/// A migration set: its name (for errors) and its texts, `texts[i]`
+/// bringing the schema to version `i + 1`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Migrations {
+    /// What the set migrates (`sqlite`, `sqlite inbox`, `postgres`).
+    pub name: &'static str,
+    /// The migrations, in order.
+    pub texts: &'static [&'static str],
+}
+
+impl Migrations {
+    /// The newest version this binary knows.
+    pub fn latest(&self) -> i64 {
+        i64::try_from(self.texts.len()).unwrap_or(i64::MAX)
+    }
+}
+
+/// A version the database records as applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Applied {
+    /// The version.
+    pub version: i64,
+    /// The checksum recorded with it, if any.
+    pub checksum: Option<Vec<u8>>,
+}
+
+/// A migration to apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pending {
+    /// The version it brings the schema to.
+    pub version: i64,
+    /// Its text.
+    pub sql: &'static str,
+    /// The checksum to record.
+    pub checksum: Vec<u8>,
+}
+
+/// What opening a database must do to its schema.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Plan {
+    /// Applied versions without a checksum, with the one to record.
+    pub backfill: Vec<(i64, Vec<u8>)>,
+    /// Migrations to apply, in order.
+    pub pending: Vec<Pending>,
+}
+
+impl Plan {
+    /// Whether the database is up to date (nothing to write).
+    pub fn is_empty(&self) -> bool {
+        self.backfill.is_empty() && self.pending.is_empty()
+    }
+}
+
+/// The SHA-256 of a migration's text.
+pub(crate) fn checksum(sql: &str) -> Vec<u8> {
+    Sha256::digest(sql.as_bytes()).to_vec()
+}
+
+/// Decides what to do with a database recording `applied` (see the module
+/// docs). Errors: [`StoreError::SchemaTooNew`], [`StoreError::MigrationChanged`].
+pub(crate) fn plan(set: &Migrations, applied: &[Applied]) -> Result<Plan, StoreError> {
+    let latest = set.latest();
+    if let Some(found) = applied.iter().map(|a| a.version).max()
+        && found > latest
+    {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: latest,
+        });
+    }
+    let mut plan = Plan::default();
+    for (version, sql) in (1..).zip(set.texts) {
+        let sum = checksum(sql);
+        match applied.iter().find(|a| a.version == version) {
+            None => plan.pending.push(Pending {
+                version,
+                sql,
+                checksum: sum,
+            }),
+            Some(Applied { checksum: None, .. }) => plan.backfill.push((version, sum)),
+            Some(Applied {
+                checksum: Some(recorded),
+                ..
+            }) if *recorded != sum => {
+                return Err(StoreError::MigrationChanged {
+                    migrations: set.name,
+                    version,
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SET: Migrations = Migrations {
+        name: "test",
+        texts: &["CREATE TABLE a (x);", "CREATE TABLE b (x);"],
+    };
+
+    fn applied(version: i64, checksum: Option<Vec<u8>>) -> Applied {
+        Applied { version, checksum }
+    }
+
+    #[test]
+    fn a_fresh_database_gets_every_migration() {
+        let plan = plan(&SET, &[]).unwrap();
+        assert!(plan.backfill.is_empty());
+        let versions: Vec<i64> = plan.pending.iter().map(|p| p.version).collect();
+        assert_eq!(versions, [1, 2]);
+        assert_eq!(plan.pending[1].checksum, checksum(SET.texts[1]));
+    }
+
+    #[test]
+    fn old_versions_get_checksums_and_the_rest_is_applied() {
+        let plan = plan(&SET, &[applied(1, None)]).unwrap();
+        assert_eq!(plan.backfill, [(1, checksum(SET.texts[0]))]);
+        assert_eq!(plan.pending.len(), 1);
+        let current = [
+            applied(1, Some(checksum(SET.texts[0]))),
+            applied(2, Some(checksum(SET.texts[1]))),
+        ];
+        assert!(super::plan(&SET, &current).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_changed_migration_and_a_newer_database_are_refused() {
+        let changed = [applied(1, Some(vec![0; 32]))];
+        assert!(matches!(
+            plan(&SET, &changed),
+            Err(StoreError::MigrationChanged {
+                migrations: "test",
+                version: 1
+            })
+        ));
+        assert!(matches!(
+            plan(&SET, &[applied(3, None)]),
+            Err(StoreError::SchemaTooNew {
+                found: 3,
+                supported: 2
+            })
+        ));
+    }
+}

@@ -1,0 +1,127 @@
+//! [`OrderStore`]: orders, their history, and the transitions that move them.
+
+use std::future::Future;
+
+use super::{Created, NewOrder, OrderId, OrderWithHistory, StoreError, StoredOrder, Transition};
+use crate::model::Order;
+
+/// Orders and their history: idempotent ingest, reads, and atomic
+/// transitions (see the [module docs](super) for the contract).
+///
+/// Methods return `impl Future + Send`, so a store can be shared across
+/// tokio tasks; implementations may write `async fn`.
+pub trait OrderStore: Send + Sync {
+    /// Stores `order` for `tenant` unless the tenant already has an order
+    /// with its `tiktok_order_id`, in which case that one is returned with
+    /// `created: false` (idempotent ingest). See [`OrderStore::create_orders`].
+    fn create_order(
+        &self,
+        tenant: &str,
+        order: &Order,
+    ) -> impl Future<Output = Result<Created, StoreError>> + Send {
+        let batch = [NewOrder {
+            order: order.clone(),
+            work: None,
+        }];
+        async move {
+            self.create_orders(tenant, &batch)
+                .await?
+                .pop()
+                .unwrap_or_else(|| Err(StoreError::database("empty batch result")))
+        }
+    }
+
+    /// Stores many orders for `tenant` in one transaction, each idempotent
+    /// on `(tenant, tiktok_order_id)`, each new one with its optional first
+    /// work item. One result per input, in order: the stored order, or
+    /// [`StoreError::Invalid`] for an order the model refuses (or whose
+    /// `user_id` is another tenant); a duplicate is a success with
+    /// `created: false` (its work is not enqueued again). An order's `id`,
+    /// if unset, is derived from the tenant, `tiktok_order_id` and
+    /// `created_at` (see [`NewOrder::order`]); one given explicitly that
+    /// belongs to another order is [`StoreError::Invalid`].
+    fn create_orders(
+        &self,
+        tenant: &str,
+        orders: &[NewOrder],
+    ) -> impl Future<Output = Result<Vec<Result<Created, StoreError>>, StoreError>> + Send;
+
+    /// The tenant's order `id`, if any.
+    fn get_order(
+        &self,
+        tenant: &str,
+        id: OrderId,
+    ) -> impl Future<Output = Result<Option<StoredOrder>, StoreError>> + Send;
+
+    /// The tenant's orders among `ids` (one read, in no particular order;
+    /// ids the tenant does not have are left out). How a worker loads the
+    /// orders of a claim round at once.
+    fn get_orders(
+        &self,
+        tenant: &str,
+        ids: &[OrderId],
+    ) -> impl Future<Output = Result<Vec<StoredOrder>, StoreError>> + Send;
+
+    /// The tenant's order with this TikTok order id, if any.
+    fn find_order(
+        &self,
+        tenant: &str,
+        tiktok_order_id: &str,
+    ) -> impl Future<Output = Result<Option<StoredOrder>, StoreError>> + Send;
+
+    /// The tenant's order `id` with its history (oldest first), read in one
+    /// consistent snapshot.
+    fn order_with_history(
+        &self,
+        tenant: &str,
+        id: OrderId,
+    ) -> impl Future<Output = Result<Option<OrderWithHistory>, StoreError>> + Send;
+
+    /// The tenant's orders with an id greater than `after`, by id, at most
+    /// `limit` (paging through every order, terminal ones included).
+    fn list_orders(
+        &self,
+        tenant: &str,
+        after: Option<OrderId>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredOrder>, StoreError>> + Send;
+
+    /// The tenant's active (non-terminal) orders, most urgent first:
+    /// priority `high`, `urgent`, `standard`, `automated`; within a priority
+    /// `VIRAL` impact first; then oldest `created_at`; then id. At most `limit`.
+    fn active_orders(
+        &self,
+        tenant: &str,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<StoredOrder>, StoreError>> + Send;
+
+    /// Applies one transition atomically (see [`OrderStore::transitions`]).
+    fn transition(
+        &self,
+        tenant: &str,
+        transition: &Transition,
+    ) -> impl Future<Output = Result<StoredOrder, StoreError>> + Send {
+        async move {
+            self.transitions(&[(tenant, transition.clone())])
+                .await?
+                .pop()
+                .unwrap_or_else(|| Err(StoreError::database("empty batch result")))
+        }
+    }
+
+    /// Applies `(tenant, transition)`s in order, in one transaction
+    /// (group commit). Each is checked on its own — the order is the
+    /// tenant's ([`StoreError::NotFound`]), its lease holds
+    /// ([`StoreError::LeaseLost`]), it is in the expected state and version
+    /// ([`StoreError::Conflict`]) — with later items seeing earlier ones.
+    /// Each success updates the order (state, previous state, progress,
+    /// automation status, processing time, priority/impact if given,
+    /// `updated_at`, `state_changed_at`, version + 1, terminal flag), inserts
+    /// one history row, settles its lease and enqueues its follow-up work.
+    /// One result per input (the order after the step); the outer error is a
+    /// database failure, in which case nothing was written.
+    fn transitions(
+        &self,
+        batch: &[(&str, Transition)],
+    ) -> impl Future<Output = Result<Vec<Result<StoredOrder, StoreError>>, StoreError>> + Send;
+}

@@ -1,0 +1,72 @@
+//! The dashboard's aggregate queries on PostgreSQL.
+
+use crate::store::Result;
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::orders::active_in;
+use super::rows::db;
+use super::{Mode, PostgresStore, Role};
+use crate::store::logic::{self, Figures, from_ms, window_bounds};
+use crate::store::{Dashboard, DashboardStore, MOST_URGENT_LIMIT};
+
+impl DashboardStore for PostgresStore {
+    async fn dashboard(
+        &self,
+        tenant: &str,
+        now: DateTime<Utc>,
+        window: TimeDelta,
+    ) -> Result<Dashboard> {
+        let w = window_bounds(now, window)?;
+        let (start, end, prev_start) = (from_ms(w.start)?, from_ms(w.end)?, from_ms(w.prev_start)?);
+        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
+        let result = async {
+            let conn = tx.conn();
+            let mut figures = Figures::default();
+            for row in sqlx::query(
+                "SELECT current_state, count(*) AS n FROM orders WHERE user_id = $1 \
+                 GROUP BY current_state",
+            )
+            .bind(tenant)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db("counting orders by state"))?
+            {
+                figures.add_state(&row)?;
+            }
+            for row in sqlx::query(
+                "SELECT priority, count(*) AS n, count(*) FILTER (WHERE viral) AS v FROM orders \
+                 WHERE user_id = $1 AND NOT terminal GROUP BY priority",
+            )
+            .bind(tenant)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db("counting orders by priority"))?
+            {
+                figures.add_priority(&row)?;
+            }
+            let row = sqlx::query(
+                "SELECT count(*) FILTER (WHERE created_at > $3) AS n, \
+                        count(*) FILTER (WHERE created_at > $3 AND automated \
+                                         AND error_message IS NULL) AS healthy, \
+                        count(DISTINCT order_id) FILTER (WHERE created_at > $3 \
+                                                         AND error_message IS NULL) AS processed, \
+                        (avg(duration_ms) FILTER (WHERE created_at > $3))::float8 AS avg_ms, \
+                        (avg(duration_ms) FILTER (WHERE created_at <= $3))::float8 AS prev_avg_ms \
+                 FROM order_transitions \
+                 WHERE user_id = $1 AND created_at > $2 AND created_at <= $4",
+            )
+            .bind(tenant)
+            .bind(prev_start)
+            .bind(start)
+            .bind(end)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db("aggregating the windows' transitions"))?;
+            figures.set_window(&row)?;
+            let most_urgent = active_in(conn, tenant, MOST_URGENT_LIMIT).await?;
+            Ok(logic::dashboard(now, &w, figures, most_urgent))
+        }
+        .await;
+        tx.end(result).await
+    }
+}

@@ -1,0 +1,80 @@
+//! [`QueueStore`]: the durable work queue (see the [module docs](super),
+//! "The work queue").
+
+use std::future::Future;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::{
+    ClaimRequest, Lease, OrderId, QueueSummary, StoreError, TenantScope, WorkId, WorkItem, WorkSpec,
+};
+
+/// The work queue: enqueue, schedule, claim with a lease, renew, complete,
+/// release, summarize.
+pub trait QueueStore: Send + Sync {
+    /// Enqueues work for the tenant's order unless it has an item of the same
+    /// kind (then that item is left as it is). Returns the item's id and
+    /// whether it is new.
+    fn enqueue(
+        &self,
+        tenant: &str,
+        order_id: OrderId,
+        work: &WorkSpec,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(WorkId, bool), StoreError>> + Send;
+
+    /// Schedules the order's work of `work.kind`: creates the item, or moves
+    /// an unleased one to `work.run_at`, `work.lane`, `work.payload`. An item
+    /// under a live lease is left alone: [`StoreError::Invalid`].
+    fn schedule(
+        &self,
+        tenant: &str,
+        order_id: OrderId,
+        work: &WorkSpec,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<WorkId, StoreError>> + Send;
+
+    /// Claims due work (`run_at <= now`) in `scope`, lane by lane, up to each
+    /// lane's limit, VIRAL first then oldest order first; each item gets a
+    /// lease for `request.worker` until `now + request.lease`. Exclusive:
+    /// an item leased to one claimant is not returned to another until the
+    /// lease lapses.
+    fn claim(
+        &self,
+        scope: TenantScope<'_>,
+        request: &ClaimRequest<'_>,
+    ) -> impl Future<Output = Result<Vec<WorkItem>, StoreError>> + Send;
+
+    /// Extends a lease that still holds to `now + extend`; a lapsed or
+    /// taken-over lease is [`StoreError::LeaseLost`].
+    fn renew(
+        &self,
+        lease: &Lease,
+        extend: TimeDelta,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Lease, StoreError>> + Send;
+
+    /// Removes the leased item (done); [`StoreError::LeaseLost`] if the lease
+    /// no longer holds.
+    fn complete(
+        &self,
+        lease: &Lease,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Gives the leased item back, due at `run_at` (or `now`);
+    /// [`StoreError::LeaseLost`] if the lease no longer holds.
+    fn release(
+        &self,
+        lease: &Lease,
+        run_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The queue's state at `now` in `scope`.
+    fn queue_summary(
+        &self,
+        scope: TenantScope<'_>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<QueueSummary, StoreError>> + Send;
+}

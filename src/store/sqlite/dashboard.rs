@@ -1,0 +1,67 @@
+//! The dashboard's aggregate queries on SQLite.
+
+use crate::store::Result;
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::SqliteStore;
+use super::orders::active_on;
+use super::rows::db;
+use crate::store::logic::{self, Figures, window_bounds};
+use crate::store::{Dashboard, DashboardStore, MOST_URGENT_LIMIT};
+
+impl DashboardStore for SqliteStore {
+    async fn dashboard(
+        &self,
+        tenant: &str,
+        now: DateTime<Utc>,
+        window: TimeDelta,
+    ) -> Result<Dashboard> {
+        let w = window_bounds(now, window)?;
+        let mut tx = self.main.read().await?;
+        let mut figures = Figures::default();
+        for row in sqlx::query(
+            "SELECT current_state, COUNT(*) AS n FROM orders WHERE user_id = ? \
+             GROUP BY current_state",
+        )
+        .bind(tenant.to_owned())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("counting orders by state"))?
+        {
+            figures.add_state(&row)?;
+        }
+        for row in sqlx::query(
+            "SELECT priority, COUNT(*) AS n, SUM(viral) AS v FROM orders \
+             WHERE user_id = ? AND terminal = 0 GROUP BY priority",
+        )
+        .bind(tenant.to_owned())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db("counting orders by priority"))?
+        {
+            figures.add_priority(&row)?;
+        }
+        // Both windows in one pass over the tenant's recent history.
+        let row = sqlx::query(
+            "SELECT COUNT(*) FILTER (WHERE created_at > ?2) AS n, \
+                    COALESCE(SUM(automated = 1 AND error_message IS NULL) \
+                             FILTER (WHERE created_at > ?2), 0) AS healthy, \
+                    COUNT(DISTINCT CASE WHEN created_at > ?2 AND error_message IS NULL \
+                                        THEN order_id END) AS processed, \
+                    AVG(duration_ms) FILTER (WHERE created_at > ?2) AS avg_ms, \
+                    AVG(duration_ms) FILTER (WHERE created_at <= ?2) AS prev_avg_ms \
+             FROM order_transitions WHERE user_id = ?1 AND created_at > ?3 AND created_at <= ?4",
+        )
+        .bind(tenant.to_owned())
+        .bind(w.start)
+        .bind(w.prev_start)
+        .bind(w.end)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db("aggregating the windows' transitions"))?;
+        figures.set_window(&row)?;
+        let most_urgent = active_on(&mut *tx, tenant, MOST_URGENT_LIMIT).await?;
+        tx.commit().await.map_err(db("ending a read"))?;
+        Ok(logic::dashboard(now, &w, figures, most_urgent))
+    }
+}
