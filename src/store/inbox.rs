@@ -19,10 +19,69 @@
 //! with its own writer, PostgreSQL appends on reserved connections.
 //! Processing therefore never relies on one transaction spanning the inbox
 //! and the orders; it relies on every command being idempotent (see
-//! `ARCHITECTURE.md`, "Exactly once across the inbox and the orders").
+//! "Exactly once across the inbox and the orders" below).
 //!
 //! A capability trait of its own: a backend implements it in a file of its
 //! own.
+//!
+//! # Acknowledgements never wait for the order writer
+//!
+//! What a push's
+//! 200 waits for is the inbox append; it must not queue behind order,
+//! queue or processing transactions, whose size grows with the load.
+//! *SQLite* (one writer per file): the inbox is a database file of its own,
+//! `PATH-inbox`, beside `PATH` (its own WAL, writer connection, small read
+//! pool and schema version, `PRAGMA user_version`), opened, migrated and
+//! checked by the store like the main file; `synchronous` follows the URL,
+//! so with the default `full` an acknowledged push is on disk. Claims,
+//! completions, pruning and counts of entries use that file; the event-time
+//! guard and the cursors stay in the main file with the orders. Migration
+//! `0005` renames the inbox table of an older main file, and the store then
+//! copies its rows (ids, attempts, leases, processed marks) into the inbox
+//! file, syncs it, and drops the old table: a crash in between repeats the
+//! copy, which skips rows already there. A second writer connection on the
+//! *same* file would not do: SQLite has one writer per file, so it would
+//! wait for the lock instead of in Rust. *PostgreSQL* (one WAL per
+//! cluster): `PostgresStore::INBOX_CONNECTIONS` (2) connections, kept open
+//! beside the pool, serve appends only, and an append is one round trip
+//! (`BEGIN`, role, tenant, the `INSERT` with literal values, `COMMIT` in one
+//! simple-protocol message, as the lease operations). `serve` keeps one
+//! group-committing appender: writing two batches at once measured the
+//! same and could deadlock on two duplicate deliveries crossing between
+//! the batches (each insert waiting for the other's uncommitted key).
+//! What an acknowledgement still shares with processing on PostgreSQL is
+//! the WAL flush: its commit waits until all WAL before it is on disk.
+//!
+//! # Exactly once across the inbox and the orders
+//!
+//! Processing an entry is
+//! claim (inbox) → guard and apply (orders) → mark processed (inbox), each
+//! its own transaction; with the inbox in its own SQLite file these cannot
+//! be one transaction, and they were not one before either. Every crash
+//! point is covered by idempotence, not atomicity: (1) before "applied" is
+//! committed, nothing happened and the lapsed lease hands the entry over;
+//! (2) after it and before "processed", the entry is applied again — the
+//! guard admits an event equal to the newest recorded (`>=`), ingest finds
+//! the `tiktok_order_id` (unique per tenant) and answers `known` (the
+//! processor also skips the Order API call for a stored order), a
+//! confirmation or cancellation of an order already in that state is
+//! `unchanged`, and a stale event stays stale — so the effect is applied
+//! once and the entry marked once (`inbox_done` is conditional on the
+//! claim's attempt, so of two processors holding the same entry after a
+//! lease lapsed, one marks it). The guard rows sit in the main file because
+//! their only job is to order effects on orders; being in the orders' file
+//! they are never ahead of the orders by a whole file's fate (a restored
+//! backup of the main file alone loses guard and orders together). What the
+//! split gives up: a backup must take both files, and with
+//! `synchronous=normal` a power loss may keep a "processed" mark whose
+//! order write was lost — `normal` already gives up acknowledged pushes on
+//! power loss (not on a process crash), so it promises nothing more here;
+//! the default `full` syncs every commit before it returns, and an order
+//! write is always committed before its entry's mark is written. Tested in
+//! `tests/tiktok.rs` (a crash between applying and marking, ingest and
+//! cancellation, SQLite and PostgreSQL) and `tests/store_conformance.rs`
+//! (appends while the main file is locked, the inbox file across reopen,
+//! an older inbox moved over, a PostgreSQL append beside an exhausted pool).
 
 use std::future::Future;
 

@@ -21,7 +21,7 @@
 //! its lease lapses and it is applied again, which changes nothing: the
 //! guard admits an event equal to the newest one recorded, ingest is
 //! idempotent on `tiktok_order_id`, and confirmations and cancellations of
-//! an order already in that state are no-ops (see `ARCHITECTURE.md`).
+//! an order already in that state are no-ops (see `store/inbox.rs`, "Exactly once across the inbox and the orders").
 
 use crate::store::Result;
 use std::path::{Path, PathBuf};
