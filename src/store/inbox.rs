@@ -158,7 +158,7 @@ pub struct InboxStats {
     pub reclaimed: u64,
 }
 
-/// The durable inbox, event-time guard and cursors (see the [module docs](self)).
+/// The durable inbox, event-time guard and cursors (see the docs of `src/store/inbox.rs`).
 pub trait Inbox: Send + Sync {
     /// Appends entries for `tenant` in one transaction; one result per
     /// entry, `true` if new, `false` for a duplicate `dedup_key`.

@@ -178,7 +178,7 @@ pub fn command_for_api_order(order: &ApiOrder) -> Command {
     }
 }
 
-/// Applies events to per-tenant engines; see the [module docs](self).
+/// Applies events to per-tenant engines; see the docs of `src/tiktok/processor.rs`.
 pub struct Processor<S, A> {
     engines: BTreeMap<String, Engine<S>>,
     shops: HashMap<String, String>,

@@ -61,7 +61,7 @@ pub fn cursor_name(shop_id: &str) -> String {
     format!("tiktok-poll:{shop_id}")
 }
 
-/// Polls every configured shop once (see the [module docs](self)).
+/// Polls every configured shop once (see the docs of `src/tiktok/reconcile.rs`).
 pub async fn poll_all<S: Store + 'static, A: OrderApi + 'static>(
     processor: &Arc<Processor<S, A>>,
     config: &PollConfig,

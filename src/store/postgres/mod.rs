@@ -107,7 +107,7 @@ fn pool_options(max: u32, min: u32) -> PgPoolOptions {
 }
 
 /// The PostgreSQL store (`postgres://…`); cheap to clone (clones share the
-/// pools). See the [module docs](self) for
+/// pools). See the module docs (`src/store/postgres/mod.rs`) for
 /// how it connects and what the database enforces.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
