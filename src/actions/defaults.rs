@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
 use super::handler::{
-    ActionContext, ActionError, ActionHandler, ActionOutcome, BoxFuture, HandlerRegistry,
+    ActionContext, ActionError, ActionFuture, ActionHandler, ActionOutcome, HandlerRegistry,
 };
 use super::spec::ActionType;
 
@@ -211,10 +211,7 @@ impl SimulatedInventory {
 }
 
 impl ActionHandler for SimulatedInventory {
-    fn call<'a>(
-        &'a self,
-        ctx: ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<ActionOutcome, ActionError>> {
+    fn call<'a>(&'a self, ctx: ActionContext<'a>) -> ActionFuture<'a> {
         Box::pin(async move {
             self.sim.call("inventory").await?;
             self.run(&ctx)
@@ -290,10 +287,7 @@ impl SimulatedCarrier {
 }
 
 impl ActionHandler for SimulatedCarrier {
-    fn call<'a>(
-        &'a self,
-        ctx: ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<ActionOutcome, ActionError>> {
+    fn call<'a>(&'a self, ctx: ActionContext<'a>) -> ActionFuture<'a> {
         Box::pin(async move {
             if self.outage.load(Ordering::SeqCst) {
                 return Err(ActionError::retryable(
@@ -315,10 +309,7 @@ impl ActionHandler for SimulatedCarrier {
 pub struct LogHandler;
 
 impl ActionHandler for LogHandler {
-    fn call<'a>(
-        &'a self,
-        ctx: ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<ActionOutcome, ActionError>> {
+    fn call<'a>(&'a self, ctx: ActionContext<'a>) -> ActionFuture<'a> {
         let out = json!({ "logged": true, "idempotency_key": ctx.idempotency_key });
         Box::pin(std::future::ready(Ok(ActionOutcome(out))))
     }

@@ -18,6 +18,9 @@ use crate::model::Order;
 /// trait stays object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+/// What [`ActionHandler::call`] returns: the action's outcome, later.
+pub type ActionFuture<'a> = BoxFuture<'a, Result<ActionOutcome, ActionError>>;
+
 /// Everything a handler knows about one call.
 #[derive(Debug, Clone, Copy)]
 pub struct ActionContext<'a> {
@@ -105,12 +108,11 @@ impl ActionError {
 /// [`HandlerRegistry`].
 ///
 /// ```
-/// use creatorflow::actions::{ActionContext, ActionError, ActionHandler, ActionOutcome, BoxFuture};
+/// use creatorflow::actions::{ActionContext, ActionFuture, ActionHandler, ActionOutcome};
 ///
 /// struct Notifier;
 /// impl ActionHandler for Notifier {
-///     fn call<'a>(&'a self, ctx: ActionContext<'a>)
-///         -> BoxFuture<'a, Result<ActionOutcome, ActionError>> {
+///     fn call<'a>(&'a self, ctx: ActionContext<'a>) -> ActionFuture<'a> {
 ///         Box::pin(async move {
 ///             Ok(ActionOutcome(serde_json::json!({ "sent_to": ctx.order.customer_handle })))
 ///         })
@@ -119,10 +121,7 @@ impl ActionError {
 /// ```
 pub trait ActionHandler: Send + Sync {
     /// Runs the action described by `ctx`.
-    fn call<'a>(
-        &'a self,
-        ctx: ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<ActionOutcome, ActionError>>;
+    fn call<'a>(&'a self, ctx: ActionContext<'a>) -> ActionFuture<'a>;
 }
 
 /// An [`ActionHandler`] made of a synchronous closure.
@@ -148,10 +147,7 @@ impl<F> ActionHandler for FnHandler<F>
 where
     F: Fn(&ActionContext<'_>) -> Result<ActionOutcome, ActionError> + Send + Sync,
 {
-    fn call<'a>(
-        &'a self,
-        ctx: ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<ActionOutcome, ActionError>> {
+    fn call<'a>(&'a self, ctx: ActionContext<'a>) -> ActionFuture<'a> {
         let r = (self.0)(&ctx);
         Box::pin(std::future::ready(r))
     }
@@ -227,10 +223,7 @@ where
     F: Fn(ActionCall) -> Fut + Send + Sync,
     Fut: Future<Output = Result<ActionOutcome, ActionError>> + Send + 'static,
 {
-    fn call<'a>(
-        &'a self,
-        ctx: ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<ActionOutcome, ActionError>> {
+    fn call<'a>(&'a self, ctx: ActionContext<'a>) -> ActionFuture<'a> {
         Box::pin((self.0)(ActionCall::from(ctx)))
     }
 }

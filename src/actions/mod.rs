@@ -29,8 +29,8 @@ pub use executor::{
     StepReport, StepResult, TokioSleeper,
 };
 pub use handler::{
-    ActionCall, ActionContext, ActionError, ActionHandler, ActionOutcome, AsyncFnHandler,
-    BoxFuture, ErrorClass, FnHandler, HandlerRegistry, handler_fn,
+    ActionCall, ActionContext, ActionError, ActionFuture, ActionHandler, ActionOutcome,
+    AsyncFnHandler, BoxFuture, ErrorClass, FnHandler, HandlerRegistry, handler_fn,
 };
 pub use retry::{RetryPreset, backoff_delay};
 pub(crate) use spec::parse_actions;

@@ -68,10 +68,7 @@ impl Flaky {
 }
 
 impl ActionHandler for Flaky {
-    fn call<'a>(
-        &'a self,
-        ctx: ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<ActionOutcome, ActionError>> {
+    fn call<'a>(&'a self, ctx: ActionContext<'a>) -> ActionFuture<'a> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         if let Ok(mut k) = self.keys.lock() {
             k.push(ctx.idempotency_key.to_owned());
@@ -174,10 +171,7 @@ async fn permanent_errors_and_unlisted_kinds_are_not_retried() {
 
 struct Slow;
 impl ActionHandler for Slow {
-    fn call<'a>(
-        &'a self,
-        _ctx: ActionContext<'a>,
-    ) -> BoxFuture<'a, Result<ActionOutcome, ActionError>> {
+    fn call<'a>(&'a self, _ctx: ActionContext<'a>) -> ActionFuture<'a> {
         Box::pin(async {
             tokio::time::sleep(Duration::from_secs(5)).await;
             Ok(ActionOutcome::default())
@@ -247,22 +241,12 @@ async fn failure_compensates_in_reverse_order() {
     );
     let (ex, _) = executor(reg, clock());
     let o = order();
-    let mut reserve = spec(
-        ActionType::ReserveInventory,
-        json!({"operation": "reserve"}),
-    );
-    reserve.rollback = Some(Box::new(spec(
-        ActionType::ReserveInventory,
-        json!({"operation": "release"}),
-    )));
-    let mut label = spec(
-        ActionType::GenerateShippingLabel,
-        json!({"operation": "create"}),
-    );
-    label.rollback = Some(Box::new(spec(
-        ActionType::GenerateShippingLabel,
-        json!({"operation": "void"}),
-    )));
+    let undone = |kind: ActionType, operation: &str, undo: &str| ActionSpec {
+        rollback: Some(Box::new(spec(kind.clone(), json!({ "operation": undo })))),
+        ..spec(kind, json!({ "operation": operation }))
+    };
+    let reserve = undone(ActionType::ReserveInventory, "reserve", "release");
+    let label = undone(ActionType::GenerateShippingLabel, "create", "void");
     let actions = [
         reserve,
         spec(ActionType::SelectCarrier, json!({})),

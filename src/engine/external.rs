@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::worker::Outcome;
 use super::{Engine, EngineError};
-use crate::actions::{Step, StepResult};
+use crate::actions::StepResult;
 use crate::model::AutomationStatus;
 use crate::store::{OrderEvent, OrderId, Store, StoredOrder};
 
@@ -63,10 +63,10 @@ impl<S: Store + 'static> Engine<S> {
         &self,
         tiktok_order_id: &str,
     ) -> Result<Option<StoredOrder>, EngineError> {
-        Ok(self
-            .inner
+        let inner = &*self.inner;
+        Ok(inner
             .store
-            .find_order(&self.inner.tenant, tiktok_order_id)
+            .find_order(&inner.tenant, tiktok_order_id)
             .await?)
     }
 
@@ -116,18 +116,7 @@ impl<S: Store + 'static> Engine<S> {
             };
             let now = inner.clock.now();
             let plan = inner.machine.transition(&stored.order, next, now)?;
-            let lane = inner.lanes.get(stored.order.priority);
-            let report = inner
-                .executor
-                .run_step(Step {
-                    order: &stored.order,
-                    transition: &plan.transition,
-                    version: stored.version,
-                    rollbacks: &plan.rollbacks,
-                    actions: &plan.actions,
-                    retry: &lane.retry,
-                })
-                .await;
+            let report = inner.run_plan(&stored, &plan).await;
             let write = match report.result {
                 StepResult::Succeeded => {
                     let mut t =
@@ -203,10 +192,10 @@ impl<S: Store + 'static> Engine<S> {
         time: i64,
         rank: u8,
     ) -> Result<bool, EngineError> {
-        Ok(self
-            .inner
+        let inner = &*self.inner;
+        Ok(inner
             .store
-            .note_order_event(&self.inner.tenant, tiktok_order_id, time, rank)
+            .note_order_event(&inner.tenant, tiktok_order_id, time, rank)
             .await?)
     }
 
@@ -216,10 +205,7 @@ impl<S: Store + 'static> Engine<S> {
         &self,
         events: &[OrderEvent],
     ) -> Result<Vec<bool>, EngineError> {
-        Ok(self
-            .inner
-            .store
-            .note_order_events(&self.inner.tenant, events)
-            .await?)
+        let inner = &*self.inner;
+        Ok(inner.store.note_order_events(&inner.tenant, events).await?)
     }
 }

@@ -40,23 +40,15 @@ pub struct Lanes {
 
 impl Default for Lanes {
     fn default() -> Self {
-        let mut lanes = BTreeMap::new();
-        lanes.insert(
-            Priority::High,
-            LaneConfig::new(50, TimeDelta::seconds(30), RetryPreset::Aggressive),
-        );
-        lanes.insert(
-            Priority::Urgent,
-            LaneConfig::new(30, TimeDelta::seconds(60), RetryPreset::Default),
-        );
-        lanes.insert(
-            Priority::Standard,
-            LaneConfig::new(100, TimeDelta::seconds(180), RetryPreset::Default),
-        );
-        lanes.insert(
-            Priority::Automated,
-            LaneConfig::new(200, TimeDelta::seconds(15), RetryPreset::Minimal),
-        );
+        let lane = |concurrency, seconds, retry| {
+            LaneConfig::new(concurrency, TimeDelta::seconds(seconds), retry)
+        };
+        let lanes = BTreeMap::from([
+            (Priority::High, lane(50, 30, RetryPreset::Aggressive)),
+            (Priority::Urgent, lane(30, 60, RetryPreset::Default)),
+            (Priority::Standard, lane(100, 180, RetryPreset::Default)),
+            (Priority::Automated, lane(200, 15, RetryPreset::Minimal)),
+        ]);
         Lanes { lanes }
     }
 }

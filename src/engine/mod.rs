@@ -102,7 +102,7 @@ pub use lanes::{LaneConfig, Lanes};
 pub use run_loop::{Backoff, RunPolicy};
 pub use status::{Integrity, Status};
 
-use crate::actions::{Executor, ExecutorStats, Step, StepResult};
+use crate::actions::{Executor, ExecutorStats, StepResult};
 use crate::clock::Clock;
 use crate::machine::Machine;
 use crate::model::{Order, Priority};
@@ -480,18 +480,7 @@ impl<S: Store + 'static> Engine<S> {
         let stored = self.order(id).await?;
         let now = inner.clock.now();
         let plan = inner.machine.transition(&stored.order, CANCELLED, now)?;
-        let lane = inner.lanes.get(stored.order.priority);
-        let report = inner
-            .executor
-            .run_step(Step {
-                order: &stored.order,
-                transition: &plan.transition,
-                version: stored.version,
-                rollbacks: &plan.rollbacks,
-                actions: &plan.actions,
-                retry: &lane.retry,
-            })
-            .await;
+        let report = inner.run_plan(&stored, &plan).await;
         let mut t = inner.transition(&stored, &plan, inner.clock.now(), report.duration_ms);
         t.reason = Some(format!("{}: {reason}", plan.transition));
         t.automated = false;

@@ -11,7 +11,7 @@ use super::{EngineError, Inner, WORK_KIND, rule_actions};
 
 /// The most steps of one order a claim runs before writing: the default of [`super::EngineBuilder::max_chain`].
 pub(super) const MAX_CHAIN: usize = 16;
-use crate::actions::{ActionRecord, Step, StepReport, StepResult};
+use crate::actions::{ActionRecord, RetrySpec, Step, StepReport, StepResult};
 use crate::machine::{Timeout, TimeoutAction, TransitionPlan};
 use crate::model::{AutomationStatus, Priority};
 use crate::store::{AfterStep, Lease, Settle, Store, StoredOrder, Transition, WorkItem, WorkSpec};
@@ -308,14 +308,9 @@ impl<S: Store> Inner<S> {
                     .await;
             }
         };
-        let run = self.executor.run_step(Step {
-            order: &stored.order,
-            transition: &plan.transition,
-            version: stored.version,
-            rollbacks: &plan.rollbacks,
-            actions: &plan.actions,
-            retry: &lane.retry,
-        });
+        let run = self
+            .executor
+            .run_step(plan_step(&stored, &plan, &lane.retry));
         // A step that overruns its lane's timeout is given back; nothing was
         // recorded, the next attempt starts over.
         let Some(report) = timed(lane.timeout, run).await else {
@@ -389,18 +384,7 @@ impl<S: Store> Inner<S> {
                 let Ok(plan) = self.machine.transition_named(&stored.order, name, now) else {
                     return Ok(None);
                 };
-                let lane = self.lanes.get(stored.order.priority);
-                let report = self
-                    .executor
-                    .run_step(Step {
-                        order: &stored.order,
-                        transition: &plan.transition,
-                        version: stored.version,
-                        rollbacks: &plan.rollbacks,
-                        actions: &plan.actions,
-                        retry: &lane.retry,
-                    })
-                    .await;
+                let report = self.run_plan(stored, &plan).await;
                 let at = self.clock.now();
                 let mut t = self.transition(stored, &plan, at, report.duration_ms);
                 t.actions_executed = report.records_json();
@@ -462,6 +446,15 @@ impl<S: Store> Inner<S> {
                 Ok(Some(Outcome::Write(tenant.to_owned(), Box::new(t))))
             }
         }
+    }
+
+    /// Runs `plan`'s rollbacks and actions on `stored`, with the retry policy
+    /// of the order's lane.
+    pub(super) async fn run_plan(&self, stored: &StoredOrder, plan: &TransitionPlan) -> StepReport {
+        let lane = self.lanes.get(stored.order.priority);
+        self.executor
+            .run_step(plan_step(stored, plan, &lane.retry))
+            .await
     }
 
     /// A transition for `plan` taken at `at`, the step having taken `duration_ms`.
@@ -527,18 +520,7 @@ impl<S: Store> Inner<S> {
                 };
             }
         };
-        let lane = self.lanes.get(stored.order.priority);
-        let report = self
-            .executor
-            .run_step(Step {
-                order: &stored.order,
-                transition: &plan.transition,
-                version: stored.version,
-                rollbacks: &plan.rollbacks,
-                actions: &plan.actions,
-                retry: &lane.retry,
-            })
-            .await;
+        let report = self.run_plan(stored, &plan).await;
         records.extend(report.records);
         let at = self.clock.now();
         let mut t = self.transition(stored, &plan, at, spent_ms + report.duration_ms);
@@ -572,5 +554,22 @@ fn humanize(d: TimeDelta) -> String {
         s if s > 0 && s % 3_600 == 0 => format!("{}h", s / 3_600),
         s if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
         s => format!("{s}s"),
+    }
+}
+
+/// The step that carries out `plan` on `stored`, actions without a retry
+/// policy of their own retrying under `retry`.
+fn plan_step<'a>(
+    stored: &'a StoredOrder,
+    plan: &'a TransitionPlan,
+    retry: &'a RetrySpec,
+) -> Step<'a> {
+    Step {
+        order: &stored.order,
+        transition: &plan.transition,
+        version: stored.version,
+        rollbacks: &plan.rollbacks,
+        actions: &plan.actions,
+        retry,
     }
 }

@@ -118,6 +118,23 @@ struct Loader<'a> {
 }
 
 impl Loader<'_> {
+    /// The required sequence `key` of `m` (its node and items), or `None`
+    /// (an error recorded, the shape marked incomplete) when it is missing or
+    /// not a sequence.
+    fn required_seq<'n>(
+        &mut self,
+        m: &mut MapReader<'n>,
+        key: &str,
+    ) -> Option<(&'n Node, &'n [Node])> {
+        let items = m
+            .req(key, self.diags)
+            .and_then(|n| Some((n, reader::seq(n, key, self.diags)?)));
+        if items.is_none() {
+            self.shape_ok = false;
+        }
+        items
+    }
+
     fn machine(&mut self, root: &Node) -> Option<Machine> {
         let mut m = MapReader::new(root, "machine file", MACHINE_KEYS, self.diags)?;
         let name = m.req("machine", self.diags).and_then(|n| {
@@ -132,40 +149,22 @@ impl Loader<'_> {
         let initial = m
             .req("initial", self.diags)
             .and_then(|n| self.located(n, "initial"));
-        let states: Vec<RawState> = match m.req("states", self.diags) {
-            Some(n) => match reader::seq(n, "states", self.diags) {
-                Some(items) => {
-                    if items.is_empty() {
-                        self.diags.emit(
-                            Code::MachineNoStates,
-                            n.pos,
-                            "`states` must list at least one state",
-                        );
-                    }
-                    items.iter().filter_map(|s| self.state(s)).collect()
+        let states: Vec<RawState> = match self.required_seq(&mut m, "states") {
+            Some((n, items)) => {
+                if items.is_empty() {
+                    self.diags.emit(
+                        Code::MachineNoStates,
+                        n.pos,
+                        "`states` must list at least one state",
+                    );
                 }
-                None => {
-                    self.shape_ok = false;
-                    Vec::new()
-                }
-            },
-            None => {
-                self.shape_ok = false;
-                Vec::new()
+                items.iter().filter_map(|s| self.state(s)).collect()
             }
+            None => Vec::new(),
         };
-        let transitions: Vec<RawTransition> = match m.req("transitions", self.diags) {
-            Some(n) => match reader::seq(n, "transitions", self.diags) {
-                Some(items) => items.iter().filter_map(|t| self.transition(t)).collect(),
-                None => {
-                    self.shape_ok = false;
-                    Vec::new()
-                }
-            },
-            None => {
-                self.shape_ok = false;
-                Vec::new()
-            }
+        let transitions: Vec<RawTransition> = match self.required_seq(&mut m, "transitions") {
+            Some((_, items)) => items.iter().filter_map(|t| self.transition(t)).collect(),
+            None => Vec::new(),
         };
         m.finish(self.diags);
 

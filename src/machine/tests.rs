@@ -77,29 +77,22 @@ transitions:
     assert_eq!(m.allowed_transitions("a").count(), 1);
 }
 
-const WITH_TIMEOUT: &str = "\
-machine: t
-initial: received
-states:
-  - name: received
-    progress: 10
-    automation_status: Processing
+/// [`BASE`] with a 72-hour timeout on `received` taking `ship`.
+fn with_timeout() -> String {
+    BASE.replacen(
+        "automation_status: Processing\n",
+        "automation_status: Processing
     timeout:
       after: 72h
       transition: ship
-  - name: shipped
-    progress: 100
-    automation_status: Shipped
-    terminal: true
-transitions:
-  - name: ship
-    from: received
-    to: shipped
-";
+",
+        1,
+    )
+}
 
 #[test]
 fn timeout_loads() {
-    let m = load(WITH_TIMEOUT).expect("loads");
+    let m = load(&with_timeout()).expect("loads");
     let t = m.timeout_of("received").expect("timeout");
     assert_eq!(t.after, TimeDelta::hours(72));
     assert_eq!(t.action, TimeoutAction::Transition("ship".into()));
@@ -110,7 +103,7 @@ fn timeout_loads() {
 
 #[test]
 fn timeout_escalation() {
-    let src = WITH_TIMEOUT.replace(
+    let src = with_timeout().replace(
         "transition: ship",
         "escalate: { new_priority: urgent, new_impact: HIGH }",
     );

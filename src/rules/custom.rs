@@ -204,19 +204,25 @@ impl Parser<'_> {
     }
 
     fn or(&mut self) -> Option<BoolExpr> {
-        let mut e = self.and()?;
-        while self.peek() == Some(&Tok::OrOr) {
-            self.at += 1;
-            e = BoolExpr::Or(Box::new(e), Box::new(self.and()?));
-        }
-        Some(e)
+        self.chain(&Tok::OrOr, Self::and, BoolExpr::Or)
     }
 
     fn and(&mut self) -> Option<BoolExpr> {
-        let mut e = self.unary()?;
-        while self.peek() == Some(&Tok::AndAnd) {
+        self.chain(&Tok::AndAnd, Self::unary, BoolExpr::And)
+    }
+
+    /// One or more `operand`s separated by `op`, joined left to right with
+    /// `join`.
+    fn chain(
+        &mut self,
+        op: &Tok,
+        operand: fn(&mut Self) -> Option<BoolExpr>,
+        join: fn(Box<BoolExpr>, Box<BoolExpr>) -> BoolExpr,
+    ) -> Option<BoolExpr> {
+        let mut e = operand(self)?;
+        while self.peek() == Some(op) {
             self.at += 1;
-            e = BoolExpr::And(Box::new(e), Box::new(self.unary()?));
+            e = join(Box::new(e), Box::new(operand(self)?));
         }
         Some(e)
     }

@@ -229,15 +229,9 @@ impl RuleParser<'_> {
             .opt("description")
             .and_then(|n| reader::string(n, "description", diags))
             .map(str::to_owned);
-        let category = m.req("category", diags).and_then(|n| {
-            reader::one_of(
-                n,
-                "category",
-                Category::parse,
-                || Category::ALL.iter().map(|c| c.as_str()),
-                diags,
-            )
-        });
+        let category = m
+            .req("category", diags)
+            .and_then(|n| reader::one_of(n, "category", Category::parse, Category::names, diags));
         let priority = m.req("priority", diags).and_then(|n| {
             let p = reader::int(n, "priority", diags)?;
             if !(0..=100).contains(&p) {
@@ -476,15 +470,9 @@ pub(crate) fn parse_condition(
         }
         f.map(|f| (f, n.pos))
     });
-    let operator = m.req("operator", diags).and_then(|n| {
-        reader::one_of(
-            n,
-            "operator",
-            Operator::parse,
-            || Operator::ALL.iter().map(|o| o.as_str()),
-            diags,
-        )
-    });
+    let operator = m
+        .req("operator", diags)
+        .and_then(|n| reader::one_of(n, "operator", Operator::parse, Operator::names, diags));
     let value_node = m.opt("value");
     let window_node = m.opt("time_window");
     let has_value_key = m.has("value");

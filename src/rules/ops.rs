@@ -80,6 +80,11 @@ impl Operator {
         Operator::ALL.iter().copied().find(|o| o.as_str() == name)
     }
 
+    /// The spellings, for messages and suggestions.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        Operator::ALL.iter().map(|o| o.as_str())
+    }
+
     /// Whether the operator compares numbers.
     pub const fn is_numeric(self) -> bool {
         matches!(

@@ -436,6 +436,70 @@ impl Command {
     }
 }
 
+/// An order's status as of `update_time`, from a webhook or the Order API.
+pub(crate) struct StatusChange<'a> {
+    /// The status.
+    pub(crate) status: &'a OrderStatus,
+    /// Whether the order is on hold (awaiting shipment, not yet to ship).
+    pub(crate) on_hold: bool,
+    /// The order.
+    pub(crate) order_id: String,
+    /// When the status was set.
+    pub(crate) update_time: i64,
+}
+
+impl StatusChange<'_> {
+    /// The command the status calls for: wait while unpaid or on hold,
+    /// ingest once awaiting shipment, confirm shipment and delivery, cancel
+    /// for `cancel_reason`; a partly shipped order or one awaiting
+    /// collection is ingested when `ingest_partial` (reconciliation) and
+    /// only acknowledged otherwise (a webhook), as is an unknown status.
+    pub(crate) fn command(self, cancel_reason: &str, ingest_partial: bool) -> Command {
+        let StatusChange {
+            status,
+            on_hold,
+            order_id,
+            update_time,
+        } = self;
+        match status {
+            OrderStatus::Unpaid | OrderStatus::OnHold => Command::Wait {
+                order_id,
+                update_time,
+            },
+            OrderStatus::AwaitingShipment if on_hold => Command::Wait {
+                order_id,
+                update_time,
+            },
+            OrderStatus::AwaitingShipment => Command::Ingest {
+                order_id,
+                update_time,
+            },
+            OrderStatus::PartiallyShipping | OrderStatus::AwaitingCollection if ingest_partial => {
+                Command::Ingest {
+                    order_id,
+                    update_time,
+                }
+            }
+            OrderStatus::Cancelled => Command::Cancel {
+                order_id,
+                update_time,
+                reason: cancel_reason.into(),
+            },
+            OrderStatus::InTransit => Command::ConfirmShipped {
+                order_id,
+                update_time,
+            },
+            OrderStatus::Delivered | OrderStatus::Completed => Command::ConfirmDelivered {
+                order_id,
+                update_time,
+            },
+            OrderStatus::PartiallyShipping
+            | OrderStatus::AwaitingCollection
+            | OrderStatus::Unknown(_) => Command::Acknowledge,
+        }
+    }
+}
+
 /// Maps a push to the engine command it calls for.
 pub fn command_for(e: &Envelope) -> Command {
     match &e.topic {
@@ -445,37 +509,13 @@ pub fn command_for(e: &Envelope) -> Command {
             is_on_hold_order,
             update_time,
         } => {
-            let (order_id, update_time) = (order_id.clone(), *update_time);
-            match status {
-                OrderStatus::Unpaid | OrderStatus::OnHold => Command::Wait {
-                    order_id,
-                    update_time,
-                },
-                OrderStatus::AwaitingShipment if *is_on_hold_order => Command::Wait {
-                    order_id,
-                    update_time,
-                },
-                OrderStatus::AwaitingShipment => Command::Ingest {
-                    order_id,
-                    update_time,
-                },
-                OrderStatus::Cancelled => Command::Cancel {
-                    order_id,
-                    update_time,
-                    reason: "cancelled on TikTok Shop".into(),
-                },
-                OrderStatus::InTransit => Command::ConfirmShipped {
-                    order_id,
-                    update_time,
-                },
-                OrderStatus::Delivered | OrderStatus::Completed => Command::ConfirmDelivered {
-                    order_id,
-                    update_time,
-                },
-                OrderStatus::PartiallyShipping
-                | OrderStatus::AwaitingCollection
-                | OrderStatus::Unknown(_) => Command::Acknowledge,
-            }
+            let status = StatusChange {
+                status,
+                on_hold: *is_on_hold_order,
+                order_id: order_id.clone(),
+                update_time: *update_time,
+            };
+            status.command("cancelled on TikTok Shop", false)
         }
         Topic::CancellationStatusChange {
             order_id,

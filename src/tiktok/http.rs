@@ -114,6 +114,18 @@ struct Request<'a> {
     body: Vec<u8>,
 }
 
+impl<'a> Request<'a> {
+    /// A GET of `path` with `query`.
+    fn get(path: &'a str, query: Vec<(&'a str, String)>) -> Self {
+        Request {
+            post: false,
+            path,
+            query,
+            body: Vec::new(),
+        }
+    }
+}
+
 impl HttpOrderApi {
     /// A client with `config`; `clock` gives the signed `timestamp`.
     pub fn new(config: HttpConfig, clock: Arc<dyn Clock>) -> Result<Self, ApiError> {
@@ -209,12 +221,7 @@ fn decode<T: serde::de::DeserializeOwned>(data: Value) -> Result<T, ApiError> {
 impl OrderApi for HttpOrderApi {
     async fn authorized_shops(&self) -> Result<Vec<Shop>, ApiError> {
         let data = self
-            .call(Request {
-                post: false,
-                path: "/authorization/202309/shops",
-                query: Vec::new(),
-                body: Vec::new(),
-            })
+            .call(Request::get("/authorization/202309/shops", Vec::new()))
             .await?;
         Ok(decode::<ShopsData>(data)?.shops)
     }
@@ -225,15 +232,13 @@ impl OrderApi for HttpOrderApi {
         ids: &[String],
     ) -> Result<Vec<ApiOrder>, ApiError> {
         let data = self
-            .call(Request {
-                post: false,
-                path: "/order/202309/orders",
-                query: vec![
+            .call(Request::get(
+                "/order/202309/orders",
+                vec![
                     ("ids", ids.join(",")),
                     ("shop_cipher", shop_cipher.to_owned()),
                 ],
-                body: Vec::new(),
-            })
+            ))
             .await?;
         Ok(decode::<OrdersData>(data)?.orders)
     }

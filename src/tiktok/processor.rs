@@ -29,7 +29,7 @@ use serde::Serialize;
 
 use super::api::{ApiOrder, ApiOrderError};
 use super::client::{ApiError, OrderApi};
-use super::event::{Command, Envelope, EventError, OrderStatus, command_for};
+use super::event::{Command, Envelope, EventError, OrderStatus, StatusChange, command_for};
 use crate::engine::external::External;
 use crate::engine::{Engine, EngineError};
 use crate::store::{InboxDone, InboxItem, OrderEvent, Store};
@@ -146,36 +146,14 @@ pub fn command_for_api_order(order: &ApiOrder) -> Command {
         order.id.clone(),
         order.update_time.unwrap_or(order.create_time),
     );
-    match OrderStatus::parse(&order.status) {
-        OrderStatus::Unpaid | OrderStatus::OnHold => Command::Wait {
-            order_id,
-            update_time,
-        },
-        OrderStatus::AwaitingShipment if order.is_on_hold_order => Command::Wait {
-            order_id,
-            update_time,
-        },
-        OrderStatus::AwaitingShipment
-        | OrderStatus::PartiallyShipping
-        | OrderStatus::AwaitingCollection => Command::Ingest {
-            order_id,
-            update_time,
-        },
-        OrderStatus::InTransit => Command::ConfirmShipped {
-            order_id,
-            update_time,
-        },
-        OrderStatus::Delivered | OrderStatus::Completed => Command::ConfirmDelivered {
-            order_id,
-            update_time,
-        },
-        OrderStatus::Cancelled => Command::Cancel {
-            order_id,
-            update_time,
-            reason: "cancelled on TikTok Shop (reconciliation)".into(),
-        },
-        OrderStatus::Unknown(_) => Command::Acknowledge,
-    }
+    let status = OrderStatus::parse(&order.status);
+    let change = StatusChange {
+        status: &status,
+        on_hold: order.is_on_hold_order,
+        order_id,
+        update_time,
+    };
+    change.command("cancelled on TikTok Shop (reconciliation)", true)
 }
 
 /// Applies events to per-tenant engines; see the docs of `src/tiktok/processor.rs`.

@@ -228,17 +228,23 @@ mod tests {
         o
     }
 
-    #[test]
-    fn reference_sets_the_plan_facts() {
-        let mut e = ViralEnricher::reference();
+    /// Enriches `n` orders of product `p`, a minute apart, each as it is
+    /// placed; returns the last one and its enrichment.
+    fn burst(e: &mut impl Enricher, n: i64) -> (Order, Enrichment) {
         let mut last = None;
-        for i in 0..45 {
+        for i in 0..n {
             let mut o = order(i, "p");
             let now = o.created_at;
             let r = e.enrich(&mut o, now);
             last = Some((o, r));
         }
-        let (o, r) = last.unwrap();
+        last.expect("at least one order")
+    }
+
+    #[test]
+    fn reference_sets_the_plan_facts() {
+        let mut e = ViralEnricher::reference();
+        let (o, r) = burst(&mut e, 45);
         assert_eq!(o.orders_per_hour_current, Decimal::from(45));
         assert_eq!(o.velocity_multiplier, Decimal::ONE);
         let ind = &o.viral_indicators[0];
@@ -255,15 +261,7 @@ mod tests {
 
     #[test]
     fn statistical_new_product_burst_gets_velocity_facts_not_an_alarm() {
-        let mut e = ViralEnricher::default();
-        let mut last = None;
-        for i in 0..45 {
-            let mut o = order(i, "p");
-            let now = o.created_at;
-            e.enrich(&mut o, now);
-            last = Some(o);
-        }
-        let o = last.unwrap();
+        let (o, _) = burst(&mut ViralEnricher::default(), 45);
         assert_eq!(o.orders_per_hour_current, Decimal::from(45));
         // Against the 2/h prior: 45/2, capped at 5.
         assert_eq!(o.velocity_multiplier, Decimal::from(5));

@@ -275,6 +275,18 @@ impl Signals {
         };
         p.prune(at);
         let product = Value::from(product_id);
+        let mut push =
+            |kind, source: &str, confidence, impact_multiplier, mut metadata: Map<_, _>| {
+                metadata.insert("product_id".into(), product.clone());
+                out.push(ViralIndicator {
+                    kind,
+                    source: source.into(),
+                    confidence,
+                    impact_multiplier,
+                    detected_at: at,
+                    metadata,
+                });
+            };
 
         let tags: Vec<&Hashtag> = p.hashtags.iter().filter(|h| at < h.until).collect();
         if !tags.is_empty() {
@@ -284,15 +296,13 @@ impl Signals {
                 "hashtags".into(),
                 tags.iter().map(|h| Value::from(&*h.tag)).collect(),
             );
-            metadata.insert("product_id".into(), product.clone());
-            out.push(ViralIndicator {
-                kind: ViralIndicatorType::HashtagTrending,
-                source: HASHTAG_SOURCE.into(),
+            push(
+                ViralIndicatorType::HashtagTrending,
+                HASHTAG_SOURCE,
                 confidence,
-                impact_multiplier: 2.0,
-                detected_at: at,
+                2.0,
                 metadata,
-            });
+            );
         }
 
         let best = p
@@ -315,15 +325,13 @@ impl Signals {
                         .count(),
                 ),
             );
-            metadata.insert("product_id".into(), product.clone());
-            out.push(ViralIndicator {
-                kind: ViralIndicatorType::InfluencerMention,
-                source: INFLUENCER_SOURCE.into(),
-                confidence: reach / (reach + 100_000.0),
-                impact_multiplier: (1.0 + (reach / 10_000.0).log10()).clamp(1.0, 3.0),
-                detected_at: at,
+            push(
+                ViralIndicatorType::InfluencerMention,
+                INFLUENCER_SOURCE,
+                reach / (reach + 100_000.0),
+                (1.0 + (reach / 10_000.0).log10()).clamp(1.0, 3.0),
                 metadata,
-            });
+            );
         }
 
         let sale = p
@@ -336,15 +344,13 @@ impl Signals {
             metadata.insert("discount".into(), Value::from(s.discount));
             metadata.insert("starts".into(), Value::from(s.starts.to_rfc3339()));
             metadata.insert("ends".into(), Value::from(s.ends.to_rfc3339()));
-            metadata.insert("product_id".into(), product);
-            out.push(ViralIndicator {
-                kind: ViralIndicatorType::FlashSale,
-                source: FLASH_SALE_SOURCE.into(),
-                confidence: 0.9,
-                impact_multiplier: (1.0 + 5.0 * s.discount).min(3.0),
-                detected_at: at,
+            push(
+                ViralIndicatorType::FlashSale,
+                FLASH_SALE_SOURCE,
+                0.9,
+                (1.0 + 5.0 * s.discount).min(3.0),
                 metadata,
-            });
+            );
         }
     }
 }
@@ -363,6 +369,13 @@ mod tests {
         out.iter().map(|i| i.kind.as_str()).collect()
     }
 
+    /// Checks, in order, the indicator kinds of each `(product, at)`.
+    fn assert_kinds(s: &mut Signals, cases: &[(&str, &str, &[&str])]) {
+        for (product, at, want) in cases {
+            assert_eq!(kinds(s, product, at), *want, "{product} at {at}");
+        }
+    }
+
     #[test]
     fn each_signal_has_its_active_period() {
         let mut s = Signals::new();
@@ -377,34 +390,22 @@ mod tests {
             0.5,
         )
         .unwrap();
-        assert_eq!(
-            kinds(&mut s, "p", "2025-03-01T10:00:00Z"),
-            ["hashtag_trending"]
-        );
-        assert_eq!(
-            kinds(&mut s, "p", "2025-03-01T11:00:00Z"),
-            ["hashtag_trending", "influencer_mention"]
-        );
-        assert_eq!(
-            kinds(&mut s, "q", "2025-03-01T11:59:59Z"),
-            Vec::<&str>::new()
-        );
-        assert_eq!(kinds(&mut s, "q", "2025-03-01T12:00:00Z"), ["flash_sale"]);
-        assert_eq!(
-            kinds(&mut s, "q", "2025-03-01T13:00:00Z"),
-            Vec::<&str>::new()
-        );
-        assert_eq!(
-            kinds(&mut s, "p", "2025-03-01T14:00:00Z"),
-            ["influencer_mention"]
-        );
-        assert_eq!(
-            kinds(&mut s, "p", "2025-03-02T11:00:00Z"),
-            Vec::<&str>::new()
-        );
-        assert_eq!(
-            kinds(&mut s, "other", "2025-03-01T12:30:00Z"),
-            Vec::<&str>::new()
+        assert_kinds(
+            &mut s,
+            &[
+                ("p", "2025-03-01T10:00:00Z", &["hashtag_trending"]),
+                (
+                    "p",
+                    "2025-03-01T11:00:00Z",
+                    &["hashtag_trending", "influencer_mention"],
+                ),
+                ("q", "2025-03-01T11:59:59Z", &[]),
+                ("q", "2025-03-01T12:00:00Z", &["flash_sale"]),
+                ("q", "2025-03-01T13:00:00Z", &[]),
+                ("p", "2025-03-01T14:00:00Z", &["influencer_mention"]),
+                ("p", "2025-03-02T11:00:00Z", &[]),
+                ("other", "2025-03-01T12:30:00Z", &[]),
+            ],
         );
     }
 
@@ -475,13 +476,12 @@ mod tests {
         let mut s = Signals::new().with_mention_window(TimeDelta::hours(2));
         let at = t("2025-03-01T12:00:00Z");
         s.influencer_mention("p", "@a", 50_000, at).unwrap();
-        assert_eq!(
-            kinds(&mut s, "p", "2025-03-01T13:59:00Z"),
-            ["influencer_mention"]
-        );
-        assert_eq!(
-            kinds(&mut s, "p", "2025-03-01T14:00:00Z"),
-            Vec::<&str>::new()
+        assert_kinds(
+            &mut s,
+            &[
+                ("p", "2025-03-01T13:59:00Z", &["influencer_mention"]),
+                ("p", "2025-03-01T14:00:00Z", &[]),
+            ],
         );
         assert!(s.is_empty());
     }

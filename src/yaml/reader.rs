@@ -92,49 +92,51 @@ impl<'a> MapReader<'a> {
     }
 }
 
+/// `value`, read from `node`; when it is `None`, records `code`: "`key` must
+/// be `expected`, found ...".
+fn expect<T>(
+    value: Option<T>,
+    node: &Node,
+    key: &str,
+    expected: &str,
+    code: Code,
+    diags: &mut Diagnostics,
+) -> Option<T> {
+    if value.is_none() {
+        diags.emit(
+            code,
+            node.pos,
+            format!("`{key}` must be {expected}, found {}", node.type_name()),
+        );
+    }
+    value
+}
+
 /// A string scalar (quoted or plain; numbers written plain are accepted as text).
 pub fn string<'a>(node: &'a Node, key: &str, diags: &mut Diagnostics) -> Option<&'a str> {
-    match node.scalar().map(|s| (s, s.typed())) {
-        Some((s, Typed::Str(_) | Typed::Int(_) | Typed::Float(..))) => Some(s.text.as_str()),
-        _ => {
-            diags.emit(
-                Code::YamlNotString,
-                node.pos,
-                format!("`{key}` must be a string, found {}", node.type_name()),
-            );
-            None
-        }
-    }
+    let text = node
+        .scalar()
+        .filter(|s| matches!(s.typed(), Typed::Str(_) | Typed::Int(_) | Typed::Float(..)))
+        .map(|s| s.text.as_str());
+    expect(text, node, key, "a string", Code::YamlNotString, diags)
 }
 
 /// An integer scalar.
 pub fn int(node: &Node, key: &str, diags: &mut Diagnostics) -> Option<i64> {
-    match node.scalar().map(|s| s.typed()) {
+    let int = match node.scalar().map(|s| s.typed()) {
         Some(Typed::Int(i)) => Some(i),
-        _ => {
-            diags.emit(
-                Code::YamlNotInteger,
-                node.pos,
-                format!("`{key}` must be an integer, found {}", node.type_name()),
-            );
-            None
-        }
-    }
+        _ => None,
+    };
+    expect(int, node, key, "an integer", Code::YamlNotInteger, diags)
 }
 
 /// A boolean scalar.
 pub fn boolean(node: &Node, key: &str, diags: &mut Diagnostics) -> Option<bool> {
-    match node.scalar().map(|s| s.typed()) {
+    let b = match node.scalar().map(|s| s.typed()) {
         Some(Typed::Bool(b)) => Some(b),
-        _ => {
-            diags.emit(
-                Code::YamlNotBoolean,
-                node.pos,
-                format!("`{key}` must be true or false, found {}", node.type_name()),
-            );
-            None
-        }
-    }
+        _ => None,
+    };
+    expect(b, node, key, "true or false", Code::YamlNotBoolean, diags)
 }
 
 /// An RFC 3339 timestamp scalar, converted to UTC.
@@ -155,14 +157,7 @@ pub fn timestamp(node: &Node, key: &str, diags: &mut Diagnostics) -> Option<Date
 
 /// A list of strings.
 pub fn string_list(node: &Node, key: &str, diags: &mut Diagnostics) -> Option<Vec<String>> {
-    let NodeKind::Seq(items) = &node.kind else {
-        diags.emit(
-            Code::YamlNotList,
-            node.pos,
-            format!("`{key}` must be a list, found {}", node.type_name()),
-        );
-        return None;
-    };
+    let items = seq(node, key, diags)?;
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         out.push(string(item, key, diags)?.to_owned());
@@ -172,17 +167,11 @@ pub fn string_list(node: &Node, key: &str, diags: &mut Diagnostics) -> Option<Ve
 
 /// A sequence's items; records an error for any other node.
 pub fn seq<'a>(node: &'a Node, key: &str, diags: &mut Diagnostics) -> Option<&'a [Node]> {
-    match &node.kind {
-        NodeKind::Seq(items) => Some(items),
-        _ => {
-            diags.emit(
-                Code::YamlNotList,
-                node.pos,
-                format!("`{key}` must be a list, found {}", node.type_name()),
-            );
-            None
-        }
-    }
+    let items = match &node.kind {
+        NodeKind::Seq(items) => Some(items.as_slice()),
+        _ => None,
+    };
+    expect(items, node, key, "a list", Code::YamlNotList, diags)
 }
 
 /// A string scalar that must be one of a closed set of `names`, parsed by
