@@ -5,7 +5,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgConnection;
 
-use super::rows::{column, count, db, json, lane, opt_time};
+use super::rows::{column, count, db, field, json, lane, opt_time};
 use super::{Mode, PostgresStore, Role, literal, time_literal};
 use crate::model::Priority;
 use crate::store::decode;
@@ -160,13 +160,8 @@ impl QueueStore for PostgresStore {
                 .await
                 .map_err(db("promoting due work"))?;
             let mut q = sqlx::query(AssertSqlSafe(CLAIM.replace("TENANT_FILTER", filter)))
-                .bind(lanes.iter().map(|l| l.lane.as_str()).collect::<Vec<_>>())
-                .bind(
-                    lanes
-                        .iter()
-                        .map(|l| super::orders::limit(l.limit))
-                        .collect::<Vec<_>>(),
-                )
+                .bind(field(&lanes, |l| l.lane.as_str()))
+                .bind(field(&lanes, |l| super::orders::limit(l.limit)))
                 .bind(now)
                 .bind(req.worker)
                 .bind(expires_at);
