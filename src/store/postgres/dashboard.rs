@@ -4,16 +4,14 @@ use crate::store::Result;
 
 use super::orders::active_in;
 use super::rows::db;
-use super::{Mode, PostgresStore, Role};
+use super::{Mode, PostgresStore};
 use crate::store::logic::{Aggregates, Figures, Window, from_ms};
 use crate::store::{MOST_URGENT_LIMIT, StoredOrder};
 
 impl Aggregates for PostgresStore {
     async fn aggregates(&self, tenant: &str, w: &Window) -> Result<(Figures, Vec<StoredOrder>)> {
         let (start, end, prev_start) = (from_ms(w.start)?, from_ms(w.end)?, from_ms(w.prev_start)?);
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
-        let result = async {
-            let conn = tx.conn();
+        self.for_tenant(tenant, Mode::Read, async |conn| {
             let mut figures = Figures::default();
             for row in sqlx::query(
                 "SELECT current_state, count(*) AS n FROM orders WHERE user_id = $1 \
@@ -58,8 +56,7 @@ impl Aggregates for PostgresStore {
             figures.set_window(&row)?;
             let most_urgent = active_in(conn, tenant, MOST_URGENT_LIMIT).await?;
             Ok((figures, most_urgent))
-        }
-        .await;
-        tx.end(result).await
+        })
+        .await
     }
 }

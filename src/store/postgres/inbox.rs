@@ -29,17 +29,15 @@ impl PostgresStore {
     where
         T: Sync,
     {
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
-        let result = async {
+        self.for_tenant(tenant, Mode::Write, async |conn| {
             let mut out = Vec::with_capacity(items.len());
             for item in items {
-                let done = query(item).execute(tx.conn()).await.map_err(db(context))?;
+                let done = query(item).execute(&mut *conn).await.map_err(db(context))?;
                 out.push(done.rows_affected() == 1);
             }
             Ok(out)
-        }
-        .await;
-        tx.end(result).await
+        })
+        .await
     }
 }
 

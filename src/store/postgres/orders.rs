@@ -114,36 +114,39 @@ impl OrderStore for PostgresStore {
     }
 
     async fn get_order(&self, tenant: &str, id: OrderId) -> Result<Option<StoredOrder>> {
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
-        let result = one_order(tx.conn(), "id = $2", tenant, id).await;
-        tx.end(result).await
+        self.for_tenant(tenant, Mode::Read, async |conn| {
+            one_order(conn, "id = $2", tenant, id).await
+        })
+        .await
     }
 
     async fn get_orders(&self, tenant: &str, ids: &[OrderId]) -> Result<Vec<StoredOrder>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
-        let result = orders_where(
-            tx.conn(),
-            "user_id = $1 AND id = ANY($2)",
-            |q| q.bind(tenant).bind(ids),
-            "reading orders",
-        )
-        .await;
-        tx.end(result).await
+        self.for_tenant(tenant, Mode::Read, async |conn| {
+            orders_where(
+                conn,
+                "user_id = $1 AND id = ANY($2)",
+                |q| q.bind(tenant).bind(ids),
+                "reading orders",
+            )
+            .await
+        })
+        .await
     }
 
     async fn find_order(&self, tenant: &str, tiktok_order_id: &str) -> Result<Option<StoredOrder>> {
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
-        let result = one_order(
-            tx.conn(),
-            "tiktok_order_id = $2",
-            tenant,
-            tiktok_order_id.to_owned(),
-        )
-        .await;
-        tx.end(result).await
+        self.for_tenant(tenant, Mode::Read, async |conn| {
+            one_order(
+                conn,
+                "tiktok_order_id = $2",
+                tenant,
+                tiktok_order_id.to_owned(),
+            )
+            .await
+        })
+        .await
     }
 
     async fn order_with_history(
@@ -151,9 +154,10 @@ impl OrderStore for PostgresStore {
         tenant: &str,
         id: OrderId,
     ) -> Result<Option<OrderWithHistory>> {
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
-        let result = with_history_in(tx.conn(), tenant, id).await;
-        tx.end(result).await
+        self.for_tenant(tenant, Mode::Read, async |conn| {
+            with_history_in(conn, tenant, id).await
+        })
+        .await
     }
 
     async fn list_orders(
@@ -162,21 +166,23 @@ impl OrderStore for PostgresStore {
         after: Option<OrderId>,
         n: usize,
     ) -> Result<Vec<StoredOrder>> {
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
-        let result = orders_where(
-            tx.conn(),
-            "user_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
-            |q| q.bind(tenant).bind(after).bind(limit(n)),
-            "listing orders",
-        )
-        .await;
-        tx.end(result).await
+        self.for_tenant(tenant, Mode::Read, async |conn| {
+            orders_where(
+                conn,
+                "user_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
+                |q| q.bind(tenant).bind(after).bind(limit(n)),
+                "listing orders",
+            )
+            .await
+        })
+        .await
     }
 
     async fn active_orders(&self, tenant: &str, n: usize) -> Result<Vec<StoredOrder>> {
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
-        let result = active_in(tx.conn(), tenant, n).await;
-        tx.end(result).await
+        self.for_tenant(tenant, Mode::Read, async |conn| {
+            active_in(conn, tenant, n).await
+        })
+        .await
     }
 
     async fn transitions(&self, batch: &[(&str, Transition)]) -> Result<Vec<Result<StoredOrder>>> {

@@ -91,17 +91,15 @@ impl QueueStore for PostgresStore {
         now: DateTime<Utc>,
     ) -> Result<(WorkId, bool)> {
         let spec = logic::prepare_work(work)?;
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
-        let result = async {
-            match upsert(tx.conn(), tenant, order_id, &spec, now, false).await? {
+        self.for_tenant(tenant, Mode::Write, async |conn| {
+            match upsert(conn, tenant, order_id, &spec, now, false).await? {
                 Some(done) => Ok(done),
-                None => existing(tx.conn(), tenant, order_id, &spec.kind, now)
+                None => existing(conn, tenant, order_id, &spec.kind, now)
                     .await
                     .map(|(id, _)| (id, false)),
             }
-        }
-        .await;
-        tx.end(result).await
+        })
+        .await
     }
 
     async fn schedule(
@@ -112,20 +110,18 @@ impl QueueStore for PostgresStore {
         now: DateTime<Utc>,
     ) -> Result<WorkId> {
         let spec = logic::prepare_work(work)?;
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
-        let result = async {
-            match upsert(tx.conn(), tenant, order_id, &spec, now, true).await? {
+        self.for_tenant(tenant, Mode::Write, async |conn| {
+            match upsert(conn, tenant, order_id, &spec, now, true).await? {
                 Some((id, _)) => Ok(id),
-                None => match existing(tx.conn(), tenant, order_id, &spec.kind, now).await? {
+                None => match existing(conn, tenant, order_id, &spec.kind, now).await? {
                     (id, true) => Err(leased_error(id)),
                     (_, false) => Err(StoreError::database(
                         "a work item was neither scheduled nor leased",
                     )),
                 },
             }
-        }
-        .await;
-        tx.end(result).await
+        })
+        .await
     }
 
     async fn claim(&self, scope: TenantScope<'_>, req: &ClaimRequest<'_>) -> Result<Vec<WorkItem>> {
