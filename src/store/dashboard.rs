@@ -4,6 +4,7 @@ use std::future::Future;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::logic::{self, Aggregates, window_bounds};
 use super::{Dashboard, StoreError};
 
 /// The dashboard's aggregate queries (see the [module docs](super) for the
@@ -19,4 +20,19 @@ pub trait DashboardStore: Send + Sync {
         now: DateTime<Utc>,
         window: TimeDelta,
     ) -> impl Future<Output = Result<Dashboard, StoreError>> + Send;
+}
+
+/// Every backend: the window's bounds checked, the backend's aggregates read,
+/// the arithmetic shared.
+impl<S: Aggregates> DashboardStore for S {
+    async fn dashboard(
+        &self,
+        tenant: &str,
+        now: DateTime<Utc>,
+        window: TimeDelta,
+    ) -> Result<Dashboard, StoreError> {
+        let w = window_bounds(now, window)?;
+        let (figures, most_urgent) = self.aggregates(tenant, &w).await?;
+        Ok(logic::dashboard(now, &w, figures, most_urgent))
+    }
 }

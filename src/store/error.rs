@@ -154,3 +154,12 @@ impl StoreError {
         matches!(self, StoreError::LeaseLost { .. })
     }
 }
+
+/// Maps an sqlx error to [`StoreError::Database`], naming what was being done.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn db(context: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| StoreError::Database {
+        message: format!("{context}: {e}"),
+        source: Some(Arc::new(e)),
+    }
+}

@@ -599,6 +599,20 @@ pub(crate) struct Figures {
     pub prev_avg_ms: Option<f64>,
 }
 
+/// What a backend reads for the dashboard: the [`Figures`] over the windows
+/// `w` and the tenant's most urgent active orders (at most
+/// [`MOST_URGENT_LIMIT`](super::MOST_URGENT_LIMIT), most urgent first).
+/// [`DashboardStore`](super::DashboardStore) is implemented once on top of
+/// it, for every backend.
+pub(crate) trait Aggregates: Send + Sync {
+    /// The aggregates of `tenant` over the windows `w`, read consistently.
+    fn aggregates(
+        &self,
+        tenant: &str,
+        w: &Window,
+    ) -> impl std::future::Future<Output = Result<(Figures, Vec<StoredOrder>), StoreError>> + Send;
+}
+
 /// The dashboard of `figures` over the window `w` ending at `now`, with
 /// its most urgent active orders (see [`Dashboard`] for the definitions).
 pub(crate) fn dashboard(

@@ -15,8 +15,10 @@
 //! carries the [`Plan`] out in one transaction.
 
 use sha2::{Digest, Sha256};
+use sqlx::AssertSqlSafe;
 
 use super::StoreError;
+use super::error::db;
 
 /// A migration set: its name (for errors) and its texts, `texts[i]`
 /// bringing the schema to version `i + 1`.
@@ -69,6 +71,72 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.backfill.is_empty() && self.pending.is_empty()
     }
+
+    /// Carries the plan out on `conn`, within the caller's transaction:
+    /// records the backfilled checksums, then applies each pending migration
+    /// and records it. `record` writes one version, binding `(version,
+    /// binary_version, checksum)`; for a version already recorded it sets
+    /// the checksum only.
+    pub async fn apply<DB>(&self, conn: &mut DB::Connection, record: &str) -> Result<(), StoreError>
+    where
+        DB: sqlx::Database,
+        DB::Arguments: sqlx::IntoArguments<DB>,
+        for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+        for<'t> i64: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+        for<'t> &'t str: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+        for<'t> &'t Vec<u8>: sqlx::Encode<'t, DB> + sqlx::Type<DB>,
+    {
+        let binary_version = env!("CARGO_PKG_VERSION");
+        for (version, checksum) in &self.backfill {
+            sqlx::query::<DB>(AssertSqlSafe(record))
+                .bind(*version)
+                .bind(binary_version)
+                .bind(checksum)
+                .execute(&mut *conn)
+                .await
+                .map_err(db("recording a migration's checksum"))?;
+        }
+        for p in &self.pending {
+            sqlx::raw_sql(p.sql)
+                .execute(&mut *conn)
+                .await
+                .map_err(db("applying a migration"))?;
+            sqlx::query::<DB>(AssertSqlSafe(record))
+                .bind(p.version)
+                .bind(binary_version)
+                .bind(&p.checksum)
+                .execute(&mut *conn)
+                .await
+                .map_err(db("recording the schema version"))?;
+        }
+        Ok(())
+    }
+}
+
+/// The versions `table` records, with `checksum` (the checksum column, or a
+/// NULL of its type where the table predates checksums) read as each one's
+/// checksum.
+pub(crate) async fn recorded<DB>(
+    conn: &mut DB::Connection,
+    table: &str,
+    checksum: &str,
+) -> Result<Vec<Applied>, StoreError>
+where
+    DB: sqlx::Database,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'r> (i64, Option<Vec<u8>>): sqlx::FromRow<'r, DB::Row>,
+{
+    let rows: Vec<(i64, Option<Vec<u8>>)> = sqlx::query_as::<DB, _>(AssertSqlSafe(format!(
+        "SELECT version, {checksum} FROM {table} ORDER BY version"
+    )))
+    .fetch_all(conn)
+    .await
+    .map_err(db("reading the schema versions"))?;
+    Ok(rows
+        .into_iter()
+        .map(|(version, checksum)| Applied { version, checksum })
+        .collect())
 }
 
 /// The SHA-256 of a migration's text.

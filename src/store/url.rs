@@ -79,11 +79,35 @@ pub(crate) fn parse(url: &str) -> Result<Target, StoreError> {
     }
 }
 
+/// One non-empty `key=value` option of a URL's query (a bare `key` has
+/// the value ``).
+struct QueryOption<'a> {
+    /// The option as written.
+    written: &'a str,
+    key: &'a str,
+    value: &'a str,
+}
+
+/// `text` split at its first `?`: the part before, and the query's options.
+fn split_query(text: &str) -> (&str, Vec<QueryOption<'_>>) {
+    let (before, query) = text.split_once('?').unwrap_or((text, ""));
+    let options = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|written| {
+            let (key, value) = written.split_once('=').unwrap_or((written, ""));
+            QueryOption {
+                written,
+                key,
+                value,
+            }
+        })
+        .collect();
+    (before, options)
+}
+
 fn parse_sqlite(rest: &str) -> Result<SqliteTarget, String> {
-    let (path, query) = match rest.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (rest, None),
-    };
+    let (path, options) = split_query(rest);
     if path.is_empty() {
         return Err("missing database path (`sqlite://creatorflow.db`)".into());
     }
@@ -92,12 +116,7 @@ fn parse_sqlite(rest: &str) -> Result<SqliteTarget, String> {
         synchronous_full: true,
         busy_timeout: DEFAULT_BUSY_TIMEOUT,
     };
-    for pair in query
-        .into_iter()
-        .flat_map(|q| q.split('&'))
-        .filter(|p| !p.is_empty())
-    {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+    for QueryOption { key, value, .. } in options {
         match (key, value) {
             ("synchronous", "full") => target.synchronous_full = true,
             ("synchronous", "normal") => target.synchronous_full = false,
@@ -123,10 +142,7 @@ fn parse_sqlite(rest: &str) -> Result<SqliteTarget, String> {
 }
 
 fn parse_postgres(url: &str, rest: &str) -> Result<PostgresTarget, String> {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
+    let (base, options) = split_query(url);
     if rest.is_empty() {
         return Err("missing host (`postgres://USER@HOST[:PORT]/DB`)".into());
     }
@@ -136,12 +152,12 @@ fn parse_postgres(url: &str, rest: &str) -> Result<PostgresTarget, String> {
         max_connections: DEFAULT_PG_CONNECTIONS,
     };
     let mut kept: Vec<&str> = Vec::new();
-    for pair in query
-        .into_iter()
-        .flat_map(|q| q.split('&'))
-        .filter(|p| !p.is_empty())
+    for QueryOption {
+        written,
+        key,
+        value,
+    } in options
     {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         match key {
             "schema" => {
                 if !is_identifier(value) {
@@ -160,7 +176,7 @@ fn parse_postgres(url: &str, rest: &str) -> Result<PostgresTarget, String> {
                         format!("max_connections must be a number from 1 to 1000, not `{value}`")
                     })?;
             }
-            _ => kept.push(pair),
+            _ => kept.push(written),
         }
     }
     if !kept.is_empty() {

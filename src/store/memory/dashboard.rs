@@ -3,21 +3,13 @@
 use crate::store::Result;
 use std::collections::HashSet;
 
-use chrono::{DateTime, TimeDelta, Utc};
-
 use super::{MemoryStore, sort_urgent};
 use crate::model::Impact;
-use crate::store::logic::{self, Figures, window_bounds};
-use crate::store::{Dashboard, DashboardStore, MOST_URGENT_LIMIT};
+use crate::store::logic::{self, Aggregates, Figures, Window};
+use crate::store::{MOST_URGENT_LIMIT, StoredOrder};
 
-impl DashboardStore for MemoryStore {
-    async fn dashboard(
-        &self,
-        tenant: &str,
-        now: DateTime<Utc>,
-        window: TimeDelta,
-    ) -> Result<Dashboard> {
-        let w = window_bounds(now, window)?;
+impl Aggregates for MemoryStore {
+    async fn aggregates(&self, tenant: &str, w: &Window) -> Result<(Figures, Vec<StoredOrder>)> {
         let inner = self.lock();
         let mut f = Figures::default();
         let mut active = Vec::new();
@@ -65,6 +57,6 @@ impl DashboardStore for MemoryStore {
             .take(MOST_URGENT_LIMIT)
             .cloned()
             .collect();
-        Ok(logic::dashboard(now, &w, f, most_urgent))
+        Ok((f, most_urgent))
     }
 }

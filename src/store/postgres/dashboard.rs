@@ -1,26 +1,17 @@
 //! The dashboard's aggregate queries on PostgreSQL.
 
 use crate::store::Result;
-use chrono::{DateTime, TimeDelta, Utc};
 
 use super::orders::active_in;
 use super::rows::db;
-use super::{Mode, PostgresStore, Role};
-use crate::store::logic::{self, Figures, from_ms, window_bounds};
-use crate::store::{Dashboard, DashboardStore, MOST_URGENT_LIMIT};
+use super::{Mode, PostgresStore};
+use crate::store::logic::{Aggregates, Figures, Window, from_ms};
+use crate::store::{MOST_URGENT_LIMIT, StoredOrder};
 
-impl DashboardStore for PostgresStore {
-    async fn dashboard(
-        &self,
-        tenant: &str,
-        now: DateTime<Utc>,
-        window: TimeDelta,
-    ) -> Result<Dashboard> {
-        let w = window_bounds(now, window)?;
+impl Aggregates for PostgresStore {
+    async fn aggregates(&self, tenant: &str, w: &Window) -> Result<(Figures, Vec<StoredOrder>)> {
         let (start, end, prev_start) = (from_ms(w.start)?, from_ms(w.end)?, from_ms(w.prev_start)?);
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
-        let result = async {
-            let conn = tx.conn();
+        self.for_tenant(tenant, Mode::Read, async |conn| {
             let mut figures = Figures::default();
             for row in sqlx::query(
                 "SELECT current_state, count(*) AS n FROM orders WHERE user_id = $1 \
@@ -64,9 +55,8 @@ impl DashboardStore for PostgresStore {
             .map_err(db("aggregating the windows' transitions"))?;
             figures.set_window(&row)?;
             let most_urgent = active_in(conn, tenant, MOST_URGENT_LIMIT).await?;
-            Ok(logic::dashboard(now, &w, figures, most_urgent))
-        }
-        .await;
-        tx.end(result).await
+            Ok((figures, most_urgent))
+        })
+        .await
     }
 }

@@ -29,17 +29,15 @@ impl PostgresStore {
     where
         T: Sync,
     {
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
-        let result = async {
+        self.for_tenant(tenant, Mode::Write, async |conn| {
             let mut out = Vec::with_capacity(items.len());
             for item in items {
-                let done = query(item).execute(tx.conn()).await.map_err(db(context))?;
+                let done = query(item).execute(&mut *conn).await.map_err(db(context))?;
                 out.push(done.rows_affected() == 1);
             }
             Ok(out)
-        }
-        .await;
-        tx.end(result).await
+        })
+        .await
     }
 }
 
@@ -159,27 +157,28 @@ impl Inbox for PostgresStore {
             return Ok(Vec::new());
         }
         let limit = to_i64(limit as u64, "limit")?;
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
-        let rows = sqlx::query(
-            "UPDATE tiktok_inbox SET attempts = attempts + 1, claimable_at = $1 \
-             WHERE id IN (SELECT id FROM tiktok_inbox \
-                          WHERE user_id = $2 AND processed_at IS NULL AND claimable_at <= $3 \
-                          ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-             RETURNING id, dedup_key, topic, body, received_at, attempts",
-        )
-        .bind(trunc(now + lease))
-        .bind(tenant)
-        .bind(trunc(now))
-        .bind(limit)
-        .fetch_all(tx.conn())
-        .await
-        .map_err(db("claiming inbox entries"));
-        let items = rows.and_then(|rows| {
-            rows.iter()
+        let mut items = self
+            .for_tenant(tenant, Mode::Write, async |conn| {
+                sqlx::query(
+                    "UPDATE tiktok_inbox SET attempts = attempts + 1, claimable_at = $1 \
+                     WHERE id IN (SELECT id FROM tiktok_inbox \
+                                  WHERE user_id = $2 AND processed_at IS NULL \
+                                    AND claimable_at <= $3 \
+                                  ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                     RETURNING id, dedup_key, topic, body, received_at, attempts",
+                )
+                .bind(trunc(now + lease))
+                .bind(tenant)
+                .bind(trunc(now))
+                .bind(limit)
+                .fetch_all(conn)
+                .await
+                .map_err(db("claiming inbox entries"))?
+                .iter()
                 .map(|r| crate::store::decode::inbox_item(r, tenant))
                 .collect::<Result<Vec<_>>>()
-        });
-        let mut items = tx.end(items).await?;
+            })
+            .await?;
         items.sort_by_key(|i| i.id);
         Ok(items)
     }
@@ -208,42 +207,43 @@ impl Inbox for PostgresStore {
     }
 
     async fn inbox_prune(&self, tenant: &str, processed_before: DateTime<Utc>) -> Result<u64> {
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
-        let r = sqlx::query(
-            "DELETE FROM tiktok_inbox WHERE user_id = $1 AND processed_at IS NOT NULL \
-             AND processed_at < $2",
-        )
-        .bind(tenant)
-        .bind(trunc(processed_before))
-        .execute(tx.conn())
+        self.for_tenant(tenant, Mode::Write, async |conn| {
+            sqlx::query(
+                "DELETE FROM tiktok_inbox WHERE user_id = $1 AND processed_at IS NOT NULL \
+                 AND processed_at < $2",
+            )
+            .bind(tenant)
+            .bind(trunc(processed_before))
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(db("pruning the inbox"))
+        })
         .await
-        .map(|r| r.rows_affected())
-        .map_err(db("pruning the inbox"));
-        tx.end(r).await
     }
 
     async fn inbox_stats(&self, tenant: &str) -> Result<InboxStats> {
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
-        let row = sqlx::query(
-            "SELECT COUNT(*)::int8 AS received, \
-                    COUNT(*) FILTER (WHERE processed_at IS NULL)::int8 AS pending, \
-                    COUNT(*) FILTER (WHERE processed_at IS NOT NULL)::int8 AS processed, \
-                    COUNT(*) FILTER (WHERE processed_at IS NOT NULL AND attempts > 1)::int8 AS reclaimed \
-             FROM tiktok_inbox WHERE user_id = $1",
-        )
-        .bind(tenant)
-        .fetch_one(tx.conn())
-        .await
-        .map_err(db("counting the inbox"));
-        let stats = row.and_then(|row| {
+        self.for_tenant(tenant, Mode::Read, async |conn| {
+            let row = sqlx::query(
+                "SELECT COUNT(*)::int8 AS received, \
+                        COUNT(*) FILTER (WHERE processed_at IS NULL)::int8 AS pending, \
+                        COUNT(*) FILTER (WHERE processed_at IS NOT NULL)::int8 AS processed, \
+                        COUNT(*) FILTER (WHERE processed_at IS NOT NULL \
+                                           AND attempts > 1)::int8 AS reclaimed \
+                 FROM tiktok_inbox WHERE user_id = $1",
+            )
+            .bind(tenant)
+            .fetch_one(conn)
+            .await
+            .map_err(db("counting the inbox"))?;
             Ok(InboxStats {
                 received: count(&row, "received")?,
                 pending: count(&row, "pending")?,
                 processed: count(&row, "processed")?,
                 reclaimed: count(&row, "reclaimed")?,
             })
-        });
-        tx.end(stats).await
+        })
+        .await
     }
 
     async fn note_order_events(&self, tenant: &str, events: &[OrderEvent]) -> Result<Vec<bool>> {
@@ -266,31 +266,33 @@ impl Inbox for PostgresStore {
     }
 
     async fn cursor(&self, tenant: &str, name: &str) -> Result<Option<i64>> {
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
-        let r = sqlx::query_scalar::<_, i64>(
-            "SELECT value FROM tiktok_cursors WHERE user_id = $1 AND name = $2",
-        )
-        .bind(tenant)
-        .bind(name)
-        .fetch_optional(tx.conn())
+        self.for_tenant(tenant, Mode::Read, async |conn| {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT value FROM tiktok_cursors WHERE user_id = $1 AND name = $2",
+            )
+            .bind(tenant)
+            .bind(name)
+            .fetch_optional(conn)
+            .await
+            .map_err(db("reading a cursor"))
+        })
         .await
-        .map_err(db("reading a cursor"));
-        tx.end(r).await
     }
 
     async fn set_cursor(&self, tenant: &str, name: &str, value: i64) -> Result<()> {
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
-        let r = sqlx::query(
-            "INSERT INTO tiktok_cursors (user_id, name, value) VALUES ($1, $2, $3) \
+        self.for_tenant(tenant, Mode::Write, async |conn| {
+            sqlx::query(
+                "INSERT INTO tiktok_cursors (user_id, name, value) VALUES ($1, $2, $3) \
              ON CONFLICT (user_id, name) DO UPDATE SET value = EXCLUDED.value",
-        )
-        .bind(tenant)
-        .bind(name)
-        .bind(value)
-        .execute(tx.conn())
+            )
+            .bind(tenant)
+            .bind(name)
+            .bind(value)
+            .execute(conn)
+            .await
+            .map(|_| ())
+            .map_err(db("setting a cursor"))
+        })
         .await
-        .map(|_| ())
-        .map_err(db("setting a cursor"));
-        tx.end(r).await
     }
 }

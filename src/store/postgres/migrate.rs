@@ -2,7 +2,7 @@
 //! roles the store runs as cannot bypass row-level security.
 
 use crate::store::Result;
-use sqlx::postgres::PgConnection;
+use sqlx::postgres::{PgConnection, Postgres};
 use sqlx::{AssertSqlSafe, Connection};
 
 use super::rows::db;
@@ -64,31 +64,11 @@ pub(super) async fn run(conn: &mut PgConnection, schema: &str) -> Result<()> {
     .execute(&mut *tx)
     .await
     .map_err(db("creating the schema"))?;
-    for (version, checksum) in &plan.backfill {
-        sqlx::query(AssertSqlSafe(format!(
-            "UPDATE {table} SET checksum = $2 WHERE version = $1"
-        )))
-        .bind(version)
-        .bind(checksum)
-        .execute(&mut *tx)
-        .await
-        .map_err(db("recording a migration's checksum"))?;
-    }
-    for p in &plan.pending {
-        sqlx::raw_sql(p.sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("applying a migration"))?;
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO {table} (version, binary_version, checksum) VALUES ($1, $2, $3)"
-        )))
-        .bind(p.version)
-        .bind(env!("CARGO_PKG_VERSION"))
-        .bind(&p.checksum)
-        .execute(&mut *tx)
-        .await
-        .map_err(db("recording the schema version"))?;
-    }
+    let record = format!(
+        "INSERT INTO {table} (version, binary_version, checksum) VALUES ($1, $2, $3) \
+         ON CONFLICT (version) DO UPDATE SET checksum = excluded.checksum"
+    );
+    plan.apply::<Postgres>(&mut tx, &record).await?;
     tx.commit().await.map_err(db("committing the migration"))
 }
 
@@ -117,16 +97,7 @@ async fn applied(conn: &mut PgConnection, schema: &str, table: &str) -> Result<V
     } else {
         "NULL::bytea"
     };
-    let rows: Vec<(i64, Option<Vec<u8>>)> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT version, {checksum} FROM {table} ORDER BY version"
-    )))
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db("reading the schema versions"))?;
-    Ok(rows
-        .into_iter()
-        .map(|(version, checksum)| Applied { version, checksum })
-        .collect())
+    migrate::recorded::<Postgres>(conn, table, checksum).await
 }
 
 /// Why the database is not safe to run on.

@@ -248,6 +248,19 @@ impl PostgresStore {
         self.begin_on(&self.pool, role, tenant, mode).await
     }
 
+    /// Runs `work` in a transaction as the application role for `tenant`,
+    /// committing if it succeeds and rolling back if not.
+    async fn for_tenant<T>(
+        &self,
+        tenant: &str,
+        mode: Mode,
+        work: impl AsyncFnOnce(&mut PgConnection) -> Result<T>,
+    ) -> Result<T> {
+        let mut tx = self.begin(Role::App, Some(tenant), mode).await?;
+        let result = work(tx.conn()).await;
+        tx.end(result).await
+    }
+
     /// [`PostgresStore::begin`] on a connection of `pool`.
     async fn begin_on(
         &self,

@@ -8,8 +8,8 @@ use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgConnection;
 
 use super::rows::{
-    HISTORY_COLUMNS, HistoryArrays, INSERT_ORDERS, ORDER_COLUMNS, OrderArrays, column, db, json,
-    order_from_row,
+    HISTORY_COLUMNS, HistoryArrays, INSERT_ORDERS, ORDER_COLUMNS, OrderArrays, Q, column, db,
+    field, json, order_from_row,
 };
 use super::{Mode, PostgresStore, Role, Tx};
 use crate::store::decode;
@@ -42,6 +42,26 @@ async fn one_order(
     row.as_ref().map(order_from_row).transpose()
 }
 
+/// The orders `SELECT {ORDER_COLUMNS} FROM orders WHERE {filter}` reads,
+/// `bind` binding the filter's parameters; `what` names the read in errors.
+async fn orders_where<'q>(
+    conn: &mut PgConnection,
+    filter: &str,
+    bind: impl FnOnce(Q<'q>) -> Q<'q>,
+    what: &'static str,
+) -> Result<Vec<StoredOrder>> {
+    let query = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE {filter}"
+    )));
+    bind(query)
+        .fetch_all(conn)
+        .await
+        .map_err(db(what))?
+        .iter()
+        .map(order_from_row)
+        .collect()
+}
+
 async fn with_history_in(
     conn: &mut PgConnection,
     tenant: &str,
@@ -68,16 +88,14 @@ pub(super) async fn active_in(
     tenant: &str,
     n: usize,
 ) -> Result<Vec<StoredOrder>> {
-    let rows = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $1 AND NOT terminal \
-         ORDER BY priority_rank, viral DESC, created_at, id LIMIT $2"
-    )))
-    .bind(tenant)
-    .bind(limit(n))
-    .fetch_all(conn)
+    orders_where(
+        conn,
+        "user_id = $1 AND NOT terminal \
+         ORDER BY priority_rank, viral DESC, created_at, id LIMIT $2",
+        |q| q.bind(tenant).bind(limit(n)),
+        "listing active orders",
+    )
     .await
-    .map_err(db("listing active orders"))?;
-    rows.iter().map(order_from_row).collect()
 }
 
 impl OrderStore for PostgresStore {
@@ -96,43 +114,39 @@ impl OrderStore for PostgresStore {
     }
 
     async fn get_order(&self, tenant: &str, id: OrderId) -> Result<Option<StoredOrder>> {
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
-        let result = one_order(tx.conn(), "id = $2", tenant, id).await;
-        tx.end(result).await
+        self.for_tenant(tenant, Mode::Read, async |conn| {
+            one_order(conn, "id = $2", tenant, id).await
+        })
+        .await
     }
 
     async fn get_orders(&self, tenant: &str, ids: &[OrderId]) -> Result<Vec<StoredOrder>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
-        let result = async {
-            let rows = sqlx::query(AssertSqlSafe(format!(
-                "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $1 AND id = ANY($2)"
-            )))
-            .bind(tenant)
-            .bind(ids)
-            .fetch_all(tx.conn())
+        self.for_tenant(tenant, Mode::Read, async |conn| {
+            orders_where(
+                conn,
+                "user_id = $1 AND id = ANY($2)",
+                |q| q.bind(tenant).bind(ids),
+                "reading orders",
+            )
             .await
-            .map_err(db("reading orders"))?;
-            rows.iter()
-                .map(order_from_row)
-                .collect::<Result<Vec<_>, _>>()
-        }
-        .await;
-        tx.end(result).await
+        })
+        .await
     }
 
     async fn find_order(&self, tenant: &str, tiktok_order_id: &str) -> Result<Option<StoredOrder>> {
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
-        let result = one_order(
-            tx.conn(),
-            "tiktok_order_id = $2",
-            tenant,
-            tiktok_order_id.to_owned(),
-        )
-        .await;
-        tx.end(result).await
+        self.for_tenant(tenant, Mode::Read, async |conn| {
+            one_order(
+                conn,
+                "tiktok_order_id = $2",
+                tenant,
+                tiktok_order_id.to_owned(),
+            )
+            .await
+        })
+        .await
     }
 
     async fn order_with_history(
@@ -140,9 +154,10 @@ impl OrderStore for PostgresStore {
         tenant: &str,
         id: OrderId,
     ) -> Result<Option<OrderWithHistory>> {
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
-        let result = with_history_in(tx.conn(), tenant, id).await;
-        tx.end(result).await
+        self.for_tenant(tenant, Mode::Read, async |conn| {
+            with_history_in(conn, tenant, id).await
+        })
+        .await
     }
 
     async fn list_orders(
@@ -151,28 +166,23 @@ impl OrderStore for PostgresStore {
         after: Option<OrderId>,
         n: usize,
     ) -> Result<Vec<StoredOrder>> {
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
-        let result = async {
-            let rows = sqlx::query(AssertSqlSafe(format!(
-                "SELECT {ORDER_COLUMNS} FROM orders \
-                 WHERE user_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3"
-            )))
-            .bind(tenant)
-            .bind(after)
-            .bind(limit(n))
-            .fetch_all(tx.conn())
+        self.for_tenant(tenant, Mode::Read, async |conn| {
+            orders_where(
+                conn,
+                "user_id = $1 AND ($2::uuid IS NULL OR id > $2) ORDER BY id LIMIT $3",
+                |q| q.bind(tenant).bind(after).bind(limit(n)),
+                "listing orders",
+            )
             .await
-            .map_err(db("listing orders"))?;
-            rows.iter().map(order_from_row).collect()
-        }
-        .await;
-        tx.end(result).await
+        })
+        .await
     }
 
     async fn active_orders(&self, tenant: &str, n: usize) -> Result<Vec<StoredOrder>> {
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Read).await?;
-        let result = active_in(tx.conn(), tenant, n).await;
-        tx.end(result).await
+        self.for_tenant(tenant, Mode::Read, async |conn| {
+            active_in(conn, tenant, n).await
+        })
+        .await
     }
 
     async fn transitions(&self, batch: &[(&str, Transition)]) -> Result<Vec<Result<StoredOrder>>> {
@@ -206,16 +216,14 @@ async fn create_in(
     let duplicates = logic::not_inserted(&valid, &inserted);
     let mut existing: HashMap<String, StoredOrder> = HashMap::new();
     if !duplicates.is_empty() {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {ORDER_COLUMNS} FROM orders WHERE user_id = $1 AND tiktok_order_id = ANY($2)"
-        )))
-        .bind(tenant)
-        .bind(&duplicates)
-        .fetch_all(tx.conn())
-        .await
-        .map_err(db("reading existing orders"))?;
-        for row in &rows {
-            let o = order_from_row(row)?;
+        let found = orders_where(
+            tx.conn(),
+            "user_id = $1 AND tiktok_order_id = ANY($2)",
+            |q| q.bind(tenant).bind(&duplicates),
+            "reading existing orders",
+        )
+        .await?;
+        for o in found {
             existing.insert(o.order.tiktok_order_id.clone(), o);
         }
     }
@@ -243,25 +251,15 @@ pub(super) async fn insert_work(conn: &mut PgConnection, items: &[logic::Enqueue
               AS u(user_id, order_id, kind, lane, viral, order_created_at, run_at, payload, at) \
          ON CONFLICT (order_id, kind) DO NOTHING",
     )
-    .bind(items.iter().map(|e| e.tenant.clone()).collect::<Vec<_>>())
-    .bind(items.iter().map(|e| e.order_id).collect::<Vec<_>>())
-    .bind(
-        items
-            .iter()
-            .map(|e| e.spec.kind.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(
-        items
-            .iter()
-            .map(|e| e.spec.lane.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(items.iter().map(|e| e.viral).collect::<Vec<_>>())
-    .bind(items.iter().map(|e| e.order_created_at).collect::<Vec<_>>())
-    .bind(items.iter().map(|e| e.spec.run_at).collect::<Vec<_>>())
+    .bind(field(items, |e| e.tenant.clone()))
+    .bind(field(items, |e| e.order_id))
+    .bind(field(items, |e| e.spec.kind.clone()))
+    .bind(field(items, |e| e.spec.lane.as_str()))
+    .bind(field(items, |e| e.viral))
+    .bind(field(items, |e| e.order_created_at))
+    .bind(field(items, |e| e.spec.run_at))
     .bind(payloads)
-    .bind(items.iter().map(|e| e.at).collect::<Vec<_>>())
+    .bind(field(items, |e| e.at))
     .execute(conn)
     .await
     .map_err(db("enqueueing work"))?;
@@ -296,15 +294,14 @@ async fn transitions_in(
         }
         let mine = || batch.iter().filter(|(t, _)| t == tenant).map(|(_, tr)| tr);
         let ids: Vec<OrderId> = dedup(mine().map(|t| t.order_id));
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {ORDER_COLUMNS} FROM orders WHERE id = ANY($1) ORDER BY id FOR UPDATE"
-        )))
-        .bind(&ids)
-        .fetch_all(tx.conn())
-        .await
-        .map_err(db("reading orders"))?;
-        for row in &rows {
-            let o = order_from_row(row)?;
+        let locked = orders_where(
+            tx.conn(),
+            "id = ANY($1) ORDER BY id FOR UPDATE",
+            |q| q.bind(&ids),
+            "reading orders",
+        )
+        .await?;
+        for o in locked {
             orders.insert(o.id, o);
         }
         let lease_ids: Vec<WorkId> =
@@ -468,83 +465,37 @@ async fn write_effects(
         payloads.push(r.payload.as_ref().map(|p| json(p, "payload")).transpose()?);
     }
     let q = sqlx::query(WRITE_STEP)
-        .bind(orders.iter().map(|s| s.id).collect::<Vec<_>>())
+        .bind(field(orders, |s| s.id))
         .bind(versions)
-        .bind(
-            orders
-                .iter()
-                .map(|s| s.order.current_state.as_str().to_owned())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            orders
-                .iter()
-                .map(|s| {
-                    s.order
-                        .previous_state
-                        .as_ref()
-                        .map(|p| p.as_str().to_owned())
-                })
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            orders
-                .iter()
-                .map(|s| s.order.automation_status.as_str())
-                .collect::<Vec<_>>(),
-        )
+        .bind(field(orders, |s| s.order.current_state.as_str().to_owned()))
+        .bind(field(orders, |s| {
+            s.order
+                .previous_state
+                .as_ref()
+                .map(|p| p.as_str().to_owned())
+        }))
+        .bind(field(orders, |s| s.order.automation_status.as_str()))
         .bind(processing)
-        .bind(
-            orders
-                .iter()
-                .map(|s| i64::from(s.order.flow_progress))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            orders
-                .iter()
-                .map(|s| s.order.updated_at.unwrap_or(s.order.created_at))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            orders
-                .iter()
-                .map(|s| s.order.state_changed_at.unwrap_or(s.order.created_at))
-                .collect::<Vec<_>>(),
-        )
-        .bind(orders.iter().map(|s| s.terminal).collect::<Vec<_>>())
-        .bind(
-            orders
-                .iter()
-                .map(|s| s.order.priority.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            orders
-                .iter()
-                .map(|s| priority_rank(s.order.priority))
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            orders
-                .iter()
-                .map(|s| s.order.impact.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            orders
-                .iter()
-                .map(|s| is_viral(s.order.impact))
-                .collect::<Vec<_>>(),
-        )
+        .bind(field(orders, |s| i64::from(s.order.flow_progress)))
+        .bind(field(orders, |s| {
+            s.order.updated_at.unwrap_or(s.order.created_at)
+        }))
+        .bind(field(orders, |s| {
+            s.order.state_changed_at.unwrap_or(s.order.created_at)
+        }))
+        .bind(field(orders, |s| s.terminal))
+        .bind(field(orders, |s| s.order.priority.as_str()))
+        .bind(field(orders, |s| priority_rank(s.order.priority)))
+        .bind(field(orders, |s| s.order.impact.as_str()))
+        .bind(field(orders, |s| is_viral(s.order.impact)))
         .bind(old_versions);
     let updated: i64 = history
         .bind(q)
         .bind(complete)
-        .bind(reschedule.iter().map(|r| r.id).collect::<Vec<_>>())
-        .bind(reschedule.iter().map(|r| r.run_at).collect::<Vec<_>>())
+        .bind(field(reschedule, |r| r.id))
+        .bind(field(reschedule, |r| r.run_at))
         .bind(payloads)
-        .bind(reschedule.iter().map(|r| r.at).collect::<Vec<_>>())
+        .bind(field(reschedule, |r| r.at))
         .fetch_one(&mut *conn)
         .await
         .map_err(db("writing transitions"))
@@ -565,15 +516,9 @@ async fn write_effects(
              FROM UNNEST($1::uuid[], $2::text[], $3::bool[]) AS v(order_id, lane, viral) \
              WHERE work_queue.order_id = ANY($1::uuid[]) AND work_queue.order_id = v.order_id",
         )
-        .bind(effects.requeue.iter().map(|r| r.0).collect::<Vec<_>>())
-        .bind(
-            effects
-                .requeue
-                .iter()
-                .map(|r| r.1.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(effects.requeue.iter().map(|r| r.2).collect::<Vec<_>>())
+        .bind(field(&effects.requeue, |r| r.0))
+        .bind(field(&effects.requeue, |r| r.1.as_str()))
+        .bind(field(&effects.requeue, |r| r.2))
         .execute(&mut *conn)
         .await
         .map_err(db("moving work to a new lane"))?;

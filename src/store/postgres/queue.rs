@@ -5,7 +5,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgConnection;
 
-use super::rows::{column, count, db, json, lane, opt_time};
+use super::rows::{column, count, db, field, json, lane, opt_time};
 use super::{Mode, PostgresStore, Role, literal, time_literal};
 use crate::model::Priority;
 use crate::store::decode;
@@ -91,17 +91,15 @@ impl QueueStore for PostgresStore {
         now: DateTime<Utc>,
     ) -> Result<(WorkId, bool)> {
         let spec = logic::prepare_work(work)?;
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
-        let result = async {
-            match upsert(tx.conn(), tenant, order_id, &spec, now, false).await? {
+        self.for_tenant(tenant, Mode::Write, async |conn| {
+            match upsert(conn, tenant, order_id, &spec, now, false).await? {
                 Some(done) => Ok(done),
-                None => existing(tx.conn(), tenant, order_id, &spec.kind, now)
+                None => existing(conn, tenant, order_id, &spec.kind, now)
                     .await
                     .map(|(id, _)| (id, false)),
             }
-        }
-        .await;
-        tx.end(result).await
+        })
+        .await
     }
 
     async fn schedule(
@@ -112,20 +110,18 @@ impl QueueStore for PostgresStore {
         now: DateTime<Utc>,
     ) -> Result<WorkId> {
         let spec = logic::prepare_work(work)?;
-        let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
-        let result = async {
-            match upsert(tx.conn(), tenant, order_id, &spec, now, true).await? {
+        self.for_tenant(tenant, Mode::Write, async |conn| {
+            match upsert(conn, tenant, order_id, &spec, now, true).await? {
                 Some((id, _)) => Ok(id),
-                None => match existing(tx.conn(), tenant, order_id, &spec.kind, now).await? {
+                None => match existing(conn, tenant, order_id, &spec.kind, now).await? {
                     (id, true) => Err(leased_error(id)),
                     (_, false) => Err(StoreError::database(
                         "a work item was neither scheduled nor leased",
                     )),
                 },
             }
-        }
-        .await;
-        tx.end(result).await
+        })
+        .await
     }
 
     async fn claim(&self, scope: TenantScope<'_>, req: &ClaimRequest<'_>) -> Result<Vec<WorkItem>> {
@@ -160,13 +156,8 @@ impl QueueStore for PostgresStore {
                 .await
                 .map_err(db("promoting due work"))?;
             let mut q = sqlx::query(AssertSqlSafe(CLAIM.replace("TENANT_FILTER", filter)))
-                .bind(lanes.iter().map(|l| l.lane.as_str()).collect::<Vec<_>>())
-                .bind(
-                    lanes
-                        .iter()
-                        .map(|l| super::orders::limit(l.limit))
-                        .collect::<Vec<_>>(),
-                )
+                .bind(field(&lanes, |l| l.lane.as_str()))
+                .bind(field(&lanes, |l| super::orders::limit(l.limit)))
                 .bind(now)
                 .bind(req.worker)
                 .bind(expires_at);

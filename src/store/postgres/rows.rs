@@ -17,12 +17,12 @@ use crate::store::decode;
 use crate::store::logic::{from_ms, is_viral, priority_rank, to_i64};
 use crate::store::{HistoryEntry, OrderId, StoreError, StoredOrder};
 
-/// Maps an sqlx error to [`StoreError::Database`], naming what was being done.
-pub(super) fn db(context: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
-    move |e| StoreError::Database {
-        message: format!("{context}: {e}"),
-        source: Some(std::sync::Arc::new(e)),
-    }
+pub(super) use crate::store::error::db;
+
+/// One field of every element of `items`, as an array to bind to an
+/// `UNNEST` parameter.
+pub(super) fn field<'a, S, T>(items: &'a [S], f: impl FnMut(&'a S) -> T) -> Vec<T> {
+    items.iter().map(f).collect()
 }
 
 /// The columns of `orders` as selected (exact values as text).

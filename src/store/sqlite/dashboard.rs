@@ -1,22 +1,15 @@
 //! The dashboard's aggregate queries on SQLite.
 
 use crate::store::Result;
-use chrono::{DateTime, TimeDelta, Utc};
 
 use super::SqliteStore;
 use super::orders::active_on;
 use super::rows::db;
-use crate::store::logic::{self, Figures, window_bounds};
-use crate::store::{Dashboard, DashboardStore, MOST_URGENT_LIMIT};
+use crate::store::logic::{Aggregates, Figures, Window};
+use crate::store::{MOST_URGENT_LIMIT, StoredOrder};
 
-impl DashboardStore for SqliteStore {
-    async fn dashboard(
-        &self,
-        tenant: &str,
-        now: DateTime<Utc>,
-        window: TimeDelta,
-    ) -> Result<Dashboard> {
-        let w = window_bounds(now, window)?;
+impl Aggregates for SqliteStore {
+    async fn aggregates(&self, tenant: &str, w: &Window) -> Result<(Figures, Vec<StoredOrder>)> {
         let mut tx = self.main.read().await?;
         let mut figures = Figures::default();
         for row in sqlx::query(
@@ -62,6 +55,6 @@ impl DashboardStore for SqliteStore {
         figures.set_window(&row)?;
         let most_urgent = active_on(&mut *tx, tenant, MOST_URGENT_LIMIT).await?;
         tx.commit().await.map_err(db("ending a read"))?;
-        Ok(logic::dashboard(now, &w, figures, most_urgent))
+        Ok((figures, most_urgent))
     }
 }

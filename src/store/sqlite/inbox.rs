@@ -30,7 +30,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, Row, SqliteConnection, SqlitePool};
 
-use super::rows::{column, count, db, placeholders};
+use super::rows::{Q, column, count, db, placeholders};
 use super::{File, SqliteStore};
 use crate::store::inbox::validate_entry;
 use crate::store::logic::{ms, to_i64};
@@ -42,6 +42,22 @@ const APPEND_CHUNK: usize = 500;
 
 /// Entries per completion statement (3 parameters each).
 const DONE_CHUNK: usize = 300;
+
+/// Runs the statement `query` makes of each item, in order, on `conn`;
+/// whether each changed exactly one row.
+async fn each_changes_one<'a, T>(
+    conn: &mut SqliteConnection,
+    items: &'a [T],
+    context: &'static str,
+    query: impl Fn(&'a T) -> Q<'a>,
+) -> Result<Vec<bool>> {
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let done = query(item).execute(&mut *conn).await.map_err(db(context))?;
+        out.push(done.rows_affected() == 1);
+    }
+    Ok(out)
+}
 
 impl SqliteStore {
     /// The inbox file of the database at `database`: the same path with
@@ -265,9 +281,8 @@ impl Inbox for SqliteStore {
             done.iter().map(|d| marked.contains(&d.id)).collect()
         } else {
             // An id more than once: in order, so the first that matches wins.
-            let mut out = Vec::with_capacity(done.len());
-            for d in done {
-                let r = sqlx::query(
+            each_changes_one(&mut tx, done, "marking an inbox entry processed", |d| {
+                sqlx::query(
                     "UPDATE tiktok_inbox SET processed_at = ?, claimable_at = NULL, outcome = ? \
                      WHERE user_id = ? AND id = ? AND attempts = ? AND processed_at IS NULL",
                 )
@@ -276,12 +291,8 @@ impl Inbox for SqliteStore {
                 .bind(tenant.to_owned())
                 .bind(d.id)
                 .bind(i64::from(d.attempt))
-                .execute(&mut *tx)
-                .await
-                .map_err(db("marking an inbox entry processed"))?;
-                out.push(r.rows_affected() == 1);
-            }
-            out
+            })
+            .await?
         };
         tx.commit()
             .await
@@ -329,9 +340,8 @@ impl Inbox for SqliteStore {
             return Ok(Vec::new());
         }
         let mut tx = self.main.write().await?;
-        let mut out = Vec::with_capacity(events.len());
-        for e in events {
-            let r = sqlx::query(
+        let out = each_changes_one(&mut tx, events, "noting an order event", |e| {
+            sqlx::query(
                 "INSERT INTO tiktok_order_events (user_id, tiktok_order_id, event_time, event_rank) \
                  VALUES (?, ?, ?, ?) ON CONFLICT (user_id, tiktok_order_id) DO UPDATE \
                  SET event_time = excluded.event_time, event_rank = excluded.event_rank \
@@ -341,11 +351,8 @@ impl Inbox for SqliteStore {
             .bind(e.tiktok_order_id.clone())
             .bind(e.time)
             .bind(i64::from(e.rank))
-            .execute(&mut *tx)
-            .await
-            .map_err(db("noting an order event"))?;
-            out.push(r.rows_affected() == 1);
-        }
+        })
+        .await?;
         tx.commit().await.map_err(db("committing order events"))?;
         Ok(out)
     }

@@ -2,7 +2,7 @@
 //! (`store::migrate`): the main file's set and the inbox file's set.
 
 use crate::store::Result;
-use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
+use sqlx::{AssertSqlSafe, Sqlite, SqliteConnection, SqlitePool};
 
 use super::rows::db;
 use crate::store::migrate::{self, Applied, Migrations};
@@ -61,28 +61,7 @@ pub(super) async fn run(pool: &SqlitePool, set: &Migrations) -> Result<()> {
     }
     let record = "INSERT INTO creatorflow_schema (version, binary_version, checksum) \
                   VALUES (?, ?, ?) ON CONFLICT (version) DO UPDATE SET checksum = excluded.checksum";
-    for (version, checksum) in &plan.backfill {
-        sqlx::query(record)
-            .bind(version)
-            .bind(env!("CARGO_PKG_VERSION"))
-            .bind(checksum)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("recording a migration's checksum"))?;
-    }
-    for p in &plan.pending {
-        sqlx::raw_sql(p.sql)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("applying a migration"))?;
-        sqlx::query(record)
-            .bind(p.version)
-            .bind(env!("CARGO_PKG_VERSION"))
-            .bind(&p.checksum)
-            .execute(&mut *tx)
-            .await
-            .map_err(db("recording the schema version"))?;
-    }
+    plan.apply::<Sqlite>(&mut tx, record).await?;
     // A PRAGMA takes no parameters; the value is this binary's constant.
     sqlx::raw_sql(AssertSqlSafe(format!(
         "PRAGMA user_version = {}",
@@ -110,16 +89,7 @@ async fn applied(conn: &mut SqliteConnection, latest: i64) -> Result<Vec<Applied
         } else {
             "NULL"
         };
-        let rows: Vec<(i64, Option<Vec<u8>>)> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT version, {checksum} FROM creatorflow_schema ORDER BY version"
-        )))
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db("reading the schema versions"))?;
-        applied = rows
-            .into_iter()
-            .map(|(version, checksum)| Applied { version, checksum })
-            .collect();
+        applied = migrate::recorded::<Sqlite>(conn, "creatorflow_schema", checksum).await?;
     }
     if applied.is_empty() {
         let found: i64 = sqlx::query_scalar("PRAGMA user_version")

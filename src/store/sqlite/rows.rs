@@ -32,13 +32,7 @@ pub(super) async fn script_steps(
     sqlx::Executor::fetch_many(conn, q).try_collect().await
 }
 
-/// Maps an sqlx error to [`StoreError::Database`], naming what was being done.
-pub(super) fn db(context: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
-    move |e| StoreError::Database {
-        message: format!("{context}: {e}"),
-        source: Some(std::sync::Arc::new(e)),
-    }
-}
+pub(super) use crate::store::error::db;
 
 /// The columns of `orders`, in binding order.
 pub(super) const ORDER_COLUMNS: &str = "id, user_id, tiktok_order_id, version, terminal, \
