@@ -89,6 +89,7 @@ pub use engine::{BuildError, Engine, EngineBuilder, EngineError};
 pub use machine::{Machine, TransitionError, TransitionPlan};
 pub use model::{Order, OrderError};
 pub use rules::{Decision, PackError, RuleEngine, RulePack};
+pub use service::{Running, Service};
 pub use store::{AnyStore, Store, StoreError};
 
 /// A hash map with foldhash's fast hasher (randomly seeded per map), for

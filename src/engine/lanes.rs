@@ -60,6 +60,16 @@ impl Lanes {
         self
     }
 
+    /// The same lanes with every lane's step timeout set to `timeout`
+    /// (`worker --lease-ms`, tests with short leases). The claim lease
+    /// follows: twice the longest timeout.
+    pub fn with_timeout(mut self, timeout: TimeDelta) -> Self {
+        for config in self.lanes.values_mut() {
+            config.timeout = timeout;
+        }
+        self
+    }
+
     /// One lane's settings.
     pub fn get(&self, lane: Priority) -> &LaneConfig {
         // Every priority has an entry: `Default` fills all four and `set` only replaces.

@@ -24,58 +24,58 @@
 //! # Decisions
 //!
 //! - **Rule actions run with the first step.** Ingest applies `escalate_priority`
-//! (the lane is decided then) and leaves the fired rules' ids in the first
-//! work item's payload; the first step runs their other actions through the
-//! executor (side effects: a failure is recorded, the order goes on) and
-//! `escalate_to_manual` sends the order to manual review naming the rule. In
-//! the payload, they survive a restart with the queue.
+//!   (the lane is decided then) and leaves the fired rules' ids in the first
+//!   work item's payload; the first step runs their other actions through the
+//!   executor (side effects: a failure is recorded, the order goes on) and
+//!   `escalate_to_manual` sends the order to manual review naming the rule. In
+//!   the payload, they survive a restart with the queue.
 //! - **State timeouts are checked when an order's item is claimed.** A due
-//! `transition:` timeout takes that transition (received 72 h → failed); a due
-//! `escalate:` timeout raises priority/impact once, recorded as a history row
-//! from the state to itself (shipped 7 d → urgent). A shipped order's delivery
-//! check is scheduled no later than its state's timeout. An ingested order
-//! enters its first state at ingest time (its `state_changed_at`), so a
-//! backfill of old orders does not time out at once.
+//!   `transition:` timeout takes that transition (received 72 h → failed); a due
+//!   `escalate:` timeout raises priority/impact once, recorded as a history row
+//!   from the state to itself (shipped 7 d → urgent). A shipped order's delivery
+//!   check is scheduled no later than its state's timeout. An ingested order
+//!   enters its first state at ingest time (its `state_changed_at`), so a
+//!   backfill of old orders does not time out at once.
 //! - **In-memory state is rebuilt from the store.** The rules' window facts and
-//! the viral enricher are replayed from the tenant's orders within their
-//! reach (the pack's longest window, a week for the enricher) before the
-//! first ingest (`Engine::restore`).
+//!   the viral enricher are replayed from the tenant's orders within their
+//!   reach (the pack's longest window, a week for the enricher) before the
+//!   first ingest (`Engine::restore`).
 //! - **A worker's order cache is checked against the claim count.** The engine
-//! keeps the order it last wrote with the claim count of its work item; the
-//! copy is used only if this claim is the very next one (no other worker
-//! claimed the item since). Other orders of a round are read in one
-//! `get_orders` call per tenant. Two workers on one database therefore never
-//! run a step from a stale copy (which the version check would refuse, wasting
-//! the step).
+//!   keeps the order it last wrote with the claim count of its work item; the
+//!   copy is used only if this claim is the very next one (no other worker
+//!   claimed the item since). Other orders of a round are read in one
+//!   `get_orders` call per tenant. Two workers on one database therefore never
+//!   run a step from a stale copy (which the version check would refuse, wasting
+//!   the step).
 //! - **Steps chain under one lease and one write.** When a step leads straight
-//! to another that is due now, the worker runs it at once on the order as the
-//! step left it (`store::apply_transition`, the same code the store applies),
-//! under the same lease; the chain is written as one batch in which every
-//! transition but the last holds the lease (`AfterStep::Hold`, checked) and
-//! the last settles it. received → shipped is one claim and one write, not
-//! five; the chain stops at a waiting step, a failure, 16 steps
-//! (`EngineBuilder::max_chain`; 1 turns chaining off), or when the
-//! lease would not outlast another step (a claim's lease is twice the longest
-//! lane timeout, so every lane chains; a dead worker's items return after
-//! that). `Round::more` says whether anything
-//! touched is due again at once, so a driver need not claim again to find out.
+//!   to another that is due now, the worker runs it at once on the order as the
+//!   step left it (`store::apply_transition`, the same code the store applies),
+//!   under the same lease; the chain is written as one batch in which every
+//!   transition but the last holds the lease (`AfterStep::Hold`, checked) and
+//!   the last settles it. received → shipped is one claim and one write, not
+//!   five; the chain stops at a waiting step, a failure, 16 steps
+//!   (`EngineBuilder::max_chain`; 1 turns chaining off), or when the
+//!   lease would not outlast another step (a claim's lease is twice the longest
+//!   lane timeout, so every lane chains; a dead worker's items return after
+//!   that). `Round::more` says whether anything
+//!   touched is due again at once, so a driver need not claim again to find out.
 //! - **Known limit: a cancellation racing a step in flight.** `cancel` runs
-//! the rollbacks of the state the store holds. A step (or chain) already
-//! running when the cancellation lands has made its handler calls (an
-//! inventory reservation, a label); its write then fails the version check
-//! and is dropped, and those calls are not compensated (their idempotency
-//! keys let the host's services find them). A chain widens the window from
-//! one step to the chain; `max_chain(1)` narrows it back. The fix is to run,
-//! for a dropped chain, the cancellation's rollbacks of the state the chain
-//! had reached; not built yet.
+//!   the rollbacks of the state the store holds. A step (or chain) already
+//!   running when the cancellation lands has made its handler calls (an
+//!   inventory reservation, a label); its write then fails the version check
+//!   and is dropped, and those calls are not compensated (their idempotency
+//!   keys let the host's services find them). A chain widens the window from
+//!   one step to the chain; `max_chain(1)` narrows it back. The fix is to run,
+//!   for a dropped chain, the cancellation's rollbacks of the state the chain
+//!   had reached; not built yet.
 //! - **A duplicate delivery is not counted twice.** The engine remembers the
-//! `tiktok_order_id`s the store confirmed (bounded, 200k, oldest evicted);
-//! a known one goes to the store without enrichment or evaluation (the store
-//! answers with the stored order), so velocity and window facts count each
-//! order once.
+//!   `tiktok_order_id`s the store confirmed (bounded, 200k, oldest evicted);
+//!   a known one goes to the store without enrichment or evaluation (the store
+//!   answers with the stored order), so velocity and window facts count each
+//!   order once.
 //! - **History actions are JSON text.** `actions_executed` is a `JsonText`
-//! (shared text, serialised once from the action records, parsed when read),
-//! not a `serde_json::Value` tree copied by every layer.
+//!   (shared text, serialised once from the action records, parsed when read),
+//!   not a `serde_json::Value` tree copied by every layer.
 
 mod builder;
 mod error;

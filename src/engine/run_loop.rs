@@ -239,24 +239,13 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_engine_rides_out_a_failed_write_and_finishes_the_work() {
         use crate::engine::{EngineBuilder, Lanes};
-        use crate::model::Priority;
         use crate::store::{FaultPoint, InjectFault};
 
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}/fault.db", dir.path().display());
         let store = crate::store::open(&url).await.expect("store");
         // A short lease: the failed round's claims lapse quickly.
-        let mut lanes = Lanes::default();
-        for p in [
-            Priority::High,
-            Priority::Urgent,
-            Priority::Standard,
-            Priority::Automated,
-        ] {
-            let mut c = lanes.get(p).clone();
-            c.timeout = chrono::TimeDelta::milliseconds(300);
-            lanes.set(p, c);
-        }
+        let lanes = Lanes::default().with_timeout(chrono::TimeDelta::milliseconds(300));
         let engine = EngineBuilder::new(store)
             .simulated_handlers()
             .lanes(lanes)

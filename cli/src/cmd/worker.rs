@@ -5,7 +5,6 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use creatorflow::actions::{DefaultHandlers, SimConfig};
 use creatorflow::engine::Lanes;
-use creatorflow::model::Priority;
 
 use super::{DEFAULT_STORE, Format, open_engine_with, runtime};
 use crate::Outcome;
@@ -50,7 +49,9 @@ pub fn run(args: Args) -> Result<Outcome, String> {
         let engine = open_engine_with(&args.store, "default", Some(worker), |b| {
             let b = b.handlers(DefaultHandlers::new(sim, sim, None).registry());
             match lease {
-                Some(ms) => b.lanes(with_timeout(TimeDelta::milliseconds(ms as i64))),
+                Some(ms) => {
+                    b.lanes(Lanes::default().with_timeout(TimeDelta::milliseconds(ms as i64)))
+                }
                 None => b,
             }
         })
@@ -78,22 +79,6 @@ pub fn run(args: Args) -> Result<Outcome, String> {
         ),
     }
     Ok(Outcome::Ok)
-}
-
-/// The default lanes with every lane's step timeout set to `timeout`.
-fn with_timeout(timeout: TimeDelta) -> Lanes {
-    let mut lanes = Lanes::default();
-    for p in [
-        Priority::High,
-        Priority::Urgent,
-        Priority::Standard,
-        Priority::Automated,
-    ] {
-        let mut c = lanes.get(p).clone();
-        c.timeout = timeout;
-        lanes.set(p, c);
-    }
-    lanes
 }
 
 /// Completes on SIGINT or (on Unix) SIGTERM.
