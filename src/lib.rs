@@ -44,8 +44,8 @@
 //! - the **core**, pure and synchronous: [`model`], [`rules`], [`machine`],
 //!   [`viral`], [`diag`] and the internals `script` (the Rhai sandbox) and
 //!   `yaml` (the located YAML reader). No storage, no runtime, no `tokio`;
-//! - [`actions`]: action specs, handlers and the executor (async), over the
-//!   core, knowing nothing of storage or of the loops that drive it;
+//! - [`actions`]: handlers and the executor (async) of the actions the core
+//!   declares (the action types and specs live in the core, re-exported here), knowing nothing of storage or of the loops that drive it;
 //! - [`store`]: orders, queue and inbox, over [`model`] and [`actions`]
 //!   types only;
 //! - [`engine`], [`service`] (the runtime a host starts) and [`tiktok`] at

@@ -20,7 +20,7 @@ const CORE: &[&str] = &[
     "model", "rules", "machine", "script", "viral", "diag", "yaml", "clock",
 ];
 /// What the core must not name.
-const CORE_FORBIDDEN: &[&str] = &["store", "engine", "service", "tiktok", "cli"];
+const CORE_FORBIDDEN: &[&str] = &["actions", "store", "engine", "service", "tiktok", "cli"];
 
 /// The layer table: a top-level module, the crate modules its files must not
 /// name, and the external crates they must not name. Modules not listed

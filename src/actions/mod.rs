@@ -19,7 +19,7 @@ mod defaults;
 mod executor;
 mod handler;
 mod retry;
-mod spec;
+use crate::model::action as spec;
 
 pub use breaker::{BreakerState, CircuitBreakers};
 pub use defaults::{DefaultHandlers, LogHandler, SimConfig, SimulatedCarrier, SimulatedInventory};
@@ -33,7 +33,6 @@ pub use handler::{
     AsyncFnHandler, BoxFuture, ErrorClass, FnHandler, HandlerRegistry, handler_fn,
 };
 pub use retry::{RetryPreset, backoff_delay};
-pub(crate) use spec::parse_actions;
 pub use spec::{ActionSpec, ActionType, BackoffStrategy, RetrySpec};
 
 #[cfg(test)]

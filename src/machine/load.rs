@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 
 use super::{LoadOptions, Machine, StateDef, Timeout, TimeoutAction, TransitionDef};
-use crate::actions::{ActionSpec, parse_actions};
 use crate::diag::{self, Code, Diagnostic, Diagnostics, Pos, did_you_mean};
+use crate::model::action::{ActionSpec, parse_actions};
 use crate::model::{AutomationStatus, Impact, Priority, StateName};
 use crate::rules::{Guard, compile_guard, compile_guard_script};
 use crate::script::Sandbox;

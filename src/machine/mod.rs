@@ -87,8 +87,8 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use compact_str::CompactString;
 
-use crate::actions::{ActionSpec, ActionType};
 use crate::diag::{Diagnostic, Pos};
+use crate::model::action::{ActionSpec, ActionType};
 use crate::model::{AutomationStatus, Impact, Order, Priority, StateName};
 use crate::rules::Guard;
 

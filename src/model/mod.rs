@@ -6,6 +6,7 @@
 //! exact decimals, accepted as a JSON number or a decimal string and never
 //! rounded through a float.
 
+pub(crate) mod action;
 mod enums;
 pub(crate) mod facts;
 mod json_text;

@@ -8,9 +8,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::facts::{Fact, Field, read};
 use super::ops::{Operand, Operator, apply};
-use crate::actions::{ActionSpec, ActionType};
 use crate::diag::Pos;
 use crate::model::Order;
+use crate::model::action::{ActionSpec, ActionType};
 use crate::model::{Impact, Priority};
 use crate::script::Script;
 

@@ -55,7 +55,7 @@ impl Decision {
     pub fn actions<'p>(
         &self,
         pack: &'p RulePack,
-    ) -> impl Iterator<Item = &'p crate::actions::ActionSpec> + use<'_, 'p> {
+    ) -> impl Iterator<Item = &'p crate::model::action::ActionSpec> + use<'_, 'p> {
         self.matched
             .iter()
             .flat_map(move |i| pack.rules()[*i as usize].actions.iter())

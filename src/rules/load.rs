@@ -10,8 +10,8 @@ use super::def::{Category, Condition, ConditionLogic, Rule, WindowKind, WindowSl
 use super::facts::{FactType, Field, FieldKind};
 use super::ops::{Operand, Operator};
 use super::pack::RulePack;
-use crate::actions::parse_actions;
 use crate::diag::{self, Code, Diagnostic, Diagnostics, Pos, did_you_mean};
+use crate::model::action::parse_actions;
 use crate::script::{Limits, Sandbox};
 use crate::yaml::{self, MapReader, Node, NodeKind, Typed, reader};
 

@@ -1,4 +1,7 @@
-//! Action declarations as rule and machine files write them.
+//! Action declarations as rule and machine files write them: the action
+//! types, their parameters, timeouts, retry and rollback, and their parsing.
+//! Part of the pure core (rules and machines declare actions); what runs
+//! them is the `actions` layer, which re-exports these types.
 
 use std::fmt;
 
