@@ -10,7 +10,8 @@
 //! (`file:line:col: error[E0108]: message`); an empty file means the document
 //! loads cleanly. A document is refused exactly when a line is an `error`.
 //! Every code of the YAML, rules, machine and action loaders has a case
-//! (scenario codes, `E05xx`, are tested in the simulator crate).
+//! (scenario codes, `E05xx`, have their cases in the simulator crate:
+//! `simulator/tests/scenario_data.rs`).
 //! Run with `UPDATE_EXPECT=1` to (re)write the expected files from what the
 //! loaders say now, then review the diff.
 
