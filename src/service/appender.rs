@@ -24,8 +24,11 @@ pub enum AppendError {
 struct Request {
     tenant: String,
     entry: InboxEntry,
-    reply: oneshot::Sender<Result<bool, AppendError>>,
+    reply: Reply,
 }
+
+/// Where one append's answer goes.
+type Reply = oneshot::Sender<Result<bool, AppendError>>;
 
 /// A handle to the service's inbox: appends are group-committed (every
 /// append waiting goes into one transaction per tenant). Cheap to clone.
@@ -102,30 +105,28 @@ pub(super) fn spawn<S: Store + Clone + 'static>(
 }
 
 /// Writes `batch`, per tenant in arrival order, and answers each append.
+/// Each body moves into the store call once (no copy on the ack path).
 async fn commit<S: Store>(store: &S, batch: Vec<Request>) {
-    let mut tenants: Vec<String> = Vec::new();
-    for r in &batch {
-        if !tenants.contains(&r.tenant) {
-            tenants.push(r.tenant.clone());
+    let mut groups: Vec<(String, Vec<InboxEntry>, Vec<Reply>)> = Vec::new();
+    for r in batch {
+        match groups.iter_mut().find(|(t, ..)| *t == r.tenant) {
+            Some((_, entries, replies)) => {
+                entries.push(r.entry);
+                replies.push(r.reply);
+            }
+            None => groups.push((r.tenant, vec![r.entry], vec![r.reply])),
         }
     }
-    let mut batch: Vec<Option<Request>> = batch.into_iter().map(Some).collect();
-    for tenant in tenants {
-        let mine: Vec<Request> = batch
-            .iter_mut()
-            .filter(|r| r.as_ref().is_some_and(|r| r.tenant == tenant))
-            .filter_map(Option::take)
-            .collect();
-        let entries: Vec<InboxEntry> = mine.iter().map(|r| r.entry.clone()).collect();
+    for (tenant, entries, replies) in groups {
         match store.inbox_append(&tenant, &entries).await {
             Ok(news) => {
-                for (r, new) in mine.into_iter().zip(news) {
-                    let _ = r.reply.send(Ok(new));
+                for (reply, new) in replies.into_iter().zip(news) {
+                    let _ = reply.send(Ok(new));
                 }
             }
             Err(e) => {
-                for r in mine {
-                    let _ = r.reply.send(Err(AppendError::Store(e.to_string())));
+                for reply in replies {
+                    let _ = reply.send(Err(AppendError::Store(e.to_string())));
                 }
             }
         }
