@@ -258,6 +258,7 @@ impl Traffic {
                 id: None,
                 user_id: None,
                 tiktok_order_id: format!("SIM{seed}-{:07}", i + 1),
+                shop_id: None,
                 current_state: StateName::default(),
                 previous_state: None,
                 priority: Priority::default(),

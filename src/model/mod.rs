@@ -36,6 +36,10 @@ pub struct Order {
     pub user_id: Option<String>,
     /// TikTok Shop's order id; unique per `user_id`; the idempotency key of ingest.
     pub tiktok_order_id: String,
+    /// The TikTok shop the order was placed in (a tenant may have several);
+    /// effects on TikTok Shop act in this shop with its own access token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shop_id: Option<String>,
     /// Current workflow state.
     #[serde(default)]
     pub current_state: StateName,

@@ -270,6 +270,8 @@ pub(crate) fn order(row: &impl Columns) -> Result<StoredOrder, StoreError> {
         id: Some(id),
         user_id: Some(text("user_id")?),
         tiktok_order_id: text("tiktok_order_id")?,
+        // Read by the SQL backends once they store it (see their migrations).
+        shop_id: None,
         current_state: StateName::new(&text("current_state")?),
         previous_state: opt("previous_state")?.map(|s| StateName::new(&s)),
         priority: parse_enum(&text("priority")?, Priority::parse, "priority")?,

@@ -111,6 +111,7 @@ mod orders;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod queue;
+mod shops;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod types;
@@ -130,6 +131,7 @@ pub use orders::OrderStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 pub use queue::QueueStore;
+pub use shops::{ShopAuth, ShopStore, TokenSet};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 pub use types::{

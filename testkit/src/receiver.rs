@@ -1,0 +1,1 @@
+//! A receiver of outbound `http` effects (see the crate docs).
