@@ -102,6 +102,13 @@ pub struct ApiOrder {
     /// Whether the order is on hold.
     #[serde(default)]
     pub is_on_hold_order: bool,
+    /// `FULFILLMENT_BY_SELLER` or `FULFILLMENT_BY_TIKTOK` (shipped by
+    /// TikTok: the seller must not ship it).
+    #[serde(default)]
+    pub fulfillment_type: Option<String>,
+    /// Whether the buyer asked to cancel (a pending cancellation).
+    #[serde(default)]
+    pub is_buyer_request_cancel: bool,
     /// One entry per unit.
     #[serde(default)]
     pub line_items: Vec<LineItem>,
@@ -204,7 +211,8 @@ pub enum ApiOrderError {
 }
 
 impl ApiOrder {
-    /// Maps the API order to an [`Order`] of `tenant`.
+    /// Maps the API order to an [`Order`] of `tenant`, from the shop
+    /// `shop_id` (the webhook's or the poll's shop, kept as `Order.shop_id`).
     ///
     /// - product: the SKU with the most line items (the first such in the
     ///   list on a tie); `quantity` is its number of line items (each line
@@ -216,7 +224,7 @@ impl ApiOrder {
     ///   code and the state (`US-California`);
     /// - `customer_handle`: `buyer-{user_id}` (TikTok sends no nickname);
     ///   `customer_id`: `user_id`.
-    pub fn to_order(&self, tenant: &str) -> Result<Order, ApiOrderError> {
+    pub fn to_order(&self, tenant: &str, shop_id: &str) -> Result<Order, ApiOrderError> {
         let mut skus: Vec<(&str, usize, &LineItem)> = Vec::new();
         for item in &self.line_items {
             match skus.iter_mut().find(|(sku, _, _)| *sku == item.sku_id) {
@@ -293,6 +301,7 @@ impl ApiOrder {
                 source,
             })?;
         order.deadline = deadline;
+        order.shop_id = Some(shop_id.to_owned());
         order.shipping_location = location;
         order.shipping_zone = zone;
         order.carrier_preference = self.shipping_provider.clone().filter(|s| !s.is_empty());
@@ -345,7 +354,8 @@ mod tests {
     fn maps_order_detail_to_an_order() {
         let r: OrderDetailResponse = serde_json::from_str(RESPONSE).unwrap();
         assert_eq!(r.code, 0);
-        let o = r.data.unwrap().orders[0].to_order("creator-1").unwrap();
+        let o = r.data.unwrap().orders[0].to_order("creator-1", "shop-1").unwrap();
+        assert_eq!(o.shop_id.as_deref(), Some("shop-1"));
         assert_eq!(o.tiktok_order_id, "576461413038785752");
         assert_eq!(o.user_id.as_deref(), Some("creator-1"));
         assert_eq!(
@@ -370,12 +380,12 @@ mod tests {
         let mut o = r.data.take().unwrap().orders.remove(0);
         o.payment.total_amount = "35,97".into();
         assert!(matches!(
-            o.to_order("t"),
+            o.to_order("t", "s"),
             Err(ApiOrderError::BadAmount { .. })
         ));
         o.line_items.clear();
         assert!(matches!(
-            o.to_order("t"),
+            o.to_order("t", "s"),
             Err(ApiOrderError::NoLineItems(_))
         ));
     }

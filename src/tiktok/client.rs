@@ -56,6 +56,11 @@ pub struct OrderPage {
     pub next_page_token: Option<String>,
 }
 
+/// TikTok's code for "too many requests" (with HTTP 429).
+pub const RATE_LIMITED: i64 = 36009002;
+/// TikTok's code for an expired access token.
+pub const EXPIRED_TOKEN: i64 = 105002;
+
 /// Why an Order API call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -102,6 +107,12 @@ pub enum ApiError {
         /// The shop.
         shop_id: String,
     },
+    /// The shop's tokens or authorization could not be read or written.
+    #[error("shop store: {message}")]
+    Store {
+        /// What failed.
+        message: String,
+    },
     /// The order does not exist (or not in this shop).
     #[error("order {order_id} not found")]
     NoSuchOrder {
@@ -112,40 +123,56 @@ pub enum ApiError {
 
 impl ApiError {
     /// Whether trying again later may succeed (transport failures,
-    /// timeouts, HTTP 429 and 5xx).
+    /// timeouts, HTTP 429 and 5xx, TikTok's rate limit `36009002`, a store
+    /// failure).
     pub fn is_transient(&self) -> bool {
         match self {
-            ApiError::Transport { .. } | ApiError::Timeout { .. } => true,
+            ApiError::Transport { .. } | ApiError::Timeout { .. } | ApiError::Store { .. } => true,
             ApiError::Status { status, .. } => *status == 429 || *status >= 500,
+            ApiError::Api { code, .. } => *code == RATE_LIMITED,
             _ => false,
         }
     }
+
+    /// Whether TikTok refused the call for its rate limit (HTTP 429 or
+    /// code `36009002`).
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self, ApiError::Status { status: 429, .. })
+            || matches!(self, ApiError::Api { code, .. } if *code == RATE_LIMITED)
+    }
+
+    /// Whether TikTok said the access token expired (code `105002`).
+    pub fn is_expired_token(&self) -> bool {
+        matches!(self, ApiError::Api { code, .. } if *code == EXPIRED_TOKEN)
+    }
 }
 
-/// The Order API calls CreatorFlow makes.
+/// The Order API calls CreatorFlow makes, each for one shop of one tenant:
+/// the implementation finds the shop's cipher and access token (for
+/// `HttpOrderApi`, through its access source, e.g. a `TokenManager`).
 ///
 /// Methods return `impl Future + Send`, like [`Store`](crate::store::Store).
 pub trait OrderApi: Send + Sync {
-    /// Get Authorized Shops: every shop the app may act for, with its cipher.
-    fn authorized_shops(&self) -> impl Future<Output = Result<Vec<Shop>, ApiError>> + Send;
-
-    /// Get Order Detail of `ids` in the shop `shop_cipher` (orders not
+    /// Get Order Detail of `ids` in the tenant's shop `shop_id` (orders not
     /// found are absent from the result).
     fn order_details(
         &self,
-        shop_cipher: &str,
+        tenant: &str,
+        shop_id: &str,
         ids: &[String],
     ) -> impl Future<Output = Result<Vec<ApiOrder>, ApiError>> + Send;
 
     /// Search Orders: one page of the shop's orders updated in the window.
     fn search_orders(
         &self,
-        shop_cipher: &str,
+        tenant: &str,
+        shop_id: &str,
         query: &SearchQuery,
     ) -> impl Future<Output = Result<OrderPage, ApiError>> + Send;
 }
 
-/// An in-memory Order API: shops and orders put in by the caller; counts
+/// An in-memory Order API: shops (id → cipher) and orders (by cipher) put
+/// in by the caller; a shop not added is [`ApiError::UnknownShop`]; counts
 /// the calls made. Orders are given as the API's JSON, so tests exercise
 /// the same decoding as the HTTP client.
 #[derive(Debug, Default)]
@@ -218,21 +245,31 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl OrderApi for FakeOrderApi {
-    async fn authorized_shops(&self) -> Result<Vec<Shop>, ApiError> {
-        self.call()?;
-        Ok(lock(&self.shops).clone())
+impl FakeOrderApi {
+    /// The cipher of an authorized shop.
+    fn cipher(&self, shop_id: &str) -> Result<String, ApiError> {
+        lock(&self.shops)
+            .iter()
+            .find(|s| s.id == shop_id)
+            .map(|s| s.cipher.clone())
+            .ok_or_else(|| ApiError::UnknownShop {
+                shop_id: shop_id.to_owned(),
+            })
     }
+}
 
+impl OrderApi for FakeOrderApi {
     async fn order_details(
         &self,
-        shop_cipher: &str,
+        _tenant: &str,
+        shop_id: &str,
         ids: &[String],
     ) -> Result<Vec<ApiOrder>, ApiError> {
         self.call()?;
+        let cipher = self.cipher(shop_id)?;
         let orders = lock(&self.orders);
         Ok(orders
-            .get(shop_cipher)
+            .get(&cipher)
             .into_iter()
             .flatten()
             .filter(|o| ids.contains(&o.id))
@@ -242,13 +279,15 @@ impl OrderApi for FakeOrderApi {
 
     async fn search_orders(
         &self,
-        shop_cipher: &str,
+        _tenant: &str,
+        shop_id: &str,
         query: &SearchQuery,
     ) -> Result<OrderPage, ApiError> {
         self.call()?;
+        let cipher = self.cipher(shop_id)?;
         let orders = lock(&self.orders);
         let matching: Vec<&ApiOrder> = orders
-            .get(shop_cipher)
+            .get(&cipher)
             .into_iter()
             .flatten()
             .filter(|o| {

@@ -3,13 +3,25 @@
 //! trait with an HTTP implementation and an in-memory fake), the processor
 //! that applies events to the engines, and reconciliation.
 //!
+//! Per shop: each call names the tenant and shop; `TokenManager` keeps the
+//! shops' tokens (stored, refreshed before expiry and once after an
+//! expired-token answer) and connects shops (authorization code → tokens);
+//! `effects` binds action types to real effects on TikTok (ship a package,
+//! update inventory, read an order's status).
+//!
 //! Everything follows the spec's `tiktok-shop.md` (TikTok Shop Partner
 //! Center, API version 202309), not the original plan's guessed payload.
 //! `signature`, `event` and `api` are pure (no I/O); the HTTP server
 //! (`creatorflow serve`) builds on them.
 
+#[cfg(feature = "tiktok-api")]
+mod access;
 mod api;
+#[cfg(feature = "tiktok-api")]
+mod auth;
 mod client;
+#[cfg(feature = "tiktok-api")]
+mod effects;
 mod event;
 #[cfg(feature = "tiktok-api")]
 mod http;
@@ -21,7 +33,18 @@ pub use api::{
     Address, ApiOrder, ApiOrderError, District, LineItem, OrderDetailResponse, Payment,
     sign_request,
 };
-pub use client::{ApiError, FakeOrderApi, OrderApi, OrderPage, SearchQuery, Shop};
+#[cfg(feature = "tiktok-api")]
+pub use access::{
+    AccessSource, AuthError, DEFAULT_AUTHORIZE_URL, ShopAccess, StaticAccess, TokenConfig,
+    TokenManager,
+};
+#[cfg(feature = "tiktok-api")]
+pub use auth::{AuthClient, DEFAULT_AUTH_BASE};
+pub use client::{
+    ApiError, EXPIRED_TOKEN, FakeOrderApi, OrderApi, OrderPage, RATE_LIMITED, SearchQuery, Shop,
+};
+#[cfg(feature = "tiktok-api")]
+pub use effects::{TikTokEffect, TikTokOp};
 pub use event::{
     CancelStatus, Command, DedupKey, Envelope, EventError, OrderStatus, Topic, command_for,
 };

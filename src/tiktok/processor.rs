@@ -161,7 +161,6 @@ pub struct Processor<S, A> {
     engines: BTreeMap<String, Engine<S>>,
     shops: HashMap<String, String>,
     api: Arc<A>,
-    ciphers: Mutex<HashMap<String, String>>,
     processed: AtomicU64,
     retried: AtomicU64,
     failed: AtomicU64,
@@ -197,7 +196,6 @@ impl<S: Store + 'static, A: OrderApi + 'static> Processor<S, A> {
             engines: BTreeMap::new(),
             shops: HashMap::new(),
             api,
-            ciphers: Mutex::new(HashMap::new()),
             processed: AtomicU64::new(0),
             retried: AtomicU64::new(0),
             failed: AtomicU64::new(0),
@@ -265,28 +263,14 @@ impl<S: Store + 'static, A: OrderApi + 'static> Processor<S, A> {
             })
     }
 
-    /// The shop's cipher, from Get Authorized Shops (cached).
-    pub async fn cipher(&self, shop_id: &str) -> Result<String, ApiError> {
-        if let Some(c) = lock(&self.ciphers).get(shop_id) {
-            return Ok(c.clone());
-        }
-        let shops = self.api.authorized_shops().await?;
-        let mut ciphers = lock(&self.ciphers);
-        for s in shops {
-            ciphers.insert(s.id, s.cipher);
-        }
-        ciphers
-            .get(shop_id)
-            .cloned()
-            .ok_or_else(|| ApiError::UnknownShop {
-                shop_id: shop_id.to_owned(),
-            })
-    }
-
-    async fn fetch(&self, shop_id: &str, order_id: &str) -> Result<ApiOrder, ProcessError> {
-        let cipher = self.cipher(shop_id).await?;
+    async fn fetch(
+        &self,
+        tenant: &str,
+        shop_id: &str,
+        order_id: &str,
+    ) -> Result<ApiOrder, ProcessError> {
         self.api
-            .order_details(&cipher, &[order_id.to_owned()])
+            .order_details(tenant, shop_id, &[order_id.to_owned()])
             .await?
             .into_iter()
             .find(|o| o.id == order_id)
@@ -365,7 +349,7 @@ impl<S: Store + 'static, A: OrderApi + 'static> Processor<S, A> {
             None => {
                 let details = match known {
                     Some(k) => k.clone(),
-                    None => self.fetch(shop_id, order_id).await?,
+                    None => self.fetch(engine.tenant(), shop_id, order_id).await?,
                 };
                 match OrderStatus::parse(&details.status) {
                     OrderStatus::Unpaid | OrderStatus::OnHold => return Ok(Applied::Waiting),
@@ -376,7 +360,7 @@ impl<S: Store + 'static, A: OrderApi + 'static> Processor<S, A> {
                     }
                     _ => {}
                 }
-                let order = details.to_order(engine.tenant())?;
+                let order = details.to_order(engine.tenant(), shop_id)?;
                 let ingested = engine.ingest(order).await?;
                 (ingested.order, ingested.created)
             }
@@ -459,11 +443,10 @@ impl<S: Store + 'static, A: OrderApi + 'static> Processor<S, A> {
         let mut orders = Vec::new();
         let mut slots = Vec::new();
         for (shop, list) in wanted {
-            let cipher = self.cipher(&shop).await?;
             let mut found: HashMap<String, ApiOrder> = HashMap::new();
             for chunk in list.chunks(DETAIL_IDS) {
                 let ids: Vec<String> = chunk.iter().map(|(_, id)| id.clone()).collect();
-                for o in self.api.order_details(&cipher, &ids).await? {
+                for o in self.api.order_details(engine.tenant(), &shop, &ids).await? {
                     found.insert(o.id.clone(), o);
                 }
             }
@@ -486,7 +469,7 @@ impl<S: Store + 'static, A: OrderApi + 'static> Processor<S, A> {
                     outcome[i] = Some(Applied::CancelledUnknown.as_str().to_owned());
                     continue;
                 }
-                match details.to_order(engine.tenant()) {
+                match details.to_order(engine.tenant(), &shop) {
                     Ok(order) => {
                         orders.push(order);
                         slots.push(i);

@@ -100,7 +100,6 @@ pub async fn poll_shop<S: Store + 'static, A: OrderApi + 'static>(
         None => now.saturating_sub(config.first_lookback_s),
     };
     let to = now.max(from);
-    let cipher = processor.cipher(shop_id).await?;
     let mut report = PollReport {
         tenant: tenant.to_owned(),
         shop_id: shop_id.to_owned(),
@@ -112,7 +111,8 @@ pub async fn poll_shop<S: Store + 'static, A: OrderApi + 'static>(
         let page = processor
             .api()
             .search_orders(
-                &cipher,
+                tenant,
+                shop_id,
                 &SearchQuery {
                     update_time_ge: from,
                     update_time_lt: to,
