@@ -120,6 +120,12 @@ macro_rules! all_backends {
                 order_events_refuse_stale_ones,
                 order_events_batch_in_order,
                 cursors_round_trip,
+                order_shop_id_round_trips,
+                shops_put_get_list_replace,
+                shops_are_tenant_scoped,
+                rotate_tokens_is_compare_and_set,
+                auth_states_are_single_use,
+                tokens_are_never_printed,
             ]);
         )*
     };

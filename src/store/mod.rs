@@ -1,5 +1,5 @@
 //! Durable storage: small capability traits ([`OrderStore`], [`QueueStore`],
-//! [`DashboardStore`], [`Inbox`]; [`Store`] names them all), their
+//! [`DashboardStore`], [`Inbox`], [`ShopStore`]; [`Store`] names them all), their
 //! backends, and [`open`], which picks a backend from a URL at run time.
 //!
 //! Each backend implements each capability directly, in the file of that
@@ -198,9 +198,9 @@ pub async fn open(url: &str) -> Result<AnyStore, StoreError> {
 
 /// Everything the workflow runtime needs of a store, as one bound: the
 /// capability traits ([`OrderStore`], [`QueueStore`], [`DashboardStore`],
-/// [`Inbox`]). Implemented for every type that has them all; a backend
+/// [`Inbox`], [`ShopStore`]). Implemented for every type that has them all; a backend
 /// implements each capability in its own file. See the [module docs](self)
 /// for the contract every backend keeps.
-pub trait Store: OrderStore + QueueStore + DashboardStore + Inbox {}
+pub trait Store: OrderStore + QueueStore + DashboardStore + Inbox + ShopStore {}
 
-impl<S: OrderStore + QueueStore + DashboardStore + Inbox> Store for S {}
+impl<S: OrderStore + QueueStore + DashboardStore + Inbox + ShopStore> Store for S {}

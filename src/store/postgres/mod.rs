@@ -64,6 +64,7 @@ mod migrate;
 mod orders;
 mod queue;
 mod rows;
+mod shops;
 
 use crate::store::Result;
 use std::str::FromStr;
