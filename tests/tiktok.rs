@@ -101,7 +101,7 @@ async fn shops(
     (
         StatusCode::OK,
         format!(
-            r#"{{"code":0,"message":"Success","request_id":"r","data":{{"shops":[{{"id":"{SHOP}","cipher":"{CIPHER}","code":"US1","name":"Glow","region":"US","seller_type":"LOCAL"}}]}}}}"#
+            r#"{{"code":0,"message":"Success","request_id":"r","data":{{"shops":[{{"id":"{SHOP}","cipher":"{CIPHER}","code":"US1","name":"Glow","region":"US","seller_type":"LOCAL"}},{{"id":"999","cipher":"ROW_wrong"}}]}}}}"#
         ),
     )
 }
@@ -119,7 +119,7 @@ async fn details(
     if q.get("shop_cipher").map(String::as_str) != Some(CIPHER) {
         return (
             StatusCode::OK,
-            r#"{"code":105002,"message":"shop_cipher is invalid","request_id":"r2"}"#.into(),
+            r#"{"code":106013,"message":"shop_cipher is invalid","request_id":"r2"}"#.into(),
         );
     }
     let ids: Vec<&str> = q.get("ids").map_or(vec![], |s| s.split(',').collect());
@@ -209,18 +209,19 @@ async fn http_client_signs_requests_and_maps_answers() {
     ]);
     let api = client(&base, 2000, 1);
     let shops = api.authorized_shops().await.expect("shops");
-    assert_eq!(shops.len(), 1);
+    assert_eq!(shops.len(), 2);
     assert_eq!(
         (shops[0].id.as_str(), shops[0].cipher.as_str()),
         (SHOP, CIPHER)
     );
 
     let orders = api
-        .order_details(CIPHER, &["576".to_owned()])
+        .order_details("creator-1", SHOP, &["576".to_owned()])
         .await
         .expect("details");
     assert_eq!(orders.len(), 1);
-    let o = orders[0].to_order("creator-1").expect("maps");
+    let o = orders[0].to_order("creator-1", SHOP).expect("maps");
+    assert_eq!(o.shop_id.as_deref(), Some(SHOP));
     assert_eq!((o.quantity, o.price.to_string()), (2, "23.98".to_owned()));
     assert_eq!(o.deadline.expect("deadline").timestamp(), 1718564785);
     assert_eq!(o.shipping_location.as_deref(), Some("California"));
@@ -231,7 +232,8 @@ async fn http_client_signs_requests_and_maps_answers() {
     loop {
         let page = api
             .search_orders(
-                CIPHER,
+                "creator-1",
+                SHOP,
                 &SearchQuery {
                     update_time_ge: 100,
                     update_time_lt: 200,
@@ -258,15 +260,22 @@ async fn http_client_signs_requests_and_maps_answers() {
         "every request signed correctly"
     );
 
-    // An API error (code != 0) is typed and not retried.
+    // An API error (code != 0) is typed and not retried: one Get
+    // Authorized Shops (the shop's cipher), one Get Order Detail.
     let before = m.requests.load(Ordering::SeqCst);
     let err = client(&base, 2000, 3)
-        .order_details("ROW_wrong", &["576".to_owned()])
+        .order_details("creator-1", "999", &["576".to_owned()])
         .await
         .unwrap_err();
-    assert!(matches!(err, ApiError::Api { code: 105002, .. }), "{err}");
+    assert!(matches!(err, ApiError::Api { code: 106013, .. }), "{err}");
     assert!(!err.is_transient());
-    assert_eq!(m.requests.load(Ordering::SeqCst) - before, 1);
+    assert_eq!(m.requests.load(Ordering::SeqCst) - before, 2);
+    // A shop the token does not act for.
+    let err = client(&base, 2000, 3)
+        .order_details("creator-1", "555", &["576".to_owned()])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ApiError::UnknownShop { .. }), "{err}");
 }
 
 #[tokio::test]
@@ -278,7 +287,7 @@ async fn http_client_retries_transient_failures_and_times_out() {
         .authorized_shops()
         .await
         .expect("retried");
-    assert_eq!(shops.len(), 1);
+    assert_eq!(shops.len(), 2);
     assert_eq!(m.requests.load(Ordering::SeqCst), 3);
     // Two 503s with two attempts: the 503 is reported.
     m.fail.store(2, Ordering::SeqCst);
