@@ -1,0 +1,115 @@
+//! Shared by the `tiktok_*` tests: the testkit's mock of TikTok with one
+//! seller of two shops (and another seller), a memory store, a
+//! `TokenManager` and the per-shop `HttpOrderApi` on top of it.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use creatorflow::store::{MemoryStore, ShopStore, TokenSet};
+use creatorflow::tiktok::{AuthClient, HttpConfig, HttpOrderApi, TokenConfig, TokenManager};
+use creatorflow::SystemClock;
+use creatorflow_testkit::tiktok::TikTokMock;
+use serde_json::{Value, json};
+
+pub const APP_KEY: &str = "app-key-1";
+pub const SECRET: &str = "app-secret-s3cr3t";
+pub const TENANT: &str = "creator-1";
+pub const SELLER: &str = "seller-1";
+pub const SHOP: &str = "7494049642642441621";
+pub const SHOP2: &str = "7494049642642441622";
+pub const CIPHER: &str = "ROW_c1";
+pub const CIPHER2: &str = "ROW_c2";
+/// Attempts per call under the rate limit in these tests.
+pub const RATE_LIMIT_ATTEMPTS: u32 = 4;
+
+/// The mock, a store, the token manager and the per-shop API.
+pub struct World {
+    pub mock: TikTokMock,
+    pub store: Arc<MemoryStore>,
+    pub tokens: Arc<TokenManager<MemoryStore>>,
+    pub api: Arc<HttpOrderApi>,
+}
+
+/// The mock with `SELLER`'s two shops and another seller's.
+pub async fn start_mock() -> TikTokMock {
+    let mock = TikTokMock::start(APP_KEY, SECRET).await.expect("mock");
+    mock.add_shop(SELLER, SHOP, CIPHER);
+    mock.add_shop(SELLER, SHOP2, CIPHER2);
+    mock.add_shop("seller-2", "777", "ROW_other");
+    mock
+}
+
+impl World {
+    /// A new mock and world; `fallback` as `TIKTOK_ACCESS_TOKEN`.
+    pub async fn start(fallback: Option<String>) -> Self {
+        Self::with_mock(start_mock().await, fallback).await
+    }
+
+    /// A world around `mock`.
+    pub async fn with_mock(mock: TikTokMock, fallback: Option<String>) -> Self {
+        let store = Arc::new(MemoryStore::new());
+        let mut config = HttpConfig::new(APP_KEY, SECRET, "");
+        config.base_url = mock.url();
+        config.timeout = Duration::from_secs(2);
+        config.backoff = Duration::from_millis(2);
+        config.rate_limit_attempts = RATE_LIMIT_ATTEMPTS;
+        let clock = Arc::new(SystemClock);
+        let plain = HttpOrderApi::new(config.clone(), clock.clone()).expect("api");
+        let auth =
+            AuthClient::new(&mock.url(), APP_KEY, SECRET, Duration::from_secs(2)).expect("auth");
+        let tokens = Arc::new(TokenManager::new(
+            store.clone(),
+            auth,
+            plain,
+            fallback,
+            TokenConfig::default(),
+            clock.clone(),
+        ));
+        let api =
+            Arc::new(HttpOrderApi::with_access(config, tokens.clone(), clock).expect("api"));
+        World {
+            mock,
+            store,
+            tokens,
+            api,
+        }
+    }
+
+    /// Connects `SELLER`'s shops to `TENANT`; the tokens stored.
+    pub async fn connect(&self) -> TokenSet {
+        let now = Utc::now();
+        let (_, state) = self
+            .tokens
+            .authorization_link(TENANT, now)
+            .await
+            .expect("link");
+        let code = format!("code-{state}");
+        self.mock.add_auth_code(&code, SELLER);
+        self.tokens
+            .connect(&state, &code, now)
+            .await
+            .expect("connect");
+        self.store
+            .shop(TENANT, SHOP)
+            .await
+            .expect("read")
+            .expect("stored")
+            .tokens
+    }
+}
+
+/// The Order API's JSON of an order `id` with `status`.
+pub fn order(id: &str, status: &str) -> Value {
+    json!({
+        "id": id, "status": status, "user_id": "7494560109732334000",
+        "create_time": 1718305585, "update_time": 1718305600, "rts_sla_time": 1718564785,
+        "shipping_provider": "USPS", "is_on_hold_order": false,
+        "fulfillment_type": "FULFILLMENT_BY_SELLER", "is_buyer_request_cancel": false,
+        "line_items": [{"id": "1", "product_id": "1729587769570529000", "product_name": "Glow Serum",
+            "sku_id": "s1", "sale_price": "11.99", "currency": "USD"}],
+        "payment": {"total_amount": "11.99", "currency": "USD"},
+    })
+}
