@@ -35,6 +35,11 @@ fn spec(kind: ActionType, params: Value) -> ActionSpec {
     }
 }
 
+/// Asserts the class and kind of `e`.
+fn failed_with(e: &ActionError, class: ErrorClass, kind: &str) {
+    assert_eq!((e.kind, e.error_kind.as_str()), (class, kind), "{e}");
+}
+
 async fn run(
     w: &World,
     op: TikTokOp,
@@ -77,13 +82,17 @@ fn ops_parse_and_print() {
 async fn ship_package_creates_a_package_and_gets_its_label() {
     let w = World::start(None).await;
     w.connect().await;
-    let out = ship(&w, order("576", "AWAITING_SHIPMENT")).await.expect("shipped");
+    let out = ship(&w, order("576", "AWAITING_SHIPMENT"))
+        .await
+        .expect("shipped");
     assert_eq!(out.0["package_id"], "pkg-576");
     assert_eq!(out.0["doc_url"], "https://labels.mock/pkg-576.pdf");
     assert_eq!(w.mock.packages(), vec![json!({"order_id": "576"})]);
     assert_eq!(w.mock.count("shipping_document"), 1);
     // A retry after the package was created: "already shipped" is success.
-    let again = ship(&w, order("576", "AWAITING_SHIPMENT")).await.expect("already");
+    let again = ship(&w, order("576", "AWAITING_SHIPMENT"))
+        .await
+        .expect("already");
     assert_eq!(again.0["already_shipped"], true);
     assert_eq!(again.0["code"], 21011020);
     assert_eq!(w.mock.packages().len(), 1);
@@ -96,15 +105,21 @@ async fn every_already_shipped_code_is_success_and_cancelled_is_permanent() {
     w.connect().await;
     for code in [21008099, 21011020, 11006021, 21011040, 21011006, 21042056] {
         w.mock.set_package_error(Some(code));
-        let out = ship(&w, order("577", "AWAITING_SHIPMENT")).await.expect("success");
+        let out = ship(&w, order("577", "AWAITING_SHIPMENT"))
+            .await
+            .expect("success");
         assert_eq!(out.0["already_shipped"], true, "{code}");
     }
     w.mock.set_package_error(Some(21011041));
-    let e = ship(&w, order("577", "AWAITING_SHIPMENT")).await.unwrap_err();
-    assert_eq!((e.kind, e.error_kind.as_str()), (ErrorClass::Permanent, "order_cancelled"));
+    let e = ship(&w, order("577", "AWAITING_SHIPMENT"))
+        .await
+        .unwrap_err();
+    failed_with(&e, ErrorClass::Permanent, "order_cancelled");
     // Another code: a permanent API error naming it.
     w.mock.set_package_error(Some(21000001));
-    let e = ship(&w, order("577", "AWAITING_SHIPMENT")).await.unwrap_err();
+    let e = ship(&w, order("577", "AWAITING_SHIPMENT"))
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, ErrorClass::Permanent);
     assert!(e.message.contains("21000001"), "{e}");
 }
@@ -119,15 +134,12 @@ async fn fulfilled_by_tiktok_is_not_shipped_and_cancelled_orders_are_refused() {
     assert_eq!(out.0["shipped_by"], "tiktok");
 
     let e = ship(&w, order("601", "CANCELLED")).await.unwrap_err();
-    assert_eq!((e.kind, e.error_kind.as_str()), (ErrorClass::Permanent, "order_cancelled"));
+    failed_with(&e, ErrorClass::Permanent, "order_cancelled");
 
     let mut pending = order("602", "AWAITING_SHIPMENT");
     pending["is_buyer_request_cancel"] = json!(true);
     let e = ship(&w, pending).await.unwrap_err();
-    assert_eq!(
-        (e.kind, e.error_kind.as_str()),
-        (ErrorClass::Permanent, "cancellation_pending")
-    );
+    failed_with(&e, ErrorClass::Permanent, "cancellation_pending");
     assert_eq!(w.mock.count("create_package"), 0, "nothing shipped");
 }
 
@@ -136,10 +148,18 @@ async fn a_void_rollback_succeeds_and_says_nothing_was_undone() {
     let w = World::start(None).await;
     w.connect().await;
     let order = engine_order(&order("700", "AWAITING_SHIPMENT"));
-    let action = spec(ActionType::GenerateShippingLabel, json!({"operation": "void"}));
-    let out = run(&w, TikTokOp::ShipPackage, &order, &action).await.expect("ok");
+    let action = spec(
+        ActionType::GenerateShippingLabel,
+        json!({"operation": "void"}),
+    );
+    let out = run(&w, TikTokOp::ShipPackage, &order, &action)
+        .await
+        .expect("ok");
     assert_eq!(out.0["undone_on_tiktok"], false);
-    assert_eq!(w.mock.count("order_detail") + w.mock.count("create_package"), 0);
+    assert_eq!(
+        w.mock.count("order_detail") + w.mock.count("create_package"),
+        0
+    );
 }
 
 #[tokio::test]
@@ -147,18 +167,24 @@ async fn transient_failures_are_retryable() {
     let w = World::start(None).await;
     w.connect().await;
     w.mock.rate_limit_next(100);
-    let e = ship(&w, order("800", "AWAITING_SHIPMENT")).await.unwrap_err();
-    assert_eq!((e.kind, e.error_kind.as_str()), (ErrorClass::Retryable, "rate_limited"));
+    let e = ship(&w, order("800", "AWAITING_SHIPMENT"))
+        .await
+        .unwrap_err();
+    failed_with(&e, ErrorClass::Retryable, "rate_limited");
     w.mock.rate_limit_next(0);
     // An order of no connected shop is a permanent error.
     let mut o = engine_order(&order("801", "AWAITING_SHIPMENT"));
     o.shop_id = Some("404".into());
     let action = spec(ActionType::GenerateShippingLabel, json!({}));
-    let e = run(&w, TikTokOp::ShipPackage, &o, &action).await.unwrap_err();
-    assert_eq!((e.kind, e.error_kind.as_str()), (ErrorClass::Permanent, "shop_not_connected"));
+    let e = run(&w, TikTokOp::ShipPackage, &o, &action)
+        .await
+        .unwrap_err();
+    failed_with(&e, ErrorClass::Permanent, "shop_not_connected");
     o.shop_id = None;
-    let e = run(&w, TikTokOp::ShipPackage, &o, &action).await.unwrap_err();
-    assert_eq!((e.kind, e.error_kind.as_str()), (ErrorClass::Permanent, "no_shop"));
+    let e = run(&w, TikTokOp::ShipPackage, &o, &action)
+        .await
+        .unwrap_err();
+    failed_with(&e, ErrorClass::Permanent, "no_shop");
 }
 
 #[tokio::test]
@@ -170,7 +196,9 @@ async fn update_inventory_sets_absolute_stock_and_reports_sku_failures() {
         ActionType::ReserveInventory,
         json!({"sku_id": "sku-1", "warehouse_id": "wh-1", "quantity": 42}),
     );
-    let out = run(&w, TikTokOp::UpdateInventory, &order, &action).await.expect("ok");
+    let out = run(&w, TikTokOp::UpdateInventory, &order, &action)
+        .await
+        .expect("ok");
     assert_eq!(out.0["quantity"], 42);
     assert_eq!(
         w.mock.inventory_updates(),
@@ -184,12 +212,19 @@ async fn update_inventory_sets_absolute_stock_and_reports_sku_failures() {
         ActionType::ReserveInventory,
         json!({"product_id": "p9", "sku_id": "sku-2", "warehouse_id": "wh-1", "quantity": 1}),
     );
-    let e = run(&w, TikTokOp::UpdateInventory, &order, &action).await.unwrap_err();
-    assert_eq!((e.kind, e.error_kind.as_str()), (ErrorClass::Permanent, "inventory_rejected"));
+    let e = run(&w, TikTokOp::UpdateInventory, &order, &action)
+        .await
+        .unwrap_err();
+    failed_with(&e, ErrorClass::Permanent, "inventory_rejected");
     assert!(e.message.contains("sku-2"), "{e}");
-    let action = spec(ActionType::ReserveInventory, json!({"sku_id": "sku-1", "quantity": 1}));
-    let e = run(&w, TikTokOp::UpdateInventory, &order, &action).await.unwrap_err();
-    assert_eq!((e.kind, e.error_kind.as_str()), (ErrorClass::Permanent, "bad_parameters"));
+    let action = spec(
+        ActionType::ReserveInventory,
+        json!({"sku_id": "sku-1", "quantity": 1}),
+    );
+    let e = run(&w, TikTokOp::UpdateInventory, &order, &action)
+        .await
+        .unwrap_err();
+    failed_with(&e, ErrorClass::Permanent, "bad_parameters");
     assert!(e.message.contains("warehouse_id"), "{e}");
     assert_eq!(w.mock.inventory_updates().len(), 2);
 }
@@ -201,7 +236,9 @@ async fn order_status_reads_and_records_without_writing() {
     w.mock.put_order(CIPHER, order("950", "IN_TRANSIT"));
     let o = engine_order(&order("950", "IN_TRANSIT"));
     let action = spec(ActionType::UpdateTiktokStatus, json!({}));
-    let out = run(&w, TikTokOp::OrderStatus, &o, &action).await.expect("ok");
+    let out = run(&w, TikTokOp::OrderStatus, &o, &action)
+        .await
+        .expect("ok");
     assert_eq!(out.0["status"], "IN_TRANSIT");
     assert_eq!(out.0["written"], false);
     assert_eq!(w.mock.count("order_detail"), 1);

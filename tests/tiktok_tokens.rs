@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{TimeDelta, Utc};
 use common::*;
 use creatorflow::store::ShopStore;
-use creatorflow::tiktok::{AuthClient, AuthError, OrderApi};
+use creatorflow::tiktok::{AuthClient, AuthError};
 
 const DAY: i64 = 86_400;
 
@@ -20,32 +20,46 @@ const DAY: i64 = 86_400;
 async fn connecting_a_shop_stores_its_shops_and_tokens() {
     let w = World::start(None).await;
     let now = Utc::now();
-    let (url, state) = w.tokens.authorization_link(TENANT, now).await.expect("link");
+    let (url, state) = w
+        .tokens
+        .authorization_link(TENANT, now)
+        .await
+        .expect("link");
     assert_eq!(state.len(), 32);
     assert!(state.bytes().all(|b| b.is_ascii_hexdigit()), "{state}");
     assert!(url.ends_with(&format!("state={state}")), "{url}");
-    let (_, other) = w.tokens.authorization_link(TENANT, now).await.expect("link");
+    let (_, other) = w
+        .tokens
+        .authorization_link(TENANT, now)
+        .await
+        .expect("link");
     assert_ne!(state, other, "a fresh state each time");
 
     w.mock.add_auth_code("code-1", SELLER);
-    let (tenant, shops) = w.tokens.connect(&state, "code-1", now).await.expect("connect");
+    let (tenant, shops) = w
+        .tokens
+        .connect(&state, "code-1", now)
+        .await
+        .expect("connect");
     assert_eq!(tenant, TENANT);
     assert_eq!(shops.len(), 2, "every shop of the seller");
-    let stored = w.store.shop(TENANT, SHOP).await.expect("read").expect("stored");
+    let stored = w.stored().await;
     assert_eq!(stored.cipher, CIPHER);
     assert!(w.mock.access_token_valid(&stored.tokens.access_token));
     assert!(stored.tokens.access_expires_at > now + TimeDelta::days(6));
     assert!(stored.tokens.refresh_expires_at > now + TimeDelta::days(300));
     assert_eq!(w.store.shops(TENANT).await.expect("shops").len(), 2);
-    assert!(w.store.shop("someone-else", SHOP).await.expect("read").is_none());
+    assert!(
+        w.store
+            .shop("someone-else", SHOP)
+            .await
+            .expect("read")
+            .is_none()
+    );
 
     // The per-shop API works with the stored access.
     w.mock.put_order(CIPHER, order("576", "AWAITING_SHIPMENT"));
-    let orders = w
-        .api
-        .order_details(TENANT, SHOP, &["576".to_owned()])
-        .await
-        .expect("details");
+    let orders = w.details(SHOP).await.expect("details");
     assert_eq!(orders.len(), 1);
     assert_eq!(w.mock.count("bad_sign") + w.mock.count("bad_token"), 0);
 }
@@ -56,8 +70,15 @@ async fn used_unknown_and_expired_states_are_refused() {
     let now = Utc::now();
     w.mock.add_auth_code("code-1", SELLER);
     w.mock.add_auth_code("code-2", SELLER);
-    let (_, state) = w.tokens.authorization_link(TENANT, now).await.expect("link");
-    w.tokens.connect(&state, "code-1", now).await.expect("connect");
+    let (_, state) = w
+        .tokens
+        .authorization_link(TENANT, now)
+        .await
+        .expect("link");
+    w.tokens
+        .connect(&state, "code-1", now)
+        .await
+        .expect("connect");
     // Used.
     let used = w.tokens.connect(&state, "code-2", now).await.unwrap_err();
     assert!(matches!(used, AuthError::InvalidState), "{used}");
@@ -88,12 +109,13 @@ async fn a_token_near_expiry_is_refreshed_and_the_rotation_stored() {
     let first = w.connect().await;
     w.mock.set_token_ttl(7 * DAY, 400 * DAY);
     w.mock.put_order(CIPHER, order("576", "AWAITING_SHIPMENT"));
-    w.api
-        .order_details(TENANT, SHOP, &["576".to_owned()])
-        .await
-        .expect("details");
+    w.details(SHOP).await.expect("details");
     assert_eq!(w.mock.count("token_refresh"), 1);
-    assert_eq!(w.mock.count("expired"), 0, "refreshed before TikTok refused");
+    assert_eq!(
+        w.mock.count("expired"),
+        0,
+        "refreshed before TikTok refused"
+    );
     let now = Utc::now();
     for shop in w.store.shops(TENANT).await.expect("shops") {
         // The rotated refresh token and both new expiries, on every shop of
@@ -114,19 +136,12 @@ async fn an_expired_token_answer_refreshes_once_and_the_call_succeeds() {
     w.connect().await;
     w.mock.put_order(CIPHER, order("576", "AWAITING_SHIPMENT"));
     w.mock.expire_access_tokens();
-    let orders = w
-        .api
-        .order_details(TENANT, SHOP, &["576".to_owned()])
-        .await
-        .expect("details after a refresh");
+    let orders = w.details(SHOP).await.expect("details after a refresh");
     assert_eq!(orders.len(), 1);
     assert_eq!(w.mock.count("expired"), 1);
     assert_eq!(w.mock.count("token_refresh"), 1);
     // The refreshed token was stored: the next call uses it at once.
-    w.api
-        .order_details(TENANT, SHOP, &["576".to_owned()])
-        .await
-        .expect("details");
+    w.details(SHOP).await.expect("details");
     assert_eq!(w.mock.count("expired"), 1);
     assert_eq!(w.mock.count("token_refresh"), 1);
 }
@@ -159,23 +174,18 @@ async fn the_rate_limit_is_backed_off_and_bounded() {
     w.connect().await;
     w.mock.put_order(CIPHER, order("576", "AWAITING_SHIPMENT"));
     w.mock.rate_limit_next(3);
-    let orders = w
-        .api
-        .order_details(TENANT, SHOP, &["576".to_owned()])
-        .await
-        .expect("succeeds after backing off");
+    let orders = w.details(SHOP).await.expect("succeeds after backing off");
     assert_eq!(orders.len(), 1);
     assert_eq!(w.mock.count("rate_limited"), 3);
     assert_eq!(w.mock.count("order_detail"), 1);
     // Limited for longer than the attempts allow: a transient error.
     w.mock.rate_limit_next(100);
-    let err = w
-        .api
-        .order_details(TENANT, SHOP, &["576".to_owned()])
-        .await
-        .unwrap_err();
+    let err = w.details(SHOP).await.unwrap_err();
     assert!(err.is_rate_limited() && err.is_transient(), "{err}");
-    assert_eq!(w.mock.count("rate_limited"), 3 + u64::from(RATE_LIMIT_ATTEMPTS));
+    assert_eq!(
+        w.mock.count("rate_limited"),
+        3 + u64::from(RATE_LIMIT_ATTEMPTS)
+    );
 }
 
 #[tokio::test]
@@ -185,28 +195,19 @@ async fn the_fallback_token_serves_shops_with_none_stored_and_is_never_refreshed
     let w = World::with_mock(mock, Some(access.clone())).await;
     w.mock.put_order(CIPHER, order("576", "AWAITING_SHIPMENT"));
     for _ in 0..2 {
-        let orders = w
-            .api
-            .order_details(TENANT, SHOP, &["576".to_owned()])
-            .await
-            .expect("details");
+        let orders = w.details(SHOP).await.expect("details");
         assert_eq!(orders.len(), 1);
     }
     assert_eq!(w.mock.count("shops"), 1, "the cipher is cached");
     // A shop the token does not act for.
-    let err = w
-        .api
-        .order_details(TENANT, "404", &["576".to_owned()])
-        .await
-        .unwrap_err();
-    assert!(matches!(err, creatorflow::tiktok::ApiError::UnknownShop { .. }), "{err}");
+    let err = w.details("404").await.unwrap_err();
+    assert!(
+        matches!(err, creatorflow::tiktok::ApiError::UnknownShop { .. }),
+        "{err}"
+    );
     // Expired: TikTok's answer, no refresh.
     w.mock.expire_access_tokens();
-    let err = w
-        .api
-        .order_details(TENANT, SHOP, &["576".to_owned()])
-        .await
-        .unwrap_err();
+    let err = w.details(SHOP).await.unwrap_err();
     assert!(err.is_expired_token(), "{err}");
     assert_eq!(w.mock.count("token_refresh"), 0);
     assert!(!format!("{:?} {err}", w.tokens).contains(&access));
@@ -216,7 +217,7 @@ async fn the_fallback_token_serves_shops_with_none_stored_and_is_never_refreshed
 async fn no_secret_or_token_in_errors_or_debug_output() {
     let w = World::start(None).await;
     let tokens = w.connect().await;
-    let stored = w.store.shop(TENANT, SHOP).await.expect("read").expect("stored");
+    let stored = w.stored().await;
     let access = w.tokens.access(TENANT, SHOP).await.expect("access");
     let mut texts = vec![
         format!("{stored:?}"),
@@ -227,22 +228,39 @@ async fn no_secret_or_token_in_errors_or_debug_output() {
     ];
     // A wrong secret, an unknown refresh token, nothing listening, a
     // timeout: the errors name none of the query's secrets.
-    let bad = AuthClient::new(&w.mock.url(), APP_KEY, "wrong-secret-123", Duration::from_secs(2))
-        .expect("client");
+    let bad = AuthClient::new(
+        &w.mock.url(),
+        APP_KEY,
+        "wrong-secret-123",
+        Duration::from_secs(2),
+    )
+    .expect("client");
     let e = bad.refresh(&tokens.refresh_token).await.unwrap_err();
     texts.push(format!("{e} {e:?}"));
-    let auth = AuthClient::new(&w.mock.url(), APP_KEY, SECRET, Duration::from_secs(2))
-        .expect("client");
+    let auth =
+        AuthClient::new(&w.mock.url(), APP_KEY, SECRET, Duration::from_secs(2)).expect("client");
     let e = auth.refresh("refresh-never-issued-42").await.unwrap_err();
-    assert!(matches!(e, creatorflow::tiktok::ApiError::Api { .. }), "{e}");
+    assert!(
+        matches!(e, creatorflow::tiktok::ApiError::Api { .. }),
+        "{e}"
+    );
     texts.push(format!("{e} {e:?}"));
-    let down = AuthClient::new("http://127.0.0.1:1", APP_KEY, SECRET, Duration::from_secs(2))
-        .expect("client");
+    let down = AuthClient::new(
+        "http://127.0.0.1:1",
+        APP_KEY,
+        SECRET,
+        Duration::from_secs(2),
+    )
+    .expect("client");
     let e = down.refresh(&tokens.refresh_token).await.unwrap_err();
     texts.push(format!("{e} {e:?}"));
     let e = down.get_token("auth-code-secret-7").await.unwrap_err();
     texts.push(format!("{e} {e:?}"));
-    let e = w.tokens.connect("nope", "auth-code-secret-7", Utc::now()).await.unwrap_err();
+    let e = w
+        .tokens
+        .connect("nope", "auth-code-secret-7", Utc::now())
+        .await
+        .unwrap_err();
     texts.push(format!("{e} {e:?}"));
     for t in &texts {
         for secret in [

@@ -249,6 +249,9 @@ impl Default for TokenConfig {
     }
 }
 
+/// The lock of one refresh in flight.
+type Flight = Arc<tokio::sync::Mutex<()>>;
+
 /// Keeps every connected shop's tokens fresh; see the module docs.
 pub struct TokenManager<S> {
     store: Arc<S>,
@@ -258,7 +261,7 @@ pub struct TokenManager<S> {
     config: TokenConfig,
     clock: Arc<dyn Clock>,
     /// (tenant, refresh token) → the lock of its refresh in flight.
-    flights: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>,
+    flights: Mutex<HashMap<(String, String), Flight>>,
 }
 
 impl<S> std::fmt::Debug for TokenManager<S> {
@@ -366,13 +369,13 @@ impl<S: ShopStore> TokenManager<S> {
         let flight = lock(&self.flights).entry(key.clone()).or_default().clone();
         let _guard = flight.lock().await;
         // Whoever held the lock before may have refreshed: read again.
-        let shop = self
-            .store
-            .shop(tenant, shop_id)
-            .await?
-            .ok_or_else(|| AuthError::NotConnected {
-                shop_id: shop_id.to_owned(),
-            })?;
+        let shop =
+            self.store
+                .shop(tenant, shop_id)
+                .await?
+                .ok_or_else(|| AuthError::NotConnected {
+                    shop_id: shop_id.to_owned(),
+                })?;
         if !stale(&shop.tokens) {
             return Ok(access_of(&shop));
         }
@@ -483,8 +486,8 @@ impl<S: ShopStore> AccessSource for TokenManager<S> {
         shop_id: &'a str,
         rejected: &'a str,
     ) -> BoxFuture<'a, Result<ShopAccess, ApiError>> {
-        Box::pin(async move {
-            Ok(TokenManager::after_expired(self, tenant, shop_id, rejected).await?)
-        })
+        Box::pin(
+            async move { Ok(TokenManager::after_expired(self, tenant, shop_id, rejected).await?) },
+        )
     }
 }

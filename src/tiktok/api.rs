@@ -354,7 +354,9 @@ mod tests {
     fn maps_order_detail_to_an_order() {
         let r: OrderDetailResponse = serde_json::from_str(RESPONSE).unwrap();
         assert_eq!(r.code, 0);
-        let o = r.data.unwrap().orders[0].to_order("creator-1", "shop-1").unwrap();
+        let o = r.data.unwrap().orders[0]
+            .to_order("creator-1", "shop-1")
+            .unwrap();
         assert_eq!(o.shop_id.as_deref(), Some("shop-1"));
         assert_eq!(o.tiktok_order_id, "576461413038785752");
         assert_eq!(o.user_id.as_deref(), Some("creator-1"));

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::client::ApiError;
+use super::http::{envelope_data, transport_error};
 use crate::store::TokenSet;
 
 /// TikTok Shop's token host.
@@ -23,6 +24,7 @@ pub struct AuthClient {
     base: String,
     app_key: String,
     app_secret: String,
+    timeout: Duration,
     client: reqwest::Client,
 }
 
@@ -34,17 +36,6 @@ impl std::fmt::Debug for AuthClient {
             .field("app_secret", &"***")
             .finish_non_exhaustive()
     }
-}
-
-#[derive(Deserialize)]
-struct TokenAnswer {
-    code: i64,
-    #[serde(default)]
-    message: String,
-    #[serde(default)]
-    request_id: String,
-    #[serde(default)]
-    data: Option<TokenData>,
 }
 
 #[derive(Deserialize)]
@@ -75,6 +66,7 @@ impl AuthClient {
             base: base.trim_end_matches('/').to_owned(),
             app_key: app_key.to_owned(),
             app_secret: app_secret.to_owned(),
+            timeout,
             client,
         })
     }
@@ -106,17 +98,7 @@ impl AuthClient {
         grant: (&str, &str),
         grant_type: &str,
     ) -> Result<TokenSet, ApiError> {
-        let transport = |e: reqwest::Error| {
-            if e.is_timeout() {
-                ApiError::Transport {
-                    message: "token endpoint timed out".to_owned(),
-                }
-            } else {
-                ApiError::Transport {
-                    message: e.without_url().to_string(),
-                }
-            }
-        };
+        let transport = |e| transport_error(e, self.timeout);
         let response = self
             .client
             .get(format!("{}{path}", self.base))
@@ -131,30 +113,11 @@ impl AuthClient {
             .map_err(transport)?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(transport)?;
-        if status != 200 {
-            // The body is not echoed: it might repeat the query.
-            return Err(ApiError::Status {
-                status,
-                body: String::new(),
-            });
-        }
-        let answer: TokenAnswer = serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
-            // serde's message may quote a value: only say where.
-            message: format!(
-                "token answer not as documented (line {}, column {})",
-                e.line(),
-                e.column()
-            ),
-        })?;
-        if answer.code != 0 {
-            return Err(ApiError::Api {
-                code: answer.code,
-                message: answer.message,
-                request_id: answer.request_id,
-            });
-        }
-        let data = answer.data.ok_or_else(|| ApiError::Decode {
-            message: "token answer without data".to_owned(),
+        // The body of a failed answer is not echoed: it might repeat the query.
+        let data = envelope_data(status, &bytes, false)?;
+        let data: TokenData = serde_json::from_value(data).map_err(|e| ApiError::Decode {
+            // serde's message may quote a value: only say what is wrong.
+            message: format!("token answer not as documented ({:?})", e.classify()),
         })?;
         let time = |secs: i64, field: &str| {
             DateTime::<Utc>::from_timestamp(secs, 0).ok_or_else(|| ApiError::Decode {

@@ -134,7 +134,10 @@ fn action_error(e: &ApiError) -> ActionError {
 
 /// The `operation` parameter, if any.
 fn operation<'a>(ctx: &'a ActionContext<'_>) -> Option<&'a str> {
-    ctx.action.parameters.get("operation").and_then(Value::as_str)
+    ctx.action
+        .parameters
+        .get("operation")
+        .and_then(Value::as_str)
 }
 
 /// A string parameter (strings or numbers accepted: TikTok ids are digits).

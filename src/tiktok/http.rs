@@ -292,34 +292,54 @@ impl HttpOrderApi {
             .map_err(|e| self.transport(e))?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await.map_err(|e| self.transport(e))?;
-        if status != 200 {
-            let body = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
-            return Err(ApiError::Status { status, body });
-        }
-        let envelope: Envelope = serde_json::from_slice(&bytes).map_err(|e| ApiError::Decode {
-            message: e.to_string(),
-        })?;
-        if envelope.code != 0 {
-            return Err(ApiError::Api {
-                code: envelope.code,
-                message: envelope.message,
-                request_id: envelope.request_id,
-            });
-        }
-        Ok(envelope.data.unwrap_or(Value::Null))
+        envelope_data(status, &bytes, true)
     }
 
     fn transport(&self, e: reqwest::Error) -> ApiError {
-        if e.is_timeout() {
-            ApiError::Timeout {
-                ms: u64::try_from(self.config.timeout.as_millis()).unwrap_or(u64::MAX),
-            }
-        } else {
-            ApiError::Transport {
-                message: e.without_url().to_string(),
-            }
+        transport_error(e, self.config.timeout)
+    }
+}
+
+/// A reqwest error without its URL (the query may hold secrets).
+pub(super) fn transport_error(e: reqwest::Error, timeout: Duration) -> ApiError {
+    if e.is_timeout() {
+        ApiError::Timeout {
+            ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        }
+    } else {
+        ApiError::Transport {
+            message: e.without_url().to_string(),
         }
     }
+}
+
+/// `data` of an HTTP 200 answer with `code: 0`; the start of the body of
+/// another status only if `echo_body`. A decoding error says where, not
+/// what (serde would quote the value, which may be a token).
+pub(super) fn envelope_data(status: u16, bytes: &[u8], echo_body: bool) -> Result<Value, ApiError> {
+    if status != 200 {
+        let body = if echo_body {
+            String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned()
+        } else {
+            String::new()
+        };
+        return Err(ApiError::Status { status, body });
+    }
+    let envelope: Envelope = serde_json::from_slice(bytes).map_err(|e| ApiError::Decode {
+        message: format!(
+            "answer not as documented (line {}, column {})",
+            e.line(),
+            e.column()
+        ),
+    })?;
+    if envelope.code != 0 {
+        return Err(ApiError::Api {
+            code: envelope.code,
+            message: envelope.message,
+            request_id: envelope.request_id,
+        });
+    }
+    Ok(envelope.data.unwrap_or(Value::Null))
 }
 
 pub(super) fn decode<T: serde::de::DeserializeOwned>(data: Value) -> Result<T, ApiError> {

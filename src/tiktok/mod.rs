@@ -29,14 +29,14 @@ mod processor;
 mod reconcile;
 mod signature;
 
-pub use api::{
-    Address, ApiOrder, ApiOrderError, District, LineItem, OrderDetailResponse, Payment,
-    sign_request,
-};
 #[cfg(feature = "tiktok-api")]
 pub use access::{
     AccessSource, AuthError, DEFAULT_AUTHORIZE_URL, ShopAccess, StaticAccess, TokenConfig,
     TokenManager,
+};
+pub use api::{
+    Address, ApiOrder, ApiOrderError, District, LineItem, OrderDetailResponse, Payment,
+    sign_request,
 };
 #[cfg(feature = "tiktok-api")]
 pub use auth::{AuthClient, DEFAULT_AUTH_BASE};

@@ -104,7 +104,12 @@ fn fail(code: i64, message: &str) -> Answer {
 }
 
 /// TikTok's request signature, computed independently of CreatorFlow.
-pub fn open_api_sign(secret: &str, path: &str, query: &HashMap<String, String>, body: &[u8]) -> String {
+pub fn open_api_sign(
+    secret: &str,
+    path: &str,
+    query: &HashMap<String, String>,
+    body: &[u8],
+) -> String {
     let mut keys: Vec<&String> = query
         .keys()
         .filter(|k| *k != "sign" && *k != "access_token")
@@ -450,7 +455,16 @@ impl TikTokMock {
                 i.package_bodies.push(body);
                 ok(json!({ "package_id": package_id }))
             }
-            ("GET", ["fulfillment", "202309", "packages", id, "shipping_documents"]) => {
+            (
+                "GET",
+                [
+                    "fulfillment",
+                    "202309",
+                    "packages",
+                    id,
+                    "shipping_documents",
+                ],
+            ) => {
                 bump(&mut i, "shipping_document");
                 let id = (*id).to_owned();
                 if q.get("document_type").map(String::as_str) != Some("SHIPPING_LABEL")
@@ -460,7 +474,17 @@ impl TikTokMock {
                 }
                 ok(json!({ "doc_url": format!("https://labels.mock/{id}.pdf") }))
             }
-            ("POST", ["product", "202309", "products", product, "inventory", "update"]) => {
+            (
+                "POST",
+                [
+                    "product",
+                    "202309",
+                    "products",
+                    product,
+                    "inventory",
+                    "update",
+                ],
+            ) => {
                 bump(&mut i, "inventory_update");
                 let product = (*product).to_owned();
                 let errors: Vec<Value> = body["skus"]

@@ -8,9 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use creatorflow::store::{MemoryStore, ShopStore, TokenSet};
-use creatorflow::tiktok::{AuthClient, HttpConfig, HttpOrderApi, TokenConfig, TokenManager};
 use creatorflow::SystemClock;
+use creatorflow::store::{MemoryStore, ShopAuth, ShopStore, TokenSet};
+use creatorflow::tiktok::{
+    ApiError, ApiOrder, AuthClient, HttpConfig, HttpOrderApi, OrderApi, TokenConfig, TokenManager,
+};
 use creatorflow_testkit::tiktok::TikTokMock;
 use serde_json::{Value, json};
 
@@ -68,14 +70,20 @@ impl World {
             TokenConfig::default(),
             clock.clone(),
         ));
-        let api =
-            Arc::new(HttpOrderApi::with_access(config, tokens.clone(), clock).expect("api"));
+        let api = Arc::new(HttpOrderApi::with_access(config, tokens.clone(), clock).expect("api"));
         World {
             mock,
             store,
             tokens,
             api,
         }
+    }
+
+    /// Get Order Detail of order `576` in the tenant's `shop`.
+    pub async fn details(&self, shop: &str) -> Result<Vec<ApiOrder>, ApiError> {
+        self.api
+            .order_details(TENANT, shop, &["576".to_owned()])
+            .await
     }
 
     /// Connects `SELLER`'s shops to `TENANT`; the tokens stored.
@@ -92,12 +100,16 @@ impl World {
             .connect(&state, &code, now)
             .await
             .expect("connect");
+        self.stored().await.tokens
+    }
+
+    /// The tenant's stored `SHOP`.
+    pub async fn stored(&self) -> ShopAuth {
         self.store
             .shop(TENANT, SHOP)
             .await
             .expect("read")
             .expect("stored")
-            .tokens
     }
 }
 
