@@ -7,12 +7,14 @@
 #[path = "tiktok_common/mod.rs"]
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use common::*;
-use creatorflow::store::ShopStore;
-use creatorflow::tiktok::{AuthClient, AuthError};
+use creatorflow::SystemClock;
+use creatorflow::store::{MemoryStore, ShopAuth, ShopStore, StoreError, TokenSet};
+use creatorflow::tiktok::{ApiError, AuthClient, AuthError, HttpOrderApi};
 
 const DAY: i64 = 86_400;
 
@@ -274,4 +276,114 @@ async fn no_secret_or_token_in_errors_or_debug_output() {
             assert!(!t.contains(secret), "`{secret}` leaked in: {t}");
         }
     }
+}
+
+/// A store where another process rotates the tokens just before we do
+/// (when armed): our compare-and-set then changes nothing.
+struct Racing {
+    inner: MemoryStore,
+    rival: Mutex<Option<TokenSet>>,
+}
+
+impl ShopStore for Racing {
+    async fn put_shops(&self, tenant: &str, shops: &[ShopAuth]) -> Result<(), StoreError> {
+        self.inner.put_shops(tenant, shops).await
+    }
+
+    async fn shop(&self, tenant: &str, shop_id: &str) -> Result<Option<ShopAuth>, StoreError> {
+        self.inner.shop(tenant, shop_id).await
+    }
+
+    async fn shops(&self, tenant: &str) -> Result<Vec<ShopAuth>, StoreError> {
+        self.inner.shops(tenant).await
+    }
+
+    async fn rotate_tokens(
+        &self,
+        tenant: &str,
+        previous: &str,
+        tokens: &TokenSet,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let rival = self.rival.lock().expect("lock").take();
+        if let Some(r) = rival {
+            assert_eq!(
+                self.inner.rotate_tokens(tenant, previous, &r, now).await?,
+                2
+            );
+        }
+        self.inner
+            .rotate_tokens(tenant, previous, tokens, now)
+            .await
+    }
+
+    async fn put_auth_state(
+        &self,
+        tenant: &str,
+        state: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner.put_auth_state(tenant, state, expires_at).await
+    }
+
+    async fn take_auth_state(
+        &self,
+        state: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        self.inner.take_auth_state(state, now).await
+    }
+}
+
+#[tokio::test]
+async fn a_rotation_lost_to_another_process_uses_the_winners_tokens() {
+    let mock = start_mock().await;
+    mock.set_token_ttl(600, 30 * DAY);
+    let store = Arc::new(Racing {
+        inner: MemoryStore::new(),
+        rival: Mutex::new(None),
+    });
+    let w = World::with_store(mock, store.clone(), None);
+    w.connect().await;
+    let (access, refresh, ae, re) = w.mock.issue_tokens(SELLER);
+    let time = |s| DateTime::<Utc>::from_timestamp(s, 0).expect("time");
+    *store.rival.lock().expect("lock") = Some(TokenSet {
+        access_token: access.clone(),
+        access_expires_at: time(ae),
+        refresh_token: refresh.clone(),
+        refresh_expires_at: time(re),
+    });
+    let got = w.tokens.access(TENANT, SHOP).await.expect("access");
+    assert_eq!(w.mock.count("token_refresh"), 1, "we did refresh");
+    assert!(got.access_token == access, "the winner's token is used");
+    let stored = w.stored().await;
+    assert!(
+        stored.tokens.refresh_token == refresh,
+        "the winner's tokens stay"
+    );
+}
+
+#[tokio::test]
+async fn the_mock_refuses_bad_signatures_and_unknown_tokens() {
+    let w = World::start(None).await;
+    let tokens = w.connect().await;
+    let mut config = http_config(&w.mock);
+    config.app_secret = "not-the-secret".into();
+    config.access_token = tokens.access_token.clone();
+    let forged = HttpOrderApi::new(config, Arc::new(SystemClock)).expect("api");
+    let e = forged.authorized_shops().await.unwrap_err();
+    assert!(matches!(e, ApiError::Api { code: 106001, .. }), "{e}");
+    let mut config = http_config(&w.mock);
+    config.access_token = "never-issued".into();
+    let unknown = HttpOrderApi::new(config, Arc::new(SystemClock)).expect("api");
+    let e = unknown.authorized_shops().await.unwrap_err();
+    assert!(matches!(e, ApiError::Api { code: 36009004, .. }), "{e}");
+    // A clock 10 minutes behind: outside TikTok's timestamp window.
+    let mut config = http_config(&w.mock);
+    config.access_token = tokens.access_token;
+    let late = creatorflow::ManualClock::new(Utc::now() - TimeDelta::minutes(10));
+    let stale = HttpOrderApi::new(config, Arc::new(late)).expect("api");
+    let e = stale.authorized_shops().await.unwrap_err();
+    assert!(matches!(e, ApiError::Api { code: 106001, .. }), "{e}");
+    assert_eq!(w.mock.count("bad_sign"), 2);
 }

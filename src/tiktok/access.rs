@@ -29,7 +29,7 @@ use rand::Rng;
 
 use super::auth::AuthClient;
 use super::client::{ApiError, Shop};
-use super::http::HttpOrderApi;
+use super::http::{HttpConfig, HttpOrderApi};
 use crate::actions::BoxFuture;
 use crate::clock::Clock;
 use crate::store::{ShopAuth, ShopStore, StoreError, TokenSet};
@@ -280,6 +280,38 @@ fn access_of(shop: &ShopAuth) -> ShopAccess {
         cipher: shop.cipher.clone(),
         access_token: shop.tokens.access_token.clone(),
     }
+}
+
+/// The per-shop Open API and the [`TokenManager`] behind it, from one
+/// configuration: `config` for the Open API (its `access_token` is not
+/// used), `auth_base` the token host (e.g.
+/// [`DEFAULT_AUTH_BASE`](super::DEFAULT_AUTH_BASE)), the shops' tokens in
+/// `store`, `fallback_token` (`TIKTOK_ACCESS_TOKEN`) for shops with none.
+pub fn per_shop_api<S: ShopStore + 'static>(
+    config: HttpConfig,
+    auth_base: &str,
+    store: Arc<S>,
+    fallback_token: Option<String>,
+    tokens: TokenConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<(Arc<TokenManager<S>>, HttpOrderApi), ApiError> {
+    let auth = AuthClient::new(
+        auth_base,
+        &config.app_key,
+        &config.app_secret,
+        config.timeout,
+    )?;
+    let plain = HttpOrderApi::new(config.clone(), clock.clone())?;
+    let manager = Arc::new(TokenManager::new(
+        store,
+        auth,
+        plain,
+        fallback_token,
+        tokens,
+        clock.clone(),
+    ));
+    let api = HttpOrderApi::with_access(config, manager.clone(), clock)?;
+    Ok((manager, api))
 }
 
 impl<S: ShopStore> TokenManager<S> {

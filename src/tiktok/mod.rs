@@ -32,7 +32,7 @@ mod signature;
 #[cfg(feature = "tiktok-api")]
 pub use access::{
     AccessSource, AuthError, DEFAULT_AUTHORIZE_URL, ShopAccess, StaticAccess, TokenConfig,
-    TokenManager,
+    TokenManager, per_shop_api,
 };
 pub use api::{
     Address, ApiOrder, ApiOrderError, District, LineItem, OrderDetailResponse, Payment,

@@ -11,7 +11,7 @@ use chrono::Utc;
 use creatorflow::SystemClock;
 use creatorflow::store::{MemoryStore, ShopAuth, ShopStore, TokenSet};
 use creatorflow::tiktok::{
-    ApiError, ApiOrder, AuthClient, HttpConfig, HttpOrderApi, OrderApi, TokenConfig, TokenManager,
+    ApiError, ApiOrder, HttpConfig, HttpOrderApi, OrderApi, TokenConfig, TokenManager, per_shop_api,
 };
 use creatorflow_testkit::tiktok::TikTokMock;
 use serde_json::{Value, json};
@@ -28,11 +28,21 @@ pub const CIPHER2: &str = "ROW_c2";
 pub const RATE_LIMIT_ATTEMPTS: u32 = 4;
 
 /// The mock, a store, the token manager and the per-shop API.
-pub struct World {
+pub struct World<S = MemoryStore> {
     pub mock: TikTokMock,
-    pub store: Arc<MemoryStore>,
-    pub tokens: Arc<TokenManager<MemoryStore>>,
+    pub store: Arc<S>,
+    pub tokens: Arc<TokenManager<S>>,
     pub api: Arc<HttpOrderApi>,
+}
+
+/// The Open API's configuration for `mock` (no token; quick retries).
+pub fn http_config(mock: &TikTokMock) -> HttpConfig {
+    let mut config = HttpConfig::new(APP_KEY, SECRET, "");
+    config.base_url = mock.url();
+    config.timeout = Duration::from_secs(2);
+    config.backoff = Duration::from_millis(2);
+    config.rate_limit_attempts = RATE_LIMIT_ATTEMPTS;
+    config
 }
 
 /// The mock with `SELLER`'s two shops and another seller's.
@@ -52,25 +62,24 @@ impl World {
 
     /// A world around `mock`.
     pub async fn with_mock(mock: TikTokMock, fallback: Option<String>) -> Self {
-        let store = Arc::new(MemoryStore::new());
-        let mut config = HttpConfig::new(APP_KEY, SECRET, "");
-        config.base_url = mock.url();
-        config.timeout = Duration::from_secs(2);
-        config.backoff = Duration::from_millis(2);
-        config.rate_limit_attempts = RATE_LIMIT_ATTEMPTS;
-        let clock = Arc::new(SystemClock);
-        let plain = HttpOrderApi::new(config.clone(), clock.clone()).expect("api");
-        let auth =
-            AuthClient::new(&mock.url(), APP_KEY, SECRET, Duration::from_secs(2)).expect("auth");
-        let tokens = Arc::new(TokenManager::new(
+        World::with_store(mock, Arc::new(MemoryStore::new()), fallback)
+    }
+}
+
+impl<S: ShopStore + 'static> World<S> {
+    /// A world around `mock` and `store`.
+    pub fn with_store(mock: TikTokMock, store: Arc<S>, fallback: Option<String>) -> Self {
+        let config = http_config(&mock);
+        let (tokens, api) = per_shop_api(
+            config,
+            &mock.url(),
             store.clone(),
-            auth,
-            plain,
             fallback,
             TokenConfig::default(),
-            clock.clone(),
-        ));
-        let api = Arc::new(HttpOrderApi::with_access(config, tokens.clone(), clock).expect("api"));
+            Arc::new(SystemClock),
+        )
+        .expect("api");
+        let api = Arc::new(api);
         World {
             mock,
             store,
