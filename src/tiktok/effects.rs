@@ -31,41 +31,8 @@ use super::api::ApiOrder;
 use super::client::{ApiError, OrderApi};
 use super::event::OrderStatus;
 use super::http::{HttpOrderApi, Request, decode};
+use super::ops::TikTokOp;
 use crate::actions::{ActionContext, ActionError, ActionFuture, ActionHandler, ActionOutcome};
-
-/// The effects a `tiktok:` binding may name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TikTokOp {
-    /// Create a package and get its shipping label.
-    ShipPackage,
-    /// Set a SKU's stock in a warehouse.
-    UpdateInventory,
-    /// Read and record the order's status.
-    OrderStatus,
-}
-
-impl TikTokOp {
-    /// Every operation, in the order the configuration lists them.
-    pub const ALL: [TikTokOp; 3] = [
-        TikTokOp::ShipPackage,
-        TikTokOp::UpdateInventory,
-        TikTokOp::OrderStatus,
-    ];
-
-    /// The operation named `s` (`ship_package`, …).
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|op| op.as_str() == s)
-    }
-
-    /// Its name in the configuration.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            TikTokOp::ShipPackage => "ship_package",
-            TikTokOp::UpdateInventory => "update_inventory",
-            TikTokOp::OrderStatus => "order_status",
-        }
-    }
-}
 
 /// TikTok's answers to Create Packages meaning "already shipped".
 pub const ALREADY_SHIPPED: [i64; 6] = [21008099, 21011020, 11006021, 21011040, 21011006, 21042056];

@@ -227,12 +227,16 @@ impl HttpOrderApi {
             .await
         {
             Err(e) if e.is_expired_token() => {
-                let Ok(fresh) = self
+                let fresh = match self
                     .access
                     .after_expired(tenant, shop_id, &access.access_token)
                     .await
-                else {
-                    return Err(e);
+                {
+                    Ok(fresh) => fresh,
+                    // The refresh may work later: say so.
+                    Err(refresh) if refresh.is_transient() => return Err(refresh),
+                    // No fresh token to be had: TikTok's answer.
+                    Err(_) => return Err(e),
                 };
                 self.call(&req.for_shop(&fresh.cipher), &fresh.access_token)
                     .await

@@ -25,6 +25,7 @@ mod effects;
 mod event;
 #[cfg(feature = "tiktok-api")]
 mod http;
+mod ops;
 mod processor;
 mod reconcile;
 mod signature;
@@ -44,12 +45,13 @@ pub use client::{
     ApiError, EXPIRED_TOKEN, FakeOrderApi, OrderApi, OrderPage, RATE_LIMITED, SearchQuery, Shop,
 };
 #[cfg(feature = "tiktok-api")]
-pub use effects::{TikTokEffect, TikTokOp};
+pub use effects::{ALREADY_SHIPPED, ORDER_CANCELLED, TikTokEffect};
 pub use event::{
     CancelStatus, Command, DedupKey, Envelope, EventError, OrderStatus, Topic, command_for,
 };
 #[cfg(feature = "tiktok-api")]
 pub use http::{DEFAULT_BASE_URL, HttpConfig, HttpOrderApi};
+pub use ops::TikTokOp;
 pub use processor::{Applied, ProcessError, Processor, ProcessorStats, command_for_api_order};
 pub use reconcile::{PollConfig, PollReport, cursor_name, poll_all, poll_shop};
 pub use signature::{sign_webhook, verify_webhook};
