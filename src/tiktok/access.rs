@@ -399,8 +399,23 @@ impl<S: ShopStore> TokenManager<S> {
         }
         let key = (tenant.to_owned(), shop.tokens.refresh_token.clone());
         let flight = lock(&self.flights).entry(key.clone()).or_default().clone();
-        let _guard = flight.lock().await;
-        // Whoever held the lock before may have refreshed: read again.
+        let result = {
+            let _guard = flight.lock().await;
+            self.refresh_if(tenant, shop_id, &stale).await
+        };
+        // Whoever comes later reads the rotated tokens first.
+        lock(&self.flights).remove(&key);
+        result
+    }
+
+    /// Under the shop's refresh lock: reads the shop again (whoever held
+    /// the lock before may have refreshed) and refreshes if still `stale`.
+    async fn refresh_if(
+        &self,
+        tenant: &str,
+        shop_id: &str,
+        stale: &impl Fn(&TokenSet) -> bool,
+    ) -> Result<ShopAccess, AuthError> {
         let shop =
             self.store
                 .shop(tenant, shop_id)
@@ -417,10 +432,7 @@ impl<S: ShopStore> TokenManager<S> {
                 shop_id: shop_id.to_owned(),
             });
         }
-        let previous = shop.tokens.refresh_token.clone();
-        let result = self.refresh(tenant, &shop, now).await;
-        lock(&self.flights).remove(&(tenant.to_owned(), previous));
-        result
+        self.refresh(tenant, &shop, now).await
     }
 
     async fn refresh(
