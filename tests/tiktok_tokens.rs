@@ -12,9 +12,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use common::*;
-use creatorflow::SystemClock;
 use creatorflow::store::{MemoryStore, ShopAuth, ShopStore, StoreError, TokenSet};
-use creatorflow::tiktok::{ApiError, AuthClient, AuthError, HttpOrderApi};
+use creatorflow::tiktok::{
+    ApiError, AuthClient, AuthError, HttpOrderApi, PollConfig, Processor, poll_all,
+};
+use creatorflow::{EngineBuilder, SystemClock};
 
 const DAY: i64 = 86_400;
 
@@ -386,4 +388,34 @@ async fn the_mock_refuses_bad_signatures_and_unknown_tokens() {
     let e = stale.authorized_shops().await.unwrap_err();
     assert!(matches!(e, ApiError::Api { code: 106001, .. }), "{e}");
     assert_eq!(w.mock.count("bad_sign"), 2);
+}
+
+#[tokio::test]
+async fn reconciliation_reads_through_the_shops_own_access_and_keeps_the_shop() {
+    let w = World::start(None).await;
+    w.connect().await;
+    let mut o = order("576", "AWAITING_SHIPMENT");
+    o["update_time"] = serde_json::json!(Utc::now().timestamp() - 100);
+    w.mock.put_order(CIPHER, o);
+    let engine = EngineBuilder::new(MemoryStore::new())
+        .tenant(TENANT)
+        .simulated_handlers()
+        .build()
+        .expect("engine");
+    let mut p = Processor::new(w.api.clone());
+    p.add_engine(engine.clone());
+    p.add_shop(SHOP, TENANT);
+    let p = Arc::new(p);
+    // TikTok expired the token early: the poll refreshes and goes on.
+    w.mock.expire_access_tokens();
+    let reports = poll_all(&p, &PollConfig::default()).await.expect("poll");
+    assert_eq!((reports.len(), reports[0].orders), (1, 1));
+    let stored = engine
+        .find_by_tiktok_id("576")
+        .await
+        .expect("read")
+        .expect("ingested");
+    assert_eq!(stored.order.shop_id.as_deref(), Some(SHOP));
+    assert_eq!(w.mock.count("token_refresh"), 1);
+    assert_eq!(w.mock.count("order_search"), 1);
 }
