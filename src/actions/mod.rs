@@ -10,9 +10,13 @@
 //!   opt-in ([`HandlerRegistry::simulated`]) for the simulator, the command
 //!   line and tests (effects logged; inventory and carrier simulated);
 //! - [`Executor`]: runs a step's actions with per-action timeouts, retries of
-//!   retryable errors with backoff and jitter ([`backoff_delay`]), a
+//!   retryable errors with backoff and jitter ([`backoff_delay`]) or the
+//!   service's own `retry_after` when longer, a
 //!   [circuit breaker](CircuitBreakers) per action type, compensation in
-//!   reverse order, and escalation when retries are exhausted.
+//!   reverse order, and escalation when retries are exhausted. Every call of
+//!   one action of one step carries the same idempotency key, retries
+//!   included; a rollback or compensation says so
+//!   ([`ActionContext::rollback`]).
 
 mod breaker;
 mod defaults;
