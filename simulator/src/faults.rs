@@ -282,9 +282,12 @@ mod tests {
             stats: Arc::default(),
             calls: AtomicU64::new(0),
         };
-        let a1: f64 = svc.rng("k1").random();
-        let _: f64 = svc.rng("k2").random();
-        let a2: f64 = svc.rng("k1").random();
+        let a1: f64 = svc.rng("k1", 1).random();
+        let _: f64 = svc.rng("k2", 1).random();
+        let a2: f64 = svc.rng("k1", 1).random();
         assert_eq!(a1, a2);
+        // A retry of the same call (same key) draws afresh.
+        let retry: f64 = svc.rng("k1", 2).random();
+        assert_ne!(a1, retry);
     }
 }

@@ -380,12 +380,14 @@ fn retry_after_is_recorded_in_milliseconds() {
     assert_eq!(v["error_kind"], "http_503");
 }
 
-/// Records `(kind, operation, rollback, key)` of every call; fails the
-/// types in `fail`.
+/// A call as [`Recorder`] saw it: kind, operation, rollback, key.
+type Seen = (String, Option<String>, bool, String);
+
+/// Records every call; fails the types in `fail`.
 #[derive(Default)]
 struct Recorder {
     fail: Vec<ActionType>,
-    seen: std::sync::Mutex<Vec<(String, Option<String>, bool, String)>>,
+    seen: std::sync::Mutex<Vec<Seen>>,
 }
 
 impl ActionHandler for Recorder {
