@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use creatorflow::actions::{
-    ActionSpec, ActionType, BackoffStrategy, Executor, ExecutorConfig, HandlerRegistry, HttpEffect,
-    HttpTarget, RetrySpec, SIGNATURE_HEADER, SignatureError, Step, StepReport, StepResult,
-    sign_effect, verify_effect_signature,
+    ActionError, ActionSpec, ActionType, BackoffStrategy, Executor, ExecutorConfig,
+    HandlerRegistry, HttpEffect, HttpTarget, RetrySpec, SIGNATURE_HEADER, SignatureError, Step,
+    StepReport, StepResult, sign_effect, verify_effect_signature,
 };
 use creatorflow::{Clock, Order, SystemClock};
 use creatorflow_testkit::receiver::{Delivery, Failure, Receiver};
@@ -20,25 +20,17 @@ use serde_json::{Value, json};
 const SECRET: &str = "whsec_test_secret";
 const WAIT: Duration = Duration::from_secs(10);
 
+/// The second order of the sample batch (its price written `24.0`), of
+/// tenant `creator-1`.
 fn order() -> Order {
-    let mut o = Order::from_json(
-        r#"{"tiktok_order_id":"576486316948490001","customer_handle":"@ana","product_name":"Lamp",
-        "product_id":"p1","quantity":2,"price":"25.50","created_at":"2025-06-12T10:00:00Z"}"#,
-    )
-    .expect("valid order");
+    let line = include_str!("../examples/orders.jsonl").lines().nth(1);
+    let mut o = Order::from_json(line.unwrap_or_default()).expect("a sample order");
     o.user_id = Some("creator-1".into());
     o
 }
 
 fn action(kind: ActionType, params: Value) -> ActionSpec {
-    ActionSpec {
-        kind,
-        parameters: params.as_object().cloned().unwrap_or_default(),
-        timeout_ms: None,
-        retry: None,
-        rollback: None,
-        pos: Default::default(),
-    }
+    ActionSpec::new(kind, params.as_object().cloned().unwrap_or_default())
 }
 
 /// `max` attempts, 10 ms fixed backoff, the breaker after `breaker` failures.
@@ -53,6 +45,37 @@ fn retry(max: u32, breaker: u32) -> RetrySpec {
     }
 }
 
+/// An executor whose `kinds` are `http` effects delivering to `target`.
+fn executor(target: HttpTarget, kinds: &[ActionType]) -> Executor {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let effect = Arc::new(HttpEffect::new(target, clock.clone()).expect("effect"));
+    let mut registry = HandlerRegistry::empty();
+    for kind in kinds {
+        registry.register(kind.clone(), effect.clone());
+    }
+    Executor::new(registry, clock, ExecutorConfig::default())
+}
+
+/// Runs the step `notify` from version 4 of `order()`.
+async fn run(
+    executor: &Executor,
+    rollbacks: &[ActionSpec],
+    actions: &[ActionSpec],
+    r: &RetrySpec,
+) -> StepReport {
+    let o = order();
+    executor
+        .run_step(Step {
+            order: &o,
+            transition: "notify",
+            version: 4,
+            rollbacks,
+            actions,
+            retry: r,
+        })
+        .await
+}
+
 /// A receiver, and an executor whose `kinds` are `http` effects delivering
 /// to it (path `/hooks`), signed with `secret`, each attempt timing out
 /// after `timeout`.
@@ -63,40 +86,33 @@ struct Fixture {
 
 async fn fixture(kinds: &[ActionType], secret: &str, timeout: Option<Duration>) -> Fixture {
     let receiver = Receiver::start(SECRET).await.expect("receiver");
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let target = HttpTarget {
         url: receiver.url("/hooks"),
         secret: secret.into(),
         timeout,
     };
-    let effect = Arc::new(HttpEffect::new(target, clock.clone()).expect("effect"));
-    let mut registry = HandlerRegistry::empty();
-    for kind in kinds {
-        registry.register(kind.clone(), effect.clone());
-    }
-    let executor = Executor::new(registry, clock, ExecutorConfig::default());
+    let executor = executor(target, kinds);
     Fixture { receiver, executor }
 }
 
-impl Fixture {
-    async fn run(
-        &self,
-        o: &Order,
-        rollbacks: &[ActionSpec],
-        actions: &[ActionSpec],
-        r: &RetrySpec,
-    ) -> StepReport {
-        self.executor
-            .run_step(Step {
-                order: o,
-                transition: "notify",
-                version: 4,
-                rollbacks,
-                actions,
-                retry: r,
-            })
-            .await
-    }
+/// One `trigger_webhook` to a receiver that first answers with `failure`
+/// (`times` times), under `retry`; the fixture (for its receiver) and the
+/// step's report.
+async fn webhook(
+    failure: Failure,
+    times: u32,
+    timeout: Option<Duration>,
+    r: RetrySpec,
+) -> (Fixture, StepReport) {
+    let kind = ActionType::TriggerWebhook;
+    let f = fixture(std::slice::from_ref(&kind), SECRET, timeout).await;
+    f.receiver.fail_next(times, failure);
+    let rep = run(&f.executor, &[], &[action(kind, json!({}))], &r).await;
+    (f, rep)
+}
+
+fn statuses(deliveries: &[Delivery]) -> Vec<u16> {
+    deliveries.iter().map(|d| d.status).collect()
 }
 
 fn keys(deliveries: &[Delivery]) -> Vec<String> {
@@ -116,15 +132,17 @@ fn now_unix() -> i64 {
 async fn a_delivery_is_signed_and_says_what_to_do() {
     let kind = ActionType::SendCustomerNotification;
     let f = fixture(std::slice::from_ref(&kind), SECRET, None).await;
-    let o = order();
     let actions = [action(kind, json!({"template": "order_confirmed"}))];
-    let rep = f.run(&o, &[], &actions, &retry(3, 5)).await;
+    let rep = run(&f.executor, &[], &actions, &retry(3, 5)).await;
     assert_eq!(rep.result, StepResult::Succeeded);
     assert_eq!(rep.records[0].outcome, Some(json!({"http_status": 200})));
     let d = &f.receiver.deliveries()[0];
     assert!(d.signature_ok, "the receiver's own HMAC check");
     assert_eq!(d.path, "/hooks");
-    let header = d.headers.get("x-creatorflow-signature").expect("signed");
+    let header = d
+        .headers
+        .get(&SIGNATURE_HEADER.to_ascii_lowercase())
+        .expect("signed");
     assert_eq!(
         verify_effect_signature(header, &d.raw_body, SECRET, now_unix(), 300),
         Ok(())
@@ -132,10 +150,6 @@ async fn a_delivery_is_signed_and_says_what_to_do() {
     assert_eq!(
         verify_effect_signature(header, &d.raw_body, "another secret", now_unix(), 300),
         Err(SignatureError::Mismatch)
-    );
-    assert_eq!(
-        SIGNATURE_HEADER.to_ascii_lowercase(),
-        "x-creatorflow-signature"
     );
     assert_eq!(
         d.headers.get("content-type").map(String::as_str),
@@ -148,15 +162,16 @@ async fn a_delivery_is_signed_and_says_what_to_do() {
         "{:?}",
         d.headers
     );
+    let o = order();
     let key = format!("{}:notify:4:a0", o.tiktok_order_id);
     assert_eq!(d.idempotency_key.as_deref(), Some(key.as_str()));
     let body = &d.body;
     assert_eq!(body["action"], "send_customer_notification");
     assert_eq!(body["idempotency_key"], key.as_str());
     assert_eq!(body["tenant"], "creator-1");
-    assert_eq!(body["order"]["tiktok_order_id"], "576486316948490001");
-    // Exact money: the decimal as written.
-    assert_eq!(body["order"]["price"].to_string(), "25.50");
+    assert_eq!(body["order"]["tiktok_order_id"], o.tiktok_order_id.as_str());
+    // Exact money: the decimal as the order has it.
+    assert_eq!(body["order"]["price"].to_string(), "24.0");
     assert_eq!(body["parameters"], json!({"template": "order_confirmed"}));
     assert_eq!(body["attempt"], 1);
     assert!(body.get("rollback").is_none(), "{body}");
@@ -165,21 +180,13 @@ async fn a_delivery_is_signed_and_says_what_to_do() {
 
 #[tokio::test]
 async fn a_server_error_is_retried_with_the_same_key() {
-    let kind = ActionType::TriggerWebhook;
-    let f = fixture(std::slice::from_ref(&kind), SECRET, None).await;
-    f.receiver.fail_next(1, Failure::Status(500));
-    let o = order();
-    let rep = f
-        .run(&o, &[], &[action(kind, json!({}))], &retry(3, 5))
-        .await;
+    let (f, rep) = webhook(Failure::Status(500), 1, None, retry(3, 5)).await;
     assert_eq!(rep.result, StepResult::Succeeded);
     assert_eq!(rep.records[0].attempts, 2);
     let ds = f.receiver.deliveries();
-    assert_eq!(ds.iter().map(|d| d.status).collect::<Vec<_>>(), [500, 200]);
-    assert_eq!(
-        ds.iter().map(|d| d.attempt).collect::<Vec<_>>(),
-        [Some(1), Some(2)]
-    );
+    assert_eq!(statuses(&ds), [500, 200]);
+    let attempts: Vec<_> = ds.iter().map(|d| d.attempt).collect();
+    assert_eq!(attempts, [Some(1), Some(2)]);
     let k = keys(&ds);
     assert_eq!(k[0], k[1], "the key is the step's, not the attempt's");
     assert_eq!(f.receiver.effects().len(), 1);
@@ -188,21 +195,13 @@ async fn a_server_error_is_retried_with_the_same_key() {
 
 #[tokio::test]
 async fn retry_after_is_honoured() {
-    let kind = ActionType::TriggerWebhook;
-    let f = fixture(std::slice::from_ref(&kind), SECRET, None).await;
-    f.receiver.fail_next(
-        1,
-        Failure::RateLimited {
-            retry_after_secs: 1,
-        },
-    );
-    let o = order();
-    let rep = f
-        .run(&o, &[], &[action(kind, json!({}))], &retry(3, 5))
-        .await;
+    let limited = Failure::RateLimited {
+        retry_after_secs: 1,
+    };
+    let (f, rep) = webhook(limited, 1, None, retry(3, 5)).await;
     assert_eq!(rep.result, StepResult::Succeeded);
     let ds = f.receiver.deliveries();
-    assert_eq!(ds.iter().map(|d| d.status).collect::<Vec<_>>(), [429, 200]);
+    assert_eq!(statuses(&ds), [429, 200]);
     let gap = ds[1].received_at - ds[0].received_at;
     assert!(
         gap >= Duration::from_secs(1),
@@ -213,19 +212,9 @@ async fn retry_after_is_honoured() {
 
 #[tokio::test]
 async fn a_timeout_is_retried_and_the_effect_taken_once() {
-    let kind = ActionType::TriggerWebhook;
-    let f = fixture(
-        std::slice::from_ref(&kind),
-        SECRET,
-        Some(Duration::from_millis(300)),
-    )
-    .await;
-    f.receiver
-        .fail_next(1, Failure::Delay(Duration::from_secs(5)));
-    let o = order();
-    let rep = f
-        .run(&o, &[], &[action(kind, json!({}))], &retry(3, 5))
-        .await;
+    let slow = Failure::Delay(Duration::from_secs(5));
+    let timeout = Some(Duration::from_millis(300));
+    let (f, rep) = webhook(slow, 1, timeout, retry(3, 5)).await;
     assert_eq!(rep.result, StepResult::Succeeded);
     assert_eq!(rep.records[0].attempts, 2);
     let ds = f.receiver.deliveries();
@@ -235,25 +224,22 @@ async fn a_timeout_is_retried_and_the_effect_taken_once() {
     assert_eq!(f.receiver.effects().len(), 1);
 }
 
-#[tokio::test]
-async fn a_client_error_fails_for_good_after_one_delivery() {
-    let kind = ActionType::TriggerWebhook;
-    let f = fixture(std::slice::from_ref(&kind), SECRET, None).await;
-    f.receiver.fail_next(1, Failure::Status(400));
-    let o = order();
-    let rep = f
-        .run(&o, &[], &[action(kind, json!({}))], &retry(5, 5))
-        .await;
+/// The error of a step that failed, and whether it escalates.
+fn failure(rep: &StepReport) -> (&ActionError, bool) {
     match &rep.result {
         StepResult::Failed {
             error, escalate, ..
-        } => {
-            assert_eq!(error.error_kind, "http_400");
-            assert!(!error.is_retryable());
-            assert!(!escalate);
-        }
+        } => (error, *escalate),
         other => panic!("expected a failure, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_client_error_fails_for_good_after_one_delivery() {
+    let (f, rep) = webhook(Failure::Status(400), 1, None, retry(5, 5)).await;
+    let (error, escalate) = failure(&rep);
+    assert_eq!(error.error_kind, "http_400");
+    assert!(!error.is_retryable() && !escalate);
     assert_eq!(f.receiver.deliveries().len(), 1);
     assert!(f.receiver.effects().is_empty());
 }
@@ -261,21 +247,12 @@ async fn a_client_error_fails_for_good_after_one_delivery() {
 #[tokio::test]
 async fn a_wrong_secret_is_refused_by_the_receiver() {
     let kind = ActionType::TriggerWebhook;
-    let f = fixture(
-        std::slice::from_ref(&kind),
-        "not the receiver's secret",
-        None,
-    )
-    .await;
-    let o = order();
-    let rep = f
-        .run(&o, &[], &[action(kind, json!({}))], &retry(3, 5))
-        .await;
-    let StepResult::Failed { error, .. } = &rep.result else {
-        panic!("expected a failure, got {:?}", rep.result);
-    };
+    let wrong = "not the receiver's secret";
+    let f = fixture(std::slice::from_ref(&kind), wrong, None).await;
+    let rep = run(&f.executor, &[], &[action(kind, json!({}))], &retry(3, 5)).await;
+    let (error, _) = failure(&rep);
     assert_eq!(error.error_kind, "http_401");
-    assert!(!error.message.contains("not the receiver's secret"));
+    assert!(!error.message.contains(wrong));
     let ds = f.receiver.deliveries();
     assert_eq!(ds.len(), 1);
     assert!(!ds[0].signature_ok);
@@ -288,33 +265,13 @@ async fn an_unreachable_receiver_is_a_retryable_connect_error() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr").port()
     };
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let target = HttpTarget::new(format!("http://user:pw@127.0.0.1:{port}/x"), SECRET);
-    let effect = Arc::new(HttpEffect::new(target, clock.clone()).expect("effect"));
     let kind = ActionType::TriggerWebhook;
-    let registry = HandlerRegistry::empty().with(kind.clone(), effect);
-    let executor = Executor::new(registry, clock, ExecutorConfig::default());
-    let o = order();
-    let actions = [action(kind, json!({}))];
-    let r = retry(2, 5);
-    let rep = executor
-        .run_step(Step {
-            order: &o,
-            transition: "notify",
-            version: 1,
-            rollbacks: &[],
-            actions: &actions,
-            retry: &r,
-        })
-        .await;
-    let StepResult::Failed {
-        error, escalate, ..
-    } = &rep.result
-    else {
-        panic!("expected a failure, got {:?}", rep.result);
-    };
+    let target = HttpTarget::new(format!("http://user:pw@127.0.0.1:{port}/x"), SECRET);
+    let executor = executor(target, std::slice::from_ref(&kind));
+    let rep = run(&executor, &[], &[action(kind, json!({}))], &retry(2, 5)).await;
+    let (error, escalate) = failure(&rep);
     assert_eq!(error.error_kind, "connect");
-    assert!(error.is_retryable() && *escalate);
+    assert!(error.is_retryable() && escalate);
     assert_eq!(rep.records[0].attempts, 2);
     for hidden in ["pw", SECRET] {
         assert!(!error.message.contains(hidden), "{}", error.message);
@@ -326,25 +283,16 @@ async fn rollbacks_and_compensations_carry_rollback_true() {
     let notify = ActionType::SendCustomerNotification;
     let hook = ActionType::TriggerWebhook;
     let reserve = ActionType::ReserveInventory;
-    let f = fixture(
-        &[notify.clone(), hook.clone(), reserve.clone()],
-        SECRET,
-        None,
-    )
-    .await;
+    let kinds = [notify.clone(), hook.clone(), reserve.clone()];
+    let f = fixture(&kinds, SECRET, None).await;
     f.receiver
         .fail_next_for(hook.as_str(), 1, Failure::Status(422));
-    let o = order();
     let rollbacks = [action(notify, json!({"template": "sorry"}))];
     let mut first = action(reserve.clone(), json!({"operation": "reserve"}));
     first.rollback = Some(Box::new(action(reserve, json!({"operation": "release"}))));
     let actions = [first, action(hook, json!({}))];
-    let rep = f.run(&o, &rollbacks, &actions, &retry(3, 5)).await;
-    assert!(
-        matches!(rep.result, StepResult::Failed { .. }),
-        "{:?}",
-        rep.result
-    );
+    let rep = run(&f.executor, &rollbacks, &actions, &retry(3, 5)).await;
+    failure(&rep);
     let ds = f
         .receiver
         .wait_for_deliveries(4, WAIT)
@@ -375,22 +323,23 @@ async fn rollbacks_and_compensations_carry_rollback_true() {
 #[tokio::test]
 async fn the_breaker_opens_after_its_threshold_and_the_step_is_refused() {
     let kind = ActionType::TriggerWebhook;
-    let f = fixture(std::slice::from_ref(&kind), SECRET, None).await;
-    f.receiver.fail_next(100, Failure::Status(503));
-    let o = order();
-    let actions = [action(kind.clone(), json!({}))];
-    let rep = f.run(&o, &[], &actions, &retry(10, 3)).await;
-    let StepResult::Refused { action, retry_at } = &rep.result else {
+    let (f, rep) = webhook(Failure::Status(503), 100, None, retry(10, 3)).await;
+    let StepResult::Refused {
+        action: refused,
+        retry_at,
+    } = &rep.result
+    else {
         panic!("expected a refusal, got {:?}", rep.result);
     };
-    assert_eq!(action, &kind);
+    assert_eq!(refused, &kind);
     assert!(*retry_at > chrono::Utc::now());
     assert_eq!(f.receiver.deliveries().len(), 3);
     assert_eq!(rep.records[0].attempts, 3);
     let error = rep.records[0].error.as_ref().expect("recorded");
     assert_eq!(error.error_kind, "circuit_open");
     // Refused without a call while open.
-    let rep = f.run(&o, &[], &actions, &retry(10, 3)).await;
+    let actions = [action(kind.clone(), json!({}))];
+    let rep = run(&f.executor, &[], &actions, &retry(10, 3)).await;
     assert!(matches!(rep.result, StepResult::Refused { .. }));
     assert_eq!(f.receiver.deliveries().len(), 3);
     assert!(f.executor.breakers().state(&kind).is_open());

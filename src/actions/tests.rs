@@ -9,7 +9,6 @@ use serde_json::json;
 
 use super::*;
 use crate::clock::{Clock, ManualClock};
-use crate::diag::Pos;
 use crate::model::Order;
 
 fn order() -> Order {
@@ -21,14 +20,7 @@ fn order() -> Order {
 }
 
 fn spec(kind: ActionType, params: serde_json::Value) -> ActionSpec {
-    ActionSpec {
-        kind,
-        parameters: params.as_object().cloned().unwrap_or_default(),
-        timeout_ms: None,
-        retry: None,
-        rollback: None,
-        pos: Pos::default(),
-    }
+    ActionSpec::new(kind, params.as_object().cloned().unwrap_or_default())
 }
 
 fn retry(max: u32) -> RetrySpec {
