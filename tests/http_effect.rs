@@ -212,14 +212,16 @@ async fn retry_after_is_honoured() {
 
 #[tokio::test]
 async fn a_timeout_is_retried_and_the_effect_taken_once() {
-    let slow = Failure::Delay(Duration::from_secs(5));
-    let timeout = Some(Duration::from_millis(300));
+    let slow = Failure::Delay(Duration::from_secs(10));
+    let timeout = Some(Duration::from_secs(1));
     let (f, rep) = webhook(slow, 1, timeout, retry(3, 5)).await;
     assert_eq!(rep.result, StepResult::Succeeded);
-    assert_eq!(rep.records[0].attempts, 2);
     let ds = f.receiver.deliveries();
-    assert_eq!(ds.len(), 2);
-    assert_eq!(keys(&ds)[0], keys(&ds)[1]);
+    // At least the slow one and one answered in time (a loaded machine may
+    // time out once more).
+    assert!(ds.len() >= 2, "{ds:?}");
+    assert_eq!(rep.records[0].attempts as usize, ds.len());
+    assert!(keys(&ds).iter().all(|k| *k == keys(&ds)[0]));
     // The slow delivery was taken too: the receiver dedupes on the key.
     assert_eq!(f.receiver.effects().len(), 1);
 }
