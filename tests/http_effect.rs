@@ -254,6 +254,11 @@ async fn a_wrong_secret_is_refused_by_the_receiver() {
     let rep = run(&f.executor, &[], &[action(kind, json!({}))], &retry(3, 5)).await;
     let (error, _) = failure(&rep);
     assert_eq!(error.error_kind, "http_401");
+    // The start of the answer is quoted for the operator; the secret never.
+    assert_eq!(
+        error.message,
+        "the receiver answered 401 Unauthorized: invalid or stale signature"
+    );
     assert!(!error.message.contains(wrong));
     let ds = f.receiver.deliveries();
     assert_eq!(ds.len(), 1);

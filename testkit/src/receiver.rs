@@ -271,14 +271,18 @@ async fn receive(
         status: 200,
         received_at: Instant::now(),
     };
-    let failure = {
+    let (failure, text) = {
         let mut log = shared.log();
-        let failure = if !signature_ok {
-            Some(Failure::Status(401))
+        let (failure, text) = if !signature_ok {
+            (Some(Failure::Status(401)), "invalid or stale signature")
         } else if json.is_none() || delivery.idempotency_key.is_none() {
-            Some(Failure::Status(400))
+            (
+                Some(Failure::Status(400)),
+                "not a JSON body with an Idempotency-Key",
+            )
         } else {
-            take_script(&mut log.scripts, action.as_deref())
+            let scripted = take_script(&mut log.scripts, action.as_deref());
+            (scripted, "failing on purpose")
         };
         delivery.status = match failure {
             Some(Failure::Status(s)) => s,
@@ -294,7 +298,7 @@ async fn receive(
         log.deliveries.push(delivery.clone());
         let n = log.deliveries.len();
         shared.count.send_replace(n);
-        failure
+        (failure, text)
     };
     let status = StatusCode::from_u16(delivery.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     match failure {
@@ -308,7 +312,7 @@ async fn receive(
             tokio::time::sleep(d).await;
             (status, "ok, late").into_response()
         }
-        Some(Failure::Status(_)) => (status, "failing on purpose").into_response(),
+        Some(Failure::Status(_)) => (status, text).into_response(),
         None => (status, "ok").into_response(),
     }
 }
