@@ -13,7 +13,6 @@ use creatorflow::Order;
 use creatorflow::actions::{
     ActionContext, ActionError, ActionHandler, ActionOutcome, ActionSpec, ActionType, ErrorClass,
 };
-use creatorflow::diag::Pos;
 use creatorflow::tiktok::{ApiOrder, TikTokEffect, TikTokOp};
 use serde_json::{Value, json};
 
@@ -25,14 +24,7 @@ fn engine_order(json: &Value) -> Order {
 }
 
 fn spec(kind: ActionType, params: Value) -> ActionSpec {
-    ActionSpec {
-        kind,
-        parameters: params.as_object().cloned().unwrap_or_default(),
-        timeout_ms: None,
-        retry: None,
-        rollback: None,
-        pos: Pos::default(),
-    }
+    ActionSpec::new(kind, params.as_object().cloned().unwrap_or_default())
 }
 
 /// Asserts the class and kind of `e`.
@@ -46,6 +38,17 @@ async fn run(
     order: &Order,
     action: &ActionSpec,
 ) -> Result<ActionOutcome, ActionError> {
+    call(w, op, order, action, false).await
+}
+
+/// Calls the effect `op`; `rollback` as the executor says.
+async fn call(
+    w: &World,
+    op: TikTokOp,
+    order: &Order,
+    action: &ActionSpec,
+    rollback: bool,
+) -> Result<ActionOutcome, ActionError> {
     let effect = TikTokEffect::new(op, w.api.clone());
     effect
         .call(ActionContext {
@@ -54,6 +57,7 @@ async fn run(
             transition: "t",
             idempotency_key: "k",
             attempt: 1,
+            rollback,
             now: Utc::now(),
         })
         .await
@@ -148,18 +152,22 @@ async fn a_void_rollback_succeeds_and_says_nothing_was_undone() {
     let w = World::start(None).await;
     w.connect().await;
     let order = engine_order(&order("700", "AWAITING_SHIPMENT"));
-    let action = spec(
+    let void = spec(
         ActionType::GenerateShippingLabel,
         json!({"operation": "void"}),
     );
-    let out = run(&w, TikTokOp::ShipPackage, &order, &action)
-        .await
-        .expect("ok");
-    assert_eq!(out.0["undone_on_tiktok"], false);
-    assert_eq!(
-        w.mock.count("order_detail") + w.mock.count("create_package"),
-        0
-    );
+    let plain = spec(ActionType::GenerateShippingLabel, json!({}));
+    let release = spec(ActionType::ReserveInventory, json!({}));
+    for (op, action, rollback) in [
+        (TikTokOp::ShipPackage, &void, false),
+        (TikTokOp::ShipPackage, &plain, true),
+        (TikTokOp::UpdateInventory, &release, true),
+    ] {
+        let out = call(&w, op, &order, action, rollback).await.expect("ok");
+        assert_eq!(out.0["undone_on_tiktok"], false, "{op:?}");
+    }
+    let calls = ["order_detail", "create_package", "inventory_update"].map(|c| w.mock.count(c));
+    assert_eq!(calls, [0, 0, 0], "nothing sent to TikTok");
 }
 
 #[tokio::test]

@@ -9,13 +9,13 @@
 //!   `package_id` → Get Shipping Document (`SHIPPING_LABEL`), both recorded
 //!   in the outcome. TikTok's "already shipped" answers count as success
 //!   (a retry of a step that did ship); `21011041` (cancelled) fails for
-//!   good. A rollback (`operation: void`) succeeds and records that nothing
+//!   good. A rollback (or `operation: void`) succeeds and records that nothing
 //!   was undone: these APIs have no way to void a package.
 //! - `update_inventory` (for `reserve_inventory` or a rule action): sets
 //!   the parameters' `quantity` as the **absolute** stock of `sku_id` in
 //!   `warehouse_id` (of `product_id`, default the order's product); a
 //!   per-SKU failure in `data.errors[]` fails for good, naming the SKU. A
-//!   rollback (`operation: void | release`) changes nothing on TikTok (the
+//!   rollback (or `operation: void | release`) changes nothing on TikTok (the
 //!   quantity is absolute; the next update sets it) and says so.
 //! - `order_status` (for `update_tiktok_status`): TikTok moves its own
 //!   statuses, so this reads the order's status and records it (no write).
@@ -107,6 +107,12 @@ fn operation<'a>(ctx: &'a ActionContext<'_>) -> Option<&'a str> {
         .and_then(Value::as_str)
 }
 
+/// Whether the call undoes an earlier one: a rollback, or `operation` is
+/// one of `undo`.
+fn undoing(ctx: &ActionContext<'_>, undo: &[&str]) -> bool {
+    ctx.rollback || operation(ctx).is_some_and(|op| undo.contains(&op))
+}
+
 /// A string parameter (strings or numbers accepted: TikTok ids are digits).
 fn param(ctx: &ActionContext<'_>, name: &str) -> Option<String> {
     match ctx.action.parameters.get(name)? {
@@ -161,7 +167,7 @@ impl TikTokEffect {
     }
 
     async fn ship_package(&self, ctx: &ActionContext<'_>) -> Result<Value, ActionError> {
-        if operation(ctx) == Some("void") {
+        if undoing(ctx, &["void"]) {
             return Ok(nothing_undone(
                 "void",
                 "TikTok Shop has no way to void a package: nothing was undone on TikTok",
@@ -230,9 +236,9 @@ impl TikTokEffect {
     }
 
     async fn update_inventory(&self, ctx: &ActionContext<'_>) -> Result<Value, ActionError> {
-        if let Some(op @ ("void" | "release")) = operation(ctx) {
+        if undoing(ctx, &["void", "release"]) {
             return Ok(nothing_undone(
-                op,
+                "release",
                 "TikTok stock is set as an absolute quantity: nothing was undone on TikTok",
             ));
         }
