@@ -5,7 +5,9 @@
 //! - `ship_package` (for `generate_shipping_label`): Get Order Detail; a
 //!   cancelled order or one with a pending cancellation fails for good; an
 //!   order fulfilled by TikTok (`FULFILLMENT_BY_TIKTOK`) succeeds without
-//!   shipping; otherwise the TikTok-label flow: Create Packages →
+//!   shipping; otherwise the TikTok-label flow: Create Packages (with the
+//!   action's `shipping_service_id` parameter when given, from Get Eligible
+//!   Shipping Service; not called here) →
 //!   `package_id` → Get Shipping Document (`SHIPPING_LABEL`), both recorded
 //!   in the outcome. TikTok's "already shipped" answers count as success
 //!   (a retry of a step that did ship); `21011041` (cancelled) fails for
