@@ -634,7 +634,7 @@ mod postgres_only {
     use sqlx::postgres::PgConnection;
     use sqlx::{AssertSqlSafe, Connection};
 
-    use super::conformance::{at, order, pg, step, suite};
+    use super::conformance::{at, order, pg, shops, step, suite};
 
     /// Opens the store on a fresh schema; `None` when there is no test server.
     async fn open(tag: &str) -> Option<(String, String, store::AnyStore)> {
@@ -959,17 +959,11 @@ mod postgres_only {
         // Nothing changed: B's shop and both states are as stored.
         assert_eq!(s.shop("B", "s1").await.unwrap(), Some(shop));
         assert_eq!(
-            s.take_auth_state("state-b", at(1))
-                .await
-                .unwrap()
-                .as_deref(),
+            shops::taken(&s, "state-b", at(1)).await.as_deref(),
             Some("B")
         );
         assert_eq!(
-            s.take_auth_state("state-a", at(1))
-                .await
-                .unwrap()
-                .as_deref(),
+            shops::taken(&s, "state-a", at(1)).await.as_deref(),
             Some("A")
         );
         drop(s);

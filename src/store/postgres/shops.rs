@@ -21,16 +21,20 @@
 //! once; an expired one is deleted too, and reported as `None`.
 
 use chrono::{DateTime, Utc};
+use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgConnection;
 
 use super::rows::db;
 use super::{Mode, PostgresStore, Role};
 use crate::store::Result;
-use crate::store::decode::{self, Columns, SHOP_COLUMNS};
+use crate::store::decode::{self, Columns};
 use crate::store::error::db_secret;
-use crate::store::shops::{
-    check_state, check_tenant, prepare_shops, prepare_tokens, state_taken, state_valid,
+use crate::store::logic::trunc;
+use crate::store::shop_sql::{
+    PUT_SHOP, PUT_STATE, ROTATE_TOKENS, TAKE_STATE, bind, rotation_values, select_shop,
+    select_shops, shop_values, state_insert_error, state_values,
 };
+use crate::store::shops::{check_state, check_tenant, prepare_shops, prepare_tokens, state_valid};
 use crate::store::{ShopAuth, ShopStore, TokenSet};
 
 impl ShopStore for PostgresStore {
@@ -38,32 +42,10 @@ impl ShopStore for PostgresStore {
         let shops = prepare_shops(tenant, shops)?;
         self.for_tenant(tenant, Mode::Write, async |conn| {
             for s in &shops {
-                sqlx::query(
-                    "INSERT INTO tiktok_shops (user_id, shop_id, cipher, name, region, \
-                       access_token, access_expires_at, refresh_token, refresh_expires_at, \
-                       updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                     ON CONFLICT (user_id, shop_id) DO UPDATE SET cipher = EXCLUDED.cipher, \
-                       name = EXCLUDED.name, region = EXCLUDED.region, \
-                       access_token = EXCLUDED.access_token, \
-                       access_expires_at = EXCLUDED.access_expires_at, \
-                       refresh_token = EXCLUDED.refresh_token, \
-                       refresh_expires_at = EXCLUDED.refresh_expires_at, \
-                       updated_at = EXCLUDED.updated_at",
-                )
-                .bind(tenant)
-                .bind(&s.shop_id)
-                .bind(&s.cipher)
-                .bind(&s.name)
-                .bind(&s.region)
-                .bind(&s.tokens.access_token)
-                .bind(s.tokens.access_expires_at)
-                .bind(&s.tokens.refresh_token)
-                .bind(s.tokens.refresh_expires_at)
-                .bind(s.updated_at)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_secret("storing a shop"))?;
+                bind(sqlx::query(PUT_SHOP), shop_values(tenant, s), trunc)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_secret("storing a shop"))?;
             }
             Ok(())
         })
@@ -72,10 +54,7 @@ impl ShopStore for PostgresStore {
 
     async fn shop(&self, tenant: &str, shop_id: &str) -> Result<Option<ShopAuth>> {
         self.for_tenant(tenant, Mode::Read, async |conn| {
-            let sql = format!(
-                "SELECT {SHOP_COLUMNS} FROM tiktok_shops WHERE user_id = $1 AND shop_id = $2"
-            );
-            sqlx::query(sqlx::AssertSqlSafe(sql))
+            sqlx::query(AssertSqlSafe(select_shop()))
                 .bind(tenant)
                 .bind(shop_id)
                 .fetch_optional(conn)
@@ -90,10 +69,7 @@ impl ShopStore for PostgresStore {
 
     async fn shops(&self, tenant: &str) -> Result<Vec<ShopAuth>> {
         self.for_tenant(tenant, Mode::Read, async |conn| {
-            let sql = format!(
-                "SELECT {SHOP_COLUMNS} FROM tiktok_shops WHERE user_id = $1 ORDER BY shop_id"
-            );
-            sqlx::query(sqlx::AssertSqlSafe(sql))
+            sqlx::query(AssertSqlSafe(select_shops()))
                 .bind(tenant)
                 .fetch_all(conn)
                 .await
@@ -113,23 +89,14 @@ impl ShopStore for PostgresStore {
         now: DateTime<Utc>,
     ) -> Result<u64> {
         check_tenant(tenant)?;
-        let t = prepare_tokens(tokens)?;
+        let tokens = prepare_tokens(tokens)?;
         self.for_tenant(tenant, Mode::Write, async |conn| {
-            let done = sqlx::query(
-                "UPDATE tiktok_shops SET access_token = $1, access_expires_at = $2, \
-                   refresh_token = $3, refresh_expires_at = $4, updated_at = $5 \
-                 WHERE user_id = $6 AND refresh_token = $7",
-            )
-            .bind(&t.access_token)
-            .bind(t.access_expires_at)
-            .bind(&t.refresh_token)
-            .bind(t.refresh_expires_at)
-            .bind(crate::store::logic::trunc(now))
-            .bind(tenant)
-            .bind(previous_refresh_token)
-            .execute(conn)
-            .await
-            .map_err(db_secret("rotating tokens"))?;
+            let values = rotation_values(tenant, previous_refresh_token, &tokens, now);
+            let q = bind(sqlx::query(ROTATE_TOKENS), values, trunc);
+            let done = q
+                .execute(conn)
+                .await
+                .map_err(db_secret("rotating tokens"))?;
             Ok(done.rows_affected())
         })
         .await
@@ -142,23 +109,18 @@ impl ShopStore for PostgresStore {
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
         check_state(tenant, state)?;
+        // A plain insert, not `ON CONFLICT DO NOTHING`: that would have the
+        // new row pass the read policy, which admits the state being taken only.
         self.for_tenant(tenant, Mode::Write, async |conn| {
-            // Not `ON CONFLICT DO NOTHING`: that would have the new row pass
-            // the read policy, which only admits the state being taken.
-            sqlx::query(
-                "INSERT INTO tiktok_auth_states (state, user_id, expires_at) VALUES ($1, $2, $3)",
+            bind(
+                sqlx::query(PUT_STATE),
+                state_values(tenant, state, expires_at),
+                trunc,
             )
-            .bind(state)
-            .bind(tenant)
-            .bind(crate::store::logic::trunc(expires_at))
             .execute(conn)
             .await
             .map(|_| ())
-            .map_err(|e| match e.as_database_error() {
-                // Its message would name the state.
-                Some(d) if d.is_unique_violation() => state_taken(),
-                _ => db("storing an authorization state")(e),
-            })
+            .map_err(state_insert_error)
         })
         .await
     }
@@ -185,13 +147,11 @@ async fn take(conn: &mut PgConnection, state: &str) -> Result<Option<(String, Da
         .execute(&mut *conn)
         .await
         .map_err(db("naming an authorization state"))?;
-    let row = sqlx::query(
-        "DELETE FROM tiktok_auth_states WHERE state = $1 RETURNING user_id, expires_at",
-    )
-    .bind(state)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db("taking an authorization state"))?;
+    let row = sqlx::query(TAKE_STATE)
+        .bind(state)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db("taking an authorization state"))?;
     row.map(|r| Ok((r.text("user_id")?, r.time("expires_at")?)))
         .transpose()
 }
