@@ -35,8 +35,8 @@ impl Tables {
     /// The tenant's shops, by `shop_id`.
     fn of<'a>(&'a mut self, tenant: &str) -> impl Iterator<Item = &'a mut ShopAuth> {
         self.shops
-            .iter_mut()
-            .filter(move |((t, _), _)| t == tenant)
+            .range_mut((tenant.to_owned(), String::new())..)
+            .take_while(move |((t, _), _)| t == tenant)
             .map(|(_, shop)| shop)
     }
 }
