@@ -12,7 +12,7 @@ use super::suite::Backend;
 
 /// Tokens named after `tag` (`access-TAG`, `refresh-TAG`), expiring in a
 /// week and a year after `at(0)`.
-fn tokens(tag: &str) -> TokenSet {
+pub fn tokens(tag: &str) -> TokenSet {
     TokenSet {
         access_token: format!("access-{tag}"),
         access_expires_at: at(7 * 24 * 60),
@@ -22,7 +22,7 @@ fn tokens(tag: &str) -> TokenSet {
 }
 
 /// Shop `id` (`cipher-ID`, `Shop ID`, US) holding `tokens`, written at `at(0)`.
-fn shop(id: &str, tokens: TokenSet) -> ShopAuth {
+pub fn shop(id: &str, tokens: TokenSet) -> ShopAuth {
     ShopAuth {
         shop_id: id.into(),
         cipher: format!("cipher-{id}"),
