@@ -23,6 +23,9 @@
 //!   tenant's record is reported exactly like an absent one. Only the queue's
 //!   [`QueueStore::claim`] and [`QueueStore::queue_summary`] take a [`TenantScope`],
 //!   which may be [`TenantScope::All`] for workers serving every creator.
+//!   [`ShopStore::take_auth_state`] takes no tenant: the state, a random
+//!   secret issued for one tenant, names it (on PostgreSQL the policies let
+//!   a transaction reach only the state it presents; `postgres/shops.rs`).
 //! - **Time comes from the caller** (`now`, `at`, `run_at` arguments); no
 //!   store reads the system clock. Times are kept with millisecond precision
 //!   (finer parts are truncated on write, by every backend alike).
@@ -111,6 +114,8 @@ mod orders;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod queue;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod shop_sql;
 mod shops;
 #[cfg(feature = "sqlite")]
 mod sqlite;

@@ -191,3 +191,9 @@ pub(crate) fn check_state(tenant: &str, state: &str) -> Result<(), StoreError> {
 pub(crate) fn state_taken() -> StoreError {
     StoreError::invalid("this authorization state was issued already")
 }
+
+/// Whether a state expiring at `expires_at` may still be used at `now`
+/// (to the millisecond: usable until, not at, its expiry).
+pub(crate) fn state_valid(expires_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    trunc(now) < expires_at
+}

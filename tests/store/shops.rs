@@ -5,14 +5,14 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use creatorflow::store::{ShopAuth, StoreError, TokenSet};
+use creatorflow::store::{ShopAuth, ShopStore, StoreError, TokenSet};
 
 use super::at;
 use super::suite::Backend;
 
 /// Tokens named after `tag` (`access-TAG`, `refresh-TAG`), expiring in a
 /// week and a year after `at(0)`.
-fn tokens(tag: &str) -> TokenSet {
+pub fn tokens(tag: &str) -> TokenSet {
     TokenSet {
         access_token: format!("access-{tag}"),
         access_expires_at: at(7 * 24 * 60),
@@ -22,7 +22,7 @@ fn tokens(tag: &str) -> TokenSet {
 }
 
 /// Shop `id` (`cipher-ID`, `Shop ID`, US) holding `tokens`, written at `at(0)`.
-fn shop(id: &str, tokens: TokenSet) -> ShopAuth {
+pub fn shop(id: &str, tokens: TokenSet) -> ShopAuth {
     ShopAuth {
         shop_id: id.into(),
         cipher: format!("cipher-{id}"),
@@ -31,6 +31,13 @@ fn shop(id: &str, tokens: TokenSet) -> ShopAuth {
         tokens,
         updated_at: at(0),
     }
+}
+
+/// The tenant `state` names, taking it at `now`.
+pub async fn taken<S: ShopStore>(s: &S, state: &str, now: DateTime<Utc>) -> Option<String> {
+    s.take_auth_state(state, now)
+        .await
+        .expect("take_auth_state")
 }
 
 /// `t` plus a sub-millisecond part (which the store truncates).
@@ -213,32 +220,24 @@ pub async fn auth_states_are_single_use<S: Backend>(s: Arc<S>) {
         .await
         .unwrap();
     assert_eq!(
-        s.take_auth_state("state-1", at(1))
-            .await
-            .unwrap()
-            .as_deref(),
+        taken(s.as_ref(), "state-1", at(1)).await.as_deref(),
         Some("t1")
     );
-    assert_eq!(s.take_auth_state("state-1", at(1)).await.unwrap(), None);
+    assert_eq!(taken(s.as_ref(), "state-1", at(1)).await, None);
     // Valid until its expiry (to the millisecond), not at it.
+    let just_before = fine(at(10)) - TimeDelta::milliseconds(1);
     assert_eq!(
-        s.take_auth_state("state-2", fine(at(10)) - TimeDelta::milliseconds(1))
-            .await
-            .unwrap()
-            .as_deref(),
+        taken(s.as_ref(), "state-2", just_before).await.as_deref(),
         Some("t2")
     );
     s.put_auth_state("t1", "state-3", at(10)).await.unwrap();
-    assert_eq!(s.take_auth_state("state-3", at(10)).await.unwrap(), None);
+    assert_eq!(taken(s.as_ref(), "state-3", at(10)).await, None);
     assert_eq!(
-        s.take_auth_state("state-3", at(0)).await.unwrap(),
+        taken(s.as_ref(), "state-3", at(0)).await,
         None,
         "the expired state was consumed"
     );
-    assert_eq!(
-        s.take_auth_state("never-issued", at(0)).await.unwrap(),
-        None
-    );
+    assert_eq!(taken(s.as_ref(), "never-issued", at(0)).await, None);
     // Issued twice (even by another tenant): refused, the first one stands.
     s.put_auth_state("t1", "state-4", at(10)).await.unwrap();
     let err = s.put_auth_state("t2", "state-4", at(10)).await.unwrap_err();

@@ -1458,7 +1458,8 @@ pub async fn cursors_round_trip<S: Backend>(s: Arc<S>) {
     assert_eq!(s.cursor("t1", "other").await.unwrap(), None);
 }
 
-/// Writes everything a reopened store must still have; returns what to compare.
+/// Writes everything a reopened store must still have (an order with
+/// history, queued work, a connected shop); returns what to compare.
 pub async fn fill<S: Backend>(s: &S) -> Snapshot {
     let o = create(s, "t1", "keep", 0, r#""price":"12345678901234567.89""#).await;
     let mut t = step(&o, "validated", at(1));
@@ -1467,6 +1468,12 @@ pub async fn fill<S: Backend>(s: &S) -> Snapshot {
     s.enqueue("t1", o.id, &work("advance", Priority::High, 2), at(1))
         .await
         .unwrap();
+    s.put_shops(
+        "t1",
+        &[super::shops::shop("s1", super::shops::tokens("keep"))],
+    )
+    .await
+    .unwrap();
     snapshot(s, o.id).await
 }
 
@@ -1475,6 +1482,7 @@ pub async fn fill<S: Backend>(s: &S) -> Snapshot {
 pub struct Snapshot {
     order: creatorflow::store::OrderWithHistory,
     queue: creatorflow::store::QueueSummary,
+    shops: Vec<creatorflow::store::ShopAuth>,
 }
 
 /// Reads back what [`fill`] wrote.
@@ -1482,6 +1490,7 @@ pub async fn snapshot<S: Backend>(s: &S, id: uuid::Uuid) -> Snapshot {
     Snapshot {
         order: s.order_with_history("t1", id).await.unwrap().unwrap(),
         queue: s.queue_summary(TenantScope::All, at(1)).await.unwrap(),
+        shops: s.shops("t1").await.unwrap(),
     }
 }
 

@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use super::MemoryStore;
 use crate::store::Result;
 use crate::store::logic::trunc;
-use crate::store::shops::{check_state, check_tenant, prepare_shops, prepare_tokens, state_taken};
+use crate::store::shops::{
+    check_state, check_tenant, prepare_shops, prepare_tokens, state_taken, state_valid,
+};
 use crate::store::{ShopAuth, ShopStore, TokenSet};
 
 /// The two tables. `Debug` shows sizes only: states and tokens are secrets.
@@ -33,8 +35,8 @@ impl Tables {
     /// The tenant's shops, by `shop_id`.
     fn of<'a>(&'a mut self, tenant: &str) -> impl Iterator<Item = &'a mut ShopAuth> {
         self.shops
-            .iter_mut()
-            .filter(move |((t, _), _)| t == tenant)
+            .range_mut((tenant.to_owned(), String::new())..)
+            .take_while(move |((t, _), _)| t == tenant)
             .map(|(_, shop)| shop)
     }
 }
@@ -110,7 +112,7 @@ impl ShopStore for MemoryStore {
     async fn take_auth_state(&self, state: &str, now: DateTime<Utc>) -> Result<Option<String>> {
         let taken = self.shop_tables().states.remove(state);
         Ok(taken
-            .filter(|(_, expires_at)| trunc(now) < *expires_at)
+            .filter(|(_, expires_at)| state_valid(*expires_at, now))
             .map(|(tenant, _)| tenant))
     }
 }
