@@ -393,6 +393,10 @@ impl<S: Store + 'static> Engine<S> {
                 // be long past for a backfill).
                 order.state_changed_at = Some(now);
                 order.updated_at = Some(now);
+                // The machine's first state, whatever the input said (a
+                // machine need not start in `received`).
+                order.current_state = inner.machine.initial().clone();
+                order.previous_state = None;
                 if let Some(e) = enricher.as_mut() {
                     e.enrich(&mut order, now);
                 }
