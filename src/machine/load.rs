@@ -499,6 +499,33 @@ impl Loader<'_> {
         }
     }
 
+    /// A string that must name one of a closed set (`names`, read by
+    /// `parse`); otherwise `code` at the value: "unknown `key` `x`: expected
+    /// one of …; did you mean …?".
+    fn named<T, I: Iterator<Item = &'static str>>(
+        &mut self,
+        n: &Node,
+        key: &str,
+        parse: impl Fn(&str) -> Option<T>,
+        names: impl Fn() -> I,
+        code: Code,
+    ) -> Option<T> {
+        let s = reader::string(n, key, self.diags)?;
+        let value = parse(s);
+        if value.is_none() {
+            self.diags.emit(
+                code,
+                n.pos,
+                format!(
+                    "unknown {key} `{s}`: expected one of {}{}",
+                    names().collect::<Vec<_>>().join(", "),
+                    did_you_mean(s, names())
+                ),
+            );
+        }
+        value
+    }
+
     fn opt_string(&mut self, m: &mut MapReader<'_>, key: &str) -> Option<String> {
         m.opt(key)
             .and_then(|n| reader::string(n, key, self.diags))
@@ -555,20 +582,13 @@ impl Loader<'_> {
         let automation_status = m
             .req("automation_status", self.diags)
             .and_then(|n| {
-                let s = reader::string(n, "automation_status", self.diags)?;
-                let status = AutomationStatus::parse(s);
-                if status.is_none() {
-                    self.diags.emit(
-                        Code::MachineUnknownStatus,
-                        n.pos,
-                        format!(
-                            "unknown automation_status `{s}`: expected one of {}{}",
-                            AutomationStatus::names().collect::<Vec<_>>().join(", "),
-                            did_you_mean(s, AutomationStatus::names())
-                        ),
-                    );
-                }
-                status
+                self.named(
+                    n,
+                    "automation_status",
+                    AutomationStatus::parse,
+                    AutomationStatus::names,
+                    Code::MachineUnknownStatus,
+                )
             })
             .unwrap_or_default();
         let terminal = m
@@ -577,20 +597,14 @@ impl Loader<'_> {
             .unwrap_or(false);
         let timeout = m.opt("timeout").and_then(|n| self.timeout(n));
         let waits_for = m.opt("waits_for").and_then(|n| {
-            let s = reader::string(n, "waits_for", self.diags)?;
-            let wait = WaitFor::parse(s);
-            if wait.is_none() {
-                self.diags.emit(
-                    Code::MachineUnknownWait,
-                    n.pos,
-                    format!(
-                        "unknown waits_for `{s}`: expected one of {}{}",
-                        WaitFor::names().collect::<Vec<_>>().join(", "),
-                        did_you_mean(s, WaitFor::names())
-                    ),
-                );
-            }
-            wait.map(|w| (w, n.pos))
+            self.named(
+                n,
+                "waits_for",
+                WaitFor::parse,
+                WaitFor::names,
+                Code::MachineUnknownWait,
+            )
+            .map(|w| (w, n.pos))
         });
         m.finish(self.diags);
         let Some(name) = name else {

@@ -658,16 +658,8 @@ fn the_shipped_workflow_waits_for_pickup_and_delivery() {
         path.push(next.to_string());
     }
     assert_eq!(
-        path,
-        [
-            "received",
-            "validated",
-            "processing",
-            "inventory_reserved",
-            "label_generated",
-            "shipped",
-            "delivered"
-        ]
+        path.join(" → "),
+        "received → validated → processing → inventory_reserved → label_generated → shipped → delivered"
     );
     assert_eq!(m.automatic_next("failed"), None);
     let dot = m.to_dot();

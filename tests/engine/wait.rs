@@ -7,20 +7,49 @@
 
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use creatorflow::actions::{ActionCall, ActionOutcome, ActionType, DefaultHandlers, NoSleep};
 use creatorflow::engine::external::External;
-use creatorflow::engine::{Engine, EngineBuilder, WORK_KIND};
+use creatorflow::engine::{EngineBuilder, WORK_KIND};
 use creatorflow::machine::Machine;
 use creatorflow::model::{AutomationStatus, Priority};
 use creatorflow::rules::{PackLoader, RulePack};
-use creatorflow::store::{MemoryStore, OrderStore, OrderWithHistory, QueueStore, WorkSpec};
-use creatorflow::{Clock, ManualClock, Order};
+use creatorflow::store::{
+    AnyStore, OrderStore, OrderWithHistory, QueueStore, StoredOrder, WorkSpec,
+};
+use creatorflow::{Clock, ManualClock};
 
-const START: &str = "2025-06-12T10:00:00Z";
+use super::{Backend, Fixture, empty_pack, fixture, history, order, pg, start, states};
 
-fn start() -> DateTime<Utc> {
-    START.parse().expect("time")
+every_backend!(
+    an_order_waits_for_in_transit_then_for_delivered,
+    past_the_label_timeout_the_order_goes_to_manual_review,
+    a_waiting_order_is_escalated_once_and_keeps_waiting,
+    without_external_events_the_machine_runs_to_delivered,
+    a_confirmation_schedules_the_next_automatic_step,
+    rule_actions_follow_the_ingesting_tenants_pack,
+    an_ids_only_payload_is_resolved_in_the_workers_pack
+);
+
+/// The shipped workflow's happy path, as history rows name it.
+const TO_LABEL: &str = "validated processing inventory_reserved label_generated";
+
+/// An engine with external events on or off, an empty pack and a delivery
+/// check that would deliver every shipped order at once (so that a test
+/// sees whether it is asked).
+async fn waiting(
+    b: Backend,
+    external: bool,
+    tweak: impl FnOnce(EngineBuilder<AnyStore>) -> EngineBuilder<AnyStore>,
+) -> Fixture {
+    fixture(b, DefaultHandlers::default(), |x| {
+        tweak(
+            x.rules(empty_pack())
+                .delivery_confirmation(|_, _| true)
+                .external_events(external),
+        )
+    })
+    .await
 }
 
 fn pack(yaml: &str) -> RulePack {
@@ -29,62 +58,7 @@ fn pack(yaml: &str) -> RulePack {
         .expect("pack")
 }
 
-fn empty_pack() -> RulePack {
-    pack("rules: []\n")
-}
-
-fn order(n: usize) -> Order {
-    Order::from_json(&format!(
-        r#"{{"tiktok_order_id":"o{n}","customer_handle":"@c{n}","product_name":"Lamp",
-        "product_id":"p1","quantity":1,"price":"25.00","created_at":"{START}"}}"#
-    ))
-    .expect("valid order")
-}
-
-struct Fixture {
-    engine: Engine<MemoryStore>,
-    clock: Arc<ManualClock>,
-    defaults: DefaultHandlers,
-}
-
-/// An engine on a memory store with the simulated handlers, the shipped
-/// workflow, an empty pack and a delivery check that would deliver every
-/// shipped order at once (so that a test sees it is not asked).
-fn fixture(
-    external: bool,
-    tweak: impl FnOnce(EngineBuilder<MemoryStore>) -> EngineBuilder<MemoryStore>,
-) -> Fixture {
-    let clock = Arc::new(ManualClock::new(start()));
-    let defaults = DefaultHandlers::default();
-    let builder = EngineBuilder::new(MemoryStore::new())
-        .clock(clock.clone())
-        .handlers(defaults.registry())
-        .sleeper(Arc::new(NoSleep::default()))
-        .rules(empty_pack())
-        .worker_name("w1")
-        .delivery_confirmation(|_, _| true)
-        .external_events(external);
-    Fixture {
-        engine: tweak(builder).build().expect("engine"),
-        clock,
-        defaults,
-    }
-}
-
-async fn history(f: &Fixture, id: creatorflow::store::OrderId) -> OrderWithHistory {
-    f.engine
-        .store()
-        .order_with_history(f.engine.tenant(), id)
-        .await
-        .expect("store")
-        .expect("order")
-}
-
-fn states(o: &OrderWithHistory) -> Vec<String> {
-    o.history.iter().map(|h| h.to.to_string()).collect()
-}
-
-fn moved(x: External) -> (creatorflow::store::StoredOrder, usize) {
+fn moved(x: External) -> (StoredOrder, usize) {
     match x {
         External::Moved { order, steps } => (order, steps),
         other => panic!("expected the order to move, got {other:?}"),
@@ -111,9 +85,8 @@ fn actions(o: &OrderWithHistory, row: usize) -> Vec<String> {
 /// again before its timeout, IN_TRANSIT moves it to `shipped` (one row
 /// naming the event), it then waits in `shipped` although the delivery
 /// check would say delivered, and DELIVERED moves it to `delivered`.
-#[tokio::test]
-async fn an_order_waits_for_in_transit_then_for_delivered() {
-    let f = fixture(true, |b| b);
+async fn an_order_waits_for_in_transit_then_for_delivered(b: Backend) {
+    let f = waiting(b, true, |x| x).await;
     let id = f.engine.ingest(order(1)).await.expect("ingest").order.id;
     let round = f.engine.run_once().await.expect("round");
     assert_eq!(
@@ -126,15 +99,7 @@ async fn an_order_waits_for_in_transit_then_for_delivered() {
     assert_eq!(idle.claimed, 0, "a waiting order is not claimed again");
     assert_eq!(idle.next_due, Some(label_at + TimeDelta::hours(72)));
     let h = history(&f, id).await;
-    assert_eq!(
-        states(&h),
-        [
-            "validated",
-            "processing",
-            "inventory_reserved",
-            "label_generated"
-        ]
-    );
+    assert_eq!(states(&h).join(" "), TO_LABEL);
 
     // Time passes, short of the timeout: nothing happens, nothing spins.
     f.clock.advance(TimeDelta::hours(71));
@@ -205,9 +170,8 @@ async fn an_order_waits_for_in_transit_then_for_delivered() {
 
 /// No pickup within 72 hours: the timeout sends the order to manual review,
 /// running the `fail` transition's rollbacks (label voided, stock released).
-#[tokio::test]
-async fn past_the_label_timeout_the_order_goes_to_manual_review() {
-    let f = fixture(true, |b| b);
+async fn past_the_label_timeout_the_order_goes_to_manual_review(b: Backend) {
+    let f = waiting(b, true, |x| x).await;
     f.defaults.inventory.set_stock("p1", 5);
     let id = f.engine.ingest(order(1)).await.expect("ingest").order.id;
     let idle = f.engine.run_until_idle().await.expect("run");
@@ -249,9 +213,8 @@ async fn past_the_label_timeout_the_order_goes_to_manual_review() {
 
 /// `shipped`'s 7-day timeout escalates the waiting order once and it keeps
 /// waiting, its work item done (nothing polls); DELIVERED still moves it.
-#[tokio::test]
-async fn a_waiting_order_is_escalated_once_and_keeps_waiting() {
-    let f = fixture(true, |b| b);
+async fn a_waiting_order_is_escalated_once_and_keeps_waiting(b: Backend) {
+    let f = waiting(b, true, |x| x).await;
     let id = f.engine.ingest(order(1)).await.expect("ingest").order.id;
     f.engine.run_until_idle().await.expect("run");
     f.engine
@@ -281,13 +244,13 @@ async fn a_waiting_order_is_escalated_once_and_keeps_waiting() {
 
 /// External events off (the default): `waits_for` is ignored and the same
 /// shipped machine runs to `delivered` through the delivery check, as before.
-#[tokio::test]
-async fn without_external_events_the_machine_runs_to_delivered() {
-    let f = fixture(false, |b| {
-        b.delivery_confirmation(|o, now| {
+async fn without_external_events_the_machine_runs_to_delivered(b: Backend) {
+    let f = waiting(b, false, |x| {
+        x.delivery_confirmation(|o, now| {
             now - o.state_changed_at.unwrap_or(o.created_at) >= TimeDelta::hours(48)
         })
-    });
+    })
+    .await;
     let id = f.engine.ingest(order(1)).await.expect("ingest").order.id;
     let round = f.engine.run_once().await.expect("round");
     assert_eq!(round.recorded, 5, "the chain runs through label_generated");
@@ -299,23 +262,15 @@ async fn without_external_events_the_machine_runs_to_delivered() {
     }
     let h = history(&f, id).await;
     assert_eq!(
-        states(&h),
-        [
-            "validated",
-            "processing",
-            "inventory_reserved",
-            "label_generated",
-            "shipped",
-            "delivered"
-        ]
+        states(&h).join(" "),
+        format!("{TO_LABEL} shipped delivered")
     );
 }
 
 /// A waiting state without a timeout: the work item is done (nothing is
 /// queued, `worker --exit-when-idle` returns), and the confirmation
 /// schedules the order's next automatic step at once.
-#[tokio::test]
-async fn a_confirmation_schedules_the_next_automatic_step() {
+async fn a_confirmation_schedules_the_next_automatic_step(b: Backend) {
     let machine = Machine::from_str(
         r#"
 machine: pickup
@@ -331,9 +286,7 @@ transitions:
         "pickup.yaml",
     )
     .expect("machine");
-    let f = fixture(true, |b| {
-        b.machine(machine).delivery_confirmation(|_, _| true)
-    });
+    let f = waiting(b, true, |x| x.machine(machine)).await;
     let id = f.engine.ingest(order(1)).await.expect("ingest").order.id;
     let idle = f.engine.run_until_idle().await.expect("run");
     assert_eq!((idle.claimed, idle.recorded, idle.next_due), (1, 0, None));
@@ -375,9 +328,10 @@ rules:
 /// the shipped pack runs the step: the tenant's actions run (the webhook
 /// handler gets the rule's parameters; `vip-fast-track` means t1's rule, not
 /// the shipped one), and the history names the rules.
-#[tokio::test]
-async fn rule_actions_follow_the_ingesting_tenants_pack() {
-    let store = MemoryStore::new();
+async fn rule_actions_follow_the_ingesting_tenants_pack(b: Backend) {
+    // The fixture's store, shared by a tenant engine and a worker engine.
+    let f = waiting(b, false, |x| x).await;
+    let store = f.engine.store().clone();
     let clock = Arc::new(ManualClock::new(start()));
     let t1 = EngineBuilder::new(store.clone())
         .clock(clock.clone())
@@ -444,9 +398,8 @@ async fn rule_actions_follow_the_ingesting_tenants_pack() {
 
 /// A work item queued before the upgrade (the fired rules' ids only) is
 /// still honoured: the ids are resolved in the worker's pack.
-#[tokio::test]
-async fn an_ids_only_payload_is_resolved_in_the_workers_pack() {
-    let f = fixture(false, |b| b.rules(RulePack::shipped()));
+async fn an_ids_only_payload_is_resolved_in_the_workers_pack(b: Backend) {
+    let f = waiting(b, false, |x| x.rules(RulePack::shipped())).await;
     let id = f.engine.ingest(order(1)).await.expect("ingest").order.id;
     let old = WorkSpec {
         kind: WORK_KIND.to_owned(),
