@@ -15,6 +15,16 @@
 //! finds nothing to do. With external events, the order's work item then
 //! follows it (due now for an automatic step, or at the timeout of the
 //! state it waits in next).
+//!
+//! Known limit: a confirmation that lands while a worker holds the order's
+//! item (claimed at the waiting state's deadline, whose escalation was
+//! already made or whose timeout transition's guard refuses) cannot move
+//! that item; the worker puts it back for the old state (done, or at its
+//! deadline). In the shipped workflow nothing is lost: the next state waits
+//! too and is re-armed on the next claim, or is terminal. In a machine with
+//! automatic steps after a confirmation, those steps wait until that
+//! deadline, or, after a waiting state without one, for the next event or
+//! a person. The window is the few milliseconds of that claim.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -56,13 +56,14 @@ impl<S: Store> Inner<S> {
 
     /// Remembers `order`, written under a lease whose item had been claimed
     /// `attempt` times (0 for a new order), for its next step; forgets it
-    /// once it has none.
+    /// once it has none, and while it waits for the world: a confirmation
+    /// (possibly through another engine, such as a tenant's webhook
+    /// processor) moves it without claiming its item, so the claim count
+    /// cannot tell that a copy went stale.
     pub(super) fn remember(&self, order: StoredOrder, attempt: u32) {
         let mut cache = super::lock(&self.cache);
-        if self
-            .next_state(order.order.current_state.as_str())
-            .is_none()
-        {
+        let state = order.order.current_state.as_str();
+        if self.next_state(state).is_none() || self.waiting(state).is_some() {
             cache.remove(&order.id);
         } else if cache.len() < super::CACHE_LIMIT || cache.contains_key(&order.id) {
             cache.insert(order.id, (Arc::new(order), attempt));

@@ -27,6 +27,7 @@ every_backend!(
     a_waiting_order_is_escalated_once_and_keeps_waiting,
     without_external_events_the_machine_runs_to_delivered,
     a_confirmation_schedules_the_next_automatic_step,
+    a_confirmation_through_another_engine_is_seen_by_the_workers,
     rule_actions_follow_the_ingesting_tenants_pack,
     an_ids_only_payload_is_resolved_in_the_workers_pack
 );
@@ -302,6 +303,43 @@ transitions:
     assert_eq!(idle.recorded, 1);
     let h = history(&f, id).await;
     assert_eq!(states(&h), ["shipped", "delivered"]);
+}
+
+/// The webhook processor confirms through its own engine; the worker
+/// engine that drove the order to `label_generated` must not act on its
+/// own copy of it later (it would take `label_generated`'s timeout: void
+/// the label of a shipped parcel and release its stock).
+async fn a_confirmation_through_another_engine_is_seen_by_the_workers(b: Backend) {
+    let f = waiting(b, true, |x| x).await;
+    f.defaults.inventory.set_stock("p1", 5);
+    let id = f.engine.ingest(order(1)).await.expect("ingest").order.id;
+    f.engine.run_until_idle().await.expect("run");
+    let processor = EngineBuilder::new(f.engine.store().clone())
+        .clock(f.clock.clone())
+        .simulated_handlers()
+        .rules(empty_pack())
+        .external_events(true)
+        .build()
+        .expect("processor engine");
+    f.clock.advance(TimeDelta::hours(1));
+    moved(
+        processor
+            .confirm_shipped(id, "IN_TRANSIT")
+            .await
+            .expect("confirm"),
+    );
+    let idle = f.engine.run_until_idle().await.expect("run");
+    let shipped_at = f.clock.now();
+    assert_eq!(idle.next_due, Some(shipped_at + TimeDelta::days(7)));
+    f.clock.set(shipped_at + TimeDelta::days(7));
+    f.engine.run_until_idle().await.expect("run");
+    let h = history(&f, id).await;
+    assert_eq!(
+        states(&h).join(" "),
+        format!("{TO_LABEL} shipped shipped"),
+        "escalated in `shipped`, not failed from `label_generated`"
+    );
+    assert_eq!(f.defaults.inventory.available("p1"), Some(4));
 }
 
 const TENANT_PACK: &str = r#"
