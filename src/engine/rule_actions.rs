@@ -33,7 +33,7 @@
 //!   (notifications, analytics, fast track, carrier choice): a failure is
 //!   recorded and does not stop the order. If the step is given back before
 //!   it is recorded, they run again with the same idempotency key (order,
-//!   `rules`, version, attempt).
+//!   `rules`, version, slot).
 
 use serde_json::Value;
 
