@@ -261,7 +261,8 @@ pub struct Idle {
     /// Steps recorded in all.
     pub recorded: usize,
     /// When the next item becomes due (a delivery check, a deferred step, a
-    /// lease expiry); `None` when the queue is empty. A virtual-time driver
+    /// lease expiry, the timeout of a state waiting for the world); `None`
+    /// when the queue is empty. A virtual-time driver
     /// advances its clock there.
     pub next_due: Option<DateTime<Utc>>,
 }

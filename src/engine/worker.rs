@@ -172,9 +172,9 @@ impl<S: Store> Inner<S> {
     /// the whole chain is recorded by one store write (every transition but
     /// the last holds the lease, the last settles it). An order's way to
     /// `shipped` takes one claim and one write instead of five. The chain
-    /// stops at a step that waits (a delivery check, an open breaker), at a
-    /// failure, after `max_chain` steps, or when the lease would not
-    /// outlast another step.
+    /// stops at a step that waits (a delivery check, an open breaker, a
+    /// state waiting for the world), at a failure, after `max_chain` steps,
+    /// or when the lease would not outlast another step.
     pub(super) async fn step(
         &self,
         item: WorkItem,
