@@ -156,6 +156,10 @@ macro_rules! every_backend {
     };
 }
 
+/// States that wait for the world; rule actions across packs.
+#[path = "engine/wait.rs"]
+mod wait;
+
 every_backend!(
     happy_path,
     rule_actions_run_with_the_first_step,

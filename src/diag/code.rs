@@ -118,6 +118,9 @@ codes! {
     MachineGuardAndScript = "E0324": "a transition has both `guard` and `guard_script`";
     MachineEmptyGuard = "E0325": "a `guard` list is empty";
     MachineGuardScriptCompile = "E0326": "a `guard_script` does not compile";
+    MachineUnknownWait = "E0327": "an unknown `waits_for` value";
+    MachineWaitOnFinalState = "E0328": "`waits_for` on a terminal or manual-review state";
+    MachineWaitWithoutNext = "E0329": "a waiting state has no automatic next state";
     MachineGuardedTimeout = "W0301": "a timeout's transition has a guard that may reject it";
 
     // ---- 04: action specs ----

@@ -38,6 +38,7 @@ pub struct EngineBuilder<S> {
     max_chain: usize,
     delivery: DeliveryCheck,
     serve_all_tenants: bool,
+    external_events: bool,
 }
 
 impl<S: Store + 'static> EngineBuilder<S> {
@@ -62,6 +63,7 @@ impl<S: Store + 'static> EngineBuilder<S> {
                 now - order.state_changed_at.unwrap_or(order.created_at) >= delivery_after
             }),
             serve_all_tenants: true,
+            external_events: false,
         }
     }
 
@@ -173,6 +175,25 @@ impl<S: Store + 'static> EngineBuilder<S> {
         self
     }
 
+    /// Whether confirmations from the world drive the orders in states that
+    /// wait for them (`waits_for:` in the machine; default `false`).
+    ///
+    /// When `true`, a worker does not move an order out of a waiting state:
+    /// its work item is due again when the state's timeout falls due (a
+    /// `transition:` timeout then takes its transition, e.g. to manual
+    /// review; an `escalate:` timeout raises the order's priority and the
+    /// order keeps waiting), and only [`Engine::confirm_shipped`] /
+    /// [`Engine::confirm_delivered`] (TikTok's `IN_TRANSIT` / `DELIVERED`)
+    /// move it on, through the machine. A state that waits for `delivered`
+    /// no longer asks the [`delivery_confirmation`](Self::delivery_confirmation)
+    /// check. When `false` (the simulator, the command line without a
+    /// configuration) `waits_for` is ignored: orders move on as from any
+    /// other state.
+    pub fn external_events(mut self, on: bool) -> Self {
+        self.external_events = on;
+        self
+    }
+
     /// The action types the machine's transitions (actions, rollbacks and
     /// their compensations) and the rule pack's rules run through handlers.
     fn used_action_types(&self) -> Vec<&ActionType> {
@@ -218,6 +239,7 @@ impl<S: Store + 'static> EngineBuilder<S> {
                 max_chain: self.max_chain,
                 delivery: self.delivery,
                 serve_all_tenants: self.serve_all_tenants,
+                external_events: self.external_events,
                 cache: Mutex::new(crate::FastMap::default()),
                 known: Mutex::new(Default::default()),
                 restored: tokio::sync::OnceCell::new(),

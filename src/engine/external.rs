@@ -2,12 +2,29 @@
 //! transit or delivered, and the guard that keeps a stale event from moving
 //! an order backwards.
 //!
-//! The engine drives an order to `shipped` itself and then waits for the
-//! carrier through the [`DeliveryCheck`](super::DeliveryCheck). An external
-//! confirmation takes the same transitions through the machine, with their
-//! actions and one history row each (reason `…: <why>`), so the history
-//! reads the same whichever way an order got there; the pending scheduled
-//! check of a delivered order then finds nothing to do.
+//! Without external events the engine drives an order to `shipped` itself
+//! and then waits for the carrier through the
+//! [`DeliveryCheck`](super::DeliveryCheck); with them
+//! ([`EngineBuilder::external_events`](super::EngineBuilder::external_events))
+//! an order waits in each state that `waits_for` a confirmation (the shipped
+//! workflow: `label_generated` for `in_transit`, `shipped` for `delivered`)
+//! until one of these calls moves it. An external confirmation takes the
+//! same transitions through the machine, with their actions and one history
+//! row each (reason `…: <why>`), so the history reads the same whichever way
+//! an order got there; the pending scheduled check of a delivered order then
+//! finds nothing to do. With external events, the order's work item then
+//! follows it (due now for an automatic step, or at the timeout of the
+//! state it waits in next).
+//!
+//! Known limit: a confirmation that lands while a worker holds the order's
+//! item (claimed at the waiting state's deadline, whose escalation was
+//! already made or whose timeout transition's guard refuses) cannot move
+//! that item; the worker puts it back for the old state (done, or at its
+//! deadline). In the shipped workflow nothing is lost: the next state waits
+//! too and is re-armed on the next claim, or is terminal. In a machine with
+//! automatic steps after a confirmation, those steps wait until that
+//! deadline, or, after a waiting state without one, for the next event or
+//! a person. The window is the few milliseconds of that claim.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -16,7 +33,7 @@ use super::worker::Outcome;
 use super::{Engine, EngineError};
 use crate::actions::StepResult;
 use crate::model::AutomationStatus;
-use crate::store::{OrderEvent, OrderId, Store, StoredOrder};
+use crate::store::{AfterStep, OrderEvent, OrderId, Store, StoreError, StoredOrder, WorkSpec};
 
 /// What an external confirmation did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -85,6 +102,57 @@ impl<S: Store + 'static> Engine<S> {
     }
 
     async fn confirm(&self, id: OrderId, why: &str, goal: Goal) -> Result<External, EngineError> {
+        let out = self.take_steps(id, why, goal).await?;
+        if let External::Moved { order, .. } = &out {
+            self.follow(order).await?;
+        }
+        Ok(out)
+    }
+
+    /// With external events, the order's work item follows a confirmation
+    /// that moved it: due now when its new state has an automatic step, or
+    /// when the new state's timeout falls due if it waits again. Without
+    /// (or with nothing automatic ahead, or no timeout to wait for), the
+    /// item is left as it is: a claim then finds nothing to do. An item a
+    /// worker holds is left to that worker: its write loses the race (the
+    /// order moved) and gives the item back at once.
+    async fn follow(&self, stored: &StoredOrder) -> Result<(), EngineError> {
+        let inner = &*self.inner;
+        let state = stored.order.current_state.as_str();
+        if !inner.external_events || inner.next_state(state).is_none() {
+            return Ok(());
+        }
+        let now = inner.clock.now();
+        let run_at = if inner.waiting(state).is_some() {
+            let since = stored.order.state_changed_at.unwrap_or(now);
+            match inner.wait_then(state, since, now) {
+                AfterStep::Reschedule { run_at, .. } => run_at,
+                _ => return Ok(()),
+            }
+        } else {
+            now
+        };
+        let work = WorkSpec {
+            run_at,
+            ..inner.first_work(stored.order.priority, now)
+        };
+        match inner
+            .store
+            .schedule(&inner.tenant, stored.id, &work, now)
+            .await
+        {
+            Ok(_) | Err(StoreError::Invalid { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Takes the automatic steps from the order's state towards `goal`.
+    async fn take_steps(
+        &self,
+        id: OrderId,
+        why: &str,
+        goal: Goal,
+    ) -> Result<External, EngineError> {
         let inner = &*self.inner;
         let mut steps = 0;
         let mut last = None;

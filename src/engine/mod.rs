@@ -19,16 +19,22 @@
 //! `Shipped` state waits for the carrier's confirmation, checked on a
 //! schedule ([`EngineBuilder::delivery_check_every`]). A step refused by an
 //! open circuit breaker is put back until the breaker's cool-down ends,
-//! without a history row.
+//! without a history row. With external events
+//! ([`EngineBuilder::external_events`]) an order in a state that
+//! `waits_for` a confirmation is not moved by workers: its work item sleeps
+//! until the state's timeout (or is done, without one), and
+//! [`Engine::confirm_shipped`] / [`Engine::confirm_delivered`] move it.
 //!
 //! # Decisions
 //!
 //! - **Rule actions run with the first step.** Ingest applies `escalate_priority`
-//!   (the lane is decided then) and leaves the fired rules' ids in the first
-//!   work item's payload; the first step runs their other actions through the
-//!   executor (side effects: a failure is recorded, the order goes on) and
-//!   `escalate_to_manual` sends the order to manual review naming the rule. In
-//!   the payload, they survive a restart with the queue.
+//!   (the lane is decided then) and leaves the fired rules' other actions, as
+//!   declared, in the first work item's payload (with the fired rules' ids);
+//!   the first step runs them through the executor (side effects: a failure
+//!   is recorded, the order goes on) and `escalate_to_manual` sends the order
+//!   to manual review naming the rule. In the payload, they survive a restart
+//!   with the queue, and a worker with another pack (another tenant's, or
+//!   one reloaded since) runs what the ingesting pack decided.
 //! - **State timeouts are checked when an order's item is claimed.** A due
 //!   `transition:` timeout takes that transition (received 72 h → failed); a due
 //!   `escalate:` timeout raises priority/impact once, recorded as a history row
@@ -53,7 +59,8 @@
 //!   under the same lease; the chain is written as one batch in which every
 //!   transition but the last holds the lease (`AfterStep::Hold`, checked) and
 //!   the last settles it. received → shipped is one claim and one write, not
-//!   five; the chain stops at a waiting step, a failure, 16 steps
+//!   five; the chain stops at a waiting step (a delivery check, a state
+//!   waiting for the world), a failure, 16 steps
 //!   (`EngineBuilder::max_chain`; 1 turns chaining off), or when the
 //!   lease would not outlast another step (a claim's lease is twice the longest
 //!   lane timeout, so every lane chains; a dead worker's items return after
@@ -117,7 +124,7 @@ use worker::Outcome;
 /// The work item kind the engine uses for every automatic step.
 pub const WORK_KIND: &str = "advance";
 const FAILED: &str = "failed";
-const CANCELLED: &str = "cancelled";
+const CANCELLED: &str = crate::machine::CANCELLED;
 const PROCESSING: &str = "processing";
 
 /// Whether the carrier confirmed a shipped order's delivery at a time.
@@ -193,6 +200,9 @@ struct Inner<S> {
     max_chain: usize,
     delivery: DeliveryCheck,
     serve_all_tenants: bool,
+    /// Whether waiting states wait for confirmations from the world
+    /// ([`EngineBuilder::external_events`]).
+    external_events: bool,
     /// Orders as last written, with the claim count of their work item then.
     cache: Mutex<crate::FastMap<OrderId, (Arc<StoredOrder>, u32)>>,
     /// `tiktok_order_id`s stored, so duplicates are not enriched again.
@@ -251,7 +261,8 @@ pub struct Idle {
     /// Steps recorded in all.
     pub recorded: usize,
     /// When the next item becomes due (a delivery check, a deferred step, a
-    /// lease expiry); `None` when the queue is empty. A virtual-time driver
+    /// lease expiry, the timeout of a state waiting for the world); `None`
+    /// when the queue is empty. A virtual-time driver
     /// advances its clock there.
     pub next_due: Option<DateTime<Utc>>,
 }
@@ -383,6 +394,10 @@ impl<S: Store + 'static> Engine<S> {
                 // be long past for a backfill).
                 order.state_changed_at = Some(now);
                 order.updated_at = Some(now);
+                // The machine's first state, whatever the input said (a
+                // machine need not start in `received`).
+                order.current_state = inner.machine.initial().clone();
+                order.previous_state = None;
                 if let Some(e) = enricher.as_mut() {
                     e.enrich(&mut order, now);
                 }
@@ -406,7 +421,7 @@ impl<S: Store + 'static> Engine<S> {
                     order.impact = decision.impact;
                 }
                 let work = error.is_none().then(|| WorkSpec {
-                    payload: rule_actions::payload(&inner.pack, &decision),
+                    payload: rule_actions::payload(rules.pack(), &decision),
                     ..inner.first_work(order.priority, now)
                 });
                 batch.push(NewOrder { order, work });

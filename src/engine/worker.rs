@@ -12,7 +12,7 @@ use super::{EngineError, Inner, WORK_KIND, rule_actions};
 /// The most steps of one order a claim runs before writing: the default of [`super::EngineBuilder::max_chain`].
 pub(super) const MAX_CHAIN: usize = 16;
 use crate::actions::{ActionRecord, RetrySpec, Step, StepReport, StepResult};
-use crate::machine::{Timeout, TimeoutAction, TransitionPlan};
+use crate::machine::{Timeout, TimeoutAction, TransitionPlan, WaitFor};
 use crate::model::{AutomationStatus, Priority};
 use crate::store::{AfterStep, Lease, Settle, Store, StoredOrder, Transition, WorkItem, WorkSpec};
 
@@ -56,13 +56,14 @@ impl<S: Store> Inner<S> {
 
     /// Remembers `order`, written under a lease whose item had been claimed
     /// `attempt` times (0 for a new order), for its next step; forgets it
-    /// once it has none.
+    /// once it has none, and while it waits for the world: a confirmation
+    /// (possibly through another engine, such as a tenant's webhook
+    /// processor) moves it without claiming its item, so the claim count
+    /// cannot tell that a copy went stale.
     pub(super) fn remember(&self, order: StoredOrder, attempt: u32) {
         let mut cache = super::lock(&self.cache);
-        if self
-            .next_state(order.order.current_state.as_str())
-            .is_none()
-        {
+        let state = order.order.current_state.as_str();
+        if self.next_state(state).is_none() || self.waiting(state).is_some() {
             cache.remove(&order.id);
         } else if cache.len() < super::CACHE_LIMIT || cache.contains_key(&order.id) {
             cache.insert(order.id, (Arc::new(order), attempt));
@@ -78,25 +79,46 @@ impl<S: Store> Inner<S> {
     /// machine that is not a failure or a cancellation; none for terminal
     /// states and states waiting for a person (`Manual Review`).
     pub(super) fn next_state(&self, state: &str) -> Option<&str> {
-        let def = self.machine.state(state)?;
-        if def.terminal || def.automation_status == AutomationStatus::ManualReview {
-            return None;
-        }
+        self.machine.automatic_next(state).map(|s| s.as_str())
+    }
+
+    /// What orders in `state` wait for, when this engine lets the world
+    /// move them ([`super::EngineBuilder::external_events`]); `None` for
+    /// every state otherwise.
+    pub(super) fn waiting(&self, state: &str) -> Option<WaitFor> {
         self.machine
-            .targets(state)
-            .into_iter()
-            .map(|s| s.as_str())
-            .find(|t| *t != state && !self.is_failure(t) && !self.is_cancel(t))
+            .waits_for(state)
+            .filter(|_| self.external_events)
+    }
+
+    /// How the work item of an order waiting in `state` since `since`
+    /// continues at `now`: due when the state's timeout falls due, or done
+    /// when there is no timeout still ahead (the confirmation moves the
+    /// order and schedules its work again; nothing is polled).
+    pub(super) fn wait_then(
+        &self,
+        state: &str,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> AfterStep {
+        match self
+            .machine
+            .timeout_of(state)
+            .map(|t| since + t.after)
+            .filter(|due| *due > now)
+        {
+            Some(run_at) => AfterStep::Reschedule {
+                run_at,
+                payload: None,
+            },
+            None => AfterStep::Complete,
+        }
     }
 
     pub(super) fn is_failure(&self, state: &str) -> bool {
         self.machine
             .state(state)
             .is_some_and(|s| s.automation_status == AutomationStatus::ManualReview)
-    }
-
-    fn is_cancel(&self, state: &str) -> bool {
-        state == super::CANCELLED
     }
 
     /// Whether orders in `state` wait for the carrier's confirmation.
@@ -110,6 +132,7 @@ impl<S: Store> Inner<S> {
     pub(super) fn after(&self, state: &str, now: DateTime<Utc>) -> AfterStep {
         match self.next_state(state) {
             None => AfterStep::Complete,
+            Some(_) if self.waiting(state).is_some() => self.wait_then(state, now, now),
             Some(_) if self.awaits_delivery(state) => AfterStep::Reschedule {
                 // Checked again after the interval, or when the state's
                 // timeout falls due if that is sooner.
@@ -149,9 +172,9 @@ impl<S: Store> Inner<S> {
     /// the whole chain is recorded by one store write (every transition but
     /// the last holds the lease, the last settles it). An order's way to
     /// `shipped` takes one claim and one write instead of five. The chain
-    /// stops at a step that waits (a delivery check, an open breaker), at a
-    /// failure, after `max_chain` steps, or when the lease would not
-    /// outlast another step.
+    /// stops at a step that waits (a delivery check, an open breaker, a
+    /// state waiting for the world), at a failure, after `max_chain` steps,
+    /// or when the lease would not outlast another step.
     pub(super) async fn step(
         &self,
         item: WorkItem,
@@ -255,6 +278,17 @@ impl<S: Store> Inner<S> {
         let Some(next) = self.next_state(state.as_str()) else {
             return Ok(Outcome::Complete(lease));
         };
+        if self.waiting(state.as_str()).is_some() {
+            // Only the world moves it on (or its timeout, handled above).
+            let since = stored
+                .order
+                .state_changed_at
+                .unwrap_or(stored.order.created_at);
+            return Ok(match self.wait_then(state.as_str(), since, now) {
+                AfterStep::Reschedule { run_at, .. } => Outcome::Release(lease, run_at),
+                _ => Outcome::Complete(lease),
+            });
+        }
         if self.awaits_delivery(state.as_str()) && !(self.delivery)(&stored.order, now) {
             return Ok(Outcome::Release(lease, self.next_check(&stored.order, now)));
         }
@@ -262,15 +296,9 @@ impl<S: Store> Inner<S> {
         // The fired rules' actions, with the first step (see `rule_actions`).
         let mut records = Vec::new();
         let mut spent_ms = 0;
-        let mut note = None;
+        let mut asked = None;
         if !payload.is_null() && state == *self.machine.initial() {
-            let asked = rule_actions::from_payload(&self.pack, payload);
-            if !asked.unknown.is_empty() {
-                note = Some(format!(
-                    "rules no longer in the pack: {}",
-                    asked.unknown.join(", ")
-                ));
-            }
+            let asked = asked.insert(rule_actions::from_payload(&self.pack, payload));
             if !asked.actions.is_empty() {
                 let run = self.executor.run_step(Step {
                     order: &stored.order,
@@ -286,7 +314,7 @@ impl<S: Store> Inner<S> {
                 records = report.records;
                 spent_ms = report.duration_ms;
             }
-            if let Some(rule) = asked.manual {
+            if let Some(rule) = &asked.manual {
                 let message = format!("rule `{rule}` asked for manual review (escalate_to_manual)");
                 return self
                     .fail(&tenant, &stored, Some(lease), records, message, spent_ms)
@@ -323,8 +351,8 @@ impl<S: Store> Inner<S> {
                 let at = self.clock.now();
                 let mut t = self.transition(&stored, &plan, at, spent_ms);
                 t.actions_executed = crate::actions::records_json(&records);
-                if let Some(note) = note {
-                    t.reason = Some(format!("{}; {note}", plan.transition));
+                if let Some(asked) = &asked {
+                    t.reason = Some(rule_actions::reason(&plan.transition, asked));
                 }
                 let mut then = self.after(plan.to.as_str(), at);
                 if let AfterStep::Reschedule { payload: p, .. } = &mut then
@@ -417,6 +445,12 @@ impl<S: Store> Inner<S> {
                 if let Some(i) = impact {
                     raised.push(format!("impact {} → {i}", order.impact));
                 }
+                let since = order.state_changed_at.unwrap_or(order.created_at);
+                let then = match self.waiting(state.as_str()) {
+                    // Escalated: the order keeps waiting, with no timeout left ahead.
+                    Some(_) => self.wait_then(state.as_str(), since, now),
+                    None => self.after(state.as_str(), now),
+                };
                 let t = Transition {
                     order_id: stored.id,
                     expected_state: state.clone(),
@@ -439,7 +473,7 @@ impl<S: Store> Inner<S> {
                     at: now,
                     settle: Some(Settle {
                         lease: lease.clone(),
-                        then: self.after(state.as_str(), now),
+                        then,
                     }),
                     enqueue: None,
                 };

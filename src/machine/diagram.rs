@@ -2,13 +2,15 @@
 
 use std::fmt::Write as _;
 
-use super::{Machine, TimeoutAction};
+use super::{Machine, StateDef, TimeoutAction};
 
 impl Machine {
     /// The machine as a Mermaid `stateDiagram-v2`: `[*] --> initial`, one
     /// `from --> to : name` line per transition (in file order), and
-    /// `state --> [*]` for every terminal state. States whose names are not
-    /// plain identifiers (a `-` in them) are declared with an alias.
+    /// `state --> [*]` for every terminal state, and a note on each state that
+    /// waits for an external confirmation or has a timeout. States whose
+    /// names are not plain identifiers (a `-` in them) are declared with an
+    /// alias.
     ///
     /// ```
     /// let m = creatorflow::machine::Machine::default_order_workflow();
@@ -55,12 +57,12 @@ impl Machine {
             let _ = writeln!(out, "    {} --> [*]", id(s.name.as_str()));
         }
         for s in &self.states {
-            if let Some(timeout) = &s.timeout {
+            if let Some(note) = state_note(s, ", ") {
                 let _ = writeln!(
                     out,
-                    "    note right of {} : timeout {}",
+                    "    note right of {} : {}",
                     id(s.name.as_str()),
-                    mermaid_label(&describe_timeout(timeout.after, &timeout.action))
+                    mermaid_label(&note)
                 );
             }
         }
@@ -70,8 +72,8 @@ impl Machine {
     /// The machine as a Graphviz `digraph`: a point-shaped start node pointing
     /// at the initial state, terminal states drawn as `doublecircle`, one edge
     /// per transition labelled with its name and, when it has one, its guard
-    /// in brackets (`reserve [quantity > 0]`). States with a timeout list it in
-    /// their label.
+    /// in brackets (`reserve [quantity > 0]`). States that wait for an
+    /// external confirmation or have a timeout say so in their label.
     ///
     /// ```
     /// let m = creatorflow::machine::Machine::default_order_workflow();
@@ -87,12 +89,8 @@ impl Machine {
         out.push_str("    \"__start\" [shape=point, label=\"\"];\n");
         for s in &self.states {
             let mut label = format!("{}\\n{}%", dot_escape(s.name.as_str()), s.progress);
-            if let Some(timeout) = &s.timeout {
-                let _ = write!(
-                    label,
-                    "\\ntimeout {}",
-                    dot_escape(&describe_timeout(timeout.after, &timeout.action))
-                );
+            if let Some(note) = state_note(s, "\n") {
+                let _ = write!(label, "\\n{}", dot_escape(&note));
             }
             let shape = if s.terminal {
                 "doublecircle"
@@ -125,6 +123,22 @@ impl Machine {
         out.push_str("}\n");
         out
     }
+}
+
+/// What a diagram notes about a state, parts joined by `sep`: what it waits
+/// for (`waits for in_transit`) and its timeout (`timeout 72h → fail`).
+fn state_note(s: &StateDef, sep: &str) -> Option<String> {
+    let parts: Vec<String> = s
+        .waits_for
+        .map(|w| format!("waits for {w}"))
+        .into_iter()
+        .chain(
+            s.timeout
+                .as_ref()
+                .map(|t| format!("timeout {}", describe_timeout(t.after, &t.action))),
+        )
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(sep))
 }
 
 /// `72h → fail` or `7d → escalate urgent/HIGH`.

@@ -6,7 +6,10 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 
-use super::{LoadOptions, Machine, StateDef, Timeout, TimeoutAction, TransitionDef};
+use super::{
+    LoadOptions, Machine, StateDef, Timeout, TimeoutAction, TransitionDef, WaitFor,
+    automatic_target,
+};
 use crate::diag::{self, Code, Diagnostic, Diagnostics, Pos, did_you_mean};
 use crate::model::action::{ActionSpec, parse_actions};
 use crate::model::{AutomationStatus, Impact, Priority, StateName};
@@ -22,6 +25,7 @@ const STATE_KEYS: &[&str] = &[
     "automation_status",
     "terminal",
     "timeout",
+    "waits_for",
 ];
 const TIMEOUT_KEYS: &[&str] = &["after", "transition", "escalate"];
 const ESCALATE_KEYS: &[&str] = &["new_priority", "new_impact"];
@@ -51,6 +55,8 @@ struct RawState {
     automation_status: AutomationStatus,
     terminal: bool,
     timeout: Option<RawTimeout>,
+    /// `waits_for:` and where its value is written.
+    waits_for: Option<(WaitFor, Pos)>,
 }
 
 struct RawTimeout {
@@ -216,6 +222,7 @@ impl Loader<'_> {
 
         let (defs, def_from_pos) = self.expand(&transitions);
         self.timeouts(&states, &defs);
+        self.waits(&states, &index, &defs, froms_ok);
         self.exits(&states, &index, &defs, &def_from_pos, froms_ok);
         if let (true, true, Some(initial)) = (self.shape_ok, refs_ok, &initial) {
             self.reachability(&states, &index, &defs, initial);
@@ -437,6 +444,88 @@ impl Loader<'_> {
         }
     }
 
+    /// Waiting states: neither terminal nor manual review, and left by an
+    /// automatic step (checked only when every `from` resolved, as for
+    /// exits).
+    fn waits(
+        &mut self,
+        states: &[RawState],
+        index: &HashMap<&str, usize>,
+        defs: &[TransitionDef],
+        froms_ok: bool,
+    ) {
+        let review = |name: &str| {
+            index
+                .get(name)
+                .is_some_and(|&i| states[i].automation_status == AutomationStatus::ManualReview)
+        };
+        for s in states {
+            let Some((wait, pos)) = s.waits_for else {
+                continue;
+            };
+            let name = s.name.text.as_str();
+            if s.terminal || s.automation_status == AutomationStatus::ManualReview {
+                let what = if s.terminal {
+                    "terminal"
+                } else {
+                    "a manual-review state"
+                };
+                self.diags.emit(
+                    Code::MachineWaitOnFinalState,
+                    pos,
+                    format!(
+                        "state `{name}` waits for `{wait}` but is {what}: no automatic step leaves it; remove `waits_for`"
+                    ),
+                );
+                continue;
+            }
+            if !(self.shape_ok && froms_ok) {
+                continue;
+            }
+            let automatic = defs
+                .iter()
+                .filter(|d| d.from == name)
+                .any(|d| automatic_target(name, d.to.as_str(), review(d.to.as_str())));
+            if !automatic {
+                self.diags.emit(
+                    Code::MachineWaitWithoutNext,
+                    pos,
+                    format!(
+                        "state `{name}` waits for `{wait}` but has no automatic next state: add a transition from it to a state that is neither manual review nor `{}`",
+                        super::CANCELLED
+                    ),
+                );
+            }
+        }
+    }
+
+    /// A string that must name one of a closed set (`names`, read by
+    /// `parse`); otherwise `code` at the value: "unknown `key` `x`: expected
+    /// one of …; did you mean …?".
+    fn named<T, I: Iterator<Item = &'static str>>(
+        &mut self,
+        n: &Node,
+        key: &str,
+        parse: impl Fn(&str) -> Option<T>,
+        names: impl Fn() -> I,
+        code: Code,
+    ) -> Option<T> {
+        let s = reader::string(n, key, self.diags)?;
+        let value = parse(s);
+        if value.is_none() {
+            self.diags.emit(
+                code,
+                n.pos,
+                format!(
+                    "unknown {key} `{s}`: expected one of {}{}",
+                    names().collect::<Vec<_>>().join(", "),
+                    did_you_mean(s, names())
+                ),
+            );
+        }
+        value
+    }
+
     fn opt_string(&mut self, m: &mut MapReader<'_>, key: &str) -> Option<String> {
         m.opt(key)
             .and_then(|n| reader::string(n, key, self.diags))
@@ -493,20 +582,13 @@ impl Loader<'_> {
         let automation_status = m
             .req("automation_status", self.diags)
             .and_then(|n| {
-                let s = reader::string(n, "automation_status", self.diags)?;
-                let status = AutomationStatus::parse(s);
-                if status.is_none() {
-                    self.diags.emit(
-                        Code::MachineUnknownStatus,
-                        n.pos,
-                        format!(
-                            "unknown automation_status `{s}`: expected one of {}{}",
-                            AutomationStatus::names().collect::<Vec<_>>().join(", "),
-                            did_you_mean(s, AutomationStatus::names())
-                        ),
-                    );
-                }
-                status
+                self.named(
+                    n,
+                    "automation_status",
+                    AutomationStatus::parse,
+                    AutomationStatus::names,
+                    Code::MachineUnknownStatus,
+                )
             })
             .unwrap_or_default();
         let terminal = m
@@ -514,6 +596,16 @@ impl Loader<'_> {
             .and_then(|n| reader::boolean(n, "terminal", self.diags))
             .unwrap_or(false);
         let timeout = m.opt("timeout").and_then(|n| self.timeout(n));
+        let waits_for = m.opt("waits_for").and_then(|n| {
+            self.named(
+                n,
+                "waits_for",
+                WaitFor::parse,
+                WaitFor::names,
+                Code::MachineUnknownWait,
+            )
+            .map(|w| (w, n.pos))
+        });
         m.finish(self.diags);
         let Some(name) = name else {
             self.shape_ok = false;
@@ -527,6 +619,7 @@ impl Loader<'_> {
             automation_status,
             terminal,
             timeout,
+            waits_for,
         })
     }
 
@@ -723,6 +816,7 @@ fn build(
                     pos: t.pos,
                 })
             }),
+            waits_for: s.waits_for.map(|(w, _)| w),
             pos: s.pos,
         })
         .collect();

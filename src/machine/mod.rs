@@ -20,6 +20,8 @@
 //!     progress: 10                   # required, 0..=100 (the order's flow_progress)
 //!     automation_status: Processing  # required: Processing | Shipped | Delivered | Manual Review
 //!     terminal: false                # optional, default false; terminal states have no exits
+//!     waits_for: in_transit          # optional: in_transit | delivered, an external confirmation
+//!                                    # (see below); not on terminal or manual-review states
 //!     timeout:                       # optional; never on a terminal state
 //!       after: 72h                   # required: a whole number + s, m, h or d
 //!       transition: fail             # a transition leaving this state ...
@@ -59,6 +61,19 @@
 //!   (measured from `state_changed_at`): either the named transition is taken
 //!   (through [`Machine::transition_named`], guards included) or the order's
 //!   priority / impact is escalated.
+//! - The **automatic next state** of a state ([`Machine::automatic_next`]) is
+//!   the first target of its transitions, in file order, that is neither a
+//!   manual-review state (`automation_status: Manual Review`) nor
+//!   `cancelled`; terminal and manual-review states have none. The engine's
+//!   workers move orders along it.
+//! - A state that `waits_for` an external confirmation (`in_transit`:
+//!   TikTok's `IN_TRANSIT` or a carrier's pickup; `delivered`: `DELIVERED`)
+//!   is left only when that confirmation arrives, through its automatic
+//!   next state, or by its timeout (`transition: fail` sends the order to a
+//!   person, `escalate:` raises its priority and it keeps waiting) — when the
+//!   engine runs with external events (`EngineBuilder::external_events`).
+//!   Without, as in the simulator, the wait is ignored and orders move on as
+//!   from any other state.
 //!
 //! # Validation
 //!
@@ -71,8 +86,10 @@
 //! `progress` outside 0..=100, an unknown `automation_status`, a malformed
 //! timeout duration, a timeout naming a transition that does not leave its
 //! state, a timeout on a terminal state, and `guard` together with
-//! `guard_script`. A timeout whose transition has a guard is a warning (the
-//! timeout does nothing while the guard rejects).
+//! `guard_script`, an unknown `waits_for` value (with a suggestion), and a
+//! waiting state that is terminal, a manual-review state, or has no
+//! automatic next state. A timeout whose transition has a guard is a
+//! warning (the timeout does nothing while the guard rejects).
 //!
 //! The reachability checks run only when every state reference resolves, so a
 //! misspelt state name yields one diagnostic rather than a cascade of
@@ -80,6 +97,9 @@
 
 mod diagram;
 mod load;
+mod wait;
+
+pub use wait::WaitFor;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -94,6 +114,9 @@ use crate::rules::Guard;
 
 /// The shipped default workflow, `rules/order-workflow.yaml`.
 const DEFAULT_ORDER_WORKFLOW: &str = include_str!("../../rules/order-workflow.yaml");
+
+/// The state customer cancellations go to; never an automatic next state.
+pub const CANCELLED: &str = "cancelled";
 
 /// A validated state machine.
 ///
@@ -182,6 +205,9 @@ pub struct StateDef {
     pub terminal: bool,
     /// What happens when an order stays too long in this state.
     pub timeout: Option<Timeout>,
+    /// The external confirmation the state waits for (`waits_for:`), if
+    /// any: honoured by an engine with external events, ignored otherwise.
+    pub waits_for: Option<WaitFor>,
     /// Where the state is declared.
     pub pos: Pos,
 }
@@ -372,6 +398,14 @@ pub enum TransitionError {
     },
 }
 
+/// Whether a transition from `from` to `to` may be an automatic step (`to`
+/// being a manual-review state or not): not to `from` itself, not to
+/// [`CANCELLED`], not to manual review. Shared by the machine and its
+/// loader's checks.
+fn automatic_target(from: &str, to: &str, to_is_review: bool) -> bool {
+    to != from && to != CANCELLED && !to_is_review
+}
+
 fn list(items: &[String]) -> String {
     if items.is_empty() {
         "none".to_owned()
@@ -440,7 +474,9 @@ impl Machine {
 
     /// The shipped default workflow (`rules/order-workflow.yaml`, built into
     /// the crate): the order table of the model plus customer cancellations
-    /// before shipment, with timeouts on `received` and `shipped`.
+    /// before shipment, with timeouts on `received`, `label_generated` and
+    /// `shipped`, and waits for the world in `label_generated` (`in_transit`)
+    /// and `shipped` (`delivered`).
     pub fn default_order_workflow() -> Machine {
         match Self::from_str(DEFAULT_ORDER_WORKFLOW, "rules/order-workflow.yaml") {
             Ok(m) => m,
@@ -526,6 +562,35 @@ impl Machine {
             }
         }
         out
+    }
+
+    /// The automatic next state after `state`: the first target of its
+    /// transitions (file order) that is neither a manual-review state nor
+    /// [`CANCELLED`] nor `state` itself; none for terminal and manual-review
+    /// states (and unknown ones).
+    ///
+    /// ```
+    /// let m = creatorflow::machine::Machine::default_order_workflow();
+    /// assert_eq!(m.automatic_next("label_generated").map(|s| s.as_str()), Some("shipped"));
+    /// assert_eq!(m.automatic_next("failed"), None); // waits for a person
+    /// assert_eq!(m.automatic_next("delivered"), None);
+    /// ```
+    pub fn automatic_next(&self, state: &str) -> Option<&StateName> {
+        let def = self.state(state)?;
+        if def.terminal || def.automation_status == AutomationStatus::ManualReview {
+            return None;
+        }
+        self.targets(state).into_iter().find(|t| {
+            let review = self
+                .state(t.as_str())
+                .is_some_and(|s| s.automation_status == AutomationStatus::ManualReview);
+            automatic_target(state, t.as_str(), review)
+        })
+    }
+
+    /// What `state` waits for, if it waits for an external confirmation.
+    pub fn waits_for(&self, state: &str) -> Option<WaitFor> {
+        self.state(state).and_then(|s| s.waits_for)
     }
 
     /// Whether some transition leads from `from` to `to`, guards ignored.

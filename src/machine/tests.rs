@@ -533,7 +533,8 @@ fn mermaid_has_start_edges_and_final_states() {
         "    failed --> processing : retry\n",
         "    delivered --> [*]\n",
         "    cancelled --> [*]\n",
-        "    note right of shipped : timeout 7d → escalate urgent\n",
+        "    note right of shipped : waits for delivered, timeout 7d → escalate urgent\n",
+        "    note right of label_generated : waits for in_transit, timeout 3d → fail\n",
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
@@ -625,4 +626,80 @@ fn dot_labels_carry_guards() {
     let m = load(GUARDED).expect("loads");
     let dot = m.to_dot();
     assert!(dot.contains("\"new\" -> \"done\" [label=\"big ["), "{dot}");
+}
+
+// ---- Waiting for the world ----------------------------------------------------
+
+#[test]
+fn the_shipped_workflow_waits_for_pickup_and_delivery() {
+    let m = Machine::default_order_workflow();
+    let waits: Vec<(&str, WaitFor)> = m
+        .states()
+        .iter()
+        .filter_map(|s| s.waits_for.map(|w| (s.name.as_str(), w)))
+        .collect();
+    assert_eq!(
+        waits,
+        [
+            ("label_generated", WaitFor::InTransit),
+            ("shipped", WaitFor::Delivered)
+        ]
+    );
+    assert_eq!(m.waits_for("label_generated"), Some(WaitFor::InTransit));
+    assert_eq!(m.waits_for("received"), None);
+    assert_eq!(m.waits_for("nowhere"), None);
+    // The pickup timeout sends the order to a person.
+    let t = m.timeout_of("label_generated").expect("timeout");
+    assert_eq!(t.after, TimeDelta::hours(72));
+    assert_eq!(t.action, TimeoutAction::Transition("fail".into()));
+    // The automatic path, as workers (and confirmations) take it.
+    let mut path = vec![m.initial().to_string()];
+    while let Some(next) = m.automatic_next(path.last().expect("a state")) {
+        path.push(next.to_string());
+    }
+    assert_eq!(
+        path.join(" → "),
+        "received → validated → processing → inventory_reserved → label_generated → shipped → delivered"
+    );
+    assert_eq!(m.automatic_next("failed"), None);
+    let dot = m.to_dot();
+    assert!(
+        dot.contains(
+            "label=\"shipped\\n90%\\nwaits for delivered\\ntimeout 7d → escalate urgent\""
+        ),
+        "{dot}"
+    );
+}
+
+#[test]
+fn automatic_next_skips_manual_review_cancellation_and_self_loops() {
+    let m = Machine::from_str(
+        r#"
+machine: t
+initial: a
+states:
+  - { name: a, progress: 0, automation_status: Processing }
+  - { name: review, progress: 0, automation_status: Manual Review }
+  - { name: b, progress: 50, automation_status: Processing, waits_for: in_transit }
+  - { name: cancelled, progress: 0, automation_status: Processing, terminal: true }
+  - { name: done, progress: 100, automation_status: Delivered, terminal: true }
+transitions:
+  - { name: hold, from: a, to: review }
+  - { name: cancel, from: [a, b], to: cancelled }
+  - { name: again, from: a, to: a }
+  - { name: go, from: a, to: b }
+  - { name: finish, from: b, to: done }
+  - { name: back, from: review, to: a }
+"#,
+        "t.yaml",
+    )
+    .expect("valid");
+    assert_eq!(m.automatic_next("a").map(|s| s.as_str()), Some("b"));
+    assert_eq!(m.automatic_next("b").map(|s| s.as_str()), Some("done"));
+    assert_eq!(m.automatic_next("review"), None);
+    assert_eq!(m.automatic_next("done"), None);
+    assert_eq!(
+        m.state("b").and_then(|s| s.waits_for),
+        Some(WaitFor::InTransit)
+    );
 }

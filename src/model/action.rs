@@ -6,7 +6,7 @@
 use std::fmt;
 
 use compact_str::CompactString;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::diag::{Code, Diagnostics, Pos, did_you_mean};
 use crate::model::{Impact, Priority};
@@ -71,8 +71,19 @@ impl Serialize for ActionType {
     }
 }
 
+/// Reads what [`Serialize`] writes: a built-in type's name gives that type,
+/// any other name [`ActionType::Custom`] (whether a handler exists for it is
+/// the executor's question, as for a host-registered type).
+impl<'de> Deserialize<'de> for ActionType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Ok(ActionType::builtin(&name)
+            .unwrap_or_else(|| ActionType::Custom(CompactString::new(&name))))
+    }
+}
+
 /// How the delay between retries grows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BackoffStrategy {
     /// `initial * 2^(attempt-1)`.
@@ -84,7 +95,10 @@ pub enum BackoffStrategy {
 }
 
 /// An action's retry policy (`retry:` in files).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// Serialises to, and deserialises from, JSON with the file's key names;
+/// deserialising checks the shape only (files are checked by their loaders).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RetrySpec {
     /// Attempts in all, the first included (>= 1).
     pub max_attempts: u32,
@@ -101,12 +115,19 @@ pub struct RetrySpec {
 }
 
 /// One action as declared in a rule or a transition.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+///
+/// Serialises to JSON as a file declares it (`type`, `parameters`,
+/// `timeout_ms`, `retry`, `rollback`), and deserialises from that JSON (the
+/// engine carries rule actions in work items this way); the position is not
+/// part of it (a deserialised action is at 0:0). Deserialising checks the
+/// shape only: files are checked by their loaders.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActionSpec {
     /// What to do.
     #[serde(rename = "type")]
     pub kind: ActionType,
     /// Free-form parameters, as JSON.
+    #[serde(default)]
     pub parameters: serde_json::Map<String, serde_json::Value>,
     /// Timeout; the action type's default when absent.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -381,4 +402,74 @@ fn parse_retry(node: &Node, diags: &mut Diagnostics) -> Option<RetrySpec> {
         retry_conditions,
         circuit_breaker_threshold,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Actions as a file declares them, parsed by the loader.
+    fn declared(yaml: &str) -> Vec<ActionSpec> {
+        let mut diags = Diagnostics::new("t.yaml");
+        let node = crate::yaml::parse(yaml, &mut diags).expect("yaml");
+        let custom = [CompactString::new("ship_with_partner")];
+        let actions = parse_actions(&node, "actions", &custom, true, &mut diags);
+        assert!(!diags.has_errors(), "{:?}", diags.into_vec());
+        actions.expect("actions")
+    }
+
+    /// JSON written by `Serialize` reads back as the same actions (the
+    /// position aside, which JSON does not carry), for every field.
+    #[test]
+    fn action_specs_round_trip_through_json() {
+        let actions = declared(
+            r#"
+- type: trigger_webhook
+  parameters: { url: "https://example.test/hook", price: 12.50, tags: [a, b], nested: { n: 1 } }
+  timeout_ms: 2500
+  retry:
+    max_attempts: 4
+    backoff_strategy: linear
+    initial_delay_ms: 10
+    max_delay_ms: 20
+    retry_conditions: [timeout]
+    circuit_breaker_threshold: 5
+- type: reserve_inventory
+  parameters: { operation: reserve }
+  rollback: { type: reserve_inventory, parameters: { operation: release } }
+- type: ship_with_partner
+- type: send_customer_notification
+"#,
+        );
+        let json = serde_json::to_string(&actions).expect("serialise");
+        let back: Vec<ActionSpec> = serde_json::from_str(&json).expect("deserialise");
+        let unplaced = |mut a: ActionSpec| {
+            a.pos = Pos::default();
+            if let Some(r) = a.rollback.as_mut() {
+                r.pos = Pos::default();
+            }
+            a
+        };
+        let expected: Vec<ActionSpec> = actions.into_iter().map(unplaced).collect();
+        assert_eq!(back, expected);
+        assert_eq!(
+            back[2].kind,
+            ActionType::Custom(CompactString::new("ship_with_partner"))
+        );
+        let rollback = back[1].rollback.as_ref().expect("rollback");
+        assert_eq!(rollback.parameters["operation"], "release");
+        // The exact decimal survives (arbitrary precision).
+        assert_eq!(back[0].parameters["price"].to_string(), "12.50");
+        assert_eq!(serde_json::to_string(&back).expect("again"), json);
+    }
+
+    #[test]
+    fn a_deserialised_action_needs_a_type() {
+        let err = serde_json::from_str::<ActionSpec>(r#"{"parameters": {}}"#).unwrap_err();
+        assert!(err.to_string().contains("type"), "{err}");
+        let bare: ActionSpec =
+            serde_json::from_str(r#"{"type": "log_analytics_event"}"#).expect("minimal");
+        assert_eq!(bare.kind, ActionType::LogAnalyticsEvent);
+        assert!(bare.parameters.is_empty());
+    }
 }
