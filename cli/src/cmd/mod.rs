@@ -85,10 +85,7 @@ impl ConfigArgs {
                     .iter()
                     .filter(|d| d.severity() == creatorflow::diag::Severity::Error)
                     .count();
-                eprintln!(
-                    "{errors} error(s), {} warning(s)",
-                    diags.len() - errors
-                );
+                eprintln!("{errors} error(s), {} warning(s)", diags.len() - errors);
                 Ok(Prepared::Refused)
             }
             Err(SetupError::Failed(e)) => Err(e),

@@ -87,7 +87,12 @@ fn tenants(setup: &Setup, config: &ServeConfig) -> BTreeSet<String> {
 }
 
 /// The server's settings: flags, else the configuration, else the defaults.
-fn serve_config(args: &Args, setup: &Setup, app_key: &str, app_secret: &str) -> Result<ServeConfig, String> {
+fn serve_config(
+    args: &Args,
+    setup: &Setup,
+    app_key: &str,
+    app_secret: &str,
+) -> Result<ServeConfig, String> {
     let file = setup.config.as_ref();
     let listen = match args.listen.or_else(|| file.and_then(|c| c.listen)) {
         Some(a) => a,
@@ -99,7 +104,11 @@ fn serve_config(args: &Args, setup: &Setup, app_key: &str, app_secret: &str) -> 
     config.shops = if args.shops.is_empty() {
         file.iter()
             .flat_map(|c| &c.tenants)
-            .flat_map(|t| t.shops.iter().map(|s| (s.value.clone(), t.id.value.clone())))
+            .flat_map(|t| {
+                t.shops
+                    .iter()
+                    .map(|s| (s.value.clone(), t.id.value.clone()))
+            })
             .collect()
     } else {
         args.shops.clone()
@@ -108,7 +117,10 @@ fn serve_config(args: &Args, setup: &Setup, app_key: &str, app_secret: &str) -> 
         .default_tenant
         .clone()
         .or_else(|| config.shops.first().map(|(_, t)| t.clone()))
-        .or_else(|| file.and_then(|c| c.tenants.first()).map(|t| t.id.value.clone()))
+        .or_else(|| {
+            file.and_then(|c| c.tenants.first())
+                .map(|t| t.id.value.clone())
+        })
         .unwrap_or_else(|| "default".to_owned());
     config.body_limit = args.body_limit;
     config.poll_every = match args.poll_every {
@@ -131,7 +143,10 @@ pub fn run(args: Args) -> Result<Outcome, String> {
     };
     let tiktok = setup.config.as_ref().and_then(|c| c.tiktok.as_ref());
     let (app_key, app_secret) = match tiktok {
-        Some(t) => (t.app_key.expose().to_owned(), t.app_secret.expose().to_owned()),
+        Some(t) => (
+            t.app_key.expose().to_owned(),
+            t.app_secret.expose().to_owned(),
+        ),
         None => (env("TIKTOK_APP_KEY")?, env("TIKTOK_APP_SECRET")?),
     };
     let token = std::env::var("TIKTOK_ACCESS_TOKEN").unwrap_or_default();

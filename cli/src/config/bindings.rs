@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use creatorflow::Clock;
-use creatorflow::actions::{ActionHandler, ActionType, DefaultHandlers, HandlerRegistry, LogHandler};
+use creatorflow::actions::{
+    ActionHandler, ActionType, DefaultHandlers, HandlerRegistry, LogHandler,
+};
 use creatorflow::diag::{Code, Diagnostic, Pos};
 use creatorflow::machine::Machine;
 use creatorflow::rules::RulePack;
@@ -26,7 +28,8 @@ use super::{Actions, Secret};
 pub const TIKTOK_OPS: &[&str] = &["ship_package", "update_inventory", "order_status"];
 
 /// The action types the engine carries out itself: never bound.
-pub const ENGINE_TYPES: &[ActionType] = &[ActionType::EscalatePriority, ActionType::EscalateToManual];
+pub const ENGINE_TYPES: &[ActionType] =
+    &[ActionType::EscalatePriority, ActionType::EscalateToManual];
 
 /// Where one action type's effect happens.
 #[derive(Debug, Clone, PartialEq)]

@@ -16,9 +16,7 @@ use creatorflow::yaml::reader::{self, MapReader};
 use creatorflow::yaml::{self, Node, NodeKind};
 
 use super::env::{EnvLookup, process_env, substitute};
-use super::{
-    DEFAULT_POLL_EVERY, Located, Secret, ServiceConfig, TenantConfig, TikTokConfig,
-};
+use super::{DEFAULT_POLL_EVERY, Located, Secret, ServiceConfig, TenantConfig, TikTokConfig};
 
 /// The top-level keys.
 const TOP_KEYS: &[&str] = &[
@@ -32,7 +30,13 @@ const TOP_KEYS: &[&str] = &[
     "metrics_token",
     "actions",
 ];
-const TIKTOK_KEYS: &[&str] = &["app_key", "app_secret", "api_base", "auth_base", "poll_every"];
+const TIKTOK_KEYS: &[&str] = &[
+    "app_key",
+    "app_secret",
+    "api_base",
+    "auth_base",
+    "poll_every",
+];
 const TENANT_KEYS: &[&str] = &["id", "shops", "rules", "api_tokens"];
 
 /// Loads the configuration file at `path`, `${NAME}` values from the
@@ -65,7 +69,11 @@ pub fn parse(
 ) -> Result<ServiceConfig, Vec<Diagnostic>> {
     let mut d = Diagnostics::new(file);
     let config = yaml::parse(text, &mut d).and_then(|root| {
-        let mut r = Reader { dir, env, d: &mut d };
+        let mut r = Reader {
+            dir,
+            env,
+            d: &mut d,
+        };
         r.config(&root, file)
     });
     match config {
@@ -130,10 +138,7 @@ impl Reader<'_, '_> {
     /// A list of secrets.
     fn secrets(&mut self, node: &Node, key: &str) -> Vec<Secret> {
         let items = reader::seq(node, key, self.d).unwrap_or_default();
-        items
-            .iter()
-            .filter_map(|n| self.secret(n, key))
-            .collect()
+        items.iter().filter_map(|n| self.secret(n, key)).collect()
     }
 
     /// A path, resolved against the file's directory.
@@ -197,7 +202,10 @@ impl Reader<'_, '_> {
         let rules = m.opt("rules").and_then(|n| self.path(n, "rules"));
         let machine = m.opt("machine").and_then(|n| self.path(n, "machine"));
         let tiktok = m.opt("tiktok").and_then(|n| self.tiktok(n));
-        let tenants = m.opt("tenants").map(|n| self.tenants(n)).unwrap_or_default();
+        let tenants = m
+            .opt("tenants")
+            .map(|n| self.tenants(n))
+            .unwrap_or_default();
         let admin_tokens = m
             .opt("admin_tokens")
             .map(|n| self.secrets(n, "admin_tokens"))
@@ -218,9 +226,7 @@ impl Reader<'_, '_> {
                     self.d.emit(
                         Code::ConfigTikTokNotSet,
                         b.pos,
-                        format!(
-                            "`tiktok: {op}` needs the `tiktok:` section (app_key, app_secret)"
-                        ),
+                        format!("`tiktok: {op}` needs the `tiktok:` section (app_key, app_secret)"),
                     );
                 }
             }
@@ -242,11 +248,11 @@ impl Reader<'_, '_> {
     /// The store URL; a relative SQLite path resolves against the file's directory.
     fn store(&mut self, node: &Node) -> Option<String> {
         let url = self.text(node, "store")?;
-        if url == "memory:" || url == "memory://" {
-            return Some(url);
+        // `store: memory:` is not valid YAML (a second mapping indicator): accept `memory`.
+        if matches!(url.as_str(), "memory" | "memory:" | "memory://") {
+            return Some("memory:".to_owned());
         }
-        let scheme = url.split_once("://").map(|(s, rest)| (s, rest));
-        match scheme {
+        match url.split_once("://") {
             Some(("sqlite", rest)) if !rest.is_empty() => {
                 let (path, query) = rest.split_at(rest.find('?').unwrap_or(rest.len()));
                 let p = Path::new(path);
@@ -285,7 +291,9 @@ impl Reader<'_, '_> {
 
     fn tiktok(&mut self, node: &Node) -> Option<TikTokConfig> {
         let mut m = MapReader::new(node, "`tiktok`", TIKTOK_KEYS, self.d)?;
-        let app_key = m.req("app_key", self.d).and_then(|n| self.secret(n, "app_key"));
+        let app_key = m
+            .req("app_key", self.d)
+            .and_then(|n| self.secret(n, "app_key"));
         let app_secret = m
             .req("app_secret", self.d)
             .and_then(|n| self.secret(n, "app_secret"));
@@ -316,7 +324,10 @@ impl Reader<'_, '_> {
                 self.d.emit(
                     Code::ConfigDuplicateTenant,
                     t.id.pos,
-                    format!("tenant `{}` is defined twice (first at {first})", t.id.value),
+                    format!(
+                        "tenant `{}` is defined twice (first at {first})",
+                        t.id.value
+                    ),
                 );
             }
             for s in &t.shops {

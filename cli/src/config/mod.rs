@@ -29,9 +29,9 @@ use creatorflow::actions::ActionType;
 use creatorflow::diag::Pos;
 
 pub use bindings::{Binding, HttpBinding, TIKTOK_OPS};
+pub use env::{EnvLookup, process_env};
 pub use load::load;
 pub use secret::Secret;
-pub use env::{EnvLookup, process_env};
 pub use setup::{Overrides, Setup, SetupError, resolve};
 
 /// A value and where the file wrote it.

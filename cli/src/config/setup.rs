@@ -106,7 +106,10 @@ impl Setup {
 pub fn resolve(config: Option<ServiceConfig>, overrides: &Overrides) -> Result<Setup, SetupError> {
     let mut diags = Vec::new();
     let file = config.as_ref().map_or("", |c| c.file.as_str());
-    let machine = match (&overrides.machine, config.as_ref().and_then(|c| c.machine.as_ref())) {
+    let machine = match (
+        &overrides.machine,
+        config.as_ref().and_then(|c| c.machine.as_ref()),
+    ) {
         (Some(f), _) => Machine::from_file(f).map_err(|d| diags.extend(d)).ok(),
         (None, Some(f)) => {
             if exists(f, "machine", file, &mut diags) {
@@ -124,7 +127,10 @@ pub fn resolve(config: Option<ServiceConfig>, overrides: &Overrides) -> Result<S
         loaded: BTreeMap::new(),
         diags: &mut diags,
     };
-    let default_pack = match (&overrides.rules, config.as_ref().and_then(|c| c.rules.as_ref())) {
+    let default_pack = match (
+        &overrides.rules,
+        config.as_ref().and_then(|c| c.rules.as_ref()),
+    ) {
         (Some(dir), _) => packs.flag(dir)?,
         (None, Some(dir)) => packs.located(dir),
         (None, None) => Some(RulePack::shipped()),
