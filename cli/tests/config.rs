@@ -68,7 +68,8 @@ fn load_case(case: &Path) -> (bool, Vec<Diagnostic>) {
 #[test]
 fn config_cases() {
     let update = std::env::var_os("UPDATE_EXPECT").is_some();
-    let mut failures = Vec::new();
+    // Every case's expected and actual diagnostics, under a header naming it.
+    let (mut expected_all, mut actual_all) = (String::new(), String::new());
     for case in cases() {
         let (accepted, diags) = load_case(&case);
         let errors = diags.iter().any(|d| d.severity() == Severity::Error);
@@ -82,28 +83,22 @@ fn config_cases() {
         for (name, value) in ENV.iter().filter(|(_, v)| !v.is_empty()) {
             assert!(
                 !actual.contains(value),
-                "{}: the value of {name} is shown",
+                "{}: {name}'s value shown",
                 case.display()
             );
         }
         let expected_path = case.with_extension("expected");
         if update {
             std::fs::write(&expected_path, &actual).expect("write expected");
-            continue;
         }
+        let header = format!("==> {}", case.display());
         let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
-        if expected != actual {
-            failures.push(format!(
-                "{}\n--- expected\n{expected}--- actual\n{actual}",
-                case.display()
-            ));
-        }
+        expected_all.push_str(&format!("{header}\n{expected}"));
+        actual_all.push_str(&format!("{header}\n{actual}"));
     }
-    assert!(
-        failures.is_empty(),
-        "{} case(s) differ (UPDATE_EXPECT=1 rewrites the expected files):\n\n{}",
-        failures.len(),
-        failures.join("\n")
+    assert_eq!(
+        expected_all, actual_all,
+        "the cases' diagnostics differ from the expected files (UPDATE_EXPECT=1 rewrites them)"
     );
 }
 
@@ -183,27 +178,24 @@ const MACHINE_BINDINGS: &str = "actions:
   send_customer_notification: log
 ";
 
+/// `check --config` on a data case: exit code, stdout, stderr.
+fn check(case: &str) -> (Option<i32>, String, String) {
+    let out = run(&["check", "--config", &format!("{DATA}/{case}")]);
+    let (stdout, stderr) = text(&out);
+    (out.status.code(), stdout, stderr)
+}
+
 #[test]
 fn a_valid_configuration_checks_clean() {
-    let out = run(&[
-        "check",
-        "--config",
-        "tests/data/config/full_example_is_clean.yaml",
-    ]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let (code, stdout, stderr) = check("full_example_is_clean.yaml");
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(stderr.contains("ok: "), "{stderr}");
 }
 
 #[test]
 fn a_broken_configuration_prints_every_located_error_and_exits_1() {
-    let out = run(&[
-        "check",
-        "--config",
-        "tests/data/config/bindings_are_checked.yaml",
-    ]);
-    let (stdout, _) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let (code, stdout, _) = check("bindings_are_checked.yaml");
+    assert_eq!(code, Some(1), "{stdout}");
     for code in ["E0612", "E0613", "E0614", "E0615", "E0616"] {
         assert!(
             stdout.lines().any(
@@ -215,16 +207,18 @@ fn a_broken_configuration_prints_every_located_error_and_exits_1() {
     }
     assert!(stdout.lines().count() >= 9, "{stdout}");
 
-    let out = run(&["check", "--config", "tests/data/config/no-such-file.yaml"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out).0.contains("no-such-file.yaml:1:1: error[E0601]"));
+    let (code, stdout, _) = check("no-such-file.yaml");
+    assert_eq!(code, Some(1));
+    assert!(
+        stdout.contains("no-such-file.yaml:1:1: error[E0601]"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn an_unset_variable_is_located_and_no_value_is_shown() {
-    let out = run(&["check", "--config", "tests/data/config/env_values.yaml"]);
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let (code, stdout, stderr) = check("env_values.yaml");
+    assert_eq!(code, Some(1), "{stdout}");
     assert!(
         stdout.contains(
             "env_values.yaml:4:15: error[E0602]: `app_secret`: the environment variable `NOT_SET_ANYWHERE` is not set or empty"
