@@ -220,7 +220,8 @@ impl Reader<'_, '_> {
             .unwrap_or_default();
         actions.pos = actions_pos;
         m.finish(self.d);
-        if tiktok.is_none() {
+        // A `tiktok:` section written but wrong has its own diagnostics.
+        if key_pos(root, "tiktok").is_none() {
             for (_, b) in &actions.bindings {
                 if let super::Binding::TikTok(op) = b.value {
                     self.d.emit(
