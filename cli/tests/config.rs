@@ -365,3 +365,52 @@ fn the_start_up_report_lists_the_bindings_without_secrets() {
         "{stderr}"
     );
 }
+
+#[test]
+fn serve_runs_from_the_configuration_alone() {
+    let c = TempConfig::new(&format!(
+        "store: memory\nlisten: 127.0.0.1:0\nrules: {0}\ntiktok:\n  app_key: ${{TIKTOK_APP_KEY}}\n  app_secret: ${{TIKTOK_APP_SECRET}}\n  api_base: http://127.0.0.1:9\n  poll_every: 0\ntenants:\n  - id: lamps\n    shops: [\"7494049642642441621\"]\n    rules: {0}\n{MACHINE_BINDINGS}",
+        pack("urgent")
+    ));
+    let mut child = bin()
+        .args(["serve", "--config", &c.path()])
+        .env_remove("TIKTOK_ACCESS_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn serve");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)
+        .expect("the listening line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .map(str::to_owned);
+    let health = addr.as_deref().map(|a| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(a).expect("connect");
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .expect("request");
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).expect("answer");
+        answer
+    });
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let health = health.unwrap_or_else(|| panic!("no listening line: {line:?} {stderr}"));
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(
+        stderr.contains("action escalate_priority -> engine"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("action check_inventory -> simulated"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("every action type is simulated"),
+        "{stderr}"
+    );
+}
