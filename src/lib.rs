@@ -53,9 +53,10 @@
 //!
 //! # Features
 //!
-//! `sqlite`, `postgres` (the store backends) and `tiktok-api` (the HTTP
-//! Order API client) are on by default; the library builds without any of
-//! them. `internals` makes `script` and `yaml` public for the workspace's
+//! `sqlite`, `postgres` (the store backends), `tiktok-api` (the HTTP
+//! Order API client) and `http-effect` (actions delivered as signed POSTs,
+//! [`actions::HttpEffect`]) are on by default; the library builds without
+//! any of them. `internals` makes `script` and `yaml` public for the workspace's
 //! own tools (the simulator's scenario loader); they are not API.
 
 #![warn(missing_docs)]

@@ -6,7 +6,7 @@
 //! time, then fails with a retryable error at the service's error rate or
 //! during one of its outage windows. A latency longer than the action's
 //! timeout is a `timeout` after the timeout. The draws are keyed by the
-//! call's idempotency key (order, step, action, attempt) and the seed, so
+//! call's idempotency key (order, step, action), its attempt and the seed, so
 //! they do not depend on the order in which concurrent steps are polled.
 
 use std::collections::BTreeMap;
@@ -115,8 +115,11 @@ pub struct FaultyService {
 }
 
 impl FaultyService {
-    fn rng(&self, key: &str) -> StdRng {
-        StdRng::seed_from_u64(stable_hash(self.seed, &[self.model.name, key]))
+    /// The draws of one call: a retry (same key, next attempt) draws afresh
+    /// (`key:attempt`, as the key read before it stopped naming the attempt).
+    fn rng(&self, key: &str, attempt: u32) -> StdRng {
+        let call = format!("{key}:{attempt}");
+        StdRng::seed_from_u64(stable_hash(self.seed, &[self.model.name, &call]))
     }
 
     fn count(&self, f: impl FnOnce(&mut ServiceStats)) {
@@ -133,7 +136,7 @@ impl ActionHandler for FaultyService {
         Box::pin(async move {
             self.calls.fetch_add(1, Ordering::Relaxed);
             self.count(|s| s.calls += 1);
-            let mut rng = self.rng(ctx.idempotency_key);
+            let mut rng = self.rng(ctx.idempotency_key, ctx.attempt);
             let latency = self.model.latency.sample(&mut rng).max(0.0);
             let timeout = ctx
                 .action
@@ -279,9 +282,12 @@ mod tests {
             stats: Arc::default(),
             calls: AtomicU64::new(0),
         };
-        let a1: f64 = svc.rng("k1").random();
-        let _: f64 = svc.rng("k2").random();
-        let a2: f64 = svc.rng("k1").random();
+        let a1: f64 = svc.rng("k1", 1).random();
+        let _: f64 = svc.rng("k2", 1).random();
+        let a2: f64 = svc.rng("k1", 1).random();
         assert_eq!(a1, a2);
+        // A retry of the same call (same key) draws afresh.
+        let retry: f64 = svc.rng("k1", 2).random();
+        assert_ne!(a1, retry);
     }
 }

@@ -68,6 +68,14 @@ pub struct ExecutorConfig {
     pub default_breaker_threshold: u32,
     /// Seed of the jitter RNG.
     pub seed: u64,
+    /// The longest wait a handler's `retry_after` (an HTTP `Retry-After`)
+    /// may impose before a retry; an action whose timeout is longer may wait
+    /// up to its timeout instead. The executor waits the larger of the
+    /// backoff delay and the (capped) `retry_after`: a service asking for
+    /// an hour is retried after this bound and, if it still refuses, the
+    /// step fails or is tried again later as any failure is. The bound stays
+    /// well inside a claim's lease (twice the longest lane timeout).
+    pub max_retry_after: Duration,
 }
 
 impl Default for ExecutorConfig {
@@ -77,6 +85,7 @@ impl Default for ExecutorConfig {
             breaker_cooldown: TimeDelta::seconds(30),
             default_breaker_threshold: 5,
             seed: 0,
+            max_retry_after: Duration::from_secs(60),
         }
     }
 }
@@ -269,6 +278,19 @@ impl Executor {
         }
     }
 
+    /// The wait before the next attempt: the backoff `delay`, or the
+    /// service's `retry_after` when longer, capped at the larger of
+    /// [`ExecutorConfig::max_retry_after`] and the action's `timeout`.
+    fn retry_wait(
+        &self,
+        delay: Duration,
+        retry_after: Option<Duration>,
+        timeout: Duration,
+    ) -> Duration {
+        let cap = self.config.max_retry_after.max(timeout);
+        retry_after.map_or(delay, |asked| delay.max(asked.min(cap)))
+    }
+
     fn elapsed_ms(&self, since: DateTime<Utc>) -> u64 {
         (self.clock.now() - since).num_milliseconds().max(0) as u64
     }
@@ -336,7 +358,9 @@ impl Executor {
         slot: &str,
     ) -> (ActionRecord, Attempted) {
         let start = self.clock.now();
-        let outcome = self.attempt_all(step, spec, slot).await;
+        let outcome = self
+            .attempt_all(step, spec, slot, phase != Phase::Action)
+            .await;
         let mut rec = ActionRecord {
             kind: spec.kind.as_str().to_owned(),
             phase,
@@ -377,7 +401,13 @@ impl Executor {
         (rec, outcome)
     }
 
-    async fn attempt_all(&self, step: &Step<'_>, spec: &ActionSpec, slot: &str) -> Attempted {
+    async fn attempt_all(
+        &self,
+        step: &Step<'_>,
+        spec: &ActionSpec,
+        slot: &str,
+        rollback: bool,
+    ) -> Attempted {
         let retry = spec.retry.as_ref().unwrap_or(step.retry);
         let max = retry.max_attempts.max(1);
         let threshold = retry
@@ -402,6 +432,8 @@ impl Executor {
             .id
             .map(|id| id.to_string())
             .unwrap_or_else(|| step.order.tiktok_order_id.clone());
+        // The same on every attempt: a receiver dedupes retries on it.
+        let key = format!("{order_ref}:{}:{}:{slot}", step.transition, step.version);
         let mut attempt = 1;
         loop {
             let now = self.clock.now();
@@ -412,16 +444,13 @@ impl Executor {
             if attempt > 1 {
                 self.retries.fetch_add(1, Ordering::Relaxed);
             }
-            let key = format!(
-                "{order_ref}:{}:{}:{slot}:{attempt}",
-                step.transition, step.version
-            );
             let ctx = ActionContext {
                 order: step.order,
                 action: spec,
                 transition: step.transition,
                 idempotency_key: &key,
                 attempt,
+                rollback,
                 now,
             };
             let result = match tokio::time::timeout(timeout, handler.call(ctx)).await {
@@ -460,7 +489,9 @@ impl Executor {
                             .unwrap_or_else(std::sync::PoisonError::into_inner);
                         backoff_delay(retry, attempt, &mut *rng)
                     };
-                    self.sleeper.sleep(delay).await;
+                    self.sleeper
+                        .sleep(self.retry_wait(delay, e.retry_after, timeout))
+                        .await;
                     attempt += 1;
                 }
             }

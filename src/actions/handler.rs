@@ -6,6 +6,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -30,13 +31,20 @@ pub struct ActionContext<'a> {
     pub action: &'a ActionSpec,
     /// The transition being taken (`reserve`, `cancel`, …).
     pub transition: &'a str,
-    /// De-duplication key for external effects: the order, the transition,
-    /// the order version the step started from, the action's place in the
-    /// step and the attempt. A worker that resumes a step after a crash
-    /// uses the same keys again.
+    /// De-duplication key for external effects,
+    /// `{order}:{transition}:{version}:{slot}`: the order, the transition,
+    /// the order version the step started from and the action's place in
+    /// the step (`a0`, `r1`, `c0`, …). It is the same on every retry of the
+    /// same action of the same step, and a worker that resumes a step after
+    /// a crash uses the same keys again, so a receiver that dedupes on it
+    /// takes the effect once.
     pub idempotency_key: &'a str,
     /// Which attempt this is (1 for the first).
     pub attempt: u32,
+    /// Whether the call undoes something: an action of the transition's
+    /// `rollback:` list, or an action's own `rollback` run as a
+    /// compensation.
+    pub rollback: bool,
     /// The current time, from the engine's clock.
     pub now: DateTime<Utc>,
 }
@@ -76,6 +84,24 @@ pub struct ActionError {
     pub error_kind: String,
     /// A human-readable message.
     pub message: String,
+    /// How long the service asked us to wait before trying again (an HTTP
+    /// `Retry-After`), if it said. The executor waits at least this long
+    /// before the next attempt (see [`Executor`](super::Executor)).
+    /// Recorded in history as `retry_after_ms`.
+    #[serde(
+        rename = "retry_after_ms",
+        serialize_with = "millis",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub retry_after: Option<Duration>,
+}
+
+/// Serialises a present `retry_after` as whole milliseconds.
+fn millis<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        None => s.serialize_none(),
+    }
 }
 
 impl ActionError {
@@ -85,6 +111,7 @@ impl ActionError {
             kind: ErrorClass::Retryable,
             error_kind: error_kind.into(),
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -94,7 +121,23 @@ impl ActionError {
             kind: ErrorClass::Permanent,
             error_kind: error_kind.into(),
             message: message.into(),
+            retry_after: None,
         }
+    }
+
+    /// The same error, asking the executor to wait at least `delay` before
+    /// the next attempt (e.g. an HTTP `Retry-After`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use creatorflow::actions::ActionError;
+    /// let e = ActionError::retryable("http_429", "slow down").with_retry_after(Duration::from_secs(2));
+    /// assert_eq!(serde_json::to_value(&e).unwrap()["retry_after_ms"], 2000);
+    /// ```
+    #[must_use]
+    pub fn with_retry_after(mut self, delay: Duration) -> Self {
+        self.retry_after = Some(delay);
+        self
     }
 
     /// Whether the error is retryable.
@@ -168,6 +211,8 @@ pub struct ActionCall {
     pub idempotency_key: String,
     /// Which attempt this is (1 for the first).
     pub attempt: u32,
+    /// Whether the call undoes something (see [`ActionContext::rollback`]).
+    pub rollback: bool,
     /// The current time, from the engine's clock.
     pub now: DateTime<Utc>,
 }
@@ -190,6 +235,7 @@ impl From<ActionContext<'_>> for ActionCall {
             transition: ctx.transition.to_owned(),
             idempotency_key: ctx.idempotency_key.to_owned(),
             attempt: ctx.attempt,
+            rollback: ctx.rollback,
             now: ctx.now,
         }
     }

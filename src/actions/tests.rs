@@ -9,7 +9,6 @@ use serde_json::json;
 
 use super::*;
 use crate::clock::{Clock, ManualClock};
-use crate::diag::Pos;
 use crate::model::Order;
 
 fn order() -> Order {
@@ -21,14 +20,7 @@ fn order() -> Order {
 }
 
 fn spec(kind: ActionType, params: serde_json::Value) -> ActionSpec {
-    ActionSpec {
-        kind,
-        parameters: params.as_object().cloned().unwrap_or_default(),
-        timeout_ms: None,
-        retry: None,
-        rollback: None,
-        pos: Pos::default(),
-    }
+    ActionSpec::new(kind, params.as_object().cloned().unwrap_or_default())
 }
 
 fn retry(max: u32) -> RetrySpec {
@@ -118,10 +110,8 @@ async fn retries_retryable_errors_then_succeeds() {
         sleep.total_ms()
     );
     let keys = h.keys.lock().map(|k| k.clone()).unwrap_or_default();
-    assert_eq!(
-        keys,
-        ["t1:label:3:a0:1", "t1:label:3:a0:2", "t1:label:3:a0:3"]
-    );
+    // The key is the step's, the same on every retry.
+    assert_eq!(keys, ["t1:label:3:a0"; 3]);
     assert_eq!(ex.stats().retries, 2);
 }
 
@@ -344,4 +334,142 @@ async fn missing_handler_is_a_permanent_failure() {
         StepResult::Failed { error, .. } => assert_eq!(error.error_kind, "no_handler"),
         other => panic!("unexpected {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn retry_after_lengthens_the_wait_up_to_a_bound() {
+    let run = |after: Duration, timeout_ms: Option<u64>| async move {
+        let err = ActionError::retryable("http_429", "slow down").with_retry_after(after);
+        let h = Flaky::new(1, err);
+        let reg = HandlerRegistry::empty().with(ActionType::TriggerWebhook, h.clone());
+        let (ex, sleep) = executor(reg, clock());
+        let o = order();
+        let mut a = spec(ActionType::TriggerWebhook, json!({}));
+        a.timeout_ms = timeout_ms;
+        let actions = [a];
+        let r = retry(2);
+        let rep = ex.run_step(step(&o, &actions, &r)).await;
+        assert_eq!(rep.result, StepResult::Succeeded);
+        sleep.total_ms()
+    };
+    // Longer than the backoff (100 ms, jittered to [50, 100]): wins.
+    assert_eq!(run(Duration::from_secs(3), None).await, 3_000);
+    // Shorter: the backoff wins.
+    assert!(run(Duration::from_millis(1), None).await <= 100);
+    // An hour: capped at 60 s, or at the action's longer timeout.
+    assert_eq!(run(Duration::from_secs(3_600), None).await, 60_000);
+    assert_eq!(run(Duration::from_secs(3_600), Some(90_000)).await, 90_000);
+}
+
+#[test]
+fn retry_after_is_recorded_in_milliseconds() {
+    let plain = serde_json::to_value(ActionError::retryable("timeout", "slow")).unwrap_or_default();
+    assert!(plain.get("retry_after_ms").is_none(), "{plain}");
+    let e =
+        ActionError::retryable("http_503", "busy").with_retry_after(Duration::from_millis(1_500));
+    let v = serde_json::to_value(&e).unwrap_or_default();
+    assert_eq!(v["retry_after_ms"], 1_500, "{v}");
+    assert_eq!(v["error_kind"], "http_503");
+}
+
+/// A call as [`Recorder`] saw it: kind, operation, rollback, key.
+type Seen = (String, Option<String>, bool, String);
+
+/// Records every call; fails the types in `fail`.
+#[derive(Default)]
+struct Recorder {
+    fail: Vec<ActionType>,
+    seen: std::sync::Mutex<Vec<Seen>>,
+}
+
+impl ActionHandler for Recorder {
+    fn call<'a>(&'a self, ctx: ActionContext<'a>) -> ActionFuture<'a> {
+        let call = ActionCall::from(ctx);
+        if let Ok(mut s) = self.seen.lock() {
+            s.push((
+                call.action.kind.as_str().to_owned(),
+                call.operation().map(str::to_owned),
+                call.rollback,
+                call.idempotency_key.clone(),
+            ));
+        }
+        let r = if self.fail.contains(&ctx.action.kind) {
+            Err(ActionError::permanent("rejected", "no"))
+        } else {
+            Ok(ActionOutcome::default())
+        };
+        Box::pin(std::future::ready(r))
+    }
+}
+
+#[tokio::test]
+async fn rollbacks_and_compensations_say_so() {
+    let rec = Arc::new(Recorder {
+        fail: vec![ActionType::UpdateTiktokStatus],
+        ..Recorder::default()
+    });
+    let mut reg = HandlerRegistry::empty();
+    for t in [
+        ActionType::ReserveInventory,
+        ActionType::GenerateShippingLabel,
+        ActionType::UpdateTiktokStatus,
+    ] {
+        reg.register(t, rec.clone());
+    }
+    let (ex, _) = executor(reg, clock());
+    let o = order();
+    let rollbacks = [spec(
+        ActionType::GenerateShippingLabel,
+        json!({"operation": "void"}),
+    )];
+    let reserve = ActionSpec {
+        rollback: Some(Box::new(spec(
+            ActionType::ReserveInventory,
+            json!({"operation": "release"}),
+        ))),
+        ..spec(
+            ActionType::ReserveInventory,
+            json!({"operation": "reserve"}),
+        )
+    };
+    let actions = [reserve, spec(ActionType::UpdateTiktokStatus, json!({}))];
+    let r = retry(1);
+    let rep = ex
+        .run_step(Step {
+            rollbacks: &rollbacks,
+            ..step(&o, &actions, &r)
+        })
+        .await;
+    assert!(matches!(rep.result, StepResult::Failed { .. }));
+    let seen = rec.seen.lock().map(|s| s.clone()).unwrap_or_default();
+    let op = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        seen,
+        [
+            (
+                "generate_shipping_label".into(),
+                op("void"),
+                true,
+                "t1:label:3:r0".into()
+            ),
+            (
+                "reserve_inventory".into(),
+                op("reserve"),
+                false,
+                "t1:label:3:a0".into()
+            ),
+            (
+                "update_tiktok_status".into(),
+                None,
+                false,
+                "t1:label:3:a1".into()
+            ),
+            (
+                "reserve_inventory".into(),
+                op("release"),
+                true,
+                "t1:label:3:c0".into()
+            ),
+        ]
+    );
 }

@@ -14,7 +14,7 @@
 //!   history row. These are side effects (notifications, analytics, fast
 //!   track, carrier choice): a failure is recorded and does not stop the
 //!   order. If the step is given back before it is recorded, they run again
-//!   with the same idempotency key (order, `rules`, version, attempt).
+//!   with the same idempotency key (order, `rules`, version, slot).
 
 use serde_json::Value;
 

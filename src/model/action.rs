@@ -123,6 +123,20 @@ pub struct ActionSpec {
 }
 
 impl ActionSpec {
+    /// An action of `kind` with `parameters`, as code (not a file) declares
+    /// it: no timeout, retry policy or rollback of its own (the defaults
+    /// apply), no position.
+    pub fn new(kind: ActionType, parameters: serde_json::Map<String, serde_json::Value>) -> Self {
+        ActionSpec {
+            kind,
+            parameters,
+            timeout_ms: None,
+            retry: None,
+            rollback: None,
+            pos: Pos::default(),
+        }
+    }
+
     /// For `escalate_priority`: the `new_priority` parameter.
     pub fn new_priority(&self) -> Option<Priority> {
         self.parameters

@@ -84,7 +84,8 @@ pub trait ShopStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<ShopAuth>, StoreError>> + Send;
 
     /// The tenant's connected shops, by `shop_id`.
-    fn shops(&self, tenant: &str) -> impl Future<Output = Result<Vec<ShopAuth>, StoreError>> + Send;
+    fn shops(&self, tenant: &str)
+    -> impl Future<Output = Result<Vec<ShopAuth>, StoreError>> + Send;
 
     /// After a refresh: every shop of the tenant whose refresh token is
     /// `previous_refresh_token` gets `tokens` (one write); returns how many
