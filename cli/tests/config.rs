@@ -344,6 +344,7 @@ fn the_start_up_report_lists_the_bindings_without_secrets() {
     ));
     let out = run(&["worker", "--exit-when-idle", "--config", &c.path()]);
     let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
     for line in [
         "action trigger_webhook -> http https://hooks.example.com/events",
         "action check_inventory -> simulated",
@@ -413,4 +414,46 @@ fn serve_runs_from_the_configuration_alone() {
         !stderr.contains("every action type is simulated"),
         "{stderr}"
     );
+}
+
+/// The `http` binding end to end: a rule of the configured pack fires on
+/// the ingested order; the worker delivers its `trigger_webhook` to the
+/// receiver, signed with the secret read from the environment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_binding_delivers_the_rule_action_signed() {
+    let secret = env("HOOK_SECRET").expect("HOOK_SECRET");
+    let receiver = creatorflow_testkit::receiver::Receiver::start(secret)
+        .await
+        .expect("receiver");
+    let c = TempConfig::new(&format!(
+        "store: sqlite://cf.db\nrules: {}\n{MACHINE_BINDINGS}  trigger_webhook: {{ http: {{ url: \"{}\", secret: \"${{HOOK_SECRET}}\", timeout: 5s }} }}\n",
+        pack("webhook"),
+        receiver.url("/events")
+    ));
+    let orders = c.dir.path().join("orders.jsonl");
+    std::fs::write(&orders, format!("{LAMP}\n")).expect("write orders");
+    let (config, orders) = (c.path(), orders.display().to_string());
+    let outs = tokio::task::spawn_blocking(move || {
+        let ingest = run(&["ingest", "--config", &config, "--orders", &orders]);
+        let worker = run(&["worker", "--exit-when-idle", "--config", &config]);
+        (ingest, worker)
+    })
+    .await
+    .expect("the commands ran");
+    for out in [&outs.0, &outs.1] {
+        let (stdout, stderr) = text(out);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    }
+    let deliveries = receiver.deliveries();
+    let d = deliveries
+        .iter()
+        .find(|d| d.action.as_deref() == Some("trigger_webhook"))
+        .unwrap_or_else(|| panic!("no trigger_webhook delivery: {deliveries:?}"));
+    assert!(
+        d.signature_ok,
+        "signed with the secret from the environment"
+    );
+    assert_eq!(d.path, "/events");
+    assert_eq!(d.body["order"]["tiktok_order_id"], "576461413038785752");
+    assert_eq!(receiver.effects().len(), 1, "{deliveries:?}");
 }

@@ -10,9 +10,11 @@ use creatorflow::diag::{Code, did_you_mean};
 use creatorflow::yaml::reader::{self, MapReader};
 use creatorflow::yaml::{Node, NodeKind};
 
-use super::bindings::{Binding, BindingKind, ENGINE_TYPES, HttpBinding, TIKTOK_OPS};
+use creatorflow::actions::HttpTarget;
+
+use super::bindings::{Binding, BindingKind, ENGINE_TYPES, TIKTOK_OPS};
 use super::load::Reader;
-use super::{Actions, Located, Secret};
+use super::{Actions, Located};
 
 const HTTP_KEYS: &[&str] = &["url", "secret", "timeout"];
 
@@ -121,20 +123,17 @@ impl Reader<'_, '_> {
         }
     }
 
-    fn http(&mut self, node: &Node) -> Option<HttpBinding> {
+    fn http(&mut self, node: &Node) -> Option<HttpTarget> {
         let mut m = MapReader::new(node, "`http`", HTTP_KEYS, self.d)?;
         let url = m.req("url", self.d).and_then(|n| self.url(n, "url"));
-        let secret = m
-            .req("secret", self.d)
-            .and_then(|n| self.text(n, "secret"))
-            .map(Secret::new);
+        let secret = m.req("secret", self.d).and_then(|n| self.text(n, "secret"));
         let timeout = match m.opt("timeout") {
             Some(n) => Some(self.duration(n, "timeout", false)?),
             None => None,
         }
         .flatten();
         m.finish(self.d);
-        Some(HttpBinding {
+        Some(HttpTarget {
             url: url?,
             secret: secret?,
             timeout,

@@ -6,22 +6,24 @@
 //!   engine itself, [`ENGINE_TYPES`]), else a located `E0617`;
 //! - [`report`]: the start-up lines `serve` and `worker` print
 //!   (`trigger_webhook -> http https://…`, never a secret);
-//! - [`registry`]: the [`HandlerRegistry`] the bindings make.
+//! - [`registry`]: the [`HandlerRegistry`] the bindings make (`http` → an
+//!   [`HttpEffect`] per bound type, `log` → [`LogHandler`], `simulated` →
+//!   the simulated handlers; `tiktok` is completed at merge).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use creatorflow::Clock;
 use creatorflow::actions::{
-    ActionHandler, ActionType, DefaultHandlers, HandlerRegistry, LogHandler,
+    ActionHandler, ActionType, DefaultHandlers, HandlerRegistry, HttpEffect, HttpEffectError,
+    HttpTarget, LogHandler,
 };
 use creatorflow::diag::{Code, Diagnostic, Pos};
 use creatorflow::machine::Machine;
 use creatorflow::rules::RulePack;
 
-use super::{Actions, Secret};
+use super::Actions;
 
 /// The TikTok operations a `tiktok:` binding may name.
 // LEAD: point this at `creatorflow::tiktok::TikTokOp::ALL` at merge.
@@ -34,25 +36,14 @@ pub const ENGINE_TYPES: &[ActionType] =
 /// Where one action type's effect happens.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Binding {
-    /// A signed POST to a URL.
-    Http(HttpBinding),
+    /// A signed POST to a URL (its `Debug` hides the secret).
+    Http(HttpTarget),
     /// A TikTok Shop API operation (one of [`TIKTOK_OPS`]).
     TikTok(&'static str),
     /// Recorded in the order's history only.
     Log,
     /// The simulated handlers (inventory, carrier; others logged).
     Simulated,
-}
-
-/// An `http:` binding.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HttpBinding {
-    /// Where to POST.
-    pub url: String,
-    /// The HMAC-SHA256 key of the signature.
-    pub secret: Secret,
-    /// How long one POST may take (default: the action's own timeout).
-    pub timeout: Option<Duration>,
 }
 
 impl Binding {
@@ -68,10 +59,11 @@ impl Binding {
 }
 
 impl fmt::Display for Binding {
-    /// `http URL`, `tiktok OP`, `log`, `simulated`: never a secret.
+    /// `http URL` (credentials and query redacted), `tiktok OP`, `log`,
+    /// `simulated`: never a secret.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Binding::Http(h) => write!(f, "http {}", h.url),
+            Binding::Http(t) => write!(f, "http {}", t.redacted_url()),
             Binding::TikTok(op) => write!(f, "tiktok {op}"),
             Binding::Log | Binding::Simulated => f.write_str(self.kind().as_str()),
         }
@@ -240,14 +232,26 @@ pub fn waits_for_world(actions: &Actions) -> bool {
     )
 }
 
-/// A binding whose effect is not part of this build yet.
+/// Why the handler of a binding could not be made.
 #[derive(Debug, thiserror::Error)]
-#[error("`{action}` is bound to `{kind}`, which is not available in this build")]
-pub struct EffectUnavailable {
-    /// The action type.
-    pub action: String,
-    /// The binding kind (`http`, `tiktok`).
-    pub kind: &'static str,
+pub enum EffectError {
+    /// The binding's kind of effect is not part of this build yet.
+    #[error("`{action}` is bound to `{kind}`, which is not available in this build")]
+    Unavailable {
+        /// The action type.
+        action: String,
+        /// The binding kind (`tiktok`).
+        kind: &'static str,
+    },
+    /// The `http` effect could not be built (its message never shows the
+    /// secret or the URL's credentials).
+    #[error("`{action}`: {source}")]
+    Http {
+        /// The action type.
+        action: String,
+        /// Why.
+        source: HttpEffectError,
+    },
 }
 
 /// The handler of every bound type: `log` → [`LogHandler`], `simulated` →
@@ -257,7 +261,7 @@ pub fn registry(
     actions: &Actions,
     sims: &DefaultHandlers,
     clock: &Arc<dyn Clock>,
-) -> Result<HandlerRegistry, EffectUnavailable> {
+) -> Result<HandlerRegistry, EffectError> {
     let simulated = sims.registry();
     let log: Arc<dyn ActionHandler> = Arc::new(LogHandler);
     let mut r = HandlerRegistry::empty();
@@ -272,19 +276,27 @@ pub fn registry(
     Ok(r)
 }
 
-/// The handler of a real effect (`http`, `tiktok`).
-// LEAD: complete at merge — `Binding::Http(h)` →
-// `creatorflow::actions::HttpEffect::new(HttpTarget { url, secret, timeout }, clock)`,
-// `Binding::TikTok(op)` → the `creatorflow::tiktok` effect of `op`.
+/// The handler of a real effect: `http` → an [`HttpEffect`] of its own
+/// (one client per bound type), `tiktok` → not yet.
+// LEAD: complete at merge — `Binding::TikTok(op)` → the `creatorflow::tiktok`
+// effect of `op` (it needs the store's shop tokens and the app: add them here).
 fn effect_handler(
     kind: &ActionType,
     binding: &Binding,
-    _clock: &Arc<dyn Clock>,
-) -> Result<Arc<dyn ActionHandler>, EffectUnavailable> {
-    Err(EffectUnavailable {
-        action: kind.as_str().to_owned(),
-        kind: binding.kind().as_str(),
-    })
+    clock: &Arc<dyn Clock>,
+) -> Result<Arc<dyn ActionHandler>, EffectError> {
+    match binding {
+        Binding::Http(target) => HttpEffect::new(target.clone(), clock.clone())
+            .map(|e| Arc::new(e) as Arc<dyn ActionHandler>)
+            .map_err(|source| EffectError::Http {
+                action: kind.as_str().to_owned(),
+                source,
+            }),
+        other => Err(EffectError::Unavailable {
+            action: kind.as_str().to_owned(),
+            kind: other.kind().as_str(),
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -339,23 +351,24 @@ mod tests {
     }
 
     #[test]
-    // LEAD: replace at merge, once `effect_handler` makes the http and tiktok handlers.
-    fn real_effects_are_not_available_until_wired() {
-        let a = actions(
-            "  trigger_webhook: { http: { url: \"https://h.example.com/e\", secret: \"${HOOK_SECRET}\" } }\n",
-        );
+    // LEAD: replace at merge, once `effect_handler` makes the tiktok handlers.
+    fn every_binding_makes_a_handler_but_tiktok_until_wired() {
+        let a = actions("  update_tiktok_status: { tiktok: order_status }\n");
         let clock: Arc<dyn Clock> = Arc::new(creatorflow::SystemClock);
-        let err = registry(&a, &DefaultHandlers::default(), &clock).expect_err("http is not wired");
+        let err =
+            registry(&a, &DefaultHandlers::default(), &clock).expect_err("tiktok is not wired");
         assert_eq!(
             err.to_string(),
-            "`trigger_webhook` is bound to `http`, which is not available in this build"
+            "`update_tiktok_status` is bound to `tiktok`, which is not available in this build"
         );
         let ok = registry(
-            &actions("  check_inventory: simulated\n  validate_address: log\n"),
+            &actions(
+                "  check_inventory: simulated\n  validate_address: log\n  trigger_webhook: { http: { url: \"https://h.example.com/e\", secret: s, timeout: 5s } }\n",
+            ),
             &DefaultHandlers::default(),
             &clock,
         )
-        .expect("log and simulated");
-        assert_eq!(ok.types().count(), 2);
+        .expect("log, simulated and http");
+        assert_eq!(ok.types().count(), 3);
     }
 }

@@ -150,21 +150,21 @@ impl Reader<'_, '_> {
         })
     }
 
-    /// An http(s) URL.
+    /// An absolute http(s) URL.
     pub(super) fn url(&mut self, node: &Node, key: &str) -> Option<String> {
         let v = self.text(node, key)?;
-        let ok = ["http://", "https://"]
-            .iter()
-            .any(|s| v.strip_prefix(s).is_some_and(|rest| !rest.is_empty()));
-        if !ok {
-            self.d.emit(
-                Code::ConfigBadUrl,
-                node.pos,
-                format!("`{key}` must be an http:// or https:// URL"),
-            );
-            return None;
-        }
-        Some(v)
+        // The parser's reasons never quote the URL (it may hold credentials).
+        let problem = match reqwest::Url::parse(&v) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => return Some(v),
+            Ok(u) => format!("scheme `{}`", u.scheme()),
+            Err(e) => e.to_string(),
+        };
+        self.d.emit(
+            Code::ConfigBadUrl,
+            node.pos,
+            format!("`{key}` must be an http:// or https:// URL ({problem})"),
+        );
+        None
     }
 
     /// A positive duration (`5s`, `5m`, `1h`); with `zero_is_off`, `0`

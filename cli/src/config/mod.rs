@@ -28,7 +28,7 @@ use std::time::Duration;
 use creatorflow::actions::ActionType;
 use creatorflow::diag::Pos;
 
-pub use bindings::{Binding, HttpBinding, TIKTOK_OPS};
+pub use bindings::{Binding, TIKTOK_OPS};
 pub use env::{EnvLookup, process_env};
 pub use load::load;
 pub use secret::Secret;

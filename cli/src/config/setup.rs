@@ -12,7 +12,7 @@ use creatorflow::diag::{Code, Diagnostic, Severity};
 use creatorflow::machine::Machine;
 use creatorflow::rules::{PackError, RulePack};
 
-use super::bindings::{self, EffectUnavailable, Uses};
+use super::bindings::{self, EffectError, Uses};
 use super::{Located, ServiceConfig};
 
 /// Flags that override the file: `--rules DIR` replaces every pack (the
@@ -71,7 +71,7 @@ impl Setup {
         &self,
         sims: &DefaultHandlers,
         clock: &Arc<dyn Clock>,
-    ) -> Result<HandlerRegistry, EffectUnavailable> {
+    ) -> Result<HandlerRegistry, EffectError> {
         match &self.config {
             Some(c) => bindings::registry(&c.actions, sims, clock),
             None => Ok(sims.registry()),
