@@ -120,6 +120,12 @@ macro_rules! all_backends {
                 order_events_refuse_stale_ones,
                 order_events_batch_in_order,
                 cursors_round_trip,
+                order_shop_id_round_trips,
+                shops_put_get_list_replace,
+                shops_are_tenant_scoped,
+                rotate_tokens_is_compare_and_set,
+                auth_states_are_single_use,
+                tokens_are_never_printed,
             ]);
         )*
     };
@@ -628,7 +634,7 @@ mod postgres_only {
     use sqlx::postgres::PgConnection;
     use sqlx::{AssertSqlSafe, Connection};
 
-    use super::conformance::{at, order, pg, step, suite};
+    use super::conformance::{at, order, pg, shops, step, suite};
 
     /// Opens the store on a fresh schema; `None` when there is no test server.
     async fn open(tag: &str) -> Option<(String, String, store::AnyStore)> {
@@ -727,6 +733,7 @@ mod postgres_only {
             "tiktok_inbox",
             "tiktok_order_events",
             "tiktok_cursors",
+            "tiktok_shops",
         ];
         // The application role, tenant A.
         exec(
@@ -857,6 +864,107 @@ mod postgres_only {
         assert_eq!(
             (read.order.order.current_state.as_str(), read.history.len()),
             ("validated", 1)
+        );
+        drop(s);
+        pg::drop_schema(&url, &schema).await;
+    }
+
+    /// Shops and authorization states under row-level security, by plain
+    /// SQL as the application role: another tenant's shops are invisible
+    /// and untouchable; no tenant lists the pending states (not even its
+    /// own), and naming a state (`creatorflow.auth_state`) reaches that one
+    /// row only; the worker role reaches neither table.
+    #[tokio::test]
+    async fn postgres_shops_and_auth_states_under_rls() {
+        use creatorflow::store::{ShopAuth, ShopStore, TokenSet};
+
+        let Some((url, schema, s)) = open("shops").await else {
+            return;
+        };
+        let tokens = TokenSet {
+            access_token: "access-b".into(),
+            access_expires_at: at(60),
+            refresh_token: "refresh-b".into(),
+            refresh_expires_at: at(600),
+        };
+        let shop = ShopAuth {
+            shop_id: "s1".into(),
+            cipher: "c1".into(),
+            name: "B's shop".into(),
+            region: "US".into(),
+            tokens,
+            updated_at: at(0),
+        };
+        s.put_shops("B", std::slice::from_ref(&shop)).await.unwrap();
+        s.put_auth_state("B", "state-b", at(10)).await.unwrap();
+        s.put_auth_state("A", "state-a", at(10)).await.unwrap();
+
+        let mut conn = pg::owner(&url, &schema).await;
+        exec(
+            &mut conn,
+            "BEGIN; SET LOCAL ROLE creatorflow_app; \
+             SELECT set_config('creatorflow.tenant', 'A', true)",
+        )
+        .await;
+        assert_eq!(
+            scalar(&mut conn, "SELECT count(*) FROM tiktok_shops").await,
+            0
+        );
+        assert_eq!(
+            exec(&mut conn, "UPDATE tiktok_shops SET access_token = 'x'").await,
+            0
+        );
+        refused(
+            &mut conn,
+            "INSERT INTO tiktok_shops VALUES ('B', 's2', 'c', 'n', 'US', 'a', now(), 'r', now(), now())",
+        )
+        .await;
+        assert_eq!(
+            scalar(&mut conn, "SELECT count(*) FROM tiktok_auth_states").await,
+            0,
+            "no one lists the states"
+        );
+        assert_eq!(exec(&mut conn, "DELETE FROM tiktok_auth_states").await, 0);
+        refused(
+            &mut conn,
+            "INSERT INTO tiktok_auth_states VALUES ('forged', 'B', now())",
+        )
+        .await;
+        exec(
+            &mut conn,
+            "SELECT set_config('creatorflow.auth_state', 'state-b', true)",
+        )
+        .await;
+        assert_eq!(
+            scalar(&mut conn, "SELECT count(*) FROM tiktok_auth_states").await,
+            1,
+            "the named state, and only it"
+        );
+        assert_eq!(
+            scalar(
+                &mut conn,
+                "SELECT count(*) FROM tiktok_auth_states WHERE user_id = 'B'"
+            )
+            .await,
+            1
+        );
+        exec(&mut conn, "ROLLBACK").await;
+        // The worker role reaches neither table.
+        exec(&mut conn, "BEGIN; SET LOCAL ROLE creatorflow_worker").await;
+        for table in ["tiktok_shops", "tiktok_auth_states"] {
+            refused(&mut conn, &format!("SELECT count(*) FROM {table}")).await;
+        }
+        exec(&mut conn, "ROLLBACK").await;
+        let _ = conn.close().await;
+        // Nothing changed: B's shop and both states are as stored.
+        assert_eq!(s.shop("B", "s1").await.unwrap(), Some(shop));
+        assert_eq!(
+            shops::taken(&s, "state-b", at(1)).await.as_deref(),
+            Some("B")
+        );
+        assert_eq!(
+            shops::taken(&s, "state-a", at(1)).await.as_deref(),
+            Some("A")
         );
         drop(s);
         pg::drop_schema(&url, &schema).await;

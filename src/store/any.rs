@@ -6,8 +6,8 @@ use super::fault::{FaultPoint, InjectFault};
 use super::{
     ClaimRequest, Created, Dashboard, DashboardStore, Inbox, InboxDone, InboxEntry, InboxItem,
     InboxStats, Lease, MemoryStore, NewOrder, OrderEvent, OrderId, OrderStore, OrderWithHistory,
-    QueueStore, QueueSummary, StoreError, StoredOrder, TenantScope, Transition, WorkId, WorkItem,
-    WorkSpec,
+    QueueStore, QueueSummary, ShopAuth, ShopStore, StoreError, StoredOrder, TenantScope, TokenSet,
+    Transition, WorkId, WorkItem, WorkSpec,
 };
 
 /// A store of any backend, chosen at run time from a URL by
@@ -98,6 +98,15 @@ dispatch!(Inbox {
     fn note_order_events(tenant: &str, events: &[OrderEvent]) -> Vec<bool>;
     fn cursor(tenant: &str, name: &str) -> Option<i64>;
     fn set_cursor(tenant: &str, name: &str, value: i64) -> ();
+});
+
+dispatch!(ShopStore {
+    fn put_shops(tenant: &str, shops: &[ShopAuth]) -> ();
+    fn shop(tenant: &str, shop_id: &str) -> Option<ShopAuth>;
+    fn shops(tenant: &str) -> Vec<ShopAuth>;
+    fn rotate_tokens(tenant: &str, previous_refresh_token: &str, tokens: &TokenSet, now: DateTime<Utc>) -> u64;
+    fn put_auth_state(tenant: &str, state: &str, expires_at: DateTime<Utc>) -> ();
+    fn take_auth_state(state: &str, now: DateTime<Utc>) -> Option<String>;
 });
 
 impl InjectFault for AnyStore {

@@ -11,7 +11,8 @@ use serde::de::DeserializeOwned;
 
 use super::logic::{Figures, LeaseState, to_u64};
 use super::{
-    HistoryEntry, InboxItem, LaneLimit, Lease, OrderId, StoreError, StoredOrder, WorkItem,
+    HistoryEntry, InboxItem, LaneLimit, Lease, OrderId, ShopAuth, StoreError, StoredOrder,
+    TokenSet, WorkItem,
 };
 use crate::model::{
     AutomationStatus, CustomerTier, Impact, Order, Priority, StateName, UserRef, ViralIndicator,
@@ -270,8 +271,7 @@ pub(crate) fn order(row: &impl Columns) -> Result<StoredOrder, StoreError> {
         id: Some(id),
         user_id: Some(text("user_id")?),
         tiktok_order_id: text("tiktok_order_id")?,
-        // Read by the SQL backends once they store it (see their migrations).
-        shop_id: None,
+        shop_id: opt("shop_id")?,
         current_state: StateName::new(&text("current_state")?),
         previous_state: opt("previous_state")?.map(|s| StateName::new(&s)),
         priority: parse_enum(&text("priority")?, Priority::parse, "priority")?,
@@ -315,5 +315,27 @@ pub(crate) fn order(row: &impl Columns) -> Result<StoredOrder, StoreError> {
         version: to_u64(row.int("version")?, "version")?,
         terminal: row.flag("terminal")?,
         order,
+    })
+}
+
+/// The columns of a connected shop (`tiktok_shops`), as every backend
+/// selects them.
+pub(crate) const SHOP_COLUMNS: &str = "shop_id, cipher, name, region, access_token, \
+    access_expires_at, refresh_token, refresh_expires_at, updated_at";
+
+/// Decodes a `tiktok_shops` row selected with [`SHOP_COLUMNS`].
+pub(crate) fn shop(row: &impl Columns) -> Result<ShopAuth, StoreError> {
+    Ok(ShopAuth {
+        shop_id: row.text("shop_id")?,
+        cipher: row.text("cipher")?,
+        name: row.text("name")?,
+        region: row.text("region")?,
+        tokens: TokenSet {
+            access_token: row.text("access_token")?,
+            access_expires_at: row.time("access_expires_at")?,
+            refresh_token: row.text("refresh_token")?,
+            refresh_expires_at: row.time("refresh_expires_at")?,
+        },
+        updated_at: row.time("updated_at")?,
     })
 }

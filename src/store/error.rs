@@ -163,3 +163,11 @@ pub(crate) fn db(context: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
         source: Some(Arc::new(e)),
     }
 }
+
+/// Like [`db`], for statements that carry secrets (tokens): the database's
+/// message only, without the underlying error, whose `Debug` would show the
+/// server's detail (a failing row, with its values).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn db_secret(context: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| StoreError::database(format!("{context}: {e}"))
+}

@@ -1,5 +1,5 @@
 //! Durable storage: small capability traits ([`OrderStore`], [`QueueStore`],
-//! [`DashboardStore`], [`Inbox`]; [`Store`] names them all), their
+//! [`DashboardStore`], [`Inbox`], [`ShopStore`]; [`Store`] names them all), their
 //! backends, and [`open`], which picks a backend from a URL at run time.
 //!
 //! Each backend implements each capability directly, in the file of that
@@ -23,6 +23,9 @@
 //!   tenant's record is reported exactly like an absent one. Only the queue's
 //!   [`QueueStore::claim`] and [`QueueStore::queue_summary`] take a [`TenantScope`],
 //!   which may be [`TenantScope::All`] for workers serving every creator.
+//!   [`ShopStore::take_auth_state`] takes no tenant: the state, a random
+//!   secret issued for one tenant, names it (on PostgreSQL the policies let
+//!   a transaction reach only the state it presents; `postgres/shops.rs`).
 //! - **Time comes from the caller** (`now`, `at`, `run_at` arguments); no
 //!   store reads the system clock. Times are kept with millisecond precision
 //!   (finer parts are truncated on write, by every backend alike).
@@ -111,6 +114,8 @@ mod orders;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod queue;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod shop_sql;
 mod shops;
 #[cfg(feature = "sqlite")]
 mod sqlite;
@@ -198,9 +203,9 @@ pub async fn open(url: &str) -> Result<AnyStore, StoreError> {
 
 /// Everything the workflow runtime needs of a store, as one bound: the
 /// capability traits ([`OrderStore`], [`QueueStore`], [`DashboardStore`],
-/// [`Inbox`]). Implemented for every type that has them all; a backend
+/// [`Inbox`], [`ShopStore`]). Implemented for every type that has them all; a backend
 /// implements each capability in its own file. See the [module docs](self)
 /// for the contract every backend keeps.
-pub trait Store: OrderStore + QueueStore + DashboardStore + Inbox {}
+pub trait Store: OrderStore + QueueStore + DashboardStore + Inbox + ShopStore {}
 
-impl<S: OrderStore + QueueStore + DashboardStore + Inbox> Store for S {}
+impl<S: OrderStore + QueueStore + DashboardStore + Inbox + ShopStore> Store for S {}

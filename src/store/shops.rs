@@ -18,6 +18,7 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 
 use super::StoreError;
+use super::logic::trunc;
 
 /// One seller authorization's tokens, as TikTok's token endpoints answer
 /// them (both expiries are absolute times). `Debug` hides the tokens.
@@ -117,4 +118,82 @@ pub trait ShopStore: Send + Sync {
         state: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+}
+
+/// Checks a tenant name before a shop method uses it.
+pub(crate) fn check_tenant(tenant: &str) -> Result<(), StoreError> {
+    check_text(tenant, "tenant")?;
+    if tenant.is_empty() {
+        return Err(StoreError::invalid("tenant must not be empty"));
+    }
+    Ok(())
+}
+
+/// A value of a text column: NUL is refused (no database stores it);
+/// the message names the field, never the value (it may be a token).
+fn check_text(value: &str, what: &str) -> Result<(), StoreError> {
+    if value.contains('\0') {
+        return Err(StoreError::invalid(format!("{what} must not contain NUL")));
+    }
+    Ok(())
+}
+
+/// A token set as it is stored: checked, times truncated to milliseconds.
+pub(crate) fn prepare_tokens(tokens: &TokenSet) -> Result<TokenSet, StoreError> {
+    check_text(&tokens.access_token, "access token")?;
+    check_text(&tokens.refresh_token, "refresh token")?;
+    Ok(TokenSet {
+        access_token: tokens.access_token.clone(),
+        access_expires_at: trunc(tokens.access_expires_at),
+        refresh_token: tokens.refresh_token.clone(),
+        refresh_expires_at: trunc(tokens.refresh_expires_at),
+    })
+}
+
+/// Shops as they are stored: checked (a non-empty `shop_id`, no NUL),
+/// times truncated to milliseconds.
+pub(crate) fn prepare_shops(tenant: &str, shops: &[ShopAuth]) -> Result<Vec<ShopAuth>, StoreError> {
+    check_tenant(tenant)?;
+    shops
+        .iter()
+        .map(|s| {
+            if s.shop_id.is_empty() {
+                return Err(StoreError::invalid("shop_id must not be empty"));
+            }
+            for (value, what) in [
+                (&s.shop_id, "shop_id"),
+                (&s.cipher, "shop cipher"),
+                (&s.name, "shop name"),
+                (&s.region, "shop region"),
+            ] {
+                check_text(value, what)?;
+            }
+            Ok(ShopAuth {
+                tokens: prepare_tokens(&s.tokens)?,
+                updated_at: trunc(s.updated_at),
+                ..s.clone()
+            })
+        })
+        .collect()
+}
+
+/// Checks a new authorization state (non-empty, no NUL).
+pub(crate) fn check_state(tenant: &str, state: &str) -> Result<(), StoreError> {
+    check_tenant(tenant)?;
+    check_text(state, "authorization state")?;
+    if state.is_empty() {
+        return Err(StoreError::invalid("authorization state must not be empty"));
+    }
+    Ok(())
+}
+
+/// The error for a state issued twice (never naming it: it is a secret).
+pub(crate) fn state_taken() -> StoreError {
+    StoreError::invalid("this authorization state was issued already")
+}
+
+/// Whether a state expiring at `expires_at` may still be used at `now`
+/// (to the millisecond: usable until, not at, its expiry).
+pub(crate) fn state_valid(expires_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    trunc(now) < expires_at
 }

@@ -4,6 +4,7 @@
 
 #[cfg(feature = "postgres")]
 pub mod pg;
+pub mod shops;
 pub mod suite;
 
 use chrono::{DateTime, TimeDelta, Utc};

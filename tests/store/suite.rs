@@ -15,6 +15,10 @@ use serde_json::json;
 
 use super::{at, order, step};
 
+// The shop tests live in a file of their own; `conformance!` finds every
+// test here.
+pub use super::shops::*;
+
 /// What every conformance test needs of a backend.
 pub trait Backend: Store + InjectFault + 'static {}
 impl<S: Store + InjectFault + 'static> Backend for S {}
@@ -1050,6 +1054,55 @@ pub async fn decimals_times_and_json_round_trip<S: Backend>(s: Arc<S>) {
     assert_eq!(h.at.to_rfc3339(), "2025-06-12T10:05:00.987+00:00");
 }
 
+/// An order's `shop_id` is stored with it (created alone or in a batch,
+/// and kept through a transition); an order without one reads back `None`.
+pub async fn order_shop_id_round_trips<S: Backend>(s: Arc<S>) {
+    let with = create(
+        s.as_ref(),
+        "t1",
+        "in-shop",
+        0,
+        r#""shop_id":"7494049642642441621""#,
+    )
+    .await;
+    let without = create(s.as_ref(), "t1", "no-shop", 0, "").await;
+    let mut batched = order("batched", 1, "");
+    batched.shop_id = Some("shop-2".into());
+    let created = s
+        .create_orders(
+            "t1",
+            &[NewOrder {
+                order: batched,
+                work: None,
+            }],
+        )
+        .await
+        .unwrap();
+    let batched = created.into_iter().next().unwrap().unwrap().order;
+    for (o, want) in [
+        (&with, Some("7494049642642441621")),
+        (&without, None),
+        (&batched, Some("shop-2")),
+    ] {
+        assert_eq!(o.order.shop_id.as_deref(), want);
+        let read = s.get_order("t1", o.id).await.unwrap().unwrap();
+        assert_eq!(read.order.shop_id.as_deref(), want);
+        let found = s
+            .find_order("t1", &o.order.tiktok_order_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.order.shop_id.as_deref(), want);
+    }
+    s.transition("t1", &step(&with, "validated", at(1)))
+        .await
+        .unwrap();
+    let listed = s.list_orders("t1", None, 10).await.unwrap();
+    let moved = listed.iter().find(|o| o.id == with.id).unwrap();
+    assert_eq!(moved.order.current_state.as_str(), "validated");
+    assert_eq!(moved.order.shop_id.as_deref(), Some("7494049642642441621"));
+}
+
 // ---- the webhook inbox ------------------------------------------------------
 
 fn entry(key: &str, minutes: i64, body: &[u8]) -> InboxEntry {
@@ -1405,7 +1458,8 @@ pub async fn cursors_round_trip<S: Backend>(s: Arc<S>) {
     assert_eq!(s.cursor("t1", "other").await.unwrap(), None);
 }
 
-/// Writes everything a reopened store must still have; returns what to compare.
+/// Writes everything a reopened store must still have (an order with
+/// history, queued work, a connected shop); returns what to compare.
 pub async fn fill<S: Backend>(s: &S) -> Snapshot {
     let o = create(s, "t1", "keep", 0, r#""price":"12345678901234567.89""#).await;
     let mut t = step(&o, "validated", at(1));
@@ -1414,6 +1468,12 @@ pub async fn fill<S: Backend>(s: &S) -> Snapshot {
     s.enqueue("t1", o.id, &work("advance", Priority::High, 2), at(1))
         .await
         .unwrap();
+    s.put_shops(
+        "t1",
+        &[super::shops::shop("s1", super::shops::tokens("keep"))],
+    )
+    .await
+    .unwrap();
     snapshot(s, o.id).await
 }
 
@@ -1422,6 +1482,7 @@ pub async fn fill<S: Backend>(s: &S) -> Snapshot {
 pub struct Snapshot {
     order: creatorflow::store::OrderWithHistory,
     queue: creatorflow::store::QueueSummary,
+    shops: Vec<creatorflow::store::ShopAuth>,
 }
 
 /// Reads back what [`fill`] wrote.
@@ -1429,6 +1490,7 @@ pub async fn snapshot<S: Backend>(s: &S, id: uuid::Uuid) -> Snapshot {
     Snapshot {
         order: s.order_with_history("t1", id).await.unwrap().unwrap(),
         queue: s.queue_summary(TenantScope::All, at(1)).await.unwrap(),
+        shops: s.shops("t1").await.unwrap(),
     }
 }
 

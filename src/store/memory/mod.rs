@@ -7,6 +7,7 @@ mod dashboard;
 mod inbox;
 mod orders;
 mod queue;
+mod shops;
 
 use crate::FastMap;
 use crate::store::Result;
@@ -26,6 +27,7 @@ pub struct MemoryStore {
     inner: Arc<Mutex<Inner>>,
     fault: Fault,
     inbox: Arc<Mutex<inbox::Tables>>,
+    shops: Arc<Mutex<shops::Tables>>,
 }
 
 #[derive(Debug, Default)]

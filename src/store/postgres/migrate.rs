@@ -19,6 +19,7 @@ const MIGRATIONS: Migrations = Migrations {
         include_str!("migrations/0003_tiktok_inbox.sql"),
         include_str!("migrations/0004_ready_queue.sql"),
         include_str!("migrations/0005_drop_unused_tables.sql"),
+        include_str!("migrations/0006_shops.sql"),
     ],
 };
 
@@ -30,6 +31,8 @@ const TABLES: &[&str] = &[
     "tiktok_inbox",
     "tiktok_order_events",
     "tiktok_cursors",
+    "tiktok_shops",
+    "tiktok_auth_states",
 ];
 
 /// Brings `schema` (the connection's `search_path`) to the newest version

@@ -30,7 +30,7 @@
 //!
 //! | role | can |
 //! |---|---|
-//! | `creatorflow_app` | everything a tenant does, on the rows whose `user_id` is the transaction's tenant (`creatorflow.tenant`): orders (read, write), history and metrics (read, append), webhooks, its queue items; rule statistics read-only |
+//! | `creatorflow_app` | everything a tenant does, on the rows whose `user_id` is the transaction's tenant (`creatorflow.tenant`): orders (read, write), history and metrics (read, append), webhooks, its queue items, its connected shops; rule statistics read-only; pending authorization states: issued for the tenant, read and deleted only by the transaction naming one (`shops.rs`) |
 //! | `creatorflow_worker` | read every tenant's queue rows and take, renew or hand back leases on them (`UPDATE` of the lease columns only); nothing else: not even orders |
 //! | `creatorflow_admin` | write rule statistics (of the tenant in scope) |
 //!
@@ -64,6 +64,7 @@ mod migrate;
 mod orders;
 mod queue;
 mod rows;
+mod shops;
 
 use crate::store::Result;
 use std::str::FromStr;

@@ -32,7 +32,8 @@ pub(super) const ORDER_COLUMNS: &str = "id, user_id, tiktok_order_id, version, t
     processing_time_ms, automation_score, flow_progress, viral_indicators::text AS viral_indicators, \
     orders_per_hour_current::text AS orders_per_hour_current, \
     velocity_multiplier::text AS velocity_multiplier, shipping_location, carrier_preference, \
-    shipping_zone, deadline, user_ref::text AS user_ref, created_at, updated_at, state_changed_at";
+    shipping_zone, deadline, user_ref::text AS user_ref, created_at, updated_at, state_changed_at, \
+    shop_id";
 
 /// `INSERT INTO orders` from one array per column (`UNNEST`), skipping
 /// orders that exist; returns the ids inserted.
@@ -41,13 +42,13 @@ pub(super) const INSERT_ORDERS: &str = "INSERT INTO orders (id, user_id, tiktok_
     automation_status, customer_handle, customer_tier, customer_id, product_name, product_id, \
     quantity, price, processing_time_ms, automation_score, flow_progress, viral_indicators, \
     orders_per_hour_current, velocity_multiplier, shipping_location, carrier_preference, \
-    shipping_zone, deadline, user_ref, created_at, updated_at, state_changed_at) \
+    shipping_zone, deadline, user_ref, created_at, updated_at, state_changed_at, shop_id) \
     SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::bool[], \
     $6::text[], $7::text[], $8::text[], $9::int8[], $10::text[], $11::bool[], $12::text[], \
     $13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::int8[], \
     $19::numeric[], $20::int8[], $21::int8[], $22::int8[], $23::json[], $24::numeric[], \
     $25::numeric[], $26::text[], $27::text[], $28::text[], $29::timestamptz[], $30::json[], \
-    $31::timestamptz[], $32::timestamptz[], $33::timestamptz[]) \
+    $31::timestamptz[], $32::timestamptz[], $33::timestamptz[], $34::text[]) \
     ON CONFLICT DO NOTHING RETURNING id";
 
 /// A query with positional arguments.
@@ -89,6 +90,7 @@ pub(super) struct OrderArrays {
     created_at: Vec<DateTime<Utc>>,
     updated_at: Vec<DateTime<Utc>>,
     state_changed_at: Vec<DateTime<Utc>>,
+    shop_id: Vec<Option<String>>,
 }
 
 impl OrderArrays {
@@ -136,6 +138,7 @@ impl OrderArrays {
         self.updated_at.push(o.updated_at.unwrap_or(o.created_at));
         self.state_changed_at
             .push(o.state_changed_at.unwrap_or(o.created_at));
+        self.shop_id.push(o.shop_id.clone());
         Ok(())
     }
 
@@ -174,6 +177,7 @@ impl OrderArrays {
             .bind(self.created_at)
             .bind(self.updated_at)
             .bind(self.state_changed_at)
+            .bind(self.shop_id)
     }
 }
 

@@ -17,6 +17,7 @@ pub(super) const MAIN: Migrations = Migrations {
         include_str!("migrations/0004_summary_index.sql"),
         include_str!("migrations/0005_inbox_sidecar.sql"),
         include_str!("migrations/0006_drop_unused_tables.sql"),
+        include_str!("migrations/0007_shops.sql"),
     ],
 };
 

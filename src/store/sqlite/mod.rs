@@ -43,6 +43,7 @@ mod migrate;
 mod orders;
 mod queue;
 mod rows;
+mod shops;
 
 use crate::store::Result;
 use sqlx::SqlitePool;

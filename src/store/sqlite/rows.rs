@@ -40,10 +40,10 @@ pub(super) const ORDER_COLUMNS: &str = "id, user_id, tiktok_order_id, version, t
     customer_handle, customer_tier, customer_id, product_name, product_id, quantity, price, \
     processing_time_ms, automation_score, flow_progress, viral_indicators, \
     orders_per_hour_current, velocity_multiplier, shipping_location, carrier_preference, \
-    shipping_zone, deadline, user_ref, created_at, updated_at, state_changed_at";
+    shipping_zone, deadline, user_ref, created_at, updated_at, state_changed_at, shop_id";
 
 /// How many columns [`ORDER_COLUMNS`] lists.
-pub(super) const ORDER_COLUMN_COUNT: usize = 33;
+pub(super) const ORDER_COLUMN_COUNT: usize = 34;
 
 /// `(?, ?, …)` repeated `rows` times for `cols` columns, comma separated.
 pub(super) fn placeholders(cols: usize, rows: usize) -> String {
@@ -94,7 +94,8 @@ pub(super) fn bind_order<'q>(q: Q<'q>, s: &StoredOrder) -> Result<Q<'q>> {
         .bind(user_ref)
         .bind(ms(o.created_at))
         .bind(ms(o.updated_at.unwrap_or(o.created_at)))
-        .bind(ms(o.state_changed_at.unwrap_or(o.created_at))))
+        .bind(ms(o.state_changed_at.unwrap_or(o.created_at)))
+        .bind(o.shop_id.clone()))
 }
 
 fn get<'r, T>(row: &'r SqliteRow, col: &str) -> Result<T>
