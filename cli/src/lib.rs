@@ -2,9 +2,10 @@
 //! tests and the load example run it in-process: [`serve`] (the HTTP layer
 //! — webhook receiver, JSON API, dashboard — over the library's
 //! [`creatorflow::service`] runtime) and [`load`] (a signed-webhook load
-//! driver over loopback).
+//! driver over loopback); [`config`]: the service configuration file.
 
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod load;
 pub mod serve;

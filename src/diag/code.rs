@@ -5,7 +5,8 @@
 //! `W` codes warnings (the file loads). The first two digits
 //! name the loader: `01` YAML syntax and shape (shared by every loader), `02`
 //! rule packs (conditions, also in guards), `03` state machines, `04` action
-//! specs (in rules and machines), `05` simulator scenarios. The table of codes
+//! specs (in rules and machines), `05` simulator scenarios, `06` the service
+//! configuration file. The table of codes
 //! is `docs/diagnostics.md`, generated from this one (see the `diag` tests).
 
 use super::Severity;
@@ -15,7 +16,7 @@ macro_rules! codes {
     ($($name:ident = $code:literal : $desc:literal;)*) => {
         /// The stable code of a diagnostic: `E` errors, `W` warnings; the first two
         /// digits name the loader (`01` YAML, `02` rules, `03` machines, `04` actions,
-        /// `05` scenarios). Every code is listed in `docs/diagnostics.md`.
+        /// `05` scenarios, `06` the service configuration). Every code is listed in `docs/diagnostics.md`.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         #[non_exhaustive]
         pub enum Code {
@@ -149,6 +150,25 @@ codes! {
     ScenarioSharesNotMapping = "E0513": "a share table is not a mapping";
     ScenarioSharesZero = "E0514": "a share table has no positive share";
     ScenarioRangeInverted = "E0515": "a range's max is below its min";
+
+    // ---- 06: the service configuration file (`creatorflow serve --config`) ----
+    ConfigUnreadable = "E0601": "the configuration file cannot be read";
+    ConfigEnvMissing = "E0602": "a `${NAME}` value names an environment variable that is unset or empty";
+    ConfigEnvNotWhole = "E0603": "`${NAME}` is not the whole value";
+    ConfigBadDuration = "E0604": "a duration is malformed";
+    ConfigBadAddress = "E0605": "`listen` is not an address such as 0.0.0.0:8080";
+    ConfigBadStore = "E0606": "`store` is not a store URL (`memory:`, `sqlite://PATH`, `postgres://…`)";
+    ConfigBadUrl = "E0607": "a URL is not an http:// or https:// URL";
+    ConfigEmpty = "E0608": "a tenant id, shop id or token is empty";
+    ConfigDuplicateTenant = "E0609": "two tenants share an id";
+    ConfigShopTwoTenants = "E0610": "a shop is listed under two tenants";
+    ConfigMissingPath = "E0611": "a `rules` directory or `machine` file does not exist";
+    ConfigUnknownActionType = "E0612": "`actions` names an unknown action type";
+    ConfigEngineAction = "E0613": "`escalate_priority` or `escalate_to_manual` is bound (the engine carries them out)";
+    ConfigUnknownBinding = "E0614": "a binding is not exactly one of `http`, `tiktok`, `log`, `simulated`";
+    ConfigUnknownTikTokOp = "E0615": "a `tiktok` binding names an unknown operation";
+    ConfigTikTokNotSet = "E0616": "a `tiktok` binding without a `tiktok` section (app key and secret)";
+    ConfigUnbound = "E0617": "an action type the machine or a pack uses is bound to nothing";
 }
 
 impl Code {
@@ -173,7 +193,7 @@ mod tests {
 
     use super::*;
 
-    const GROUPS: [&str; 5] = ["01", "02", "03", "04", "05"];
+    const GROUPS: [&str; 6] = ["01", "02", "03", "04", "05", "06"];
 
     /// The code table as Markdown: one row per code, in table order.
     fn markdown_table() -> String {

@@ -1,62 +1,55 @@
 //! `creatorflow check`.
 
-use std::path::PathBuf;
+use creatorflow::diag::Severity;
 
-use creatorflow::diag::{Diagnostic, Severity};
-use creatorflow::rules::PackError;
-
-use super::{load_machine, load_pack};
+use super::{ConfigArgs, Prepared};
 use crate::Outcome;
 
 /// Arguments of `check`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Rule pack directory (default: the shipped pack).
-    #[arg(long, value_name = "DIR")]
-    rules: Option<PathBuf>,
-    /// State machine file (default: the shipped order workflow).
-    #[arg(long, value_name = "FILE")]
-    machine: Option<PathBuf>,
+    #[command(flatten)]
+    config: ConfigArgs,
 }
 
 /// Prints every diagnostic as `file:line:col: error[E0108]: message` (`warning[W0201]`
 /// for warnings; codes in `docs/diagnostics.md`); exit 1 if any is an error.
+/// With `--config`, checks the file, every pack and machine it names and
+/// the bindings' coverage: everything `serve` would refuse at start-up.
 pub fn run(args: Args) -> Result<Outcome, String> {
-    let mut diags: Vec<Diagnostic> = Vec::new();
-    let mut summary = Vec::new();
-    match load_pack(args.rules.as_deref()) {
-        Ok(pack) => {
-            diags.extend(pack.warnings().iter().cloned());
-            summary.push(format!("{} rules", pack.rules().len()));
-        }
-        Err(PackError::Invalid(d)) => diags.extend(d),
-        Err(e) => return Err(e.to_string()),
-    }
-    match load_machine(args.machine.as_deref()) {
-        Ok(m) => {
-            diags.extend(m.warnings().iter().cloned());
-            summary.push(format!(
-                "machine `{}` with {} states and {} transitions",
-                m.name(),
-                m.states().len(),
-                m.transitions().len()
-            ));
-        }
-        Err(d) => diags.extend(d),
-    }
-    for d in &diags {
+    let Prepared::Ready(setup) = args.config.setup_with(|d| println!("{d}"))? else {
+        return Ok(Outcome::Invalid);
+    };
+    for d in &setup.warnings {
         println!("{d}");
     }
-    let errors = diags
+    let warnings = setup
+        .warnings
         .iter()
-        .filter(|d| d.severity() == Severity::Error)
+        .filter(|d| d.severity() == Severity::Warning)
         .count();
-    let warnings = diags.len() - errors;
-    if errors > 0 {
-        eprintln!("{errors} error(s), {warnings} warning(s)");
-        Ok(Outcome::Invalid)
-    } else {
-        eprintln!("ok: {} ({warnings} warning(s))", summary.join(", "));
-        Ok(Outcome::Ok)
+    let m = &setup.machine;
+    let mut summary = vec![
+        format!("{} rules", setup.default_pack.rules().len()),
+        format!(
+            "machine `{}` with {} states and {} transitions",
+            m.name(),
+            m.states().len(),
+            m.transitions().len()
+        ),
+    ];
+    if let Some(c) = &setup.config {
+        summary.insert(
+            0,
+            format!(
+                "{}: {} tenant(s) ({} with a pack of their own), {} action type(s) bound",
+                c.file,
+                c.tenants.len(),
+                setup.tenant_packs.len(),
+                c.actions.bindings.len()
+            ),
+        );
     }
+    eprintln!("ok: {} ({warnings} warning(s))", summary.join(", "));
+    Ok(Outcome::Ok)
 }

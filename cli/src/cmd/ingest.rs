@@ -5,7 +5,7 @@ use std::io::BufRead;
 use creatorflow::Order;
 use serde::Serialize;
 
-use super::{DEFAULT_STORE, Format, open_engine, runtime};
+use super::{ConfigArgs, Format, Prepared, open_engine_with, runtime, store_url};
 use crate::Outcome;
 
 /// Arguments of `ingest`.
@@ -14,9 +14,12 @@ pub struct Args {
     /// JSON-lines file of orders (the `eval` format), or `-` for standard input.
     #[arg(long, value_name = "FILE|-")]
     orders: String,
-    /// The store: `memory:`, `sqlite://PATH` or `postgres://…`.
-    #[arg(long, value_name = "URL", default_value = DEFAULT_STORE)]
-    store: String,
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The store: `memory:`, `sqlite://PATH` or `postgres://…` (default:
+    /// the configuration's, else sqlite://creatorflow.db).
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
     /// The tenant (creator) the orders belong to.
     #[arg(long, value_name = "ID", default_value = "default")]
     tenant: String,
@@ -37,8 +40,14 @@ const BATCH: usize = 1_000;
 
 /// Reads, validates and ingests the orders in batches (each one store
 /// transaction); bad lines are reported on stderr and make the exit code 1,
-/// the good ones are still ingested.
+/// the good ones are still ingested. With `--config`, the tenant's engine
+/// evaluates the tenant's pack (else the configuration's, else the shipped
+/// one; `--rules` overrides it).
 pub fn run(args: Args) -> Result<Outcome, String> {
+    let Prepared::Ready(setup) = args.config.setup()? else {
+        return Ok(Outcome::Invalid);
+    };
+    let url = store_url(args.store.clone(), &setup);
     let input: Box<dyn BufRead> = if args.orders == "-" {
         Box::new(std::io::stdin().lock())
     } else {
@@ -62,7 +71,11 @@ pub fn run(args: Args) -> Result<Outcome, String> {
         }
     }
     runtime()?.block_on(async {
-        let engine = open_engine(&args.store, &args.tenant, None).await?;
+        let engine = open_engine_with(&url, &args.tenant, None, |b| {
+            b.machine(setup.machine.clone())
+                .rules(setup.pack_of(&args.tenant).clone())
+        })
+        .await?;
         let mut rest = orders;
         while !rest.is_empty() {
             let tail = rest.split_off(rest.len().min(BATCH));

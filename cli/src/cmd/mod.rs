@@ -9,11 +9,12 @@ pub mod simulate;
 pub mod status;
 pub mod worker;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use creatorflow::diag::Diagnostic;
 use creatorflow::machine::Machine;
 use creatorflow::rules::{PackError, RulePack};
+use creatorflow_cli::config::{self, Overrides, Setup, SetupError};
 
 /// Loads `--rules DIR`, or the shipped pack built into the binary.
 pub fn load_pack(dir: Option<&Path>) -> Result<RulePack, PackError> {
@@ -29,6 +30,78 @@ pub fn load_machine(file: Option<&Path>) -> Result<Machine, Vec<Diagnostic>> {
         Some(f) => Machine::from_file(f),
         None => Ok(Machine::default_order_workflow()),
     }
+}
+
+/// `--config FILE` and the flags that override it, `--rules DIR` and
+/// `--machine FILE` (shared by `check`, `serve`, `worker`, `ingest`, `status`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArgs {
+    /// The service configuration file (docs/config.md); flags given override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Rule pack directory, for every tenant (default: the configuration's,
+    /// else the shipped pack).
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+    /// State machine file (default: the configuration's, else the shipped
+    /// order workflow).
+    #[arg(long, value_name = "FILE")]
+    pub machine: Option<PathBuf>,
+}
+
+/// A setup, or the problems found (printed by [`ConfigArgs::setup`]).
+pub enum Prepared {
+    /// Everything loaded and checked.
+    Ready(Box<Setup>),
+    /// Found wrong: every diagnostic was printed; exit 1.
+    Refused,
+}
+
+impl ConfigArgs {
+    /// Loads the configuration (if any), the machine and the packs, and
+    /// checks the bindings' coverage: every problem at once. Diagnostics
+    /// go to `print` (stdout for `check`, stderr for the others).
+    pub fn setup_with(&self, print: impl Fn(&Diagnostic)) -> Result<Prepared, String> {
+        let config = match &self.config {
+            Some(f) => match config::load(f) {
+                Ok(c) => Some(c),
+                Err(diags) => {
+                    diags.iter().for_each(&print);
+                    eprintln!("{} error(s) in {}", diags.len(), f.display());
+                    return Ok(Prepared::Refused);
+                }
+            },
+            None => None,
+        };
+        let overrides = Overrides {
+            rules: self.rules.clone(),
+            machine: self.machine.clone(),
+        };
+        match config::resolve(config, &overrides) {
+            Ok(s) => Ok(Prepared::Ready(Box::new(s))),
+            Err(SetupError::Invalid(diags)) => {
+                diags.iter().for_each(&print);
+                let errors = diags
+                    .iter()
+                    .filter(|d| d.severity() == creatorflow::diag::Severity::Error)
+                    .count();
+                eprintln!("{errors} error(s), {} warning(s)", diags.len() - errors);
+                Ok(Prepared::Refused)
+            }
+            Err(SetupError::Failed(e)) => Err(e),
+        }
+    }
+
+    /// [`setup_with`](Self::setup_with), diagnostics on stderr.
+    pub fn setup(&self) -> Result<Prepared, String> {
+        self.setup_with(|d| eprintln!("{d}"))
+    }
+}
+
+/// The store URL: the flag, else the configuration's, else [`DEFAULT_STORE`].
+pub fn store_url(flag: Option<String>, setup: &Setup) -> String {
+    flag.or_else(|| setup.config.as_ref().map(|c| c.store.clone()))
+        .unwrap_or_else(|| DEFAULT_STORE.to_owned())
 }
 
 /// The store `ingest`, `worker` and `status` use without `--store`.
@@ -52,16 +125,8 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 /// An engine over the store at `url` (shipped machine and rules, system
-/// clock, the simulated handlers), acting for `tenant`.
-pub async fn open_engine(
-    url: &str,
-    tenant: &str,
-    worker: Option<String>,
-) -> Result<creatorflow::Engine<creatorflow::AnyStore>, String> {
-    open_engine_with(url, tenant, worker, |b| b).await
-}
-
-/// [`open_engine`], with the builder adjusted by `tweak` before it is built.
+/// clock, the simulated handlers), acting for `tenant`, with the builder
+/// adjusted by `tweak` before it is built.
 pub async fn open_engine_with(
     url: &str,
     tenant: &str,

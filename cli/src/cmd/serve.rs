@@ -1,43 +1,57 @@
 //! `creatorflow serve`: the webhook receiver, the workers and the dashboard
 //! in one process (see `creatorflow_cli::serve`).
 
+use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use creatorflow::actions::DefaultHandlers;
 use creatorflow::tiktok::{DEFAULT_BASE_URL, HttpConfig, HttpOrderApi};
-use creatorflow_cli::serve::{ServeConfig, start};
+use creatorflow::{Clock, EngineBuilder, SystemClock};
+use creatorflow_cli::config::{DEFAULT_POLL_EVERY, Setup};
+use creatorflow_cli::serve::{ServeConfig, SharedStore, start_with};
 
 use super::worker::shutdown_signal;
-use super::{DEFAULT_STORE, runtime};
+use super::{ConfigArgs, Prepared, runtime, store_url};
 use crate::Outcome;
 
-/// Arguments of `serve`. TikTok credentials come from the environment:
-/// `TIKTOK_APP_KEY` and `TIKTOK_APP_SECRET` (required: they verify the
-/// webhooks), `TIKTOK_ACCESS_TOKEN` (for the Order API).
+/// Where `serve` listens without `--listen` or `listen:`.
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Arguments of `serve`. TikTok credentials come from the configuration's
+/// `tiktok:` section, else from the environment: `TIKTOK_APP_KEY` and
+/// `TIKTOK_APP_SECRET` (required: they verify the webhooks),
+/// `TIKTOK_ACCESS_TOKEN` (for the Order API).
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The store: `memory:`, `sqlite://PATH` or `postgres://…`.
-    #[arg(long, value_name = "URL", default_value = DEFAULT_STORE)]
-    store: String,
-    /// Where to listen (`127.0.0.1:0`: any free port, printed on start).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The store: `memory:`, `sqlite://PATH` or `postgres://…` (default:
+    /// the configuration's, else sqlite://creatorflow.db).
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
+    /// Where to listen (`127.0.0.1:0`: any free port, printed on start;
+    /// default: the configuration's, else 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
     /// Routes a TikTok shop to a tenant (creator); repeat for several shops.
-    /// Webhooks of shops not listed are acknowledged and dropped.
+    /// Webhooks of shops not listed are acknowledged and dropped. Given,
+    /// they replace the configuration's `shops`.
     #[arg(long = "shop", value_name = "SHOP_ID=TENANT", value_parser = parse_shop)]
     shops: Vec<(String, String)>,
     /// The tenant reads use without `?tenant=` (default: the first
-    /// `--shop`'s tenant, else `default`).
+    /// shop's tenant, else the first configured tenant, else `default`).
     #[arg(long, value_name = "ID")]
     default_tenant: Option<String>,
-    /// The Order API's base URL.
-    #[arg(long, value_name = "URL", default_value = DEFAULT_BASE_URL)]
-    api_base: String,
-    /// Seconds between reconciliation polls of the Order API (0: off).
-    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
-    poll_every: u64,
+    /// The Order API's base URL (default: the configuration's, else TikTok's).
+    #[arg(long, value_name = "URL")]
+    api_base: Option<String>,
+    /// Seconds between reconciliation polls of the Order API (0: off;
+    /// default: the configuration's `poll_every`, else 300).
+    #[arg(long, value_name = "SECONDS")]
+    poll_every: Option<u64>,
     /// The largest webhook body accepted, in bytes (larger: HTTP 413).
     #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
     body_limit: usize,
@@ -59,32 +73,119 @@ fn env(name: &str) -> Result<String, String> {
     std::env::var(name)
         .ok()
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| format!("{name} is not set (TikTok credentials come from the environment)"))
+        .ok_or_else(|| format!("{name} is not set (TikTok credentials come from the environment or the `tiktok:` section of --config)"))
 }
 
-/// Serves until SIGINT / SIGTERM, then stops gracefully.
-pub fn run(args: Args) -> Result<Outcome, String> {
-    let app_key = env("TIKTOK_APP_KEY")?;
-    let app_secret = env("TIKTOK_APP_SECRET")?;
-    let token = std::env::var("TIKTOK_ACCESS_TOKEN").unwrap_or_default();
-    let mut config = ServeConfig::new(args.listen, &app_key, &app_secret);
+/// The tenants served: the configured ones, the shops' and the default one.
+fn tenants(setup: &Setup, config: &ServeConfig) -> BTreeSet<String> {
+    let configured = setup.config.iter().flat_map(|c| &c.tenants);
+    configured
+        .map(|t| t.id.value.clone())
+        .chain(config.shops.iter().map(|(_, t)| t.clone()))
+        .chain([config.default_tenant.clone()])
+        .collect()
+}
+
+/// The server's settings: flags, else the configuration, else the defaults.
+fn serve_config(
+    args: &Args,
+    setup: &Setup,
+    app_key: &str,
+    app_secret: &str,
+) -> Result<ServeConfig, String> {
+    let file = setup.config.as_ref();
+    let listen = match args.listen.or_else(|| file.and_then(|c| c.listen)) {
+        Some(a) => a,
+        None => DEFAULT_LISTEN
+            .parse()
+            .map_err(|e| format!("{DEFAULT_LISTEN}: {e}"))?,
+    };
+    let mut config = ServeConfig::new(listen, app_key, app_secret);
+    config.shops = if args.shops.is_empty() {
+        file.iter()
+            .flat_map(|c| &c.tenants)
+            .flat_map(|t| {
+                t.shops
+                    .iter()
+                    .map(|s| (s.value.clone(), t.id.value.clone()))
+            })
+            .collect()
+    } else {
+        args.shops.clone()
+    };
     config.default_tenant = args
         .default_tenant
-        .or_else(|| args.shops.first().map(|(_, t)| t.clone()))
+        .clone()
+        .or_else(|| config.shops.first().map(|(_, t)| t.clone()))
+        .or_else(|| {
+            file.and_then(|c| c.tenants.first())
+                .map(|t| t.id.value.clone())
+        })
         .unwrap_or_else(|| "default".to_owned());
-    config.shops = args.shops;
     config.body_limit = args.body_limit;
-    config.poll_every = (args.poll_every > 0).then(|| Duration::from_secs(args.poll_every));
+    config.poll_every = match args.poll_every {
+        Some(s) => (s > 0).then(|| Duration::from_secs(s)),
+        None => match file.and_then(|c| c.tiktok.as_ref()) {
+            Some(t) => t.poll_every,
+            None => Some(DEFAULT_POLL_EVERY),
+        },
+    };
     config.idle_poll = Duration::from_millis(args.poll_ms.max(1));
+    Ok(config)
+}
+
+/// Serves until SIGINT / SIGTERM, then stops gracefully. With `--config`,
+/// refuses to start (exit 1) when the file, a pack, the machine or the
+/// bindings' coverage is wrong; each tenant's engine evaluates its own pack.
+pub fn run(args: Args) -> Result<Outcome, String> {
+    let Prepared::Ready(setup) = args.config.setup()? else {
+        return Ok(Outcome::Invalid);
+    };
+    let tiktok = setup.config.as_ref().and_then(|c| c.tiktok.as_ref());
+    let (app_key, app_secret) = match tiktok {
+        Some(t) => (
+            t.app_key.expose().to_owned(),
+            t.app_secret.expose().to_owned(),
+        ),
+        None => (env("TIKTOK_APP_KEY")?, env("TIKTOK_APP_SECRET")?),
+    };
+    let token = std::env::var("TIKTOK_ACCESS_TOKEN").unwrap_or_default();
+    let config = serve_config(&args, &setup, &app_key, &app_secret)?;
     let mut http = HttpConfig::new(&app_key, &app_secret, &token);
-    http.base_url = args.api_base;
+    http.base_url = args
+        .api_base
+        .clone()
+        .or_else(|| tiktok.and_then(|t| t.api_base.clone()))
+        .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+    setup.print_report();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let handlers = setup
+        .registry(&DefaultHandlers::default(), &clock)
+        .map_err(|e| e.to_string())?;
+    let url = store_url(args.store.clone(), &setup);
     runtime()?.block_on(async {
-        let api = HttpOrderApi::new(http, Arc::new(creatorflow::SystemClock))
-            .map_err(|e| e.to_string())?;
-        let store = creatorflow::store::open(&args.store)
+        let api = HttpOrderApi::new(http, clock.clone()).map_err(|e| e.to_string())?;
+        let store: SharedStore = creatorflow::store::open(&url)
             .await
             .map_err(|e| e.to_string())?;
-        let server = start(config, store, Arc::new(api)).await?;
+        let worker = format!("serve-{}", std::process::id());
+        let engines = tenants(&setup, &config)
+            .into_iter()
+            .map(|t| {
+                let pack = setup.pack_of(&t).clone();
+                EngineBuilder::new(store.clone())
+                    .tenant(t)
+                    .worker_name(worker.clone())
+                    .clock(clock.clone())
+                    .machine(setup.machine.clone())
+                    .rules(pack)
+                    .handlers(handlers.clone())
+                    // LEAD(wait): .external_events(setup.waits_for_world())
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let server = start_with(config, engines, store, Arc::new(api)).await?;
         println!("listening on http://{}", server.addr);
         let _ = std::io::stdout().flush();
         shutdown_signal().await;

@@ -1,14 +1,17 @@
 //! `creatorflow status`: counts by state and lane, and the integrity check.
 
-use super::{DEFAULT_STORE, Format, open_engine, runtime};
+use super::{ConfigArgs, Format, Prepared, open_engine_with, runtime, store_url};
 use crate::Outcome;
 
 /// Arguments of `status`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The store: `memory:`, `sqlite://PATH` or `postgres://…`.
-    #[arg(long, value_name = "URL", default_value = DEFAULT_STORE)]
-    store: String,
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The store: `memory:`, `sqlite://PATH` or `postgres://…` (default:
+    /// the configuration's, else sqlite://creatorflow.db).
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
     /// The tenant (creator) whose orders to count and check.
     #[arg(long, value_name = "ID", default_value = "default")]
     tenant: String,
@@ -17,10 +20,19 @@ pub struct Args {
     format: Format,
 }
 
-/// Prints the counts and the integrity check; exit 1 if the check fails.
+/// Prints the counts and the integrity check (histories replayed on the
+/// configuration's machine, or `--machine`); exit 1 if the check fails.
 pub fn run(args: Args) -> Result<Outcome, String> {
+    let Prepared::Ready(setup) = args.config.setup()? else {
+        return Ok(Outcome::Invalid);
+    };
+    let url = store_url(args.store.clone(), &setup);
     let status = runtime()?.block_on(async {
-        let engine = open_engine(&args.store, &args.tenant, None).await?;
+        let engine = open_engine_with(&url, &args.tenant, None, |b| {
+            b.machine(setup.machine.clone())
+                .rules(setup.pack_of(&args.tenant).clone())
+        })
+        .await?;
         engine.status().await.map_err(|e| e.to_string())
     })?;
     match args.format {

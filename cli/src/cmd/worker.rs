@@ -1,20 +1,25 @@
 //! `creatorflow worker`: runs the workflow workers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeDelta;
 use creatorflow::actions::{DefaultHandlers, SimConfig};
 use creatorflow::engine::Lanes;
+use creatorflow::{Clock, SystemClock};
 
-use super::{DEFAULT_STORE, Format, open_engine_with, runtime};
+use super::{ConfigArgs, Format, Prepared, open_engine_with, runtime, store_url};
 use crate::Outcome;
 
 /// Arguments of `worker`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The store: `memory:`, `sqlite://PATH` or `postgres://…`.
-    #[arg(long, value_name = "URL", default_value = DEFAULT_STORE)]
-    store: String,
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The store: `memory:`, `sqlite://PATH` or `postgres://…` (default:
+    /// the configuration's, else sqlite://creatorflow.db).
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
     /// Return once no work is due (orders waiting for a later time, such as
     /// delivery checks, don't count).
     #[arg(long)]
@@ -38,16 +43,33 @@ pub struct Args {
 
 /// Runs workers for every tenant until idle (`--exit-when-idle`) or until
 /// SIGINT / SIGTERM; the claim round in flight is finished and recorded first.
+/// With `--config`, refuses to start (exit 1) when the file, a pack, the
+/// machine or the bindings' coverage is wrong; the workers run the
+/// configuration's machine and default pack (`--rules` overrides it).
 pub fn run(args: Args) -> Result<Outcome, String> {
+    let Prepared::Ready(setup) = args.config.setup()? else {
+        return Ok(Outcome::Invalid);
+    };
+    setup.print_report();
+    let sim = SimConfig {
+        latency: Duration::from_millis(args.latency_ms),
+        ..SimConfig::default()
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let handlers = setup
+        .registry(&DefaultHandlers::new(sim, sim, None), &clock)
+        .map_err(|e| e.to_string())?;
+    let url = store_url(args.store.clone(), &setup);
     let worker = format!("worker-{}", std::process::id());
     let idle = runtime()?.block_on(async {
         let lease = args.lease_ms;
-        let sim = SimConfig {
-            latency: Duration::from_millis(args.latency_ms),
-            ..SimConfig::default()
-        };
-        let engine = open_engine_with(&args.store, "default", Some(worker), |b| {
-            let b = b.handlers(DefaultHandlers::new(sim, sim, None).registry());
+        let engine = open_engine_with(&url, "default", Some(worker), |b| {
+            let b = b
+                .clock(clock)
+                .machine(setup.machine.clone())
+                .rules(setup.default_pack.clone())
+                .handlers(handlers);
+            // LEAD(wait): let b = b.external_events(setup.waits_for_world());
             match lease {
                 Some(ms) => {
                     b.lanes(Lanes::default().with_timeout(TimeDelta::milliseconds(ms as i64)))
