@@ -52,7 +52,7 @@ impl<S: Store + 'static, A: OrderApi + 'static> Running<S, A> {
     }
 
     /// The tenant the TikTok shop `shop_id` is routed to.
-    pub fn tenant_of(&self, shop_id: &str) -> Option<&str> {
+    pub fn tenant_of(&self, shop_id: &str) -> Option<std::sync::Arc<str>> {
         self.processor.tenant_of(shop_id)
     }
 

@@ -27,7 +27,7 @@ impl TikTokOp {
     }
 
     /// Its name in the configuration.
-    pub fn as_str(&self) -> &'static str {
+    pub const fn as_str(&self) -> &'static str {
         match self {
             TikTokOp::ShipPackage => "ship_package",
             TikTokOp::UpdateInventory => "update_inventory",

@@ -22,7 +22,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use chrono::TimeDelta;
 use serde::Serialize;
@@ -159,7 +159,9 @@ pub fn command_for_api_order(order: &ApiOrder) -> Command {
 /// Applies events to per-tenant engines; see the docs of `src/tiktok/processor.rs`.
 pub struct Processor<S, A> {
     engines: BTreeMap<String, Engine<S>>,
-    shops: HashMap<String, String>,
+    /// Shop id → tenant: the configured shops, and those connected while
+    /// running (OAuth), hence behind a lock.
+    shops: RwLock<HashMap<String, Arc<str>>>,
     api: Arc<A>,
     processed: AtomicU64,
     retried: AtomicU64,
@@ -194,7 +196,7 @@ impl<S: Store + 'static, A: OrderApi + 'static> Processor<S, A> {
     pub fn new(api: Arc<A>) -> Self {
         Processor {
             engines: BTreeMap::new(),
-            shops: HashMap::new(),
+            shops: RwLock::new(HashMap::new()),
             api,
             processed: AtomicU64::new(0),
             retried: AtomicU64::new(0),
@@ -208,22 +210,30 @@ impl<S: Store + 'static, A: OrderApi + 'static> Processor<S, A> {
         self.engines.insert(engine.tenant().to_owned(), engine);
     }
 
-    /// Routes the shop `shop_id` to `tenant`.
-    pub fn add_shop(&mut self, shop_id: &str, tenant: &str) {
-        self.shops.insert(shop_id.to_owned(), tenant.to_owned());
+    /// Routes the shop `shop_id` to `tenant` (also while running: a shop
+    /// connected through TikTok's authorization).
+    pub fn add_shop(&self, shop_id: &str, tenant: &str) {
+        self.shops
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(shop_id.to_owned(), Arc::from(tenant));
     }
 
-    /// The tenant of a shop, if configured.
-    pub fn tenant_of(&self, shop_id: &str) -> Option<&str> {
-        self.shops.get(shop_id).map(String::as_str)
+    /// The tenant of a shop, if configured or connected.
+    pub fn tenant_of(&self, shop_id: &str) -> Option<Arc<str>> {
+        self.shops
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(shop_id)
+            .cloned()
     }
 
     /// The shops routed to `tenant`.
     pub fn shops_of(&self, tenant: &str) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .shops
+        let shops = self.shops.read().unwrap_or_else(PoisonError::into_inner);
+        let mut v: Vec<String> = shops
             .iter()
-            .filter(|(_, t)| *t == tenant)
+            .filter(|(_, t)| &***t == tenant)
             .map(|(s, _)| s.clone())
             .collect();
         v.sort();

@@ -138,6 +138,18 @@ pub async fn open_engine_with(
     let store = creatorflow::store::open(url)
         .await
         .map_err(|e| e.to_string())?;
+    engine_over(store, tenant, worker, tweak)
+}
+
+/// [`open_engine_with`] over a store already open.
+pub fn engine_over(
+    store: creatorflow::AnyStore,
+    tenant: &str,
+    worker: Option<String>,
+    tweak: impl FnOnce(
+        creatorflow::EngineBuilder<creatorflow::AnyStore>,
+    ) -> creatorflow::EngineBuilder<creatorflow::AnyStore>,
+) -> Result<creatorflow::Engine<creatorflow::AnyStore>, String> {
     let mut b = creatorflow::EngineBuilder::new(store)
         .tenant(tenant)
         .simulated_handlers();

@@ -8,10 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use creatorflow::actions::DefaultHandlers;
-use creatorflow::tiktok::{DEFAULT_BASE_URL, HttpConfig, HttpOrderApi};
 use creatorflow::{Clock, EngineBuilder, SystemClock};
-use creatorflow_cli::config::{DEFAULT_POLL_EVERY, Setup};
-use creatorflow_cli::serve::{ServeConfig, SharedStore, start_with};
+use creatorflow_cli::config::{DEFAULT_POLL_EVERY, Setup, TikTokApp, process_env};
+use creatorflow_cli::serve::{Connector, ServeConfig, SharedStore, Tokens, start_with};
 
 use super::worker::shutdown_signal;
 use super::{ConfigArgs, Prepared, runtime, store_url};
@@ -141,33 +140,28 @@ pub fn run(args: Args) -> Result<Outcome, String> {
     let Prepared::Ready(setup) = args.config.setup()? else {
         return Ok(Outcome::Invalid);
     };
-    let tiktok = setup.config.as_ref().and_then(|c| c.tiktok.as_ref());
-    let (app_key, app_secret) = match tiktok {
-        Some(t) => (
-            t.app_key.expose().to_owned(),
-            t.app_secret.expose().to_owned(),
-        ),
-        None => (env("TIKTOK_APP_KEY")?, env("TIKTOK_APP_SECRET")?),
-    };
-    let token = std::env::var("TIKTOK_ACCESS_TOKEN").unwrap_or_default();
-    let config = serve_config(&args, &setup, &app_key, &app_secret)?;
-    let mut http = HttpConfig::new(&app_key, &app_secret, &token);
-    http.base_url = args
-        .api_base
-        .clone()
-        .or_else(|| tiktok.and_then(|t| t.api_base.clone()))
-        .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+    let app = TikTokApp::of(&setup, &process_env, args.api_base.clone()).ok_or_else(|| {
+        env("TIKTOK_APP_KEY")
+            .and_then(|_| env("TIKTOK_APP_SECRET"))
+            .err()
+            .unwrap_or_default()
+    })?;
+    let mut config = serve_config(&args, &setup, &app.app_key, &app.app_secret)?;
+    config.tokens = tokens(&setup);
     setup.print_report();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let handlers = setup
-        .registry(&DefaultHandlers::default(), &clock)
-        .map_err(|e| e.to_string())?;
     let url = store_url(args.store.clone(), &setup);
     runtime()?.block_on(async {
-        let api = HttpOrderApi::new(http, clock.clone()).map_err(|e| e.to_string())?;
         let store: SharedStore = creatorflow::store::open(&url)
             .await
             .map_err(|e| e.to_string())?;
+        let tiktok = app
+            .open(store.clone(), clock.clone())
+            .map_err(|e| e.to_string())?;
+        let handlers = setup
+            .registry(&DefaultHandlers::default(), &clock, Some(&tiktok.api))
+            .map_err(|e| e.to_string())?;
+        config.connector = Some(Connector(tiktok.tokens.clone()));
         let worker = format!("serve-{}", std::process::id());
         let engines = tenants(&setup, &config)
             .into_iter()
@@ -180,12 +174,12 @@ pub fn run(args: Args) -> Result<Outcome, String> {
                     .machine(setup.machine.clone())
                     .rules(pack)
                     .handlers(handlers.clone())
-                    // LEAD(wait): .external_events(setup.waits_for_world())
+                    .external_events(setup.waits_for_world())
                     .build()
                     .map_err(|e| e.to_string())
             })
             .collect::<Result<Vec<_>, String>>()?;
-        let server = start_with(config, engines, store, Arc::new(api)).await?;
+        let server = start_with(config, engines, store, tiktok.api).await?;
         println!("listening on http://{}", server.addr);
         let _ = std::io::stdout().flush();
         shutdown_signal().await;
@@ -193,4 +187,24 @@ pub fn run(args: Args) -> Result<Outcome, String> {
         Ok::<(), String>(())
     })?;
     Ok(Outcome::Ok)
+}
+
+/// The bearer tokens of the configuration: admins', tenants', metrics'.
+fn tokens(setup: &Setup) -> Tokens {
+    let Some(c) = &setup.config else {
+        return Tokens::none();
+    };
+    let mut t = Tokens::none();
+    for token in &c.admin_tokens {
+        t = t.admin(token.expose());
+    }
+    for tenant in &c.tenants {
+        for token in &tenant.api_tokens {
+            t = t.tenant(&tenant.id.value, token.expose());
+        }
+    }
+    if let Some(m) = &c.metrics_token {
+        t = t.metrics(m.expose());
+    }
+    t
 }

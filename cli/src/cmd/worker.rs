@@ -8,7 +8,9 @@ use creatorflow::actions::{DefaultHandlers, SimConfig};
 use creatorflow::engine::Lanes;
 use creatorflow::{Clock, SystemClock};
 
-use super::{ConfigArgs, Format, Prepared, open_engine_with, runtime, store_url};
+use creatorflow_cli::config::{TikTokApp, process_env};
+
+use super::{ConfigArgs, Format, Prepared, engine_over, runtime, store_url};
 use crate::Outcome;
 
 /// Arguments of `worker`.
@@ -56,28 +58,44 @@ pub fn run(args: Args) -> Result<Outcome, String> {
         ..SimConfig::default()
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let handlers = setup
-        .registry(&DefaultHandlers::new(sim, sim, None), &clock)
-        .map_err(|e| e.to_string())?;
+    let app = TikTokApp::of(&setup, &process_env, None);
     let url = store_url(args.store.clone(), &setup);
     let worker = format!("worker-{}", std::process::id());
     let idle = runtime()?.block_on(async {
         let lease = args.lease_ms;
-        let engine = open_engine_with(&url, "default", Some(worker), |b| {
+        let waits = setup.waits_for_world();
+        let store = creatorflow::store::open(&url)
+            .await
+            .map_err(|e| e.to_string())?;
+        // The TikTok effects act in each order's shop with its stored token.
+        let tiktok = match &app {
+            Some(app) => Some(
+                app.open(store.clone(), clock.clone())
+                    .map_err(|e| e.to_string())?,
+            ),
+            None => None,
+        };
+        let handlers = setup
+            .registry(
+                &DefaultHandlers::new(sim, sim, None),
+                &clock,
+                tiktok.as_ref().map(|t| &t.api),
+            )
+            .map_err(|e| e.to_string())?;
+        let engine = engine_over(store, "default", Some(worker), |b| {
             let b = b
                 .clock(clock)
                 .machine(setup.machine.clone())
                 .rules(setup.default_pack.clone())
-                .handlers(handlers);
-            // LEAD(wait): let b = b.external_events(setup.waits_for_world());
+                .handlers(handlers)
+                .external_events(waits);
             match lease {
                 Some(ms) => {
                     b.lanes(Lanes::default().with_timeout(TimeDelta::milliseconds(ms as i64)))
                 }
                 None => b,
             }
-        })
-        .await?;
+        })?;
         let r = if args.exit_when_idle {
             engine.run_until_idle().await
         } else {

@@ -15,6 +15,7 @@ use creatorflow::actions::HttpTarget;
 use super::bindings::{Binding, BindingKind, ENGINE_TYPES, TIKTOK_OPS};
 use super::load::Reader;
 use super::{Actions, Located};
+use creatorflow::tiktok::TikTokOp;
 
 const HTTP_KEYS: &[&str] = &["url", "secret", "timeout"];
 
@@ -140,9 +141,9 @@ impl Reader<'_, '_> {
         })
     }
 
-    fn tiktok_op(&mut self, node: &Node) -> Option<&'static str> {
+    fn tiktok_op(&mut self, node: &Node) -> Option<TikTokOp> {
         let op = reader::string(node, "tiktok", self.d)?;
-        let found = TIKTOK_OPS.iter().copied().find(|o| *o == op);
+        let found = TikTokOp::parse(op);
         if found.is_none() {
             self.d.emit(
                 Code::ConfigUnknownTikTokOp,

@@ -22,12 +22,21 @@ use creatorflow::actions::{
 use creatorflow::diag::{Code, Diagnostic, Pos};
 use creatorflow::machine::Machine;
 use creatorflow::rules::RulePack;
+use creatorflow::tiktok::{HttpOrderApi, TikTokEffect, TikTokOp};
 
 use super::Actions;
 
-/// The TikTok operations a `tiktok:` binding may name.
-// LEAD: point this at `creatorflow::tiktok::TikTokOp::ALL` at merge.
-pub const TIKTOK_OPS: &[&str] = &["ship_package", "update_inventory", "order_status"];
+/// The TikTok operations a `tiktok:` binding may name
+/// ([`TikTokOp::ALL`], by name).
+pub const TIKTOK_OPS: &[&str] = &{
+    let mut names = [""; TikTokOp::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = TikTokOp::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
 
 /// The action types the engine carries out itself: never bound.
 pub const ENGINE_TYPES: &[ActionType] =
@@ -38,8 +47,8 @@ pub const ENGINE_TYPES: &[ActionType] =
 pub enum Binding {
     /// A signed POST to a URL (its `Debug` hides the secret).
     Http(HttpTarget),
-    /// A TikTok Shop API operation (one of [`TIKTOK_OPS`]).
-    TikTok(&'static str),
+    /// A TikTok Shop API operation.
+    TikTok(TikTokOp),
     /// Recorded in the order's history only.
     Log,
     /// The simulated handlers (inventory, carrier; others logged).
@@ -64,7 +73,7 @@ impl fmt::Display for Binding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Binding::Http(t) => write!(f, "http {}", t.redacted_url()),
-            Binding::TikTok(op) => write!(f, "tiktok {op}"),
+            Binding::TikTok(op) => write!(f, "tiktok {}", op.as_str()),
             Binding::Log | Binding::Simulated => f.write_str(self.kind().as_str()),
         }
     }
@@ -235,13 +244,13 @@ pub fn waits_for_world(actions: &Actions) -> bool {
 /// Why the handler of a binding could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum EffectError {
-    /// The binding's kind of effect is not part of this build yet.
-    #[error("`{action}` is bound to `{kind}`, which is not available in this build")]
-    Unavailable {
+    /// A `tiktok` binding with no TikTok app to act as.
+    #[error(
+        "`{action}` is bound to `tiktok`, but no TikTok app is configured (the `tiktok:` section, or TIKTOK_APP_KEY and TIKTOK_APP_SECRET)"
+    )]
+    NoTikTokApp {
         /// The action type.
         action: String,
-        /// The binding kind (`tiktok`).
-        kind: &'static str,
     },
     /// The `http` effect could not be built (its message never shows the
     /// secret or the URL's credentials).
@@ -255,48 +264,41 @@ pub enum EffectError {
 }
 
 /// The handler of every bound type: `log` → [`LogHandler`], `simulated` →
-/// the simulated handler of that type in `sims`, `http` and `tiktok` →
-/// [`effect_handler`].
+/// the simulated handler of that type in `sims`, `http` → an
+/// [`HttpEffect`] of its own (one client per bound type), `tiktok` → a
+/// [`TikTokEffect`] over `tiktok` (the per-shop Open API; `None` when no
+/// TikTok app is configured: such a binding is refused).
 pub fn registry(
     actions: &Actions,
     sims: &DefaultHandlers,
     clock: &Arc<dyn Clock>,
+    tiktok: Option<&Arc<HttpOrderApi>>,
 ) -> Result<HandlerRegistry, EffectError> {
     let simulated = sims.registry();
     let log: Arc<dyn ActionHandler> = Arc::new(LogHandler);
     let mut r = HandlerRegistry::empty();
     for (kind, b) in &actions.bindings {
-        let h = match &b.value {
+        let h: Arc<dyn ActionHandler> = match &b.value {
             Binding::Log => log.clone(),
             Binding::Simulated => simulated.get(kind).cloned().unwrap_or_else(|| log.clone()),
-            other => effect_handler(kind, other, clock)?,
+            Binding::Http(target) => HttpEffect::new(target.clone(), clock.clone())
+                .map(|e| Arc::new(e) as Arc<dyn ActionHandler>)
+                .map_err(|source| EffectError::Http {
+                    action: kind.as_str().to_owned(),
+                    source,
+                })?,
+            Binding::TikTok(op) => match tiktok {
+                Some(api) => Arc::new(TikTokEffect::new(*op, api.clone())),
+                None => {
+                    return Err(EffectError::NoTikTokApp {
+                        action: kind.as_str().to_owned(),
+                    });
+                }
+            },
         };
         r.register(kind.clone(), h);
     }
     Ok(r)
-}
-
-/// The handler of a real effect: `http` → an [`HttpEffect`] of its own
-/// (one client per bound type), `tiktok` → not yet.
-// LEAD: complete at merge — `Binding::TikTok(op)` → the `creatorflow::tiktok`
-// effect of `op` (it needs the store's shop tokens and the app: add them here).
-fn effect_handler(
-    kind: &ActionType,
-    binding: &Binding,
-    clock: &Arc<dyn Clock>,
-) -> Result<Arc<dyn ActionHandler>, EffectError> {
-    match binding {
-        Binding::Http(target) => HttpEffect::new(target.clone(), clock.clone())
-            .map(|e| Arc::new(e) as Arc<dyn ActionHandler>)
-            .map_err(|source| EffectError::Http {
-                action: kind.as_str().to_owned(),
-                source,
-            }),
-        other => Err(EffectError::Unavailable {
-            action: kind.as_str().to_owned(),
-            kind: other.kind().as_str(),
-        }),
-    }
 }
 
 #[cfg(test)]
@@ -351,22 +353,35 @@ mod tests {
     }
 
     #[test]
-    // LEAD: replace at merge, once `effect_handler` makes the tiktok handlers.
-    fn every_binding_makes_a_handler_but_tiktok_until_wired() {
+    fn every_binding_makes_a_handler_and_tiktok_needs_the_app() {
         let a = actions("  update_tiktok_status: { tiktok: order_status }\n");
         let clock: Arc<dyn Clock> = Arc::new(creatorflow::SystemClock);
         let err =
-            registry(&a, &DefaultHandlers::default(), &clock).expect_err("tiktok is not wired");
+            registry(&a, &DefaultHandlers::default(), &clock, None).expect_err("no TikTok app");
         assert_eq!(
             err.to_string(),
-            "`update_tiktok_status` is bound to `tiktok`, which is not available in this build"
+            "`update_tiktok_status` is bound to `tiktok`, but no TikTok app is configured (the `tiktok:` section, or TIKTOK_APP_KEY and TIKTOK_APP_SECRET)"
         );
+        let api = creatorflow::tiktok::HttpOrderApi::new(
+            creatorflow::tiktok::HttpConfig::new("k", "s", ""),
+            clock.clone(),
+        )
+        .expect("client");
+        let with = registry(
+            &a,
+            &DefaultHandlers::default(),
+            &clock,
+            Some(&Arc::new(api)),
+        )
+        .expect("tiktok with the app");
+        assert_eq!(with.types().count(), 1);
         let ok = registry(
             &actions(
                 "  check_inventory: simulated\n  validate_address: log\n  trigger_webhook: { http: { url: \"https://h.example.com/e\", secret: s, timeout: 5s } }\n",
             ),
             &DefaultHandlers::default(),
             &clock,
+            None,
         )
         .expect("log, simulated and http");
         assert_eq!(ok.types().count(), 3);

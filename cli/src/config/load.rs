@@ -34,6 +34,8 @@ const TIKTOK_KEYS: &[&str] = &[
     "app_key",
     "app_secret",
     "api_base",
+    "authorize_url",
+    "service_id",
     "auth_base",
     "poll_every",
 ];
@@ -227,7 +229,10 @@ impl Reader<'_, '_> {
                     self.d.emit(
                         Code::ConfigTikTokNotSet,
                         b.pos,
-                        format!("`tiktok: {op}` needs the `tiktok:` section (app_key, app_secret)"),
+                        format!(
+                            "`tiktok: {}` needs the `tiktok:` section (app_key, app_secret)",
+                            op.as_str()
+                        ),
                     );
                 }
             }
@@ -300,6 +305,10 @@ impl Reader<'_, '_> {
             .and_then(|n| self.secret(n, "app_secret"));
         let api_base = m.opt("api_base").and_then(|n| self.url(n, "api_base"));
         let auth_base = m.opt("auth_base").and_then(|n| self.url(n, "auth_base"));
+        let authorize_url = m
+            .opt("authorize_url")
+            .and_then(|n| self.url(n, "authorize_url"));
+        let service_id = m.opt("service_id").and_then(|n| self.text(n, "service_id"));
         let poll_every = match m.opt("poll_every") {
             Some(n) => self.duration(n, "poll_every", true).flatten(),
             None => Some(DEFAULT_POLL_EVERY),
@@ -310,6 +319,8 @@ impl Reader<'_, '_> {
             app_secret: app_secret?,
             api_base,
             auth_base,
+            authorize_url,
+            service_id,
             poll_every,
         })
     }

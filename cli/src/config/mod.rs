@@ -20,6 +20,7 @@ mod env;
 pub mod load;
 mod secret;
 pub mod setup;
+pub mod tiktok;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,6 +34,7 @@ pub use env::{EnvLookup, process_env};
 pub use load::load;
 pub use secret::Secret;
 pub use setup::{Overrides, Setup, SetupError, resolve};
+pub use tiktok::{TikTokApp, TikTokRuntime};
 
 /// A value and where the file wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +83,12 @@ pub struct TikTokConfig {
     pub api_base: Option<String>,
     /// The token service's base URL (default: TikTok's).
     pub auth_base: Option<String>,
+    /// The seller authorization page the connect link points at (default:
+    /// TikTok's, `creatorflow::tiktok::DEFAULT_AUTHORIZE_URL`).
+    pub authorize_url: Option<String>,
+    /// The app's service id on TikTok Shop Partner Center (part of the
+    /// connect link).
+    pub service_id: Option<String>,
     /// How often reconciliation polls the Order API; `None`: off (`0`).
     pub poll_every: Option<Duration>,
 }

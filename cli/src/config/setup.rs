@@ -11,6 +11,7 @@ use creatorflow::actions::{DefaultHandlers, HandlerRegistry};
 use creatorflow::diag::{Code, Diagnostic, Severity};
 use creatorflow::machine::Machine;
 use creatorflow::rules::{PackError, RulePack};
+use creatorflow::tiktok::HttpOrderApi;
 
 use super::bindings::{self, EffectError, Uses};
 use super::{Located, ServiceConfig};
@@ -71,9 +72,10 @@ impl Setup {
         &self,
         sims: &DefaultHandlers,
         clock: &Arc<dyn Clock>,
+        tiktok: Option<&Arc<HttpOrderApi>>,
     ) -> Result<HandlerRegistry, EffectError> {
         match &self.config {
-            Some(c) => bindings::registry(&c.actions, sims, clock),
+            Some(c) => bindings::registry(&c.actions, sims, clock, tiktok),
             None => Ok(sims.registry()),
         }
     }

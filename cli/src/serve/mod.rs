@@ -5,6 +5,8 @@
 //! |---|---|
 //! | `POST /webhooks/tiktok-shop` | verify the signature over the raw bytes, parse, append to the durable inbox, answer 200 (empty body); 401 bad or missing signature, 400 malformed, 413 too large, 503 if the inbox cannot be written |
 //! | `GET /healthz` | liveness |
+//! | `POST /api/tiktok/connect[?tenant=]` | a bearer token (admin, or the tenant's): the authorization link to connect a shop, with a fresh single-use `state` |
+//! | `GET /tiktok/callback?code=&state=` | TikTok's redirect: 403 for an unknown, used or expired `state`; else the code is exchanged, the shops and tokens stored, their webhooks routed |
 //! | `GET /api/metrics[?tenant=]` | the dashboard figures of `model.md` (JSON) |
 //! | `GET /api/orders[?tenant=&state=&priority=&limit=]` | orders, most urgent first |
 //! | `GET /metrics` | Prometheus text format |
@@ -17,6 +19,8 @@
 //! them processed. This module is only the HTTP layer over it.
 
 mod api;
+pub mod auth;
+mod connect;
 mod dashboard;
 mod webhook;
 
@@ -29,11 +33,14 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use creatorflow::service::{self, InboxAppender, Service};
+use creatorflow::store::ShopStore;
 use creatorflow::tiktok::{OrderApi, Processor};
 use creatorflow::{AnyStore, BuildError, Engine, EngineBuilder};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use auth::{Principal, Tokens};
+pub use connect::Connector;
 pub use webhook::WebhookStats;
 
 /// The store every engine of the server shares (clones share the database).
@@ -65,6 +72,11 @@ pub struct ServeConfig {
     /// than TikTok's retries (about 16 hours), so a late retry is still
     /// recognised as a duplicate.
     pub inbox_retention: Duration,
+    /// The bearer tokens (hashed) routes that need one accept.
+    pub tokens: Tokens,
+    /// Connecting shops through TikTok's authorization (`None`: the
+    /// connect routes answer 503).
+    pub connector: Option<Connector>,
 }
 
 impl ServeConfig {
@@ -83,6 +95,8 @@ impl ServeConfig {
             idle_poll: Duration::from_millis(100),
             inbox_round: Duration::from_millis(25),
             inbox_retention: Duration::from_secs(7 * 24 * 3600),
+            tokens: Tokens::none(),
+            connector: None,
         }
     }
 }
@@ -211,6 +225,7 @@ pub async fn start_with<A: OrderApi + 'static>(
         builder = builder.shop(shop, tenant);
     }
     let service = builder.start().await.map_err(|e| e.to_string())?;
+    route_connected_shops(&service, &config).await?;
     let stats = Arc::new(WebhookStats::default());
     let state = Arc::new(AppState {
         processor: service.processor().clone(),
@@ -256,6 +271,34 @@ pub async fn start_with<A: OrderApi + 'static>(
     })
 }
 
+/// Routes the webhooks of every shop a served tenant connected (stored
+/// with its tokens) to that tenant; shops named by the configuration keep
+/// the tenant it gives them.
+async fn route_connected_shops<A: OrderApi + 'static>(
+    service: &service::Running<SharedStore, A>,
+    config: &ServeConfig,
+) -> Result<(), String> {
+    let processor = service.processor();
+    let tenants: Vec<String> = processor.tenants().map(str::to_owned).collect();
+    for tenant in &tenants {
+        let Some(engine) = processor.engine(tenant) else {
+            continue;
+        };
+        let shops = engine
+            .store()
+            .shops(tenant)
+            .await
+            .map_err(|e| format!("cannot read the connected shops of {tenant}: {e}"))?;
+        for shop in shops {
+            processor.add_shop(&shop.shop_id, tenant);
+        }
+    }
+    for (shop, tenant) in &config.shops {
+        processor.add_shop(shop, tenant);
+    }
+    Ok(())
+}
+
 /// A runtime of two worker threads named `name`.
 fn runtime(name: &str) -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
@@ -273,6 +316,8 @@ fn router<A: OrderApi + 'static>(state: Arc<AppState<A>>, body_limit: usize) -> 
             post(webhook::receive::<A>).layer(DefaultBodyLimit::max(body_limit)),
         )
         .route("/healthz", get(api::healthz))
+        .route("/api/tiktok/connect", post(connect::connect::<A>))
+        .route("/tiktok/callback", get(connect::callback::<A>))
         .route("/api/metrics", get(api::metrics::<A>))
         .route("/api/orders", get(api::orders::<A>))
         .route("/metrics", get(api::prometheus::<A>))

@@ -181,7 +181,7 @@ pub(crate) async fn receive<A: OrderApi + 'static>(
         body: body.to_vec(),
         received_at: chrono::Utc::now(),
     };
-    match tokio::time::timeout(ACK_BUDGET, s.inbox.append(tenant, entry)).await {
+    match tokio::time::timeout(ACK_BUDGET, s.inbox.append(&tenant, entry)).await {
         Ok(Ok(true)) => stats.count(&stats.accepted),
         Ok(Ok(false)) => stats.count(&stats.duplicates),
         Ok(Err(e)) => {
