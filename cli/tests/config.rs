@@ -457,3 +457,28 @@ async fn an_http_binding_delivers_the_rule_action_signed() {
     assert_eq!(d.body["order"]["tiktok_order_id"], "576461413038785752");
     assert_eq!(receiver.effects().len(), 1, "{deliveries:?}");
 }
+
+/// `check --config` reports what `serve` would refuse beyond the file: with
+/// no `tiktok:` section, the app must come from the environment.
+#[test]
+fn check_requires_a_tiktok_app_as_serve_does() {
+    let c = TempConfig::new(&format!(
+        "store: memory\nrules: {}\n{MACHINE_BINDINGS}",
+        pack("urgent")
+    ));
+    let out = bin()
+        .args(["check", "--config", &c.path()])
+        .env_remove("TIKTOK_APP_KEY")
+        .env_remove("TIKTOK_APP_SECRET")
+        .output()
+        .expect("run");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("`serve` needs a TikTok app"), "{stdout}");
+    let out = bin()
+        .args(["check", "--config", &c.path()])
+        .output()
+        .expect("run");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+}

@@ -2,6 +2,8 @@
 
 use creatorflow::diag::Severity;
 
+use creatorflow_cli::config::{TikTokApp, process_env};
+
 use super::{ConfigArgs, Prepared};
 use crate::Outcome;
 
@@ -39,6 +41,14 @@ pub fn run(args: Args) -> Result<Outcome, String> {
         ),
     ];
     if let Some(c) = &setup.config {
+        // serve verifies webhooks with the app: without one it refuses to start.
+        if TikTokApp::of(&setup, &process_env, None).is_none() {
+            println!(
+                "{}:1:1: error: `serve` needs a TikTok app: a `tiktok:` section, or TIKTOK_APP_KEY and TIKTOK_APP_SECRET in the environment",
+                c.file
+            );
+            return Ok(Outcome::Invalid);
+        }
         summary.insert(
             0,
             format!(
