@@ -6,8 +6,14 @@
 //! compared with every known hash in constant time (no early exit, so the
 //! time taken says nothing about which token came close).
 
-use axum::http::HeaderMap;
+use axum::Json;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use creatorflow::tiktok::OrderApi;
+use serde_json::json;
 use sha2::{Digest, Sha256};
+
+use super::AppState;
 
 /// Who a token acts for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +135,77 @@ impl Tokens {
             .ok()?;
         let token = value.strip_prefix("Bearer ")?.trim();
         self.identify(token)
+    }
+}
+
+/// What a request may act on: who it is, and the one tenant it acts for.
+#[derive(Debug, Clone)]
+pub(crate) struct Access<'a> {
+    /// Who the token acts for.
+    pub who: &'a Principal,
+    /// The tenant the request acts on (its own for a tenant token; the
+    /// requested one, else the default, for an admin token).
+    pub tenant: String,
+}
+
+impl Access<'_> {
+    /// The token's name, for the order's history ("who did it").
+    pub fn actor(&self) -> &str {
+        match self.who {
+            Principal::Admin { name } | Principal::Tenant { name, .. } => name,
+            Principal::Metrics => "metrics",
+        }
+    }
+}
+
+fn refuse(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+/// 401: no token, or one nobody issued.
+pub(crate) fn unauthorized() -> Response {
+    refuse(StatusCode::UNAUTHORIZED, "a valid bearer token is required")
+}
+
+/// 404, worded as for anything absent: another tenant's data looks exactly
+/// like data that does not exist.
+pub(crate) fn not_found() -> Response {
+    refuse(StatusCode::NOT_FOUND, "not found")
+}
+
+/// Who may act, on which tenant: the bearer token (401 without a known
+/// one), and the tenant `requested` (`?tenant=`) or, without one, the
+/// token's own tenant (an admin's: the server's default tenant). A tenant
+/// token naming another tenant, the metrics token, or a tenant the server
+/// does not serve: 404, as for an absent order.
+pub(crate) fn authorize<'a, A: OrderApi + 'static>(
+    s: &'a AppState<A>,
+    headers: &HeaderMap,
+    requested: Option<&str>,
+) -> Result<Access<'a>, Response> {
+    let who = s.config.tokens.of_request(headers).ok_or_else(unauthorized)?;
+    let tenant = match (who, requested) {
+        (_, Some(t)) => t.to_owned(),
+        (Principal::Tenant { tenant, .. }, None) => tenant.clone(),
+        (Principal::Admin { .. }, None) => s.config.default_tenant.clone(),
+        (Principal::Metrics, None) => return Err(not_found()),
+    };
+    if !who.may_act_on(&tenant) || s.processor.engine(&tenant).is_none() {
+        return Err(not_found());
+    }
+    Ok(Access { who, tenant })
+}
+
+/// For `/metrics`: an admin token or the metrics token (401 otherwise; a
+/// tenant's token is known but may not read every tenant's figures: 404).
+pub(crate) fn authorize_metrics<A: OrderApi + 'static>(
+    s: &AppState<A>,
+    headers: &HeaderMap,
+) -> Result<(), Response> {
+    match s.config.tokens.of_request(headers) {
+        None => Err(unauthorized()),
+        Some(Principal::Admin { .. } | Principal::Metrics) => Ok(()),
+        Some(Principal::Tenant { .. }) => Err(not_found()),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Connecting a TikTok shop (service.md, "Who may do what"):
 //!
-//! - `POST /api/tiktok/connect[?tenant=ID]` (an admin token, which must name
-//!   the tenant, or the tenant's own token): answers the authorization link
+//! - `POST /api/tiktok/connect[?tenant=ID]` (the tenant's own token, or an
+//!   admin token: the named tenant, else the default one): answers the authorization link
 //!   with a fresh single-use `state`;
 //! - `GET /tiktok/callback?code=…&state=…` (TikTok sends the seller's
 //!   browser here; no token): refuses an unknown, used or expired `state`
@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use creatorflow::tiktok::{AuthError, OrderApi, TokenManager};
 use serde_json::json;
 
-use super::auth::Principal;
+use super::auth::authorize;
 use super::{AppState, SharedStore};
 
 /// The token manager the routes use; `Debug` says only that it is there.
@@ -43,26 +43,10 @@ pub(crate) async fn connect<A: OrderApi + 'static>(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let Some(who) = s.config.tokens.of_request(&headers) else {
-        return error(StatusCode::UNAUTHORIZED, "a bearer token is required");
+    let tenant = match authorize(&s, &headers, q.get("tenant").map(String::as_str)) {
+        Ok(access) => access.tenant,
+        Err(refused) => return refused,
     };
-    let tenant = match (who, q.get("tenant")) {
-        (Principal::Tenant { tenant, .. }, None) => tenant.clone(),
-        (_, Some(t)) => t.clone(),
-        (Principal::Admin { .. }, None) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "`tenant`: name the tenant to connect a shop to",
-            );
-        }
-        (Principal::Metrics, None) => {
-            return error(StatusCode::NOT_FOUND, "no such tenant");
-        }
-    };
-    // Another tenant's, or one not served: the same answer as absent.
-    if !who.may_act_on(&tenant) || s.processor.engine(&tenant).is_none() {
-        return error(StatusCode::NOT_FOUND, "no such tenant");
-    }
     let Some(Connector(tokens)) = &s.config.connector else {
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
