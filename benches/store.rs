@@ -107,6 +107,8 @@ fn step(id: OrderId, k: usize) -> Transition {
         duration_ms: 5,
         actions_executed: json!([{"type": "update_tiktok_status", "outcome": "ok"}]).into(),
         error_message: None,
+        actor: None,
+        pack_version: None,
         at: t0(),
         settle: None,
         enqueue: None,

@@ -470,6 +470,8 @@ impl<S: Store> Inner<S> {
                     duration_ms: 0,
                     actions_executed: crate::model::JsonText::empty_array(),
                     error_message: None,
+                    actor: None,
+                    pack_version: None,
                     at: now,
                     settle: Some(Settle {
                         lease: lease.clone(),
@@ -515,6 +517,8 @@ impl<S: Store> Inner<S> {
             duration_ms,
             actions_executed: crate::store::JsonText::empty_array(),
             error_message: None,
+            actor: None,
+            pack_version: None,
             at,
             settle: None,
             enqueue: None,

@@ -189,6 +189,9 @@ pub(crate) fn history(row: &impl Columns) -> Result<HistoryEntry, StoreError> {
         duration_ms: to_u64(row.int("duration_ms")?, "duration_ms")?,
         actions_executed: json_text(&row.text("actions_executed")?, "actions_executed")?,
         error_message: row.opt_text("error_message")?,
+        // Persisted by the backends once their migrations add the columns.
+        actor: None,
+        pack_version: None,
         at: row.time("created_at")?,
     })
 }

@@ -490,6 +490,8 @@ fn resolve_one(
             duration_ms: t.duration_ms,
             actions_executed: t.actions_executed.clone(),
             error_message: t.error_message.clone(),
+            actor: t.actor.clone(),
+            pack_version: t.pack_version.clone(),
             at,
         },
     ));

@@ -135,6 +135,12 @@ pub struct Transition {
     pub actions_executed: JsonText,
     /// The error, for a step that failed.
     pub error_message: Option<String>,
+    /// Who took the step when a person did (the name of the API token used);
+    /// `None` for the engine's own steps.
+    pub actor: Option<String>,
+    /// The version (content hash) of the rule pack of the engine that took
+    /// the step, so one can tell which pack decided what.
+    pub pack_version: Option<String>,
     /// When the step happened (`updated_at`, `state_changed_at`, the history
     /// row's time, and the time leases are checked against).
     pub at: DateTime<Utc>,
@@ -198,6 +204,11 @@ pub struct HistoryEntry {
     pub actions_executed: JsonText,
     /// The error of a failed step.
     pub error_message: Option<String>,
+    /// Who took the step when a person did (the API token's name).
+    pub actor: Option<String>,
+    /// The version (content hash) of the rule pack of the engine that took
+    /// the step.
+    pub pack_version: Option<String>,
     /// When.
     pub at: DateTime<Utc>,
 }

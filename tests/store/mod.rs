@@ -67,6 +67,8 @@ pub fn step(o: &StoredOrder, to: &str, when: DateTime<Utc>) -> Transition {
         duration_ms: 10,
         actions_executed: creatorflow::store::JsonText::empty_array(),
         error_message: None,
+        actor: None,
+        pack_version: None,
         at: when,
         settle: None,
         enqueue: None,
