@@ -19,11 +19,21 @@ use crate::Outcome;
 /// Where `serve` listens without `--listen` or `listen:`.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
+/// The environment variable of the admin token without `--config`.
+const ADMIN_TOKEN_ENV: &str = "CREATORFLOW_ADMIN_TOKEN";
+
 /// Arguments of `serve`. TikTok credentials come from the configuration's
 /// `tiktok:` section, else from the environment: `TIKTOK_APP_KEY` and
 /// `TIKTOK_APP_SECRET` (required: they verify the webhooks),
-/// `TIKTOK_ACCESS_TOKEN` (for the Order API).
+/// `TIKTOK_ACCESS_TOKEN` (for the Order API). Bearer tokens come from the
+/// configuration, else [`ADMIN_TOKEN_ENV`].
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Tokens: every route but the TikTok webhook, /healthz, /readyz, /tiktok/callback and the
+dashboard page / needs `Authorization: Bearer TOKEN`. With --config the tokens are the
+file's (admin_tokens, tenants[].api_tokens, metrics_token); without it, the admin token
+is read from the environment variable CREATORFLOW_ADMIN_TOKEN. With neither, every
+guarded route answers 401.")]
 pub struct Args {
     #[command(flatten)]
     config: ConfigArgs,
@@ -147,8 +157,13 @@ pub fn run(args: Args) -> Result<Outcome, String> {
             .unwrap_or_default()
     })?;
     let mut config = serve_config(&args, &setup, &app.app_key, &app.app_secret)?;
-    config.tokens = tokens(&setup);
+    config.tokens = tokens(&setup, &process_env);
     setup.print_report();
+    if config.tokens.is_empty() {
+        eprintln!(
+            "no API tokens (none in --config, {ADMIN_TOKEN_ENV} not set): every route but the webhook, the health checks, the callback and the dashboard page answers 401"
+        );
+    }
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let url = store_url(args.store.clone(), &setup);
     runtime()?.block_on(async {
@@ -190,9 +205,13 @@ pub fn run(args: Args) -> Result<Outcome, String> {
 }
 
 /// The bearer tokens of the configuration: admins', tenants', metrics'.
-fn tokens(setup: &Setup) -> Tokens {
+/// Without `--config`: the admin token of [`ADMIN_TOKEN_ENV`], if set.
+fn tokens(setup: &Setup, env: &dyn Fn(&str) -> Option<String>) -> Tokens {
     let Some(c) = &setup.config else {
-        return Tokens::none();
+        return match env(ADMIN_TOKEN_ENV) {
+            Some(token) => Tokens::none().admin(&token),
+            None => Tokens::none(),
+        };
     };
     let mut t = Tokens::none();
     for token in &c.admin_tokens {

@@ -1,5 +1,14 @@
 //! The read endpoints: `/healthz`, `/api/metrics`, `/api/orders` and the
-//! Prometheus `/metrics`. Every read is scoped to one tenant.
+//! Prometheus `/metrics`.
+//!
+//! Every read but `/healthz` needs a bearer token ([`super::auth`]): the
+//! JSON reads are scoped to one tenant (the token's own; an admin's:
+//! `?tenant=`, else the default one) and answer 404 for a tenant the token
+//! may not read, exactly as for an absent order. What spans tenants is for
+//! admins only: in `/api/metrics` the process-wide counters (`webhooks`,
+//! `processor`, `actions`: a webhook or an action is not always one
+//! tenant's), and `/metrics`, which lists every tenant (an admin token or
+//! the `metrics_token`).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -7,14 +16,15 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use creatorflow::Engine;
 use creatorflow::model::Priority;
-use creatorflow::store::{DashboardStore, Inbox, OrderStore, StoredOrder};
+use creatorflow::store::{DashboardStore, Inbox, OrderStore, QueueStore, StoredOrder, TenantScope};
 use creatorflow::tiktok::OrderApi;
 use serde_json::{Value, json};
 
+use super::auth::{Access, Principal, authorize, authorize_metrics, not_found};
 use super::webhook::LATENCY_BUCKETS;
 use super::{AppState, SharedStore};
 
@@ -28,17 +38,17 @@ fn error(status: StatusCode, message: String) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-/// The tenant a read is for: `?tenant=`, or the configured default.
+/// Who reads, and the engine of the tenant read (`?tenant=`, else the
+/// token's own, else the default): 401 without a known token, 404 for a
+/// tenant the token may not read or the server does not serve.
 fn engine<'a, A: OrderApi + 'static>(
     s: &'a AppState<A>,
+    headers: &HeaderMap,
     q: &HashMap<String, String>,
-) -> Result<&'a Engine<SharedStore>, String> {
-    let tenant = q
-        .get("tenant")
-        .map_or(s.config.default_tenant.as_str(), String::as_str);
-    s.processor
-        .engine(tenant)
-        .ok_or_else(|| format!("`tenant`: no tenant `{tenant}` is configured"))
+) -> Result<(Access<'a>, &'a Engine<SharedStore>), Response> {
+    let access = authorize(s, headers, q.get("tenant").map(String::as_str))?;
+    let engine = s.processor.engine(&access.tenant).ok_or_else(not_found)?;
+    Ok((access, engine))
 }
 
 /// `GET /healthz`.
@@ -46,22 +56,28 @@ pub(crate) async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The dashboard figures of `model.md` for one tenant, with the queue, the
-/// action counters, the tenant's inbox and the webhook counters.
+/// The dashboard figures of `model.md` for one tenant, with its queue and
+/// its inbox; for an admin also the process-wide counters (webhooks, the
+/// inbox processor, actions), which span tenants.
 async fn figures<A: OrderApi + 'static>(
     s: &AppState<A>,
+    who: &Principal,
     e: &Engine<SharedStore>,
 ) -> Result<Value, String> {
-    let m = e.metrics().await.map_err(|e| e.to_string())?;
-    let inbox = e
-        .store()
-        .inbox_stats(e.tenant())
+    let (store, tenant, now) = (e.store(), e.tenant(), e.now());
+    let d = store
+        .dashboard(tenant, now, chrono::TimeDelta::hours(1))
         .await
         .map_err(|e| e.to_string())?;
-    let d = &m.dashboard;
+    // The tenant's own queue (the engine's may span every tenant).
+    let queue = store
+        .queue_summary(TenantScope::Tenant(tenant), now)
+        .await
+        .map_err(|e| e.to_string())?;
+    let inbox = store.inbox_stats(tenant).await.map_err(|e| e.to_string())?;
     let active: u64 = d.orders_by_priority.values().sum();
-    Ok(json!({
-        "tenant": e.tenant(),
+    let mut v = json!({
+        "tenant": tenant,
         "now": d.now,
         "window_ms": d.window_ms,
         "orders_processed_per_minute": d.orders_processed_per_minute,
@@ -74,25 +90,31 @@ async fn figures<A: OrderApi + 'static>(
         "orders_by_priority": d.orders_by_priority,
         "viral_orders": d.viral_orders,
         "most_urgent": d.most_urgent.iter().map(summary).collect::<Vec<_>>(),
-        "queue": m.queue,
-        "actions": m.actions,
+        "queue": queue,
         "inbox": inbox,
-        "webhooks": s.stats.counts(),
-        "processor": s.processor.stats(),
         "uptime_s": s.started.elapsed().as_secs(),
-    }))
+    });
+    if matches!(who, Principal::Admin { .. })
+        && let Some(o) = v.as_object_mut()
+    {
+        o.insert("actions".into(), json!(e.executor().stats()));
+        o.insert("webhooks".into(), json!(s.stats.counts()));
+        o.insert("processor".into(), json!(s.processor.stats()));
+    }
+    Ok(v)
 }
 
 /// `GET /api/metrics[?tenant=]`.
 pub(crate) async fn metrics<A: OrderApi + 'static>(
     State(s): State<Arc<AppState<A>>>,
+    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let e = match engine(&s, &q) {
-        Ok(e) => e,
-        Err(m) => return error(StatusCode::NOT_FOUND, m),
+    let (access, e) = match engine(&s, &headers, &q) {
+        Ok(found) => found,
+        Err(refused) => return refused,
     };
-    match figures(&s, e).await {
+    match figures(&s, access.who, e).await {
         Ok(v) => Json(v).into_response(),
         Err(m) => error(StatusCode::INTERNAL_SERVER_ERROR, m),
     }
@@ -133,11 +155,12 @@ fn urgency(o: &StoredOrder) -> (Priority, bool, chrono::DateTime<chrono::Utc>, u
 /// urgent first; with `state=` any order in that state (terminal ones too).
 pub(crate) async fn orders<A: OrderApi + 'static>(
     State(s): State<Arc<AppState<A>>>,
+    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let e = match engine(&s, &q) {
-        Ok(e) => e,
-        Err(m) => return error(StatusCode::NOT_FOUND, m),
+    let (_, e) = match engine(&s, &headers, &q) {
+        Ok(found) => found,
+        Err(refused) => return refused,
     };
     let priority = match q.get("priority").map(|p| (p, Priority::parse(p))) {
         None => None,
@@ -218,10 +241,15 @@ fn label(v: &str) -> String {
 /// A gauge: name, help, and its values by label set.
 type Gauge<'a> = (&'a str, &'a str, Vec<(String, f64)>);
 
-/// `GET /metrics`: Prometheus text format (every configured tenant).
+/// `GET /metrics`: Prometheus text format (every configured tenant), for
+/// an admin token or the metrics token.
 pub(crate) async fn prometheus<A: OrderApi + 'static>(
     State(s): State<Arc<AppState<A>>>,
+    headers: HeaderMap,
 ) -> Response {
+    if let Err(refused) = authorize_metrics(&s, &headers) {
+        return refused;
+    }
     let mut out = String::new();
     let w = s.stats.counts();
     let _ = writeln!(

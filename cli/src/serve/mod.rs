@@ -1,19 +1,23 @@
 //! `creatorflow serve`: the TikTok Shop webhook receiver, the workers, the
 //! inbox processor, reconciliation and the dashboard, in one process.
 //!
-//! | route | what |
-//! |---|---|
-//! | `POST /webhooks/tiktok-shop` | verify the signature over the raw bytes, parse, append to the durable inbox, answer 200 (empty body); 401 bad or missing signature, 400 malformed, 413 too large, 503 if the inbox cannot be written |
-//! | `GET /healthz` | liveness |
-//! | `POST /api/tiktok/connect[?tenant=]` | a bearer token (admin, or the tenant's): the authorization link to connect a shop, with a fresh single-use `state` |
-//! | `GET /tiktok/callback?code=&state=` | TikTok's redirect: 403 for an unknown, used or expired `state`; else the code is exchanged, the shops and tokens stored, their webhooks routed |
-//! | `GET /api/metrics[?tenant=]` | the dashboard figures of `model.md` (JSON) |
-//! | `GET /api/orders[?tenant=&state=&priority=&limit=]` | orders, most urgent first |
-//! | `GET /metrics` | Prometheus text format |
-//! | `GET /` | the dashboard (self-contained HTML, refreshing live) |
+//! | route | token | what |
+//! |---|---|---|
+//! | `POST /webhooks/tiktok-shop` | none (signed by TikTok) | verify the signature over the raw bytes, parse, append to the durable inbox, answer 200 (empty body); 401 bad or missing signature, 400 malformed, 413 too large, 503 if the inbox cannot be written |
+//! | `GET /healthz` | none | liveness |
+//! | `POST /api/tiktok/connect[?tenant=]` | tenant's or admin | the authorization link to connect a shop, with a fresh single-use `state` |
+//! | `GET /tiktok/callback?code=&state=` | none (the single-use `state`) | TikTok's redirect: 403 for an unknown, used or expired `state`; else the code is exchanged, the shops and tokens stored, their webhooks routed |
+//! | `GET /api/metrics[?tenant=]` | tenant's or admin | the dashboard figures of `model.md` (JSON); the process-wide counters for admins only |
+//! | `GET /api/orders[?tenant=&state=&priority=&limit=]` | tenant's or admin | orders, most urgent first |
+//! | `GET /metrics` | admin or `metrics_token` | Prometheus text format, every tenant |
+//! | `GET /` | none (a page with no data; its scripts send the token) | the dashboard (self-contained HTML, refreshing live) |
 //!
-//! Shops map to tenants by configuration; every read is scoped to one
-//! tenant (`?tenant=`, or the default one). Processing happens after the
+//! Tokens ([`auth`]): `Authorization: Bearer TOKEN`; none or an unknown
+//! one: 401; a tenant's token on another tenant (or on `/metrics`): 404,
+//! worded exactly as an absent order. Every read is scoped to one tenant:
+//! a tenant token's own; an admin's `?tenant=`, else the default one.
+//!
+//! Shops map to tenants by configuration. Processing happens after the
 //! acknowledgement, in the library's [`creatorflow::service`]: the inbox
 //! processor claims entries, applies them to the tenant's engine, and marks
 //! them processed. This module is only the HTTP layer over it.
