@@ -16,7 +16,9 @@ use creatorflow::store::{Inbox, OrderStore};
 use creatorflow::tiktok::{HttpConfig, HttpOrderApi};
 use creatorflow::{EngineBuilder, SystemClock};
 use creatorflow_cli::load::{LoadConfig, run as load};
-use creatorflow_cli::serve::{Running, ServeConfig, SharedStore, engines, start, start_with};
+use creatorflow_cli::serve::{
+    Running, ServeConfig, SharedStore, Tokens, engines, start, start_with,
+};
 use support::*;
 
 fn config() -> ServeConfig {
@@ -26,6 +28,7 @@ fn config() -> ServeConfig {
     c.poll_every = None;
     c.idle_poll = Duration::from_millis(20);
     c.body_limit = 8 * 1024;
+    c.tokens = Tokens::none().admin(ADMIN_TOKEN);
     c
 }
 
@@ -197,21 +200,12 @@ async fn awaiting_shipment_is_fetched_from_the_api_and_processed_to_shipped() {
         orders["orders"].as_array().unwrap().is_empty(),
         "no active order"
     );
-    let bad = reqwest::get(format!("{base}/api/orders?priority=soon"))
-        .await
-        .unwrap();
-    assert_eq!(bad.status().as_u16(), 400);
-    assert!(bad.text().await.unwrap().contains("`priority`"));
-    let unknown = reqwest::get(format!("{base}/api/metrics?tenant=nobody"))
-        .await
-        .unwrap();
-    assert_eq!(unknown.status().as_u16(), 404);
-    let prom = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (status, bad) = get_admin(&base, "/api/orders?priority=soon").await;
+    assert_eq!(status, 400);
+    assert!(bad.contains("`priority`"), "{bad}");
+    assert_eq!(get_admin(&base, "/api/metrics?tenant=nobody").await.0, 404);
+    let (status, prom) = get_admin(&base, "/metrics").await;
+    assert_eq!(status, 200);
     assert!(
         prom.contains("creatorflow_webhooks_total{result=\"accepted\"} 2"),
         "{prom}"
@@ -220,7 +214,12 @@ async fn awaiting_shipment_is_fetched_from_the_api_and_processed_to_shipped() {
         "creatorflow_orders{{tenant=\"{TENANT}\",state=\"delivered\"}} 1"
     )));
     assert!(prom.contains("creatorflow_webhook_ack_seconds_count 2"));
-    assert_eq!(get_json(&base, "/healthz").await["status"], "ok");
+    let health = call(&base, reqwest::Method::GET, "/healthz", None).await;
+    assert_eq!(
+        health,
+        (200, r#"{"status":"ok"}"#.to_owned()),
+        "no token needed"
+    );
     running.stop().await;
 }
 
@@ -395,14 +394,11 @@ async fn orders_come_most_urgent_first_and_filter_by_priority_and_state() {
     assert_eq!(ids(&received), ["c"]);
     let none = get_json(&base, "/api/orders?state=delivered").await;
     assert_eq!(none["total"], 0);
-    let bad = reqwest::get(format!("{base}/api/orders?state=teleported"))
-        .await
-        .unwrap();
-    assert_eq!(bad.status().as_u16(), 400);
-    let bad = reqwest::get(format!("{base}/api/orders?limit=0"))
-        .await
-        .unwrap();
-    assert_eq!(bad.status().as_u16(), 400);
+    assert_eq!(
+        get_admin(&base, "/api/orders?state=teleported").await.0,
+        400
+    );
+    assert_eq!(get_admin(&base, "/api/orders?limit=0").await.0, 400);
     running.stop().await;
 }
 

@@ -46,6 +46,7 @@ fn spawn(store: &str, api_base: &str) -> Server {
         .env("TIKTOK_APP_KEY", APP_KEY)
         .env("TIKTOK_APP_SECRET", APP_SECRET)
         .env("TIKTOK_ACCESS_TOKEN", "token")
+        .env("CREATORFLOW_ADMIN_TOKEN", ADMIN_TOKEN)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -22,7 +22,6 @@ use support::*;
 
 const HOOK_SECRET: &str = "hook-secret-for-the-e2e-test";
 const TENANT_TOKEN: &str = "creator-1-token-e2e";
-const ADMIN_TOKEN: &str = "admin-token-e2e";
 /// The product the creator's own rule makes urgent.
 const HOT_PRODUCT: &str = "1729587769570529000";
 const OTHER_PRODUCT: &str = "1729587769570529999";

@@ -19,6 +19,8 @@ pub const SHOP: &str = "7494049642642441621";
 pub const SHOP2: &str = "7494049642642441622";
 pub const CIPHER: &str = "ROW_test";
 pub const TENANT: &str = "creator-1";
+/// The admin bearer token the test servers are given; [`get_json`] sends it.
+pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
 
 /// The Order API's JSON for one order awaiting shipment.
 pub fn order_json(id: &str, status: &str) -> String {
@@ -143,14 +145,33 @@ pub async fn post_signed(base: &str, body: &[u8]) -> (u16, String) {
     post(base, body, Some(&sign(body))).await
 }
 
-/// GETs JSON.
+/// Sends `method path` with `Authorization: Bearer TOKEN` if a token is
+/// given; (status, body).
+pub async fn call(
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, String) {
+    let mut req = reqwest::Client::new().request(method, format!("{base}{path}"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let r = req.send().await.expect("request");
+    let status = r.status().as_u16();
+    (status, r.text().await.expect("body"))
+}
+
+/// GETs with the admin token; (status, body).
+pub async fn get_admin(base: &str, path: &str) -> (u16, String) {
+    call(base, reqwest::Method::GET, path, Some(ADMIN_TOKEN)).await
+}
+
+/// GETs JSON with the admin token.
 pub async fn get_json(base: &str, path: &str) -> Value {
-    reqwest::get(format!("{base}{path}"))
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json")
+    let (status, body) = get_admin(base, path).await;
+    assert_eq!(status, 200, "GET {path}: {body}");
+    serde_json::from_str(&body).expect("json")
 }
 
 /// Polls `f` until it returns `Some`, for at most `limit`.
