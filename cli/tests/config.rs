@@ -23,6 +23,7 @@ const ENV: &[(&str, &str)] = &[
     ("HOOK_SECRET", "hook-s3cret-v4lue"),
     ("ADMIN_TOKEN", "admin-t0ken-v4lue"),
     ("CREATOR1_TOKEN", "creator1-t0ken-v4lue"),
+    ("METRICS_TOKEN", "metrics-t0ken-v4lue"),
     ("EMPTY_VAR", ""),
 ];
 
@@ -367,10 +368,33 @@ fn the_start_up_report_lists_the_bindings_without_secrets() {
     );
 }
 
+/// One request on a fresh connection: the answer's status (0: no answer).
+fn status_of(addr: &str, method: &str, path: &str, token: Option<&str>) -> u16 {
+    use std::io::{Read, Write};
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.write_all(
+        format!("{method} {path} HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .expect("request");
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).expect("answer");
+    answer
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|a| a.get(..3))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `serve --config` alone: the file's listen address, its bindings, and
+/// its tokens, read from the environment (`${…}`), as configured: a
+/// tenant's token reads its tenant only, an admin's every tenant, the
+/// metrics token `/metrics` only.
 #[test]
 fn serve_runs_from_the_configuration_alone() {
     let c = TempConfig::new(&format!(
-        "store: memory\nlisten: 127.0.0.1:0\nrules: {0}\ntiktok:\n  app_key: ${{TIKTOK_APP_KEY}}\n  app_secret: ${{TIKTOK_APP_SECRET}}\n  api_base: http://127.0.0.1:9\n  poll_every: 0\ntenants:\n  - id: lamps\n    shops: [\"7494049642642441621\"]\n    rules: {0}\n{MACHINE_BINDINGS}",
+        "store: memory\nlisten: 127.0.0.1:0\nrules: {0}\ntiktok:\n  app_key: ${{TIKTOK_APP_KEY}}\n  app_secret: ${{TIKTOK_APP_SECRET}}\n  api_base: http://127.0.0.1:9\n  poll_every: 0\ntenants:\n  - id: lamps\n    shops: [\"7494049642642441621\"]\n    rules: {0}\n    api_tokens: [\"${{CREATOR1_TOKEN}}\"]\n  - id: desks\nadmin_tokens: [\"${{ADMIN_TOKEN}}\"]\nmetrics_token: ${{METRICS_TOKEN}}\n{MACHINE_BINDINGS}",
         pack("urgent")
     ));
     let mut child = bin()
@@ -388,20 +412,41 @@ fn serve_runs_from_the_configuration_alone() {
         .trim()
         .strip_prefix("listening on http://")
         .map(str::to_owned);
-    let health = addr.as_deref().map(|a| {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(a).expect("connect");
-        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .expect("request");
-        let mut answer = String::new();
-        s.read_to_string(&mut answer).expect("answer");
-        answer
+    let statuses = addr.as_deref().map(|a| {
+        let [tenant, admin, metrics] =
+            ["CREATOR1_TOKEN", "ADMIN_TOKEN", "METRICS_TOKEN"].map(|n| env(n).expect("token"));
+        let tenant = Some(tenant.as_str());
+        let admin = Some(admin.as_str());
+        let metrics = Some(metrics.as_str());
+        [
+            ("GET", "/healthz", None, 200),
+            ("GET", "/api/orders", None, 401),
+            ("GET", "/api/orders", Some("app-key-v4lue"), 401),
+            ("GET", "/api/orders", tenant, 200),
+            ("GET", "/api/orders?tenant=desks", tenant, 404),
+            ("GET", "/api/orders?tenant=desks", admin, 200),
+            ("GET", "/api/metrics?tenant=lamps", admin, 200),
+            ("GET", "/api/metrics", metrics, 404),
+            ("GET", "/metrics", tenant, 404),
+            ("GET", "/metrics", metrics, 200),
+            ("GET", "/metrics", admin, 200),
+        ]
+        .map(|(method, path, token, want)| {
+            (
+                path,
+                token.is_some(),
+                want,
+                status_of(a, method, path, token),
+            )
+        })
     });
     let _ = child.kill();
     let out = child.wait_with_output().expect("wait");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let health = health.unwrap_or_else(|| panic!("no listening line: {line:?} {stderr}"));
-    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let statuses = statuses.unwrap_or_else(|| panic!("no listening line: {line:?} {stderr}"));
+    for (path, token, want, got) in statuses {
+        assert_eq!(got, want, "{path} (a token: {token}) {stderr}");
+    }
     assert!(
         stderr.contains("action escalate_priority -> engine"),
         "{stderr}"
@@ -411,9 +456,12 @@ fn serve_runs_from_the_configuration_alone() {
         "{stderr}"
     );
     assert!(
-        !stderr.contains("every action type is simulated"),
+        !stderr.contains("every action type is simulated") && !stderr.contains("no API tokens"),
         "{stderr}"
     );
+    for (name, value) in ENV.iter().filter(|(_, v)| !v.is_empty()) {
+        assert!(!stderr.contains(value), "{name}'s value in the log");
+    }
 }
 
 /// The `http` binding end to end: a rule of the configured pack fires on

@@ -26,31 +26,40 @@ impl Drop for Server {
     }
 }
 
+/// `serve` on `store` calling `api_base`, the admin token in the environment.
+fn command(store: &str, api_base: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_creatorflow"));
+    c.args([
+        "serve",
+        "--store",
+        store,
+        "--listen",
+        "127.0.0.1:0",
+        "--shop",
+        &format!("{SHOP}={TENANT}"),
+        "--api-base",
+        api_base,
+        "--poll-every",
+        "0",
+        "--poll-ms",
+        "20",
+    ])
+    .env("TIKTOK_APP_KEY", APP_KEY)
+    .env("TIKTOK_APP_SECRET", APP_SECRET)
+    .env("TIKTOK_ACCESS_TOKEN", "token")
+    .env("CREATORFLOW_ADMIN_TOKEN", ADMIN_TOKEN)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
+    c
+}
+
 fn spawn(store: &str, api_base: &str) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_creatorflow"))
-        .args([
-            "serve",
-            "--store",
-            store,
-            "--listen",
-            "127.0.0.1:0",
-            "--shop",
-            &format!("{SHOP}={TENANT}"),
-            "--api-base",
-            api_base,
-            "--poll-every",
-            "0",
-            "--poll-ms",
-            "20",
-        ])
-        .env("TIKTOK_APP_KEY", APP_KEY)
-        .env("TIKTOK_APP_SECRET", APP_SECRET)
-        .env("TIKTOK_ACCESS_TOKEN", "token")
-        .env("CREATORFLOW_ADMIN_TOKEN", ADMIN_TOKEN)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn creatorflow serve");
+    start(command(store, api_base))
+}
+
+/// Starts `c`; returns once it prints where it listens.
+fn start(mut c: Command) -> Server {
+    let mut child = c.spawn().expect("spawn creatorflow serve");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
     BufReader::new(stdout)
@@ -62,6 +71,33 @@ fn spawn(store: &str, api_base: &str) -> Server {
         .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
         .to_owned();
     Server { child, base }
+}
+
+/// Without `--config` and without `CREATORFLOW_ADMIN_TOKEN` there is no
+/// token: `serve` says so at start-up, and every guarded route answers 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_any_token_serve_says_so_and_answers_401() {
+    let (_mock, api) = mock_api().await;
+    let mut c = command("memory:", &api);
+    c.env_remove("CREATORFLOW_ADMIN_TOKEN")
+        .stderr(Stdio::piped());
+    let mut server = start(c);
+    let base = server.base.clone();
+    for path in ["/api/orders", "/api/metrics", "/metrics"] {
+        assert_eq!(get_admin(&base, path).await.0, 401, "{path}");
+    }
+    assert_eq!(get_admin(&base, "/healthz").await.0, 200);
+    let _ = server.child.kill();
+    let mut stderr = String::new();
+    if let Some(mut pipe) = server.child.stderr.take() {
+        std::io::Read::read_to_string(&mut pipe, &mut stderr).expect("stderr");
+    }
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("CREATORFLOW_ADMIN_TOKEN"))
+        .collect();
+    assert_eq!(said.len(), 1, "one line: {stderr}");
+    assert!(said[0].contains("401"), "{stderr}");
 }
 
 #[test]
