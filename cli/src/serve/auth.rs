@@ -132,14 +132,18 @@ impl Tokens {
         found
     }
 
-    /// Who the request's `Authorization: Bearer TOKEN` acts for, if anyone.
+    /// Who the request's `Authorization: Bearer TOKEN` acts for, if anyone
+    /// (the scheme's case does not matter, RFC 7235).
     pub fn of_request(&self, headers: &HeaderMap) -> Option<&Principal> {
         let value = headers
             .get(axum::http::header::AUTHORIZATION)?
             .to_str()
             .ok()?;
-        let token = value.strip_prefix("Bearer ")?.trim();
-        self.identify(token)
+        let (scheme, token) = value.split_once(' ')?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return None;
+        }
+        self.identify(token.trim())
     }
 }
 
@@ -249,7 +253,11 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("authorization", "Bearer a-secret".parse().expect("header"));
         assert!(t.of_request(&h).is_some());
+        h.insert("authorization", "bearer a-secret".parse().expect("header"));
+        assert!(t.of_request(&h).is_some(), "the scheme is case-insensitive");
         h.insert("authorization", "a-secret".parse().expect("header"));
         assert!(t.of_request(&h).is_none(), "the Bearer prefix is required");
+        h.insert("authorization", "Basic a-secret".parse().expect("header"));
+        assert!(t.of_request(&h).is_none(), "another scheme");
     }
 }
