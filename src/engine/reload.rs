@@ -28,7 +28,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::builder::used_action_types;
-use super::{Engine, EngineError, Inner, lock};
+use super::{BuildError, Engine, EngineError, Inner, lock};
 use crate::model::{Impact, JsonText, Priority};
 use crate::rules::{Decision, RuleEngine, RulePack};
 use crate::store::Store;
@@ -40,13 +40,7 @@ impl<S: Store + 'static> Engine<S> {
     /// for what happens to the window facts.
     pub async fn reload_rules(&self, pack: RulePack) -> Result<String, EngineError> {
         let inner = &*self.inner;
-        let missing = inner
-            .executor
-            .registry()
-            .missing(used_action_types(&inner.machine, &pack));
-        if !missing.is_empty() {
-            return Err(crate::engine::BuildError::MissingHandlers { missing }.into());
-        }
+        self.can_run(&pack)?;
         // The windows as a restart would rebuild them, before they move on.
         self.restore().await?;
         let pack = Arc::new(pack);
@@ -66,6 +60,22 @@ impl<S: Store + 'static> Engine<S> {
         }
         *lock(&inner.pack) = pack;
         Ok(version)
+    }
+
+    /// Whether this engine can run `pack`: every action type its rules use
+    /// has a handler (what [`EngineBuilder::build`](super::EngineBuilder::build)
+    /// checks, and [`Engine::reload_rules`] before swapping).
+    pub fn can_run(&self, pack: &RulePack) -> Result<(), BuildError> {
+        let inner = &*self.inner;
+        let missing = inner
+            .executor
+            .registry()
+            .missing(used_action_types(&inner.machine, pack));
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(BuildError::MissingHandlers { missing })
+        }
     }
 
     /// The version of the pack this engine evaluates now.

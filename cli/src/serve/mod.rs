@@ -10,6 +10,7 @@
 //! | `GET /api/metrics[?tenant=]` | the dashboard figures of `model.md` (JSON) |
 //! | `GET /api/orders[?tenant=&state=&priority=&limit=]` | orders, most urgent first |
 //! | `GET /metrics` | Prometheus text format |
+//! | `POST /api/rules/reload` | admin token: load the rule packs again and swap them (`reload`); 422 with every diagnostic when wrong |
 //! | `GET /` | the dashboard (self-contained HTML, refreshing live) |
 //!
 //! Shops map to tenants by configuration; every read is scoped to one
@@ -22,6 +23,7 @@ mod api;
 pub mod auth;
 mod connect;
 mod dashboard;
+pub mod reload;
 mod webhook;
 
 use std::collections::BTreeSet;
@@ -41,6 +43,7 @@ use tokio::task::JoinHandle;
 
 pub use auth::{Principal, Tokens};
 pub use connect::Connector;
+pub use reload::{PackSource, Packs, ReloadError};
 pub use webhook::WebhookStats;
 
 /// The store every engine of the server shares (clones share the database).
@@ -77,6 +80,9 @@ pub struct ServeConfig {
     /// Connecting shops through TikTok's authorization (`None`: the
     /// connect routes answer 503).
     pub connector: Option<Connector>,
+    /// Where `POST /api/rules/reload` loads the packs from (`None`: it
+    /// answers 503).
+    pub rules: Option<PackSource>,
 }
 
 impl ServeConfig {
@@ -97,6 +103,7 @@ impl ServeConfig {
             inbox_retention: Duration::from_secs(7 * 24 * 3600),
             tokens: Tokens::none(),
             connector: None,
+            rules: None,
         }
     }
 }
@@ -321,6 +328,7 @@ fn router<A: OrderApi + 'static>(state: Arc<AppState<A>>, body_limit: usize) -> 
         .route("/api/metrics", get(api::metrics::<A>))
         .route("/api/orders", get(api::orders::<A>))
         .route("/metrics", get(api::prometheus::<A>))
+        .route("/api/rules/reload", post(reload::reload_rules::<A>))
         .route("/", get(dashboard::page))
         .with_state(state)
 }
