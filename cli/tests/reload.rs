@@ -6,7 +6,7 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -185,25 +185,24 @@ impl Server {
 }
 
 fn spawn(store: &str, api_base: &str, rules: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_creatorflow"))
-        .args(["serve", "--store", store, "--listen", "127.0.0.1:0"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_creatorflow"));
+    cmd.args(["serve", "--store", store, "--listen", "127.0.0.1:0"])
+        .args(["--shop", &format!("{SHOP}={TENANT}")])
         .args([
-            "--shop",
-            &format!("{SHOP}={TENANT}"),
             "--api-base",
             api_base,
+            "--poll-every",
+            "0",
+            "--poll-ms",
+            "20",
         ])
-        .args(["--poll-every", "0", "--poll-ms", "20", "--rules"])
+        .arg("--rules")
         .arg(rules)
-        .env("TIKTOK_APP_KEY", APP_KEY)
-        .env("TIKTOK_APP_SECRET", APP_SECRET)
-        .env("TIKTOK_ACCESS_TOKEN", "token")
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn creatorflow serve");
+        .stderr(Stdio::piped());
+    let mut child = app_env(&mut cmd).spawn().expect("spawn creatorflow serve");
     let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
+    let (tx, stderr_lines) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             eprintln!("serve: {line}");
@@ -212,19 +211,11 @@ fn spawn(store: &str, api_base: &str, rules: &Path) -> Server {
             }
         }
     });
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("the listening line");
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_owned();
+    let base = listening_base(&mut child);
     Server {
         child,
         base,
-        stderr: rx,
+        stderr: stderr_lines,
     }
 }
 

@@ -195,6 +195,11 @@ pub(crate) fn history(row: &impl Columns) -> Result<HistoryEntry, StoreError> {
     })
 }
 
+/// Decodes an order's stored ingest decision (`orders.decision`), if any.
+pub(crate) fn decision(text: Option<String>) -> Result<Option<super::JsonText>, StoreError> {
+    text.map(|d| json_text(&d, "decision")).transpose()
+}
+
 /// Decodes the history rows of an order.
 pub(crate) fn history_rows<R: Columns>(rows: &[R]) -> Result<Vec<HistoryEntry>, StoreError> {
     rows.iter().map(history).collect()

@@ -90,9 +90,7 @@ async fn with_history_in(
     Ok(Some(OrderWithHistory {
         order,
         history,
-        decision: decision
-            .map(|d| decode::json_text(&d, "decision"))
-            .transpose()?,
+        decision: decode::decision(decision)?,
     }))
 }
 

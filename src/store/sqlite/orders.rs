@@ -168,9 +168,7 @@ impl OrderStore for SqliteStore {
         Ok(Some(OrderWithHistory {
             order,
             history,
-            decision: decision
-                .map(|d| decode::json_text(&d, "decision"))
-                .transpose()?,
+            decision: decode::decision(decision)?,
         }))
     }
 
