@@ -77,6 +77,7 @@ async fn fresh(s: &AnyStore, next: &AtomicUsize, n: usize, work: bool) -> Vec<Or
                         run_at: t0(),
                         payload: json!({"step": 1}),
                     }),
+                    decision: None,
                 }
             })
             .collect();

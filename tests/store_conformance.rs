@@ -121,6 +121,8 @@ macro_rules! all_backends {
                 order_events_batch_in_order,
                 cursors_round_trip,
                 order_shop_id_round_trips,
+                history_records_actor_and_pack_version,
+                decision_is_stored_with_a_new_order,
                 shops_put_get_list_replace,
                 shops_are_tenant_scoped,
                 rotate_tokens_is_compare_and_set,
@@ -699,6 +701,7 @@ mod postgres_only {
         let mk = |id: &str| NewOrder {
             order: order(id, 0, ""),
             work: Some(work("advance", Priority::Standard)),
+            decision: None,
         };
         let b = s.create_orders("B", &[mk("b1")]).await.unwrap()[0]
             .clone()
@@ -1100,6 +1103,7 @@ mod postgres_only {
                 .map(|i| NewOrder {
                     order: order(&format!("{tenant}-{i}"), i, ""),
                     work: Some(work("advance", Priority::ALL[(i % 4) as usize])),
+                    decision: None,
                 })
                 .collect();
             for r in first.create_orders(tenant, &batch).await.unwrap() {
@@ -1194,6 +1198,7 @@ mod postgres_only {
                 let new = NewOrder {
                     order: order("o1", 0, ""),
                     work: None,
+                    decision: None,
                 };
                 s.create_orders("t1", &[new]).await
             })

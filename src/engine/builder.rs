@@ -194,28 +194,11 @@ impl<S: Store + 'static> EngineBuilder<S> {
         self
     }
 
-    /// The action types the machine's transitions (actions, rollbacks and
-    /// their compensations) and the rule pack's rules run through handlers.
-    fn used_action_types(&self) -> Vec<&ActionType> {
-        let machine = self
-            .machine
-            .transitions()
-            .iter()
-            .flat_map(|t| t.actions.iter().chain(&t.rollback));
-        let rules = self.pack.rules().iter().flat_map(|r| &r.actions);
-        machine
-            .chain(rules)
-            .flat_map(|a| std::iter::once(a).chain(a.rollback.as_deref()))
-            .map(|a| &a.kind)
-            .filter(|k| !rule_actions::applied_by_engine(k))
-            .collect()
-    }
-
     /// Builds the engine; refuses when an action type the machine or the
     /// rule pack uses has no handler.
     pub fn build(mut self) -> Result<Engine<S>, BuildError> {
         let registry = self.handlers.take().unwrap_or_default();
-        let missing = registry.missing(self.used_action_types());
+        let missing = registry.missing(used_action_types(&self.machine, &self.pack));
         if !missing.is_empty() {
             return Err(BuildError::MissingHandlers { missing });
         }
@@ -228,7 +211,8 @@ impl<S: Store + 'static> EngineBuilder<S> {
                 store: self.store,
                 machine: self.machine,
                 rules: Mutex::new(RuleEngine::new(self.pack.clone())),
-                pack: self.pack,
+                pack: Mutex::new(self.pack),
+                gate: tokio::sync::RwLock::new(()),
                 clock: self.clock,
                 executor,
                 lanes: self.lanes,
@@ -246,6 +230,25 @@ impl<S: Store + 'static> EngineBuilder<S> {
             }),
         })
     }
+}
+
+/// The action types `machine`'s transitions (actions, rollbacks and their
+/// compensations) and `pack`'s rules run through handlers.
+pub(super) fn used_action_types<'a>(
+    machine: &'a Machine,
+    pack: &'a RulePack,
+) -> Vec<&'a ActionType> {
+    let transitions = machine
+        .transitions()
+        .iter()
+        .flat_map(|t| t.actions.iter().chain(&t.rollback));
+    let rules = pack.rules().iter().flat_map(|r| &r.actions);
+    transitions
+        .chain(rules)
+        .flat_map(|a| std::iter::once(a).chain(a.rollback.as_deref()))
+        .map(|a| &a.kind)
+        .filter(|k| !rule_actions::applied_by_engine(k))
+        .collect()
 }
 
 #[cfg(test)]

@@ -32,6 +32,10 @@ pub enum EngineError {
     /// The engine was configured inconsistently.
     #[error("engine configuration: {0}")]
     Config(String),
+    /// A rule pack the engine cannot run (an action type without a
+    /// handler): [`Engine::reload_rules`](super::Engine::reload_rules) refused it.
+    #[error(transparent)]
+    Build(#[from] BuildError),
 }
 
 /// Why [`EngineBuilder::build`](super::EngineBuilder::build) refused.

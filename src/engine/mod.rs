@@ -89,6 +89,7 @@ mod error;
 pub mod external;
 mod known;
 mod lanes;
+mod reload;
 mod restore;
 mod rule_actions;
 mod rule_stats;
@@ -188,7 +189,12 @@ struct Inner<S> {
     store: S,
     machine: Machine,
     rules: Mutex<RuleEngine>,
-    pack: Arc<RulePack>,
+    /// The pack `rules` evaluates (its version goes on every transition).
+    pack: Mutex<Arc<RulePack>>,
+    /// Held (shared) by an ingest from evaluation to store write; held
+    /// alone by a reload that rebuilds the window facts from the store, so
+    /// that no order is evaluated or stored meanwhile (see `reload`).
+    gate: tokio::sync::RwLock<()>,
     clock: Arc<dyn Clock>,
     executor: Executor,
     lanes: Lanes,
@@ -369,6 +375,8 @@ impl<S: Store + 'static> Engine<S> {
     ) -> Result<Vec<Result<Ingested, EngineError>>, EngineError> {
         self.restore().await?;
         let inner = &*self.inner;
+        // A reload rebuilding the windows waits for this batch to be stored.
+        let _gate = inner.gate.read().await;
         let now = inner.clock.now();
         let mut batch = Vec::with_capacity(orders.len());
         let mut rule_errors = Vec::with_capacity(orders.len());
@@ -385,7 +393,11 @@ impl<S: Store + 'static> Engine<S> {
                 if known.contains(&order.tiktok_order_id)
                     || in_batch.insert(order.tiktok_order_id.clone(), ()).is_some()
                 {
-                    batch.push(NewOrder { order, work: None });
+                    batch.push(NewOrder {
+                        order,
+                        work: None,
+                        decision: None,
+                    });
                     rule_errors.push(None);
                     continue;
                 }
@@ -424,7 +436,12 @@ impl<S: Store + 'static> Engine<S> {
                     payload: rule_actions::payload(rules.pack(), &decision),
                     ..inner.first_work(order.priority, now)
                 });
-                batch.push(NewOrder { order, work });
+                let decision = reload::ingest_decision(rules.pack(), &decision);
+                batch.push(NewOrder {
+                    order,
+                    work,
+                    decision,
+                });
                 rule_errors.push(error);
             }
         }

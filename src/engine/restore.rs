@@ -42,7 +42,6 @@ impl<S: Store + 'static> Engine<S> {
         let n = inner
             .restored
             .get_or_try_init(|| async {
-                let now = inner.clock.now();
                 let reach = {
                     let rules = lock(&inner.rules).window_reach();
                     if inner.enricher.is_some() {
@@ -51,27 +50,7 @@ impl<S: Store + 'static> Engine<S> {
                         rules
                     }
                 };
-                if reach <= TimeDelta::zero() {
-                    return Ok::<usize, EngineError>(0);
-                }
-                let since = now - reach;
-                let mut recent: Vec<Order> = Vec::new();
-                let mut after = None;
-                loop {
-                    let page = inner.store.list_orders(&inner.tenant, after, PAGE).await?;
-                    let Some(last) = page.last() else { break };
-                    after = Some(last.id);
-                    let full = page.len() == PAGE;
-                    recent.extend(
-                        page.into_iter()
-                            .map(|s| s.order)
-                            .filter(|o| o.created_at >= since),
-                    );
-                    if !full {
-                        break;
-                    }
-                }
-                recent.sort_by_key(|o| o.created_at);
+                let recent = self.recent_orders(reach).await?;
                 let mut rules = lock(&inner.rules);
                 let mut enricher = inner.enricher.as_ref().map(|e| lock(e));
                 for o in &recent {
@@ -80,9 +59,37 @@ impl<S: Store + 'static> Engine<S> {
                         e.record(&o.product_id, &o.customer_handle, o.created_at, o.quantity);
                     }
                 }
-                Ok(recent.len())
+                Ok::<usize, EngineError>(recent.len())
             })
             .await?;
         Ok(*n)
+    }
+
+    /// The tenant's orders created within `reach` of now, oldest first
+    /// (none for a reach of zero).
+    pub(super) async fn recent_orders(&self, reach: TimeDelta) -> Result<Vec<Order>, EngineError> {
+        let inner = &*self.inner;
+        if reach <= TimeDelta::zero() {
+            return Ok(Vec::new());
+        }
+        let since = inner.clock.now() - reach;
+        let mut recent: Vec<Order> = Vec::new();
+        let mut after = None;
+        loop {
+            let page = inner.store.list_orders(&inner.tenant, after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            let full = page.len() == PAGE;
+            recent.extend(
+                page.into_iter()
+                    .map(|s| s.order)
+                    .filter(|o| o.created_at >= since),
+            );
+            if !full {
+                break;
+            }
+        }
+        recent.sort_by_key(|o| o.created_at);
+        Ok(recent)
     }
 }

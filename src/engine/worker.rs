@@ -298,7 +298,7 @@ impl<S: Store> Inner<S> {
         let mut spent_ms = 0;
         let mut asked = None;
         if !payload.is_null() && state == *self.machine.initial() {
-            let asked = asked.insert(rule_actions::from_payload(&self.pack, payload));
+            let asked = asked.insert(rule_actions::from_payload(&self.current_pack(), payload));
             if !asked.actions.is_empty() {
                 let run = self.executor.run_step(Step {
                     order: &stored.order,
@@ -471,7 +471,7 @@ impl<S: Store> Inner<S> {
                     actions_executed: crate::model::JsonText::empty_array(),
                     error_message: None,
                     actor: None,
-                    pack_version: None,
+                    pack_version: Some(self.pack_version()),
                     at: now,
                     settle: Some(Settle {
                         lease: lease.clone(),
@@ -518,7 +518,7 @@ impl<S: Store> Inner<S> {
             actions_executed: crate::store::JsonText::empty_array(),
             error_message: None,
             actor: None,
-            pack_version: None,
+            pack_version: Some(self.pack_version()),
             at,
             settle: None,
             enqueue: None,

@@ -312,6 +312,48 @@ impl RuleEngine {
     pub fn window_entries(&self) -> usize {
         self.st.products.len() + self.st.customers.len()
     }
+
+    /// Whether the window facts this engine holds are everything `pack`'s
+    /// windows count: the orders of each kind of key `pack` counts by
+    /// (product, customer) were recorded, as far back as `pack` reaches.
+    /// When they are, [`RuleEngine::swap_pack`] loses nothing; otherwise the
+    /// windows must be rebuilt from the orders (as after a restart).
+    pub fn holds_windows_for(&self, pack: &RulePack) -> bool {
+        let by_customer = |p: &RulePack| {
+            p.windows()
+                .iter()
+                .any(|w| w.kind == WindowKind::CustomerOrders)
+        };
+        let by_product = |p: &RulePack| {
+            p.windows()
+                .iter()
+                .any(|w| w.kind != WindowKind::CustomerOrders)
+        };
+        pack.max_window_ms() <= self.pack.max_window_ms()
+            && (!by_customer(pack) || by_customer(&self.pack))
+            && (!by_product(pack) || by_product(&self.pack))
+    }
+
+    /// Evaluates `pack` from now on, keeping what does not depend on the
+    /// pack: the window facts (orders counted per product and customer; see
+    /// [`RuleEngine::holds_windows_for`]) and, for every rule of `pack`
+    /// whose id the old pack has, its rate-limit log and statistics (other
+    /// rules start afresh).
+    pub fn swap_pack(&mut self, pack: Arc<RulePack>) {
+        let n = pack.rules().len();
+        let mut fires = vec![TimeLog::default(); n];
+        let mut stats = vec![StatsAcc::default(); n];
+        for (i, r) in pack.rules().iter().enumerate() {
+            if let Some(j) = self.pack.index_of(&r.id) {
+                fires[i] = std::mem::take(&mut self.st.fires[j]);
+                stats[i] = std::mem::take(&mut self.st.stats[j]);
+            }
+        }
+        self.st.fires = fires;
+        self.st.stats = stats;
+        self.st.window_values = vec![0; pack.windows().len()];
+        self.pack = pack;
+    }
 }
 
 impl Recorder<'_> {

@@ -141,7 +141,12 @@ impl PackLoader {
         if all.iter().any(|d| d.severity() == diag::Severity::Error) {
             return Err(PackError::Invalid(all));
         }
-        Ok(RulePack::new(rules, all, sandbox))
+        Ok(RulePack::new(
+            rules,
+            all,
+            sandbox,
+            RulePack::version_of(sources),
+        ))
     }
 
     fn load_file(&self, text: &str, sandbox: &Sandbox, diags: &mut Diagnostics) -> Vec<Rule> {

@@ -35,6 +35,8 @@ pub struct RulePack {
     /// Each rule's custom logic compiled natively, when it is in the native
     /// subset (else the rule's script runs), in evaluation order.
     pub(crate) native: Vec<Option<BoolExpr>>,
+    /// The content hash (see [`RulePack::version`]).
+    version: String,
 }
 
 impl RulePack {
@@ -42,6 +44,7 @@ impl RulePack {
         mut rules: Vec<Rule>,
         warnings: Vec<Diagnostic>,
         sandbox: Arc<Sandbox>,
+        version: String,
     ) -> Self {
         rules.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.id.cmp(&b.id)));
         let windows = assign_window_slots(&mut rules);
@@ -91,7 +94,48 @@ impl RulePack {
             max_window_ms,
             warnings,
             sandbox,
+            version,
         }
+    }
+
+    /// The pack's version id: the first 12 hex digits of a SHA-256 over its
+    /// files, in the order loaded (file-name order for a directory), each
+    /// as its file name (not the directory it is in), its length and its
+    /// bytes.
+    ///
+    /// It changes when a file's content changes (a comment or whitespace
+    /// included), when a file is added, removed or renamed; it does not
+    /// depend on where the directory is, on the machine, or on the run: the
+    /// shipped pack and `--rules rules/` (the same files) have the same
+    /// version. Every history row and ingest decision records the version of
+    /// the pack that made it.
+    ///
+    /// ```
+    /// let pack = creatorflow::rules::RulePack::shipped();
+    /// assert_eq!(pack.version().len(), 12);
+    /// assert_eq!(pack.version(), creatorflow::rules::RulePack::shipped().version());
+    /// ```
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The version of a pack made of `sources` ((name, text), in the order
+    /// loaded): see [`RulePack::version`].
+    pub(crate) fn version_of(sources: &[(String, String)]) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for (name, text) in sources {
+            let base = std::path::Path::new(name)
+                .file_name()
+                .map_or_else(|| name.clone(), |b| b.to_string_lossy().into_owned());
+            h.update((base.len() as u64).to_le_bytes());
+            h.update(base.as_bytes());
+            h.update((text.len() as u64).to_le_bytes());
+            h.update(text.as_bytes());
+        }
+        let mut hex = hex::encode(h.finalize());
+        hex.truncate(12);
+        hex
     }
 
     /// Loads a pack directory with the default loader.
@@ -145,5 +189,53 @@ impl RulePack {
     /// The longest window, in milliseconds (0 without window facts).
     pub fn max_window_ms(&self) -> i64 {
         self.max_window_ms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sources(files: &[(&str, &str)]) -> Vec<(String, String)> {
+        files
+            .iter()
+            .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+            .collect()
+    }
+
+    const RULE: &str = "rules:\n  - id: big\n    priority: 10\n    conditions:\n      - field: price\n        operator: \">\"\n        value: 100\n    actions:\n      - type: escalate_priority\n        level: high\n";
+
+    #[test]
+    fn the_version_is_stable_and_independent_of_the_directory() {
+        let a = RulePack::version_of(&sources(&[("/x/a.yaml", RULE), ("/x/b.yaml", "")]));
+        let b = RulePack::version_of(&sources(&[("/y/z/a.yaml", RULE), ("/y/z/b.yaml", "")]));
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 12);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(RulePack::shipped().version(), RulePack::shipped().version());
+    }
+
+    #[test]
+    fn the_version_changes_with_content_names_and_files() {
+        let base = RulePack::version_of(&sources(&[("a.yaml", RULE)]));
+        let edited = RulePack::version_of(&sources(&[("a.yaml", &RULE.replace("100", "101"))]));
+        let renamed = RulePack::version_of(&sources(&[("b.yaml", RULE)]));
+        let added = RulePack::version_of(&sources(&[("a.yaml", RULE), ("b.yaml", "")]));
+        // Bytes moving between files change it too (lengths are hashed).
+        let (head, tail) = RULE.split_at(10);
+        let split = RulePack::version_of(&sources(&[("a.yaml", head), ("b.yaml", tail)]));
+        let all = [&base, &edited, &renamed, &added, &split];
+        for (i, x) in all.iter().enumerate() {
+            for y in &all[i + 1..] {
+                assert_ne!(x, y);
+            }
+        }
+    }
+
+    #[test]
+    fn the_shipped_pack_has_the_version_of_its_directory() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/rules");
+        let loaded = RulePack::load_dir(dir).expect("the shipped pack loads from its directory");
+        assert_eq!(loaded.version(), RulePack::shipped().version());
     }
 }

@@ -189,11 +189,15 @@ pub(crate) fn history(row: &impl Columns) -> Result<HistoryEntry, StoreError> {
         duration_ms: to_u64(row.int("duration_ms")?, "duration_ms")?,
         actions_executed: json_text(&row.text("actions_executed")?, "actions_executed")?,
         error_message: row.opt_text("error_message")?,
-        // Persisted by the backends once their migrations add the columns.
-        actor: None,
-        pack_version: None,
+        actor: row.opt_text("actor")?,
+        pack_version: row.opt_text("pack_version")?,
         at: row.time("created_at")?,
     })
+}
+
+/// Decodes an order's stored ingest decision (`orders.decision`), if any.
+pub(crate) fn decision(text: Option<String>) -> Result<Option<super::JsonText>, StoreError> {
+    text.map(|d| json_text(&d, "decision")).transpose()
 }
 
 /// Decodes the history rows of an order.

@@ -12,8 +12,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{
-    AfterStep, Created, Dashboard, HistoryEntry, NewOrder, OrderId, StoreError, StoredOrder,
-    Transition, WorkId, WorkSpec,
+    AfterStep, Created, Dashboard, HistoryEntry, JsonText, NewOrder, OrderId, StoreError,
+    StoredOrder, Transition, WorkId, WorkSpec,
 };
 use crate::model::{Impact, Order, Priority};
 
@@ -153,6 +153,26 @@ pub(crate) fn prepare_batch(tenant: &str, orders: &[NewOrder]) -> Vec<Prepared> 
             let stored = prepare_new_order(tenant, &n.order)?;
             let work = n.work.as_ref().map(prepare_work).transpose()?;
             Ok((stored, work))
+        })
+        .collect()
+}
+
+/// The decisions of a create batch's new orders, to store with them: each
+/// inserted order's first [`NewOrder::decision`] (a duplicate within the
+/// batch, or of an order stored before, stores none).
+pub(crate) fn new_decisions<'a>(
+    orders: &'a [NewOrder],
+    prepared: &[Prepared],
+    inserted: &HashSet<OrderId>,
+) -> Vec<(OrderId, &'a JsonText)> {
+    let mut seen: HashSet<OrderId> = HashSet::new();
+    orders
+        .iter()
+        .zip(prepared)
+        .filter_map(|(n, p)| {
+            let id = p.as_ref().ok()?.0.id;
+            let d = n.decision.as_ref()?;
+            (inserted.contains(&id) && seen.insert(id)).then_some((id, d))
         })
         .collect()
 }

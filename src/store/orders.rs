@@ -22,6 +22,7 @@ pub trait OrderStore: Send + Sync {
         let batch = [NewOrder {
             order: order.clone(),
             work: None,
+            decision: None,
         }];
         async move {
             self.create_orders(tenant, &batch)

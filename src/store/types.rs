@@ -78,6 +78,12 @@ pub struct NewOrder {
     pub order: Order,
     /// Work to enqueue if (and only if) the order is new.
     pub work: Option<WorkSpec>,
+    /// The rules' decision at ingest, stored with the order if (and only
+    /// if) it is new, returned by
+    /// [`OrderStore::order_with_history`](super::OrderStore::order_with_history).
+    /// The engine writes `{"pack_version", "rules", "priority", "impact"}`;
+    /// the store keeps any JSON text unchanged.
+    pub decision: Option<JsonText>,
 }
 
 /// A work item to enqueue for an order.
@@ -220,6 +226,9 @@ pub struct OrderWithHistory {
     pub order: StoredOrder,
     /// Its transitions, oldest first.
     pub history: Vec<HistoryEntry>,
+    /// The rules' decision at ingest ([`NewOrder::decision`]), if one was
+    /// stored.
+    pub decision: Option<JsonText>,
 }
 
 /// A claimed work item: what to do, and the lease to do it under.

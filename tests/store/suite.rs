@@ -17,6 +17,7 @@ use super::{at, order, step};
 
 // The shop tests live in a file of their own; `conformance!` finds every
 // test here.
+pub use super::decisions::*;
 pub use super::shops::*;
 
 /// What every conformance test needs of a backend.
@@ -140,22 +141,27 @@ pub async fn create_batch_reports_each_order<S: Backend>(s: Arc<S>) {
         NewOrder {
             order: order("a", 0, ""),
             work: Some(work("advance", Priority::Standard, 0)),
+            decision: None,
         },
         NewOrder {
             order: bad,
             work: None,
+            decision: None,
         },
         NewOrder {
             order: order("a", 5, ""),
             work: Some(work("advance", Priority::Standard, 0)),
+            decision: None,
         },
         NewOrder {
             order: foreign,
             work: None,
+            decision: None,
         },
         NewOrder {
             order: order("b", 1, ""),
             work: Some(work("advance", Priority::High, 0)),
+            decision: None,
         },
     ];
     let results = s.create_orders("t1", &batch).await.unwrap();
@@ -190,6 +196,7 @@ pub async fn create_batch_reports_each_order<S: Backend>(s: Arc<S>) {
             &[NewOrder {
                 order: bad,
                 work: None,
+                decision: None,
             }],
         )
         .await
@@ -574,6 +581,7 @@ pub async fn claims_are_exclusive<S: Backend>(s: Arc<S>) {
         .map(|i| NewOrder {
             order: order(&format!("q{i}"), i, ""),
             work: Some(work("advance", Priority::ALL[(i % 4) as usize], 0)),
+            decision: None,
         })
         .collect();
     for r in s.create_orders("t1", &batch).await.unwrap() {
@@ -752,6 +760,7 @@ pub async fn transition_settles_its_lease<S: Backend>(s: Arc<S>) {
             &[NewOrder {
                 order: order("o1", 0, ""),
                 work: Some(work("advance", Priority::Standard, 0)),
+                decision: None,
             }],
         )
         .await
@@ -1074,6 +1083,7 @@ pub async fn order_shop_id_round_trips<S: Backend>(s: Arc<S>) {
             &[NewOrder {
                 order: batched,
                 work: None,
+                decision: None,
             }],
         )
         .await

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use creatorflow::actions::DefaultHandlers;
 use creatorflow::{Clock, EngineBuilder, SystemClock};
-use creatorflow_cli::config::{DEFAULT_POLL_EVERY, Setup, TikTokApp, process_env};
-use creatorflow_cli::serve::{Connector, ServeConfig, SharedStore, Tokens, start_with};
+use creatorflow_cli::config::{DEFAULT_POLL_EVERY, Overrides, Setup, TikTokApp, process_env};
+use creatorflow_cli::serve::reload::reload_on_sighup;
+use creatorflow_cli::serve::{Connector, PackSource, ServeConfig, SharedStore, Tokens, start_with};
 
 use super::worker::shutdown_signal;
 use super::{ConfigArgs, Prepared, runtime, store_url};
@@ -143,7 +144,8 @@ fn serve_config(
     Ok(config)
 }
 
-/// Serves until SIGINT / SIGTERM, then stops gracefully. With `--config`,
+/// Serves until SIGINT / SIGTERM, then stops gracefully; SIGHUP reloads
+/// the rule packs (`serve::reload`). With `--config`,
 /// refuses to start (exit 1) when the file, a pack, the machine or the
 /// bindings' coverage is wrong; each tenant's engine evaluates its own pack.
 pub fn run(args: Args) -> Result<Outcome, String> {
@@ -158,6 +160,14 @@ pub fn run(args: Args) -> Result<Outcome, String> {
     })?;
     let mut config = serve_config(&args, &setup, &app.app_key, &app.app_secret)?;
     config.tokens = tokens(&setup, &process_env);
+    let packs = PackSource::from_config(
+        setup.config.clone(),
+        Overrides {
+            rules: args.config.rules.clone(),
+            machine: args.config.machine.clone(),
+        },
+    );
+    config.rules = Some(packs.clone());
     setup.print_report();
     if config.tokens.is_empty() {
         eprintln!(
@@ -197,7 +207,9 @@ pub fn run(args: Args) -> Result<Outcome, String> {
         let server = start_with(config, engines, store, tiktok.api).await?;
         println!("listening on http://{}", server.addr);
         let _ = std::io::stdout().flush();
+        let hup = tokio::spawn(reload_on_sighup(server.processor().clone(), packs));
         shutdown_signal().await;
+        hup.abort();
         server.stop().await;
         Ok::<(), String>(())
     })?;

@@ -11,6 +11,7 @@
 //! | `GET /api/orders[?tenant=&state=&priority=&limit=]` | tenant's or admin | orders, most urgent first |
 //! | `GET /metrics` | admin or `metrics_token` | Prometheus text format, every tenant |
 //! | `GET /` | none (a page with no data; its scripts send the token) | the dashboard (self-contained HTML, refreshing live) |
+//! | `POST /api/rules/reload` | admin | load the rule packs again and swap them (`reload`); 422 with every diagnostic when wrong |
 //!
 //! Tokens ([`auth`]): `Authorization: Bearer TOKEN`; none or an unknown
 //! one: 401; a tenant's token on another tenant (or on `/metrics`): 404,
@@ -26,6 +27,7 @@ mod api;
 pub mod auth;
 mod connect;
 mod dashboard;
+pub mod reload;
 mod webhook;
 
 use std::collections::BTreeSet;
@@ -45,6 +47,7 @@ use tokio::task::JoinHandle;
 
 pub use auth::{Principal, Tokens};
 pub use connect::Connector;
+pub use reload::{PackSource, Packs, ReloadError};
 pub use webhook::WebhookStats;
 
 /// The store every engine of the server shares (clones share the database).
@@ -81,6 +84,9 @@ pub struct ServeConfig {
     /// Connecting shops through TikTok's authorization (`None`: the
     /// connect routes answer 503).
     pub connector: Option<Connector>,
+    /// Where `POST /api/rules/reload` loads the packs from (`None`: it
+    /// answers 503).
+    pub rules: Option<PackSource>,
 }
 
 impl ServeConfig {
@@ -101,6 +107,7 @@ impl ServeConfig {
             inbox_retention: Duration::from_secs(7 * 24 * 3600),
             tokens: Tokens::none(),
             connector: None,
+            rules: None,
         }
     }
 }
@@ -325,6 +332,7 @@ fn router<A: OrderApi + 'static>(state: Arc<AppState<A>>, body_limit: usize) -> 
         .route("/api/metrics", get(api::metrics::<A>))
         .route("/api/orders", get(api::orders::<A>))
         .route("/metrics", get(api::prometheus::<A>))
+        .route("/api/rules/reload", post(reload::reload_rules::<A>))
         .route("/", get(dashboard::page))
         .with_state(state)
 }

@@ -201,3 +201,26 @@ pub async fn in_state(base: &str, tiktok_id: &str, state: &str) -> Option<Value>
         .find(|o| o["tiktok_order_id"] == tiktok_id)
         .cloned()
 }
+
+/// Gives `creatorflow serve` the test app's credentials (and an access
+/// token for the Order API) through the environment.
+pub fn app_env(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    cmd.env("TIKTOK_APP_KEY", APP_KEY)
+        .env("TIKTOK_APP_SECRET", APP_SECRET)
+        .env("TIKTOK_ACCESS_TOKEN", "token")
+}
+
+/// The base URL a spawned `creatorflow serve` prints on its first line of
+/// stdout (`listening on http://…`).
+pub fn listening_base(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("stdout piped");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the listening line");
+    line.trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_owned()
+}

@@ -37,6 +37,8 @@ struct Inner {
     orders: FastMap<OrderId, Box<StoredOrder>>,
     by_key: FastMap<(String, String), OrderId>,
     history: FastMap<OrderId, Vec<HistoryEntry>>,
+    /// The ingest decisions stored with new orders.
+    decisions: FastMap<OrderId, crate::store::JsonText>,
     queue: Queue,
 }
 

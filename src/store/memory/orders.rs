@@ -31,6 +31,9 @@ impl OrderStore for MemoryStore {
                 inserted.insert(stored.id);
             }
         }
+        for (id, d) in logic::new_decisions(orders, &prepared, &inserted) {
+            inner.decisions.insert(id, d.clone());
+        }
         let (results, work) = logic::decide_created(tenant, prepared, &inserted, &existing);
         inner.queue.insert_all(&work);
         Ok(results)
@@ -67,6 +70,7 @@ impl OrderStore for MemoryStore {
         Ok(inner.order(tenant, id).map(|order| OrderWithHistory {
             order: order.clone(),
             history: inner.history.get(&id).cloned().unwrap_or_default(),
+            decision: inner.decisions.get(&id).cloned(),
         }))
     }
 

@@ -76,11 +76,22 @@ async fn with_history_in(
     )))
     .bind(tenant)
     .bind(id)
-    .fetch_all(conn)
+    .fetch_all(&mut *conn)
     .await
     .map_err(db("reading an order's history"))?;
     let history = decode::history_rows(&rows)?;
-    Ok(Some(OrderWithHistory { order, history }))
+    let decision: Option<String> =
+        sqlx::query_scalar("SELECT decision FROM orders WHERE user_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(id)
+            .fetch_one(conn)
+            .await
+            .map_err(db("reading an order's decision"))?;
+    Ok(Some(OrderWithHistory {
+        order,
+        history,
+        decision: decode::decision(decision)?,
+    }))
 }
 
 pub(super) async fn active_in(
@@ -109,7 +120,7 @@ impl OrderStore for PostgresStore {
             return Ok(logic::refused(prepared));
         }
         let mut tx = self.begin(Role::App, Some(tenant), Mode::Write).await?;
-        let result = create_in(&mut tx, tenant, prepared).await;
+        let result = create_in(&mut tx, tenant, orders, prepared).await;
         tx.end(result).await
     }
 
@@ -198,6 +209,7 @@ impl OrderStore for PostgresStore {
 async fn create_in(
     tx: &mut Tx,
     tenant: &str,
+    orders: &[NewOrder],
     prepared: Vec<logic::Prepared>,
 ) -> Result<Vec<Result<Created>>> {
     let valid = logic::valid_orders(&prepared).unwrap_or_default();
@@ -226,6 +238,19 @@ async fn create_in(
         for o in found {
             existing.insert(o.order.tiktok_order_id.clone(), o);
         }
+    }
+    let decisions = logic::new_decisions(orders, &prepared, &inserted);
+    if !decisions.is_empty() {
+        sqlx::query(
+            "UPDATE orders SET decision = v.decision \
+             FROM UNNEST($1::uuid[], $2::text[]) AS v(id, decision) \
+             WHERE orders.id = ANY($1::uuid[]) AND orders.id = v.id",
+        )
+        .bind(field(&decisions, |d| d.0))
+        .bind(field(&decisions, |d| d.1.as_str().to_owned()))
+        .execute(tx.conn())
+        .await
+        .map_err(db("storing decisions"))?;
     }
     let (results, work) = logic::decide_created(tenant, prepared, &inserted, &existing);
     insert_work(tx.conn(), &work).await?;
@@ -396,8 +421,9 @@ fn effects_of(effects: &Effects, tenant: &str, work_tenant: &HashMap<WorkId, Str
 
 /// The order updates (checked against the versions read), the history rows,
 /// the completed and the rescheduled leases: one statement, since these
-/// touch different rows. `$1`–`$15` the orders, `$16`–`$26` the history,
-/// `$27` completed items, `$28`–`$31` rescheduled items. The joins with the
+/// touch different rows. `$1`–`$15` the orders, `$16`–`$26` and
+/// `$32`–`$33` the history, `$27` completed items, `$28`–`$31` rescheduled
+/// items. The joins with the
 /// arrays also name the ids with `= ANY(…)`, so that even a plan made while
 /// the table was small looks rows up by id (not by scanning the tenant's
 /// rows, which row-level security would offer first).
@@ -417,10 +443,10 @@ const WRITE_STEP: &str = "WITH v AS (SELECT * FROM UNNEST($1::uuid[], $2::int8[]
             AND orders.version = v.old_version RETURNING 1), \
     h AS (INSERT INTO order_transitions (order_id, user_id, version, from_state, to_state, \
             transition_reason, automated, duration_ms, actions_executed, error_message, \
-            created_at) \
+            created_at, actor, pack_version) \
           SELECT * FROM UNNEST($16::uuid[], $17::text[], $18::int8[], $19::text[], \
             $20::text[], $21::text[], $22::bool[], $23::int8[], $24::json[], $25::text[], \
-            $26::timestamptz[]) RETURNING 1), \
+            $26::timestamptz[], $32::text[], $33::text[]) RETURNING 1), \
     c AS (DELETE FROM work_queue WHERE id = ANY($27::int8[]) RETURNING 1), \
     r AS (UPDATE work_queue SET run_at = r.run_at, payload = COALESCE(r.payload, work_queue.payload), \
             lease_owner = NULL, lease_expires_at = NULL, updated_at = r.at, \
@@ -489,13 +515,15 @@ async fn write_effects(
         .bind(field(orders, |s| s.order.impact.as_str()))
         .bind(field(orders, |s| is_viral(s.order.impact)))
         .bind(old_versions);
-    let updated: i64 = history
+    let q = history
         .bind(q)
         .bind(complete)
         .bind(field(reschedule, |r| r.id))
         .bind(field(reschedule, |r| r.run_at))
         .bind(payloads)
-        .bind(field(reschedule, |r| r.at))
+        .bind(field(reschedule, |r| r.at));
+    let updated: i64 = history
+        .bind_tail(q)
         .fetch_one(&mut *conn)
         .await
         .map_err(db("writing transitions"))

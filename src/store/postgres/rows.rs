@@ -221,7 +221,7 @@ pub(super) fn order_from_row(row: &PgRow) -> Result<StoredOrder> {
 /// The columns of `order_transitions` as selected.
 pub(super) const HISTORY_COLUMNS: &str = "order_id, version, from_state, to_state, \
     transition_reason, automated, duration_ms, actions_executed::text AS actions_executed, \
-    error_message, created_at";
+    error_message, created_at, actor, pack_version";
 
 /// History rows as one array per column.
 #[derive(Default)]
@@ -237,6 +237,8 @@ pub(super) struct HistoryArrays {
     actions: Vec<String>,
     error: Vec<Option<String>>,
     at: Vec<DateTime<Utc>>,
+    actor: Vec<Option<String>>,
+    pack_version: Vec<Option<String>>,
 }
 
 impl HistoryArrays {
@@ -253,23 +255,33 @@ impl HistoryArrays {
         self.actions.push(h.actions_executed.as_str().to_owned());
         self.error.push(h.error_message.clone());
         self.at.push(h.at);
+        self.actor.push(h.actor.clone());
+        self.pack_version.push(h.pack_version.clone());
         Ok(())
     }
 
     /// Binds the arrays: 11 parameters, in `order_transitions` column order
     /// (order_id, user_id, version, from, to, reason, automated,
-    /// duration_ms, actions_executed, error_message, created_at).
-    pub(super) fn bind(self, q: Q<'_>) -> Q<'_> {
-        q.bind(self.order_id)
-            .bind(self.user_id)
-            .bind(self.version)
-            .bind(self.from)
-            .bind(self.to)
-            .bind(self.reason)
-            .bind(self.automated)
-            .bind(self.duration_ms)
-            .bind(self.actions)
-            .bind(self.error)
-            .bind(self.at)
+    /// duration_ms, actions_executed, error_message, created_at); the
+    /// last two columns (actor, pack_version) are bound by
+    /// [`HistoryArrays::bind_tail`].
+    pub(super) fn bind<'q>(&mut self, q: Q<'q>) -> Q<'q> {
+        q.bind(std::mem::take(&mut self.order_id))
+            .bind(std::mem::take(&mut self.user_id))
+            .bind(std::mem::take(&mut self.version))
+            .bind(std::mem::take(&mut self.from))
+            .bind(std::mem::take(&mut self.to))
+            .bind(std::mem::take(&mut self.reason))
+            .bind(std::mem::take(&mut self.automated))
+            .bind(std::mem::take(&mut self.duration_ms))
+            .bind(std::mem::take(&mut self.actions))
+            .bind(std::mem::take(&mut self.error))
+            .bind(std::mem::take(&mut self.at))
+    }
+
+    /// Binds the last two columns' arrays (actor, pack_version): 2
+    /// parameters, after the statement's others.
+    pub(super) fn bind_tail(self, q: Q<'_>) -> Q<'_> {
+        q.bind(self.actor).bind(self.pack_version)
     }
 }

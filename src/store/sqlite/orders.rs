@@ -96,6 +96,7 @@ impl OrderStore for SqliteStore {
                 existing.insert(o.order.tiktok_order_id.clone(), o);
             }
         }
+        store_decisions(&mut tx, &logic::new_decisions(orders, &prepared, &inserted)).await?;
         let (results, enqueue) = logic::decide_created(tenant, prepared, &inserted, &existing);
         insert_work(&mut tx, &enqueue).await?;
         tx.commit().await.map_err(db("committing new orders"))?;
@@ -156,8 +157,19 @@ impl OrderStore for SqliteStore {
         .await
         .map_err(db("reading an order's history"))?;
         let history = decode::history_rows(&rows)?;
+        let decision: Option<String> =
+            sqlx::query_scalar("SELECT decision FROM orders WHERE id = ? AND user_id = ?")
+                .bind(id.to_string())
+                .bind(tenant.to_owned())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db("reading an order's decision"))?;
         tx.commit().await.map_err(db("ending a read"))?;
-        Ok(Some(OrderWithHistory { order, history }))
+        Ok(Some(OrderWithHistory {
+            order,
+            history,
+            decision: decode::decision(decision)?,
+        }))
     }
 
     async fn list_orders(
@@ -275,6 +287,28 @@ where
     .await
     .map_err(db("listing active orders"))?;
     decode_all(&rows)
+}
+
+/// Stores the ingest decisions of newly inserted orders.
+async fn store_decisions(
+    conn: &mut SqliteConnection,
+    decisions: &[(OrderId, &crate::store::JsonText)],
+) -> Result<()> {
+    for chunk in decisions.chunks(CHUNK) {
+        let sql = format!(
+            "WITH v(id, decision) AS (VALUES {}) UPDATE orders SET decision = v.decision \
+             FROM v WHERE orders.id = v.id",
+            placeholders(2, chunk.len())
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (id, d) in chunk {
+            q = q.bind(id.to_string()).bind(d.as_str().to_owned());
+        }
+        q.execute(&mut *conn)
+            .await
+            .map_err(db("storing decisions"))?;
+    }
+    Ok(())
 }
 
 /// Inserts work items unless their `(order, kind)` exists.

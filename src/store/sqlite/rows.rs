@@ -127,10 +127,11 @@ pub(super) fn order_from_row(row: &SqliteRow) -> Result<StoredOrder> {
 
 /// The columns of `order_transitions`, in binding order.
 pub(super) const HISTORY_COLUMNS: &str = "order_id, user_id, version, from_state, to_state, \
-    transition_reason, automated, duration_ms, actions_executed, error_message, created_at";
+    transition_reason, automated, duration_ms, actions_executed, error_message, created_at, \
+    actor, pack_version";
 
 /// How many columns [`HISTORY_COLUMNS`] lists.
-pub(super) const HISTORY_COLUMN_COUNT: usize = 11;
+pub(super) const HISTORY_COLUMN_COUNT: usize = 13;
 
 /// Binds one history row, in [`HISTORY_COLUMNS`] order.
 pub(super) fn bind_history<'q>(q: Q<'q>, tenant: &str, h: &HistoryEntry) -> Result<Q<'q>> {
@@ -144,7 +145,9 @@ pub(super) fn bind_history<'q>(q: Q<'q>, tenant: &str, h: &HistoryEntry) -> Resu
         .bind(to_i64(h.duration_ms, "duration_ms")?)
         .bind(h.actions_executed.as_str().to_owned())
         .bind(h.error_message.clone())
-        .bind(ms(h.at)))
+        .bind(ms(h.at))
+        .bind(h.actor.clone())
+        .bind(h.pack_version.clone()))
 }
 
 /// Reads a column as `T`.

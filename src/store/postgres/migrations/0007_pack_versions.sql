@@ -1,0 +1,14 @@
+-- CreatorFlow store on PostgreSQL, schema version 7: who and which rule
+-- pack decided what (issue 14). Same meaning as SQLite's migration 0008;
+-- the tables' row-level security covers the new columns.
+
+-- A history row records who took the step when a person did (the API
+-- token's name; NULL for the engine's own steps) and the version (content
+-- hash) of the rule pack of the engine that took it.
+ALTER TABLE order_transitions ADD COLUMN actor TEXT, ADD COLUMN pack_version TEXT;
+
+-- The rules' decision at ingest, as JSON text: the fired rules' ids, the
+-- priority and impact they gave, and the pack version that made it
+-- (`{"pack_version", "rules", "priority", "impact"}`; NULL for orders
+-- stored before this version or without an evaluation).
+ALTER TABLE orders ADD COLUMN decision TEXT;
