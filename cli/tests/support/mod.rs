@@ -43,6 +43,9 @@ pub struct MockApi {
     pub orders: Mutex<Vec<String>>,
     pub detail_calls: Mutex<u64>,
     pub search_calls: Mutex<u64>,
+    /// Order Detail answers every id asked for (awaiting shipment), not
+    /// only those in `orders`.
+    pub every_order: std::sync::atomic::AtomicBool,
 }
 
 async fn shops(State(_): State<Arc<MockApi>>) -> String {
@@ -60,17 +63,22 @@ async fn details(
         .get("ids")
         .map(|s| s.split(',').map(str::to_owned).collect())
         .unwrap_or_default();
-    let found: Vec<String> = m
-        .orders
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|o| {
-            let v: Value = serde_json::from_str(o).unwrap();
-            ids.iter().any(|i| v["id"] == i.as_str())
-        })
-        .cloned()
-        .collect();
+    let found: Vec<String> = if m.every_order.load(std::sync::atomic::Ordering::Relaxed) {
+        ids.iter()
+            .map(|i| order_json(i, "AWAITING_SHIPMENT"))
+            .collect()
+    } else {
+        m.orders
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|o| {
+                let v: Value = serde_json::from_str(o).unwrap();
+                ids.iter().any(|i| v["id"] == i.as_str())
+            })
+            .cloned()
+            .collect()
+    };
     format!(
         r#"{{"code":0,"message":"Success","request_id":"r","data":{{"orders":[{}]}}}}"#,
         found.join(",")
