@@ -33,6 +33,12 @@ use support::*;
 const OUTAGE: Duration = Duration::from_secs(4);
 /// Concurrent webhook senders.
 const SENDERS: usize = 4;
+/// How long pushes keep coming after the store is back.
+const AFTER: Duration = Duration::from_secs(6);
+/// From this long after the store is back, no push may be refused: every
+/// process has reconnected (a push answered 503 later than this means a
+/// connection the restart closed was used again).
+const RECONNECTED_WITHIN: Duration = Duration::from_secs(3);
 
 /// A `creatorflow` process; killed when dropped (a failed test leaves
 /// nothing behind).
@@ -69,8 +75,12 @@ impl Proc {
 
 /// The test cluster (URL, directory), or `None` after a loud skip.
 fn cluster() -> Option<(String, String)> {
-    let url = std::env::var("CREATORFLOW_TEST_PG").ok().filter(|v| !v.is_empty());
-    let dir = std::env::var("CREATORFLOW_PG_DIR").ok().filter(|v| !v.is_empty());
+    let url = std::env::var("CREATORFLOW_TEST_PG")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let dir = std::env::var("CREATORFLOW_PG_DIR")
+        .ok()
+        .filter(|v| !v.is_empty());
     match (url, dir) {
         (Some(url), Some(dir)) => Some((url, dir)),
         _ => {
@@ -209,6 +219,11 @@ struct Answers {
     unavailable: AtomicU64,
     /// Transport errors (no answer): retried too.
     transport: AtomicU64,
+    /// 503 answers to pushes sent [`RECONNECTED_WITHIN`] after the store
+    /// was back.
+    late_unavailable: AtomicU64,
+    /// When the store was back.
+    resumed: std::sync::OnceLock<Instant>,
     acked: std::sync::Mutex<Vec<String>>,
 }
 
@@ -228,6 +243,7 @@ async fn send(base: String, next: Arc<AtomicUsize>, stop: Arc<AtomicBool>, seen:
             1_718_305_600 + n as i64,
         );
         loop {
+            let sent_at = Instant::now();
             let answer = client
                 .post(format!("{base}/webhooks/tiktok-shop"))
                 .header("content-type", "application/json")
@@ -243,6 +259,13 @@ async fn send(base: String, next: Arc<AtomicUsize>, stop: Arc<AtomicBool>, seen:
                 }
                 Ok(503) => {
                     seen.unavailable.fetch_add(1, Ordering::SeqCst);
+                    if seen
+                        .resumed
+                        .get()
+                        .is_some_and(|r| sent_at > *r + RECONNECTED_WITHIN)
+                    {
+                        seen.late_unavailable.fetch_add(1, Ordering::SeqCst);
+                    }
                 }
                 Ok(other) => panic!("push {order}: unexpected answer {other}"),
                 Err(_) => {
@@ -306,8 +329,9 @@ async fn postgres_restarted_under_load_loses_nothing_and_runs_nothing_twice() {
     let unavailable = seen.unavailable.load(Ordering::SeqCst);
     halted.resume();
     let resumed = Instant::now();
+    let _ = seen.resumed.set(resumed);
     let ok_at_resume = seen.ok.load(Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(AFTER).await;
     stop.store(true, Ordering::SeqCst);
     for s in senders {
         s.await.expect("sender");
@@ -323,6 +347,11 @@ async fn postgres_restarted_under_load_loses_nothing_and_runs_nothing_twice() {
         seen.transport.load(Ordering::SeqCst),
     );
     assert!(unavailable > 0, "the outage was seen as 503");
+    assert_eq!(
+        seen.late_unavailable.load(Ordering::SeqCst),
+        0,
+        "pushes answered 503 more than {RECONNECTED_WITHIN:?} after the store was back"
+    );
     assert!(
         acked.len() as u64 > ok_at_resume,
         "pushes are acknowledged again after the restart"
@@ -383,7 +412,10 @@ async fn postgres_restarted_under_load_loses_nothing_and_runs_nothing_twice() {
         ),
     );
     let stored: BTreeSet<String> = orders.iter().map(|r| r[0].clone()).collect();
-    assert_eq!(stored, acked, "the orders are exactly the acknowledged pushes");
+    assert_eq!(
+        stored, acked,
+        "the orders are exactly the acknowledged pushes"
+    );
     assert!(orders.iter().all(|r| r[1] == "1"), "one order per push");
 
     // No step twice: versions 1..=n, one history row each, and every order
@@ -403,7 +435,11 @@ async fn postgres_restarted_under_load_loses_nothing_and_runs_nothing_twice() {
     for r in &histories {
         let (order, version, rows, min, max, distinct) = (&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]);
         assert_eq!(rows, version, "order {order}: one history row per version");
-        assert_eq!((min.as_str(), max), ("1", version), "order {order}: versions");
+        assert_eq!(
+            (min.as_str(), max),
+            ("1", version),
+            "order {order}: versions"
+        );
         assert_eq!(distinct, rows, "order {order}: a step recorded twice");
     }
 
