@@ -159,28 +159,9 @@ fn creatorflow(args: &[&str]) -> Command {
 }
 
 fn spawn_serve(store: &str, api_base: &str) -> (Proc, String) {
-    let mut child = creatorflow(&[
-        "serve",
-        "--store",
-        store,
-        "--listen",
-        "127.0.0.1:0",
-        "--shop",
-        &format!("{SHOP}={TENANT}"),
-        "--api-base",
-        api_base,
-        "--poll-every",
-        "0",
-        "--poll-ms",
-        "20",
-    ])
-    .env("TIKTOK_APP_KEY", APP_KEY)
-    .env("TIKTOK_APP_SECRET", APP_SECRET)
-    .env("TIKTOK_ACCESS_TOKEN", "token")
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit())
-    .spawn()
-    .expect("spawn creatorflow serve");
+    let mut child = serve_command(store, api_base)
+        .spawn()
+        .expect("spawn creatorflow serve");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let base = loop {

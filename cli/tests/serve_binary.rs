@@ -7,7 +7,7 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -27,27 +27,7 @@ impl Drop for Server {
 }
 
 fn spawn(store: &str, api_base: &str) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_creatorflow"))
-        .args([
-            "serve",
-            "--store",
-            store,
-            "--listen",
-            "127.0.0.1:0",
-            "--shop",
-            &format!("{SHOP}={TENANT}"),
-            "--api-base",
-            api_base,
-            "--poll-every",
-            "0",
-            "--poll-ms",
-            "20",
-        ])
-        .env("TIKTOK_APP_KEY", APP_KEY)
-        .env("TIKTOK_APP_SECRET", APP_SECRET)
-        .env("TIKTOK_ACCESS_TOKEN", "token")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+    let mut child = serve_command(store, api_base)
         .spawn()
         .expect("spawn creatorflow serve");
     let stdout = child.stdout.take().expect("stdout");

@@ -108,6 +108,35 @@ pub async fn mock_api() -> (Arc<MockApi>, String) {
     (m, format!("http://{addr}"))
 }
 
+/// `creatorflow serve` (the built binary) on `store`, routing [`SHOP`] to
+/// [`TENANT`], its Order API at `api_base`, on any free port, with no
+/// reconciliation and 20 ms polling; stdout piped (it prints `listening on
+/// URL`), stderr inherited.
+pub fn serve_command(store: &str, api_base: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_creatorflow"));
+    c.args([
+        "serve",
+        "--store",
+        store,
+        "--listen",
+        "127.0.0.1:0",
+        "--shop",
+        &format!("{SHOP}={TENANT}"),
+        "--api-base",
+        api_base,
+        "--poll-every",
+        "0",
+        "--poll-ms",
+        "20",
+    ])
+    .env("TIKTOK_APP_KEY", APP_KEY)
+    .env("TIKTOK_APP_SECRET", APP_SECRET)
+    .env("TIKTOK_ACCESS_TOKEN", "token")
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::inherit());
+    c
+}
+
 /// An ORDER_STATUS_CHANGE push.
 pub fn status_push(notification: Option<&str>, order: &str, status: &str, t: i64) -> Vec<u8> {
     let n = notification.map_or(String::new(), |n| {
