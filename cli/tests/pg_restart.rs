@@ -342,6 +342,7 @@ async fn postgres_restarted_under_load_loses_nothing_and_runs_nothing_twice() {
     // Every acknowledged push becomes one order that reaches the end of
     // its workflow; the processes ride the restart out.
     let limit = Instant::now() + Duration::from_secs(120);
+    let mut polls = 0u32;
     let settled = loop {
         let (s, _) = status(&store);
         let total = s["orders"].as_u64().unwrap_or(0);
@@ -360,8 +361,22 @@ async fn postgres_restarted_under_load_loses_nothing_and_runs_nothing_twice() {
         );
         let idle = moving[0][0] == "0" && pending[0][0] == "0";
         if total == acked.len() as u64 && idle {
+            eprintln!(
+                "pg_restart: settled {:?} after the restart",
+                resumed.elapsed()
+            );
             break by_state;
         }
+        if polls % 20 == 0 {
+            eprintln!(
+                "pg_restart: {:?} after the restart: {total} orders, {by_state:?}, \
+                 {} queue items due or leased, {} inbox entries pending",
+                resumed.elapsed(),
+                moving[0][0],
+                pending[0][0]
+            );
+        }
+        polls += 1;
         assert!(
             Instant::now() < limit,
             "not settled {:?} after the restart: {total} orders of {}, by state {by_state:?}, \
