@@ -367,7 +367,7 @@ async fn postgres_restarted_under_load_loses_nothing_and_runs_nothing_twice() {
             );
             break by_state;
         }
-        if polls % 20 == 0 {
+        if polls.is_multiple_of(20) {
             eprintln!(
                 "pg_restart: {:?} after the restart: {total} orders, {by_state:?}, \
                  {} queue items due or leased, {} inbox entries pending",
