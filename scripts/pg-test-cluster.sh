@@ -9,6 +9,13 @@
 #
 #   scripts/pg-test-cluster.sh run CMD ARGS...   # start, run CMD with the variable set, stop
 #
+#   scripts/pg-test-cluster.sh halt DIR     # stops the server (-m fast), keeps the cluster
+#   scripts/pg-test-cluster.sh resume DIR   # starts it again, same port and data
+#
+# `halt` and `resume` are for tests of a store that goes away (PostgreSQL
+# restarted under load): `halt` is `pg_ctl -m fast stop`, which ends every
+# session with "terminating connection due to administrator command".
+#
 # `start` prints only `export` lines on stdout (progress goes to stderr), and
 # fails loudly (non-zero, with the server log) if the cluster cannot start.
 # Run as root, the cluster runs as the `postgres` OS user (initdb refuses
@@ -74,9 +81,7 @@ start() {
   local port started=""
   for _ in 1 2 3 4 5 6 7 8; do
     port=$((20000 + RANDOM % 40000))
-    # -l: the server must not hold our stdout (`eval "$(… start)"` would hang).
-    if as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-      -o "-k $dir -p $port -c listen_addresses=127.0.0.1" start >"$dir/pg_ctl.log" 2>&1; then
+    if pg_start "$dir" "$port"; then
       started=yes
       break
     fi
@@ -95,6 +100,44 @@ start() {
   say "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') up at $url (dir $dir)"
   printf 'export CREATORFLOW_TEST_PG=%q\n' "$url"
   printf 'export CREATORFLOW_PG_DIR=%q\n' "$dir"
+}
+
+# Starts the server of the cluster in $1 on port $2 (and remembers the port
+# for `resume`).
+pg_start() {
+  local dir=$1 port=$2
+  echo "$port" >"$dir/port"
+  # -l: the server must not hold our stdout (`eval "$(… start)"` would hang).
+  as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+    -o "-k $dir -p $port -c listen_addresses=127.0.0.1" start >"$dir/pg_ctl.log" 2>&1
+}
+
+# The directory of a cluster this script started, else an error.
+cluster_dir() {
+  local dir=${1:-}
+  [ -n "$dir" ] || die "usage: $0 $2 DIR"
+  [ -f "$dir/$MARKER" ] || die "$dir is not a cluster this script started"
+  printf '%s' "$dir"
+}
+
+halt() {
+  local dir
+  dir=$(cluster_dir "${1:-}" halt)
+  as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w -t 30 stop >"$dir/pg_ctl.log" 2>&1 ||
+    die "pg_ctl stop failed: $(cat "$dir/pg_ctl.log")"
+  say "halted the server of $dir (the cluster is kept)"
+}
+
+resume() {
+  local dir
+  dir=$(cluster_dir "${1:-}" resume)
+  [ -f "$dir/port" ] || die "$dir has no recorded port"
+  if ! pg_start "$dir" "$(cat "$dir/port")"; then
+    cat "$dir/pg_ctl.log" >&2 2>/dev/null || true
+    tail -n 20 "$dir/server.log" >&2 2>/dev/null || true
+    die "the PostgreSQL server of $dir did not start again"
+  fi
+  say "resumed the server of $dir on port $(cat "$dir/port")"
 }
 
 stop() {
@@ -122,12 +165,14 @@ run() {
 case "${1:-}" in
 start) start ;;
 stop) stop "${2:-}" ;;
+halt) halt "${2:-}" ;;
+resume) resume "${2:-}" ;;
 run)
   shift
   run "$@"
   ;;
 *)
-  echo "usage: $0 start | stop DIR | run CMD [ARGS...]" >&2
+  echo "usage: $0 start | stop DIR | halt DIR | resume DIR | run CMD [ARGS...]" >&2
   exit 2
   ;;
 esac

@@ -7,7 +7,7 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -26,35 +26,8 @@ impl Drop for Server {
     }
 }
 
-/// `serve` on `store` calling `api_base`, the admin token in the environment.
-fn command(store: &str, api_base: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_creatorflow"));
-    c.args([
-        "serve",
-        "--store",
-        store,
-        "--listen",
-        "127.0.0.1:0",
-        "--shop",
-        &format!("{SHOP}={TENANT}"),
-        "--api-base",
-        api_base,
-        "--poll-every",
-        "0",
-        "--poll-ms",
-        "20",
-    ])
-    .env("TIKTOK_APP_KEY", APP_KEY)
-    .env("TIKTOK_APP_SECRET", APP_SECRET)
-    .env("TIKTOK_ACCESS_TOKEN", "token")
-    .env("CREATORFLOW_ADMIN_TOKEN", ADMIN_TOKEN)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit());
-    c
-}
-
 fn spawn(store: &str, api_base: &str) -> Server {
-    start(command(store, api_base))
+    start(serve_command(store, api_base))
 }
 
 /// Starts `c`; returns once it prints where it listens.
@@ -78,7 +51,7 @@ fn start(mut c: Command) -> Server {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_any_token_serve_says_so_and_answers_401() {
     let (_mock, api) = mock_api().await;
-    let mut c = command("memory:", &api);
+    let mut c = serve_command("memory:", &api);
     c.env_remove("CREATORFLOW_ADMIN_TOKEN")
         .stderr(Stdio::piped());
     let mut server = start(c);

@@ -227,6 +227,7 @@ impl<S: Store + 'static> EngineBuilder<S> {
                 cache: Mutex::new(crate::FastMap::default()),
                 known: Mutex::new(Default::default()),
                 restored: tokio::sync::OnceCell::new(),
+                stranded: Mutex::new(Vec::new()),
             }),
         })
     }

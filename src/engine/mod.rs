@@ -215,6 +215,10 @@ struct Inner<S> {
     known: Mutex<known::KnownOrders>,
     /// Orders replayed by [`Engine::restore`], once.
     restored: tokio::sync::OnceCell<usize>,
+    /// The leases of a round that failed because the store went away,
+    /// handed back by the next round once it is back: their orders do not
+    /// wait for the leases to lapse.
+    stranded: Mutex<Vec<crate::store::Lease>>,
 }
 
 /// At most this many orders are cached between steps (bounded memory).
@@ -551,6 +555,7 @@ impl<S: Store + 'static> Engine<S> {
     /// concurrency), runs the steps concurrently, and records them in one
     /// group-committed store call.
     pub async fn run_once(&self) -> Result<Round, EngineError> {
+        self.release_stranded().await?;
         let inner = &self.inner;
         let limits = inner.lanes.limits();
         let now = inner.clock.now();
@@ -566,6 +571,44 @@ impl<S: Store + 'static> Engine<S> {
                 },
             )
             .await?;
+        if items.is_empty() {
+            return Ok(Round::default());
+        }
+        let leases: Vec<_> = items.iter().map(|i| i.lease.clone()).collect();
+        let result = self.run_claimed(items, &limits).await;
+        if result.as_ref().is_err_and(run_loop::store_away) {
+            lock(&inner.stranded).extend(leases);
+        }
+        result
+    }
+
+    /// Gives back the leases of rounds that failed because the store went
+    /// away (see `Inner::stranded`); those already settled or lapsed are
+    /// dropped. Fails (keeping the rest) while the store is still away.
+    async fn release_stranded(&self) -> Result<(), EngineError> {
+        let inner = &self.inner;
+        let stranded = std::mem::take(&mut *lock(&inner.stranded));
+        for (n, lease) in stranded.iter().enumerate() {
+            let now = inner.clock.now();
+            match inner.store.release(lease, Some(now), now).await {
+                Err(e) if !e.is_lease_lost() => {
+                    lock(&inner.stranded).extend(stranded[n..].iter().cloned());
+                    return Err(e.into());
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The rest of a round ([`Engine::run_once`]): runs the claimed `items`
+    /// and records them.
+    async fn run_claimed(
+        &self,
+        items: Vec<crate::store::WorkItem>,
+        limits: &[crate::store::LaneLimit],
+    ) -> Result<Round, EngineError> {
+        let inner = &self.inner;
         let mut round = Round {
             claimed: items
                 .iter()
@@ -573,9 +616,6 @@ impl<S: Store + 'static> Engine<S> {
                 .collect(),
             ..Round::default()
         };
-        if items.is_empty() {
-            return Ok(round);
-        }
         round.more = limits
             .iter()
             .any(|l| l.limit > 0 && items.iter().filter(|i| i.lane == l.lane).count() >= l.limit);
@@ -698,22 +738,28 @@ impl<S: Store + 'static> Engine<S> {
 
     /// Runs claim rounds until no work is due (work scheduled for later,
     /// such as delivery checks, does not count) and says when the next item
-    /// becomes due.
+    /// becomes due. While the store is away (PostgreSQL restarting) it
+    /// waits for it with [`RunPolicy::default`]'s backoff; any other store
+    /// error ends it.
     pub async fn run_until_idle(&self) -> Result<Idle, EngineError> {
+        let policy = RunPolicy::default();
         let mut idle = Idle::default();
         loop {
-            let round = self.run_once().await?;
+            let round = run_loop::through_outages(policy, "workers", || self.run_once()).await?;
             if round.claimed.is_empty() {
                 break;
             }
             idle.claimed += round.claimed.len();
             idle.recorded += round.recorded;
         }
-        let summary = self
-            .inner
-            .store
-            .queue_summary(self.scope(), self.inner.clock.now())
-            .await?;
+        let summary = run_loop::through_outages(policy, "workers", || async {
+            Ok(self
+                .inner
+                .store
+                .queue_summary(self.scope(), self.inner.clock.now())
+                .await?)
+        })
+        .await?;
         idle.next_due = summary.next_run_at;
         Ok(idle)
     }
@@ -733,20 +779,29 @@ impl<S: Store + 'static> Engine<S> {
     /// Graceful: the round in flight finishes and is recorded before it
     /// returns. A failing round (a store error) never ends the loop: it
     /// pauses with a capped exponential backoff and tries again (see
-    /// [`RunPolicy`]). The error returned is only that of the closing read
-    /// of the queue (`next_due`).
+    /// [`RunPolicy`]). The closing read of the queue (`next_due`) is left
+    /// empty if the store is away at that moment or does not answer within
+    /// a few seconds (the workers stop anyway);
+    /// the error returned is only that of a closing read that failed
+    /// otherwise.
     pub async fn run_with(
         &self,
         policy: RunPolicy,
         shutdown: impl Future<Output = ()>,
     ) -> Result<Idle, EngineError> {
         let mut total = run_loop::drive(policy, shutdown, "workers", || self.run_once()).await;
-        total.next_due = self
+        let summary = self
             .inner
             .store
-            .queue_summary(self.scope(), self.inner.clock.now())
-            .await?
-            .next_run_at;
+            .queue_summary(self.scope(), self.inner.clock.now());
+        match tokio::time::timeout(run_loop::CLOSING_READ_LIMIT, summary).await {
+            Ok(Ok(summary)) => total.next_due = summary.next_run_at,
+            Ok(Err(e)) if !e.is_transient() => return Err(e.into()),
+            Ok(Err(e)) => eprintln!("creatorflow: workers: stopped; next due unknown: {e}"),
+            Err(_) => eprintln!(
+                "creatorflow: workers: stopped; next due unknown: no answer from the store"
+            ),
+        }
         Ok(total)
     }
 

@@ -145,6 +145,51 @@ where
     total
 }
 
+/// How long a stopping loop waits for its closing read of the queue.
+pub(crate) const CLOSING_READ_LIMIT: Duration = Duration::from_secs(5);
+
+/// Whether `e` says the store is away for now (PostgreSQL restarting, a
+/// failover, no connection in time): the same call may succeed later.
+pub(crate) fn store_away(e: &EngineError) -> bool {
+    matches!(e, EngineError::Store(s) if s.is_transient())
+}
+
+/// Runs `op` until it succeeds or fails for a reason other than the store
+/// being away ([`store_away`]): while the store is away it pauses with
+/// `policy`'s backoff and tries again, logging the first failure of the
+/// streak and the recovery; `what` names the caller in the log. For the
+/// calls of a loop that must not end on an outage but has no round to
+/// skip (`run_until_idle`).
+pub(crate) async fn through_outages<T, F, Fut>(
+    policy: RunPolicy,
+    what: &str,
+    mut op: F,
+) -> Result<T, EngineError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, EngineError>>,
+{
+    let mut backoff = Backoff::new(policy.backoff_first, policy.backoff_max);
+    loop {
+        match op().await {
+            Ok(v) => {
+                if let Some(n) = backoff.succeeded() {
+                    eprintln!("creatorflow: {what}: the store is back after {n} failed attempt(s)");
+                }
+                return Ok(v);
+            }
+            Err(e) if store_away(&e) => {
+                let (pause, first) = backoff.failed();
+                if first {
+                    eprintln!("creatorflow: {what}: {e} (waiting for the store)");
+                }
+                tokio::time::sleep(pause).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -213,6 +258,45 @@ mod tests {
         // 6 failures: 100 + 200 + 400 + 800 + 1000 + 1000 ms of backoff.
         assert!(started.elapsed() >= Duration::from_millis(3500));
         assert_eq!(calls.load(Ordering::SeqCst), 10, "no spinning");
+    }
+
+    /// An outage (the store away) is waited out; any other error ends it.
+    #[tokio::test(start_paused = true)]
+    async fn through_outages_waits_for_the_store_and_no_more() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let away = || {
+            EngineError::Store(StoreError::Unavailable {
+                message: "terminating connection due to administrator command".into(),
+                source: None,
+            })
+        };
+        let c = calls.clone();
+        let started = tokio::time::Instant::now();
+        let v = through_outages(RunPolicy::default(), "test", move || {
+            let n = c.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(if n < 4 { Err(away()) } else { Ok(n) })
+        })
+        .await;
+        assert_eq!(v.ok(), Some(4));
+        // 100 + 200 + 400 + 800 ms of backoff.
+        assert_eq!(started.elapsed(), Duration::from_millis(1500));
+        let c = calls.clone();
+        let e = through_outages(RunPolicy::default(), "test", move || {
+            c.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(Err::<(), _>(EngineError::Store(StoreError::database(
+                "broken",
+            ))))
+        })
+        .await;
+        assert!(matches!(
+            e,
+            Err(EngineError::Store(StoreError::Database { .. }))
+        ));
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            6,
+            "a real failure is not retried"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -225,8 +225,9 @@ impl<S: Store + Clone + 'static, A: OrderApi + 'static> ServiceBuilder<S, A> {
         }));
         if let Some(every) = self.reconcile_every {
             let (p, rx) = (processor.clone(), stop_rx.clone());
+            let backoff = Backoff::new(policy.backoff_first, policy.backoff_max);
             tasks.push(rt.spawn(async move {
-                reconcile::run(p, every, stopped(rx)).await;
+                reconcile::run(p, every, backoff, stopped(rx)).await;
             }));
         }
         Ok(Running {

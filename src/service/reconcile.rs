@@ -5,29 +5,46 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::engine::Backoff;
 use crate::store::Store;
 use crate::tiktok::{OrderApi, PollConfig, Processor, poll_all};
 
-/// Polls the Order API for missed changes every `every` until `stop`.
+/// Polls the Order API for missed changes every `every` until `stop`. A
+/// poll that fails for a reason that may pass (the store away, the API
+/// unreachable) is tried again after `backoff`'s pause (at most `every`)
+/// rather than a whole period later.
 pub(super) async fn run<S: Store + 'static, A: OrderApi + 'static>(
     processor: Arc<Processor<S, A>>,
     every: Duration,
+    mut backoff: Backoff,
     stop: impl Future<Output = ()>,
 ) {
     let mut stop = std::pin::pin!(stop);
     let config = PollConfig::default();
     loop {
-        tokio::select! {
+        let pause = tokio::select! {
             _ = &mut stop => return,
-            r = poll_all(&processor, &config) => {
-                if let Err(e) = r {
-                    eprintln!("creatorflow: reconciliation: {e}");
+            r = poll_all(&processor, &config) => match r {
+                Ok(_) => {
+                    backoff.succeeded();
+                    every
                 }
-            }
-        }
+                Err(e) if e.is_transient() => {
+                    let (pause, first) = backoff.failed();
+                    if first {
+                        eprintln!("creatorflow: reconciliation: {e} (retrying with backoff)");
+                    }
+                    pause.min(every)
+                }
+                Err(e) => {
+                    eprintln!("creatorflow: reconciliation: {e}");
+                    every
+                }
+            },
+        };
         tokio::select! {
             _ = &mut stop => return,
-            _ = tokio::time::sleep(every) => {}
+            _ = tokio::time::sleep(pause) => {}
         }
     }
 }

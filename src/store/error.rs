@@ -108,6 +108,22 @@ pub enum StoreError {
         /// What is wrong.
         message: String,
     },
+    /// The database could not be reached, or went away during the call:
+    /// the connection was refused, reset or closed, the server is shutting
+    /// down or starting up (PostgreSQL restarted, a failover), or no
+    /// connection came free in time. Transient ([`StoreError::is_transient`]):
+    /// pause and try again; nothing is lost by doing so. A write that failed
+    /// this way while committing may nevertheless have taken effect; every
+    /// write of the store is idempotent, version-checked or leased, so
+    /// trying it again never records anything twice.
+    #[error("store unavailable: {message}")]
+    Unavailable {
+        /// What failed.
+        message: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    },
     /// The database failed (I/O, corruption, a broken constraint). The
     /// transaction was rolled back.
     #[error("database error: {message}")]
@@ -153,14 +169,51 @@ impl StoreError {
     pub fn is_lease_lost(&self) -> bool {
         matches!(self, StoreError::LeaseLost { .. })
     }
+
+    /// Whether the store is away for now ([`StoreError::Unavailable`]): the
+    /// same call may succeed later, once it is back. Every loop of the
+    /// service pauses and retries on these rather than giving up.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
+    }
 }
 
-/// Maps an sqlx error to [`StoreError::Database`], naming what was being done.
+/// Whether `e` says the database is out of reach rather than that the
+/// statement failed: no connection (refused, reset, closed, TLS), no free
+/// connection in time, or the server ending sessions or refusing them —
+/// SQLSTATE class `08` (connection exception), `57P01` (admin shutdown,
+/// as `pg_ctl -m fast stop` does), `57P02` (crash shutdown), `57P03`
+/// (cannot connect now: starting up, shutting down), `53300` (too many
+/// connections).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn is_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+            c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
+    }
+}
+
+/// Maps an sqlx error to [`StoreError::Unavailable`] when the database is
+/// out of reach ([`is_unreachable`]), else to [`StoreError::Database`],
+/// naming what was being done.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn db(context: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
-    move |e| StoreError::Database {
-        message: format!("{context}: {e}"),
-        source: Some(Arc::new(e)),
+    move |e| {
+        let message = format!("{context}: {e}");
+        if is_unreachable(&e) {
+            StoreError::Unavailable {
+                message,
+                source: Some(Arc::new(e)),
+            }
+        } else {
+            StoreError::Database {
+                message,
+                source: Some(Arc::new(e)),
+            }
+        }
     }
 }
 
@@ -169,5 +222,15 @@ pub(crate) fn db(context: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
 /// server's detail (a failing row, with its values).
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn db_secret(context: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
-    move |e| StoreError::database(format!("{context}: {e}"))
+    move |e| {
+        let message = format!("{context}: {e}");
+        if is_unreachable(&e) {
+            StoreError::Unavailable {
+                message,
+                source: None,
+            }
+        } else {
+            StoreError::database(message)
+        }
+    }
 }

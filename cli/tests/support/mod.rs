@@ -45,6 +45,9 @@ pub struct MockApi {
     pub orders: Mutex<Vec<String>>,
     pub detail_calls: Mutex<u64>,
     pub search_calls: Mutex<u64>,
+    /// Order Detail answers every id asked for (awaiting shipment), not
+    /// only those in `orders`.
+    pub every_order: std::sync::atomic::AtomicBool,
 }
 
 async fn shops(State(_): State<Arc<MockApi>>) -> String {
@@ -62,17 +65,22 @@ async fn details(
         .get("ids")
         .map(|s| s.split(',').map(str::to_owned).collect())
         .unwrap_or_default();
-    let found: Vec<String> = m
-        .orders
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|o| {
-            let v: Value = serde_json::from_str(o).unwrap();
-            ids.iter().any(|i| v["id"] == i.as_str())
-        })
-        .cloned()
-        .collect();
+    let found: Vec<String> = if m.every_order.load(std::sync::atomic::Ordering::Relaxed) {
+        ids.iter()
+            .map(|i| order_json(i, "AWAITING_SHIPMENT"))
+            .collect()
+    } else {
+        m.orders
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|o| {
+                let v: Value = serde_json::from_str(o).unwrap();
+                ids.iter().any(|i| v["id"] == i.as_str())
+            })
+            .cloned()
+            .collect()
+    };
     format!(
         r#"{{"code":0,"message":"Success","request_id":"r","data":{{"orders":[{}]}}}}"#,
         found.join(",")
@@ -100,6 +108,36 @@ pub async fn mock_api() -> (Arc<MockApi>, String) {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     (m, format!("http://{addr}"))
+}
+
+/// `creatorflow serve` (the built binary) on `store`, routing [`SHOP`] to
+/// [`TENANT`], its Order API at `api_base`, on any free port, with no
+/// reconciliation and 20 ms polling; stdout piped (it prints `listening on
+/// URL`), stderr inherited.
+pub fn serve_command(store: &str, api_base: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_creatorflow"));
+    c.args([
+        "serve",
+        "--store",
+        store,
+        "--listen",
+        "127.0.0.1:0",
+        "--shop",
+        &format!("{SHOP}={TENANT}"),
+        "--api-base",
+        api_base,
+        "--poll-every",
+        "0",
+        "--poll-ms",
+        "20",
+    ])
+    .env("TIKTOK_APP_KEY", APP_KEY)
+    .env("TIKTOK_APP_SECRET", APP_SECRET)
+    .env("TIKTOK_ACCESS_TOKEN", "token")
+    .env("CREATORFLOW_ADMIN_TOKEN", ADMIN_TOKEN)
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::inherit());
+    c
 }
 
 /// An ORDER_STATUS_CHANGE push.

@@ -63,6 +63,8 @@ mod inbox;
 mod migrate;
 mod orders;
 mod queue;
+#[cfg(test)]
+mod reconnect_tests;
 mod rows;
 mod shops;
 
@@ -88,13 +90,20 @@ pub(crate) const WORKER_ROLE: &str = "creatorflow_worker";
 /// How long opening waits for the first connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long an inbox append waits for a reserved connection: within the
+/// webhook's acknowledgement budget (2.5 s, TikTok allows 3 s), so that
+/// while the database is away each push is answered 503 in time (TikTok
+/// retries) rather than queueing behind a connection that cannot come.
+const INBOX_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The pool settings of both pools: at most `max` connections, `min` kept
-/// open, every connection switched to the application role.
-fn pool_options(max: u32, min: u32) -> PgPoolOptions {
+/// open, `acquire` the longest wait for one (connecting included), every
+/// connection switched to the application role.
+fn pool_options(max: u32, min: u32, acquire: Duration) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(max)
         .min_connections(min)
-        .acquire_timeout(CONNECT_TIMEOUT)
+        .acquire_timeout(acquire)
         // Each transaction's first statement fails on a dead connection
         // anyway; a test query per acquire would cost a round trip.
         .test_before_acquire(false)
@@ -205,16 +214,20 @@ impl PostgresStore {
         // The owner's connection is not needed any more, whatever happened.
         let _ = owner.close().await;
         checked?;
-        let pool = pool_options(target.max_connections, 0)
+        let pool = pool_options(target.max_connections, 0, CONNECT_TIMEOUT)
             .connect_with(options.clone())
             .await
             .map_err(|e| open_error(e.to_string()))?;
         // Reserved for inbox appends (acknowledgements), kept open: an
         // acknowledgement never waits for a connection the workers hold.
-        let inbox_pool = pool_options(Self::INBOX_CONNECTIONS, Self::INBOX_CONNECTIONS)
-            .connect_with(options)
-            .await
-            .map_err(|e| open_error(e.to_string()))?;
+        let inbox_pool = pool_options(
+            Self::INBOX_CONNECTIONS,
+            Self::INBOX_CONNECTIONS,
+            INBOX_ACQUIRE_TIMEOUT,
+        )
+        .connect_with(options)
+        .await
+        .map_err(|e| open_error(e.to_string()))?;
         Ok(PostgresStore {
             pool,
             inbox_pool,
@@ -271,15 +284,8 @@ impl PostgresStore {
         mode: Mode,
     ) -> Result<Tx> {
         let sql = begin_sql(role, tenant, mode)?;
-        let mut conn = pool.acquire().await.map_err(db("acquiring a connection"))?;
-        match sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await {
-            Ok(_) => Ok(Tx { conn, done: false }),
-            Err(e) => {
-                // Its state is unknown: do not hand it to the next caller.
-                conn.close_on_drop();
-                Err(db("starting a transaction")(e))
-            }
-        }
+        let (conn, _) = on_live_connection(pool, sql, "starting a transaction").await?;
+        Ok(Tx { conn, done: false })
     }
 
     /// Runs one data-changing `statement` (with `RETURNING`, values as
@@ -312,17 +318,68 @@ async fn one_shot_rows(
         "{}; {statement}; COMMIT",
         begin_sql(role, Some(tenant), Mode::Write)?
     );
-    let mut conn = pool.acquire().await.map_err(db("acquiring a connection"))?;
-    match sqlx::raw_sql(AssertSqlSafe(sql))
-        .fetch_all(&mut *conn)
-        .await
-    {
-        Ok(rows) => Ok(rows),
-        Err(e) => {
-            // The transaction may be left open and aborted: do not reuse.
-            conn.close_on_drop();
-            Err(db(context)(e))
+    let (_, rows) = on_live_connection(pool, sql, context).await?;
+    Ok(rows)
+}
+
+/// Runs `sql`, a connection's first message (a transaction's start, or a
+/// whole one-message transaction), on a connection of `pool`, and returns
+/// the connection with the rows it returned.
+///
+/// A pooled connection may have been closed by the server while it sat
+/// idle: PostgreSQL restarted (`pg_ctl -m fast` ends every session with
+/// "terminating connection due to administrator command"), a failover, a
+/// proxy's idle timeout. Its first message then fails ([`went_away`]), in
+/// practice without having run (the server's message was waiting on the
+/// socket), and `sql` is sent again on another connection, until the
+/// pool has handed out each connection it held (each dead one is closed, so
+/// the pool opens fresh ones): after a restart the first call succeeds
+/// instead of one failure per stale connection. If the server itself is
+/// down, acquiring fails ([`StoreError::Unavailable`]). A connection whose
+/// statement failed is never handed back to the pool (its transaction
+/// state is unknown).
+async fn on_live_connection(
+    pool: &PgPool,
+    sql: String,
+    context: &'static str,
+) -> Result<(PoolConnection<Postgres>, Vec<sqlx::postgres::PgRow>)> {
+    let sql = std::sync::Arc::new(sql);
+    let tries = pool.options().get_max_connections() + 1;
+    let mut tried = 0;
+    loop {
+        let mut conn = pool.acquire().await.map_err(db("acquiring a connection"))?;
+        match sqlx::raw_sql(AssertSqlSafe(sql.clone()))
+            .fetch_all(&mut *conn)
+            .await
+        {
+            Ok(out) => return Ok((conn, out)),
+            Err(e) => {
+                conn.close_on_drop();
+                tried += 1;
+                if !(went_away(&e) && tried < tries) {
+                    return Err(db(context)(e));
+                }
+            }
         }
+    }
+}
+
+/// Whether the server ended the session: it reported the session
+/// terminated (`57P01` admin shutdown, `57P02` crash shutdown, `57P03`
+/// cannot connect now, class `08`), which rolls back whatever it was
+/// running, or the socket was closed under us. Only in the last case, and
+/// only if the server died between committing and answering, can the
+/// statement have taken effect; the statements run first on a connection
+/// are a transaction's start (nothing to repeat) or a one-message
+/// transaction of an inbox append (idempotent: `ON CONFLICT DO NOTHING`) or
+/// a lease operation (checked against the lease: never applied twice).
+fn went_away(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
     }
 }
 
