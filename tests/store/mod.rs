@@ -4,6 +4,7 @@
 
 #[cfg(feature = "postgres")]
 pub mod pg;
+pub mod review;
 pub mod shops;
 pub mod suite;
 
