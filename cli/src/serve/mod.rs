@@ -9,6 +9,7 @@
 //! | `GET /tiktok/callback?code=&state=` | TikTok's redirect: 403 for an unknown, used or expired `state`; else the code is exchanged, the shops and tokens stored, their webhooks routed |
 //! | `GET /api/metrics[?tenant=]` | the dashboard figures of `model.md` (JSON) |
 //! | `GET /api/orders[?tenant=&state=&priority=&limit=]` | orders, most urgent first |
+//! | `GET /api/orders/{id}`, `GET /api/review`, `POST /api/orders/{id}/approve\|reject\|retry\|cancel` | people act on orders: see `operator.rs` |
 //! | `GET /metrics` | Prometheus text format |
 //! | `GET /` | the dashboard (self-contained HTML, refreshing live) |
 //!
@@ -22,6 +23,7 @@ mod api;
 pub mod auth;
 mod connect;
 mod dashboard;
+mod operator;
 mod webhook;
 
 use std::collections::BTreeSet;
@@ -320,6 +322,9 @@ fn router<A: OrderApi + 'static>(state: Arc<AppState<A>>, body_limit: usize) -> 
         .route("/tiktok/callback", get(connect::callback::<A>))
         .route("/api/metrics", get(api::metrics::<A>))
         .route("/api/orders", get(api::orders::<A>))
+        .route("/api/orders/{id}", get(operator::order::<A>))
+        .route("/api/orders/{id}/{command}", post(operator::command::<A>))
+        .route("/api/review", get(operator::review::<A>))
         .route("/metrics", get(api::prometheus::<A>))
         .route("/", get(dashboard::page))
         .with_state(state)
