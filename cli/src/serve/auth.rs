@@ -180,6 +180,7 @@ pub(crate) fn not_found() -> Response {
 /// token's own tenant (an admin's: the server's default tenant). A tenant
 /// token naming another tenant, the metrics token, or a tenant the server
 /// does not serve: 404, as for an absent order.
+#[allow(clippy::result_large_err)] // the refusal is the handler's answer, returned as is
 pub(crate) fn authorize<'a, A: OrderApi + 'static>(
     s: &'a AppState<A>,
     headers: &HeaderMap,
@@ -205,6 +206,7 @@ pub(crate) fn authorize<'a, A: OrderApi + 'static>(
 /// For `/metrics`: an admin token or the metrics token (401 otherwise; a
 /// tenant's token is known but may not read every tenant's figures: 404).
 #[allow(dead_code)] // `/metrics` takes it (issue 14)
+#[allow(clippy::result_large_err)]
 pub(crate) fn authorize_metrics<A: OrderApi + 'static>(
     s: &AppState<A>,
     headers: &HeaderMap,

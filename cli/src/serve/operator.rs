@@ -235,26 +235,21 @@ pub(crate) async fn review<A: OrderApi + 'static>(
     .into_response()
 }
 
-/// The request body's `reason`: none for an empty body; 400 for a body
-/// that is not a JSON object whose `reason` is a string (or null).
-fn reason(body: &[u8]) -> Result<Option<String>, Response> {
+/// The request body's `reason`: none for an empty body; an error message
+/// (for a 400) for a body that is not a JSON object whose `reason` is a
+/// string (or null).
+fn reason(body: &[u8]) -> Result<Option<String>, &'static str> {
+    const BAD: &str = "the body must be a JSON object such as {\"reason\": \"...\"}";
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let bad = || {
-        error(
-            StatusCode::BAD_REQUEST,
-            "the body must be a JSON object such as {\"reason\": \"...\"}",
-        )
-    };
-    let v: Value = serde_json::from_slice(body).map_err(|_| bad())?;
-    let Value::Object(m) = v else {
-        return Err(bad());
-    };
-    match m.get("reason") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(r)) => Ok(Some(r.clone())),
-        Some(_) => Err(bad()),
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => match m.get("reason") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(r)) => Ok(Some(r.clone())),
+            Some(_) => Err(BAD),
+        },
+        _ => Err(BAD),
     }
 }
 
@@ -275,7 +270,7 @@ pub(crate) async fn command<A: OrderApi + 'static>(
     };
     let reason = match reason(&body) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(m) => return error(StatusCode::BAD_REQUEST, m),
     };
     let Some(engine) = s.processor.engine(&access.tenant) else {
         return not_found();
