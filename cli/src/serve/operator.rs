@@ -33,7 +33,7 @@ use creatorflow::{Engine, EngineError};
 use serde_json::{Value, json};
 
 use super::api::summary;
-use super::auth::{authorize, not_found};
+use super::auth::{Access, authorize, not_found};
 use super::{AppState, SharedStore};
 
 /// The most orders one page of `/api/review` holds.
@@ -45,6 +45,21 @@ fn error(status: StatusCode, message: &str) -> Response {
 
 fn internal(e: impl std::fmt::Display) -> Response {
     error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
+}
+
+/// Who acts (the bearer token) on which tenant's engine (`?tenant=` for
+/// an admin), or the refusal to answer.
+fn access<'a, A: OrderApi + 'static>(
+    s: &'a AppState<A>,
+    headers: &HeaderMap,
+    q: &HashMap<String, String>,
+) -> Result<(Access<'a>, &'a Engine<SharedStore>), Box<Response>> {
+    let access = authorize(s, headers, q.get("tenant").map(String::as_str)).map_err(Box::new)?;
+    let engine = s
+        .processor
+        .engine(&access.tenant)
+        .ok_or_else(|| Box::new(not_found()))?;
+    Ok((access, engine))
 }
 
 /// The tenant's order `id` (a store id or a TikTok order id), or 404.
@@ -135,12 +150,9 @@ pub(crate) async fn order<A: OrderApi + 'static>(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let access = match authorize(&s, &headers, q.get("tenant").map(String::as_str)) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let Some(engine) = s.processor.engine(&access.tenant) else {
-        return not_found();
+    let engine = match access(&s, &headers, &q) {
+        Ok((_, e)) => e,
+        Err(r) => return *r,
     };
     let order = match find(engine, &id).await {
         Ok(o) => o,
@@ -189,9 +201,9 @@ pub(crate) async fn review<A: OrderApi + 'static>(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let access = match authorize(&s, &headers, q.get("tenant").map(String::as_str)) {
-        Ok(a) => a,
-        Err(r) => return r,
+    let engine = match access(&s, &headers, &q) {
+        Ok((_, e)) => e,
+        Err(r) => return *r,
     };
     let limit = match q.get("limit").map(|l| l.parse::<usize>()) {
         None => 50,
@@ -212,9 +224,6 @@ pub(crate) async fn review<A: OrderApi + 'static>(
                 "`after` must be the `next` of a previous page",
             );
         }
-    };
-    let Some(engine) = s.processor.engine(&access.tenant) else {
-        return not_found();
     };
     let page = match engine
         .store()
@@ -261,9 +270,9 @@ pub(crate) async fn command<A: OrderApi + 'static>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let access = match authorize(&s, &headers, q.get("tenant").map(String::as_str)) {
+    let (who, engine) = match access(&s, &headers, &q) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(command) = Command::parse(&name) else {
         return not_found();
@@ -272,15 +281,12 @@ pub(crate) async fn command<A: OrderApi + 'static>(
         Ok(r) => r,
         Err(m) => return error(StatusCode::BAD_REQUEST, m),
     };
-    let Some(engine) = s.processor.engine(&access.tenant) else {
-        return not_found();
-    };
     let order = match find(engine, &id).await {
         Ok(o) => o,
         Err(r) => return r,
     };
     let e = match engine
-        .command(order.id, command, access.actor(), reason.as_deref())
+        .command(order.id, command, who.actor(), reason.as_deref())
         .await
     {
         Ok(o) => {
