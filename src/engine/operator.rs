@@ -2,27 +2,7 @@
 //! cancel, each recorded in the order's history as a step a person took
 //! (`automated: false`), with who (`actor`, the API token's name) and why.
 //!
-//! # Semantics (on the shipped machine)
-//!
-//! An order waits for a person when its state's `automation_status` is
-//! `Manual Review` (the shipped machine's `failed`): a step failed for good,
-//! the rule pack errored on it, a state timed out, or a rule held it
-//! (`escalate_to_manual`). All of these land in `failed`.
-//!
-//! | command | allowed from | what happens |
-//! |---|---|---|
-//! | [`Command::Approve`] | a manual-review state | the order goes on: the machine's way out of review towards fulfilment (the shipped machine's `retry`, `failed → processing`); its work is queued again |
-//! | [`Command::Retry`] | a manual-review state | the same transition as approve; the history says a failed step is tried again rather than a held order approved |
-//! | [`Command::Reject`] | a manual-review state; a reason is required | the order is cancelled (the shipped machine's `reject`, `failed → cancelled`, which tells the customer); `fail` already undid earlier work, so there is nothing to roll back |
-//! | [`Command::Cancel`] | any non-terminal state with a transition to `cancelled` | as [`Engine::cancel`]: the rollbacks of the state (release the stock, void the label) and the cancellation's actions |
-//!
-//! Approving or retrying does not evaluate the rules again: their actions
-//! ran with the order's first step. A command the order's state does not
-//! allow (or an order that moved on meanwhile) is
-//! [`EngineError::WrongState`], carrying the state the order is in. The
-//! actions a command runs are recorded with their outcomes; an action
-//! failure is recorded in the history row and the command stands, as for
-//! every cancellation.
+//! What each command does and when it is allowed: [`Command`].
 
 use serde::Serialize;
 
@@ -31,7 +11,30 @@ use crate::actions::StepResult;
 use crate::machine::TransitionPlan;
 use crate::store::{OrderId, Store, StoreError, StoredOrder};
 
-/// What a person can do to an order (see the [module docs](self)).
+/// What a person can do to an order, recorded in its history with who
+/// (`actor`) and why ([`Engine::command`]).
+///
+/// # What each does (on the shipped machine)
+///
+/// An order waits for a person when its state's `automation_status` is
+/// `Manual Review` (the shipped machine's `failed`): a step failed for good,
+/// the rule pack errored on it, a state timed out, or a rule held it
+/// (`escalate_to_manual`). All of these land in `failed`.
+///
+/// | command | allowed from | what happens |
+/// |---|---|---|
+/// | [`Command::Approve`] | a manual-review state | the order goes on: the machine's way out of review towards fulfilment (the shipped machine's `retry`, `failed → processing`); its work is queued again |
+/// | [`Command::Retry`] | a manual-review state | the same transition as approve; the history says a failed step is tried again rather than a held order approved |
+/// | [`Command::Reject`] | a manual-review state; a reason is required | the order is cancelled (the shipped machine's `reject`, `failed → cancelled`, which tells the customer); `fail` already undid earlier work, so there is nothing to roll back |
+/// | [`Command::Cancel`] | any non-terminal state with a transition to `cancelled` | as [`Engine::cancel`]: the rollbacks of the state (release the stock, void the label) and the cancellation's actions |
+///
+/// Approving or retrying does not evaluate the rules again: their actions
+/// ran with the order's first step. A command the order's state does not
+/// allow (or an order that moved on meanwhile) is
+/// [`EngineError::WrongState`], carrying the state the order is in. The
+/// actions a command runs are recorded with their outcomes; an action
+/// failure is recorded in the history row and the command stands, as for
+/// every cancellation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Command {
@@ -102,8 +105,8 @@ fn note(command: &str, reason: Option<&str>) -> String {
 impl<S: Store + 'static> Engine<S> {
     /// Runs `command` on the tenant's order `id` for `actor` (the name
     /// recorded in the history) with an optional `reason` (required for
-    /// [`Command::Reject`]). See the [module docs](self) for what each
-    /// command does and when it is allowed.
+    /// [`Command::Reject`]). See [`Command`] for what each command does
+    /// and when it is allowed.
     ///
     /// Errors: [`EngineError::NotFound`] (no such order for this tenant),
     /// [`EngineError::ReasonRequired`], [`EngineError::WrongState`] (with

@@ -53,7 +53,9 @@ impl ReviewCursor {
     }
 }
 
-/// The review queue (see the [module docs](self)).
+/// The review queue: the orders waiting for a person (`Manual Review`,
+/// not terminal), longest waiting first, keyset-paged by [`ReviewCursor`];
+/// the SQL backends read a partial index holding exactly these orders.
 pub trait ReviewStore: Send + Sync {
     /// The tenant's orders waiting for a person (`Manual Review`, not
     /// terminal), the longest waiting first (`state_changed_at`, then id),
