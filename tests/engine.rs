@@ -234,10 +234,10 @@ async fn shortage_fails_then_retry(b: Backend) {
     assert_eq!(f.engine.run_until_idle().await.expect("run").next_due, None);
 
     f.defaults.inventory.set_stock("p1", 5);
-    let o = f.engine.retry(id).await.expect("retry");
+    let o = f.engine.retry(id, "ops-1", None).await.expect("retry");
     assert_eq!(o.order.current_state, "processing");
     assert!(
-        f.engine.retry(id).await.is_err(),
+        f.engine.retry(id, "ops-1", None).await.is_err(),
         "retry needs a failed order"
     );
     drain(&f, 100).await;
@@ -1010,3 +1010,7 @@ async fn restart_restores_window_facts(b: Backend) {
         "the window saw 3 orders"
     );
 }
+
+/// People act on orders: approve, reject, retry, cancel.
+#[path = "engine/operator.rs"]
+mod operator;

@@ -46,10 +46,12 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("shipped", "deliver", "delivered"),
     ("shipped", "cancel", "cancelled"),
     ("failed", "retry", "processing"),
+    ("failed", "reject", "cancelled"),
 ];
 
 const NAMES: &[&str] = &[
-    "validate", "process", "reserve", "label", "ship", "deliver", "fail", "retry", "cancel",
+    "validate", "process", "reserve", "label", "ship", "deliver", "fail", "retry", "reject",
+    "cancel",
 ];
 
 fn progress_of(state: &str) -> u8 {

@@ -128,6 +128,7 @@ macro_rules! all_backends {
                 rotate_tokens_is_compare_and_set,
                 auth_states_are_single_use,
                 tokens_are_never_printed,
+                review_queue_oldest_first_paged_and_scoped,
             ]);
         )*
     };

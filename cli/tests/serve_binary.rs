@@ -1,17 +1,79 @@
 //! `creatorflow serve` as a process: the built binary on an SQLite store,
 //! its Order API a mock on loopback; webhooks through its HTTP server; the
-//! dashboard rendered by headless Chromium shows the counts `/api/metrics`
-//! reports.
+//! dashboard in headless Chromium (driven over the DevTools protocol, as a
+//! person uses it: a token typed into its form, buttons clicked) shows the
+//! counts `/api/metrics` reports, and approves and rejects orders from its
+//! review queue.
 
 #[path = "support/mod.rs"]
 mod support;
 
+#[path = "support/cdp.rs"]
+mod cdp;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use cdp::Browser;
 use serde_json::Value;
 use support::*;
+
+/// The tenant's API token (named `creator-1-1` in the history).
+const TENANT_TOKEN: &str = "dashboard-tenant-token-secret";
+/// An admin token.
+const ADMIN_TOKEN: &str = "dashboard-admin-token-secret";
+
+/// A configuration for `serve` on `store` with the Order API at
+/// `api_base`: one tenant with a token, an admin token, every action
+/// type simulated.
+fn config(dir: &std::path::Path, store: &str, api_base: &str) -> std::path::PathBuf {
+    let simulated: String = [
+        "validate_address",
+        "check_inventory",
+        "reserve_inventory",
+        "generate_shipping_label",
+        "send_customer_notification",
+        "update_tiktok_status",
+        "log_analytics_event",
+        "trigger_webhook",
+        "schedule_follow_up",
+        "auto_reorder_inventory",
+        "select_carrier",
+        "enable_fast_track",
+    ]
+    .iter()
+    .map(|a| format!("  {a}: simulated\n"))
+    .collect();
+    let file = dir.join("creatorflow.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "store: {store}\n\
+             listen: 127.0.0.1:0\n\
+             tiktok:\n  app_key: ${{TIKTOK_APP_KEY}}\n  app_secret: ${{TIKTOK_APP_SECRET}}\n  \
+             api_base: {api_base}\n  auth_base: {api_base}\n  poll_every: 0\n\
+             tenants:\n  - id: {TENANT}\n    shops: [\"{SHOP}\"]\n    \
+             api_tokens: [\"${{CREATOR1_TOKEN}}\"]\n\
+             admin_tokens: [\"${{ADMIN_TOKEN}}\"]\n\
+             actions:\n{simulated}"
+        ),
+    )
+    .expect("write the config");
+    file
+}
+
+/// A `creatorflow` command with the configuration's secrets in its environment.
+fn creatorflow(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_creatorflow"));
+    c.args(args)
+        .env("TIKTOK_APP_KEY", APP_KEY)
+        .env("TIKTOK_APP_SECRET", APP_SECRET)
+        .env("TIKTOK_ACCESS_TOKEN", "token")
+        .env("CREATOR1_TOKEN", TENANT_TOKEN)
+        .env("ADMIN_TOKEN", ADMIN_TOKEN);
+    c
+}
 
 /// The server process; killed when dropped (a failed test leaves nothing behind).
 struct Server {
@@ -26,8 +88,11 @@ impl Drop for Server {
     }
 }
 
-fn spawn(store: &str, api_base: &str) -> Server {
-    start(serve_command(store, api_base))
+fn spawn(config: &std::path::Path) -> Server {
+    let config = config.to_str().expect("a UTF-8 path");
+    let mut c = creatorflow(&["serve", "--config", config, "--poll-ms", "20"]);
+    c.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    start(c)
 }
 
 /// Starts `c`; returns once it prints where it listens.
@@ -102,7 +167,7 @@ async fn the_binary_serves_webhooks_and_a_dashboard_that_matches_the_api() {
             .unwrap()
             .push(order_json(&format!("5760{i}"), "AWAITING_SHIPMENT"));
     }
-    let server = spawn(&store, &api);
+    let server = spawn(&config(dir.path(), &store, &api));
     let base = server.base.clone();
 
     // Refused: unsigned, forged, malformed, oversized.
@@ -175,64 +240,25 @@ async fn the_binary_serves_webhooks_and_a_dashboard_that_matches_the_api() {
     assert!(status.success(), "{status:?}");
 }
 
-/// Loads the dashboard in headless Chromium and compares the rendered
-/// figures with `/api/metrics`. Without Chromium: a loud skip, or a failure
-/// under CI (`CI=true`).
+/// Loads the dashboard in headless Chromium, signs in with the tenant's
+/// token as a person does, and compares the rendered figures with
+/// `/api/metrics`. Without Chromium: a loud skip, or a failure under CI
+/// (`CI=true`).
 fn dashboard_matches(base: &str, metrics: &Value) {
-    let chromium = ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|c| {
-            Command::new(c)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        });
-    let Some(chromium) = chromium else {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("chromium is missing under CI (.ci/run installs it)");
-        }
-        eprintln!(
-            "\n********************************************************************\n\
-             SKIPPED: chromium not found; the dashboard was not rendered.\n\
-             Install it (apt-get install -y chromium) to run this check.\n\
-             ********************************************************************"
-        );
+    let Some(chromium) = cdp::chromium() else {
         return;
     };
-    let profile = tempfile::tempdir().expect("profile dir");
-    let out = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            &format!("--user-data-dir={}", profile.path().display()),
-            "--virtual-time-budget=5000",
-            "--dump-dom",
-            &format!("{base}/"),
-        ])
-        .output()
-        .expect("run chromium");
-    let dom = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        dom.contains("data-state=\"live\""),
-        "the dashboard did not load its data: {}\n{}",
-        &dom[..dom.len().min(2000)],
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = |id: &str| -> String {
-        let open = format!("id=\"{id}\">");
-        let start = dom
-            .find(&open)
-            .unwrap_or_else(|| panic!("#{id} missing from the DOM"))
-            + open.len();
-        let end = dom[start..].find('<').map_or(dom.len(), |e| start + e);
-        dom[start..end].trim().to_owned()
+    let mut page = Browser::open(chromium, &format!("{base}/"));
+    sign_in_live(&mut page, TENANT_TOKEN);
+    let mut text = |id: &str| -> String {
+        page.eval(&format!(
+            "(document.getElementById({}) || {{}}).textContent",
+            serde_json::json!(id)
+        ))
+        .as_str()
+        .unwrap_or_else(|| panic!("#{id} missing from the page"))
+        .trim()
+        .to_owned()
     };
     let n = |v: &Value| v.as_u64().unwrap_or(0).to_string();
     for state in [
@@ -267,7 +293,194 @@ fn dashboard_matches(base: &str, metrics: &Value) {
         n(&metrics["webhooks"]["accepted"])
     );
     assert_eq!(text("tenant"), TENANT);
-    let rows = dom.matches("data-order-id=").count() as u64;
+    let rows = page
+        .eval("document.querySelectorAll('#orders tbody tr[data-order-id]').length")
+        .as_u64()
+        .unwrap_or(0);
     assert_eq!(rows, metrics["active_orders"].as_u64().unwrap_or(0).min(50));
     assert_eq!(rows, 4, "four shipped orders are active");
+}
+
+/// Signs in as a person does: the page asks for a token, it is typed into
+/// the form and Enter pressed; the page keeps it in session storage,
+/// never in its URL.
+fn sign_in(page: &mut Browser, token: &str) {
+    page.wait(
+        "document.body.getAttribute('data-state') === 'login' && \
+         !document.getElementById('login').hidden",
+        Duration::from_secs(10),
+    );
+    page.type_into("#token-input", token);
+    page.enter();
+}
+
+/// Signs in with a good token: the page goes live, keeping the token in
+/// session storage, never in its URL.
+fn sign_in_live(page: &mut Browser, token: &str) {
+    sign_in(page, token);
+    page.wait(
+        "document.body.getAttribute('data-state') === 'live'",
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        page.eval("sessionStorage.getItem('creatorflow-token')"),
+        token
+    );
+    let url = page.eval("location.href");
+    assert!(!url.as_str().unwrap_or_default().contains(token), "{url}");
+}
+
+/// The history row was written by the tenant's token (`creator-1-1`).
+fn assert_by_tenant(row: &Value) {
+    assert_eq!(row["automated"], false, "{row}");
+    assert_eq!(row["actor"], "creator-1-1", "{row}");
+}
+
+/// An order as the API shows it to the tenant.
+async fn order_detail(base: &str, id: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{base}/api/orders/{id}"))
+        .bearer_auth(TENANT_TOKEN)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// Two orders the shipped pack holds for a person (a new customer's large
+/// order), ingested before the server starts; in the dashboard a wrong
+/// token is refused, the right one shows the review queue, Approve sends
+/// one order on and Reject (once a reason is typed) cancels the other —
+/// checked through the API, with the token's name in the history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_approves_and_rejects_from_the_review_queue() {
+    let Some(chromium) = cdp::chromium() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = format!("sqlite://{}", dir.path().join("cf.db").display());
+    let (_mock, api) = mock_api().await;
+    let cfg = config(dir.path(), &store, &api);
+    let orders = dir.path().join("held.jsonl");
+    let held = |id: &str| {
+        format!(
+            r#"{{"tiktok_order_id":"{id}","customer_handle":"@new","product_name":"Lamp","product_id":"p1","quantity":1,"price":"450.00","customer_tier":"new","created_at":"2025-06-12T10:00:00Z"}}"#
+        )
+    };
+    std::fs::write(&orders, format!("{}\n{}\n", held("9001"), held("9002"))).expect("orders");
+    let cfg_path = cfg.to_str().expect("utf-8");
+    let out = creatorflow(&[
+        "ingest",
+        "--config",
+        cfg_path,
+        "--tenant",
+        TENANT,
+        "--orders",
+        orders.to_str().expect("utf-8"),
+    ])
+    .output()
+    .expect("run ingest");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let server = spawn(&cfg);
+    let base = server.base.clone();
+    let mut ids = Vec::new();
+    for tiktok in ["9001", "9002"] {
+        let o = wait_for(Duration::from_secs(20), || async {
+            let o = order_detail(&base, tiktok).await;
+            (o["order"]["state"] == "failed").then_some(o)
+        })
+        .await
+        .unwrap_or_else(|| panic!("order {tiktok} held for review"));
+        ids.push(o["order"]["id"].as_str().expect("id").to_owned());
+    }
+    let (approve, reject) = (ids[0].clone(), ids[1].clone());
+
+    let mut page = Browser::open(chromium, &format!("{base}/"));
+    // A wrong token: refused, and asked again.
+    sign_in(&mut page, "not-a-token");
+    page.wait(
+        "document.getElementById('token-message').textContent === 'token refused' && \
+         !document.getElementById('login').hidden",
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        page.eval("sessionStorage.getItem('creatorflow-token')"),
+        Value::Null
+    );
+    sign_in_live(&mut page, TENANT_TOKEN);
+    let row = |id: &str| format!("#review tr[data-order-id=\"{id}\"]");
+    page.wait(
+        &format!(
+            "!!document.querySelector({}) && !!document.querySelector({})",
+            serde_json::json!(row(&approve)),
+            serde_json::json!(row(&reject))
+        ),
+        Duration::from_secs(10),
+    );
+
+    // Approve: the order goes on.
+    page.click(&format!(
+        "{} button[data-command=\"approve\"]",
+        row(&approve)
+    ));
+    let o = wait_for(Duration::from_secs(20), || async {
+        let o = order_detail(&base, &approve).await;
+        (o["order"]["state"] == "shipped").then_some(o)
+    })
+    .await
+    .expect("the approved order ships");
+    let rows = o["history"].as_array().expect("history");
+    let by = rows
+        .iter()
+        .find(|r| r["from"] == "failed")
+        .expect("approval row");
+    assert_eq!(
+        (&by["to"], &by["reason"]),
+        (
+            &serde_json::json!("processing"),
+            &serde_json::json!("approve")
+        )
+    );
+    assert_by_tenant(by);
+    page.wait(
+        &format!(
+            "!document.querySelector({})",
+            serde_json::json!(row(&approve))
+        ),
+        Duration::from_secs(10),
+    );
+
+    // Reject asks for a reason first; with one, the order is cancelled.
+    let reject_button = format!("{} button[data-command=\"reject\"]", row(&reject));
+    page.click(&reject_button);
+    page.wait(
+        "document.getElementById('action-status').textContent.indexOf('reason') >= 0",
+        Duration::from_secs(5),
+    );
+    assert_eq!(
+        order_detail(&base, &reject).await["order"]["state"],
+        "failed"
+    );
+    page.type_into(&format!("{} input.reason", row(&reject)), "duplicate order");
+    page.click(&reject_button);
+    let o = wait_for(Duration::from_secs(10), || async {
+        let o = order_detail(&base, &reject).await;
+        (o["order"]["state"] == "cancelled").then_some(o)
+    })
+    .await
+    .expect("the rejected order is cancelled");
+    let last = o["history"]
+        .as_array()
+        .and_then(|h| h.last())
+        .expect("a row");
+    assert_eq!(last["reason"], "reject: duplicate order");
+    assert_by_tenant(last);
+    drop(page);
+    drop(server);
 }

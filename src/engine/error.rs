@@ -29,6 +29,12 @@ pub enum EngineError {
         /// The state(s) it needs.
         expected: &'static str,
     },
+    /// The operator command needs a reason (a rejection).
+    #[error("{operation} needs a reason")]
+    ReasonRequired {
+        /// The command.
+        operation: &'static str,
+    },
     /// The engine was configured inconsistently.
     #[error("engine configuration: {0}")]
     Config(String),

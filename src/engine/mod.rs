@@ -90,6 +90,7 @@ pub mod external;
 mod known;
 mod lanes;
 mod reload;
+mod operator;
 mod restore;
 mod rule_actions;
 mod rule_stats;
@@ -107,10 +108,11 @@ use serde::Serialize;
 pub use builder::EngineBuilder;
 pub use error::{BuildError, EngineError};
 pub use lanes::{LaneConfig, Lanes};
+pub use operator::Command;
 pub use run_loop::{Backoff, RunPolicy};
 pub use status::{Integrity, Status};
 
-use crate::actions::{Executor, ExecutorStats, StepResult};
+use crate::actions::{Executor, ExecutorStats};
 use crate::clock::Clock;
 use crate::machine::Machine;
 use crate::model::{Order, Priority};
@@ -126,7 +128,6 @@ use worker::Outcome;
 pub const WORK_KIND: &str = "advance";
 const FAILED: &str = "failed";
 const CANCELLED: &str = crate::machine::CANCELLED;
-const PROCESSING: &str = "processing";
 
 /// Whether the carrier confirmed a shipped order's delivery at a time.
 pub type DeliveryCheck = Arc<dyn Fn(&Order, DateTime<Utc>) -> bool + Send + Sync>;
@@ -503,52 +504,6 @@ impl<S: Store + 'static> Engine<S> {
             order,
             created: true,
         })
-    }
-
-    /// Cancels the tenant's order `id` for `reason`, from any state the
-    /// machine allows (every state before delivery in the default
-    /// workflow), running the cancellation's rollbacks (release the
-    /// reservation, void the label) and actions. Action failures are
-    /// recorded in the history; the cancellation stands.
-    pub async fn cancel(&self, id: OrderId, reason: &str) -> Result<StoredOrder, EngineError> {
-        let inner = &*self.inner;
-        inner.forget(id);
-        let stored = self.order(id).await?;
-        let now = inner.clock.now();
-        let plan = inner.machine.transition(&stored.order, CANCELLED, now)?;
-        let report = inner.run_plan(&stored, &plan).await;
-        let mut t = inner.transition(&stored, &plan, inner.clock.now(), report.duration_ms);
-        t.reason = Some(format!("{}: {reason}", plan.transition));
-        t.automated = false;
-        t.actions_executed = report.records_json();
-        t.error_message = match &report.result {
-            StepResult::Succeeded => None,
-            StepResult::Failed { error, .. } => Some(error.to_string()),
-            StepResult::Refused { action, .. } => Some(format!("circuit open for `{action}`")),
-        };
-        Ok(inner.store.transition(&inner.tenant, &t).await?)
-    }
-
-    /// Retries the tenant's failed order `id`: `failed → processing`, and
-    /// its work is enqueued again.
-    pub async fn retry(&self, id: OrderId) -> Result<StoredOrder, EngineError> {
-        let inner = &*self.inner;
-        inner.forget(id);
-        let stored = self.order(id).await?;
-        if !inner.is_failure(stored.order.current_state.as_str()) {
-            return Err(EngineError::WrongState {
-                order_id: id,
-                state: stored.order.current_state.to_string(),
-                operation: "retry",
-                expected: "a failed (manual review) order",
-            });
-        }
-        let now = inner.clock.now();
-        let plan = inner.machine.transition(&stored.order, PROCESSING, now)?;
-        let mut t = inner.transition(&stored, &plan, now, 0);
-        t.automated = false;
-        t.enqueue = Some(inner.first_work(stored.order.priority, now));
-        Ok(inner.store.transition(&inner.tenant, &t).await?)
     }
 
     /// One claim round: claims due work in every lane (up to each lane's

@@ -197,6 +197,8 @@ const EXTRA_CANCELLATIONS: &[(&str, &str)] = &[
     ("processing", "cancelled"),
     ("inventory_reserved", "cancelled"),
     ("label_generated", "cancelled"),
+    // A person rejects an order in manual review.
+    ("failed", "cancelled"),
 ];
 
 #[test]
@@ -222,7 +224,6 @@ fn default_workflow_has_exactly_the_model_edges_plus_cancellations() {
     }
     assert!(!m.can_transition("received", "shipped"));
     assert!(!m.can_transition("delivered", "cancelled"));
-    assert!(!m.can_transition("failed", "cancelled"));
 }
 
 #[test]
@@ -455,7 +456,7 @@ fn not_allowed_lists_the_allowed_targets() {
             .into_iter()
             .map(StateName::as_str)
             .collect::<Vec<_>>(),
-        ["processing"]
+        ["processing", "cancelled"]
     );
 }
 
@@ -488,13 +489,13 @@ fn transition_named_uses_names_out_of_the_current_state() {
     assert_eq!(plan.rollbacks.len(), 2);
     let err = m
         .transition_named(&order("failed"), "cancel", t0())
-        .expect_err("no cancel out of failed");
+        .expect_err("no cancel out of failed (a person rejects it)");
     assert_eq!(
         err,
         TransitionError::UnknownTransition {
             from: "failed".into(),
             name: "cancel".into(),
-            allowed: vec!["retry".into()],
+            allowed: vec!["retry".into(), "reject".into()],
         }
     );
 }
@@ -539,7 +540,7 @@ fn mermaid_has_start_edges_and_final_states() {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
     assert!(!text.contains("failed --> [*]"), "{text}");
-    assert_eq!(text.matches(" --> ").count(), 1 + 17 + 2, "{text}");
+    assert_eq!(text.matches(" --> ").count(), 1 + 18 + 2, "{text}");
 }
 
 #[test]
@@ -569,7 +570,7 @@ fn dot_has_start_edges_and_doublecircles() {
     ] {
         assert!(dot.contains(line), "missing {line:?} in\n{dot}");
     }
-    assert_eq!(dot.matches(" -> ").count(), 1 + 17, "{dot}");
+    assert_eq!(dot.matches(" -> ").count(), 1 + 18, "{dot}");
 }
 
 // ---- Guards (need crate::rules::compile_guard / compile_guard_script) ----------

@@ -6,8 +6,8 @@ use super::fault::{FaultPoint, InjectFault};
 use super::{
     ClaimRequest, Created, Dashboard, DashboardStore, Inbox, InboxDone, InboxEntry, InboxItem,
     InboxStats, Lease, MemoryStore, NewOrder, OrderEvent, OrderId, OrderStore, OrderWithHistory,
-    QueueStore, QueueSummary, ShopAuth, ShopStore, StoreError, StoredOrder, TenantScope, TokenSet,
-    Transition, WorkId, WorkItem, WorkSpec,
+    QueueStore, QueueSummary, ReviewCursor, ReviewStore, ShopAuth, ShopStore, StoreError,
+    StoredOrder, TenantScope, TokenSet, Transition, WorkId, WorkItem, WorkSpec,
 };
 
 /// A store of any backend, chosen at run time from a URL by
@@ -107,6 +107,10 @@ dispatch!(ShopStore {
     fn rotate_tokens(tenant: &str, previous_refresh_token: &str, tokens: &TokenSet, now: DateTime<Utc>) -> u64;
     fn put_auth_state(tenant: &str, state: &str, expires_at: DateTime<Utc>) -> ();
     fn take_auth_state(state: &str, now: DateTime<Utc>) -> Option<String>;
+});
+
+dispatch!(ReviewStore {
+    fn review_queue(tenant: &str, after: Option<ReviewCursor>, limit: usize) -> Vec<StoredOrder>;
 });
 
 impl InjectFault for AnyStore {

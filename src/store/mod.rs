@@ -114,6 +114,7 @@ mod orders;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod queue;
+mod review;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod shop_sql;
 mod shops;
@@ -136,6 +137,7 @@ pub use orders::OrderStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 pub use queue::QueueStore;
+pub use review::{ReviewCursor, ReviewStore};
 pub use shops::{ShopAuth, ShopStore, TokenSet};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
@@ -203,9 +205,12 @@ pub async fn open(url: &str) -> Result<AnyStore, StoreError> {
 
 /// Everything the workflow runtime needs of a store, as one bound: the
 /// capability traits ([`OrderStore`], [`QueueStore`], [`DashboardStore`],
-/// [`Inbox`], [`ShopStore`]). Implemented for every type that has them all; a backend
+/// [`Inbox`], [`ShopStore`], [`ReviewStore`]). Implemented for every type that has them all; a backend
 /// implements each capability in its own file. See the [module docs](self)
 /// for the contract every backend keeps.
-pub trait Store: OrderStore + QueueStore + DashboardStore + Inbox + ShopStore {}
+pub trait Store:
+    OrderStore + QueueStore + DashboardStore + Inbox + ShopStore + ReviewStore
+{
+}
 
-impl<S: OrderStore + QueueStore + DashboardStore + Inbox + ShopStore> Store for S {}
+impl<S: OrderStore + QueueStore + DashboardStore + Inbox + ShopStore + ReviewStore> Store for S {}

@@ -123,7 +123,7 @@ pub(crate) async fn metrics<A: OrderApi + 'static>(
 }
 
 /// One order as the API and the dashboard show it.
-fn summary(o: &StoredOrder) -> Value {
+pub(super) fn summary(o: &StoredOrder) -> Value {
     let x = &o.order;
     json!({
         "id": o.id,

@@ -9,6 +9,7 @@
 //! | `GET /tiktok/callback?code=&state=` | none (the single-use `state`) | TikTok's redirect: 403 for an unknown, used or expired `state`; else the code is exchanged, the shops and tokens stored, their webhooks routed |
 //! | `GET /api/metrics[?tenant=]` | tenant's or admin | the dashboard figures of `model.md` (JSON); the process-wide counters for admins only |
 //! | `GET /api/orders[?tenant=&state=&priority=&limit=]` | tenant's or admin | orders, most urgent first |
+//! | `GET /api/orders/{id}`, `GET /api/review`, `POST /api/orders/{id}/approve\|reject\|retry\|cancel` | tenant's or admin | people act on orders: see `operator.rs` |
 //! | `GET /metrics` | admin or `metrics_token` | Prometheus text format, every tenant |
 //! | `GET /` | none (a page with no data; its scripts send the token) | the dashboard (self-contained HTML, refreshing live) |
 //! | `POST /api/rules/reload` | admin | load the rule packs again and swap them (`reload`); 422 with every diagnostic when wrong |
@@ -28,6 +29,7 @@ pub mod auth;
 mod connect;
 mod dashboard;
 pub mod reload;
+mod operator;
 mod webhook;
 
 use std::collections::BTreeSet;
@@ -331,6 +333,9 @@ fn router<A: OrderApi + 'static>(state: Arc<AppState<A>>, body_limit: usize) -> 
         .route("/tiktok/callback", get(connect::callback::<A>))
         .route("/api/metrics", get(api::metrics::<A>))
         .route("/api/orders", get(api::orders::<A>))
+        .route("/api/orders/{id}", get(operator::order::<A>))
+        .route("/api/orders/{id}/{command}", post(operator::command::<A>))
+        .route("/api/review", get(operator::review::<A>))
         .route("/metrics", get(api::prometheus::<A>))
         .route("/api/rules/reload", post(reload::reload_rules::<A>))
         .route("/", get(dashboard::page))

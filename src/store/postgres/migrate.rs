@@ -21,6 +21,7 @@ const MIGRATIONS: Migrations = Migrations {
         include_str!("migrations/0005_drop_unused_tables.sql"),
         include_str!("migrations/0006_shops.sql"),
         include_str!("migrations/0007_pack_versions.sql"),
+        include_str!("migrations/0009_review_queue.sql"),
     ],
 };
 

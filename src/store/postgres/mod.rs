@@ -65,6 +65,7 @@ mod orders;
 mod queue;
 #[cfg(test)]
 mod reconnect_tests;
+mod review;
 mod rows;
 mod shops;
 
