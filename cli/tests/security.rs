@@ -38,7 +38,6 @@ enum Guard {
     /// The tenant's own token or an admin's: `ok`, else 401 / 404.
     Tenant(&'static [u16]),
     /// An admin token only (a tenant's token: 404, as absent): `ok`.
-    #[allow(dead_code)] // `POST /api/rules/reload`, at merge
     Admin(&'static [u16]),
     /// `/metrics`: an admin token or the metrics token.
     Metrics,
@@ -109,21 +108,41 @@ fn routes() -> Vec<Row> {
             Tenant(&[400]),
         ),
         row(Method::GET, "/metrics", Metrics),
-        // ---- Routes other helpers add (issue 14); they land at merge:
-        // the lead uncomments this block. A mutation on an order that is
+        // ---- People acting on orders, and reloading rules (503: this
+        // server has no pack source; the route was reached). A mutation on an order that is
         // not in a state allowing it answers 409 with its state: that is
         // the route reached, as 200 is.
         // row(Method::GET, "/readyz", Open(&[200])),
-        // row(Method::GET, "/api/orders/{order}", Tenant(&[200])),
-        // row(Method::GET, "/api/review", Tenant(&[200])),
-        // row(Method::GET, "/api/review?tenant={tenant}", Tenant(&[200])),
-        // Row { body: Some(r#"{"reason":"checked by hand"}"#),
-        //       ..row(Method::POST, "/api/orders/{order}/approve", Tenant(&[200, 409])) },
-        // Row { body: Some(r#"{"reason":"fraud"}"#),
-        //       ..row(Method::POST, "/api/orders/{order}/reject", Tenant(&[200, 409])) },
-        // row(Method::POST, "/api/orders/{order}/retry", Tenant(&[200, 409])),
-        // row(Method::POST, "/api/orders/{order}/cancel", Tenant(&[200, 409])),
-        // row(Method::POST, "/api/rules/reload", Admin(&[200])),
+        row(Method::GET, "/api/orders/{order}", Tenant(&[200])),
+        row(Method::GET, "/api/review", Tenant(&[200])),
+        row(Method::GET, "/api/review?tenant={tenant}", Tenant(&[200])),
+        Row {
+            body: Some(r#"{"reason":"checked by hand"}"#),
+            ..row(
+                Method::POST,
+                "/api/orders/{order}/approve",
+                Tenant(&[200, 409]),
+            )
+        },
+        Row {
+            body: Some(r#"{"reason":"fraud"}"#),
+            ..row(
+                Method::POST,
+                "/api/orders/{order}/reject",
+                Tenant(&[200, 409]),
+            )
+        },
+        row(
+            Method::POST,
+            "/api/orders/{order}/retry",
+            Tenant(&[200, 409]),
+        ),
+        row(
+            Method::POST,
+            "/api/orders/{order}/cancel",
+            Tenant(&[200, 409]),
+        ),
+        row(Method::POST, "/api/rules/reload", Admin(&[200, 503])),
     ]
 }
 
@@ -293,8 +312,7 @@ async fn every_route_answers_every_token_as_the_spec_says() {
         format!("/api/orders?tenant={OTHER}"),
         "/api/orders?tenant=nobody".to_owned(),
         "/api/metrics?tenant=nobody".to_owned(),
-        // The operator routes (at merge):
-        // format!("/api/orders/{MISSING}"),
+        format!("/api/orders/{MISSING}"),
     ] {
         let (status, body) = call(&w.base, Method::GET, &path, Some(OWN_TOKEN)).await;
         assert_eq!(status, 404, "{path}");
@@ -305,14 +323,12 @@ async fn every_route_answers_every_token_as_the_spec_says() {
         1,
         "every 404 is worded alike: {not_found_bodies:?}"
     );
-    // The operator routes (at merge):
-    // another_tenants_order_looks_absent(&w).await;
+    another_tenants_order_looks_absent(&w).await;
     w.running.stop().await;
 }
 
-/// The order routes (at merge): another tenant's order answers exactly as
-/// an order that does not exist.
-#[allow(dead_code)]
+/// The order routes: another tenant's order answers exactly as an order
+/// that does not exist.
 async fn another_tenants_order_looks_absent(w: &World) {
     let theirs = call(
         &w.base,

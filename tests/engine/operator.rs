@@ -67,7 +67,6 @@ async fn approve_sends_a_held_order_on_with_who_and_why(b: Backend) {
         .expect("approve");
     assert_eq!(o.order.current_state, "processing");
     assert_by(
-        &f,
         &last_row(&f, id).await,
         "failed",
         "processing",
@@ -123,7 +122,6 @@ async fn reject_cancels_a_held_order_and_needs_a_reason(b: Backend) {
     assert!(o.terminal);
     let row = last_row(&f, id).await;
     assert_by(
-        &f,
         &row,
         "failed",
         "cancelled",
@@ -155,7 +153,6 @@ async fn retry_and_cancel_record_the_person(b: Backend) {
     let o = f.engine.retry(id, "ops-1", None).await.expect("retry");
     assert_eq!(o.order.current_state, "processing");
     assert_by(
-        &f,
         &last_row(&f, id).await,
         "failed",
         "processing",
@@ -181,7 +178,6 @@ async fn retry_and_cancel_record_the_person(b: Backend) {
     assert_eq!(o.order.current_state, "cancelled");
     let row = last_row(&f, id).await;
     assert_by(
-        &f,
         &row,
         "inventory_reserved",
         "cancelled",

@@ -28,8 +28,8 @@ mod api;
 pub mod auth;
 mod connect;
 mod dashboard;
-pub mod reload;
 mod operator;
+pub mod reload;
 mod webhook;
 
 use std::collections::BTreeSet;
