@@ -185,21 +185,8 @@ impl Server {
 }
 
 fn spawn(store: &str, api_base: &str, rules: &Path) -> Server {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_creatorflow"));
-    cmd.args(["serve", "--store", store, "--listen", "127.0.0.1:0"])
-        .args(["--shop", &format!("{SHOP}={TENANT}")])
-        .args([
-            "--api-base",
-            api_base,
-            "--poll-every",
-            "0",
-            "--poll-ms",
-            "20",
-        ])
-        .arg("--rules")
-        .arg(rules)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut cmd = serve_command(store, api_base);
+    cmd.arg("--rules").arg(rules).stderr(Stdio::piped());
     let mut child = app_env(&mut cmd).spawn().expect("spawn creatorflow serve");
     let stderr = child.stderr.take().expect("stderr");
     let (tx, stderr_lines) = std::sync::mpsc::channel();
