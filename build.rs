@@ -26,5 +26,10 @@ fn main() {
     out.push(']');
     let dest =
         std::path::Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("shipped_rules.rs");
-    std::fs::write(dest, out).expect("write shipped_rules.rs");
+    // Written beside and renamed over: a new file, never the old one
+    // rewritten in place (a target directory copied with hard links shares
+    // the old file's contents with its copies).
+    let tmp = dest.with_extension("rs.tmp");
+    std::fs::write(&tmp, out).expect("write shipped_rules.rs");
+    std::fs::rename(&tmp, &dest).expect("rename shipped_rules.rs");
 }
