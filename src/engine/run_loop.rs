@@ -7,7 +7,7 @@
 //! transaction was refused) does not end the loop and is not retried at
 //! once. The loop pauses — `backoff_first`, doubled after each further
 //! failure, at most `backoff_max` — and tries again; the first failure of a
-//! streak is logged on stderr, and so is the recovery. A dead store
+//! streak is logged (a `tracing` warning), and so is the recovery. A dead store
 //! therefore costs one claim attempt per `backoff_max`, not a spinning core.
 
 use std::future::Future;
@@ -115,7 +115,7 @@ where
         let pause = match round().await {
             Ok(r) => {
                 if let Some(n) = backoff.succeeded() {
-                    eprintln!("creatorflow: {what}: recovered after {n} failed round(s)");
+                    tracing::info!(task = what, failed_rounds = n, "recovered");
                 }
                 total.claimed += r.claimed.len();
                 total.recorded += r.recorded;
@@ -128,7 +128,7 @@ where
             Err(e) => {
                 let (pause, first) = backoff.failed();
                 if first {
-                    eprintln!("creatorflow: {what}: {e} (retrying with backoff)");
+                    tracing::warn!(task = what, error = %e, pause_ms = pause.as_millis() as u64, "round failed; retrying with backoff");
                 }
                 pause
             }

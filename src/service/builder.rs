@@ -216,7 +216,7 @@ impl<S: Store + Clone + 'static, A: OrderApi + 'static> ServiceBuilder<S, A> {
         let rx = stop_rx.clone();
         tasks.push(rt.spawn(async move {
             if let Err(e) = worker.run_with(policy, stopped(rx)).await {
-                eprintln!("creatorflow: workers: {e}");
+                tracing::error!(task = "workers", error = %e, "the workers' closing read failed");
             }
         }));
         let (p, rx, keep) = (processor.clone(), stop_rx.clone(), self.inbox_retention);

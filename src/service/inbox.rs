@@ -46,7 +46,7 @@ pub(super) async fn process<S: Store + 'static, A: OrderApi + 'static>(
             Err(e) => {
                 let (pause, first) = backoff.failed();
                 if first {
-                    eprintln!("creatorflow: inbox: {e} (retrying with backoff)");
+                    tracing::warn!(task = "inbox", error = %e, pause_ms = pause.as_millis() as u64, "round failed; retrying with backoff");
                 }
                 tokio::select! {
                     _ = &mut stop => return,

@@ -21,7 +21,7 @@ pub(super) async fn run<S: Store + 'static, A: OrderApi + 'static>(
             _ = &mut stop => return,
             r = poll_all(&processor, &config) => {
                 if let Err(e) = r {
-                    eprintln!("creatorflow: reconciliation: {e}");
+                    tracing::warn!(task = "reconciliation", error = %e, "poll failed");
                 }
             }
         }

@@ -246,7 +246,7 @@ pub async fn start_with<A: OrderApi + 'static>(
         let listener = match tokio::net::TcpListener::from_std(listener) {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("creatorflow: http server: {e}");
+                tracing::error!(task = "http", error = %e, "http server failed");
                 return;
             }
         };
@@ -257,7 +257,7 @@ pub async fn start_with<A: OrderApi + 'static>(
             .with_graceful_shutdown(stopped)
             .await;
         if let Err(e) = served {
-            eprintln!("creatorflow: http server: {e}");
+            tracing::error!(task = "http", error = %e, "http server failed");
         }
     });
     Ok(Running {
