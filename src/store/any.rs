@@ -109,6 +109,12 @@ dispatch!(ShopStore {
     fn take_auth_state(state: &str, now: DateTime<Utc>) -> Option<String>;
 });
 
+impl super::Readiness for AnyStore {
+    async fn ready(&self) -> Result<(), StoreError> {
+        on_backend!(self, s => s.ready().await)
+    }
+}
+
 impl InjectFault for AnyStore {
     fn inject_fault(&self, point: FaultPoint) {
         on_backend!(self, s => s.inject_fault(point))

@@ -114,6 +114,7 @@ mod orders;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod queue;
+mod ready;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod shop_sql;
 mod shops;
@@ -136,6 +137,7 @@ pub use orders::OrderStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 pub use queue::QueueStore;
+pub use ready::Readiness;
 pub use shops::{ShopAuth, ShopStore, TokenSet};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `POST /webhooks/tiktok-shop` | verify the signature over the raw bytes, parse, append to the durable inbox, answer 200 (empty body); 401 bad or missing signature, 400 malformed, 413 too large, 503 if the inbox cannot be written |
 //! | `GET /healthz` | liveness |
+//! | `GET /readyz` | readiness: 200 when the store answers and its migrations are current, else 503 with the reason |
 //! | `POST /api/tiktok/connect[?tenant=]` | a bearer token (admin, or the tenant's): the authorization link to connect a shop, with a fresh single-use `state` |
 //! | `GET /tiktok/callback?code=&state=` | TikTok's redirect: 403 for an unknown, used or expired `state`; else the code is exchanged, the shops and tokens stored, their webhooks routed |
 //! | `GET /api/metrics[?tenant=]` | the dashboard figures of `model.md` (JSON) |
@@ -22,6 +23,7 @@ mod api;
 pub mod auth;
 mod connect;
 mod dashboard;
+mod ready;
 mod webhook;
 
 use std::collections::BTreeSet;
@@ -316,6 +318,7 @@ fn router<A: OrderApi + 'static>(state: Arc<AppState<A>>, body_limit: usize) -> 
             post(webhook::receive::<A>).layer(DefaultBodyLimit::max(body_limit)),
         )
         .route("/healthz", get(api::healthz))
+        .route("/readyz", get(ready::readyz::<A>))
         .route("/api/tiktok/connect", post(connect::connect::<A>))
         .route("/tiktok/callback", get(connect::callback::<A>))
         .route("/api/metrics", get(api::metrics::<A>))
