@@ -534,6 +534,12 @@ impl<S: Store + 'static> Engine<S> {
     /// concurrency), runs the steps concurrently, and records them in one
     /// group-committed store call.
     pub async fn run_once(&self) -> Result<Round, EngineError> {
+        self.round(None).await
+    }
+
+    /// [`run_once`](Self::run_once), under a stopping loop's `stop` (the
+    /// leases claimed are noted there; chains end early once it stops).
+    async fn round(&self, stop: Option<&run_loop::Stop>) -> Result<Round, EngineError> {
         let inner = &self.inner;
         let limits = inner.lanes.limits();
         let now = inner.clock.now();
@@ -559,6 +565,9 @@ impl<S: Store + 'static> Engine<S> {
         if items.is_empty() {
             return Ok(round);
         }
+        if let Some(stop) = stop {
+            stop.hold(items.iter().map(|i| i.lease.clone()));
+        }
         round.more = limits
             .iter()
             .any(|l| l.limit > 0 && items.iter().filter(|i| i.lane == l.lane).count() >= l.limit);
@@ -570,7 +579,7 @@ impl<S: Store + 'static> Engine<S> {
         // I/O-bound; no spawn, no cross-thread wake-ups).
         let outcomes = join_all(items.into_iter().map(|item| {
             let order = loaded.remove(&item.order_id);
-            inner.step(item, order)
+            inner.step(item, order, stop)
         }))
         .await;
         // The transitions to write and the tenant of each (an index into
@@ -713,8 +722,11 @@ impl<S: Store + 'static> Engine<S> {
     }
 
     /// Runs workers until `shutdown` completes, paced by `policy`.
-    /// Graceful: the round in flight finishes and is recorded before it
-    /// returns. A failing round (a store error) never ends the loop: it
+    /// Graceful: no more claims; the round in flight stops chaining and is
+    /// given `policy.stop_grace` (default: the longest lane timeout) to
+    /// finish and be recorded; if it is still running then, it is dropped
+    /// and its leases released, due at once, for another worker (see
+    /// `run_loop`). A failing round (a store error) never ends the loop: it
     /// pauses with a capped exponential backoff and tries again (see
     /// [`RunPolicy`]). The error returned is only that of the closing read
     /// of the queue (`next_due`).
@@ -723,7 +735,22 @@ impl<S: Store + 'static> Engine<S> {
         policy: RunPolicy,
         shutdown: impl Future<Output = ()>,
     ) -> Result<Idle, EngineError> {
-        let mut total = run_loop::drive(policy, shutdown, "workers", || self.run_once()).await;
+        let stop = run_loop::Stop::default();
+        let grace = policy.stop_grace.unwrap_or_else(|| {
+            self.inner
+                .lanes
+                .max_timeout()
+                .to_std()
+                .unwrap_or(Duration::from_secs(30))
+        });
+        let (mut total, ended) =
+            run_loop::drive(policy, shutdown, (&stop, grace), "workers", || {
+                self.round(Some(&stop))
+            })
+            .await;
+        if ended == run_loop::Ended::Abandoned {
+            self.release_all(stop.take_held()).await;
+        }
         total.next_due = self
             .inner
             .store
@@ -731,6 +758,25 @@ impl<S: Store + 'static> Engine<S> {
             .await?
             .next_run_at;
         Ok(total)
+    }
+
+    /// Gives `leases` back, due now (a dropped round's): another worker
+    /// takes them at once. A lease already settled is skipped; a store
+    /// error is logged (the lease then lapses as usual).
+    async fn release_all(&self, leases: Vec<crate::store::Lease>) {
+        let (mut released, mut failed) = (0usize, 0usize);
+        for lease in &leases {
+            let now = self.inner.clock.now();
+            match self.inner.store.release(lease, Some(now), now).await {
+                Ok(()) => released += 1,
+                Err(e) if e.is_lease_lost() => {}
+                Err(e) => {
+                    failed += 1;
+                    tracing::warn!(tenant = %lease.tenant, error = %e, "releasing a lease failed; it lapses instead");
+                }
+            }
+        }
+        tracing::info!(released, failed, "leases of the dropped round released");
     }
 
     /// A metrics snapshot: the tenant's dashboard over the last hour, the
