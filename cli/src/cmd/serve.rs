@@ -182,6 +182,7 @@ pub fn run(args: Args) -> Result<Outcome, String> {
         let server = start_with(config, engines, store, tiktok.api).await?;
         println!("listening on http://{}", server.addr);
         let _ = std::io::stdout().flush();
+        tracing::info!(addr = %server.addr, "serving");
         shutdown_signal().await;
         server.stop().await;
         Ok::<(), String>(())

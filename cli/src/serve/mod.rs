@@ -103,6 +103,9 @@ impl ServeConfig {
     }
 }
 
+/// How long a stopping server waits for the requests in flight.
+pub const HTTP_STOP_GRACE: Duration = Duration::from_secs(10);
+
 /// What the handlers share.
 pub(crate) struct AppState<A> {
     pub(crate) processor: Arc<Processor<SharedStore, A>>,
@@ -154,12 +157,19 @@ impl<A: OrderApi + 'static> Running<A> {
         &self.stats
     }
 
-    /// Stops accepting (the requests in flight are answered), then stops
-    /// the service gracefully, and returns.
+    /// Stops accepting (the requests in flight are answered, for at most
+    /// [`HTTP_STOP_GRACE`]), then stops the service gracefully (see
+    /// [`service::Running::stop`]), and returns.
     pub async fn stop(mut self) {
         let _ = self.http_stop.send(true);
-        if let Some(t) = self.http.take() {
-            let _ = t.await;
+        if let Some(mut t) = self.http.take()
+            && tokio::time::timeout(HTTP_STOP_GRACE, &mut t).await.is_err()
+        {
+            tracing::warn!(
+                grace_ms = HTTP_STOP_GRACE.as_millis() as u64,
+                "requests still in flight after the grace period are cut"
+            );
+            t.abort();
         }
         if let Some(s) = self.service.take() {
             s.stop().await;
