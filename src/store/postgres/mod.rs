@@ -441,6 +441,12 @@ impl InjectFault for PostgresStore {
     }
 }
 
+impl crate::store::Readiness for PostgresStore {
+    async fn ready(&self) -> Result<()> {
+        self.check_ready().await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -465,11 +471,5 @@ mod tests {
             begin_sql(Role::Worker, None, Mode::Read).unwrap(),
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL ROLE creatorflow_worker"
         );
-    }
-}
-
-impl crate::store::Readiness for PostgresStore {
-    async fn ready(&self) -> Result<()> {
-        self.check_ready().await
     }
 }
