@@ -378,3 +378,136 @@ async fn sigterm_while_webhooks_stream_in_loses_nothing_and_repeats_nothing() {
     );
     assert!(out.contains("integrity: ok"), "{out}");
 }
+
+/// A private throwaway PostgreSQL cluster (`scripts/pg-test-cluster.sh`):
+/// stopping the shared test cluster would break the tests running beside
+/// this one. Stopped and deleted when dropped.
+struct Cluster {
+    url: String,
+    dir: String,
+}
+
+impl Cluster {
+    fn script() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/pg-test-cluster.sh")
+    }
+
+    fn start() -> Cluster {
+        let out = Command::new("bash")
+            .arg(Self::script())
+            .arg("start")
+            .output()
+            .expect("run pg-test-cluster.sh");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let exports = String::from_utf8_lossy(&out.stdout).into_owned();
+        let value = |name: &str| {
+            exports
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+                .unwrap_or_else(|| panic!("no {name} in {exports}"))
+                .to_owned()
+        };
+        Cluster {
+            url: value("CREATORFLOW_TEST_PG"),
+            dir: value("CREATORFLOW_PG_DIR"),
+        }
+    }
+
+    /// `pg_ctl ARGS` as the cluster's OS user (`postgres` when we are root).
+    fn pg_ctl(&self, args: &[&str]) {
+        let bin = std::env::var("PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
+        let pg_ctl = format!("{bin}/pg_ctl");
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+        let mut cmd = if root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--", &pg_ctl]);
+            c
+        } else {
+            Command::new(&pg_ctl)
+        };
+        let data = format!("{}/data", self.dir);
+        let out = cmd.args(["-D", &data]).args(args).output().expect("pg_ctl");
+        assert!(out.status.success(), "pg_ctl {args:?}: {out:?}");
+    }
+
+    fn stop_server(&self) {
+        self.pg_ctl(&["-m", "fast", "-w", "stop"]);
+    }
+
+    /// Starts the server again on its port and socket directory.
+    fn start_server(&self) {
+        let port = self
+            .url
+            .rsplit(':')
+            .next()
+            .and_then(|rest| rest.split('/').next())
+            .expect("the port in the URL")
+            .to_owned();
+        let log = format!("{}/server.log", self.dir);
+        let options = format!("-k {} -p {port} -c listen_addresses=127.0.0.1", self.dir);
+        self.pg_ctl(&["-l", &log, "-w", "-t", "30", "-o", &options, "start"]);
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(Self::script())
+            .args(["stop", &self.dir])
+            .output();
+    }
+}
+
+/// PostgreSQL going away: `/readyz` answers 503 (quickly) while the server
+/// is down and 200 again once it is back, on the same process. Runs where
+/// the PostgreSQL tests run (`CREATORFLOW_TEST_PG` set), on a private
+/// cluster; elsewhere a loud skip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_follows_a_postgres_that_goes_away_and_comes_back() {
+    if std::env::var("CREATORFLOW_TEST_PG").is_err() {
+        eprintln!(
+            "\n********************************************************************\n\
+             SKIPPED: CREATORFLOW_TEST_PG is not set (README: the PostgreSQL store\n\
+             tests); /readyz on a stopped PostgreSQL was not tested.\n\
+             ********************************************************************"
+        );
+        return;
+    }
+    let cluster = tokio::task::spawn_blocking(Cluster::start)
+        .await
+        .expect("cluster");
+    let (_mock, api) = mock_api().await;
+    let mut server = Server::start(&cluster.url, &api, false);
+    assert_eq!(readyz(&server.base).await.0, 200);
+
+    tokio::task::block_in_place(|| cluster.stop_server());
+    let asked = Instant::now();
+    let (status, body) = readyz(&server.base).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "a probe answers quickly"
+    );
+    assert!(!body["reason"].as_str().unwrap_or("").is_empty(), "{body}");
+    assert!(
+        !body.to_string().contains(&cluster.url),
+        "no URL in the reason: {body}"
+    );
+
+    tokio::task::block_in_place(|| cluster.start_server());
+    let base = server.base.clone();
+    let back = wait_for(Duration::from_secs(30), || {
+        let base = base.clone();
+        async move { (readyz(&base).await.0 == 200).then_some(()) }
+    })
+    .await;
+    assert!(back.is_some(), "ready again once PostgreSQL is back");
+    assert_eq!(server.terminate(Duration::from_secs(60)), Some(0));
+}
