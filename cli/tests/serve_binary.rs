@@ -6,7 +6,6 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -50,16 +49,7 @@ fn spawn(store: &str, api_base: &str) -> Server {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn creatorflow serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("the listening line");
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_owned();
+    let base = listening(&mut child);
     Server { child, base }
 }
 

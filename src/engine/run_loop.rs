@@ -329,6 +329,19 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 11);
     }
 
+    /// Ingests `n` orders `{prefix}0`, `{prefix}1`, …
+    #[cfg(feature = "sqlite")]
+    async fn ingest(engine: &crate::Engine<crate::AnyStore>, prefix: &str, n: usize) {
+        for i in 0..n {
+            let order = crate::Order::from_json(&format!(
+                r#"{{"tiktok_order_id":"{prefix}{i}","customer_handle":"@a","product_name":"Lamp",
+                "product_id":"p1","quantity":1,"price":"25.00","created_at":"2025-06-12T10:00:00Z"}}"#
+            ))
+            .expect("order");
+            engine.ingest(order).await.expect("ingest");
+        }
+    }
+
     /// A real store whose transition write fails once (injected fault):
     /// the loop rides it out and every order still ships.
     #[cfg(feature = "sqlite")]
@@ -347,14 +360,7 @@ mod tests {
             .lanes(lanes)
             .build()
             .expect("engine");
-        for i in 0..5 {
-            let order = crate::Order::from_json(&format!(
-                r#"{{"tiktok_order_id":"f{i}","customer_handle":"@a","product_name":"Lamp",
-                "product_id":"p1","quantity":1,"price":"25.00","created_at":"2025-06-12T10:00:00Z"}}"#
-            ))
-            .expect("order");
-            engine.ingest(order).await.expect("ingest");
-        }
+        ingest(&engine, "f", 5).await;
         engine.store().inject_fault(FaultPoint::AfterOrderUpdate);
         let policy = RunPolicy {
             idle_poll: Duration::from_millis(10),
@@ -413,14 +419,7 @@ mod tests {
             .lanes(lanes.clone())
             .build()
             .expect("engine");
-        for i in 0..3 {
-            let order = crate::Order::from_json(&format!(
-                r#"{{"tiktok_order_id":"g{i}","customer_handle":"@a","product_name":"Lamp",
-                "product_id":"p1","quantity":1,"price":"25.00","created_at":"2025-06-12T10:00:00Z"}}"#
-            ))
-            .expect("order");
-            stuck.ingest(order).await.expect("ingest");
-        }
+        ingest(&stuck, "g", 3).await;
         let policy = RunPolicy {
             stop_grace: Some(Duration::from_millis(200)),
             ..RunPolicy::polling(Duration::from_millis(10))

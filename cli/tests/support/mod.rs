@@ -180,3 +180,45 @@ pub async fn in_state(base: &str, tiktok_id: &str, state: &str) -> Option<Value>
         .find(|o| o["tiktok_order_id"] == tiktok_id)
         .cloned()
 }
+
+/// Reads a started `serve`'s first stdout line, `listening on URL`: the URL.
+pub fn listening(child: &mut std::process::Child) -> String {
+    use std::io::{BufRead, BufReader};
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the listening line");
+    line.trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_owned()
+}
+
+/// Collects a child's stderr as it comes (echoed to ours when `echo`),
+/// until the child closes it; the text so far, and the reading thread.
+pub fn capture_stderr(
+    child: &mut std::process::Child,
+    echo: bool,
+) -> (Arc<Mutex<String>>, std::thread::JoinHandle<()>) {
+    use std::io::Read;
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let mut pipe = child.stderr.take().expect("stderr");
+    let sink = stderr.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if echo {
+                eprint!("{text}");
+            }
+            sink.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push_str(&text);
+        }
+    });
+    (stderr, reader)
+}
