@@ -129,6 +129,7 @@ macro_rules! all_backends {
                 auth_states_are_single_use,
                 tokens_are_never_printed,
                 review_queue_oldest_first_paged_and_scoped,
+                a_fresh_store_is_ready,
             ]);
         )*
     };
@@ -156,6 +157,58 @@ async fn sqlite_reopened_has_everything() {
     drop(first);
     let second = store::open(&url).await.unwrap();
     suite::reopened_has_everything(before, &second).await;
+}
+
+/// Readiness follows the schema: a version recorded by a newer binary, or
+/// a migration missing (an older file put under a running process), makes
+/// the store not ready (a newer version: in either file); the same store is
+/// ready again once the file is back.
+#[tokio::test]
+async fn sqlite_readiness_follows_the_schema() {
+    use creatorflow::store::Readiness;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cf.db");
+    let s = store::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    s.ready().await.expect("ready");
+    let inbox = creatorflow::store::SqliteStore::inbox_path(&path);
+    for file in [path.clone(), inbox] {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", file.display()))
+            .await
+            .unwrap();
+        let run = |sql: &'static str| {
+            let pool = pool.clone();
+            async move { sqlx::raw_sql(sql).execute(&pool).await.unwrap() }
+        };
+        run("INSERT INTO creatorflow_schema (version, binary_version) VALUES (999, '9.9.9')").await;
+        let e = s.ready().await.expect_err("a newer schema");
+        assert!(
+            matches!(e, StoreError::SchemaTooNew { found: 999, .. }),
+            "{e}"
+        );
+        run("DELETE FROM creatorflow_schema WHERE version = 999").await;
+        s.ready().await.expect("ready again");
+        if file != path {
+            // The inbox file has one migration: without its row, the file's
+            // `user_version` stands for it (files from before the table).
+            pool.close().await;
+            continue;
+        }
+        run(
+            "CREATE TABLE saved AS SELECT * FROM creatorflow_schema WHERE version = 1; \
+             DELETE FROM creatorflow_schema WHERE version = 1",
+        )
+        .await;
+        let e = s.ready().await.expect_err("a migration missing");
+        assert!(
+            matches!(e, StoreError::SchemaBehind { pending: 1, .. }),
+            "{e}"
+        );
+        run("INSERT INTO creatorflow_schema SELECT * FROM saved; DROP TABLE saved").await;
+        s.ready().await.expect("ready again");
+        pool.close().await;
+    }
 }
 
 /// A database at schema version 1 (before the `ready` queue column) is

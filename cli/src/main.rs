@@ -4,6 +4,7 @@
 //! (diagnostics printed), 2 usage error or a failure to run.
 
 mod cmd;
+mod logging;
 
 use std::process::ExitCode;
 
@@ -13,6 +14,9 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "creatorflow", version, about)]
 struct Cli {
+    /// How log lines are written on stderr (level by `RUST_LOG`, default `info`).
+    #[arg(long, global = true, value_enum, value_name = "FORMAT", default_value_t = logging::LogFormat::Human)]
+    log_format: logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -47,6 +51,7 @@ pub enum Outcome {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    logging::init(cli.log_format);
     let result = match cli.command {
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Eval(a) => cmd::eval::run(a),

@@ -198,7 +198,7 @@ fn spawn(store: &str, api_base: &str, rules: &Path) -> Server {
             }
         }
     });
-    let base = listening_base(&mut child);
+    let base = listening(&mut child);
     Server {
         child,
         base,

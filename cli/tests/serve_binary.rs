@@ -11,7 +11,6 @@ mod support;
 #[path = "support/cdp.rs"]
 mod cdp;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -98,16 +97,7 @@ fn spawn(config: &std::path::Path) -> Server {
 /// Starts `c`; returns once it prints where it listens.
 fn start(mut c: Command) -> Server {
     let mut child = c.spawn().expect("spawn creatorflow serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("the listening line");
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_owned();
+    let base = listening(&mut child);
     Server { child, base }
 }
 

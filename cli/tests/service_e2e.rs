@@ -10,7 +10,6 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -122,32 +121,8 @@ fn spawn(config: &std::path::Path) -> Server {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn creatorflow serve");
-    let stderr = Arc::new(Mutex::new(String::new()));
-    let mut pipe = child.stderr.take().expect("stderr");
-    let sink = stderr.clone();
-    let reader = std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-            eprint!("{text}");
-            sink.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push_str(&text);
-        }
-    });
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("the listening line");
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_owned();
+    let (stderr, reader) = capture_stderr(&mut child, true);
+    let base = listening(&mut child);
     Server {
         child,
         base,

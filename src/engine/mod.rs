@@ -510,6 +510,12 @@ impl<S: Store + 'static> Engine<S> {
     /// concurrency), runs the steps concurrently, and records them in one
     /// group-committed store call.
     pub async fn run_once(&self) -> Result<Round, EngineError> {
+        self.round(None).await
+    }
+
+    /// [`run_once`](Self::run_once), under a stopping loop's `stop` (the
+    /// leases claimed are noted there; chains end early once it stops).
+    async fn round(&self, stop: Option<&run_loop::Stop>) -> Result<Round, EngineError> {
         self.release_stranded().await?;
         let inner = &self.inner;
         let limits = inner.lanes.limits();
@@ -529,8 +535,11 @@ impl<S: Store + 'static> Engine<S> {
         if items.is_empty() {
             return Ok(Round::default());
         }
+        if let Some(stop) = stop {
+            stop.hold(items.iter().map(|i| i.lease.clone()));
+        }
         let leases: Vec<_> = items.iter().map(|i| i.lease.clone()).collect();
-        let result = self.run_claimed(items, &limits).await;
+        let result = self.run_claimed(items, &limits, stop).await;
         if result.as_ref().is_err_and(run_loop::store_away) {
             lock(&inner.stranded).extend(leases);
         }
@@ -562,6 +571,7 @@ impl<S: Store + 'static> Engine<S> {
         &self,
         items: Vec<crate::store::WorkItem>,
         limits: &[crate::store::LaneLimit],
+        stop: Option<&run_loop::Stop>,
     ) -> Result<Round, EngineError> {
         let inner = &self.inner;
         let mut round = Round {
@@ -582,7 +592,7 @@ impl<S: Store + 'static> Engine<S> {
         // I/O-bound; no spawn, no cross-thread wake-ups).
         let outcomes = join_all(items.into_iter().map(|item| {
             let order = loaded.remove(&item.order_id);
-            inner.step(item, order)
+            inner.step(item, order, stop)
         }))
         .await;
         // The transitions to write and the tenant of each (an index into
@@ -731,8 +741,11 @@ impl<S: Store + 'static> Engine<S> {
     }
 
     /// Runs workers until `shutdown` completes, paced by `policy`.
-    /// Graceful: the round in flight finishes and is recorded before it
-    /// returns. A failing round (a store error) never ends the loop: it
+    /// Graceful: no more claims; the round in flight stops chaining and is
+    /// given `policy.stop_grace` (default: the longest lane timeout) to
+    /// finish and be recorded; if it is still running then, it is dropped
+    /// and its leases released, due at once, for another worker (see
+    /// `run_loop`). A failing round (a store error) never ends the loop: it
     /// pauses with a capped exponential backoff and tries again (see
     /// [`RunPolicy`]). The closing read of the queue (`next_due`) is left
     /// empty if the store is away at that moment or does not answer within
@@ -744,7 +757,22 @@ impl<S: Store + 'static> Engine<S> {
         policy: RunPolicy,
         shutdown: impl Future<Output = ()>,
     ) -> Result<Idle, EngineError> {
-        let mut total = run_loop::drive(policy, shutdown, "workers", || self.run_once()).await;
+        let stop = run_loop::Stop::default();
+        let grace = policy.stop_grace.unwrap_or_else(|| {
+            self.inner
+                .lanes
+                .max_timeout()
+                .to_std()
+                .unwrap_or(Duration::from_secs(30))
+        });
+        let (mut total, ended) =
+            run_loop::drive(policy, shutdown, (&stop, grace), "workers", || {
+                self.round(Some(&stop))
+            })
+            .await;
+        if ended == run_loop::Ended::Abandoned {
+            self.release_all(stop.take_held()).await;
+        }
         let summary = self
             .inner
             .store
@@ -752,12 +780,34 @@ impl<S: Store + 'static> Engine<S> {
         match tokio::time::timeout(run_loop::CLOSING_READ_LIMIT, summary).await {
             Ok(Ok(summary)) => total.next_due = summary.next_run_at,
             Ok(Err(e)) if !e.is_transient() => return Err(e.into()),
-            Ok(Err(e)) => eprintln!("creatorflow: workers: stopped; next due unknown: {e}"),
-            Err(_) => eprintln!(
-                "creatorflow: workers: stopped; next due unknown: no answer from the store"
+            Ok(Err(e)) => {
+                tracing::warn!(task = "workers", error = %e, "stopped; next due unknown")
+            }
+            Err(_) => tracing::warn!(
+                task = "workers",
+                "stopped; next due unknown: no answer from the store"
             ),
         }
         Ok(total)
+    }
+
+    /// Gives `leases` back, due now (a dropped round's): another worker
+    /// takes them at once. A lease already settled is skipped; a store
+    /// error is logged (the lease then lapses as usual).
+    async fn release_all(&self, leases: Vec<crate::store::Lease>) {
+        let (mut released, mut failed) = (0usize, 0usize);
+        for lease in &leases {
+            let now = self.inner.clock.now();
+            match self.inner.store.release(lease, Some(now), now).await {
+                Ok(()) => released += 1,
+                Err(e) if e.is_lease_lost() => {}
+                Err(e) => {
+                    failed += 1;
+                    tracing::warn!(tenant = %lease.tenant, error = %e, "releasing a lease failed; it lapses instead");
+                }
+            }
+        }
+        tracing::info!(released, failed, "leases of the dropped round released");
     }
 
     /// A metrics snapshot: the tenant's dashboard over the last hour, the

@@ -7,13 +7,27 @@
 //! transaction was refused) does not end the loop and is not retried at
 //! once. The loop pauses — `backoff_first`, doubled after each further
 //! failure, at most `backoff_max` — and tries again; the first failure of a
-//! streak is logged on stderr, and so is the recovery. A dead store
+//! streak is logged (a `tracing` warning), and so is the recovery. A dead store
 //! therefore costs one claim attempt per `backoff_max`, not a spinning core.
+//!
+//! Stopping (SIGTERM): the loop claims nothing more; the round in flight
+//! is told to stop chaining (each order's chain ends at its current step
+//! and is recorded), and is given `stop_grace` (default: the longest lane
+//! timeout, which bounds one step) to finish and be recorded. A round
+//! still running then is dropped (its uncommitted write rolls back) and the
+//! leases it held are released, due at once: another worker takes those
+//! steps now rather than when the lease lapses. Steps are idempotent per
+//! action (one idempotency key per action of a step), so a step redone by
+//! the next worker repeats no effect a receiver deduplicates, and no step
+//! is recorded twice (`(order_id, version)` is unique).
 
 use std::future::Future;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::{EngineError, Idle, Round};
+use crate::store::Lease;
 
 /// How a worker loop paces its rounds and rides out errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +43,10 @@ pub struct RunPolicy {
     pub backoff_first: Duration,
     /// The longest pause between two failed rounds.
     pub backoff_max: Duration,
+    /// How long a stopping loop waits for the round in flight before it
+    /// drops it and releases its leases (`None`: the engine's longest lane
+    /// timeout).
+    pub stop_grace: Option<Duration>,
 }
 
 impl RunPolicy {
@@ -40,6 +58,7 @@ impl RunPolicy {
             min_round: Duration::ZERO,
             backoff_first: Duration::from_millis(100),
             backoff_max: Duration::from_secs(10),
+            stop_grace: None,
         }
     }
 }
@@ -88,16 +107,64 @@ impl Backoff {
     }
 }
 
+/// What a loop and its rounds share about stopping: whether the loop is
+/// stopping (chains end at their current step), and the leases of the
+/// round in flight (released if the round is dropped).
+#[derive(Debug, Default)]
+pub(crate) struct Stop {
+    stopping: AtomicBool,
+    held: Mutex<Vec<Lease>>,
+}
+
+impl Stop {
+    /// Whether the loop is stopping: a chain ends at its current step.
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// The round in flight claimed these leases.
+    pub(crate) fn hold(&self, leases: impl IntoIterator<Item = Lease>) {
+        let mut held = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.clear();
+        held.extend(leases);
+    }
+
+    /// The leases of the round in flight, forgotten.
+    pub(crate) fn take_held(&self) -> Vec<Lease> {
+        std::mem::take(
+            &mut *self
+                .held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+/// How a loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// Every round it started finished.
+    Stopped,
+    /// The round in flight outlived the grace period and was dropped: the
+    /// leases in [`Stop`] are still held and must be released.
+    Abandoned,
+}
+
 /// Runs `round` until `shutdown` completes, with `policy`'s pacing and
-/// error policy; `what` names the loop in the log. The round in flight
-/// always finishes (and is recorded) before the loop returns. The totals
-/// are returned; `next_due` is left for the caller to fill.
+/// error policy; `what` names the loop in the log. On shutdown the round in
+/// flight is told to stop (`stop`) and given `grace` to finish and be
+/// recorded; one still running then is dropped ([`Ended::Abandoned`]).
+/// The totals are returned; `next_due` is left for the caller to fill.
 pub(crate) async fn drive<F, Fut>(
     policy: RunPolicy,
     shutdown: impl Future<Output = ()>,
+    (stop, grace): (&Stop, Duration),
     what: &str,
     mut round: F,
-) -> Idle
+) -> (Idle, Ended)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Round, EngineError>>,
@@ -112,10 +179,30 @@ where
             _ = std::future::ready(()) => {}
         }
         let started = tokio::time::Instant::now();
-        let pause = match round().await {
+        let in_flight = round();
+        let mut in_flight = std::pin::pin!(in_flight);
+        let result = tokio::select! {
+            r = &mut in_flight => r,
+            _ = &mut shutdown => {
+                stop.stopping.store(true, Ordering::Relaxed);
+                match tokio::time::timeout(grace, &mut in_flight).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        tracing::warn!(
+                            task = what,
+                            grace_ms = grace.as_millis() as u64,
+                            "the round in flight outlived the grace period; its steps are given back"
+                        );
+                        return (total, Ended::Abandoned);
+                    }
+                }
+            }
+        };
+        stop.take_held();
+        let pause = match result {
             Ok(r) => {
                 if let Some(n) = backoff.succeeded() {
-                    eprintln!("creatorflow: {what}: recovered after {n} failed round(s)");
+                    tracing::info!(task = what, failed_rounds = n, "recovered");
                 }
                 total.claimed += r.claimed.len();
                 total.recorded += r.recorded;
@@ -128,11 +215,14 @@ where
             Err(e) => {
                 let (pause, first) = backoff.failed();
                 if first {
-                    eprintln!("creatorflow: {what}: {e} (retrying with backoff)");
+                    tracing::warn!(task = what, error = %e, pause_ms = pause.as_millis() as u64, "round failed; retrying with backoff");
                 }
                 pause
             }
         };
+        if stop.stopping() {
+            break;
+        }
         let wait = policy.min_round.max(pause);
         if wait.is_zero() {
             continue;
@@ -142,7 +232,7 @@ where
             _ = tokio::time::sleep_until(started + wait) => {}
         }
     }
-    total
+    (total, Ended::Stopped)
 }
 
 /// How long a stopping loop waits for its closing read of the queue.
@@ -174,14 +264,14 @@ where
         match op().await {
             Ok(v) => {
                 if let Some(n) = backoff.succeeded() {
-                    eprintln!("creatorflow: {what}: the store is back after {n} failed attempt(s)");
+                    tracing::info!(task = what, failed_attempts = n, "the store is back");
                 }
                 return Ok(v);
             }
             Err(e) if store_away(&e) => {
                 let (pause, first) = backoff.failed();
                 if first {
-                    eprintln!("creatorflow: {what}: {e} (waiting for the store)");
+                    tracing::warn!(task = what, error = %e, "waiting for the store");
                 }
                 tokio::time::sleep(pause).await;
             }
@@ -224,14 +314,17 @@ mod tests {
             min_round: Duration::ZERO,
             backoff_first: Duration::from_millis(100),
             backoff_max: Duration::from_secs(1),
+            stop_grace: None,
         };
         let started = tokio::time::Instant::now();
         let c = calls.clone();
-        let total = drive(
+        let stop = Stop::default();
+        let (total, _) = drive(
             policy,
             async {
                 let _ = rx.await;
             },
+            (&stop, Duration::from_secs(1)),
             "test",
             move || {
                 let n = c.fetch_add(1, Ordering::SeqCst);
@@ -303,9 +396,11 @@ mod tests {
     async fn an_idle_loop_polls_and_stops_on_shutdown() {
         let calls = Arc::new(AtomicUsize::new(0));
         let c = calls.clone();
-        let total = drive(
+        let stop = Stop::default();
+        let (total, ended) = drive(
             RunPolicy::polling(Duration::from_millis(100)),
             tokio::time::sleep(Duration::from_millis(1050)),
+            (&stop, Duration::from_secs(1)),
             "test",
             move || {
                 c.fetch_add(1, Ordering::SeqCst);
@@ -314,7 +409,21 @@ mod tests {
         )
         .await;
         assert_eq!(total, Idle::default());
+        assert_eq!(ended, Ended::Stopped);
         assert_eq!(calls.load(Ordering::SeqCst), 11);
+    }
+
+    /// Ingests `n` orders `{prefix}0`, `{prefix}1`, …
+    #[cfg(feature = "sqlite")]
+    async fn ingest(engine: &crate::Engine<crate::AnyStore>, prefix: &str, n: usize) {
+        for i in 0..n {
+            let order = crate::Order::from_json(&format!(
+                r#"{{"tiktok_order_id":"{prefix}{i}","customer_handle":"@a","product_name":"Lamp",
+                "product_id":"p1","quantity":1,"price":"25.00","created_at":"2025-06-12T10:00:00Z"}}"#
+            ))
+            .expect("order");
+            engine.ingest(order).await.expect("ingest");
+        }
     }
 
     /// A real store whose transition write fails once (injected fault):
@@ -335,20 +444,14 @@ mod tests {
             .lanes(lanes)
             .build()
             .expect("engine");
-        for i in 0..5 {
-            let order = crate::Order::from_json(&format!(
-                r#"{{"tiktok_order_id":"f{i}","customer_handle":"@a","product_name":"Lamp",
-                "product_id":"p1","quantity":1,"price":"25.00","created_at":"2025-06-12T10:00:00Z"}}"#
-            ))
-            .expect("order");
-            engine.ingest(order).await.expect("ingest");
-        }
+        ingest(&engine, "f", 5).await;
         engine.store().inject_fault(FaultPoint::AfterOrderUpdate);
         let policy = RunPolicy {
             idle_poll: Duration::from_millis(10),
             min_round: Duration::ZERO,
             backoff_first: Duration::from_millis(50),
             backoff_max: Duration::from_millis(200),
+            stop_grace: None,
         };
         let shipped = || async {
             let s = engine.status().await.expect("status");
@@ -365,5 +468,98 @@ mod tests {
         assert!(total.recorded >= 5);
         let status = engine.status().await.expect("status");
         assert!(status.integrity.ok, "{:?}", status.integrity.problems);
+    }
+
+    /// A round that outlives the grace period (a handler hanging, well
+    /// within its lane's timeout) is dropped at once on shutdown, and its
+    /// steps are given back: another worker claims them immediately, not
+    /// after the 2-minute lease, and finishes them; nothing is recorded
+    /// twice.
+    #[cfg(feature = "sqlite")]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_round_outliving_the_grace_is_dropped_and_its_steps_given_back() {
+        use crate::actions::{ActionOutcome, ActionType, HandlerRegistry, handler_fn};
+        use crate::engine::{EngineBuilder, Lanes};
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/grace.db", dir.path().display());
+        let store = crate::store::open(&url).await.expect("store");
+        let entered = Arc::new(tokio::sync::Notify::new());
+        let e = entered.clone();
+        let hang = handler_fn(move |_| {
+            let e = e.clone();
+            async move {
+                e.notify_one();
+                std::future::pending::<()>().await;
+                Ok(ActionOutcome::default())
+            }
+        });
+        let handlers =
+            HandlerRegistry::simulated().with(ActionType::ValidateAddress, Arc::new(hang));
+        let lanes = Lanes::default().with_timeout(chrono::TimeDelta::seconds(60));
+        let stuck = EngineBuilder::new(store.clone())
+            .worker_name("stuck")
+            .handlers(handlers)
+            .lanes(lanes.clone())
+            .build()
+            .expect("engine");
+        ingest(&stuck, "g", 3).await;
+        let policy = RunPolicy {
+            stop_grace: Some(Duration::from_millis(200)),
+            ..RunPolicy::polling(Duration::from_millis(10))
+        };
+        let started = std::time::Instant::now();
+        let total = stuck
+            .run_with(policy, entered.notified())
+            .await
+            .expect("run");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "bounded by the grace"
+        );
+        assert_eq!(total.recorded, 0, "the dropped round recorded nothing");
+        let other = EngineBuilder::new(store)
+            .worker_name("other")
+            .simulated_handlers()
+            .lanes(lanes)
+            .build()
+            .expect("engine");
+        let round = other.run_once().await.expect("round");
+        assert_eq!(round.claimed.len(), 3, "given back, due at once");
+        other.run_until_idle().await.expect("run");
+        let status = other.status().await.expect("status");
+        assert_eq!(status.by_state.get("shipped").copied(), Some(3));
+        assert!(status.integrity.ok, "{:?}", status.integrity.problems);
+    }
+
+    /// A stopping loop finishes the round in flight within the grace: the
+    /// loop ends `Stopped` and claims nothing more.
+    #[tokio::test(start_paused = true)]
+    async fn a_stopping_loop_lets_the_round_finish() {
+        let stop = Stop::default();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = calls.clone();
+        let (total, ended) = drive(
+            RunPolicy::polling(Duration::ZERO),
+            tokio::time::sleep(Duration::from_millis(50)),
+            (&stop, Duration::from_secs(1)),
+            "test",
+            move || {
+                c.fetch_add(1, Ordering::SeqCst);
+                async {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    Ok(Round {
+                        claimed: vec![(OrderId::nil(), crate::model::Priority::Standard, false)],
+                        recorded: 1,
+                        ..Round::default()
+                    })
+                }
+            },
+        )
+        .await;
+        assert_eq!(ended, Ended::Stopped);
+        assert_eq!(total.recorded, 1, "the round in flight was recorded");
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "no claim after the signal");
+        assert!(stop.stopping());
     }
 }

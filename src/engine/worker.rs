@@ -174,11 +174,13 @@ impl<S: Store> Inner<S> {
     /// `shipped` takes one claim and one write instead of five. The chain
     /// stops at a step that waits (a delivery check, an open breaker, a
     /// state waiting for the world), at a failure, after `max_chain` steps,
-    /// or when the lease would not outlast another step.
+    /// when the lease would not outlast another step, or when the worker
+    /// loop is stopping (`stop`).
     pub(super) async fn step(
         &self,
         item: WorkItem,
         loaded: Option<StoredOrder>,
+        stop: Option<&super::run_loop::Stop>,
     ) -> Result<Outcome, EngineError> {
         let tenant = item.lease.tenant.clone();
         let lease = item.lease.clone();
@@ -234,6 +236,7 @@ impl<S: Store> Inner<S> {
                 t.settle.as_ref().map(|s| &s.then),
                 Some(AfterStep::Reschedule { run_at, .. }) if *run_at <= t.at
             ) && chain.len() + 1 < self.max_chain
+                && !stop.is_some_and(|s| s.stopping())
                 && self.clock.now() + self.lanes.get(current.order.priority).timeout
                     < lease.expires_at;
             if !goes_on {

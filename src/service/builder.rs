@@ -12,6 +12,10 @@ use crate::engine::{Backoff, Engine, EngineBuilder, RunPolicy};
 use crate::store::Store;
 use crate::tiktok::{FakeOrderApi, OrderApi, Processor};
 
+/// How long a stopping inbox processor waits for its round in flight when
+/// the policy sets no `stop_grace`.
+const INBOX_STOP_GRACE: Duration = Duration::from_secs(10);
+
 /// Adjusts each tenant's [`EngineBuilder`] before it is built.
 type Configure<S> = Box<dyn Fn(EngineBuilder<S>) -> EngineBuilder<S> + Send>;
 
@@ -127,6 +131,15 @@ impl<S: Store + Clone + 'static, A: OrderApi + 'static> ServiceBuilder<S, A> {
         self
     }
 
+    /// How long, on [`Running::stop`], the workers' and the inbox
+    /// processor's rounds in flight may take to finish before they are
+    /// dropped and their claims given back (default: the workers' longest
+    /// lane timeout; the inbox processor's 10 s).
+    pub fn stop_grace(mut self, grace: Duration) -> Self {
+        self.policy.stop_grace = Some(grace);
+        self
+    }
+
     /// The workers' error backoff: the first pause and the cap.
     pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
         self.policy.backoff_first = first;
@@ -209,14 +222,18 @@ impl<S: Store + Clone + 'static, A: OrderApi + 'static> ServiceBuilder<S, A> {
         let backoff = Backoff::new(policy.backoff_first, policy.backoff_max);
         let mut tasks = Vec::new();
         let (p, rx) = (processor.clone(), stop_rx.clone());
-        let pace = (policy.idle_poll, policy.min_round);
+        let pace = (
+            policy.idle_poll,
+            policy.min_round,
+            policy.stop_grace.unwrap_or(INBOX_STOP_GRACE),
+        );
         tasks.push(rt.spawn(async move {
             inbox::process(p, wake, pace, backoff, stopped(rx)).await;
         }));
         let rx = stop_rx.clone();
         tasks.push(rt.spawn(async move {
             if let Err(e) = worker.run_with(policy, stopped(rx)).await {
-                eprintln!("creatorflow: workers: {e}");
+                tracing::error!(task = "workers", error = %e, "the workers' closing read failed");
             }
         }));
         let (p, rx, keep) = (processor.clone(), stop_rx.clone(), self.inbox_retention);

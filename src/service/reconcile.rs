@@ -32,12 +32,12 @@ pub(super) async fn run<S: Store + 'static, A: OrderApi + 'static>(
                 Err(e) if e.is_transient() => {
                     let (pause, first) = backoff.failed();
                     if first {
-                        eprintln!("creatorflow: reconciliation: {e} (retrying with backoff)");
+                        tracing::warn!(task = "reconciliation", error = %e, "poll failed; retrying with backoff");
                     }
                     pause.min(every)
                 }
                 Err(e) => {
-                    eprintln!("creatorflow: reconciliation: {e}");
+                    tracing::warn!(task = "reconciliation", error = %e, "poll failed");
                     every
                 }
             },

@@ -26,7 +26,7 @@ pub(super) async fn prune<S: Store + 'static, A: OrderApi + 'static>(
             if let Some(e) = processor.engine(tenant)
                 && let Err(err) = e.store().inbox_prune(tenant, e.now() - keep).await
             {
-                eprintln!("creatorflow: pruning the inbox of {tenant}: {err}");
+                tracing::warn!(task = "retention", tenant = %tenant, error = %err, "pruning the inbox failed");
             }
         }
         tokio::select! {

@@ -62,9 +62,14 @@ impl<S: Store + 'static, A: OrderApi + 'static> Running<S, A> {
     }
 
     /// Stops gracefully: the inbox refuses new appends and writes those
-    /// queued; the rounds in flight (workers, inbox processor) finish and
-    /// are recorded; then it returns.
+    /// queued; the workers claim nothing more, and their round in flight
+    /// stops chaining and finishes and is recorded within the stop grace
+    /// ([`ServiceBuilder::stop_grace`](super::ServiceBuilder::stop_grace)),
+    /// else is dropped and its steps given back at once; the inbox
+    /// processor's round likewise; then it returns.
     pub async fn stop(mut self) {
+        let started = std::time::Instant::now();
+        tracing::info!("service stopping");
         let _ = self.stop.send(true);
         for t in std::mem::take(&mut self.tasks) {
             let _ = t.await;
@@ -72,5 +77,9 @@ impl<S: Store + 'static, A: OrderApi + 'static> Running<S, A> {
         if let Some(t) = self.append_task.take() {
             let _ = t.await;
         }
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "service stopped"
+        );
     }
 }

@@ -113,6 +113,12 @@ dispatch!(ReviewStore {
     fn review_queue(tenant: &str, after: Option<ReviewCursor>, limit: usize) -> Vec<StoredOrder>;
 });
 
+impl super::Readiness for AnyStore {
+    async fn ready(&self) -> Result<(), StoreError> {
+        on_backend!(self, s => s.ready().await)
+    }
+}
+
 impl InjectFault for AnyStore {
     fn inject_fault(&self, point: FaultPoint) {
         on_backend!(self, s => s.inject_fault(point))

@@ -49,6 +49,20 @@ pub enum StoreError {
         /// The newest version this binary knows.
         supported: i64,
     },
+    /// The database lacks migrations this binary carries (it was restored
+    /// from an older copy, or replaced, under a running process): the store
+    /// is not ready; opening it again applies them.
+    #[error(
+        "the {migrations} schema lacks {pending} migration(s) this binary needs (newest: {latest}); restart to apply them"
+    )]
+    SchemaBehind {
+        /// The migration set (`sqlite`, `sqlite inbox`, `postgres`).
+        migrations: &'static str,
+        /// How many migrations are not applied.
+        pending: usize,
+        /// The newest version this binary knows.
+        latest: i64,
+    },
     /// A migration the database records as applied has a different text
     /// (checksum) in this binary: the embedded migration was edited after it
     /// was applied. Nothing was changed; restore the migration's text.

@@ -144,6 +144,23 @@ pub(crate) fn checksum(sql: &str) -> Vec<u8> {
     Sha256::digest(sql.as_bytes()).to_vec()
 }
 
+/// Whether a database recording `applied` is at exactly `set`'s newest
+/// version, for readiness: `Ok`, or why not ([`StoreError::SchemaBehind`],
+/// [`StoreError::SchemaTooNew`], [`StoreError::MigrationChanged`]).
+/// Checksums still to backfill do not count: the schema is the same.
+pub(crate) fn current(set: &Migrations, applied: &[Applied]) -> Result<(), StoreError> {
+    let plan = plan(set, applied)?;
+    if plan.pending.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::SchemaBehind {
+            migrations: set.name,
+            pending: plan.pending.len(),
+            latest: set.latest(),
+        })
+    }
+}
+
 /// Decides what to do with a database recording `applied` (see the module
 /// docs). Errors: [`StoreError::SchemaTooNew`], [`StoreError::MigrationChanged`].
 pub(crate) fn plan(set: &Migrations, applied: &[Applied]) -> Result<Plan, StoreError> {
@@ -213,6 +230,27 @@ mod tests {
             applied(2, Some(checksum(SET.texts[1]))),
         ];
         assert!(super::plan(&SET, &current).unwrap().is_empty());
+    }
+
+    #[test]
+    fn current_means_nothing_pending() {
+        let both = [applied(1, Some(checksum(SET.texts[0]))), applied(2, None)];
+        assert!(
+            current(&SET, &both).is_ok(),
+            "a checksum to backfill is no change"
+        );
+        assert!(matches!(
+            current(&SET, &both[..1]),
+            Err(StoreError::SchemaBehind {
+                pending: 1,
+                latest: 2,
+                ..
+            })
+        ));
+        assert!(matches!(
+            current(&SET, &[applied(3, None)]),
+            Err(StoreError::SchemaTooNew { found: 3, .. })
+        ));
     }
 
     #[test]

@@ -114,6 +114,7 @@ mod orders;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod queue;
+mod ready;
 mod review;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod shop_sql;
@@ -137,6 +138,7 @@ pub use orders::OrderStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 pub use queue::QueueStore;
+pub use ready::Readiness;
 pub use review::{ReviewCursor, ReviewStore};
 pub use shops::{ShopAuth, ShopStore, TokenSet};
 #[cfg(feature = "sqlite")]

@@ -587,7 +587,7 @@ impl<S: Store + 'static, A: OrderApi + 'static> Processor<S, A> {
                     Ok(d) => done.extend(d),
                     Err(e) if e.is_transient() => {
                         self.retried.fetch_add(1, Ordering::Relaxed);
-                        eprintln!("creatorflow: inbox batch left pending: {e}");
+                        tracing::warn!(tenant = %tenant, error = %e, "inbox batch left pending; retried after its lease");
                     }
                     Err(e) => return Err(e),
                 }

@@ -8,7 +8,7 @@ use chrono::TimeDelta;
 use creatorflow::model::{Impact, Priority, StateName};
 use creatorflow::store::{
     AfterStep, ClaimRequest, FaultPoint, InboxDone, InboxEntry, InjectFault, LaneLimit, NewOrder,
-    OrderEvent, Settle, Store, StoreError, StoredOrder, TenantScope, WorkItem, WorkSpec,
+    OrderEvent, Readiness, Settle, Store, StoreError, StoredOrder, TenantScope, WorkItem, WorkSpec,
 };
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -22,8 +22,8 @@ pub use super::review::*;
 pub use super::shops::*;
 
 /// What every conformance test needs of a backend.
-pub trait Backend: Store + InjectFault + 'static {}
-impl<S: Store + InjectFault + 'static> Backend for S {}
+pub trait Backend: Store + Readiness + InjectFault + 'static {}
+impl<S: Store + Readiness + InjectFault + 'static> Backend for S {}
 
 async fn create<S: Backend>(
     s: &S,
@@ -1511,4 +1511,12 @@ pub async fn reopened_has_everything<S: Backend>(before: Snapshot, s: &S) {
     assert_eq!(after, before);
     let items = claim(s, TenantScope::All, "w", &lanes(5), 2).await;
     assert_eq!(items.len(), 1);
+}
+
+/// A freshly opened store is ready (it answers, its migrations are
+/// current), and stays ready while it is used.
+pub async fn a_fresh_store_is_ready<S: Backend>(s: Arc<S>) {
+    s.ready().await.expect("ready after open");
+    create(&*s, "t1", "r1", 0, "").await;
+    s.ready().await.expect("ready while in use");
 }

@@ -208,6 +208,7 @@ pub fn run(args: Args) -> Result<Outcome, String> {
         println!("listening on http://{}", server.addr);
         let _ = std::io::stdout().flush();
         let hup = tokio::spawn(reload_on_sighup(server.processor().clone(), packs));
+        tracing::info!(addr = %server.addr, "serving");
         shutdown_signal().await;
         hup.abort();
         server.stop().await;

@@ -121,25 +121,33 @@ pub fn run(args: Args) -> Result<Outcome, String> {
     Ok(Outcome::Ok)
 }
 
-/// Completes on SIGINT or (on Unix) SIGTERM.
+/// Completes on SIGINT or (on Unix) SIGTERM, and logs which.
 pub async fn shutdown_signal() {
+    let name = signal().await;
+    tracing::info!(signal = name, "shutdown signal");
+}
+
+/// Waits for SIGINT or (on Unix) SIGTERM; its name.
+async fn signal() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         match signal(SignalKind::terminate()) {
             Ok(mut term) => {
                 tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => "SIGINT",
+                    _ = term.recv() => "SIGTERM",
                 }
             }
             Err(_) => {
                 let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
             }
         }
     }
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
     }
 }

@@ -62,7 +62,7 @@ pub(crate) async fn connect<A: OrderApi + 'static>(
         }))
         .into_response(),
         Err(e) => {
-            eprintln!("creatorflow: connect for tenant {tenant}: {e}");
+            tracing::warn!(tenant = %tenant, error = %e, "cannot start a TikTok authorization");
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "cannot start an authorization now",
@@ -92,10 +92,7 @@ pub(crate) async fn callback<A: OrderApi + 'static>(
                 s.processor.add_shop(&shop.shop_id, &tenant);
                 names.push(json!({ "id": shop.shop_id, "name": shop.name, "region": shop.region }));
             }
-            eprintln!(
-                "creatorflow: tenant {tenant} connected {} TikTok shop(s)",
-                shops.len()
-            );
+            tracing::info!(tenant = %tenant, shops = shops.len(), "TikTok shop(s) connected");
             Json(json!({ "tenant": tenant, "shops": names })).into_response()
         }
         Err(AuthError::InvalidState) => error(
@@ -103,7 +100,7 @@ pub(crate) async fn callback<A: OrderApi + 'static>(
             "unknown, used or expired authorization state",
         ),
         Err(e) => {
-            eprintln!("creatorflow: TikTok authorization failed: {e}");
+            tracing::warn!(error = %e, "TikTok authorization failed");
             error(StatusCode::BAD_GATEWAY, "TikTok refused the authorization")
         }
     }

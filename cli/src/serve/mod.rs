@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `POST /webhooks/tiktok-shop` | none (signed by TikTok) | verify the signature over the raw bytes, parse, append to the durable inbox, answer 200 (empty body); 401 bad or missing signature, 400 malformed, 413 too large, 503 if the inbox cannot be written |
 //! | `GET /healthz` | none | liveness |
+//! | `GET /readyz` | none | readiness: 200 when the store answers and its migrations are current, else 503 with the reason |
 //! | `POST /api/tiktok/connect[?tenant=]` | tenant's or admin | the authorization link to connect a shop, with a fresh single-use `state` |
 //! | `GET /tiktok/callback?code=&state=` | none (the single-use `state`) | TikTok's redirect: 403 for an unknown, used or expired `state`; else the code is exchanged, the shops and tokens stored, their webhooks routed |
 //! | `GET /api/metrics[?tenant=]` | tenant's or admin | the dashboard figures of `model.md` (JSON); the process-wide counters for admins only |
@@ -29,6 +30,7 @@ pub mod auth;
 mod connect;
 mod dashboard;
 mod operator;
+mod ready;
 pub mod reload;
 mod webhook;
 
@@ -114,6 +116,9 @@ impl ServeConfig {
     }
 }
 
+/// How long a stopping server waits for the requests in flight.
+pub const HTTP_STOP_GRACE: Duration = Duration::from_secs(10);
+
 /// What the handlers share.
 pub(crate) struct AppState<A> {
     pub(crate) processor: Arc<Processor<SharedStore, A>>,
@@ -165,12 +170,19 @@ impl<A: OrderApi + 'static> Running<A> {
         &self.stats
     }
 
-    /// Stops accepting (the requests in flight are answered), then stops
-    /// the service gracefully, and returns.
+    /// Stops accepting (the requests in flight are answered, for at most
+    /// [`HTTP_STOP_GRACE`]), then stops the service gracefully (see
+    /// [`service::Running::stop`]), and returns.
     pub async fn stop(mut self) {
         let _ = self.http_stop.send(true);
-        if let Some(t) = self.http.take() {
-            let _ = t.await;
+        if let Some(mut t) = self.http.take()
+            && tokio::time::timeout(HTTP_STOP_GRACE, &mut t).await.is_err()
+        {
+            tracing::warn!(
+                grace_ms = HTTP_STOP_GRACE.as_millis() as u64,
+                "requests still in flight after the grace period are cut"
+            );
+            t.abort();
         }
         if let Some(s) = self.service.take() {
             s.stop().await;
@@ -259,7 +271,7 @@ pub async fn start_with<A: OrderApi + 'static>(
         let listener = match tokio::net::TcpListener::from_std(listener) {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("creatorflow: http server: {e}");
+                tracing::error!(task = "http", error = %e, "http server failed");
                 return;
             }
         };
@@ -270,7 +282,7 @@ pub async fn start_with<A: OrderApi + 'static>(
             .with_graceful_shutdown(stopped)
             .await;
         if let Err(e) = served {
-            eprintln!("creatorflow: http server: {e}");
+            tracing::error!(task = "http", error = %e, "http server failed");
         }
     });
     Ok(Running {
@@ -329,6 +341,7 @@ fn router<A: OrderApi + 'static>(state: Arc<AppState<A>>, body_limit: usize) -> 
             post(webhook::receive::<A>).layer(DefaultBodyLimit::max(body_limit)),
         )
         .route("/healthz", get(api::healthz))
+        .route("/readyz", get(ready::readyz::<A>))
         .route("/api/tiktok/connect", post(connect::connect::<A>))
         .route("/tiktok/callback", get(connect::callback::<A>))
         .route("/api/metrics", get(api::metrics::<A>))

@@ -244,7 +244,7 @@ pub async fn reload_on_sighup<A: OrderApi + 'static>(
         let mut hup = match signal(SignalKind::hangup()) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("creatorflow: cannot listen for SIGHUP: {e}");
+                tracing::error!(error = %e, "cannot listen for SIGHUP");
                 return;
             }
         };
@@ -253,18 +253,19 @@ pub async fn reload_on_sighup<A: OrderApi + 'static>(
                 Ok(versions) => {
                     let list: Vec<String> =
                         versions.iter().map(|(t, v)| format!("{t}={v}")).collect();
-                    eprintln!("SIGHUP: rules reloaded: {}", list.join(" "));
+                    tracing::info!(signal = "SIGHUP", versions = %list.join(" "), "rules reloaded");
                 }
                 Err(ReloadError::Invalid(diags)) => {
                     for d in &diags {
-                        eprintln!("{d}");
+                        tracing::warn!(signal = "SIGHUP", diagnostic = %d, "invalid rule pack");
                     }
-                    eprintln!(
-                        "SIGHUP: rules not reloaded ({} problem(s)); the running packs stay",
-                        diags.len()
+                    tracing::warn!(
+                        signal = "SIGHUP",
+                        problems = diags.len(),
+                        "rules not reloaded; the running packs stay"
                     );
                 }
-                Err(e) => eprintln!("SIGHUP: {e}"),
+                Err(e) => tracing::error!(signal = "SIGHUP", error = %e, "rules not reloaded"),
             }
         }
     }

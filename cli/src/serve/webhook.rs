@@ -168,9 +168,9 @@ pub(crate) async fn receive<A: OrderApi + 'static>(
     };
     let Some(tenant) = s.processor.tenant_of(&envelope.shop_id) else {
         stats.count(&stats.unrouted);
-        eprintln!(
-            "creatorflow: webhook for unconfigured shop {} acknowledged and dropped",
-            envelope.shop_id
+        tracing::info!(
+            shop = %envelope.shop_id,
+            "webhook for an unconfigured shop acknowledged and dropped"
         );
         stats.observe(started.elapsed());
         return StatusCode::OK.into_response();
@@ -186,11 +186,12 @@ pub(crate) async fn receive<A: OrderApi + 'static>(
         Ok(Ok(false)) => stats.count(&stats.duplicates),
         Ok(Err(e)) => {
             stats.count(&stats.inbox_errors);
-            eprintln!("creatorflow: inbox write failed: {e}");
+            tracing::error!(tenant = %tenant, error = %e, "inbox write failed; answered 503");
             return text(StatusCode::SERVICE_UNAVAILABLE, "inbox unavailable".into());
         }
         Err(_) => {
             stats.count(&stats.inbox_errors);
+            tracing::warn!(tenant = %tenant, "inbox write too slow; answered 503");
             return text(StatusCode::SERVICE_UNAVAILABLE, "inbox too slow".into());
         }
     }

@@ -248,17 +248,44 @@ pub fn app_env(cmd: &mut std::process::Command) -> &mut std::process::Command {
         .env("TIKTOK_ACCESS_TOKEN", "token")
 }
 
-/// The base URL a spawned `creatorflow serve` prints on its first line of
-/// stdout (`listening on http://…`).
-pub fn listening_base(child: &mut std::process::Child) -> String {
-    use std::io::BufRead;
-    let stdout = child.stdout.take().expect("stdout piped");
+/// Reads a started `serve`'s first stdout line, `listening on URL`: the URL.
+pub fn listening(child: &mut std::process::Child) -> String {
+    use std::io::{BufRead, BufReader};
+    let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    std::io::BufReader::new(stdout)
+    BufReader::new(stdout)
         .read_line(&mut line)
         .expect("the listening line");
     line.trim()
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
         .to_owned()
+}
+
+/// Collects a child's stderr as it comes (echoed to ours when `echo`),
+/// until the child closes it; the text so far, and the reading thread.
+pub fn capture_stderr(
+    child: &mut std::process::Child,
+    echo: bool,
+) -> (Arc<Mutex<String>>, std::thread::JoinHandle<()>) {
+    use std::io::Read;
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let mut pipe = child.stderr.take().expect("stderr");
+    let sink = stderr.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if echo {
+                eprint!("{text}");
+            }
+            sink.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push_str(&text);
+        }
+    });
+    (stderr, reader)
 }

@@ -97,3 +97,10 @@ fn sort_urgent(orders: &mut [&StoredOrder]) {
         )
     });
 }
+
+impl super::Readiness for MemoryStore {
+    /// Always ready: memory has no schema and cannot go away.
+    async fn ready(&self) -> Result<()> {
+        Ok(())
+    }
+}

@@ -105,6 +105,15 @@ async fn applied(conn: &mut PgConnection, schema: &str, table: &str) -> Result<V
     migrate::recorded::<Postgres>(conn, table, checksum).await
 }
 
+/// Whether `schema` is at exactly this binary's newest version (see
+/// `store::migrate::current`), read on `conn` (the application role may
+/// read the version table).
+pub(super) async fn check(conn: &mut PgConnection, schema: &str) -> Result<()> {
+    let table = format!("{schema}.creatorflow_schema");
+    let applied = applied(conn, schema, &table).await?;
+    migrate::current(&MIGRATIONS, &applied)
+}
+
 /// Why the database is not safe to run on.
 pub(super) enum Problem {
     /// Row-level security would not hold (the message says why and what to do).

@@ -245,6 +245,22 @@ impl PostgresStore {
     /// while the first commits.
     pub const INBOX_CONNECTIONS: u32 = 2;
 
+    /// The database answers on a pooled connection and the schema is at
+    /// this binary's version (readiness; [`Readiness`](crate::store::Readiness)).
+    async fn check_ready(&self) -> Result<()> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(db("acquiring a connection"))?;
+        let checked = migrate::check(&mut conn, &self.schema).await;
+        if matches!(checked, Err(StoreError::Database { .. })) {
+            // A dead connection is not handed to the next caller.
+            conn.close_on_drop();
+        }
+        checked
+    }
+
     /// The schema holding the store's tables.
     pub fn schema(&self) -> &str {
         &self.schema
@@ -480,6 +496,12 @@ impl Drop for Tx {
 impl InjectFault for PostgresStore {
     fn inject_fault(&self, point: FaultPoint) {
         self.fault.arm(point);
+    }
+}
+
+impl crate::store::Readiness for PostgresStore {
+    async fn ready(&self) -> Result<()> {
+        self.check_ready().await
     }
 }
 

@@ -123,3 +123,19 @@ async fn has_checksums(conn: &mut SqliteConnection) -> Result<bool> {
     .await
     .map_err(db("reading the schema-version table"))
 }
+
+/// Whether the file behind `pool` (a reader) is at exactly `set`'s newest
+/// version (see [`migrate::current`]): one read, no lock.
+pub(super) async fn check(pool: &SqlitePool, set: &Migrations) -> Result<()> {
+    let mut conn = pool.acquire().await.map_err(db("acquiring a connection"))?;
+    let applied = applied(&mut conn, set.latest()).await?;
+    migrate::current(set, &applied)
+}
+
+impl crate::store::Readiness for super::SqliteStore {
+    /// Both files answer and are at this binary's versions.
+    async fn ready(&self) -> Result<()> {
+        check(&self.main.reader, &MAIN).await?;
+        check(&self.inbox.reader, &INBOX).await
+    }
+}
