@@ -114,6 +114,7 @@ mod orders;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod queue;
+mod reads;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod shop_sql;
 mod shops;
@@ -136,6 +137,7 @@ pub use orders::OrderStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 pub use queue::QueueStore;
+pub use reads::{OrderCount, OrderQuery, OrderReads, scan, urgency};
 pub use shops::{ShopAuth, ShopStore, TokenSet};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
@@ -206,6 +208,6 @@ pub async fn open(url: &str) -> Result<AnyStore, StoreError> {
 /// [`Inbox`], [`ShopStore`]). Implemented for every type that has them all; a backend
 /// implements each capability in its own file. See the [module docs](self)
 /// for the contract every backend keeps.
-pub trait Store: OrderStore + QueueStore + DashboardStore + Inbox + ShopStore {}
+pub trait Store: OrderStore + OrderReads + QueueStore + DashboardStore + Inbox + ShopStore {}
 
-impl<S: OrderStore + QueueStore + DashboardStore + Inbox + ShopStore> Store for S {}
+impl<S: OrderStore + OrderReads + QueueStore + DashboardStore + Inbox + ShopStore> Store for S {}

@@ -185,7 +185,11 @@ pub(crate) fn authorize<'a, A: OrderApi + 'static>(
     headers: &HeaderMap,
     requested: Option<&str>,
 ) -> Result<Access<'a>, Response> {
-    let who = s.config.tokens.of_request(headers).ok_or_else(unauthorized)?;
+    let who = s
+        .config
+        .tokens
+        .of_request(headers)
+        .ok_or_else(unauthorized)?;
     let tenant = match (who, requested) {
         (_, Some(t)) => t.to_owned(),
         (Principal::Tenant { tenant, .. }, None) => tenant.clone(),

@@ -20,12 +20,15 @@ const MIGRATIONS: Migrations = Migrations {
         include_str!("migrations/0004_ready_queue.sql"),
         include_str!("migrations/0005_drop_unused_tables.sql"),
         include_str!("migrations/0006_shops.sql"),
+        include_str!("migrations/0007_reserved.sql"),
+        include_str!("migrations/0008_order_counts.sql"),
     ],
 };
 
 /// The tables row-level security must cover.
 const TABLES: &[&str] = &[
     "orders",
+    "order_counts",
     "order_transitions",
     "work_queue",
     "tiktok_inbox",

@@ -18,6 +18,8 @@ pub(super) const MAIN: Migrations = Migrations {
         include_str!("migrations/0005_inbox_sidecar.sql"),
         include_str!("migrations/0006_drop_unused_tables.sql"),
         include_str!("migrations/0007_shops.sql"),
+        include_str!("migrations/0008_reserved.sql"),
+        include_str!("migrations/0009_order_counts.sql"),
     ],
 };
 

@@ -1,0 +1,3 @@
+-- Placeholder for the migration 0007 of another branch (issue 14, "reload"):
+-- replaced by that file when the branches merge.
+SELECT 1;
