@@ -126,6 +126,7 @@ macro_rules! all_backends {
                 rotate_tokens_is_compare_and_set,
                 auth_states_are_single_use,
                 tokens_are_never_printed,
+                fast_reads_equal_full_scans,
             ]);
         )*
     };

@@ -177,16 +177,12 @@ async fn main() -> Result<(), Error> {
 
     let api = Arc::new(FakeOrderApi::new());
     api.add_shop(SHOP, "ROW_load");
-    let stream = u64::from(rate) * 600;
-    for i in 0..stream {
-        api.put_order_json("ROW_load", &order_json(576_000_000_000_000_000 + i))?;
-    }
     let store = open(&url).await?;
     let mut serve = ServeConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), APP_KEY, APP_SECRET);
     serve.shops = vec![(SHOP.to_owned(), TENANT.to_owned())];
     serve.default_tenant = TENANT.to_owned();
     serve.poll_every = None;
-    let server = start(serve, store.clone(), api).await?;
+    let server = start(serve, store.clone(), api.clone()).await?;
     let engine = server
         .processor()
         .engine(TENANT)
@@ -204,13 +200,20 @@ async fn main() -> Result<(), Error> {
         .build()?;
     let webhooks = {
         let (client, url) = (client.clone(), format!("{base}/webhooks/tiktok-shop"));
-        let offset = Utc::now().timestamp_millis().unsigned_abs() % 1_000_000;
+        // New order numbers on every run (a kept store holds the last run's).
+        let offset = Utc::now().timestamp_millis().unsigned_abs() % 100_000_000 * 1000;
         tokio::spawn(async move {
             let every = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
             let mut tick = tokio::time::interval(every);
-            for k in 0..stream {
+            for k in offset.. {
                 tick.tick().await;
-                let body = webhook((offset * 1000 + k) % stream);
+                if api
+                    .put_order_json("ROW_load", &order_json(576_000_000_000_000_000 + k))
+                    .is_err()
+                {
+                    return;
+                }
+                let body = webhook(k);
                 let signature = sign_webhook(APP_KEY, APP_SECRET, &body);
                 let client = client.clone();
                 let url = url.clone();

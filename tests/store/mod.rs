@@ -4,6 +4,7 @@
 
 #[cfg(feature = "postgres")]
 pub mod pg;
+pub mod reads;
 pub mod shops;
 pub mod suite;
 

@@ -51,3 +51,9 @@ CREATE INDEX orders_state ON orders (user_id, current_state, priority_rank, vira
 
 -- The review queue: orders in a manual-review state, oldest first.
 CREATE INDEX orders_state_age ON orders (user_id, current_state, created_at, id);
+
+-- The dashboard's window aggregates read only this index (covering): the
+-- window holds every step of the last two hours, many when workers are busy.
+DROP INDEX order_transitions_window;
+CREATE INDEX order_transitions_window
+    ON order_transitions (user_id, created_at, order_id, duration_ms, automated, error_message);
