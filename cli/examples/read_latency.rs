@@ -59,7 +59,7 @@ fn seed_order(i: usize, n: usize, now: DateTime<Utc>) -> Result<Order, Error> {
     let age_ms = 30 * 24 * 3_600_000 * (n - i) as i64 / n.max(1) as i64;
     let at = now - TimeDelta::milliseconds(age_ms + 60_000);
     let priority = ["standard", "automated", "standard", "urgent", "high"][i % 5];
-    let impact = if i % 20 == 0 { "VIRAL" } else { "MED" };
+    let impact = if i.is_multiple_of(20) { "VIRAL" } else { "MED" };
     Ok(Order::from_json(&format!(
         r#"{{"tiktok_order_id":"seed{i}","customer_handle":"@c{}","product_name":"Glow Serum",
         "product_id":"p{}","quantity":1,"price":"19.00","created_at":"{}",

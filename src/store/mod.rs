@@ -114,7 +114,7 @@ mod orders;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod queue;
-mod reads;
+pub(crate) mod reads;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod shop_sql;
 mod shops;

@@ -75,6 +75,15 @@ pub fn urgency(o: &StoredOrder) -> (Priority, bool, chrono::DateTime<chrono::Utc
     )
 }
 
+/// The first `n` of `found` oldest first (`created_at`, then id), each
+/// order once: the merge of per-state pages of the review queue.
+pub(crate) fn oldest_first(mut found: Vec<StoredOrder>, n: usize) -> Vec<StoredOrder> {
+    found.sort_by_key(|o| (o.order.created_at, o.id));
+    found.dedup_by_key(|o| o.id);
+    found.truncate(n);
+    found
+}
+
 /// Bounded reads of a tenant's orders (see the [module docs](self)).
 pub trait OrderReads: OrderStore {
     /// The tenant's orders counted by (state, priority, terminal, viral),
@@ -196,8 +205,6 @@ pub mod scan {
             }
         })
         .await?;
-        found.sort_by_key(|o| (o.order.created_at, o.id));
-        found.truncate(limit);
-        Ok(found)
+        Ok(super::oldest_first(found, limit))
     }
 }

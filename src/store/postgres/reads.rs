@@ -9,6 +9,7 @@ use super::rows::db;
 use super::{Mode, PostgresStore};
 use crate::store::decode::order_count;
 use crate::store::logic::priority_rank;
+use crate::store::reads::oldest_first;
 use crate::store::{OrderCount, OrderQuery, OrderReads, Result, StoredOrder};
 
 /// The tenant's order counts (the sum of its deltas per key), read on `conn`.
@@ -112,9 +113,6 @@ impl OrderReads for PostgresStore {
                 .await?;
             found.extend(page);
         }
-        found.sort_by_key(|o| (o.order.created_at, o.id));
-        found.dedup_by_key(|o| o.id);
-        found.truncate(n);
-        Ok(found)
+        Ok(oldest_first(found, n))
     }
 }

@@ -9,6 +9,7 @@ use super::orders::{URGENT_ORDER, decode_all, select_orders};
 use super::rows::db;
 use crate::store::decode::order_count;
 use crate::store::logic::priority_rank;
+use crate::store::reads::oldest_first;
 use crate::store::{OrderCount, OrderQuery, OrderReads, Result, StoredOrder};
 
 /// A `usize` limit as a bind value.
@@ -101,9 +102,6 @@ impl OrderReads for SqliteStore {
                 .map_err(db("reading orders in review"))?;
             found.extend(decode_all(&rows)?);
         }
-        found.sort_by_key(|o| (o.order.created_at, o.id));
-        found.dedup_by_key(|o| o.id);
-        found.truncate(n);
-        Ok(found)
+        Ok(oldest_first(found, n))
     }
 }
