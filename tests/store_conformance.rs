@@ -130,6 +130,7 @@ macro_rules! all_backends {
                 tokens_are_never_printed,
                 review_queue_oldest_first_paged_and_scoped,
                 a_fresh_store_is_ready,
+                fast_reads_equal_full_scans,
             ]);
         )*
     };

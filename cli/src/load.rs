@@ -17,10 +17,13 @@ use tokio::sync::Semaphore;
 use crate::serve::{ServeConfig, start};
 
 /// The shop and tenant of the load run.
-const SHOP: &str = "7494049642642441621";
-const TENANT: &str = "creator-load";
-const APP_KEY: &str = "load-key";
-const APP_SECRET: &str = "load-secret";
+pub const SHOP: &str = "7494049642642441621";
+/// The tenant the load run's shop belongs to.
+pub const TENANT: &str = "creator-load";
+/// The TikTok app key of the load run.
+pub const APP_KEY: &str = "load-key";
+/// The TikTok app secret of the load run.
+pub const APP_SECRET: &str = "load-secret";
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -46,6 +49,8 @@ pub struct Percentiles {
     pub p50: f64,
     /// 90th percentile.
     pub p90: f64,
+    /// 95th percentile.
+    pub p95: f64,
     /// 99th percentile.
     pub p99: f64,
     /// 99.9th percentile.
@@ -91,7 +96,8 @@ pub struct LoadReport {
     pub exactly_once: bool,
 }
 
-fn order_json(id: u64) -> String {
+/// The fake Order API's JSON of order `id` (a TikTok order id).
+pub fn order_json(id: u64) -> String {
     format!(
         r#"{{"id":"{id}","status":"AWAITING_SHIPMENT","user_id":"{}","create_time":1718305585,
         "update_time":1718305600,"rts_sla_time":1718564785,"shipping_provider":"USPS",
@@ -102,7 +108,9 @@ fn order_json(id: u64) -> String {
     )
 }
 
-fn webhook(n: u64) -> Vec<u8> {
+/// The body of the `n`th ORDER_STATUS_CHANGE notification (order
+/// `576_000_000_000_000_000 + n`).
+pub fn webhook(n: u64) -> Vec<u8> {
     format!(
         r#"{{"type":1,"tts_notification_id":"{}","shop_id":"{SHOP}","timestamp":1718305600,"data":{{"order_id":"{}","order_status":"AWAITING_SHIPMENT","is_on_hold_order":false,"update_time":1718305600}}}}"#,
         7_000_000_000_000_000_000u64 + n,
@@ -111,7 +119,8 @@ fn webhook(n: u64) -> Vec<u8> {
     .into_bytes()
 }
 
-fn percentiles(mut v: Vec<f64>) -> Percentiles {
+/// The percentiles of `v` (nearest rank).
+pub fn percentiles(mut v: Vec<f64>) -> Percentiles {
     if v.is_empty() {
         return Percentiles::default();
     }
@@ -123,6 +132,7 @@ fn percentiles(mut v: Vec<f64>) -> Percentiles {
     Percentiles {
         p50: at(0.50),
         p90: at(0.90),
+        p95: at(0.95),
         p99: at(0.99),
         p999: at(0.999),
         max: v[v.len() - 1],

@@ -5,9 +5,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::fault::{FaultPoint, InjectFault};
 use super::{
     ClaimRequest, Created, Dashboard, DashboardStore, Inbox, InboxDone, InboxEntry, InboxItem,
-    InboxStats, Lease, MemoryStore, NewOrder, OrderEvent, OrderId, OrderStore, OrderWithHistory,
-    QueueStore, QueueSummary, ReviewCursor, ReviewStore, ShopAuth, ShopStore, StoreError,
-    StoredOrder, TenantScope, TokenSet, Transition, WorkId, WorkItem, WorkSpec,
+    InboxStats, Lease, MemoryStore, NewOrder, OrderCount, OrderEvent, OrderId, OrderQuery,
+    OrderReads, OrderStore, OrderWithHistory, QueueStore, QueueSummary, ReviewCursor, ReviewStore,
+    ShopAuth, ShopStore, StoreError, StoredOrder, TenantScope, TokenSet, Transition, WorkId,
+    WorkItem, WorkSpec,
 };
 
 /// A store of any backend, chosen at run time from a URL by
@@ -73,6 +74,11 @@ dispatch!(OrderStore {
     fn list_orders(tenant: &str, after: Option<OrderId>, limit: usize) -> Vec<StoredOrder>;
     fn active_orders(tenant: &str, limit: usize) -> Vec<StoredOrder>;
     fn transitions(batch: &[(&str, Transition)]) -> Vec<Result<StoredOrder, StoreError>>;
+});
+
+dispatch!(OrderReads {
+    fn order_counts(tenant: &str) -> Vec<OrderCount>;
+    fn find_orders(tenant: &str, query: &OrderQuery, limit: usize) -> Vec<StoredOrder>;
 });
 
 dispatch!(QueueStore {

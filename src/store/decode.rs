@@ -130,21 +130,37 @@ pub(crate) fn lane(row: &impl Columns, col: &str) -> Result<Priority, StoreError
     parse_enum(&row.text(col)?, Priority::parse, "lane")
 }
 
-impl Figures {
-    /// Adds a row of the orders-by-state query (`current_state`, `n`).
-    pub(crate) fn add_state(&mut self, row: &impl Columns) -> Result<(), StoreError> {
-        self.by_state
-            .insert(row.text("current_state")?, count(row, "n")?);
-        Ok(())
+/// Reads one row of `order_counts` (`current_state`, `priority`,
+/// `terminal`, `viral`, `n`), `None` when `n` is 0.
+pub(crate) fn order_count(row: &impl Columns) -> Result<Option<super::OrderCount>, StoreError> {
+    let n = row.int("n")?;
+    if n == 0 {
+        return Ok(None);
     }
+    Ok(Some(super::OrderCount {
+        state: row.text("current_state")?,
+        priority: lane(row, "priority")?,
+        terminal: row.flag("terminal")?,
+        viral: row.flag("viral")?,
+        n: to_u64(n, "order count")?,
+    }))
+}
 
-    /// Adds a row of the active-orders-by-priority query (`priority`, `n`,
-    /// viral count `v`).
-    pub(crate) fn add_priority(&mut self, row: &impl Columns) -> Result<(), StoreError> {
-        self.by_priority
-            .insert(lane(row, "priority")?, count(row, "n")?);
-        self.viral += count(row, "v")?;
-        Ok(())
+impl Figures {
+    /// Adds the tenant's order counts ([`OrderReads::order_counts`]): orders
+    /// by state, active ones by priority, active viral ones.
+    ///
+    /// [`OrderReads::order_counts`]: super::OrderReads::order_counts
+    pub(crate) fn add_counts(&mut self, counts: &[super::OrderCount]) {
+        for c in counts {
+            *self.by_state.entry(c.state.clone()).or_default() += c.n;
+            if !c.terminal {
+                *self.by_priority.entry(c.priority).or_default() += c.n;
+                if c.viral {
+                    self.viral += c.n;
+                }
+            }
+        }
     }
 
     /// Reads the windows' aggregates (`n`, `healthy`, `processed`, `avg_ms`,

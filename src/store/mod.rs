@@ -114,6 +114,7 @@ mod orders;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod queue;
+pub(crate) mod reads;
 mod ready;
 mod review;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -138,6 +139,7 @@ pub use orders::OrderStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 pub use queue::QueueStore;
+pub use reads::{OrderCount, OrderQuery, OrderReads, scan, urgency};
 pub use ready::Readiness;
 pub use review::{ReviewCursor, ReviewStore};
 pub use shops::{ShopAuth, ShopStore, TokenSet};
@@ -211,8 +213,11 @@ pub async fn open(url: &str) -> Result<AnyStore, StoreError> {
 /// implements each capability in its own file. See the [module docs](self)
 /// for the contract every backend keeps.
 pub trait Store:
-    OrderStore + QueueStore + DashboardStore + Inbox + ShopStore + ReviewStore
+    OrderStore + OrderReads + QueueStore + DashboardStore + Inbox + ShopStore + ReviewStore
 {
 }
 
-impl<S: OrderStore + QueueStore + DashboardStore + Inbox + ShopStore + ReviewStore> Store for S {}
+impl<S> Store for S where
+    S: OrderStore + OrderReads + QueueStore + DashboardStore + Inbox + ShopStore + ReviewStore
+{
+}

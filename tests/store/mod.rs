@@ -5,6 +5,7 @@
 pub mod decisions;
 #[cfg(feature = "postgres")]
 pub mod pg;
+pub mod reads;
 pub mod review;
 pub mod shops;
 pub mod suite;

@@ -18,6 +18,7 @@ use super::{at, order, step};
 // The shop tests live in a file of their own; `conformance!` finds every
 // test here.
 pub use super::decisions::*;
+pub use super::reads::*;
 pub use super::review::*;
 pub use super::shops::*;
 

@@ -20,7 +20,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use creatorflow::Engine;
 use creatorflow::model::Priority;
-use creatorflow::store::{DashboardStore, Inbox, OrderStore, QueueStore, StoredOrder, TenantScope};
+use creatorflow::store::{
+    DashboardStore, Inbox, OrderQuery, OrderReads, OrderStore, QueueStore, StoredOrder, TenantScope,
+};
 use creatorflow::tiktok::OrderApi;
 use serde_json::{Value, json};
 
@@ -30,9 +32,6 @@ use super::{AppState, SharedStore};
 
 /// The most orders `/api/orders` returns.
 const MAX_LIMIT: usize = 1000;
-
-/// The most active orders `/api/orders` reads to filter (bounded memory).
-const SCAN_LIMIT: usize = 100_000;
 
 fn error(status: StatusCode, message: String) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
@@ -142,17 +141,6 @@ pub(super) fn summary(o: &StoredOrder) -> Value {
     })
 }
 
-/// Most urgent first: priority, VIRAL impact, oldest, id (the store's
-/// `active_orders` order).
-fn urgency(o: &StoredOrder) -> (Priority, bool, chrono::DateTime<chrono::Utc>, uuid::Uuid) {
-    (
-        o.order.priority,
-        o.order.impact != creatorflow::model::Impact::Viral,
-        o.order.created_at,
-        o.id,
-    )
-}
-
 /// `GET /api/orders[?tenant=&state=&priority=&limit=]`: active orders most
 /// urgent first; with `state=` any order in that state (terminal ones too).
 pub(crate) async fn orders<A: OrderApi + 'static>(
@@ -197,34 +185,16 @@ pub(crate) async fn orders<A: OrderApi + 'static>(
         }
     };
     let internal = |e: String| error(StatusCode::INTERNAL_SERVER_ERROR, e);
-    let keep = |o: &StoredOrder| {
-        priority.is_none_or(|p| o.order.priority == p)
-            && state
-                .as_deref()
-                .is_none_or(|st| o.order.current_state.as_str() == st)
+    // Counters for the total, an index range for the page (bounded reads).
+    let query = OrderQuery { state, priority };
+    let total = match e.store().order_counts(e.tenant()).await {
+        Ok(counts) => query.total(&counts),
+        Err(err) => return internal(err.to_string()),
     };
-    let mut found: Vec<StoredOrder> = Vec::new();
-    if state.is_some() {
-        // Page through every order of the tenant (terminal ones included).
-        let mut after = None;
-        loop {
-            let page = match e.store().list_orders(e.tenant(), after, 1000).await {
-                Ok(p) => p,
-                Err(err) => return internal(err.to_string()),
-            };
-            let Some(last) = page.last() else { break };
-            after = Some(last.id);
-            found.extend(page.into_iter().filter(|o| keep(o)));
-        }
-        found.sort_by_key(urgency);
-    } else {
-        match e.store().active_orders(e.tenant(), SCAN_LIMIT).await {
-            Ok(all) => found.extend(all.into_iter().filter(|o| keep(o))),
-            Err(err) => return internal(err.to_string()),
-        }
-    }
-    let total = found.len();
-    found.truncate(limit);
+    let found = match e.store().find_orders(e.tenant(), &query, limit).await {
+        Ok(found) => found,
+        Err(err) => return internal(err.to_string()),
+    };
     Json(json!({
         "tenant": e.tenant(),
         "total": total,

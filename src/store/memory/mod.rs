@@ -7,6 +7,7 @@ mod dashboard;
 mod inbox;
 mod orders;
 mod queue;
+mod reads;
 mod review;
 mod shops;
 

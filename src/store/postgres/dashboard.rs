@@ -3,6 +3,7 @@
 use crate::store::Result;
 
 use super::orders::active_in;
+use super::reads::counts_in;
 use super::rows::db;
 use super::{Mode, PostgresStore};
 use crate::store::logic::{Aggregates, Figures, Window, from_ms};
@@ -11,30 +12,10 @@ use crate::store::{MOST_URGENT_LIMIT, StoredOrder};
 impl Aggregates for PostgresStore {
     async fn aggregates(&self, tenant: &str, w: &Window) -> Result<(Figures, Vec<StoredOrder>)> {
         let (start, end, prev_start) = (from_ms(w.start)?, from_ms(w.end)?, from_ms(w.prev_start)?);
+        self.fold_counts(tenant).await?;
         self.for_tenant(tenant, Mode::Read, async |conn| {
             let mut figures = Figures::default();
-            for row in sqlx::query(
-                "SELECT current_state, count(*) AS n FROM orders WHERE user_id = $1 \
-                 GROUP BY current_state",
-            )
-            .bind(tenant)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db("counting orders by state"))?
-            {
-                figures.add_state(&row)?;
-            }
-            for row in sqlx::query(
-                "SELECT priority, count(*) AS n, count(*) FILTER (WHERE viral) AS v FROM orders \
-                 WHERE user_id = $1 AND NOT terminal GROUP BY priority",
-            )
-            .bind(tenant)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db("counting orders by priority"))?
-            {
-                figures.add_priority(&row)?;
-            }
+            figures.add_counts(&counts_in(conn, tenant).await?);
             let row = sqlx::query(
                 "SELECT count(*) FILTER (WHERE created_at > $3) AS n, \
                         count(*) FILTER (WHERE created_at > $3 AND automated \

@@ -21,6 +21,7 @@ const MIGRATIONS: Migrations = Migrations {
         include_str!("migrations/0005_drop_unused_tables.sql"),
         include_str!("migrations/0006_shops.sql"),
         include_str!("migrations/0007_pack_versions.sql"),
+        include_str!("migrations/0008_order_counts.sql"),
         include_str!("migrations/0009_review_queue.sql"),
     ],
 };
@@ -28,6 +29,7 @@ const MIGRATIONS: Migrations = Migrations {
 /// The tables row-level security must cover.
 const TABLES: &[&str] = &[
     "orders",
+    "order_counts",
     "order_transitions",
     "work_queue",
     "tiktok_inbox",

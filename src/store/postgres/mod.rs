@@ -63,6 +63,7 @@ mod inbox;
 mod migrate;
 mod orders;
 mod queue;
+mod reads;
 #[cfg(test)]
 mod reconnect_tests;
 mod review;

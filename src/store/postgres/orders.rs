@@ -44,7 +44,7 @@ async fn one_order(
 
 /// The orders `SELECT {ORDER_COLUMNS} FROM orders WHERE {filter}` reads,
 /// `bind` binding the filter's parameters; `what` names the read in errors.
-async fn orders_where<'q>(
+pub(super) async fn orders_where<'q>(
     conn: &mut PgConnection,
     filter: &str,
     bind: impl FnOnce(Q<'q>) -> Q<'q>,

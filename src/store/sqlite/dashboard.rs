@@ -4,6 +4,7 @@ use crate::store::Result;
 
 use super::SqliteStore;
 use super::orders::active_on;
+use super::reads::counts_on;
 use super::rows::db;
 use crate::store::logic::{Aggregates, Figures, Window};
 use crate::store::{MOST_URGENT_LIMIT, StoredOrder};
@@ -12,28 +13,7 @@ impl Aggregates for SqliteStore {
     async fn aggregates(&self, tenant: &str, w: &Window) -> Result<(Figures, Vec<StoredOrder>)> {
         let mut tx = self.main.read().await?;
         let mut figures = Figures::default();
-        for row in sqlx::query(
-            "SELECT current_state, COUNT(*) AS n FROM orders WHERE user_id = ? \
-             GROUP BY current_state",
-        )
-        .bind(tenant.to_owned())
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db("counting orders by state"))?
-        {
-            figures.add_state(&row)?;
-        }
-        for row in sqlx::query(
-            "SELECT priority, COUNT(*) AS n, SUM(viral) AS v FROM orders \
-             WHERE user_id = ? AND terminal = 0 GROUP BY priority",
-        )
-        .bind(tenant.to_owned())
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db("counting orders by priority"))?
-        {
-            figures.add_priority(&row)?;
-        }
+        figures.add_counts(&counts_on(&mut tx, tenant).await?);
         // Both windows in one pass over the tenant's recent history.
         let row = sqlx::query(
             "SELECT COUNT(*) FILTER (WHERE created_at > ?2) AS n, \

@@ -19,6 +19,7 @@ pub(super) const MAIN: Migrations = Migrations {
         include_str!("migrations/0006_drop_unused_tables.sql"),
         include_str!("migrations/0007_shops.sql"),
         include_str!("migrations/0008_pack_versions.sql"),
+        include_str!("migrations/0009_order_counts.sql"),
         include_str!("migrations/0010_review_queue.sql"),
     ],
 };

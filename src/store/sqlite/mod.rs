@@ -42,6 +42,7 @@ mod inbox;
 mod migrate;
 mod orders;
 mod queue;
+mod reads;
 mod review;
 mod rows;
 mod shops;

@@ -25,11 +25,11 @@ use crate::store::{
 pub(super) const CHUNK: usize = 500;
 
 /// The SQL for selecting orders.
-fn select_orders(filter: &str) -> String {
+pub(super) fn select_orders(filter: &str) -> String {
     format!("SELECT {ORDER_COLUMNS} FROM orders WHERE {filter}")
 }
 
-fn decode_all(rows: &[SqliteRow]) -> Result<Vec<StoredOrder>> {
+pub(super) fn decode_all(rows: &[SqliteRow]) -> Result<Vec<StoredOrder>> {
     rows.iter().map(order_from_row).collect()
 }
 
@@ -267,7 +267,7 @@ impl OrderStore for SqliteStore {
 }
 
 /// The `ORDER BY` of the most urgent active orders.
-const URGENT_ORDER: &str = "ORDER BY priority_rank, viral DESC, created_at, id";
+pub(super) const URGENT_ORDER: &str = "ORDER BY priority_rank, viral DESC, created_at, id";
 
 pub(super) async fn active_on<'e, E>(
     executor: E,
