@@ -104,6 +104,7 @@ async fn seed(
                 NewOrder {
                     order: seed_order(j, n, now)?,
                     work: None,
+                    decision: None,
                 },
             ));
         }

@@ -78,6 +78,7 @@ fn routes() -> Vec<Row> {
     use Guard::*;
     vec![
         row(Method::GET, "/healthz", Open(&[200])),
+        row(Method::GET, "/readyz", Open(&[200])),
         row(Method::GET, "/", Open(&[200])),
         // Signed by TikTok, not a bearer token: a bearer token is no
         // signature (401 every time); a signed push, without any bearer
@@ -112,9 +113,7 @@ fn routes() -> Vec<Row> {
         // server has no pack source; the route was reached). A mutation on an order that is
         // not in a state allowing it answers 409 with its state: that is
         // the route reached, as 200 is.
-        // row(Method::GET, "/readyz", Open(&[200])),
         row(Method::GET, "/api/orders/{order}", Tenant(&[200])),
-        row(Method::GET, "/api/review", Tenant(&[200])),
         row(Method::GET, "/api/review?tenant={tenant}", Tenant(&[200])),
         Row {
             body: Some(r#"{"reason":"checked by hand"}"#),

@@ -170,7 +170,7 @@ pub fn run(args: Args) -> Result<Outcome, String> {
     config.rules = Some(packs.clone());
     setup.print_report();
     if config.tokens.is_empty() {
-        eprintln!(
+        tracing::warn!(
             "no API tokens (none in --config, {ADMIN_TOKEN_ENV} not set): every route but the webhook, the health checks, the callback and the dashboard page answers 401"
         );
     }

@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use creatorflow::Engine;
 use creatorflow::model::Priority;
 use creatorflow::store::{
-    DashboardStore, Inbox, OrderQuery, OrderReads, OrderStore, QueueStore, StoredOrder, TenantScope,
+    DashboardStore, Inbox, OrderQuery, OrderReads, QueueStore, StoredOrder, TenantScope,
 };
 use creatorflow::tiktok::OrderApi;
 use serde_json::{Value, json};
