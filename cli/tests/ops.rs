@@ -52,6 +52,7 @@ impl Server {
             .env("TIKTOK_APP_KEY", APP_KEY)
             .env("TIKTOK_APP_SECRET", APP_SECRET)
             .env("TIKTOK_ACCESS_TOKEN", ACCESS_TOKEN)
+            .env("CREATORFLOW_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -477,6 +478,46 @@ async fn readyz_follows_a_postgres_that_goes_away_and_comes_back() {
     assert!(
         !body.to_string().contains(&cluster.url),
         "no URL in the reason: {body}"
+    );
+    // Reads and commands answer 503 with Retry-After while the store is
+    // away (the same request succeeds once it is back), never 500.
+    let client = reqwest::Client::new();
+    let missing = "01900000-0000-7000-8000-000000000000";
+    let calls = [
+        (reqwest::Method::GET, "/api/metrics".to_owned()),
+        (reqwest::Method::GET, "/api/orders?limit=50".to_owned()),
+        (reqwest::Method::GET, "/api/review".to_owned()),
+        (reqwest::Method::GET, format!("/api/orders/{missing}")),
+        (
+            reqwest::Method::POST,
+            format!("/api/orders/{missing}/retry"),
+        ),
+    ];
+    let asked = Instant::now();
+    let answers: Vec<_> = calls
+        .iter()
+        .map(|(method, path)| {
+            tokio::spawn(
+                client
+                    .request(method.clone(), format!("{}{path}", server.base))
+                    .bearer_auth(ADMIN_TOKEN)
+                    .send(),
+            )
+        })
+        .collect();
+    for ((method, path), r) in calls.iter().zip(answers) {
+        let r = r.await.expect("task").expect("request");
+        assert_eq!(r.status().as_u16(), 503, "{method} {path} while down");
+        assert_eq!(
+            r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+            Some("1"),
+            "{method} {path}"
+        );
+    }
+    assert!(
+        asked.elapsed() < Duration::from_secs(15),
+        "answered in seconds, not after the open's 30 s: {:?}",
+        asked.elapsed()
     );
 
     tokio::task::block_in_place(|| cluster.start_server());

@@ -68,6 +68,12 @@ impl ProcessError {
             _ => false,
         }
     }
+
+    /// Whether the store is away for now (not TikTok's API): what a round
+    /// leaves undone for this reason is taken up by the next one.
+    pub fn is_store_away(&self) -> bool {
+        matches!(self, ProcessError::Engine(EngineError::Store(s)) if s.is_transient())
+    }
 }
 
 /// What applying one command did.
@@ -167,6 +173,9 @@ pub struct Processor<S, A> {
     retried: AtomicU64,
     failed: AtomicU64,
     outcomes: Mutex<BTreeMap<String, u64>>,
+    /// Per tenant: what a round left undone because the store went away
+    /// (see [`Stranded`]); the next round takes it up first.
+    stranded: Mutex<HashMap<String, Stranded>>,
 }
 
 impl<S, A> std::fmt::Debug for Processor<S, A> {
@@ -185,6 +194,22 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Order ids per Get Order Detail call.
 const DETAIL_IDS: usize = 50;
 
+/// What a round of one tenant left undone because the store went away
+/// (PostgreSQL restarting): the claimed entries it could not apply, still
+/// under this processor's lease, and the outcomes it could not mark. The
+/// next round (the loop retries with backoff) marks the outcomes and applies
+/// the entries first, so an outage costs the time the store is away rather
+/// than the rest of the lease. (An entry TikTok's API failed for waits for
+/// its lease to lapse: that is the API's backoff.) Entries whose lease has lapsed meanwhile are
+/// dropped here: the store hands them out again to whoever claims next.
+#[derive(Default)]
+struct Stranded {
+    /// When the entries were claimed.
+    claimed_at: Option<chrono::DateTime<chrono::Utc>>,
+    items: Vec<InboxItem>,
+    done: Vec<InboxDone>,
+}
+
 /// How many times a cancellation that lost a race with a worker is retried.
 const CANCEL_ATTEMPTS: usize = 8;
 
@@ -202,6 +227,7 @@ impl<S: Store + 'static, A: OrderApi + 'static> Processor<S, A> {
             retried: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             outcomes: Mutex::new(BTreeMap::new()),
+            stranded: Mutex::new(HashMap::new()),
         }
     }
 
@@ -408,7 +434,7 @@ impl<S: Store + 'static, A: OrderApi + 'static> Processor<S, A> {
     async fn apply_batch(
         &self,
         engine: &Engine<S>,
-        items: Vec<(InboxItem, String, Command)>,
+        items: &[(InboxItem, String, Command)],
     ) -> Result<Vec<InboxDone>, ProcessError> {
         // Wait and Ingest pass the guard; each consumes one result below.
         let events: Vec<OrderEvent> = items
@@ -500,7 +526,7 @@ impl<S: Store + 'static, A: OrderApi + 'static> Processor<S, A> {
         }
         let mut counts = lock(&self.outcomes);
         let mut done = Vec::with_capacity(items.len());
-        for ((item, _, _), o) in items.into_iter().zip(outcome) {
+        for ((item, _, _), o) in items.iter().zip(outcome) {
             let o = o.unwrap_or_else(|| "error: not applied".to_owned());
             if o.starts_with("error: ") {
                 self.failed.fetch_add(1, Ordering::Relaxed);
@@ -533,114 +559,194 @@ impl<S: Store + 'static, A: OrderApi + 'static> Processor<S, A> {
     pub async fn drain_once(self: &Arc<Self>, limit: usize) -> Result<usize, ProcessError> {
         let mut marked = 0;
         for (tenant, engine) in &self.engines {
-            let now = engine.now();
-            let items = engine
-                .store()
-                .inbox_claim(tenant, limit, INBOX_LEASE, now)
-                .await
-                .map_err(EngineError::from)?;
-            if items.is_empty() {
-                continue;
-            }
-            // Group by order (the body's order id, or the entry itself).
-            let mut groups: BTreeMap<String, Vec<InboxItem>> = BTreeMap::new();
-            let mut commands: HashMap<i64, (String, Command)> = HashMap::new();
-            for item in items {
-                let parsed = Envelope::parse(&item.body).ok();
-                let key = parsed
-                    .as_ref()
-                    .and_then(|e| e.order_id().map(str::to_owned))
-                    .unwrap_or_else(|| format!("#{}", item.id));
-                if let Some(e) = &parsed {
-                    commands.insert(item.id, (e.shop_id.clone(), command_for(e)));
-                }
-                groups.entry(key).or_default().push(item);
-            }
-            // Orders whose entries only ingest or wait go through the batch
-            // path (a few store transactions for the whole round); the rest
-            // one entry at a time.
-            let mut batch = Vec::new();
-            groups.retain(|_, group| {
-                let simple = group.iter().all(|i| {
-                    commands.get(&i.id).is_some_and(|(_, c)| {
-                        matches!(
-                            c,
-                            Command::Ingest { .. }
-                                | Command::Wait { .. }
-                                | Command::Acknowledge
-                                | Command::RefreshDetails { .. }
-                        )
-                    })
-                });
-                if simple {
-                    batch.append(group);
-                }
-                !simple
-            });
-            let mut done = Vec::new();
-            if !batch.is_empty() {
-                let with_commands: Vec<(InboxItem, String, Command)> = batch
-                    .into_iter()
-                    .filter_map(|i| commands.remove(&i.id).map(|(shop, c)| (i, shop, c)))
-                    .collect();
-                match self.apply_batch(engine, with_commands).await {
-                    Ok(d) => done.extend(d),
-                    Err(e) if e.is_transient() => {
-                        self.retried.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(tenant = %tenant, error = %e, "inbox batch left pending; retried after its lease");
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            let mut tasks = tokio::task::JoinSet::new();
-            for (_, group) in groups {
-                let me = self.clone();
-                tasks.spawn(async move {
-                    let mut done = Vec::with_capacity(group.len());
-                    for item in group {
-                        match me.process_item(&item).await {
-                            Ok(outcome) => done.push(InboxDone {
-                                id: item.id,
-                                attempt: item.attempt,
-                                outcome,
-                            }),
-                            Err(e) if e.is_transient() => {
-                                me.retried.fetch_add(1, Ordering::Relaxed);
-                                // Later entries of this order wait for it.
-                                break;
-                            }
-                            Err(e) => {
-                                me.failed.fetch_add(1, Ordering::Relaxed);
-                                done.push(InboxDone {
-                                    id: item.id,
-                                    attempt: item.attempt,
-                                    outcome: format!("error: {e}"),
-                                });
-                            }
-                        }
-                    }
-                    done
-                });
-            }
-            while let Some(r) = tasks.join_next().await {
-                match r {
-                    Ok(d) => done.extend(d),
-                    Err(e) => {
-                        return Err(ProcessError::Engine(EngineError::Config(format!(
-                            "inbox task failed: {e}"
-                        ))));
-                    }
-                }
-            }
-            let results = engine
-                .store()
-                .inbox_done(tenant, &done, engine.now())
-                .await
-                .map_err(EngineError::from)?;
-            let n = results.iter().filter(|r| **r).count();
-            self.processed.fetch_add(n as u64, Ordering::Relaxed);
-            marked += n;
+            marked += self.drain_tenant(tenant, engine, limit).await?;
         }
         Ok(marked)
+    }
+
+    /// [`drain_once`](Self::drain_once) for one tenant: what the last round
+    /// left undone ([`Stranded`]) first, then a new claim.
+    async fn drain_tenant(
+        self: &Arc<Self>,
+        tenant: &str,
+        engine: &Engine<S>,
+        limit: usize,
+    ) -> Result<usize, ProcessError> {
+        let now = engine.now();
+        let mut left = lock(&self.stranded).remove(tenant).unwrap_or_default();
+        if left.claimed_at.is_some_and(|at| now - at >= INBOX_LEASE) {
+            left.items.clear();
+        }
+        let mut marked = 0;
+        if !left.done.is_empty() {
+            match engine.store().inbox_done(tenant, &left.done, now).await {
+                Ok(results) => {
+                    marked += self.count_marked(&results);
+                    left.done.clear();
+                }
+                Err(e) => {
+                    self.strand(tenant, left);
+                    return Err(EngineError::from(e).into());
+                }
+            }
+        }
+        let claimed = match engine
+            .store()
+            .inbox_claim(tenant, limit, INBOX_LEASE, now)
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                self.strand(tenant, left);
+                return Err(EngineError::from(e).into());
+            }
+        };
+        // A retried entry claimed again (its lease lapsed): the new claim wins.
+        let again: std::collections::HashSet<i64> = claimed.iter().map(|i| i.id).collect();
+        let mut items = std::mem::take(&mut left.items);
+        items.retain(|i| !again.contains(&i.id));
+        let claimed_at = if items.is_empty() {
+            now
+        } else {
+            left.claimed_at.unwrap_or(now)
+        };
+        items.extend(claimed);
+        if items.is_empty() {
+            return Ok(marked);
+        }
+        // Group by order (the body's order id, or the entry itself).
+        let mut groups: BTreeMap<String, Vec<InboxItem>> = BTreeMap::new();
+        let mut commands: HashMap<i64, (String, Command)> = HashMap::new();
+        for item in items {
+            let parsed = Envelope::parse(&item.body).ok();
+            let key = parsed
+                .as_ref()
+                .and_then(|e| e.order_id().map(str::to_owned))
+                .unwrap_or_else(|| format!("#{}", item.id));
+            if let Some(e) = &parsed {
+                commands.insert(item.id, (e.shop_id.clone(), command_for(e)));
+            }
+            groups.entry(key).or_default().push(item);
+        }
+        // Orders whose entries only ingest or wait go through the batch
+        // path (a few store transactions for the whole round); the rest
+        // one entry at a time.
+        let mut batch = Vec::new();
+        groups.retain(|_, group| {
+            let simple = group.iter().all(|i| {
+                commands.get(&i.id).is_some_and(|(_, c)| {
+                    matches!(
+                        c,
+                        Command::Ingest { .. }
+                            | Command::Wait { .. }
+                            | Command::Acknowledge
+                            | Command::RefreshDetails { .. }
+                    )
+                })
+            });
+            if simple {
+                batch.append(group);
+            }
+            !simple
+        });
+        let mut done = Vec::new();
+        let mut stranded = Vec::new();
+        if !batch.is_empty() {
+            let with_commands: Vec<(InboxItem, String, Command)> = batch
+                .into_iter()
+                .filter_map(|i| commands.remove(&i.id).map(|(shop, c)| (i, shop, c)))
+                .collect();
+            match self.apply_batch(engine, &with_commands).await {
+                Ok(d) => done.extend(d),
+                Err(e) if e.is_transient() => {
+                    self.retried.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(tenant = %tenant, error = %e, "inbox batch left pending");
+                    if e.is_store_away() {
+                        stranded.extend(with_commands.into_iter().map(|(i, _, _)| i));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for (_, group) in groups {
+            let me = self.clone();
+            tasks.spawn(async move {
+                let mut done = Vec::with_capacity(group.len());
+                let mut left = Vec::new();
+                let mut group = group.into_iter();
+                while let Some(item) = group.next() {
+                    match me.process_item(&item).await {
+                        Ok(outcome) => done.push(InboxDone {
+                            id: item.id,
+                            attempt: item.attempt,
+                            outcome,
+                        }),
+                        Err(e) if e.is_transient() => {
+                            me.retried.fetch_add(1, Ordering::Relaxed);
+                            // Later entries of this order wait for it: at
+                            // the next round when the store was away, else
+                            // (TikTok's API) when the lease lapses.
+                            if e.is_store_away() {
+                                left.push(item);
+                                left.extend(group);
+                            }
+                            break;
+                        }
+                        Err(e) => {
+                            me.failed.fetch_add(1, Ordering::Relaxed);
+                            done.push(InboxDone {
+                                id: item.id,
+                                attempt: item.attempt,
+                                outcome: format!("error: {e}"),
+                            });
+                        }
+                    }
+                }
+                (done, left)
+            });
+        }
+        while let Some(r) = tasks.join_next().await {
+            match r {
+                Ok((d, l)) => {
+                    done.extend(d);
+                    stranded.extend(l);
+                }
+                Err(e) => {
+                    return Err(ProcessError::Engine(EngineError::Config(format!(
+                        "inbox task failed: {e}"
+                    ))));
+                }
+            }
+        }
+        let marking = engine.store().inbox_done(tenant, &done, engine.now()).await;
+        let result = match marking {
+            Ok(results) => Ok(marked + self.count_marked(&results)),
+            Err(e) => {
+                left.done = done;
+                Err(EngineError::from(e).into())
+            }
+        };
+        if !stranded.is_empty() || !left.done.is_empty() {
+            left.items = stranded;
+            left.claimed_at = Some(claimed_at);
+            self.strand(tenant, left);
+        }
+        result
+    }
+
+    /// Keeps what a round of `tenant` left undone for the next one.
+    fn strand(&self, tenant: &str, left: Stranded) {
+        if !left.items.is_empty() || !left.done.is_empty() {
+            lock(&self.stranded).insert(tenant.to_owned(), left);
+        }
+    }
+
+    /// How many of `results` (of `inbox_done`) marked an entry; counted as
+    /// processed.
+    fn count_marked(&self, results: &[bool]) -> usize {
+        let n = results.iter().filter(|r| **r).count();
+        self.processed.fetch_add(n as u64, Ordering::Relaxed);
+        n
     }
 }

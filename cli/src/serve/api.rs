@@ -16,12 +16,12 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use creatorflow::Engine;
 use creatorflow::model::Priority;
 use creatorflow::store::{
-    DashboardStore, Inbox, OrderQuery, OrderReads, QueueStore, StoredOrder, TenantScope,
+    DashboardStore, Inbox, OrderQuery, OrderReads, QueueStore, StoreError, StoredOrder, TenantScope,
 };
 use creatorflow::tiktok::OrderApi;
 use serde_json::{Value, json};
@@ -35,6 +35,25 @@ const MAX_LIMIT: usize = 1000;
 
 fn error(status: StatusCode, message: String) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
+}
+
+/// A failed store call as the answer: 503 with `Retry-After: 1` while the
+/// store is away (PostgreSQL restarting: the same request succeeds once it
+/// is back), else 500. Logged either way.
+pub(super) fn store_failed(e: &StoreError) -> Response {
+    if e.is_transient() {
+        tracing::warn!(error = %e, "store unavailable; answered 503");
+        let mut r = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the store is unavailable; try again".to_owned(),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        r
+    } else {
+        tracing::error!(error = %e, "store call failed; answered 500");
+        error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
 }
 
 /// Who reads, and the engine of the tenant read (`?tenant=`, else the
@@ -64,18 +83,16 @@ async fn figures<A: OrderApi + 'static>(
     s: &AppState<A>,
     who: &Principal,
     e: &Engine<SharedStore>,
-) -> Result<Value, String> {
+) -> Result<Value, StoreError> {
     let (store, tenant, now) = (e.store(), e.tenant(), e.now());
     let d = store
         .dashboard(tenant, now, chrono::TimeDelta::hours(1))
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     // The tenant's own queue (the engine's may span every tenant).
     let queue = store
         .queue_summary(TenantScope::Tenant(tenant), now)
-        .await
-        .map_err(|e| e.to_string())?;
-    let inbox = store.inbox_stats(tenant).await.map_err(|e| e.to_string())?;
+        .await?;
+    let inbox = store.inbox_stats(tenant).await?;
     let active: u64 = d.orders_by_priority.values().sum();
     let mut v = json!({
         "tenant": tenant,
@@ -117,7 +134,7 @@ pub(crate) async fn metrics<A: OrderApi + 'static>(
     };
     match figures(&s, access.who, e).await {
         Ok(v) => Json(v).into_response(),
-        Err(m) => error(StatusCode::INTERNAL_SERVER_ERROR, m),
+        Err(e) => store_failed(&e),
     }
 }
 
@@ -184,16 +201,15 @@ pub(crate) async fn orders<A: OrderApi + 'static>(
             );
         }
     };
-    let internal = |e: String| error(StatusCode::INTERNAL_SERVER_ERROR, e);
     // Counters for the total, an index range for the page (bounded reads).
     let query = OrderQuery { state, priority };
     let total = match e.store().order_counts(e.tenant()).await {
         Ok(counts) => query.total(&counts),
-        Err(err) => return internal(err.to_string()),
+        Err(err) => return store_failed(&err),
     };
     let found = match e.store().find_orders(e.tenant(), &query, limit).await {
         Ok(found) => found,
-        Err(err) => return internal(err.to_string()),
+        Err(err) => return store_failed(&err),
     };
     Json(json!({
         "tenant": e.tenant(),

@@ -32,7 +32,7 @@ use creatorflow::tiktok::OrderApi;
 use creatorflow::{Engine, EngineError};
 use serde_json::{Value, json};
 
-use super::api::summary;
+use super::api::{store_failed, summary};
 use super::auth::{Access, authorize, not_found};
 use super::{AppState, SharedStore};
 
@@ -43,8 +43,16 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-fn internal(e: impl std::fmt::Display) -> Response {
-    error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
+/// An engine failure as the answer: a store call's as [`store_failed`]
+/// says (503 while the store is away), anything else 500.
+fn internal(e: &EngineError) -> Response {
+    match e {
+        EngineError::Store(s) => store_failed(s),
+        _ => {
+            tracing::error!(error = %e, "operator command failed; answered 500");
+            error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
+        }
+    }
 }
 
 /// Who acts (the bearer token) on which tenant's engine (`?tenant=` for
@@ -68,7 +76,7 @@ async fn find(engine: &Engine<SharedStore>, id: &str) -> Result<StoredOrder, Res
         Ok(uuid) => engine.store().get_order(engine.tenant(), uuid).await,
         Err(_) => engine.store().find_order(engine.tenant(), id).await,
     };
-    found.map_err(internal)?.ok_or_else(not_found)
+    found.map_err(|e| store_failed(&e))?.ok_or_else(not_found)
 }
 
 /// One history row as the API shows it.
@@ -165,7 +173,7 @@ pub(crate) async fn order<A: OrderApi + 'static>(
     {
         Ok(Some(full)) => full,
         Ok(None) => return not_found(),
-        Err(e) => return internal(e),
+        Err(e) => return store_failed(&e),
     };
     let allowed: Vec<&str> = Command::ALL
         .into_iter()
@@ -231,7 +239,7 @@ pub(crate) async fn review<A: OrderApi + 'static>(
         .await
     {
         Ok(p) => p,
-        Err(e) => return internal(e),
+        Err(e) => return store_failed(&e),
     };
     let next = (page.len() == limit)
         .then(|| page.last().map(|o| ReviewCursor::after(o).encode()))
@@ -305,6 +313,6 @@ pub(crate) async fn command<A: OrderApi + 'static>(
             Json(json!({ "error": e.to_string(), "state": state })),
         )
             .into_response(),
-        _ => internal(e),
+        _ => internal(&e),
     }
 }

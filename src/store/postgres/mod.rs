@@ -92,6 +92,12 @@ pub(crate) const WORKER_ROLE: &str = "creatorflow_worker";
 /// How long opening waits for the first connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long any other call waits for a connection (connecting included)
+/// before it fails as `StoreError::Unavailable`: while the database is away
+/// an API read answers 503 in seconds, and workers pause with their
+/// backoff, rather than each waiting out the open's 30 s.
+const POOL_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How long an inbox append waits for a reserved connection: within the
 /// webhook's acknowledgement budget (2.5 s, TikTok allows 3 s), so that
 /// while the database is away each push is answered 503 in time (TikTok
@@ -216,7 +222,7 @@ impl PostgresStore {
         // The owner's connection is not needed any more, whatever happened.
         let _ = owner.close().await;
         checked?;
-        let pool = pool_options(target.max_connections, 0, CONNECT_TIMEOUT)
+        let pool = pool_options(target.max_connections, 0, POOL_ACQUIRE_TIMEOUT)
             .connect_with(options.clone())
             .await
             .map_err(|e| open_error(e.to_string()))?;
