@@ -50,6 +50,7 @@ impl<S: Store + 'static> Engine<S> {
                         rules
                     }
                 };
+                let started = std::time::Instant::now();
                 let recent = self.recent_orders(reach).await?;
                 let mut rules = lock(&inner.rules);
                 let mut enricher = inner.enricher.as_ref().map(|e| lock(e));
@@ -59,6 +60,12 @@ impl<S: Store + 'static> Engine<S> {
                         e.record(&o.product_id, &o.customer_handle, o.created_at, o.quantity);
                     }
                 }
+                tracing::info!(
+                    tenant = %inner.tenant,
+                    orders = recent.len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "window facts restored from the store"
+                );
                 Ok::<usize, EngineError>(recent.len())
             })
             .await?;
