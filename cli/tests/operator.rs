@@ -7,17 +7,15 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use creatorflow::Order;
 use creatorflow::tiktok::FakeOrderApi;
-use creatorflow_cli::serve::{Running, ServeConfig, Tokens, start};
+use creatorflow_cli::serve::{Running, Tokens, start};
 use serde_json::{Value, json};
-use support::{APP_KEY, APP_SECRET, SHOP, SHOP2, TENANT, wait_for};
+use support::{OTHER, TENANT, two_tenants, wait_for};
 
-const OTHER: &str = "creator-2";
 const ADMIN: &str = "admin-token-secret";
 const MINE: &str = "creator-1-token-secret";
 const THEIRS: &str = "creator-2-token-secret";
@@ -29,18 +27,12 @@ struct Server {
 }
 
 async fn server() -> Server {
-    let mut c = ServeConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), APP_KEY, APP_SECRET);
-    c.shops = vec![
-        (SHOP.to_owned(), TENANT.to_owned()),
-        (SHOP2.to_owned(), OTHER.to_owned()),
-    ];
-    c.default_tenant = TENANT.to_owned();
-    c.poll_every = None;
-    c.idle_poll = Duration::from_millis(20);
-    c.tokens = Tokens::none()
-        .admin(ADMIN)
-        .tenant(TENANT, MINE)
-        .tenant(OTHER, THEIRS);
+    let c = two_tenants(
+        Tokens::none()
+            .admin(ADMIN)
+            .tenant(TENANT, MINE)
+            .tenant(OTHER, THEIRS),
+    );
     let store = creatorflow::store::open("memory:").await.expect("store");
     let running = start(c, store, Arc::new(FakeOrderApi::new()))
         .await

@@ -13,7 +13,6 @@ mod support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use creatorflow::store::OrderStore;
 use creatorflow::tiktok::{HttpConfig, HttpOrderApi, TokenConfig, per_shop_api};
@@ -25,7 +24,6 @@ use reqwest::Method;
 use serde_json::Value;
 use support::*;
 
-const OTHER: &str = "creator-2";
 const OWN_TOKEN: &str = "creator-1-token-for-tests";
 const OTHER_TOKEN: &str = "creator-2-token-for-tests";
 const METRICS_TOKEN: &str = "metrics-token-for-tests";
@@ -228,19 +226,13 @@ async fn world() -> World {
         .expect("a-1")
         .id
         .to_string();
-    let mut c = ServeConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), APP_KEY, APP_SECRET);
-    c.shops = vec![
-        (SHOP.to_owned(), TENANT.to_owned()),
-        (SHOP2.to_owned(), OTHER.to_owned()),
-    ];
-    c.default_tenant = TENANT.to_owned();
-    c.poll_every = None;
-    c.idle_poll = Duration::from_millis(20);
-    c.tokens = Tokens::none()
-        .admin(ADMIN_TOKEN)
-        .tenant(TENANT, OWN_TOKEN)
-        .tenant(OTHER, OTHER_TOKEN)
-        .metrics(METRICS_TOKEN);
+    let mut c = two_tenants(
+        Tokens::none()
+            .admin(ADMIN_TOKEN)
+            .tenant(TENANT, OWN_TOKEN)
+            .tenant(OTHER, OTHER_TOKEN)
+            .metrics(METRICS_TOKEN),
+    );
     // Nothing listens on port 9: no call may leave the machine.
     let mut http = HttpConfig::new(APP_KEY, APP_SECRET, "unused");
     http.base_url = "http://127.0.0.1:9".to_owned();

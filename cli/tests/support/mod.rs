@@ -17,6 +17,8 @@ pub const APP_KEY: &str = "test-app-key";
 pub const APP_SECRET: &str = "test-app-secret";
 pub const SHOP: &str = "7494049642642441621";
 pub const SHOP2: &str = "7494049642642441622";
+/// The tenant of [`SHOP2`] in the two-tenant servers.
+pub const OTHER: &str = "creator-2";
 pub const CIPHER: &str = "ROW_test";
 pub const TENANT: &str = "creator-1";
 /// The admin bearer token the test servers are given; [`get_json`] sends it.
@@ -288,4 +290,24 @@ pub fn capture_stderr(
         }
     });
     (stderr, reader)
+}
+
+/// A loopback server of two tenants, [`TENANT`] (shop [`SHOP`]) and
+/// [`OTHER`] (shop [`SHOP2`]), accepting `tokens`; no reconciliation,
+/// quick idle polling.
+pub fn two_tenants(tokens: creatorflow_cli::serve::Tokens) -> creatorflow_cli::serve::ServeConfig {
+    let mut c = creatorflow_cli::serve::ServeConfig::new(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        APP_KEY,
+        APP_SECRET,
+    );
+    c.shops = vec![
+        (SHOP.to_owned(), TENANT.to_owned()),
+        (SHOP2.to_owned(), OTHER.to_owned()),
+    ];
+    c.default_tenant = TENANT.to_owned();
+    c.poll_every = None;
+    c.idle_poll = Duration::from_millis(20);
+    c.tokens = tokens;
+    c
 }
