@@ -36,7 +36,7 @@ use crate::store::Store;
 impl<S: Store + 'static> Engine<S> {
     /// Evaluates `pack` from now on and returns its version. Refused, with
     /// nothing changed, when `pack` uses an action type this engine has no
-    /// handler for ([`EngineError::Build`]). See the [module docs](self)
+    /// handler for ([`EngineError::Build`]). See the module docs (`src/engine/reload.rs`)
     /// for what happens to the window facts.
     pub async fn reload_rules(&self, pack: RulePack) -> Result<String, EngineError> {
         let inner = &*self.inner;

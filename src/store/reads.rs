@@ -75,7 +75,8 @@ pub fn urgency(o: &StoredOrder) -> (Priority, bool, chrono::DateTime<chrono::Utc
     )
 }
 
-/// Bounded reads of a tenant's orders (see the [module docs](self)).
+/// Bounded reads of a tenant's orders (see the module docs,
+/// `src/store/reads.rs`).
 pub trait OrderReads: OrderStore {
     /// The tenant's orders counted by (state, priority, terminal, viral),
     /// sorted by that key; keys without orders are left out.
