@@ -363,7 +363,8 @@ async fn postgres_restarted_under_load_loses_nothing_and_runs_nothing_twice() {
             &format!("SELECT count(*) FROM {schema}.tiktok_inbox WHERE processed_at IS NULL"),
         );
         let idle = moving[0][0] == "0" && pending[0][0] == "0";
-        if total == acked.len() as u64 && idle {
+        let all_shipped = by_state.get("shipped").copied() == Some(acked.len() as u64);
+        if total == acked.len() as u64 && idle && all_shipped {
             eprintln!(
                 "pg_restart: settled {:?} after the restart",
                 resumed.elapsed()
@@ -380,6 +381,21 @@ async fn postgres_restarted_under_load_loses_nothing_and_runs_nothing_twice() {
             );
         }
         polls += 1;
+        if Instant::now() >= limit {
+            // What holds the orders that did not reach `shipped`.
+            let stuck = psql(
+                &url,
+                &format!(
+                    "SELECT o.tiktok_order_id, o.current_state, o.version, w.kind, \
+                     w.run_at - now(), w.lease_owner, w.attempts \
+                     FROM {schema}.orders o LEFT JOIN {schema}.work_queue w ON w.order_id = o.id \
+                     WHERE o.current_state <> 'shipped' LIMIT 20"
+                ),
+            );
+            eprintln!(
+                "pg_restart: orders not shipped (id, state, version, work kind, due in, lease, attempts): {stuck:?}"
+            );
+        }
         assert!(
             Instant::now() < limit,
             "not settled {:?} after the restart: {total} orders of {}, by state {by_state:?}, \
