@@ -32,8 +32,7 @@ fn embed(dir: &Path, file: &str) {
         );
     }
     out.push(']');
-    let dest =
-        std::path::Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join(file);
+    let dest = std::path::Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join(file);
     // Written beside and renamed over: a new file, never the old one
     // rewritten in place (a target directory copied with hard links shares
     // the old file's contents with its copies).

@@ -30,7 +30,11 @@ fn the_shipped_cases_pass_without_warnings() {
             })
         })
         .collect();
-    assert!(failed.is_empty(), "failing shipped cases:\n{}", failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "failing shipped cases:\n{}",
+        failed.join("\n")
+    );
 }
 
 #[test]

@@ -227,9 +227,7 @@ impl<'p> Loader<'p> {
         let now = m
             .opt("now")
             .and_then(|n| reader::timestamp(n, "now", diags));
-        let enrich = m
-            .opt("enrich")
-            .map(|n| reader::boolean(n, "enrich", diags));
+        let enrich = m.opt("enrich").map(|n| reader::boolean(n, "enrich", diags));
         let mut history = Vec::new();
         if let Some(items) = m
             .opt("history")
@@ -276,7 +274,9 @@ impl<'p> Loader<'p> {
         let mut m = MapReader::new(node, "`expect`", EXPECT_KEYS, diags)?;
         let errors_before = diags.error_count();
         let mut e = Expect::default();
-        let matched = m.opt("matched").and_then(|n| self.rules(n, "matched", diags));
+        let matched = m
+            .opt("matched")
+            .and_then(|n| self.rules(n, "matched", diags));
         let fired = m.opt("fired").and_then(|n| self.rules(n, "fired", diags));
         let not_fired = m
             .opt("not_fired")
@@ -309,17 +309,21 @@ impl<'p> Loader<'p> {
                 }
             }
         }
-        let ids = |l: Option<Vec<(String, Pos)>>| l.map(|l| l.into_iter().map(|(id, _)| id).collect());
+        let ids =
+            |l: Option<Vec<(String, Pos)>>| l.map(|l| l.into_iter().map(|(id, _)| id).collect());
         e.matched = ids(matched);
         e.fired = ids(fired);
         e.not_fired = ids(not_fired);
-        e.priority = m.opt("priority").and_then(|n| {
-            reader::one_of(n, "priority", Priority::parse, Priority::names, diags)
-        });
+        e.priority = m
+            .opt("priority")
+            .and_then(|n| reader::one_of(n, "priority", Priority::parse, Priority::names, diags));
         e.impact = m
             .opt("impact")
             .and_then(|n| reader::one_of(n, "impact", Impact::parse, Impact::names, diags));
-        if let Some(items) = m.opt("actions").and_then(|n| reader::seq(n, "actions", diags)) {
+        if let Some(items) = m
+            .opt("actions")
+            .and_then(|n| reader::seq(n, "actions", diags))
+        {
             let mut actions = Vec::with_capacity(items.len());
             for item in items {
                 let Some(kind) = reader::string(item, "actions", diags) else {
@@ -408,7 +412,10 @@ fn order(node: &Node, what: &str, diags: &mut Diagnostics) -> Option<Order> {
             diags.emit(
                 Code::CaseBadOrder,
                 at,
-                format!("`{what}` is not a valid order: {}", readable(&e.to_string())),
+                format!(
+                    "`{what}` is not a valid order: {}",
+                    readable(&e.to_string())
+                ),
             );
             None
         }

@@ -53,7 +53,16 @@ pub fn run(args: Args) -> Result<Outcome, String> {
         (CaseSet::load_files(&pack, &args.tests), None)
     } else if let Some(dir) = &args.rules {
         let dir = dir.join("tests");
-        (CaseSet::load_dir(&pack, &dir), Some(dir.display().to_string()))
+        if !dir.is_dir() {
+            return Err(format!(
+                "no test cases in {}: no such directory (case files go in DIR/tests/*.yaml, or name them: creatorflow test FILE...)",
+                dir.display()
+            ));
+        }
+        (
+            CaseSet::load_dir(&pack, &dir),
+            Some(dir.display().to_string()),
+        )
     } else {
         (CaseSet::shipped(&pack), Some("the shipped pack".to_owned()))
     };
