@@ -65,7 +65,7 @@ impl CaseSet {
     pub fn load_sources(pack: &RulePack, sources: &[(String, String)]) -> Result<Self, CaseError> {
         let mut loader = Loader::new(pack);
         for (name, text) in sources {
-            loader.file(name, Some(text), None);
+            loader.file(name, Ok(text));
         }
         loader.finish()
     }
@@ -78,8 +78,8 @@ impl CaseSet {
             let p = p.as_ref();
             let name = p.display().to_string();
             match std::fs::read_to_string(p) {
-                Ok(text) => loader.file(&name, Some(&text), None),
-                Err(e) => loader.file(&name, None, Some(e)),
+                Ok(text) => loader.file(&name, Ok(&text)),
+                Err(e) => loader.file(&name, Err(e)),
             }
         }
         loader.finish()
@@ -147,17 +147,14 @@ impl<'p> Loader<'p> {
     }
 
     /// One file: its text, or why it could not be read.
-    fn file(&mut self, name: &str, text: Option<&str>, err: Option<std::io::Error>) {
+    fn file(&mut self, name: &str, text: Result<&str, std::io::Error>) {
         let mut diags = Diagnostics::new(name);
         match text {
-            Some(text) => self.parse_file(text, &mut diags),
-            None => diags.emit(
+            Ok(text) => self.parse_file(text, &mut diags),
+            Err(e) => diags.emit(
                 Code::CaseUnreadable,
                 Pos::new(1, 1),
-                format!(
-                    "cannot read the case file: {}",
-                    err.map_or_else(|| "unknown error".to_owned(), |e| e.to_string())
-                ),
+                format!("cannot read the case file: {e}"),
             ),
         }
         self.diags.extend(diags.into_vec());
