@@ -42,7 +42,7 @@
 //! (`tests/tidy.rs` checks it, its table is the reference):
 //!
 //! - the **core**, pure and synchronous: [`model`], [`rules`], [`machine`],
-//!   [`viral`], [`diag`] and the internals `script` (the Rhai sandbox) and
+//!   [`viral`], [`packtest`] (tests next to the rules), [`diag`] and the internals `script` (the Rhai sandbox) and
 //!   `yaml` (the located YAML reader). No storage, no runtime, no `tokio`;
 //! - [`actions`]: handlers and the executor (async) of the actions the core
 //!   declares (the action types and specs live in the core, re-exported here), knowing nothing of storage or of the loops that drive it;
@@ -67,6 +67,7 @@ pub mod diag;
 pub mod engine;
 pub mod machine;
 pub mod model;
+pub mod packtest;
 pub mod rules;
 pub mod service;
 pub mod store;

@@ -4,12 +4,14 @@
 //! - `tests/data/rules/<case>/` — the `*.yaml` files of one rule pack (loaded
 //!   in name order, named by their file name) and `expected.txt`;
 //! - `tests/data/machine/<case>.yaml` — one state machine file and
-//!   `<case>.expected`.
+//!   `<case>.expected`;
+//! - `tests/data/packtest/<case>.yaml` — one case file of `creatorflow test`,
+//!   loaded against the shipped pack, and `<case>.expected`.
 //!
 //! An expected file lists every diagnostic, one per line, as `check` prints it
 //! (`file:line:col: error[E0108]: message`); an empty file means the document
 //! loads cleanly. A document is refused exactly when a line is an `error`.
-//! Every code of the YAML, rules, machine and action loaders has a case
+//! Every code of the YAML, rules, machine, action and case-file loaders has a case
 //! (scenario codes, `E05xx`, have their cases in the simulator crate:
 //! `simulator/tests/scenario_data.rs`; service configuration codes, `E06xx`,
 //! in the CLI crate: `cli/tests/config.rs`).
@@ -20,7 +22,8 @@ use std::path::{Path, PathBuf};
 
 use creatorflow::Machine;
 use creatorflow::diag::{Code, Diagnostic, Severity};
-use creatorflow::rules::{PackError, PackLoader};
+use creatorflow::packtest::{CaseError, CaseSet};
+use creatorflow::rules::{PackError, PackLoader, RulePack};
 
 /// The data directory of one loader.
 fn data(kind: &str) -> PathBuf {
@@ -72,6 +75,16 @@ fn load_machine(case: &Path) -> (bool, Vec<Diagnostic>) {
     }
 }
 
+/// Loads a case file against the shipped pack: (accepted, diagnostics).
+fn load_cases(case: &Path) -> (bool, Vec<Diagnostic>) {
+    let sources = [(file_name(case), read(case))];
+    match CaseSet::load_sources(&RulePack::shipped(), &sources) {
+        Ok(set) => (true, set.warnings),
+        Err(CaseError::Invalid(d)) => (false, d),
+        Err(e) => panic!("{}: {e}", case.display()),
+    }
+}
+
 /// One loader's data: where its cases are, which entries are cases, where a
 /// case's expected file is, and how to load a case.
 struct Loader {
@@ -93,6 +106,13 @@ const MACHINE: Loader = Loader {
     is_case: |p| p.extension().is_some_and(|e| e == "yaml"),
     expected: |case| case.with_extension("expected"),
     load: load_machine,
+};
+
+const PACKTEST: Loader = Loader {
+    dir: "packtest",
+    is_case: |p| p.extension().is_some_and(|e| e == "yaml"),
+    expected: |case| case.with_extension("expected"),
+    load: load_cases,
 };
 
 impl Loader {
@@ -158,14 +178,24 @@ fn machine_cases() {
     check(&MACHINE);
 }
 
+#[test]
+fn case_file_cases() {
+    check(&PACKTEST);
+}
+
 /// Codes no data case can show: the YAML parser reports an unknown anchor as
 /// a syntax error before the tree builder sees it, and an unreadable machine
-/// file is an I/O case (a unit test of `Machine::from_file`).
-const NOT_SHOWN_BY_DATA: &[Code] = &[Code::YamlUnknownAnchor, Code::MachineUnreadable];
+/// file is an I/O case (a unit test of `Machine::from_file`), and so is an
+/// unreadable case file (`cli/tests/packtest.rs`, through the binary).
+const NOT_SHOWN_BY_DATA: &[Code] = &[
+    Code::YamlUnknownAnchor,
+    Code::MachineUnreadable,
+    Code::CaseUnreadable,
+];
 
 #[test]
 fn every_loader_code_has_a_case() {
-    let text: String = [RULES, MACHINE]
+    let text: String = [RULES, MACHINE, PACKTEST]
         .iter()
         .flat_map(Loader::cases)
         .map(|(_, expected)| std::fs::read_to_string(expected).unwrap_or_default())

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 /// Modules of the pure core: no storage, no runtime, no I/O clients.
 const CORE: &[&str] = &[
-    "model", "rules", "machine", "script", "viral", "diag", "yaml", "clock",
+    "model", "rules", "machine", "script", "viral", "packtest", "diag", "yaml", "clock",
 ];
 /// What the core must not name.
 const CORE_FORBIDDEN: &[&str] = &["actions", "store", "engine", "service", "tiktok", "cli"];
@@ -31,6 +31,7 @@ const LAYERS: &[(&str, &[&str], &[&str])] = &[
     ("machine", CORE_FORBIDDEN, &["tokio"]),
     ("script", CORE_FORBIDDEN, &["tokio"]),
     ("viral", CORE_FORBIDDEN, &["tokio"]),
+    ("packtest", CORE_FORBIDDEN, &["tokio"]),
     ("diag", CORE_FORBIDDEN, &["tokio"]),
     ("yaml", CORE_FORBIDDEN, &["tokio"]),
     ("clock", CORE_FORBIDDEN, &["tokio"]),

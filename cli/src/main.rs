@@ -27,6 +27,8 @@ enum Command {
     Simulate(cmd::simulate::Args),
     /// Evaluate a rule pack on a JSON-lines batch of orders; one decision per line.
     Eval(cmd::eval::Args),
+    /// Run the test cases next to a rule pack (DIR/tests/*.yaml); exit 1 if one fails.
+    Test(cmd::test::Args),
     /// Load and validate a rule pack and a state machine; print every diagnostic.
     Check(cmd::check::Args),
     /// Print the state machine as a diagram.
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Eval(a) => cmd::eval::run(a),
+        Command::Test(a) => cmd::test::run(a),
         Command::Check(a) => cmd::check::run(a),
         Command::Graph(a) => cmd::graph::run(a),
         Command::Ingest(a) => cmd::ingest::run(a),

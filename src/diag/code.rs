@@ -6,7 +6,7 @@
 //! name the loader: `01` YAML syntax and shape (shared by every loader), `02`
 //! rule packs (conditions, also in guards), `03` state machines, `04` action
 //! specs (in rules and machines), `05` simulator scenarios, `06` the service
-//! configuration file. The table of codes
+//! configuration file, `07` rule-pack test cases. The table of codes
 //! is `docs/diagnostics.md`, generated from this one (see the `diag` tests).
 
 use super::Severity;
@@ -16,7 +16,7 @@ macro_rules! codes {
     ($($name:ident = $code:literal : $desc:literal;)*) => {
         /// The stable code of a diagnostic: `E` errors, `W` warnings; the first two
         /// digits name the loader (`01` YAML, `02` rules, `03` machines, `04` actions,
-        /// `05` scenarios, `06` the service configuration). Every code is listed in `docs/diagnostics.md`.
+        /// `05` scenarios, `06` the service configuration, `07` pack tests). Every code is listed in `docs/diagnostics.md`.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
         #[non_exhaustive]
         pub enum Code {
@@ -169,6 +169,17 @@ codes! {
     ConfigUnknownTikTokOp = "E0615": "a `tiktok` binding names an unknown operation";
     ConfigTikTokNotSet = "E0616": "a `tiktok` binding without a `tiktok` section (app key and secret)";
     ConfigUnbound = "E0617": "an action type the machine or a pack uses is bound to nothing";
+
+    // ---- 07: rule-pack test cases (`creatorflow test`) ----
+    CaseUnreadable = "E0701": "a case file cannot be read";
+    CaseNoCases = "E0702": "a case file has an empty `cases` list";
+    CaseBadOrder = "E0703": "an `order` or `history` entry is not a valid order (the `eval` format)";
+    CaseUnknownRule = "E0704": "`expect` names a rule the pack does not have";
+    CaseUnknownAction = "E0705": "`expect` names an action type no rule of the pack takes";
+    CaseContradiction = "E0706": "`expect` asks a rule both to fire and not to fire";
+    CaseDuplicateName = "E0707": "two cases share a name";
+    CaseNegative = "E0708": "`errors` is negative";
+    CaseExpectsNothing = "W0701": "a case's `expect` checks nothing";
 }
 
 impl Code {
@@ -193,7 +204,7 @@ mod tests {
 
     use super::*;
 
-    const GROUPS: [&str; 6] = ["01", "02", "03", "04", "05", "06"];
+    const GROUPS: [&str; 7] = ["01", "02", "03", "04", "05", "06", "07"];
 
     /// The code table as Markdown: one row per code, in table order.
     fn markdown_table() -> String {

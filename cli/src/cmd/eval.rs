@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use creatorflow::Order;
-use creatorflow::rules::{Decision, PackError, RuleEngine};
-use creatorflow::viral::{Enricher, ViralEnricher};
+use creatorflow::packtest::Evaluator;
+use creatorflow::rules::{Decision, PackError};
 use serde::Serialize;
 
-use super::load_pack;
+use super::{load_pack, print_pack_version};
 use crate::Outcome;
 
 /// Arguments of `eval`.
@@ -61,6 +61,7 @@ pub fn run(args: Args) -> Result<Outcome, String> {
         }
         Err(e) => return Err(e.to_string()),
     };
+    print_pack_version(&pack, args.rules.as_deref());
     if let Some(id) = &args.rule
         && pack.rule(id).is_none()
     {
@@ -74,10 +75,7 @@ pub fn run(args: Args) -> Result<Outcome, String> {
         Box::new(std::io::BufReader::with_capacity(1 << 16, f))
     };
     let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let mut engine = RuleEngine::new(Arc::clone(&pack));
-    // Customer counts come from the rule engine's exact window facts; the
-    // enricher only needs product velocity here.
-    let mut detector = ViralEnricher::default().without_customer_velocity();
+    let mut engine = Evaluator::new(Arc::clone(&pack), !args.no_enrich);
     let mut decision = Decision::default();
     let mut bad = 0usize;
     let write_err = |e: std::io::Error| format!("cannot write output: {e}");
@@ -103,12 +101,8 @@ pub fn run(args: Args) -> Result<Outcome, String> {
                 continue;
             }
         };
-        if !args.no_enrich {
-            let t = args.now.unwrap_or(order.created_at);
-            detector.enrich(&mut order, t);
-        }
         if args.explain {
-            let (d, mut explanations) = engine.evaluate_explained(&order, args.now);
+            let (d, mut explanations) = engine.evaluate_explained(&mut order, args.now);
             if let Some(id) = &args.rule {
                 explanations.retain(|x| &x.rule == id);
             }
@@ -128,7 +122,7 @@ pub fn run(args: Args) -> Result<Outcome, String> {
             )
             .map_err(|e| e.to_string())?;
         } else {
-            engine.evaluate_into(&order, args.now, &mut decision);
+            engine.evaluate_into(&mut order, args.now, &mut decision);
             serde_json::to_writer(&mut out, &decision.report(&pack, &order.tiktok_order_id))
                 .map_err(|e| e.to_string())?;
         }

@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod serve;
 pub mod simulate;
 pub mod status;
+pub mod test;
 pub mod worker;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +23,13 @@ pub fn load_pack(dir: Option<&Path>) -> Result<RulePack, PackError> {
         Some(d) => RulePack::load_dir(d),
         None => Ok(RulePack::shipped()),
     }
+}
+
+/// Prints the pack's version on stderr, with where it came from:
+/// `pack version 3f9c0a1b2d4e (rules/)`, `(shipped)` without `--rules`.
+pub fn print_pack_version(pack: &RulePack, dir: Option<&Path>) {
+    let from = dir.map_or_else(|| "shipped".to_owned(), |d| d.display().to_string());
+    eprintln!("pack version {} ({from})", pack.version());
 }
 
 /// Loads `--machine FILE`, or the shipped order workflow built into the binary.
