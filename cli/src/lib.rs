@@ -8,4 +8,5 @@
 
 pub mod config;
 pub mod load;
+pub mod schema;
 pub mod serve;

@@ -41,6 +41,8 @@ enum Command {
     Status(cmd::status::Args),
     /// The TikTok Shop webhook receiver, the workers and the dashboard in one process.
     Serve(cmd::serve::Args),
+    /// Print the JSON Schema (draft-07) of a file format, for editors.
+    Schema(cmd::schema::Args),
 }
 
 /// What a command ended with.
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         Command::Worker(a) => cmd::worker::run(a),
         Command::Status(a) => cmd::status::run(a),
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Schema(a) => cmd::schema::run(a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

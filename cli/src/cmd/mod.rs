@@ -4,6 +4,7 @@ pub mod check;
 pub mod eval;
 pub mod graph;
 pub mod ingest;
+pub mod schema;
 pub mod serve;
 pub mod simulate;
 pub mod status;
