@@ -599,3 +599,161 @@ fn calibrate() {
         }
     }
 }
+
+// ---- Cold start: the hours before the CUSUM may run ----------------------
+
+/// Flags of a fresh detector (stream from midnight, nothing learned before).
+fn fresh_flags(times: &[i64]) -> Vec<(i64, bool)> {
+    run(&mut StatisticalDetector::new(), times)
+}
+
+/// A stream at a constant `base` per hour from midnight, jumping to `peak`
+/// per hour at `start` (ms) for 90 minutes, then back.
+fn jump(base: f64, peak: f64, start: i64, days: i64) -> Scenario {
+    Scenario {
+        base,
+        amplitude: 0.0,
+        peak_hour: 0.0,
+        days,
+        spike: Some(SpikeSpec {
+            start,
+            ramp: 0,
+            hold: 90 * MINUTE,
+            decay: 1,
+            multiple: peak / base,
+        }),
+    }
+}
+
+#[test]
+fn cold_start_flags_a_noon_jump_from_5_to_2000_per_hour_within_minutes() {
+    // Orders from midnight, the jump at noon: the CUSUM does not run yet
+    // (the shop has not seen a whole day); the cold-start test flags it.
+    let noon = 12 * HOUR;
+    let s = jump(5.0, 2_000.0, noon, 1);
+    let times = s.arrivals(&mut StdRng::seed_from_u64(1205));
+    let flags = fresh_flags(&times);
+    let eps = episodes(&flags);
+    assert_eq!(eps.len(), 1, "one alarm, no false one: {eps:?}");
+    let ttd = eps[0] - noon;
+    println!(
+        "cold start, 5/h -> 2,000/h at noon: flagged after {:.2} min",
+        ttd as f64 / MINUTE as f64
+    );
+    assert!((0..10 * MINUTE).contains(&ttd), "{} s", ttd / 1000);
+    // And it stays flagged while the spike holds.
+    let held = flags
+        .iter()
+        .filter(|(t, _)| *t >= eps[0] && *t < noon + 90 * MINUTE);
+    assert!(held.clone().all(|(_, f)| *f), "the alarm flickers");
+    // Without the cold-start test (its ratio out of reach), the same stream
+    // is never flagged: the detector would be blind until tomorrow.
+    let blind = StatisticalConfig {
+        cold_start_ratio: 1e12,
+        ..StatisticalConfig::default()
+    };
+    let mut d = StatisticalDetector::with_config(blind).unwrap();
+    assert!(episodes(&run(&mut d, &times)).is_empty());
+}
+
+#[test]
+fn cold_start_flags_jumps_to_2000_per_hour_from_1_to_20_per_hour_within_10_minutes() {
+    for (i, base) in [1.0, 2.0, 5.0, 10.0, 20.0].into_iter().enumerate() {
+        for seed in 0..3u64 {
+            // The jump at 06:30, 09:10 or 13:50: 5 to 14 hours after the start.
+            let start = [
+                6 * HOUR + 30 * MINUTE,
+                9 * HOUR + 10 * MINUTE,
+                13 * HOUR + 50 * MINUTE,
+            ][seed as usize];
+            let s = jump(base, 2_000.0, start, 1);
+            let times = s.arrivals(&mut StdRng::seed_from_u64(7_000 + 10 * i as u64 + seed));
+            let eps = episodes(&fresh_flags(&times));
+            assert_eq!(eps.len(), 1, "base {base}/h seed {seed}: {eps:?}");
+            let ttd = eps[0] - start;
+            assert!(
+                (0..10 * MINUTE).contains(&ttd),
+                "base {base}/h seed {seed}: {} s",
+                ttd / 1000
+            );
+        }
+    }
+}
+
+#[test]
+fn steady_sellers_at_any_rate_are_never_flagged_in_a_day_from_a_cold_start() {
+    for (i, rate) in [1.0, 5.0, 12.0, 30.0, 60.0, 150.0, 500.0, 2_000.0, 5_000.0]
+        .into_iter()
+        .enumerate()
+    {
+        for seed in 0..2u64 {
+            let s = Scenario {
+                base: rate,
+                amplitude: 0.0,
+                peak_hour: 0.0,
+                days: 1,
+                spike: None,
+            };
+            let times = s.arrivals(&mut StdRng::seed_from_u64(900 + 10 * i as u64 + seed));
+            let eps = episodes(&fresh_flags(&times));
+            assert!(
+                eps.is_empty(),
+                "{rate}/h seed {seed}: alarms at {:?}",
+                eps.iter().map(|t| at(*t)).collect::<Vec<_>>()
+            );
+        }
+    }
+}
+
+mod cold_start_props {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::RngSeed;
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 24,
+            rng_seed: RngSeed::Fixed(20251205),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// A steady seller, 1 to 5,000 orders an hour, with or without a
+        /// daily rhythm (up to 4x between trough and peak), seen from its
+        /// first order at midnight: never flagged in its first day.
+        #[test]
+        fn a_steady_seller_is_never_flagged_from_a_cold_start(
+            log_rate in 0f64..5_000f64.ln(),
+            amplitude in prop_oneof![Just(0.0), 0.0f64..0.6],
+            peak_hour in 0f64..24.0,
+            seed in any::<u64>(),
+        ) {
+            let s = Scenario { base: log_rate.exp(), amplitude, peak_hour, days: 1, spike: None };
+            let times = s.arrivals(&mut StdRng::seed_from_u64(seed));
+            let eps = episodes(&fresh_flags(&times));
+            prop_assert!(eps.is_empty(), "{s:?}: alarms at {:?}", eps.iter().map(|t| at(*t)).collect::<Vec<_>>());
+        }
+
+        /// A jump from 0.5-20/h to 2,000/h, 2 to 22 hours after the start
+        /// (and at least 75 minutes after the product's first order):
+        /// flagged within 10 minutes, and nothing before.
+        #[test]
+        fn a_jump_to_2000_per_hour_is_flagged_within_10_minutes_from_a_cold_start(
+            log_base in 0.5f64.ln()..20f64.ln(),
+            start_min in (2 * 60i64)..(22 * 60),
+            seed in any::<u64>(),
+        ) {
+            let start = start_min * MINUTE;
+            let s = jump(log_base.exp(), 2_000.0, start, 1);
+            let times = s.arrivals(&mut StdRng::seed_from_u64(seed));
+            // The detector needs an hour of the product before the recent
+            // window: a spike within 75 minutes of its first order is its
+            // launch, for all it can tell.
+            prop_assume!(times.first().is_some_and(|f| *f <= start - 75 * MINUTE));
+            let eps = episodes(&fresh_flags(&times));
+            prop_assert_eq!(eps.len(), 1, "{:?}: {:?}", s, eps);
+            let ttd = eps[0] - start;
+            prop_assert!((0..10 * MINUTE).contains(&ttd), "{:?}: {} s", s, ttd / 1000);
+        }
+    }
+}

@@ -179,13 +179,27 @@ fn eval_now_and_enrichment() {
             .any(|m| m == "near-deadline-escalation"),
         "{d}"
     );
-    // Enrichment: 45 orders of one product within an hour get a content_spike and go VIRAL.
-    let burst: String = (0..45)
-        .map(|i| {
+    // Enrichment: a product selling 4 an hour since 04:00 jumps to an order
+    // every 2 seconds at 10:00; the velocity detector flags it (its 30th order
+    // of the jump) and its orders go VIRAL. The plan's threshold (40 an hour)
+    // is no longer shipped enabled: 45 orders an hour alone are not viral.
+    let at = |m: i64| {
+        (chrono::DateTime::parse_from_rfc3339("2025-06-12T04:00:00Z").unwrap()
+            + chrono::TimeDelta::seconds(m))
+        .to_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let times = (0..24)
+        .map(|i| 900 * i)
+        .chain((0..45).map(|i| 6 * 3600 + 2 * i));
+    let burst: String = times
+        .enumerate()
+        .map(|(i, t)| {
             ORDER
                 .replace("576461413038785752", &format!("5764614130387857{i:02}"))
+                .replace("@ana", &format!("@buyer{i}"))
                 .replace(r#""customer_tier":"vip","#, "")
-                .replace("10:00:00Z", &format!("10:{i:02}:00Z"))
+                .replace("2025-06-12T10:00:00Z", &at(t))
                 + "\n"
         })
         .collect();
@@ -194,6 +208,9 @@ fn eval_now_and_enrichment() {
         &["eval", "--orders", "-", "--no-enrich"],
         Some(&burst),
     ));
+    assert_eq!(enriched.len(), 69);
+    let enriched = &enriched[24..];
+    let plain = &plain[24..];
     assert_eq!(enriched[44]["impact"], "VIRAL", "{}", enriched[44]);
     assert!(enriched[0]["impact"] != "VIRAL");
     assert!(

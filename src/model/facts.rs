@@ -4,6 +4,11 @@
 //! A condition's `field` is resolved to a [`Field`] once, when the pack loads;
 //! evaluation then reads the order's typed field directly, with no path
 //! splitting, lookup or allocation.
+//!
+//! Derived facts beyond the rule-file specification's table:
+//! `content_spike_confidence`, the highest `confidence` among the order's
+//! `content_spike` indicators (missing when it has none): the shipped viral
+//! rules trust the velocity detector through it (`rules/README.md`).
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
@@ -142,6 +147,7 @@ fields! {
     ViralIndicatorTypes = "viral_indicator_types": FactType::StrList, Derived;
     MinutesSinceCreated = "minutes_since_created": FactType::Float, Derived;
     HoursUntilDeadline = "hours_until_deadline": FactType::Float, Derived;
+    ContentSpikeConfidence = "content_spike_confidence": FactType::Float, Derived;
     ProductOrders = "product_orders": FactType::Int, Window;
     CustomerOrders = "customer_orders": FactType::Int, Window;
     ProductUnits = "product_units": FactType::Int, Window;
@@ -272,6 +278,23 @@ pub(crate) fn read(order: &Order, field: Field, now_ms: i64) -> Fact<'_> {
         Field::HoursUntilDeadline => order.deadline.map_or(Fact::Missing, |d| {
             Fact::Float((d.timestamp_millis() - now_ms) as f64 / 3_600_000.0)
         }),
+        Field::ContentSpikeConfidence => {
+            content_spike_confidence(order).map_or(Fact::Missing, Fact::Float)
+        }
         Field::ProductOrders | Field::CustomerOrders | Field::ProductUnits => Fact::Missing,
     }
+}
+
+/// `content_spike_confidence`: the highest `confidence` among the order's
+/// `content_spike` indicators (the velocity detector's when enrichment set
+/// one, or the host's), `None` when it has none. The shipped viral rules
+/// trust the detector through it.
+#[inline]
+pub(crate) fn content_spike_confidence(order: &Order) -> Option<f64> {
+    order
+        .viral_indicators
+        .iter()
+        .filter(|i| i.kind == super::ViralIndicatorType::ContentSpike)
+        .map(|i| i.confidence)
+        .reduce(f64::max)
 }

@@ -109,11 +109,12 @@ pub(crate) enum DecGet {
     Velocity,
 }
 
-/// Float (derived) facts; `HoursUntilDeadline` may be missing.
+/// Float (derived) facts; `HoursUntilDeadline` and `ContentSpikeConfidence` may be missing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FloatGet {
     MinutesSinceCreated,
     HoursUntilDeadline,
+    ContentSpikeConfidence,
 }
 
 /// A decimal operand, pre-scaled so that comparing with a decimal of scale
@@ -205,6 +206,9 @@ impl Test {
             return match c.field {
                 Field::MinutesSinceCreated => Test::Float(FloatGet::MinutesSinceCreated, cmp, n.f),
                 Field::HoursUntilDeadline => Test::Float(FloatGet::HoursUntilDeadline, cmp, n.f),
+                Field::ContentSpikeConfidence => {
+                    Test::Float(FloatGet::ContentSpikeConfidence, cmp, n.f)
+                }
                 _ => generic(),
             };
         }
@@ -276,6 +280,12 @@ impl Test {
                         Some(d) => (d.timestamp_millis() - cx.now_ms) as f64 / 3_600_000.0,
                         None => return false,
                     },
+                    FloatGet::ContentSpikeConfidence => {
+                        match super::facts::content_spike_confidence(o) {
+                            Some(c) => c,
+                            None => return false,
+                        }
+                    }
                 };
                 v.partial_cmp(rhs).is_some_and(|ord| cmp.holds(ord))
             }

@@ -160,6 +160,24 @@ fn content_spike(
             metadata.insert("window_minutes".into(), round(window_minutes, 1));
             metadata.insert("p_value".into(), p_value.into());
             metadata.insert("alarm_since".into(), since.to_rfc3339().into());
+            metadata.insert("test".into(), "cusum".into());
+        }
+        Evidence::ColdStart {
+            observed,
+            expected,
+            window_minutes,
+            reference_per_hour,
+            p_value,
+            since,
+        } => {
+            metadata.insert("current_velocity".into(), a.orders_last_hour.into());
+            metadata.insert("baseline_per_hour".into(), round(reference_per_hour, 3));
+            metadata.insert("observed".into(), observed.into());
+            metadata.insert("expected".into(), round(expected, 3));
+            metadata.insert("window_minutes".into(), round(window_minutes, 1));
+            metadata.insert("p_value".into(), p_value.into());
+            metadata.insert("alarm_since".into(), since.to_rfc3339().into());
+            metadata.insert("test".into(), "cold_start".into());
         }
     }
     metadata.insert("detector".into(), detector.into());

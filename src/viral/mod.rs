@@ -6,6 +6,7 @@
 //! | `velocity.rs` | [`Velocity`] / [`KeyedVelocity`]: bucketed sliding-window order and unit counts per product or customer, a minute to a week, fixed memory |
 //! | `reference.rs` | [`ReferenceDetector`]: the plan's fixed threshold (> 40 orders in the last hour), kept as the baseline |
 //! | `statistical.rs` | [`StatisticalDetector`], the default: a Poisson CUSUM against each product's own seasonal baseline |
+//! | `cold_start.rs` | the statistical detector's test before the CUSUM may run (a product's first day): its last 15 minutes against its own rate so far |
 //! | `signals.rs` | [`Signals`]: trending hashtags, influencer mentions and flash sales fed by the host, with expiry |
 //! | `enrich.rs` | [`ViralEnricher`]: sets `viral_indicators`, `orders_per_hour_current`, `velocity_multiplier` and the escalation recommendation on each order |
 //!
@@ -36,6 +37,7 @@
 //! assert!(outcome.escalate); // confidence 0.9, impact 2.5: the plan's rule
 //! ```
 
+mod cold_start;
 mod enrich;
 mod reference;
 mod signals;
@@ -166,6 +168,22 @@ pub enum Evidence {
         expected: f64,
         /// Length of the evidence window, in minutes.
         window_minutes: f64,
+        /// Poisson upper-tail probability of `observed` given `expected`.
+        p_value: f64,
+        /// When the alarm was raised.
+        since: DateTime<Utc>,
+    },
+    /// The statistical detector's cold-start test (before its CUSUM runs):
+    /// the product's recent orders against its own rate so far.
+    ColdStart {
+        /// Orders in the recent window.
+        observed: u64,
+        /// Orders the reference rate expects in that window.
+        expected: f64,
+        /// Length of the recent window, in minutes.
+        window_minutes: f64,
+        /// The product's reference rate when the alarm was raised, orders per hour.
+        reference_per_hour: f64,
         /// Poisson upper-tail probability of `observed` given `expected`.
         p_value: f64,
         /// When the alarm was raised.

@@ -77,7 +77,13 @@
 //!   [`min_history`](StatisticalConfig::min_history) (6 h) of history and the
 //!   daily shape is known (the shop has seen every hour of the day, or the
 //!   product is a day old), so a new product's launch burst is learned, not
-//!   flagged.
+//!   flagged. Until then a conservative test of its own watches the product
+//!   (`viral/cold_start.rs`): its last 15 minutes against its own rate so far,
+//!   at least 30 orders and ten times that rate, which never flags a steady
+//!   seller whatever its rate, and flags a jump from a few orders an hour to
+//!   2,000 within a couple of minutes. When the CUSUM starts while that
+//!   alarm is up, it takes the alarm over (its statistic starts at the
+//!   threshold), so the alarm does not drop at the hand-over.
 //! - **Seasonality**: an hour-of-day profile per product, shrunk towards a
 //!   shop-wide profile (a product selling 2 an hour would need months to learn
 //!   its own), which is itself shrunk towards flat; each slot is a
@@ -131,6 +137,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use foldhash::fast::RandomState;
 use statrs::distribution::{DiscreteCDF, Poisson};
 
+use super::cold_start;
 use super::velocity::{HOUR_MS, MINUTE_MS, Velocity};
 use super::{Assessment, Detector, Evidence, Spike};
 
@@ -166,6 +173,20 @@ pub struct StatisticalConfig {
     pub profile_prior_orders: f64,
     /// Cap on the impact multiplier (≥ 1).
     pub max_impact: f64,
+    /// Cold start (before the CUSUM runs): the recent window compared
+    /// with the product's rate so far (1 min to 2 h).
+    pub cold_start_window: TimeDelta,
+    /// Cold start: orders needed in the recent window to raise the alarm.
+    pub cold_start_min_orders: u32,
+    /// Cold start: how long the product must have been seen before the
+    /// recent window (≥ 0).
+    pub cold_start_min_history: TimeDelta,
+    /// Cold start: the recent rate that raises the alarm, as a multiple of
+    /// the product's reference rate (> `cold_start_clear_ratio`).
+    pub cold_start_ratio: f64,
+    /// Cold start: the alarm clears when the recent rate falls below this
+    /// multiple of the reference rate frozen when it was raised (≥ 1).
+    pub cold_start_clear_ratio: f64,
 }
 
 impl Default for StatisticalConfig {
@@ -184,6 +205,11 @@ impl Default for StatisticalConfig {
             profile_memory_days: 10.0,
             profile_prior_orders: 5.0,
             max_impact: 10.0,
+            cold_start_window: TimeDelta::minutes(15),
+            cold_start_min_orders: 30,
+            cold_start_min_history: TimeDelta::hours(1),
+            cold_start_ratio: 10.0,
+            cold_start_clear_ratio: 3.0,
         }
     }
 }
@@ -290,6 +316,31 @@ impl StatisticalConfig {
             "max_impact",
             self.max_impact,
             ">= 1",
+        )?;
+        check(
+            self.cold_start_window >= TimeDelta::minutes(1)
+                && self.cold_start_window <= TimeDelta::hours(2),
+            "cold_start_window",
+            self.cold_start_window.num_seconds() as f64,
+            ">= 60 s and <= 7200 s",
+        )?;
+        check(
+            self.cold_start_min_history >= TimeDelta::zero(),
+            "cold_start_min_history",
+            self.cold_start_min_history.num_seconds() as f64,
+            ">= 0 s",
+        )?;
+        check(
+            self.cold_start_clear_ratio.is_finite() && self.cold_start_clear_ratio >= 1.0,
+            "cold_start_clear_ratio",
+            self.cold_start_clear_ratio,
+            ">= 1",
+        )?;
+        check(
+            self.cold_start_ratio > self.cold_start_clear_ratio,
+            "cold_start_ratio",
+            self.cold_start_ratio,
+            "> cold_start_clear_ratio",
         )
     }
 }
@@ -494,6 +545,11 @@ struct Product {
     run_expected: f64,
     alarm: bool,
     alarm_since_ms: i64,
+    /// Orders seen since the first (restores included).
+    seen: u64,
+    /// While the alarm is the cold-start test's: the reference rate it was
+    /// raised against, orders per hour.
+    cold_reference: Option<f64>,
     /// Minute and p-value of the last confidence computed.
     p_minute: i64,
     p_value: f64,
@@ -519,6 +575,8 @@ impl Product {
             run_expected: 0.0,
             alarm: false,
             alarm_since_ms: at_ms,
+            seen: 0,
+            cold_reference: None,
             p_minute: i64::MIN,
             p_value: 1.0,
         }
@@ -710,24 +768,40 @@ impl StatisticalDetector {
             prod.roll(hour, cfg, p, &mut self.global);
         }
         prod.velocity.record_ms(at_ms, quantity);
+        prod.seen = prod.seen.saturating_add(1);
 
         // CUSUM: decay over the time since the previous order, then this order.
         let dt = (at_ms - prod.last_ms).max(0) as f64 / HOUR_MS as f64;
         prod.last_ms = prod.last_ms.max(at_ms);
-        let age = at_ms - prod.first_ms;
+        // The newest order's age: a late order does not make the product young again.
+        let age = prod.last_ms - prod.first_ms;
         let warm = age >= p.min_history_ms && (self.global.full_day || age >= 24 * HOUR_MS);
+        if !warm {
+            cold_step(prod, at_ms, cfg);
+            return prod;
+        }
+        if prod.cold_reference.take().is_some() {
+            // The CUSUM takes the cold-start alarm over: its statistic
+            // starts at the threshold, as if it had raised the alarm itself.
+            // Its evidence window starts as the cold-start test's (the last
+            // 15 minutes), measured against the CUSUM's baseline.
+            let r = cold_start::read(&prod.velocity, at_ms, 1.0, cfg.cold_start_window);
+            prod.cusum = prod.h;
+            prod.run_start_ms = at_ms - cfg.cold_start_window.num_milliseconds();
+            prod.run_orders = u32::try_from(r.recent.saturating_sub(1)).unwrap_or(u32::MAX);
+            prod.run_expected = prod.lambda0 * r.expected;
+            prod.p_minute = i64::MIN;
+        }
         let mean = prod.lambda0 * dt;
         prod.cusum -= p.k_minus_1 * mean;
         prod.run_expected += mean;
-        if prod.cusum <= 0.0 || !warm {
+        if prod.cusum <= 0.0 {
             prod.cusum = 0.0;
             prod.run_start_ms = at_ms;
             prod.run_orders = 0;
             prod.run_expected = 0.0;
         }
-        if warm {
-            prod.cusum += p.ln_k;
-        }
+        prod.cusum += p.ln_k;
         prod.run_orders = prod.run_orders.saturating_add(1);
         if prod.alarm {
             if prod.cusum < prod.h_off {
@@ -744,6 +818,42 @@ impl StatisticalDetector {
         }
         prod
     }
+}
+
+/// The cold-start test at an order of a product the CUSUM does not watch
+/// yet (`viral/cold_start.rs`): raises or clears its alarm.
+fn cold_step(prod: &mut Product, at_ms: i64, cfg: &StatisticalConfig) {
+    // Nothing of the CUSUM carries over to the hour it starts.
+    prod.cusum = 0.0;
+    prod.run_start_ms = at_ms;
+    prod.run_orders = 0;
+    prod.run_expected = 0.0;
+    match prod.cold_reference {
+        Some(reference) => {
+            if !cold_start::holds(&prod.velocity, at_ms, reference, cfg).0 {
+                prod.alarm = false;
+                prod.cold_reference = None;
+            }
+        }
+        None => {
+            if let Some(reference) =
+                cold_start::raise(&prod.velocity, at_ms, prod.first_ms, prod.seen, cfg)
+            {
+                prod.alarm = true;
+                prod.cold_reference = Some(reference);
+                prod.alarm_since_ms = at_ms;
+                prod.open_alarmed = true;
+                prod.p_minute = i64::MIN;
+            }
+        }
+    }
+}
+
+/// Poisson upper tail `P(N >= observed)` for `N ~ Poisson(expected)`.
+fn upper_tail(observed: u64, expected: f64) -> f64 {
+    Poisson::new(expected)
+        .map(|d| d.sf(observed.saturating_sub(1)))
+        .unwrap_or(0.0)
 }
 
 impl Detector for StatisticalDetector {
@@ -765,10 +875,37 @@ impl Detector for StatisticalDetector {
         let at_ms = at.timestamp_millis();
         let now_ms = now.timestamp_millis().max(at_ms);
         let max_impact = self.config.max_impact;
+        let cold_window = self.config.cold_start_window;
         let prod = self.update(product_id, at_ms, quantity);
         let orders_last_hour = prod.velocity.orders_ms(now_ms, HOUR_MS);
         let baseline = prod.lambda0;
         let velocity_multiplier = (orders_last_hour as f64 / baseline).min(5.0);
+        if let (true, Some(reference)) = (prod.alarm, prod.cold_reference) {
+            let r = cold_start::read(&prod.velocity, at_ms, reference, cold_window);
+            let expected = r.expected.max(f64::MIN_POSITIVE);
+            let minute = at_ms.div_euclid(MINUTE_MS);
+            if minute != prod.p_minute {
+                prod.p_minute = minute;
+                prod.p_value = upper_tail(r.recent, expected);
+            }
+            return Assessment {
+                orders_last_hour,
+                baseline_per_hour: baseline,
+                velocity_multiplier,
+                spike: Some(Spike {
+                    confidence: (1.0 - prod.p_value).clamp(0.0, 1.0),
+                    impact_multiplier: (r.recent as f64 / expected).min(max_impact),
+                    evidence: Evidence::ColdStart {
+                        observed: r.recent,
+                        expected: r.expected,
+                        window_minutes: r.window_minutes,
+                        reference_per_hour: reference,
+                        p_value: prod.p_value,
+                        since: DateTime::from_timestamp_millis(prod.alarm_since_ms).unwrap_or(at),
+                    },
+                }),
+            };
+        }
         let spike = prod.alarm.then(|| {
             let run_ms = at_ms - prod.run_start_ms;
             let (observed, expected, window_ms) = if run_ms <= HOUR_MS {
@@ -784,9 +921,7 @@ impl Detector for StatisticalDetector {
             let minute = at_ms.div_euclid(MINUTE_MS);
             if minute != prod.p_minute {
                 prod.p_minute = minute;
-                prod.p_value = Poisson::new(expected)
-                    .map(|d| d.sf(observed.saturating_sub(1)))
-                    .unwrap_or(0.0);
+                prod.p_value = upper_tail(observed, expected);
             }
             Spike {
                 confidence: (1.0 - prod.p_value).clamp(0.0, 1.0),
@@ -873,6 +1008,41 @@ mod tests {
         assert!(day / night > 2.5, "day {day} night {night}");
         let b = d.baseline("p").unwrap();
         assert!((2.0..=4.5).contains(&b), "baseline at midnight {b}");
+    }
+
+    #[test]
+    fn the_cusum_takes_over_a_cold_start_alarm_without_a_gap() {
+        let mut d = StatisticalDetector::new();
+        // 5 an hour from midnight, then one order every 1.8 s (2,000 an
+        // hour) from 23:30 to 00:30: the cold-start test flags the jump, and
+        // at midnight (the product is a day old) the CUSUM takes over.
+        let mut t = t0();
+        let jump = t0() + TimeDelta::minutes(23 * 60 + 30);
+        while t < jump {
+            assert!(d.observe("p", t, 1, t).spike.is_none(), "{t}");
+            t += TimeDelta::minutes(12);
+        }
+        let (mut first, mut kinds) = (None, Vec::new());
+        t = jump;
+        while t < jump + TimeDelta::hours(1) {
+            let a = d.observe("p", t, 1, t);
+            match (a.spike, first) {
+                (Some(s), _) => {
+                    first.get_or_insert(t);
+                    let kind = matches!(s.evidence, Evidence::ColdStart { .. });
+                    if kinds.last() != Some(&kind) {
+                        kinds.push(kind);
+                    }
+                    assert!(s.confidence > 0.99, "{t}: {s:?}");
+                }
+                (None, Some(f)) => panic!("the alarm dropped at {t} (raised at {f})"),
+                (None, None) => {}
+            }
+            t += TimeDelta::milliseconds(1800);
+        }
+        let first = first.expect("flagged");
+        assert!(first - jump < TimeDelta::minutes(2), "{first}");
+        assert_eq!(kinds, [true, false], "cold start, then the CUSUM");
     }
 
     #[test]
