@@ -37,6 +37,8 @@ enum Command {
     Worker(cmd::worker::Args),
     /// Counts by state and lane, and an integrity check of the store.
     Status(cmd::status::Args),
+    /// Replay a tenant's stored orders with the pack that decided them and a new pack; report the difference.
+    Backtest(cmd::backtest::Args),
     /// The TikTok Shop webhook receiver, the workers and the dashboard in one process.
     Serve(cmd::serve::Args),
 }
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Worker(a) => cmd::worker::run(a),
         Command::Status(a) => cmd::status::run(a),
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Backtest(a) => cmd::backtest::run(a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

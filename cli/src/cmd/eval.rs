@@ -7,10 +7,10 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use creatorflow::Order;
 use creatorflow::rules::{Decision, PackError, RuleEngine};
-use creatorflow::viral::{Enricher, ViralEnricher};
+use creatorflow::viral::Enricher;
 use serde::Serialize;
 
-use super::load_pack;
+use super::{eval_enricher, load_pack, parse_time};
 use crate::Outcome;
 
 /// Arguments of `eval`.
@@ -35,12 +35,6 @@ pub struct Args {
     /// With --explain: explain only this rule.
     #[arg(long, value_name = "ID", requires = "explain")]
     rule: Option<String>,
-}
-
-fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("not an RFC 3339 time: {e}"))
 }
 
 #[derive(Serialize)]
@@ -75,9 +69,7 @@ pub fn run(args: Args) -> Result<Outcome, String> {
     };
     let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let mut engine = RuleEngine::new(Arc::clone(&pack));
-    // Customer counts come from the rule engine's exact window facts; the
-    // enricher only needs product velocity here.
-    let mut detector = ViralEnricher::default().without_customer_velocity();
+    let mut detector = eval_enricher();
     let mut decision = Decision::default();
     let mut bad = 0usize;
     let write_err = |e: std::io::Error| format!("cannot write output: {e}");

@@ -1,5 +1,6 @@
 //! One module per subcommand, and what they share.
 
+pub mod backtest;
 pub mod check;
 pub mod eval;
 pub mod graph;
@@ -22,6 +23,21 @@ pub fn load_pack(dir: Option<&Path>) -> Result<RulePack, PackError> {
         Some(d) => RulePack::load_dir(d),
         None => Ok(RulePack::shipped()),
     }
+}
+
+/// The enrichment `eval` (and `backtest`) apply by default: viral
+/// detection over the orders seen so far. Customer counts come from the
+/// rule engine's exact window facts; the enricher only needs product
+/// velocity.
+pub fn eval_enricher() -> creatorflow::viral::ViralEnricher {
+    creatorflow::viral::ViralEnricher::default().without_customer_velocity()
+}
+
+/// Parses an RFC 3339 time flag (`--now`, `--since`, `--until`).
+pub fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("not an RFC 3339 time: {e}"))
 }
 
 /// Loads `--machine FILE`, or the shipped order workflow built into the binary.
