@@ -131,6 +131,7 @@ macro_rules! all_backends {
                 review_queue_oldest_first_paged_and_scoped,
                 a_fresh_store_is_ready,
                 fast_reads_equal_full_scans,
+                orders_by_created_pages_in_creation_order,
             ]);
         )*
     };

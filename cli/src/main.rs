@@ -39,6 +39,8 @@ enum Command {
     Worker(cmd::worker::Args),
     /// Counts by state and lane, and an integrity check of the store.
     Status(cmd::status::Args),
+    /// Replay a tenant's stored orders with the pack that decided them and a new pack; report the difference.
+    Backtest(cmd::backtest::Args),
     /// The TikTok Shop webhook receiver, the workers and the dashboard in one process.
     Serve(cmd::serve::Args),
     /// Print the JSON Schema (draft-07) of a file format, for editors.
@@ -67,6 +69,7 @@ fn main() -> ExitCode {
         Command::Status(a) => cmd::status::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Schema(a) => cmd::schema::run(a),
+        Command::Backtest(a) => cmd::backtest::run(a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

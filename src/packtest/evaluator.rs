@@ -45,8 +45,15 @@ impl Evaluator {
     pub fn new(pack: Arc<RulePack>, enrich: bool) -> Self {
         Evaluator {
             engine: RuleEngine::new(pack),
-            enricher: enrich.then(|| ViralEnricher::default().without_customer_velocity()),
+            enricher: enrich.then(Self::default_enricher),
         }
+    }
+
+    /// The enrichment `eval` applies by default: viral detection over the
+    /// orders seen so far. Customer counts come from the rule engine's exact
+    /// window facts; the enricher only needs product velocity.
+    pub fn default_enricher() -> ViralEnricher {
+        ViralEnricher::default().without_customer_velocity()
     }
 
     /// The pack.

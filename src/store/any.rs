@@ -4,11 +4,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::fault::{FaultPoint, InjectFault};
 use super::{
-    ClaimRequest, Created, Dashboard, DashboardStore, Inbox, InboxDone, InboxEntry, InboxItem,
-    InboxStats, Lease, MemoryStore, NewOrder, OrderCount, OrderEvent, OrderId, OrderQuery,
-    OrderReads, OrderStore, OrderWithHistory, QueueStore, QueueSummary, ReviewCursor, ReviewStore,
-    ShopAuth, ShopStore, StoreError, StoredOrder, TenantScope, TokenSet, Transition, WorkId,
-    WorkItem, WorkSpec,
+    ClaimRequest, Created, CreatedRange, Dashboard, DashboardStore, DecidedOrder, Inbox, InboxDone,
+    InboxEntry, InboxItem, InboxStats, Lease, MemoryStore, NewOrder, OrderCount, OrderEvent,
+    OrderId, OrderQuery, OrderReads, OrderStore, OrderWithHistory, QueueStore, QueueSummary,
+    ReviewCursor, ReviewStore, ShopAuth, ShopStore, StoreError, StoredOrder, TenantScope, TokenSet,
+    Transition, WorkId, WorkItem, WorkSpec,
 };
 
 /// A store of any backend, chosen at run time from a URL by
@@ -79,6 +79,7 @@ dispatch!(OrderStore {
 dispatch!(OrderReads {
     fn order_counts(tenant: &str) -> Vec<OrderCount>;
     fn find_orders(tenant: &str, query: &OrderQuery, limit: usize) -> Vec<StoredOrder>;
+    fn orders_by_created(tenant: &str, range: &CreatedRange, limit: usize) -> Vec<DecidedOrder>;
 });
 
 dispatch!(QueueStore {

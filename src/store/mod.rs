@@ -139,7 +139,7 @@ pub use orders::OrderStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 pub use queue::QueueStore;
-pub use reads::{OrderCount, OrderQuery, OrderReads, scan, urgency};
+pub use reads::{CreatedRange, DecidedOrder, OrderCount, OrderQuery, OrderReads, scan, urgency};
 pub use ready::Readiness;
 pub use review::{ReviewCursor, ReviewStore};
 pub use shops::{ShopAuth, ShopStore, TokenSet};

@@ -2,6 +2,10 @@
 //! dashboard make at scale — order counts kept by the store as orders move,
 //! a filtered page of orders most urgent first, and the review queue.
 //!
+//! It also reads a tenant's orders in the order they were created, in
+//! pages, with the rules' decision at ingest ([`OrderReads::orders_by_created`]:
+//! what `creatorflow backtest` replays).
+//!
 //! Each method has a reference implementation that scans every order of the
 //! tenant ([`scan`]); the memory store uses it, the SQL backends answer from
 //! counters and indexes, and the conformance suite checks they agree.
@@ -9,7 +13,9 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use super::{OrderStore, StoreError, StoredOrder};
+use chrono::{DateTime, Utc};
+
+use super::{JsonText, OrderId, OrderStore, StoreError, StoredOrder};
 use crate::model::{Impact, Priority};
 
 /// How many of a tenant's orders share one (state, priority, terminal,
@@ -64,6 +70,46 @@ impl OrderQuery {
     }
 }
 
+/// Which orders [`OrderReads::orders_by_created`] returns: those created in
+/// `[since, until)`, after the cursor `after`, in `(created_at, id)` order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CreatedRange {
+    /// Only orders created at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// Only orders created before this time.
+    pub until: Option<DateTime<Utc>>,
+    /// Only orders after this `(created_at, id)` (the last one of the
+    /// previous page).
+    pub after: Option<(DateTime<Utc>, OrderId)>,
+}
+
+impl CreatedRange {
+    /// Whether `o` is in the range.
+    pub fn contains(&self, o: &StoredOrder) -> bool {
+        let t = o.order.created_at;
+        self.since.is_none_or(|s| t >= s)
+            && self.until.is_none_or(|u| t < u)
+            && self.after.is_none_or(|a| (t, o.id) > a)
+    }
+
+    /// The same range, continued after `o`.
+    pub fn after_order(self, o: &StoredOrder) -> Self {
+        CreatedRange {
+            after: Some((o.order.created_at, o.id)),
+            ..self
+        }
+    }
+}
+
+/// A stored order with the rules' decision at its ingest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecidedOrder {
+    /// The order as stored.
+    pub order: StoredOrder,
+    /// The decision stored with it ([`super::NewOrder::decision`]), if any.
+    pub decision: Option<JsonText>,
+}
+
 /// The urgency order of [`OrderStore::active_orders`]: priority, `VIRAL`
 /// first, oldest, id.
 pub fn urgency(o: &StoredOrder) -> (Priority, bool, chrono::DateTime<chrono::Utc>, uuid::Uuid) {
@@ -97,12 +143,27 @@ pub trait OrderReads: OrderStore {
     ) -> impl Future<Output = Result<Vec<StoredOrder>, StoreError>> + Send {
         scan::find_orders(self, tenant, query, limit)
     }
+
+    /// At most `limit` of the tenant's orders in `range`, oldest first (by
+    /// `created_at`, ties by id), each with its ingest decision. Page on by
+    /// passing [`CreatedRange::after_order`] of the last one.
+    fn orders_by_created(
+        &self,
+        tenant: &str,
+        range: &CreatedRange,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DecidedOrder>, StoreError>> + Send {
+        scan::orders_by_created(self, tenant, range, limit)
+    }
 }
 
 /// The reference implementations: every order of the tenant read, by id
 /// pages (what the conformance suite compares the fast reads with).
 pub mod scan {
-    use super::{BTreeMap, OrderCount, OrderQuery, OrderStore, StoreError, StoredOrder, urgency};
+    use super::{
+        BTreeMap, CreatedRange, DecidedOrder, OrderCount, OrderQuery, OrderStore, StoreError,
+        StoredOrder, urgency,
+    };
 
     /// Rows per page.
     const PAGE: usize = 1000;
@@ -170,5 +231,33 @@ pub mod scan {
         found.sort_by_key(urgency);
         found.truncate(limit);
         Ok(found)
+    }
+
+    /// [`super::OrderReads::orders_by_created`] by a full scan (the
+    /// decisions read one order at a time).
+    pub async fn orders_by_created<S: OrderStore + ?Sized>(
+        store: &S,
+        tenant: &str,
+        range: &CreatedRange,
+        limit: usize,
+    ) -> Result<Vec<DecidedOrder>, StoreError> {
+        let mut found = Vec::new();
+        each(store, tenant, |o| {
+            if range.contains(&o) {
+                found.push(o);
+            }
+        })
+        .await?;
+        found.sort_by_key(|o| (o.order.created_at, o.id));
+        found.truncate(limit);
+        let mut out = Vec::with_capacity(found.len());
+        for o in found {
+            let decision = store
+                .order_with_history(tenant, o.id)
+                .await?
+                .and_then(|h| h.decision);
+            out.push(DecidedOrder { order: o, decision });
+        }
+        Ok(out)
     }
 }

@@ -10,7 +10,7 @@ use creatorflow::packtest::Evaluator;
 use creatorflow::rules::{Decision, PackError};
 use serde::Serialize;
 
-use super::{load_pack, print_pack_version};
+use super::{load_pack, parse_time, print_pack_version};
 use crate::Outcome;
 
 /// Arguments of `eval`.
@@ -35,12 +35,6 @@ pub struct Args {
     /// With --explain: explain only this rule.
     #[arg(long, value_name = "ID", requires = "explain")]
     rule: Option<String>,
-}
-
-fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("not an RFC 3339 time: {e}"))
 }
 
 #[derive(Serialize)]

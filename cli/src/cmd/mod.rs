@@ -1,5 +1,6 @@
 //! One module per subcommand, and what they share.
 
+pub mod backtest;
 pub mod check;
 pub mod eval;
 pub mod graph;
@@ -31,6 +32,13 @@ pub fn load_pack(dir: Option<&Path>) -> Result<RulePack, PackError> {
 pub fn print_pack_version(pack: &RulePack, dir: Option<&Path>) {
     let from = dir.map_or_else(|| "shipped".to_owned(), |d| d.display().to_string());
     eprintln!("pack version {} ({from})", pack.version());
+}
+
+/// Parses an RFC 3339 time flag (`--now`, `--since`, `--until`).
+pub fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("not an RFC 3339 time: {e}"))
 }
 
 /// Loads `--machine FILE`, or the shipped order workflow built into the binary.

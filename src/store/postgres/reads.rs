@@ -1,15 +1,18 @@
 //! Bounded reads on PostgreSQL: counts from `order_counts` (deltas appended
 //! by triggers, folded here), pages of orders through the `orders_active`,
-//! `orders_state` and `orders_state_age` indexes.
+//! `orders_state` and `orders_state_age` indexes; orders in creation order
+//! through `orders_created` (migration 0010).
 
-use sqlx::PgConnection;
+use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use super::orders::{limit, orders_where};
-use super::rows::db;
+use super::rows::{ORDER_COLUMNS, db, order_from_row};
 use super::{Mode, PostgresStore};
-use crate::store::decode::order_count;
+use crate::store::decode::{self, order_count};
 use crate::store::logic::priority_rank;
-use crate::store::{OrderCount, OrderQuery, OrderReads, Result, StoredOrder};
+use crate::store::{
+    CreatedRange, DecidedOrder, OrderCount, OrderQuery, OrderReads, Result, StoredOrder,
+};
 
 /// The tenant's order counts (the sum of its deltas per key), read on `conn`.
 pub(super) async fn counts_in(conn: &mut PgConnection, tenant: &str) -> Result<Vec<OrderCount>> {
@@ -86,6 +89,62 @@ impl OrderReads for PostgresStore {
                 "finding orders",
             )
             .await
+        })
+        .await
+    }
+
+    async fn orders_by_created(
+        &self,
+        tenant: &str,
+        range: &CreatedRange,
+        n: usize,
+    ) -> Result<Vec<DecidedOrder>> {
+        // Only the bounds given are in the SQL, so the planner sees a plain
+        // range of `orders_created (user_id, created_at, id)`.
+        let mut sql =
+            format!("SELECT {ORDER_COLUMNS}, decision FROM orders WHERE user_id = $1 AND TRUE");
+        let mut next = 2;
+        let mut param = |sql: &mut String, cond: &str| {
+            sql.push_str(&cond.replace('?', &format!("${next}")));
+            next += 1;
+        };
+        if range.since.is_some() {
+            param(&mut sql, " AND created_at >= ?");
+        }
+        if range.until.is_some() {
+            param(&mut sql, " AND created_at < ?");
+        }
+        if range.after.is_some() {
+            param(&mut sql, " AND (created_at, id) > (?");
+            param(&mut sql, ", ?)");
+        }
+        param(&mut sql, " ORDER BY created_at, id LIMIT ?");
+        self.for_tenant(tenant, Mode::Read, async |conn| {
+            let mut q = sqlx::query(AssertSqlSafe(sql.clone())).bind(tenant);
+            if let Some(t) = range.since {
+                q = q.bind(t);
+            }
+            if let Some(t) = range.until {
+                q = q.bind(t);
+            }
+            if let Some((t, id)) = range.after {
+                q = q.bind(t).bind(id);
+            }
+            let rows = q
+                .bind(limit(n))
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db("reading orders by creation time"))?;
+            rows.iter()
+                .map(|r| {
+                    let decision: Option<String> =
+                        r.try_get("decision").map_err(db("reading a decision"))?;
+                    Ok(DecidedOrder {
+                        order: order_from_row(r)?,
+                        decision: decode::decision(decision)?,
+                    })
+                })
+                .collect()
         })
         .await
     }

@@ -1,15 +1,18 @@
 //! Bounded reads on SQLite: counts from `order_counts` (kept by triggers),
 //! pages of orders through the `orders_active`, `orders_state` and
-//! `orders_state_age` indexes.
+//! `orders_state_age` indexes; orders in creation order through
+//! `orders_created` (migration 0011).
 
-use sqlx::{AssertSqlSafe, SqliteConnection};
+use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 
 use super::SqliteStore;
 use super::orders::{URGENT_ORDER, decode_all, select_orders};
-use super::rows::db;
-use crate::store::decode::order_count;
-use crate::store::logic::priority_rank;
-use crate::store::{OrderCount, OrderQuery, OrderReads, Result, StoredOrder};
+use super::rows::{ORDER_COLUMNS, db, order_from_row};
+use crate::store::decode::{self, order_count};
+use crate::store::logic::{ms, priority_rank};
+use crate::store::{
+    CreatedRange, DecidedOrder, OrderCount, OrderQuery, OrderReads, Result, StoredOrder,
+};
 
 /// A `usize` limit as a bind value.
 fn limit(n: usize) -> i64 {
@@ -77,5 +80,44 @@ impl OrderReads for SqliteStore {
             .await
             .map_err(db("finding orders"))?;
         decode_all(&rows)
+    }
+
+    async fn orders_by_created(
+        &self,
+        tenant: &str,
+        range: &CreatedRange,
+        n: usize,
+    ) -> Result<Vec<DecidedOrder>> {
+        // Missing bounds are the widest ones, so the query is always the
+        // same range of `orders_created (user_id, created_at, id)`; the
+        // cursor is a row-value comparison SQLite seeks to.
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS}, decision FROM orders WHERE user_id = ? \
+             AND created_at >= ? AND created_at < ? \
+             AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?"
+        );
+        let (after_ms, after_id) = range
+            .after
+            .map_or((i64::MIN, String::new()), |(t, id)| (ms(t), id.to_string()));
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant.to_owned())
+            .bind(range.since.map_or(i64::MIN, ms))
+            .bind(range.until.map_or(i64::MAX, ms))
+            .bind(after_ms)
+            .bind(after_id)
+            .bind(limit(n))
+            .fetch_all(&self.main.reader)
+            .await
+            .map_err(db("reading orders by creation time"))?;
+        rows.iter()
+            .map(|r| {
+                let decision: Option<String> =
+                    r.try_get("decision").map_err(db("reading a decision"))?;
+                Ok(DecidedOrder {
+                    order: order_from_row(r)?,
+                    decision: decode::decision(decision)?,
+                })
+            })
+            .collect()
     }
 }
