@@ -23,6 +23,7 @@ const MIGRATIONS: Migrations = Migrations {
         include_str!("migrations/0007_pack_versions.sql"),
         include_str!("migrations/0008_order_counts.sql"),
         include_str!("migrations/0009_review_queue.sql"),
+        include_str!("migrations/0010_shipped_at.sql"),
     ],
 };
 

@@ -21,6 +21,7 @@ pub(super) const MAIN: Migrations = Migrations {
         include_str!("migrations/0008_pack_versions.sql"),
         include_str!("migrations/0009_order_counts.sql"),
         include_str!("migrations/0010_review_queue.sql"),
+        include_str!("migrations/0011_shipped_at.sql"),
     ],
 };
 
