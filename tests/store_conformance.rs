@@ -112,6 +112,7 @@ macro_rules! all_backends {
                 transition_settles_its_lease,
                 active_orders_most_urgent_first,
                 dashboard_matches_hand_computed_figures,
+                dashboard_time_to_ship,
                 decimals_times_and_json_round_trip,
                 inbox_appends_claims_and_marks_processed,
                 inbox_is_tenant_scoped,

@@ -155,6 +155,7 @@ async fn the_binary_serves_webhooks_and_a_dashboard_that_matches_the_api() {
             .unwrap()
             .push(order_json(&format!("5760{i}"), "AWAITING_SHIPMENT"));
     }
+    let started = chrono::Utc::now();
     let server = spawn(&config(dir.path(), &store, &api));
     let base = server.base.clone();
 
@@ -213,6 +214,46 @@ async fn the_binary_serves_webhooks_and_a_dashboard_that_matches_the_api() {
     assert_eq!(metrics["webhooks"]["duplicates"], 1);
     assert_eq!(metrics["webhooks"]["unauthorized"], 2);
     assert_eq!(metrics["inbox"]["pending"], 0);
+    // Time to ship: the six orders shipped (one was cancelled afterwards,
+    // one delivered) in this run, each placed at TikTok's `create_time`.
+    assert_eq!(metrics["orders_shipped"], 6, "{metrics}");
+    let placed = chrono::DateTime::from_timestamp(1_718_305_585, 0).expect("a time");
+    let to_ship = metrics["avg_time_to_ship_s"]
+        .as_f64()
+        .expect("a time to ship");
+    let (low, high) = (started - placed, chrono::Utc::now() - placed);
+    assert!(
+        (low.as_seconds_f64()..=high.as_seconds_f64()).contains(&to_ship),
+        "{to_ship} s, not between {low} and {high}"
+    );
+    assert_eq!(metrics["avg_time_to_ship_change_pct"], Value::Null);
+    assert!(metrics["avg_step_time_s"].is_number(), "{metrics}");
+    // The same figures for Prometheus, with what they are in HELP.
+    let (status, prom) = get_admin(&base, "/metrics").await;
+    assert_eq!(status, 200, "{prom}");
+    assert!(
+        prom.contains(
+            "# HELP creatorflow_time_to_ship_seconds Mean time from received (the order's \
+             created_at) to shipped"
+        ),
+        "{prom}"
+    );
+    assert!(
+        prom.contains(&format!(
+            "creatorflow_orders_shipped_last_hour{{tenant=\"{TENANT}\"}} 6\n"
+        )),
+        "{prom}"
+    );
+    let gauge = prom
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!(
+                "creatorflow_time_to_ship_seconds{{tenant=\"{TENANT}\"}} "
+            ))
+        })
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no time to ship gauge: {prom}"));
+    assert_eq!(gauge, to_ship);
 
     dashboard_matches(&base, &metrics);
 
@@ -280,6 +321,44 @@ fn dashboard_matches(base: &str, metrics: &Value) {
     // a tenant's token.
     assert_eq!(text("webhooks-accepted"), "–");
     assert_eq!(text("tenant"), TENANT);
+    // Time to ship, as a person reads a duration; its change, none here.
+    assert_eq!(text("orders-shipped"), n(&metrics["orders_shipped"]));
+    assert_eq!(
+        text("time-to-ship-change"),
+        "nothing to compare with the hour before"
+    );
+    let shown = text("time-to-ship");
+    assert_eq!(
+        page.eval(&format!(
+            "CreatorFlow.duration({})",
+            metrics["avg_time_to_ship_s"]
+        )),
+        shown.as_str()
+    );
+    assert!(shown.ends_with(" h") && shown.contains(" d "), "{shown}");
+    // The page's duration format (the card's), value by value.
+    for (seconds, expected) in [
+        ("null", "–"),
+        ("0", "0 ms"),
+        ("0.3504", "350 ms"),
+        ("0.9996", "1.0 s"),
+        ("4.25", "4.3 s"),
+        ("9.949", "9.9 s"),
+        ("9.95", "10 s"),
+        ("48", "48 s"),
+        ("59.6", "1 min 0 s"),
+        ("725", "12 min 5 s"),
+        ("3599.6", "1 h 0 min"),
+        ("8040", "2 h 14 min"),
+        ("86399", "1 d 0 h"),
+        ("273600", "3 d 4 h"),
+    ] {
+        assert_eq!(
+            page.eval(&format!("CreatorFlow.duration({seconds})")),
+            expected,
+            "{seconds} s"
+        );
+    }
     let rows = page
         .eval("document.querySelectorAll('#orders tbody tr[data-order-id]').length")
         .as_u64()

@@ -237,6 +237,7 @@ pub async fn run(scenario: &Scenario, store: AnyStore, opts: Options) -> Result<
                 .and_then(|ms| DateTime::from_timestamp_millis(*ms))
                 .map_or(o.order.created_at, |t| t.max(o.order.created_at));
             let mut clean = true;
+            let mut shipped_once = false;
             for e in &h.history {
                 let began = e.at - TimeDelta::milliseconds(e.duration_ms as i64);
                 let from_shipped = machine.state(e.from.as_str()).is_some_and(|d| {
@@ -246,9 +247,14 @@ pub async fn run(scenario: &Scenario, store: AnyStore, opts: Options) -> Result<
                     let w = (began - due).num_milliseconds().max(0) as u64;
                     waits.entry(lane_name.clone()).or_default().push(w);
                 }
-                if machine.state(e.to.as_str()).is_some_and(|d| {
-                    d.automation_status == creatorflow::model::AutomationStatus::Shipped
-                }) {
+                // Shipped: the first step into a Shipped or Delivered state,
+                // as the store's dashboard counts it (`store::Dashboard`).
+                if !shipped_once
+                    && machine
+                        .state(e.to.as_str())
+                        .is_some_and(|d| d.automation_status.is_shipped())
+                {
+                    shipped_once = true;
                     let t = (e.at - o.order.created_at).num_milliseconds().max(0) as u64;
                     ships.entry(lane_name.clone()).or_default().push(t);
                 }

@@ -102,6 +102,19 @@ string_enum! {
     }
 }
 
+impl AutomationStatus {
+    /// Whether an order with this status has left the warehouse: handed to
+    /// the carrier (`Shipped`) or already `Delivered`. The first step into
+    /// such a status is when the order *shipped*, whatever the machine calls
+    /// its states (the dashboard's time to ship, the simulator's report).
+    pub const fn is_shipped(self) -> bool {
+        matches!(
+            self,
+            AutomationStatus::Shipped | AutomationStatus::Delivered
+        )
+    }
+}
+
 string_enum! {
     /// The kind of a viral indicator.
     ViralIndicatorType {

@@ -173,6 +173,14 @@ impl Figures {
         self.prev_avg_ms = row.opt_float("prev_avg_ms")?;
         Ok(())
     }
+
+    /// Reads the windows' shipments (`shipped`, `ship_ms`, `prev_ship_ms`).
+    pub(crate) fn set_shipped(&mut self, row: &impl Columns) -> Result<(), StoreError> {
+        self.shipped = count(row, "shipped")?;
+        self.ship_ms = row.opt_float("ship_ms")?;
+        self.prev_ship_ms = row.opt_float("prev_ship_ms")?;
+        Ok(())
+    }
 }
 
 /// Decodes a work item's lease columns (`user_id, order_id, lease_owner,

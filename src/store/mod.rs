@@ -44,6 +44,11 @@
 //!   [`OrderStore::create_orders`] write many items in one transaction, each
 //!   item still checked on its own (per-item results); a database failure
 //!   fails the whole batch and writes nothing.
+//! - **Shipments are recorded once.** A transition that takes an order's
+//!   `automation_status` from one that has not shipped to `Shipped` or
+//!   `Delivered` records its time as the order's `shipped_at` (in a batch,
+//!   that step's time, not the batch's); later steps never change it. The
+//!   dashboard's time to ship reads it through an index ([`Dashboard`]).
 //!
 //! # The work queue
 //!

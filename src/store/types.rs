@@ -312,6 +312,18 @@ pub struct QueueSummary {
 /// with aggregate queries. The *window* is `(now - window, now]`; the
 /// *previous window* is `(now - 2·window, now - window]`. A history row
 /// *succeeded* when it has no error message.
+///
+/// An order is *received* at its `created_at` (when it was placed, as it
+/// came in: TikTok's `create_time`) and *shipped* at its first transition
+/// into a state whose `automation_status` is `Shipped` or `Delivered`
+/// ([`AutomationStatus::is_shipped`](crate::model::AutomationStatus::is_shipped)):
+/// a property the machine gives every state, so the definition holds for
+/// any machine, whatever its states are called. Each backend records that
+/// time with the transition (the order's `shipped_at`, never changed
+/// afterwards); an order created in such a state, or that shipped before
+/// the store recorded it (schema 11 on SQLite, 10 on PostgreSQL), has none.
+/// Its *time to ship* is `shipped_at - created_at`, 0 if negative (clock
+/// skew between the shop and this host).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Dashboard {
     /// The end of the window.
@@ -324,12 +336,23 @@ pub struct Dashboard {
     /// 100 × (transitions in the window that were automated and succeeded) /
     /// (all transitions in the window); `None` when the window has none.
     pub automation_health_pct: Option<f64>,
-    /// Mean `duration_ms` of the transitions in the window, in seconds;
-    /// `None` when the window has none.
-    pub avg_processing_time_s: Option<f64>,
+    /// Orders that shipped in the window (the orders
+    /// [`avg_time_to_ship_s`](Self::avg_time_to_ship_s) is the mean over).
+    pub orders_shipped: u64,
+    /// The mean time to ship, in seconds, of the orders that shipped in the
+    /// window; `None` when none did.
+    pub avg_time_to_ship_s: Option<f64>,
+    /// 100 × (mean − previous window's mean) / previous window's mean, the
+    /// previous mean over the orders that shipped in the previous window;
+    /// `None` when either window has no shipment or the previous mean is 0.
+    pub avg_time_to_ship_change_pct: Option<f64>,
+    /// The engine's time per step: the mean `duration_ms` of the
+    /// transitions in the window (the step's actions, not the wait between
+    /// steps), in seconds; `None` when the window has none.
+    pub avg_step_time_s: Option<f64>,
     /// 100 × (mean − previous window's mean) / previous window's mean;
     /// `None` when either window has no transition or the previous mean is 0.
-    pub avg_processing_time_change_pct: Option<f64>,
+    pub avg_step_time_change_pct: Option<f64>,
     /// Every order of the tenant (terminal ones included), by current state.
     pub orders_by_state: BTreeMap<String, u64>,
     /// Active (non-terminal) orders by priority; every priority present.

@@ -8,6 +8,7 @@ pub mod decisions;
 pub mod pg;
 pub mod reads;
 pub mod review;
+pub mod shipping;
 pub mod shops;
 pub mod suite;
 
@@ -55,11 +56,13 @@ pub fn step(o: &StoredOrder, to: &str, when: DateTime<Utc>) -> Transition {
         progress: match to {
             "validated" => 25,
             "processing" => 40,
+            "shipped" => 90,
             "delivered" => 100,
             _ => 0,
         },
         automation_status: match to {
             "failed" => AutomationStatus::ManualReview,
+            "shipped" => AutomationStatus::Shipped,
             "delivered" => AutomationStatus::Delivered,
             _ => AutomationStatus::Processing,
         },

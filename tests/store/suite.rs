@@ -21,6 +21,7 @@ pub use super::created::*;
 pub use super::decisions::*;
 pub use super::reads::*;
 pub use super::review::*;
+pub use super::shipping::*;
 pub use super::shops::*;
 
 /// What every conformance test needs of a backend.
@@ -949,8 +950,8 @@ pub async fn dashboard_matches_hand_computed_figures<S: Backend>(s: Arc<S>) {
     assert_eq!(d.window_ms, 3_600_000);
     assert!((d.orders_processed_per_minute - 3.0 / 60.0).abs() < 1e-12);
     assert_eq!(d.automation_health_pct, Some(50.0));
-    assert_eq!(d.avg_processing_time_s, Some(3.0));
-    assert_eq!(d.avg_processing_time_change_pct, Some(50.0));
+    assert_eq!(d.avg_step_time_s, Some(3.0));
+    assert_eq!(d.avg_step_time_change_pct, Some(50.0));
     let by_state: BTreeMap<String, u64> = [
         ("delivered", 1),
         ("failed", 1),
@@ -986,8 +987,8 @@ pub async fn dashboard_matches_hand_computed_figures<S: Backend>(s: Arc<S>) {
         (
             later.orders_processed_per_minute,
             later.automation_health_pct,
-            later.avg_processing_time_s,
-            later.avg_processing_time_change_pct
+            later.avg_step_time_s,
+            later.avg_step_time_change_pct
         ),
         (0.0, None, None, None)
     );

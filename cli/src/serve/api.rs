@@ -100,8 +100,11 @@ async fn figures<A: OrderApi + 'static>(
         "window_ms": d.window_ms,
         "orders_processed_per_minute": d.orders_processed_per_minute,
         "automation_health_pct": d.automation_health_pct,
-        "avg_processing_time_s": d.avg_processing_time_s,
-        "avg_processing_time_change_pct": d.avg_processing_time_change_pct,
+        "orders_shipped": d.orders_shipped,
+        "avg_time_to_ship_s": d.avg_time_to_ship_s,
+        "avg_time_to_ship_change_pct": d.avg_time_to_ship_change_pct,
+        "avg_step_time_s": d.avg_step_time_s,
+        "avg_step_time_change_pct": d.avg_step_time_change_pct,
         "orders_total": d.orders_by_state.values().sum::<u64>(),
         "orders_by_state": d.orders_by_state,
         "active_orders": active,
@@ -313,6 +316,18 @@ pub(crate) async fn prometheus<A: OrderApi + 'static>(
             "Inbox entries not yet processed.",
             Vec::new(),
         ),
+        (
+            "creatorflow_orders_shipped_last_hour",
+            "Orders that shipped in the last hour (first step into a Shipped or Delivered state).",
+            Vec::new(),
+        ),
+        (
+            "creatorflow_time_to_ship_seconds",
+            "Mean time from received (the order's created_at) to shipped (its first step into \
+             a Shipped or Delivered state) of the orders shipped in the last hour, seconds; \
+             absent when none shipped.",
+            Vec::new(),
+        ),
     ];
     let tenants: Vec<String> = s.processor.tenants().map(str::to_owned).collect();
     for tenant in &tenants {
@@ -346,6 +361,12 @@ pub(crate) async fn prometheus<A: OrderApi + 'static>(
             .push((format!("tenant=\"{t}\""), d.orders_processed_per_minute));
         if let Some(h) = d.automation_health_pct {
             gauges[4].2.push((format!("tenant=\"{t}\""), h));
+        }
+        gauges[6]
+            .2
+            .push((format!("tenant=\"{t}\""), d.orders_shipped as f64));
+        if let Some(s) = d.avg_time_to_ship_s {
+            gauges[7].2.push((format!("tenant=\"{t}\""), s));
         }
         if let Ok(i) = e.store().inbox_stats(tenant).await {
             gauges[5]

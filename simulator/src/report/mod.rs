@@ -130,7 +130,9 @@ pub struct Lane {
     /// checks and steps after a failure or a manual action excluded; an
     /// order's first step counts from its webhook's arrival).
     pub queue_wait_ms: Pct,
-    /// Placement to `shipped`.
+    /// Placement (`created_at`) to shipped, once per order that shipped:
+    /// its first step into a `Shipped` or `Delivered` state, as the
+    /// dashboard's time to ship (`store::Dashboard`) counts it.
     pub time_to_ship_ms: Pct,
     /// The most items due at once (sampled every simulated minute and at
     /// every claim round).

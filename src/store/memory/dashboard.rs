@@ -15,6 +15,8 @@ impl Aggregates for MemoryStore {
         let mut active = Vec::new();
         let mut processed = HashSet::new();
         let (mut dur_sum, mut prev_n, mut prev_sum) = (0f64, 0u64, 0f64);
+        // Time to ship (ms), summed as integers as the SQL backends do.
+        let (mut ship_sum, mut prev_shipped, mut prev_ship_sum) = (0i128, 0u64, 0i128);
         for o in inner
             .orders
             .values()
@@ -30,6 +32,17 @@ impl Aggregates for MemoryStore {
                     f.viral += 1;
                 }
                 active.push(o);
+            }
+            if let Some(shipped) = inner.shipped.get(&o.id) {
+                let t = logic::ms(*shipped);
+                let took = i128::from((t - logic::ms(o.order.created_at)).max(0));
+                if t > w.start && t <= w.end {
+                    f.shipped += 1;
+                    ship_sum += took;
+                } else if t > w.prev_start && t <= w.start {
+                    prev_shipped += 1;
+                    prev_ship_sum += took;
+                }
             }
             for h in inner.history.get(&o.id).into_iter().flatten() {
                 let t = logic::ms(h.at);
@@ -52,6 +65,8 @@ impl Aggregates for MemoryStore {
         f.processed = processed.len() as u64;
         f.avg_ms = (f.transitions > 0).then(|| dur_sum / f.transitions as f64);
         f.prev_avg_ms = (prev_n > 0).then(|| prev_sum / prev_n as f64);
+        f.ship_ms = (f.shipped > 0).then(|| ship_sum as f64 / f.shipped as f64);
+        f.prev_ship_ms = (prev_shipped > 0).then(|| prev_ship_sum as f64 / prev_shipped as f64);
         let most_urgent = active
             .into_iter()
             .take(MOST_URGENT_LIMIT)

@@ -41,6 +41,9 @@ struct Inner {
     history: FastMap<OrderId, Vec<HistoryEntry>>,
     /// The ingest decisions stored with new orders.
     decisions: FastMap<OrderId, crate::store::JsonText>,
+    /// When each order shipped (its first step into a shipped status; see
+    /// [`Dashboard`](crate::store::Dashboard)).
+    shipped: FastMap<OrderId, DateTime<Utc>>,
     queue: Queue,
 }
 

@@ -134,6 +134,9 @@ impl OrderStore for MemoryStore {
         for (_, entry) in effects.history {
             inner.history.entry(entry.order_id).or_default().push(entry);
         }
+        for (id, at) in effects.shipped {
+            inner.shipped.entry(id).or_insert(at);
+        }
         for id in effects.complete {
             inner.queue.remove(id);
         }

@@ -35,6 +35,25 @@ impl Aggregates for PostgresStore {
             .await
             .map_err(db("aggregating the windows' transitions"))?;
             figures.set_window(&row)?;
+            // Time to ship: the orders shipped in either window, one range
+            // of the partial index `orders_shipped` (`created_at` included).
+            let row = sqlx::query(
+                "SELECT count(*) FILTER (WHERE shipped_at > $3) AS shipped, \
+                        (avg(GREATEST(extract(epoch FROM shipped_at - created_at), 0)) \
+                            FILTER (WHERE shipped_at > $3) * 1000)::float8 AS ship_ms, \
+                        (avg(GREATEST(extract(epoch FROM shipped_at - created_at), 0)) \
+                            FILTER (WHERE shipped_at <= $3) * 1000)::float8 AS prev_ship_ms \
+                 FROM orders \
+                 WHERE user_id = $1 AND shipped_at > $2 AND shipped_at <= $4",
+            )
+            .bind(tenant)
+            .bind(prev_start)
+            .bind(start)
+            .bind(end)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(db("aggregating the windows' shipments"))?;
+            figures.set_shipped(&row)?;
             let most_urgent = active_in(conn, tenant, MOST_URGENT_LIMIT).await?;
             Ok((figures, most_urgent))
         })

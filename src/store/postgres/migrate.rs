@@ -24,6 +24,7 @@ const MIGRATIONS: Migrations = Migrations {
         include_str!("migrations/0008_order_counts.sql"),
         include_str!("migrations/0009_review_queue.sql"),
         include_str!("migrations/0010_orders_created.sql"),
+        include_str!("migrations/0011_shipped_at.sql"),
     ],
 };
 

@@ -390,6 +390,12 @@ fn effects_of(effects: &Effects, tenant: &str, work_tenant: &HashMap<WorkId, Str
     let mine: HashSet<OrderId> = orders.iter().map(|o| o.id).collect();
     Effects {
         changed: orders.iter().map(|o| o.id).collect(),
+        shipped: effects
+            .shipped
+            .iter()
+            .filter(|(id, _)| mine.contains(id))
+            .copied()
+            .collect(),
         history: effects
             .history
             .iter()
@@ -421,24 +427,26 @@ fn effects_of(effects: &Effects, tenant: &str, work_tenant: &HashMap<WorkId, Str
 
 /// The order updates (checked against the versions read), the history rows,
 /// the completed and the rescheduled leases: one statement, since these
-/// touch different rows. `$1`–`$15` the orders, `$16`–`$26` and
-/// `$32`–`$33` the history, `$27` completed items, `$28`–`$31` rescheduled
-/// items. The joins with the
+/// touch different rows. `$1`–`$15` and `$34` (`shipped_at`, kept where one
+/// is stored) the orders, `$16`–`$26` and `$32`–`$33` the history, `$27`
+/// completed items, `$28`–`$31` rescheduled items. The joins with the
 /// arrays also name the ids with `= ANY(…)`, so that even a plan made while
 /// the table was small looks rows up by id (not by scanning the tenant's
 /// rows, which row-level security would offer first).
 const WRITE_STEP: &str = "WITH v AS (SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::text[], \
         $4::text[], $5::text[], $6::int8[], $7::int8[], $8::timestamptz[], $9::timestamptz[], \
-        $10::bool[], $11::text[], $12::int8[], $13::text[], $14::bool[], $15::int8[]) \
+        $10::bool[], $11::text[], $12::int8[], $13::text[], $14::bool[], $15::int8[], \
+        $34::timestamptz[]) \
         AS v(id, version, current_state, previous_state, automation_status, processing_time_ms, \
              flow_progress, updated_at, state_changed_at, terminal, priority, priority_rank, \
-             impact, viral, old_version)), \
+             impact, viral, old_version, shipped_at)), \
     o AS (UPDATE orders SET version = v.version, current_state = v.current_state, \
             previous_state = v.previous_state, automation_status = v.automation_status, \
             processing_time_ms = v.processing_time_ms, flow_progress = v.flow_progress, \
             updated_at = v.updated_at, state_changed_at = v.state_changed_at, \
             terminal = v.terminal, priority = v.priority, priority_rank = v.priority_rank, \
-            impact = v.impact, viral = v.viral \
+            impact = v.impact, viral = v.viral, \
+            shipped_at = COALESCE(orders.shipped_at, v.shipped_at) \
           FROM v WHERE orders.id = ANY($1::uuid[]) AND orders.id = v.id \
             AND orders.version = v.old_version RETURNING 1), \
     h AS (INSERT INTO order_transitions (order_id, user_id, version, from_state, to_state, \
@@ -522,8 +530,11 @@ async fn write_effects(
         .bind(field(reschedule, |r| r.run_at))
         .bind(payloads)
         .bind(field(reschedule, |r| r.at));
+    let shipped: HashMap<OrderId, chrono::DateTime<chrono::Utc>> =
+        effects.shipped.iter().copied().collect();
     let updated: i64 = history
         .bind_tail(q)
+        .bind(field(orders, |s| shipped.get(&s.id).copied()))
         .fetch_one(&mut *conn)
         .await
         .map_err(db("writing transitions"))

@@ -497,6 +497,15 @@ fn rest_sql(sql: &mut String, effects: &Effects) {
     for _ in &effects.requeue {
         sql.push_str("UPDATE work_queue SET lane = ?, viral = ? WHERE order_id = ?;\n");
     }
+    // The orders that shipped: a statement of their own, only for them
+    // (once per order), so other steps never touch `orders_shipped`.
+    for chunk in effects.shipped.chunks(CHUNK) {
+        sql.push_str(&format!(
+            "WITH v(id, shipped_at) AS (VALUES {}) UPDATE orders SET shipped_at = v.shipped_at \
+             FROM v WHERE orders.id = v.id AND orders.shipped_at IS NULL;\n",
+            placeholders(2, chunk.len())
+        ));
+    }
     insert_work_sql(sql, effects.enqueue.len());
 }
 
@@ -521,6 +530,9 @@ fn bind_rest<'q>(mut q: Q<'q>, effects: &Effects) -> Result<Q<'q>> {
             .bind(lane.as_str())
             .bind(*viral)
             .bind(order_id.to_string());
+    }
+    for (id, at) in &effects.shipped {
+        q = q.bind(id.to_string()).bind(ms(*at));
     }
     bind_work(q, &effects.enqueue)
 }
