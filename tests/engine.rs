@@ -907,9 +907,20 @@ async fn shipped_escalates_once_after_a_week(b: Backend) {
 struct SpikeEverywhere;
 
 impl creatorflow::viral::Enricher for SpikeEverywhere {
-    fn enrich(&mut self, order: &mut Order, _now: DateTime<Utc>) -> creatorflow::viral::Enrichment {
+    fn enrich(&mut self, order: &mut Order, now: DateTime<Utc>) -> creatorflow::viral::Enrichment {
         order.orders_per_hour_current = "120".parse().expect("decimal");
         order.velocity_multiplier = "4".parse().expect("decimal");
+        // What the shipped viral rules trust: the detector's sure spike.
+        order
+            .viral_indicators
+            .push(creatorflow::model::ViralIndicator {
+                kind: creatorflow::model::ViralIndicatorType::ContentSpike,
+                source: "velocity_detector".to_owned(),
+                confidence: 0.99,
+                impact_multiplier: 4.0,
+                detected_at: now,
+                metadata: Default::default(),
+            });
         creatorflow::viral::Enrichment {
             escalate: true,
             assessment: creatorflow::viral::Assessment {
