@@ -349,12 +349,13 @@ fn rule_cases_agree_with_the_loader() {
     report("rules", failures, refused);
 }
 
-#[test]
-fn machine_cases_agree_with_the_loader() {
-    let schema = Schema::load("machine");
-    let dir = root().join("tests/data/machine");
+/// Checks each one-file case in `dir` (`NAME.yaml` beside `NAME.expected`)
+/// against the `kind` schema. Only the file's own errors count: a config
+/// case's E0611 / E0617 come from what it names.
+fn one_file_cases_agree(kind: &'static str, dir: &Path) {
+    let schema = Schema::load(kind);
     let (mut failures, mut refused) = (Vec::new(), 0);
-    for case in entries(&dir, is_yaml) {
+    for case in entries(dir, is_yaml) {
         let name = case
             .file_name()
             .expect("name")
@@ -364,30 +365,21 @@ fn machine_cases_agree_with_the_loader() {
         let files = [(name, read(&case))];
         refused += usize::from(check_case(&schema, &case, &files, &expected, &mut failures));
     }
-    report("machine", failures, refused);
+    report(kind, failures, refused);
+}
+
+#[test]
+fn machine_cases_agree_with_the_loader() {
+    one_file_cases_agree("machine", &root().join("tests/data/machine"));
 }
 
 #[test]
 fn config_cases_agree_with_the_loader() {
-    let schema = Schema::load("config");
-    let dir = root().join("cli/tests/data/config");
-    let (mut failures, mut refused) = (Vec::new(), 0);
-    for case in entries(&dir, is_yaml) {
-        let name = case
-            .file_name()
-            .expect("name")
-            .to_string_lossy()
-            .into_owned();
-        let expected = read(&case.with_extension("expected"));
-        // Only the file's own errors: E0611 / E0617 come from what it names.
-        let files = [(name, read(&case))];
-        refused += usize::from(check_case(&schema, &case, &files, &expected, &mut failures));
-    }
-    report("config", failures, refused);
+    one_file_cases_agree("config", &root().join("cli/tests/data/config"));
 }
 
-/// The test case format has no loader in this crate yet: the spec's example
-/// validates, and documents with a wrong key, type or value are refused.
+/// The test case format: the spec's example validates, and documents with a
+/// wrong key, type or value are refused.
 #[test]
 fn test_case_files_follow_the_spec() {
     let tests = Schema::load("tests");

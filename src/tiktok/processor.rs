@@ -602,9 +602,12 @@ impl<S: Store + 'static, A: OrderApi + 'static> Processor<S, A> {
             }
         };
         // A retried entry claimed again (its lease lapsed): the new claim wins.
-        let again: std::collections::HashSet<i64> = claimed.iter().map(|i| i.id).collect();
+        // (Only after an outage: a round with nothing left over builds nothing.)
         let mut items = std::mem::take(&mut left.items);
-        items.retain(|i| !again.contains(&i.id));
+        if !items.is_empty() {
+            let again: std::collections::HashSet<i64> = claimed.iter().map(|i| i.id).collect();
+            items.retain(|i| !again.contains(&i.id));
+        }
         let claimed_at = if items.is_empty() {
             now
         } else {
