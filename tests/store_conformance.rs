@@ -133,6 +133,9 @@ macro_rules! all_backends {
                 a_fresh_store_is_ready,
                 fast_reads_equal_full_scans,
                 orders_by_created_pages_in_creation_order,
+                heartbeat_lapse_hands_work_over,
+                live_or_silent_workers_keep_their_work,
+                a_retired_worker_is_taken_over_at_once,
             ]);
         )*
     };

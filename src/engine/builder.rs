@@ -39,6 +39,7 @@ pub struct EngineBuilder<S> {
     delivery: DeliveryCheck,
     serve_all_tenants: bool,
     external_events: bool,
+    heartbeat: Option<super::HeartbeatPolicy>,
 }
 
 impl<S: Store + 'static> EngineBuilder<S> {
@@ -64,6 +65,7 @@ impl<S: Store + 'static> EngineBuilder<S> {
             }),
             serve_all_tenants: true,
             external_events: false,
+            heartbeat: Some(super::HeartbeatPolicy::default()),
         }
     }
 
@@ -159,6 +161,17 @@ impl<S: Store + 'static> EngineBuilder<S> {
         self
     }
 
+    /// How the worker loops ([`Engine::run_with`], [`Engine::run_until_drained`])
+    /// keep this worker's heartbeat and take over the steps of workers whose
+    /// heartbeat lapsed (default: [`HeartbeatPolicy::default`](super::HeartbeatPolicy),
+    /// every 5 s, lapsing after 15 s); `None`: no heartbeat (this worker's
+    /// claims then return only when their leases lapse, and it takes over
+    /// nothing). See `engine/heartbeat.rs`.
+    pub fn heartbeat(mut self, policy: Option<super::HeartbeatPolicy>) -> Self {
+        self.heartbeat = policy;
+        self
+    }
+
     /// How often a shipped order's delivery is checked (default 1 h).
     pub fn delivery_check_every(mut self, every: TimeDelta) -> Self {
         self.delivery_check_every = every;
@@ -224,6 +237,7 @@ impl<S: Store + 'static> EngineBuilder<S> {
                 delivery: self.delivery,
                 serve_all_tenants: self.serve_all_tenants,
                 external_events: self.external_events,
+                heartbeat: self.heartbeat,
                 cache: Mutex::new(crate::FastMap::default()),
                 known: Mutex::new(Default::default()),
                 restored: tokio::sync::OnceCell::new(),

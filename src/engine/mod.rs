@@ -8,8 +8,9 @@
 //! [executor](crate::actions::Executor) runs its actions — and records it
 //! with **one** [`OrderStore::transitions`](crate::store::OrderStore::transitions) call that writes the state and the
 //! history row, settles the lease and schedules the next step. A worker
-//! that dies mid-step loses nothing: its lease lapses and the step is
-//! claimed again; the version check means no step is recorded twice.
+//! that dies mid-step loses nothing: its heartbeat lapses (or, for a
+//! worker that keeps none, its lease) and the step is claimed again; the
+//! lease and version checks mean no step is recorded twice.
 //!
 //! Next state (the plan's orchestrator, read from the machine): the first
 //! target of the current state that is neither a failure (`Manual Review`)
@@ -63,8 +64,9 @@
 //!   waiting for the world), a failure, 16 steps
 //!   (`EngineBuilder::max_chain`; 1 turns chaining off), or when the
 //!   lease would not outlast another step (a claim's lease is twice the longest
-//!   lane timeout, so every lane chains; a dead worker's items return after
-//!   that). `Round::more` says whether anything
+//!   lane timeout, so every lane chains; a dead worker's items do not wait
+//!   for that: they are taken over once its heartbeat lapses, see
+//!   `heartbeat.rs`). `Round::more` says whether anything
 //!   touched is due again at once, so a driver need not claim again to find out.
 //! - **Known limit: a cancellation racing a step in flight.** `cancel` runs
 //!   the rollbacks of the state the store holds. A step (or chain) already
@@ -87,6 +89,7 @@
 mod builder;
 mod error;
 pub mod external;
+mod heartbeat;
 mod known;
 mod lanes;
 mod operator;
@@ -107,6 +110,7 @@ use serde::Serialize;
 
 pub use builder::EngineBuilder;
 pub use error::{BuildError, EngineError};
+pub use heartbeat::HeartbeatPolicy;
 pub use lanes::{LaneConfig, Lanes};
 pub use operator::Command;
 pub use run_loop::{Backoff, RunPolicy};
@@ -210,6 +214,8 @@ struct Inner<S> {
     /// Whether waiting states wait for confirmations from the world
     /// ([`EngineBuilder::external_events`]).
     external_events: bool,
+    /// How the worker loops keep this worker's heartbeat ([`EngineBuilder::heartbeat`]).
+    heartbeat: Option<HeartbeatPolicy>,
     /// Orders as last written, with the claim count of their work item then.
     cache: Mutex<crate::FastMap<OrderId, (Arc<StoredOrder>, u32)>>,
     /// `tiktok_order_id`s stored, so duplicates are not enriched again.
@@ -276,6 +282,10 @@ pub struct Idle {
     /// when the queue is empty. A virtual-time driver
     /// advances its clock there.
     pub next_due: Option<DateTime<Utc>>,
+    /// Steps of workers whose heartbeat lapsed that this worker gave back
+    /// to the queue (see [`HeartbeatPolicy`]); it then claimed them like
+    /// any due step.
+    pub taken_over: u64,
 }
 
 /// A metrics snapshot for the dashboard.
@@ -740,7 +750,9 @@ impl<S: Store + 'static> Engine<S> {
         self.run_with(RunPolicy::polling(poll), shutdown).await
     }
 
-    /// Runs workers until `shutdown` completes, paced by `policy`.
+    /// Runs workers until `shutdown` completes, paced by `policy`, keeping
+    /// this worker's heartbeat and taking over the steps of dead workers
+    /// ([`EngineBuilder::heartbeat`]; retired when the loop ends).
     /// Graceful: no more claims; the round in flight stops chaining and is
     /// given `policy.stop_grace` (default: the longest lane timeout) to
     /// finish and be recorded; if it is still running then, it is dropped
@@ -765,14 +777,19 @@ impl<S: Store + 'static> Engine<S> {
                 .to_std()
                 .unwrap_or(Duration::from_secs(30))
         });
+        let taken = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let beating = self.start_beating(taken.clone()).await;
         let (mut total, ended) =
             run_loop::drive(policy, shutdown, (&stop, grace), "workers", || {
                 self.round(Some(&stop))
             })
             .await;
+        drop(beating);
         if ended == run_loop::Ended::Abandoned {
             self.release_all(stop.take_held()).await;
         }
+        self.retire().await;
+        total.taken_over = taken.load(std::sync::atomic::Ordering::Relaxed);
         let summary = self
             .inner
             .store

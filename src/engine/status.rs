@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{Engine, EngineError};
-use crate::store::{OrderWithHistory, Store, TenantScope};
+use crate::store::{Holders, OrderWithHistory, Store, TenantScope};
 
 /// Counts by state and lane, and the integrity check.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -18,6 +18,10 @@ pub struct Status {
     pub by_lane: BTreeMap<String, u64>,
     /// The integrity check.
     pub integrity: Integrity,
+    /// The tenant's steps in flight (claimed, lease not expired) and who
+    /// holds them: workers whose heartbeat is alive, or dead ones (whose
+    /// steps the next live worker takes over once their heartbeat lapsed).
+    pub in_flight: Holders,
 }
 
 /// The result of the integrity check.
@@ -49,6 +53,7 @@ impl<S: Store + 'static> Engine<S> {
                 ok: true,
                 problems: Vec::new(),
             },
+            in_flight: Holders::default(),
         };
         let mut after = None;
         loop {
@@ -87,6 +92,7 @@ impl<S: Store + 'static> Engine<S> {
                 queue.expired_leases
             ));
         }
+        status.in_flight = store.holders(TenantScope::Tenant(tenant), now).await?;
         status.integrity.ok = status.integrity.problems.is_empty();
         Ok(status)
     }

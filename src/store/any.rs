@@ -4,11 +4,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::fault::{FaultPoint, InjectFault};
 use super::{
-    ClaimRequest, Created, CreatedRange, Dashboard, DashboardStore, DecidedOrder, Inbox, InboxDone,
-    InboxEntry, InboxItem, InboxStats, Lease, MemoryStore, NewOrder, OrderCount, OrderEvent,
-    OrderId, OrderQuery, OrderReads, OrderStore, OrderWithHistory, QueueStore, QueueSummary,
-    ReviewCursor, ReviewStore, ShopAuth, ShopStore, StoreError, StoredOrder, TenantScope, TokenSet,
-    Transition, WorkId, WorkItem, WorkSpec,
+    ClaimRequest, Created, CreatedRange, Dashboard, DashboardStore, DecidedOrder, HeartbeatStore,
+    Holders, Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, Lease, MemoryStore, NewOrder,
+    OrderCount, OrderEvent, OrderId, OrderQuery, OrderReads, OrderStore, OrderWithHistory,
+    QueueStore, QueueSummary, ReviewCursor, ReviewStore, ShopAuth, ShopStore, StoreError,
+    StoredOrder, TenantScope, TokenSet, Transition, WorkId, WorkItem, WorkSpec,
 };
 
 /// A store of any backend, chosen at run time from a URL by
@@ -114,6 +114,13 @@ dispatch!(ShopStore {
     fn rotate_tokens(tenant: &str, previous_refresh_token: &str, tokens: &TokenSet, now: DateTime<Utc>) -> u64;
     fn put_auth_state(tenant: &str, state: &str, expires_at: DateTime<Utc>) -> ();
     fn take_auth_state(state: &str, now: DateTime<Utc>) -> Option<String>;
+});
+
+dispatch!(HeartbeatStore {
+    fn beat(worker: &str, lapse: TimeDelta, now: DateTime<Utc>) -> ();
+    fn retire(worker: &str, now: DateTime<Utc>) -> ();
+    fn take_over(scope: TenantScope<'_>, now: DateTime<Utc>) -> u64;
+    fn holders(scope: TenantScope<'_>, now: DateTime<Utc>) -> Holders;
 });
 
 dispatch!(ReviewStore {

@@ -1,4 +1,4 @@
-//! Durable storage: small capability traits ([`OrderStore`], [`QueueStore`],
+//! Durable storage: small capability traits ([`OrderStore`], [`QueueStore`], [`HeartbeatStore`],
 //! [`DashboardStore`], [`Inbox`], [`ShopStore`]; [`Store`] names them all), their
 //! backends, and [`open`], which picks a backend from a URL at run time.
 //!
@@ -66,7 +66,10 @@
 //! A [`Transition`] can settle its lease (complete, or reschedule for the
 //! next step) and enqueue follow-up work in the same transaction as the
 //! state change: a worker that dies mid-step loses nothing, and a step is
-//! recorded once.
+//! recorded once. A lease is long (steps chain under it); a worker that
+//! keeps a heartbeat ([`HeartbeatStore`]) and dies has its items given
+//! back well before: any live worker's [`HeartbeatStore::take_over`]
+//! clears the leases of workers whose heartbeat lapsed.
 //!
 //! # Schema
 //!
@@ -110,6 +113,7 @@ mod dashboard;
 mod decode;
 mod error;
 mod fault;
+mod heartbeat;
 mod inbox;
 pub(crate) mod logic;
 mod memory;
@@ -137,6 +141,7 @@ pub use dashboard::DashboardStore;
 pub use error::StoreError;
 #[doc(hidden)]
 pub use fault::{FaultPoint, InjectFault};
+pub use heartbeat::{HeartbeatStore, Holders};
 pub use inbox::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, OrderEvent};
 pub(crate) use logic::apply as apply_transition;
 pub use memory::MemoryStore;
@@ -214,15 +219,29 @@ pub async fn open(url: &str) -> Result<AnyStore, StoreError> {
 
 /// Everything the workflow runtime needs of a store, as one bound: the
 /// capability traits ([`OrderStore`], [`QueueStore`], [`DashboardStore`],
-/// [`Inbox`], [`ShopStore`], [`ReviewStore`]). Implemented for every type that has them all; a backend
+/// [`Inbox`], [`ShopStore`], [`ReviewStore`], [`HeartbeatStore`]). Implemented for every type that has them all; a backend
 /// implements each capability in its own file. See the [module docs](self)
 /// for the contract every backend keeps.
 pub trait Store:
-    OrderStore + OrderReads + QueueStore + DashboardStore + Inbox + ShopStore + ReviewStore
+    OrderStore
+    + OrderReads
+    + QueueStore
+    + DashboardStore
+    + Inbox
+    + ShopStore
+    + ReviewStore
+    + HeartbeatStore
 {
 }
 
 impl<S> Store for S where
-    S: OrderStore + OrderReads + QueueStore + DashboardStore + Inbox + ShopStore + ReviewStore
+    S: OrderStore
+        + OrderReads
+        + QueueStore
+        + DashboardStore
+        + Inbox
+        + ShopStore
+        + ReviewStore
+        + HeartbeatStore
 {
 }

@@ -50,6 +50,11 @@ pub fn run(args: Args) -> Result<Outcome, String> {
             };
             println!("by state: {}", join(&status.by_state));
             println!("by lane: {}", join(&status.by_lane));
+            let held = &status.in_flight;
+            println!(
+                "in flight: {} step(s), held by live workers {}, by dead workers {} ({} live worker(s))",
+                held.steps, held.held_by_live, held.held_by_dead, held.live_workers
+            );
             if status.integrity.ok {
                 println!("integrity: ok");
             } else {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use chrono::TimeDelta;
 use creatorflow::actions::{DefaultHandlers, SimConfig};
-use creatorflow::engine::Lanes;
+use creatorflow::engine::{HeartbeatPolicy, Lanes, RunPolicy};
 use creatorflow::{Clock, SystemClock};
 
 use creatorflow_cli::config::{TikTokApp, process_env};
@@ -22,18 +22,31 @@ pub struct Args {
     /// the configuration's, else sqlite://creatorflow.db).
     #[arg(long, value_name = "URL")]
     store: Option<String>,
-    /// Return once no work is due (orders waiting for a later time, such as
-    /// delivery checks, don't count).
+    /// Return once no work is due and no step is held by another worker
+    /// (orders waiting for a later time, such as delivery checks, don't
+    /// count). Steps held by a live worker are waited for; those of a dead
+    /// one (its heartbeat lapsed) are taken over and run.
     #[arg(long)]
     exit_when_idle: bool,
     /// How often an idle worker looks for work, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 250)]
     poll_ms: u64,
-    /// How long a claimed step may run (every lane's step timeout), which is
-    /// also how long a dead worker's claims stay locked before another
-    /// worker takes them over. Default: each lane's own (model.md).
+    /// How long a claimed step may run (every lane's step timeout); a
+    /// claim's lease is twice the longest. Default: each lane's own
+    /// (model.md). A dead worker's claims do not wait for it: they are taken
+    /// over once its heartbeat lapses (`--heartbeat-lapse-ms`).
     #[arg(long, value_name = "MS")]
     lease_ms: Option<u64>,
+    /// How often this worker renews its heartbeat in the store (and looks
+    /// for dead workers whose steps to take over), in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    heartbeat_ms: u64,
+    /// How long after its last heartbeat a worker counts as dead and its
+    /// claimed steps are taken over by a live worker, in milliseconds; more
+    /// than `--heartbeat-ms` (several beats, so a slow store or a short
+    /// pause does not make a live worker look dead).
+    #[arg(long, value_name = "MS", default_value_t = 15000)]
+    heartbeat_lapse_ms: u64,
     /// Latency of each call to the simulated inventory and carrier (the
     /// CLI's default action handlers), in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0)]
@@ -60,6 +73,16 @@ pub fn run(args: Args) -> Result<Outcome, String> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let app = TikTokApp::of(&setup, &process_env, None);
     let url = store_url(args.store.clone(), &setup);
+    if args.heartbeat_ms == 0 || args.heartbeat_lapse_ms <= args.heartbeat_ms {
+        return Err(format!(
+            "--heartbeat-lapse-ms ({}) must be more than --heartbeat-ms ({}), which must be more than 0",
+            args.heartbeat_lapse_ms, args.heartbeat_ms
+        ));
+    }
+    let heartbeat = HeartbeatPolicy {
+        every: Duration::from_millis(args.heartbeat_ms),
+        lapse: Duration::from_millis(args.heartbeat_lapse_ms),
+    };
     let worker = format!("worker-{}", std::process::id());
     let idle = runtime()?.block_on(async {
         let lease = args.lease_ms;
@@ -88,7 +111,8 @@ pub fn run(args: Args) -> Result<Outcome, String> {
                 .machine(setup.machine.clone())
                 .rules(setup.default_pack.clone())
                 .handlers(handlers)
-                .external_events(waits);
+                .external_events(waits)
+                .heartbeat(Some(heartbeat));
             match lease {
                 Some(ms) => {
                     b.lanes(Lanes::default().with_timeout(TimeDelta::milliseconds(ms as i64)))
@@ -97,7 +121,9 @@ pub fn run(args: Args) -> Result<Outcome, String> {
             }
         })?;
         let r = if args.exit_when_idle {
-            engine.run_until_idle().await
+            engine
+                .run_until_drained(RunPolicy::polling(Duration::from_millis(args.poll_ms)))
+                .await
         } else {
             engine
                 .run(shutdown_signal(), Duration::from_millis(args.poll_ms))
@@ -111,9 +137,10 @@ pub fn run(args: Args) -> Result<Outcome, String> {
             serde_json::to_string(&idle).map_err(|e| e.to_string())?
         ),
         Format::Text => println!(
-            "{} steps claimed, {} recorded; next due: {}",
+            "{} steps claimed, {} recorded, {} taken over from dead workers; next due: {}",
             idle.claimed,
             idle.recorded,
+            idle.taken_over,
             idle.next_due
                 .map_or_else(|| "nothing queued".to_owned(), |t| t.to_rfc3339())
         ),

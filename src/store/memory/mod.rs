@@ -4,6 +4,7 @@
 //! millisecond times and the tenant checks.
 
 mod dashboard;
+mod heartbeat;
 mod inbox;
 mod orders;
 mod queue;
@@ -45,6 +46,8 @@ struct Inner {
     /// [`Dashboard`](crate::store::Dashboard)).
     shipped: FastMap<OrderId, DateTime<Utc>>,
     queue: Queue,
+    /// Each worker's heartbeat: alive until then.
+    heartbeats: FastMap<String, DateTime<Utc>>,
 }
 
 impl MemoryStore {

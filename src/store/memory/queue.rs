@@ -97,6 +97,11 @@ impl Queue {
         self.items.get(&id)
     }
 
+    /// Every item, in no order.
+    pub fn iter(&self) -> impl Iterator<Item = (WorkId, &Item)> {
+        self.items.iter().map(|(id, item)| (*id, item))
+    }
+
     /// Inserts an item unless the order has one of this kind; returns its
     /// id and whether it is new.
     /// Inserts each item unless its order has one of its kind.

@@ -59,6 +59,7 @@
 //! another, never wait on or take each other's items.
 
 mod dashboard;
+mod heartbeat;
 mod inbox;
 mod migrate;
 mod orders;

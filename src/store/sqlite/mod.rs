@@ -38,6 +38,7 @@
 //! `?synchronous=normal` survives process crashes, not power loss.
 
 mod dashboard;
+mod heartbeat;
 mod inbox;
 mod migrate;
 mod orders;
