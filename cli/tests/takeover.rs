@@ -66,25 +66,53 @@ fn held(s: &serde_json::Value, key: &str) -> u64 {
     s["in_flight"][key].as_u64().expect("in_flight key")
 }
 
+/// A worker process, killed if the test ends (or fails) while it runs.
+struct Worker(Option<Child>);
+
+impl Worker {
+    fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("running")
+    }
+
+    /// The process, no longer killed on drop.
+    fn take(mut self) -> Child {
+        self.0.take().expect("running")
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = Command::new("kill")
+                .args(["-CONT", &c.id().to_string()])
+                .status();
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// A worker whose every simulated call takes a second (an order's chain of
 /// steps several seconds, a round of a lane's 100 orders as long): killed,
 /// it leaves steps held. Its log goes to `log`.
-fn slow_worker(url: &str, log: &std::path::Path, extra: &[&str]) -> Child {
-    bin()
-        .args([
-            "worker",
-            "--store",
-            url,
-            "--poll-ms",
-            "20",
-            "--latency-ms",
-            "1000",
-        ])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).expect("log file"))
-        .spawn()
-        .expect("spawn worker")
+fn slow_worker(url: &str, log: &std::path::Path, extra: &[&str]) -> Worker {
+    Worker(Some(
+        bin()
+            .args([
+                "worker",
+                "--store",
+                url,
+                "--poll-ms",
+                "20",
+                "--latency-ms",
+                "1000",
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(log).expect("log file"))
+            .spawn()
+            .expect("spawn worker"),
+    ))
 }
 
 /// Polls `status` until `done` holds (at most `limit`); the last status.
@@ -183,9 +211,9 @@ fn killed_worker_is_taken_over(url: &str) {
     ingest(dir.path(), url, n);
     let mut a = slow_worker(url, &dir.path().join("a.log"), &[]);
     mid_run(url, n);
-    a.kill().expect("SIGKILL");
+    a.child().kill().expect("SIGKILL");
     let killed = Instant::now();
-    a.wait().expect("wait");
+    a.child().wait().expect("wait");
     let s = status(url);
     assert!(held(&s, "steps") > 0, "the dead worker holds steps: {s}");
     assert!(shipped(&s) < n as u64, "work left: {s}");
@@ -260,8 +288,8 @@ fn status_shows_steps_held_by_a_dead_worker() {
     let beat = ["--heartbeat-ms", "200", "--heartbeat-lapse-ms", "1000"];
     let mut a = slow_worker(&url, &dir.path().join("a.log"), &beat);
     mid_run(&url, n);
-    a.kill().expect("SIGKILL");
-    a.wait().expect("wait");
+    a.child().kill().expect("SIGKILL");
+    a.child().wait().expect("wait");
     let s = wait_for(&url, Duration::from_secs(30), "never dead", |s| {
         held(s, "held_by_dead") > 0
     });
@@ -312,8 +340,8 @@ fn a_worker_stopped_past_its_lapse_records_nothing_taken_over() {
         "--format",
         "json",
     ];
-    let a = slow_worker(&url, &dir.path().join("a.log"), &beat);
-    let pid = a.id().to_string();
+    let mut a = slow_worker(&url, &dir.path().join("a.log"), &beat);
+    let pid = a.child().id().to_string();
     mid_run(&url, n);
     let signal = |name: &str| {
         let s = Command::new("kill")
@@ -331,7 +359,7 @@ fn a_worker_stopped_past_its_lapse_records_nothing_taken_over() {
     // Let it finish the round it was in (its writes are refused), then stop it.
     std::thread::sleep(Duration::from_secs(3));
     signal("TERM");
-    let out = a.wait_with_output().expect("wait");
+    let out = a.take().wait_with_output().expect("wait");
     let a: serde_json::Value = serde_json::from_str(ok(&out).trim()).expect("worker json");
     let recorded = a["recorded"].as_u64().unwrap() + b["recorded"].as_u64().unwrap();
     assert_eq!(recorded, 5 * n as u64, "a: {a}, b: {b}");
@@ -339,4 +367,41 @@ fn a_worker_stopped_past_its_lapse_records_nothing_taken_over() {
     assert_eq!(s["integrity"]["ok"], true, "{}", s["integrity"]);
     assert_eq!(shipped(&s), n as u64, "{}", s["by_state"]);
     assert_eq!(held(&s, "steps"), 0, "{s}");
+}
+
+/// A live worker is never robbed: its steps take several seconds each
+/// (much longer than its 1-s heartbeat lapse), and `worker
+/// --exit-when-idle` started meanwhile waits for them instead of taking
+/// them over, because the heartbeat is renewed while the steps run.
+#[test]
+fn a_live_worker_with_slow_steps_is_not_robbed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("cf.db").display());
+    // One lane's worth: the slow worker claims every order in its first round.
+    let n = 100;
+    ingest(dir.path(), &url, n);
+    let beat = [
+        "--heartbeat-ms",
+        "200",
+        "--heartbeat-lapse-ms",
+        "1000",
+        "--format",
+        "json",
+    ];
+    let mut a = slow_worker(&url, &dir.path().join("a.log"), &beat);
+    mid_run(&url, n);
+    let (b, took_over) = Drainer::start(&url).finish();
+    assert!(took_over.is_none(), "{b}");
+    assert_eq!(b["taken_over"], 0, "{b}");
+    assert_eq!(b["recorded"], 0, "the live worker did every step: {b}");
+    assert_eq!(shipped(&status(&url)), n as u64);
+    let pid = a.child().id().to_string();
+    let term = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let out = a.take().wait_with_output().expect("wait");
+    let a: serde_json::Value = serde_json::from_str(ok(&out).trim()).expect("worker json");
+    assert_eq!(a["recorded"], 5 * n as u64, "{a}");
 }
