@@ -83,7 +83,17 @@ impl<S: Store + 'static> Engine<S> {
             .store
             .beat(&inner.worker, policy.lapse_delta(), now)
             .await?;
-        let taken = inner.store.take_over(self.scope(), now).await?;
+        self.take_over().await
+    }
+
+    /// Gives back the steps, in the tenants this engine serves, of workers
+    /// whose heartbeat lapsed (without beating); how many.
+    async fn take_over(&self) -> Result<u64, EngineError> {
+        if self.inner.heartbeat.is_none() {
+            return Ok(0);
+        }
+        let now = self.inner.clock.now();
+        let taken = self.inner.store.take_over(self.scope(), now).await?;
         if taken > 0 {
             tracing::warn!(
                 taken_over = taken,
@@ -179,7 +189,8 @@ impl<S: Store + 'static> Engine<S> {
                 idle.recorded += round.recorded;
                 continue;
             }
-            let n = run_loop::through_outages(policy, "workers", || self.heartbeat()).await?;
+            // The beating task beats; this only looks for lapsed workers now.
+            let n = run_loop::through_outages(policy, "workers", || self.take_over()).await?;
             taken.fetch_add(n, Ordering::Relaxed);
             if n > 0 {
                 continue;
