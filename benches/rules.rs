@@ -9,6 +9,11 @@
 //!   20 CUSTOM rules as written (most compile to the native boolean evaluator),
 //!   the same logic forced through the Rhai sandbox, and the same 20 rules'
 //!   conditions as AND rules; (custom - and) / 20 is the cost of one CUSTOM rule.
+//! - `realistic_{20,100,1000}_rules/per_order`: packs shaped like real ones
+//!   (`packs/mod.rs`: a third OR, two to four conditions over tiers, products,
+//!   zones, prices and quantities, about a third of the rules matching an
+//!   order), one order per iteration; the mean number of matches per order is
+//!   printed first.
 //! - `load/1000_rules`: loading and compiling the 1,000-rule pack from YAML text.
 //!
 //! The per-order benches feed an endless stream: a fixed set of orders replayed
@@ -29,6 +34,8 @@ use creatorflow::rules::{Decision, PackLoader, RuleEngine, RulePack};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+mod packs;
 
 const TIERS: &[&str] = &["vip", "regular", "regular", "regular", "new"];
 const ZONES: &[&str] = &[
@@ -337,9 +344,20 @@ fn load(name: &str, yaml: &str) -> RulePack {
 
 /// One order per iteration, on an engine that keeps its state across iterations.
 fn per_order(c: &mut Criterion, group: &str, pack: RulePack, orders: Vec<Order>) {
+    let pack = Arc::new(pack);
+    let mut probe = RuleEngine::new(Arc::clone(&pack));
+    let matches: usize = orders
+        .iter()
+        .map(|o| probe.evaluate(o, None).matched.len())
+        .sum();
+    eprintln!(
+        "{group}: {} rules, {:.1} matches per order",
+        pack.rules().len(),
+        matches as f64 / orders.len() as f64
+    );
     let mut g = c.benchmark_group(group);
     g.throughput(Throughput::Elements(1));
-    let mut engine = RuleEngine::new(Arc::new(pack));
+    let mut engine = RuleEngine::new(pack);
     let mut stream = Stream::new(orders);
     let mut decision = Decision::default();
     g.bench_function("per_order", |b| {
@@ -377,6 +395,18 @@ fn bench_synthetic(c: &mut Criterion) {
     per_order(c, "synthetic_1000_rules", pack, varied_orders(4_096, 13));
 }
 
+fn bench_realistic(c: &mut Criterion) {
+    for (rules, seed) in [(20, 21), (100, 23), (1_000, 29)] {
+        let pack = load("realistic.yaml", &packs::realistic_pack_yaml(rules, seed));
+        per_order(
+            c,
+            &format!("realistic_{rules}_rules"),
+            pack,
+            varied_orders(4_096, 13),
+        );
+    }
+}
+
 fn bench_custom(c: &mut Criterion) {
     let custom = load("custom.yaml", &custom_pack_yaml(Logic::Custom));
     let rhai = load("custom_rhai.yaml", &custom_pack_yaml(Logic::CustomRhai));
@@ -407,6 +437,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_shipped, bench_synthetic, bench_custom, bench_load
+    targets = bench_shipped, bench_synthetic, bench_realistic, bench_custom, bench_load
 }
 criterion_main!(benches);

@@ -1190,13 +1190,18 @@ fn validity_strategy() -> impl Strategy<Value = (Option<i64>, Option<i64>)> {
 }
 
 fn rule_strategy() -> impl Strategy<Value = RRule> {
+    rule_with(cond_strategy().boxed())
+}
+
+/// A rule whose conditions come from `cond`.
+fn rule_with(cond: BoxedStrategy<RCond>) -> impl Strategy<Value = RRule> {
     (
         "[ab0_-]{1,3}",
         prop_oneof![Just(0i64), Just(50), Just(50), Just(100), 0i64..=100],
         prop::bool::weighted(0.85),
         prop::option::weighted(0.3, 1u32..=3),
         validity_strategy(),
-        prop::collection::vec((cond_strategy(), any::<bool>()), 1..=4),
+        prop::collection::vec((cond, any::<bool>()), 1..=4),
         prop::collection::vec(action_strategy(), 1..=3),
         prop_oneof![4 => Just(0u8), 3 => Just(1u8), 3 => Just(2u8)],
         ex_strategy(),
@@ -1235,6 +1240,109 @@ fn rule_strategy() -> impl Strategy<Value = RRule> {
 fn pack_strategy() -> impl Strategy<Value = Vec<RRule>> {
     prop::collection::vec(rule_strategy(), 1..=12).prop_map(|mut rules| {
         // `x` is not in the random prefix's alphabet, so ids stay unique.
+        for (i, r) in rules.iter_mut().enumerate() {
+            r.id = format!("{}x{i}", r.id);
+        }
+        rules
+    })
+}
+
+/// Fields the rule index covers (string equality / `in`, numeric comparisons).
+const INDEXED_FIELDS: &[&str] = &[
+    "product_id",
+    "shipping_zone",
+    "customer_handle",
+    "customer_tier",
+    "user.creator_tier",
+    "price",
+    "order_value",
+    "quantity",
+    "orders_per_hour_current",
+    "velocity_multiplier",
+    "hours_until_deadline",
+    "minutes_since_created",
+    "product_orders",
+    "customer_orders",
+    "product_units",
+];
+
+/// Many values for a string field: those orders hold and many they never do
+/// (enum fields keep their valid spellings: others do not load).
+fn many_strings_for(field: &str) -> Vec<Value> {
+    let mut v = strings_for(field);
+    let prefix = match field {
+        "product_id" => "p",
+        "shipping_zone" => "Z-",
+        "customer_handle" => "@u",
+        "user.creator_tier" => "tier",
+        _ => return v,
+    };
+    v.extend((4..40).map(|i| json!(format!("{prefix}{i}"))));
+    v
+}
+
+/// A condition of the kinds the index covers, over many values (and, one in
+/// eight, their negations, which it does not).
+fn indexed_cond_strategy() -> BoxedStrategy<RCond> {
+    (
+        select(INDEXED_FIELDS),
+        select(&["30m", "1h", "90m", "24h"][..]),
+        0u8..16,
+    )
+        .prop_flat_map(|(field, win, pick)| {
+            let numeric = !matches!(
+                field,
+                "product_id"
+                    | "shipping_zone"
+                    | "customer_handle"
+                    | "customer_tier"
+                    | "user.creator_tier"
+            );
+            let (op, value): (&'static str, BoxedStrategy<Value>) = if numeric {
+                let op = [
+                    "equals",
+                    "greater_than",
+                    "greater_than_or_equal",
+                    "less_than",
+                    "less_than_or_equal",
+                    "not_equals",
+                ][usize::from(pick) % 6];
+                (op, number_for(field))
+            } else {
+                let values = many_strings_for(field);
+                match pick {
+                    0 => ("not_equals", select(values).boxed()),
+                    1 => (
+                        "not_in",
+                        prop::collection::vec(select(values), 0..4)
+                            .prop_map(Value::Array)
+                            .boxed(),
+                    ),
+                    2..=7 => ("equals", select(values).boxed()),
+                    _ => (
+                        "in",
+                        prop::collection::vec(select(values), 0..8)
+                            .prop_map(Value::Array)
+                            .boxed(),
+                    ),
+                }
+            };
+            value.prop_map(move |value| RCond {
+                name: None,
+                field: field.to_owned(),
+                op: op.to_owned(),
+                value: Some(value),
+                window: WINDOW_FIELDS.contains(&field).then(|| win.to_owned()),
+            })
+        })
+        .boxed()
+}
+
+/// A large pack where the index matters: mostly indexable conditions over
+/// many values, some of any kind.
+fn large_pack_strategy() -> impl Strategy<Value = Vec<RRule>> {
+    let cond = prop_oneof![6 => indexed_cond_strategy(), 1 => cond_strategy().boxed()].boxed();
+    prop::collection::vec(rule_with(cond), 40..=160).prop_map(|mut rules| {
         for (i, r) in rules.iter_mut().enumerate() {
             r.id = format!("{}x{i}", r.id);
         }
@@ -1458,41 +1566,77 @@ proptest! {
         specs in prop::collection::vec(order_spec_strategy(), 1..=30),
         lag_min in prop::option::weighted(0.4, prop_oneof![0i64..=90, 60i64..=1500]),
     ) {
-        let yaml = render_pack(&rules);
-        let pack = match PackLoader::new().load_str("gen.yaml", &yaml) {
-            Ok(p) => p,
-            Err(e) => panic!("a generated pack must load:\n{e}\n---\n{yaml}"),
-        };
-        // The loader kept what was written.
-        prop_assert_eq!(pack.rules().len(), rules.len());
-        for r in &rules {
-            let loaded = pack.rule(&r.id).expect("every rule loads");
-            prop_assert_eq!(loaded.conditions.len(), r.conds.len());
-            for (lc, gc) in loaded.conditions.iter().zip(&r.conds) {
-                prop_assert_eq!(lc.field.name(), gc.field.as_str());
-                prop_assert_eq!(lc.operator.as_str(), gc.op.as_str());
-                let want = gc.value.clone().unwrap_or(Value::Null);
-                prop_assert!(jeq(&lc.value, &want), "value {} loaded as {}", want, lc.value);
-            }
-        }
+        agree(&rules, &specs, lag_min)?;
+    }
+}
 
-        let mut engine = RuleEngine::new(Arc::new(pack));
-        let mut reference = Reference::new(rules.clone());
-        let mut decision = Decision::default();
-        let orders = build_orders(&specs, lag_min);
-        for (i, (text, order, now)) in orders.iter().enumerate() {
-            engine.evaluate_into(order, *now, &mut decision);
-            let got = outcome_of(&decision.report(engine.pack(), &order.tiktok_order_id));
-            let want = reference.evaluate(order, *now);
-            stats::record(&want);
-            prop_assert_eq!(
-                &got, &want,
-                "order #{} {} (now {:?}) disagrees\n--- pack ---\n{}--- orders ---\n{}",
-                i, text, now, yaml,
-                orders[..=i].iter().map(|(t, _, n)| format!("{t}  now={n:?}\n")).collect::<String>()
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: cases().div_ceil(8),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Large packs over many values, where the rule index skips most rules.
+    #[test]
+    fn engine_agrees_with_reference_on_large_packs(
+        rules in large_pack_strategy(),
+        specs in prop::collection::vec(order_spec_strategy(), 1..=30),
+        lag_min in prop::option::weighted(0.4, prop_oneof![0i64..=90, 60i64..=1500]),
+    ) {
+        agree(&rules, &specs, lag_min)?;
+    }
+}
+
+/// Loads `rules` and checks the engine against the reference on the orders of `specs`.
+fn agree(rules: &[RRule], specs: &[OrderSpec], lag_min: Option<i64>) -> Result<(), TestCaseError> {
+    let yaml = render_pack(rules);
+    let pack = match PackLoader::new().load_str("gen.yaml", &yaml) {
+        Ok(p) => p,
+        Err(e) => panic!("a generated pack must load:\n{e}\n---\n{yaml}"),
+    };
+    // The loader kept what was written.
+    prop_assert_eq!(pack.rules().len(), rules.len());
+    for r in rules {
+        let loaded = pack.rule(&r.id).expect("every rule loads");
+        prop_assert_eq!(loaded.conditions.len(), r.conds.len());
+        for (lc, gc) in loaded.conditions.iter().zip(&r.conds) {
+            prop_assert_eq!(lc.field.name(), gc.field.as_str());
+            prop_assert_eq!(lc.operator.as_str(), gc.op.as_str());
+            let want = gc.value.clone().unwrap_or(Value::Null);
+            prop_assert!(
+                jeq(&lc.value, &want),
+                "value {} loaded as {}",
+                want,
+                lc.value
             );
         }
     }
+
+    let mut engine = RuleEngine::new(Arc::new(pack));
+    let mut reference = Reference::new(rules.to_vec());
+    let mut decision = Decision::default();
+    let orders = build_orders(specs, lag_min);
+    for (i, (text, order, now)) in orders.iter().enumerate() {
+        engine.evaluate_into(order, *now, &mut decision);
+        let got = outcome_of(&decision.report(engine.pack(), &order.tiktok_order_id));
+        let want = reference.evaluate(order, *now);
+        stats::record(&want);
+        prop_assert_eq!(
+            &got,
+            &want,
+            "order #{} {} (now {:?}) disagrees\n--- pack ---\n{}--- orders ---\n{}",
+            i,
+            text,
+            now,
+            yaml,
+            orders[..=i]
+                .iter()
+                .map(|(t, _, n)| format!("{t}  now={n:?}\n"))
+                .collect::<String>()
+        );
+    }
+    Ok(())
 }
 
 /// Coverage counters, printed when `RULES_PROPS_STATS` is set

@@ -117,6 +117,48 @@ pub(crate) enum FloatGet {
     ContentSpikeConfidence,
 }
 
+impl IntGet {
+    /// The fact's value for the order of `cx`.
+    #[inline(always)]
+    pub(crate) fn value(self, cx: &Ctx<'_>) -> i64 {
+        let o = cx.order;
+        match self {
+            IntGet::Quantity => i64::from(o.quantity),
+            IntGet::ProcessingTimeMs => o.processing_time_ms as i64,
+            IntGet::AutomationScore => i64::from(o.automation_score),
+            IntGet::FlowProgress => i64::from(o.flow_progress),
+            IntGet::Window(s) => cx.windows[s],
+        }
+    }
+}
+
+impl DecGet {
+    /// The fact's value for `o`.
+    #[inline(always)]
+    pub(crate) fn value(self, o: &Order) -> Decimal {
+        match self {
+            DecGet::Price => o.price,
+            DecGet::OrdersPerHour => o.orders_per_hour_current,
+            DecGet::Velocity => o.velocity_multiplier,
+        }
+    }
+}
+
+impl FloatGet {
+    /// The fact's value for the order of `cx` at its time; `None` when missing.
+    #[inline(always)]
+    pub(crate) fn value(self, cx: &Ctx<'_>) -> Option<f64> {
+        let o = cx.order;
+        match self {
+            FloatGet::MinutesSinceCreated => Some((cx.now_ms - cx.created_ms) as f64 / 60_000.0),
+            FloatGet::HoursUntilDeadline => o
+                .deadline
+                .map(|d| (d.timestamp_millis() - cx.now_ms) as f64 / 3_600_000.0),
+            FloatGet::ContentSpikeConfidence => super::facts::content_spike_confidence(o),
+        }
+    }
+}
+
 /// A decimal operand, pre-scaled so that comparing with a decimal of scale
 /// `s <= 8` whose scale is at least the operand's is one integer comparison.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,6 +179,11 @@ impl DecRhs {
             }
         }
         DecRhs { d, by_scale }
+    }
+
+    /// The operand.
+    pub(crate) fn decimal(&self) -> Decimal {
+        self.d
     }
 
     #[inline(always)]
@@ -255,40 +302,12 @@ impl Test {
     pub(crate) fn eval(&self, cx: &Ctx<'_>) -> bool {
         let o = cx.order;
         match self {
-            Test::Int(get, cmp, rhs) => {
-                let v = match *get {
-                    IntGet::Quantity => i64::from(o.quantity),
-                    IntGet::ProcessingTimeMs => o.processing_time_ms as i64,
-                    IntGet::AutomationScore => i64::from(o.automation_score),
-                    IntGet::FlowProgress => i64::from(o.flow_progress),
-                    IntGet::Window(s) => cx.windows[s],
-                };
-                cmp.holds(v.cmp(rhs))
-            }
-            Test::Dec(get, cmp, rhs) => {
-                let v = match get {
-                    DecGet::Price => o.price,
-                    DecGet::OrdersPerHour => o.orders_per_hour_current,
-                    DecGet::Velocity => o.velocity_multiplier,
-                };
-                cmp.holds(rhs.cmp_with(v))
-            }
-            Test::Float(get, cmp, rhs) => {
-                let v = match get {
-                    FloatGet::MinutesSinceCreated => (cx.now_ms - cx.created_ms) as f64 / 60_000.0,
-                    FloatGet::HoursUntilDeadline => match o.deadline {
-                        Some(d) => (d.timestamp_millis() - cx.now_ms) as f64 / 3_600_000.0,
-                        None => return false,
-                    },
-                    FloatGet::ContentSpikeConfidence => {
-                        match super::facts::content_spike_confidence(o) {
-                            Some(c) => c,
-                            None => return false,
-                        }
-                    }
-                };
-                v.partial_cmp(rhs).is_some_and(|ord| cmp.holds(ord))
-            }
+            Test::Int(get, cmp, rhs) => cmp.holds(get.value(cx).cmp(rhs)),
+            Test::Dec(get, cmp, rhs) => cmp.holds(rhs.cmp_with(get.value(o))),
+            Test::Float(get, cmp, rhs) => match get.value(cx) {
+                Some(v) => v.partial_cmp(rhs).is_some_and(|ord| cmp.holds(ord)),
+                None => false,
+            },
             Test::StrEq(field, negate, rhs) => match str_fact(o, *field) {
                 Some(s) => (s == &**rhs) != *negate,
                 None => false,
@@ -314,7 +333,7 @@ impl Test {
 
 /// A string fact, or `None` when missing.
 #[inline(always)]
-fn str_fact(o: &Order, field: Field) -> Option<&str> {
+pub(crate) fn str_fact(o: &Order, field: Field) -> Option<&str> {
     match read(o, field, 0) {
         Fact::Str(s) => Some(s),
         _ => None,

@@ -11,6 +11,7 @@ use super::compiled::Ctx;
 use super::def::{Applicability, ConditionLogic, Rule, WindowKind};
 use super::explain::{ConditionExplanation, Explanation, Verdict};
 use super::facts::Fact;
+use super::index::{self, Candidates};
 use super::ops::operand_json;
 use super::pack::RulePack;
 use super::stats::{RuleStats, StatsAcc};
@@ -144,6 +145,8 @@ struct State {
     results: Vec<bool>,
     /// Per order: 0 = not evaluated yet, 1 = false, 2 = true, for each of the pack's distinct tests.
     memo: Vec<u8>,
+    /// Per order: the rules to visit (`index.rs`).
+    candidates: Candidates,
     scope: Scope<'static>,
     evaluations: u64,
 }
@@ -212,6 +215,7 @@ impl RuleEngine {
             stats: vec![StatsAcc::default(); n],
             results: Vec::with_capacity(16),
             memo: Vec::new(),
+            candidates: Candidates::default(),
             scope: Scope::new(),
             evaluations: 0,
         };
@@ -280,7 +284,7 @@ impl RuleEngine {
         let windows = std::mem::take(&mut self.st.window_values);
         let cx = Ctx::new(order, t.timestamp_millis(), &windows);
         self.st
-            .eval_rule(&self.pack, idx, &cx, t, &mut d, &mut rec, false);
+            .eval_rule(&self.pack, idx, &cx, t, &mut d, &mut rec, false, false);
         self.st.window_values = windows;
         Some(rec.out.swap_remove(idx))
     }
@@ -431,14 +435,42 @@ impl State {
         let cx = Ctx::new(order, t.timestamp_millis(), &windows);
         self.memo.clear();
         self.memo.resize(pack.tests.len(), 0);
-        // One rule per order, round robin, is timed for `average_execution_time_ms`.
+        // One rule per order, round robin, is timed for `average_execution_time_ms`
+        // (and visited, candidate or not, so that the time is its evaluation's).
         let timed_rule = (self.evaluations % pack.rules().len().max(1) as u64) as usize;
-        for idx in 0..pack.rules().len() {
-            let started = (idx == timed_rule).then(Instant::now);
-            self.eval_rule(pack, idx, &cx, t, out, obs, true);
-            if let Some(s) = started {
-                self.stats[idx].sample(s.elapsed());
+        if O::DETAILED {
+            // Explanations cover every rule.
+            for idx in 0..pack.rules().len() {
+                let started = (idx == timed_rule).then(Instant::now);
+                self.eval_rule(pack, idx, &cx, t, out, obs, true, false);
+                if let Some(s) = started {
+                    self.stats[idx].sample(s.elapsed());
+                }
             }
+        } else {
+            // Only the rules the order may match, in evaluation order (`index.rs`).
+            let mut found = std::mem::take(&mut self.candidates);
+            pack.index.candidates(&cx, &mut found);
+            let mut timed = false;
+            index::for_each(&found.bits, |idx| {
+                if idx == timed_rule {
+                    timed = true;
+                    let started = Instant::now();
+                    self.eval_rule(pack, idx, &cx, t, out, obs, true, false);
+                    self.stats[idx].sample(started.elapsed());
+                } else {
+                    let known = pack.index.exact(idx);
+                    self.eval_rule(pack, idx, &cx, t, out, obs, true, known);
+                }
+            });
+            if !timed && timed_rule < pack.rules().len() {
+                // Not a candidate, so it cannot match: timed all the same.
+                let started = Instant::now();
+                let mut nothing = Decision::default();
+                self.eval_rule(pack, timed_rule, &cx, t, &mut nothing, obs, false, false);
+                self.stats[timed_rule].sample(started.elapsed());
+            }
+            self.candidates = found;
         }
         self.window_values = windows;
     }
@@ -453,6 +485,7 @@ impl State {
         out: &mut Decision,
         obs: &mut O,
         record: bool,
+        known: bool,
     ) {
         let hot = &pack.hot[idx];
         let rule = &pack.rules()[idx];
@@ -475,6 +508,8 @@ impl State {
             return;
         }
         let matched = match hot.logic {
+            // The index counted its conditions holding (`index.rs`).
+            ConditionLogic::And | ConditionLogic::Or if known && !O::DETAILED => true,
             ConditionLogic::And if !O::DETAILED => tests
                 .iter()
                 .all(|i| memo_eval(&mut self.memo, pack, *i, cx)),

@@ -33,6 +33,7 @@ mod def;
 mod eval;
 mod explain;
 mod guard;
+mod index;
 mod load;
 mod ops;
 mod pack;

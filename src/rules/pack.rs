@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use super::compiled::{HotRule, Test};
 use super::custom::BoolExpr;
 use super::def::{ConditionLogic, Rule, WindowSlot};
+use super::index::RuleIndex;
 use super::load::{PackError, PackLoader, assign_window_slots};
 use crate::diag::Diagnostic;
 use crate::script::Sandbox;
@@ -35,6 +36,8 @@ pub struct RulePack {
     /// Each rule's custom logic compiled natively, when it is in the native
     /// subset (else the rule's script runs), in evaluation order.
     pub(crate) native: Vec<Option<BoolExpr>>,
+    /// Which rules an order may match (`index.rs`).
+    pub(crate) index: RuleIndex,
     /// The content hash (see [`RulePack::version`]).
     version: String,
 }
@@ -84,7 +87,9 @@ impl RulePack {
             }));
         }
         let max_window_ms = windows.iter().map(|w| w.window_ms).max().unwrap_or(0);
+        let index = RuleIndex::build(&hot, &refs, &tests, &native);
         RulePack {
+            index,
             rules,
             tests,
             refs,
