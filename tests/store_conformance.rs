@@ -133,6 +133,10 @@ macro_rules! all_backends {
                 a_fresh_store_is_ready,
                 fast_reads_equal_full_scans,
                 orders_by_created_pages_in_creation_order,
+                leases_have_one_holder_and_fence_handovers,
+                lease_acquires_race_to_one_winner,
+                shared_values_count_revisions,
+                crossing_inbox_appends_never_fail,
             ]);
         )*
     };

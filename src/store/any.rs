@@ -4,11 +4,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::fault::{FaultPoint, InjectFault};
 use super::{
-    ClaimRequest, Created, CreatedRange, Dashboard, DashboardStore, DecidedOrder, Inbox, InboxDone,
-    InboxEntry, InboxItem, InboxStats, Lease, MemoryStore, NewOrder, OrderCount, OrderEvent,
-    OrderId, OrderQuery, OrderReads, OrderStore, OrderWithHistory, QueueStore, QueueSummary,
-    ReviewCursor, ReviewStore, ShopAuth, ShopStore, StoreError, StoredOrder, TenantScope, TokenSet,
-    Transition, WorkId, WorkItem, WorkSpec,
+    ClaimRequest, Cluster, Created, CreatedRange, Dashboard, DashboardStore, DecidedOrder, Inbox,
+    InboxDone, InboxEntry, InboxItem, InboxStats, Lease, MemoryStore, NewOrder, OrderCount,
+    OrderEvent, OrderId, OrderQuery, OrderReads, OrderStore, OrderWithHistory, QueueStore,
+    QueueSummary, ReviewCursor, ReviewStore, Shared, ShopAuth, ShopStore, StoreError, StoredOrder,
+    TenantScope, TokenSet, Transition, WorkId, WorkItem, WorkSpec,
 };
 
 /// A store of any backend, chosen at run time from a URL by
@@ -114,6 +114,14 @@ dispatch!(ShopStore {
     fn rotate_tokens(tenant: &str, previous_refresh_token: &str, tokens: &TokenSet, now: DateTime<Utc>) -> u64;
     fn put_auth_state(tenant: &str, state: &str, expires_at: DateTime<Utc>) -> ();
     fn take_auth_state(state: &str, now: DateTime<Utc>) -> Option<String>;
+});
+
+dispatch!(Cluster {
+    fn lease_acquire(name: &str, holder: &str, ttl: TimeDelta, now: DateTime<Utc>) -> Option<i64>;
+    fn lease_release(name: &str, holder: &str, fence: i64, now: DateTime<Utc>) -> bool;
+    fn lease_holder(name: &str, now: DateTime<Utc>) -> Option<(String, i64)>;
+    fn shared(name: &str) -> Option<Shared>;
+    fn set_shared(name: &str, value: &str, now: DateTime<Utc>) -> i64;
 });
 
 dispatch!(ReviewStore {

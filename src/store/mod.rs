@@ -105,6 +105,7 @@
 //! the migrations; the store switches to the application role).
 
 mod any;
+pub(crate) mod cluster;
 mod dashboard;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod decode;
@@ -133,6 +134,7 @@ mod url;
 /// Re-exported from [`crate::model`], where it lives (the core's layer).
 pub use crate::model::JsonText;
 pub use any::AnyStore;
+pub use cluster::{Cluster, Shared};
 pub use dashboard::DashboardStore;
 pub use error::StoreError;
 #[doc(hidden)]
@@ -214,15 +216,22 @@ pub async fn open(url: &str) -> Result<AnyStore, StoreError> {
 
 /// Everything the workflow runtime needs of a store, as one bound: the
 /// capability traits ([`OrderStore`], [`QueueStore`], [`DashboardStore`],
-/// [`Inbox`], [`ShopStore`], [`ReviewStore`]). Implemented for every type that has them all; a backend
+/// [`Inbox`], [`ShopStore`], [`ReviewStore`], [`Cluster`]). Implemented for every type that has them all; a backend
 /// implements each capability in its own file. See the [module docs](self)
 /// for the contract every backend keeps.
 pub trait Store:
-    OrderStore + OrderReads + QueueStore + DashboardStore + Inbox + ShopStore + ReviewStore
+    OrderStore + OrderReads + QueueStore + DashboardStore + Inbox + ShopStore + ReviewStore + Cluster
 {
 }
 
 impl<S> Store for S where
-    S: OrderStore + OrderReads + QueueStore + DashboardStore + Inbox + ShopStore + ReviewStore
+    S: OrderStore
+        + OrderReads
+        + QueueStore
+        + DashboardStore
+        + Inbox
+        + ShopStore
+        + ReviewStore
+        + Cluster
 {
 }

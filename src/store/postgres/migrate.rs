@@ -25,6 +25,7 @@ const MIGRATIONS: Migrations = Migrations {
         include_str!("migrations/0009_review_queue.sql"),
         include_str!("migrations/0010_orders_created.sql"),
         include_str!("migrations/0011_shipped_at.sql"),
+        include_str!("migrations/0012_cluster.sql"),
     ],
 };
 

@@ -58,6 +58,7 @@
 //! `FOR UPDATE SKIP LOCKED`: concurrent claimants, in this process or
 //! another, never wait on or take each other's items.
 
+mod cluster;
 mod dashboard;
 mod inbox;
 mod migrate;
@@ -66,6 +67,7 @@ mod queue;
 mod reads;
 #[cfg(test)]
 mod reconnect_tests;
+mod retry;
 mod review;
 mod rows;
 mod shops;

@@ -23,6 +23,7 @@ pub(super) const MAIN: Migrations = Migrations {
         include_str!("migrations/0010_review_queue.sql"),
         include_str!("migrations/0011_orders_created.sql"),
         include_str!("migrations/0012_shipped_at.sql"),
+        include_str!("migrations/0013_cluster.sql"),
     ],
 };
 
