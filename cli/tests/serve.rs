@@ -456,6 +456,7 @@ async fn short_load_run_processes_every_acknowledged_notification_exactly_once()
         duplicate_every: 10,
         store: "memory:".into(),
         drain_timeout: Duration::from_secs(30),
+        replicas: 1,
     })
     .await
     .expect("load run");

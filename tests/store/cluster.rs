@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::TimeDelta;
-use creatorflow::store::{Cluster, StoreError};
+use creatorflow::store::StoreError;
 
 use super::at;
 use super::suite::Backend;
@@ -102,7 +102,7 @@ pub async fn shared_values_count_revisions<S: Backend>(s: Arc<S>) {
 /// two replicas, batched in opposite orders), many at once: none fails
 /// (no deadlock reaches the caller) and each key is stored once.
 pub async fn crossing_inbox_appends_never_fail<S: Backend>(s: Arc<S>) {
-    use creatorflow::store::{Inbox, InboxEntry};
+    use creatorflow::store::InboxEntry;
     let entry = |k: usize| InboxEntry {
         dedup_key: format!("cross-{k}"),
         topic: 1,
