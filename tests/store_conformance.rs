@@ -136,6 +136,10 @@ macro_rules! all_backends {
                 heartbeat_lapse_hands_work_over,
                 live_or_silent_workers_keep_their_work,
                 a_retired_worker_is_taken_over_at_once,
+                leases_have_one_holder_and_fence_handovers,
+                lease_acquires_race_to_one_winner,
+                shared_values_count_revisions,
+                crossing_inbox_appends_never_fail,
             ]);
         )*
     };

@@ -5,8 +5,12 @@
 //!
 //! ```sh
 //! cargo run --release -p creatorflow-cli --example webhook_load -- \
-//!     [--rate 1000] [--seconds 30] [--concurrency 64] [--store memory:]
+//!     [--rate 1000] [--seconds 30] [--concurrency 64] [--store memory:] \
+//!     [--replicas 1]
 //! ```
+//!
+//! `--replicas N` (a `postgres://` store) runs N `serve` replicas on the one
+//! database, requests round robin, duplicates crossing replicas.
 //!
 //! Targets: the requested rate achieved (within 2%), p99 acknowledgement
 //! under 50 ms, no failed request, exactly-once processing.
@@ -35,6 +39,7 @@ fn main() -> std::process::ExitCode {
             duplicate_every: arg(&args, "--duplicate-every", 10u64)?,
             store: arg(&args, "--store", "memory:".to_owned())?,
             drain_timeout: Duration::from_secs(arg(&args, "--drain-seconds", 120u64)?),
+            replicas: arg(&args, "--replicas", 1usize)?.max(1),
         })
     })();
     let config = match config {

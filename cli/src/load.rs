@@ -3,7 +3,9 @@
 //! rate with a concurrency-limited client (a share of them re-sent
 //! duplicates), measures acknowledgement latency, then waits for the inbox
 //! to drain and checks that every acknowledged notification was processed
-//! exactly once.
+//! exactly once. With several replicas (on PostgreSQL), as many servers
+//! run on the one database and the requests alternate between them, each
+//! duplicate crossing to another replica than its original.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,6 +42,12 @@ pub struct LoadConfig {
     pub store: String,
     /// How long to wait for the inbox to drain afterwards.
     pub drain_timeout: Duration,
+    /// How many `serve` replicas on the one store (each with its own
+    /// connections, as separate processes would have): requests go round
+    /// robin by notification, and each duplicate goes to another replica
+    /// than its original (duplicates cross). More than one needs a
+    /// `postgres://` store.
+    pub replicas: usize,
 }
 
 /// Latency percentiles in milliseconds.
@@ -153,13 +161,33 @@ pub async fn run(config: &LoadConfig) -> Result<LoadReport, String> {
     let store = creatorflow::store::open(&config.store)
         .await
         .map_err(|e| e.to_string())?;
-    let mut serve = ServeConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), APP_KEY, APP_SECRET);
-    serve.shops = vec![(SHOP.to_owned(), TENANT.to_owned())];
-    serve.default_tenant = TENANT.to_owned();
-    serve.poll_every = None;
-    serve.idle_poll = Duration::from_millis(20);
-    let server = start(serve, store.clone(), api).await?;
-    let url = format!("http://{}/webhooks/tiktok-shop", server.addr);
+    let replicas = config.replicas.max(1);
+    if replicas > 1 && store.backend() != "postgres" {
+        return Err("several replicas need a postgres:// store".to_owned());
+    }
+    let mut servers = Vec::with_capacity(replicas);
+    for r in 0..replicas {
+        let mut serve =
+            ServeConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), APP_KEY, APP_SECRET);
+        serve.shops = vec![(SHOP.to_owned(), TENANT.to_owned())];
+        serve.default_tenant = TENANT.to_owned();
+        serve.poll_every = None;
+        serve.idle_poll = Duration::from_millis(20);
+        serve.replica = format!("load-{r}");
+        // Each replica its own pools, as a process of its own would have.
+        let own = if r == 0 {
+            store.clone()
+        } else {
+            creatorflow::store::open(&config.store)
+                .await
+                .map_err(|e| e.to_string())?
+        };
+        servers.push(start(serve, own, api.clone()).await?);
+    }
+    let urls: Vec<String> = servers
+        .iter()
+        .map(|s| format!("http://{}/webhooks/tiktok-shop", s.addr))
+        .collect();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(config.concurrency)
         .timeout(Duration::from_secs(10))
@@ -179,16 +207,17 @@ pub async fn run(config: &LoadConfig) -> Result<LoadReport, String> {
             .acquire_owned()
             .await
             .map_err(|e| e.to_string())?;
-        let n = if dup_every > 0 && (i + 1) % dup_every == 0 && next_new > 0 {
+        let (n, replica) = if dup_every > 0 && (i + 1) % dup_every == 0 && next_new > 0 {
             duplicates_sent += 1;
-            next_new / 2
+            let n = next_new / 2;
+            (n, (n as usize + 1) % replicas)
         } else {
             next_new += 1;
-            next_new - 1
+            (next_new - 1, (next_new - 1) as usize % replicas)
         };
         let body = webhook(n);
         let signature = sign_webhook(APP_KEY, APP_SECRET, &body);
-        let (client, url) = (client.clone(), url.clone());
+        let (client, url) = (client.clone(), urls[replica].clone());
         tasks.spawn(async move {
             let t = Instant::now();
             let r = client
@@ -232,8 +261,12 @@ pub async fn run(config: &LoadConfig) -> Result<LoadReport, String> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let drain_seconds = drain_start.elapsed().as_secs_f64();
-    let processor = server.processor().stats();
-    let commands_applied: u64 = processor.outcomes.values().sum();
+    let (mut processed, mut commands_applied) = (0u64, 0u64);
+    for server in &servers {
+        let p = server.processor().stats();
+        processed += p.processed;
+        commands_applied += p.outcomes.values().sum::<u64>();
+    }
     let mut orders = 0u64;
     let mut after = None;
     loop {
@@ -245,16 +278,18 @@ pub async fn run(config: &LoadConfig) -> Result<LoadReport, String> {
         after = Some(last.id);
         orders += page.len() as u64;
     }
-    let counts = server.webhook_stats().counts();
-    server.stop().await;
-    let distinct_acked = counts.accepted;
+    let mut distinct_acked = 0;
+    for server in servers {
+        distinct_acked += server.webhook_stats().counts().accepted;
+        server.stop().await;
+    }
     let exactly_once = failed == 0
         && distinct_acked == distinct
         && stats.received == distinct_acked
         && stats.processed == distinct_acked
         && stats.pending == 0
         && stats.reclaimed == 0
-        && processor.processed == distinct_acked
+        && processed == distinct_acked
         && commands_applied == distinct_acked
         && orders == distinct_acked;
     Ok(LoadReport {

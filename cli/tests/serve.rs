@@ -206,14 +206,20 @@ async fn awaiting_shipment_is_fetched_from_the_api_and_processed_to_shipped() {
     assert_eq!(get_admin(&base, "/api/metrics?tenant=nobody").await.0, 404);
     let (status, prom) = get_admin(&base, "/metrics").await;
     assert_eq!(status, 200);
+    // Per-process counters carry the replica (default HOST-PID).
+    let replica = creatorflow::service::default_replica_name();
     assert!(
-        prom.contains("creatorflow_webhooks_total{result=\"accepted\"} 2"),
+        prom.contains(&format!(
+            "creatorflow_webhooks_total{{result=\"accepted\",replica=\"{replica}\"}} 2"
+        )),
         "{prom}"
     );
     assert!(prom.contains(&format!(
         "creatorflow_orders{{tenant=\"{TENANT}\",state=\"delivered\"}} 1"
     )));
-    assert!(prom.contains("creatorflow_webhook_ack_seconds_count 2"));
+    assert!(prom.contains(&format!(
+        "creatorflow_webhook_ack_seconds_count{{replica=\"{replica}\"}} 2"
+    )));
     let health = call(&base, reqwest::Method::GET, "/healthz", None).await;
     assert_eq!(
         health,
@@ -450,6 +456,7 @@ async fn short_load_run_processes_every_acknowledged_notification_exactly_once()
         duplicate_every: 10,
         store: "memory:".into(),
         drain_timeout: Duration::from_secs(30),
+        replicas: 1,
     })
     .await
     .expect("load run");

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, watch};
 
+use super::singleton::{Elector, default_replica_name};
 use super::{Running, ServiceError, appender, inbox, reconcile, retention, stopped};
 use crate::engine::{Backoff, Engine, EngineBuilder, RunPolicy};
 use crate::store::Store;
@@ -32,6 +33,7 @@ pub struct ServiceBuilder<S, A = FakeOrderApi> {
     reconcile_every: Option<Duration>,
     runtime: Option<Handle>,
     inbox_runtime: Option<Handle>,
+    replica: Option<String>,
 }
 
 impl<S, A> std::fmt::Debug for ServiceBuilder<S, A> {
@@ -64,6 +66,7 @@ impl<S: Store + Clone + 'static> ServiceBuilder<S> {
             reconcile_every: None,
             runtime: None,
             inbox_runtime: None,
+            replica: None,
         }
     }
 }
@@ -84,6 +87,7 @@ impl<S: Store + Clone + 'static, A: OrderApi + 'static> ServiceBuilder<S, A> {
             reconcile_every: self.reconcile_every,
             runtime: self.runtime,
             inbox_runtime: self.inbox_runtime,
+            replica: self.replica,
         }
     }
 
@@ -175,6 +179,14 @@ impl<S: Store + Clone + 'static, A: OrderApi + 'static> ServiceBuilder<S, A> {
         self
     }
 
+    /// This replica's name among several processes on one database (what
+    /// holds its singleton leases, and what logs and metrics call it);
+    /// default `HOST-PID`.
+    pub fn replica(mut self, name: impl Into<String>) -> Self {
+        self.replica = Some(name.into());
+        self
+    }
+
     /// The engines: those given, then one per other tenant (configured
     /// ones and those of the shops), built by the closure.
     fn build_engines(&mut self) -> Result<Vec<Engine<S>>, ServiceError> {
@@ -236,19 +248,27 @@ impl<S: Store + Clone + 'static, A: OrderApi + 'static> ServiceBuilder<S, A> {
                 tracing::error!(task = "workers", error = %e, "the workers' closing read failed");
             }
         }));
+        let replica: Arc<str> = self
+            .replica
+            .take()
+            .unwrap_or_else(default_replica_name)
+            .into();
+        let elector = Arc::new(Elector::new(self.store.clone(), replica));
         let (p, rx, keep) = (processor.clone(), stop_rx.clone(), self.inbox_retention);
+        let e = elector.clone();
         tasks.push(rt.spawn(async move {
-            retention::prune(p, keep, stopped(rx)).await;
+            retention::prune(p, e, keep, stopped(rx)).await;
         }));
         if let Some(every) = self.reconcile_every {
-            let (p, rx) = (processor.clone(), stop_rx.clone());
+            let (p, rx, e) = (processor.clone(), stop_rx.clone(), elector.clone());
             let backoff = Backoff::new(policy.backoff_first, policy.backoff_max);
             tasks.push(rt.spawn(async move {
-                reconcile::run(p, every, backoff, stopped(rx)).await;
+                reconcile::run(p, e, every, backoff, stopped(rx)).await;
             }));
         }
         Ok(Running {
             processor,
+            elector,
             appender,
             stop,
             tasks,

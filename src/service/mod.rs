@@ -24,8 +24,9 @@
 //! | [`InboxAppender`] | the group-committing inbox appender a webhook receiver appends to ([`Running::inbox`]) |
 //! | `inbox` | the inbox processor loop: claims entries, applies them to the tenants' engines |
 //! | workers | [`Engine::run_with`](crate::Engine::run_with): the one worker loop and its error policy |
-//! | `retention` | deletes processed inbox entries past the retention period, hourly |
-//! | `reconcile` | polls the Order API for changes no webhook announced (opt-in) |
+//! | `retention` | deletes processed inbox entries past the retention period, hourly (one replica: lease `retention`) |
+//! | `reconcile` | polls the Order API for changes no webhook announced (opt-in; each shop by one replica: lease `reconcile:TENANT:SHOP`) |
+//! | `singleton` | the leases that let several replicas on one database run each of those jobs once |
 //!
 //! The HTTP layer (signature check, routes, dashboard) is not here: it
 //! stays thin over [`Running`] in the command line.
@@ -36,10 +37,12 @@ mod inbox;
 mod reconcile;
 mod retention;
 mod running;
+mod singleton;
 
 pub use appender::{AppendError, InboxAppender};
 pub use builder::ServiceBuilder;
 pub use running::Running;
+pub use singleton::{LEASE_TTL, Singletons, TICK, default_replica_name};
 
 use tokio::sync::watch;
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::singleton::Elector;
 use super::{InboxAppender, stopped};
 use crate::engine::Engine;
 use crate::store::Store;
@@ -15,6 +16,7 @@ use crate::tiktok::{OrderApi, Processor};
 /// without waiting for them.
 pub struct Running<S, A> {
     pub(super) processor: Arc<Processor<S, A>>,
+    pub(super) elector: Arc<Elector<S>>,
     pub(super) appender: InboxAppender,
     pub(super) stop: watch::Sender<bool>,
     pub(super) tasks: Vec<JoinHandle<()>>,
@@ -56,6 +58,17 @@ impl<S: Store + 'static, A: OrderApi + 'static> Running<S, A> {
         self.processor.tenant_of(shop_id)
     }
 
+    /// This replica's name ([`ServiceBuilder::replica`](super::ServiceBuilder::replica)).
+    pub fn replica(&self) -> &str {
+        self.elector.holder()
+    }
+
+    /// The singleton jobs this replica runs (the leases it holds, by
+    /// name, with their fencing token; see `service/singleton.rs`).
+    pub fn singletons(&self) -> super::Singletons<S> {
+        super::Singletons(self.elector.clone())
+    }
+
     /// Completes once the service is told to stop.
     pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         stopped(self.stop.subscribe())
@@ -76,6 +89,16 @@ impl<S: Store + 'static, A: OrderApi + 'static> Running<S, A> {
         }
         if let Some(t) = self.append_task.take() {
             let _ = t.await;
+        }
+        // The jobs stopped: another replica takes them over on its next tick.
+        if let Some(now) = self
+            .processor
+            .tenants()
+            .next()
+            .and_then(|t| self.processor.engine(t))
+            .map(|e| e.now())
+        {
+            self.elector.release_all(now).await;
         }
         tracing::info!(
             elapsed_ms = started.elapsed().as_millis() as u64,

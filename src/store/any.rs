@@ -4,11 +4,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::fault::{FaultPoint, InjectFault};
 use super::{
-    ClaimRequest, Created, CreatedRange, Dashboard, DashboardStore, DecidedOrder, HeartbeatStore,
-    Holders, Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, Lease, MemoryStore, NewOrder,
-    OrderCount, OrderEvent, OrderId, OrderQuery, OrderReads, OrderStore, OrderWithHistory,
-    QueueStore, QueueSummary, ReviewCursor, ReviewStore, ShopAuth, ShopStore, StoreError,
-    StoredOrder, TenantScope, TokenSet, Transition, WorkId, WorkItem, WorkSpec,
+    ClaimRequest, Cluster, Created, CreatedRange, Dashboard, DashboardStore, DecidedOrder,
+    HeartbeatStore, Holders, Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, Lease,
+    MemoryStore, NewOrder, OrderCount, OrderEvent, OrderId, OrderQuery, OrderReads, OrderStore,
+    OrderWithHistory, QueueStore, QueueSummary, ReviewCursor, ReviewStore, Shared, ShopAuth,
+    ShopStore, StoreError, StoredOrder, TenantScope, TokenSet, Transition, WorkId, WorkItem,
+    WorkSpec,
 };
 
 /// A store of any backend, chosen at run time from a URL by
@@ -121,6 +122,14 @@ dispatch!(HeartbeatStore {
     fn retire(worker: &str, now: DateTime<Utc>) -> ();
     fn take_over(scope: TenantScope<'_>, now: DateTime<Utc>) -> u64;
     fn holders(scope: TenantScope<'_>, now: DateTime<Utc>) -> Holders;
+});
+
+dispatch!(Cluster {
+    fn lease_acquire(name: &str, holder: &str, ttl: TimeDelta, now: DateTime<Utc>) -> Option<i64>;
+    fn lease_release(name: &str, holder: &str, fence: i64, now: DateTime<Utc>) -> bool;
+    fn lease_holder(name: &str, now: DateTime<Utc>) -> Option<(String, i64)>;
+    fn shared(name: &str) -> Option<Shared>;
+    fn set_shared(name: &str, value: &str, now: DateTime<Utc>) -> i64;
 });
 
 dispatch!(ReviewStore {

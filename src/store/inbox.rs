@@ -46,9 +46,14 @@
 //! beside the pool, serve appends only, and an append is one round trip
 //! (`BEGIN`, role, tenant, the `INSERT` with literal values, `COMMIT` in one
 //! simple-protocol message, as the lease operations). `serve` keeps one
-//! group-committing appender: writing two batches at once measured the
-//! same and could deadlock on two duplicate deliveries crossing between
-//! the batches (each insert waiting for the other's uncommitted key).
+//! group-committing appender (writing two batches at once measured the
+//! same). Several replicas on one database each have theirs, and the same
+//! duplicate deliveries land on different replicas: two batches sharing
+//! keys would deadlock if each inserted them in arrival order (each insert
+//! waiting for the other's uncommitted key), so a batch inserts its keys
+//! in sorted order (within a batch, ids follow the keys, not arrival), and
+//! a deadlock or serialization failure that still happens is run again
+//! inside the store before any caller sees it (`postgres/retry.rs`).
 //! What an acknowledgement still shares with processing on PostgreSQL is
 //! the WAL flush: its commit waits until all WAL before it is on disk.
 //!
@@ -106,7 +111,8 @@ pub struct InboxEntry {
 /// A claimed inbox entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InboxItem {
-    /// The entry's id (increasing in append order within a backend).
+    /// The entry's id (increasing in append order within a backend; within
+    /// one PostgreSQL batch, in the order of the keys).
     pub id: i64,
     /// The tenant.
     pub tenant: String,

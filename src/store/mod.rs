@@ -108,6 +108,7 @@
 //! the migrations; the store switches to the application role).
 
 mod any;
+pub(crate) mod cluster;
 mod dashboard;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod decode;
@@ -137,6 +138,7 @@ mod url;
 /// Re-exported from [`crate::model`], where it lives (the core's layer).
 pub use crate::model::JsonText;
 pub use any::AnyStore;
+pub use cluster::{Cluster, Shared};
 pub use dashboard::DashboardStore;
 pub use error::StoreError;
 #[doc(hidden)]
@@ -219,7 +221,7 @@ pub async fn open(url: &str) -> Result<AnyStore, StoreError> {
 
 /// Everything the workflow runtime needs of a store, as one bound: the
 /// capability traits ([`OrderStore`], [`QueueStore`], [`DashboardStore`],
-/// [`Inbox`], [`ShopStore`], [`ReviewStore`], [`HeartbeatStore`]). Implemented for every type that has them all; a backend
+/// [`Inbox`], [`ShopStore`], [`ReviewStore`], [`HeartbeatStore`], [`Cluster`]). Implemented for every type that has them all; a backend
 /// implements each capability in its own file. See the [module docs](self)
 /// for the contract every backend keeps.
 pub trait Store:
@@ -231,6 +233,7 @@ pub trait Store:
     + ShopStore
     + ReviewStore
     + HeartbeatStore
+    + Cluster
 {
 }
 
@@ -243,5 +246,6 @@ impl<S> Store for S where
         + ShopStore
         + ReviewStore
         + HeartbeatStore
+        + Cluster
 {
 }

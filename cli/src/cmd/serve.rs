@@ -20,6 +20,9 @@ use crate::Outcome;
 /// Where `serve` listens without `--listen` or `listen:`.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
+/// The environment variable of the replica's name without `--replica`.
+const REPLICA_ENV: &str = "CREATORFLOW_REPLICA";
+
 /// The environment variable of the admin token without `--config`.
 const ADMIN_TOKEN_ENV: &str = "CREATORFLOW_ADMIN_TOKEN";
 
@@ -68,6 +71,12 @@ pub struct Args {
     /// How often idle workers look for work, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 100)]
     poll_ms: u64,
+    /// This replica's name when several `serve` processes share one
+    /// database: the `replica` label of the per-process metrics, the name
+    /// in the logs, the holder of its singleton jobs (default: the
+    /// environment variable CREATORFLOW_REPLICA, else HOST-PID).
+    #[arg(long, value_name = "NAME")]
+    replica: Option<String>,
 }
 
 fn parse_shop(s: &str) -> Result<(String, String), String> {
@@ -141,6 +150,14 @@ fn serve_config(
         },
     };
     config.idle_poll = Duration::from_millis(args.poll_ms.max(1));
+    if let Some(name) = args
+        .replica
+        .clone()
+        .or_else(|| std::env::var(REPLICA_ENV).ok())
+        .filter(|n| !n.trim().is_empty())
+    {
+        config.replica = name;
+    }
     Ok(config)
 }
 
@@ -204,11 +221,12 @@ pub fn run(args: Args) -> Result<Outcome, String> {
                     .map_err(|e| e.to_string())
             })
             .collect::<Result<Vec<_>, String>>()?;
+        let replica = config.replica.clone();
         let server = start_with(config, engines, store, tiktok.api).await?;
         println!("listening on http://{}", server.addr);
         let _ = std::io::stdout().flush();
         let hup = tokio::spawn(reload_on_sighup(server.processor().clone(), packs));
-        tracing::info!(addr = %server.addr, "serving");
+        tracing::info!(addr = %server.addr, replica = %replica, "serving");
         shutdown_signal().await;
         hup.abort();
         server.stop().await;

@@ -242,6 +242,10 @@ pub(crate) async fn prometheus<A: OrderApi + 'static>(
         return refused;
     }
     let mut out = String::new();
+    // Per-process figures carry the replica, so that Prometheus can sum
+    // them over replicas; figures read from the store are the same on
+    // every replica and carry none.
+    let r = label(&s.config.replica);
     let w = s.stats.counts();
     let _ = writeln!(
         out,
@@ -257,7 +261,10 @@ pub(crate) async fn prometheus<A: OrderApi + 'static>(
         ("too_large", w.too_large),
         ("inbox_error", w.inbox_errors),
     ] {
-        let _ = writeln!(out, "creatorflow_webhooks_total{{result=\"{result}\"}} {n}");
+        let _ = writeln!(
+            out,
+            "creatorflow_webhooks_total{{result=\"{result}\",replica=\"{r}\"}} {n}"
+        );
     }
     let (cumulative, sum, count) = s.stats.histogram();
     let _ = writeln!(
@@ -273,21 +280,43 @@ pub(crate) async fn prometheus<A: OrderApi + 'static>(
     {
         let _ = writeln!(
             out,
-            "creatorflow_webhook_ack_seconds_bucket{{le=\"{bound}\"}} {n}"
+            "creatorflow_webhook_ack_seconds_bucket{{le=\"{bound}\",replica=\"{r}\"}} {n}"
         );
     }
-    let _ = writeln!(out, "creatorflow_webhook_ack_seconds_sum {sum}");
-    let _ = writeln!(out, "creatorflow_webhook_ack_seconds_count {count}");
+    let _ = writeln!(
+        out,
+        "creatorflow_webhook_ack_seconds_sum{{replica=\"{r}\"}} {sum}"
+    );
+    let _ = writeln!(
+        out,
+        "creatorflow_webhook_ack_seconds_count{{replica=\"{r}\"}} {count}"
+    );
     let p = s.processor.stats();
     let _ = writeln!(
         out,
         "# HELP creatorflow_inbox_processed_total Inbox entries processed by this process.\n\
          # TYPE creatorflow_inbox_processed_total counter\n\
-         creatorflow_inbox_processed_total {}\n\
+         creatorflow_inbox_processed_total{{replica=\"{r}\"}} {}\n\
          # HELP creatorflow_inbox_retried_total Inbox entries left pending after a transient failure.\n\
          # TYPE creatorflow_inbox_retried_total counter\n\
-         creatorflow_inbox_retried_total {}",
+         creatorflow_inbox_retried_total{{replica=\"{r}\"}} {}\n\
+         # HELP creatorflow_singleton_held Singleton jobs this replica runs (1 per lease held).\n\
+         # TYPE creatorflow_singleton_held gauge",
         p.processed, p.retried
+    );
+    for job in s.singletons.held().keys() {
+        let _ = writeln!(
+            out,
+            "creatorflow_singleton_held{{replica=\"{r}\",job=\"{}\"}} 1",
+            label(job)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP creatorflow_rules_in_sync 1 when this replica runs the recorded (active) rule-pack versions.\n\
+         # TYPE creatorflow_rules_in_sync gauge\n\
+         creatorflow_rules_in_sync{{replica=\"{r}\"}} {}",
+        u8::from(s.rules_sync.in_sync())
     );
     let mut gauges: Vec<Gauge<'_>> = vec![
         ("creatorflow_orders", "Orders by state.", Vec::new()),

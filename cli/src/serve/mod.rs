@@ -13,7 +13,8 @@
 //! | `GET /api/orders/{id}`, `GET /api/review`, `POST /api/orders/{id}/approve\|reject\|retry\|cancel` | tenant's or admin | people act on orders: see `operator.rs` |
 //! | `GET /metrics` | admin or `metrics_token` | Prometheus text format, every tenant |
 //! | `GET /` | none (a page with no data; its scripts send the token) | the dashboard (self-contained HTML, refreshing live) |
-//! | `POST /api/rules/reload` | admin | load the rule packs again and swap them (`reload`); 422 with every diagnostic when wrong |
+//! | `POST /api/rules/reload` | admin | load the rule packs again and swap them (`reload`), and record their versions for every replica (`sync`); 422 with every diagnostic when wrong |
+//! | `GET /api/rules` | tenant's or admin | this replica, the pack versions it runs, the active (recorded) ones, whether it is in step (`sync`) |
 //!
 //! Tokens ([`auth`]): `Authorization: Bearer TOKEN`; none or an unknown
 //! one: 401; a tenant's token on another tenant (or on `/metrics`): 404,
@@ -32,6 +33,7 @@ mod dashboard;
 mod operator;
 mod ready;
 pub mod reload;
+pub mod sync;
 mod webhook;
 
 use std::collections::BTreeSet;
@@ -91,6 +93,10 @@ pub struct ServeConfig {
     /// Where `POST /api/rules/reload` loads the packs from (`None`: it
     /// answers 503).
     pub rules: Option<PackSource>,
+    /// This replica's name among several on one database: the label
+    /// `replica` of the per-process counters in `/metrics`, the holder of
+    /// its singleton leases (default `HOST-PID`).
+    pub replica: String,
 }
 
 impl ServeConfig {
@@ -112,6 +118,7 @@ impl ServeConfig {
             tokens: Tokens::none(),
             connector: None,
             rules: None,
+            replica: service::default_replica_name(),
         }
     }
 }
@@ -126,6 +133,8 @@ pub(crate) struct AppState<A> {
     pub(crate) inbox: InboxAppender,
     pub(crate) stats: Arc<WebhookStats>,
     pub(crate) started: std::time::Instant,
+    pub(crate) rules_sync: Arc<sync::RulesSync>,
+    pub(crate) singletons: service::Singletons<SharedStore>,
 }
 
 /// A running server: the HTTP layer over a running [`service`](creatorflow::service).
@@ -242,7 +251,8 @@ pub async fn start_with<A: OrderApi + 'static>(
         .inbox_retention(config.inbox_retention)
         .reconcile_every(config.poll_every)
         .runtime(work_rt.handle().clone())
-        .inbox_runtime(http_rt.handle().clone());
+        .inbox_runtime(http_rt.handle().clone())
+        .replica(config.replica.clone());
     for e in engines {
         builder = builder.engine(e);
     }
@@ -252,12 +262,21 @@ pub async fn start_with<A: OrderApi + 'static>(
     let service = builder.start().await.map_err(|e| e.to_string())?;
     route_connected_shops(&service, &config).await?;
     let stats = Arc::new(WebhookStats::default());
+    let rules_sync = Arc::new(sync::RulesSync::default());
+    work_rt.spawn(sync::follow(
+        service.processor().clone(),
+        config.rules.clone(),
+        rules_sync.clone(),
+        config.replica.clone(),
+    ));
     let state = Arc::new(AppState {
         processor: service.processor().clone(),
         config: config.clone(),
         inbox: service.inbox().clone(),
         stats: stats.clone(),
         started: std::time::Instant::now(),
+        rules_sync,
+        singletons: service.singletons(),
     });
     let listener = std::net::TcpListener::bind(config.listen)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
@@ -351,6 +370,7 @@ fn router<A: OrderApi + 'static>(state: Arc<AppState<A>>, body_limit: usize) -> 
         .route("/api/review", get(operator::review::<A>))
         .route("/metrics", get(api::prometheus::<A>))
         .route("/api/rules/reload", post(reload::reload_rules::<A>))
+        .route("/api/rules", get(sync::rules::<A>))
         .route("/", get(dashboard::page))
         .with_state(state)
 }

@@ -10,7 +10,8 @@
 //! checked to be able to run its new pack, then swapped
 //! ([`Engine::reload_rules`](creatorflow::Engine::reload_rules)): new
 //! evaluations use the new pack at once, evaluations in flight finish on
-//! the old one. The answer names each tenant's pack version. The machine
+//! the old one. The answer names each tenant's pack version, which is
+//! recorded in the store for the other replicas to follow (`sync.rs`). The machine
 //! and the action bindings are not reloaded (a restart changes those).
 //! Reloads run one at a time.
 
@@ -123,6 +124,38 @@ pub async fn reload<A: OrderApi + 'static>(
     source: &PackSource,
 ) -> Result<BTreeMap<String, String>, ReloadError> {
     let _one = source.one_at_a_time.lock().await;
+    let packs = load_checked(processor, source).await?;
+    swap(processor, &packs).await
+}
+
+/// Reloads like [`reload`] only if the packs `source` yields now have
+/// exactly the versions `wanted` (per tenant); otherwise changes nothing
+/// and answers the versions found (`Ok(Err(found))`). What a replica does
+/// when another one's reload recorded new versions in the store
+/// (`sync.rs`).
+pub async fn reload_if<A: OrderApi + 'static>(
+    processor: &Processor<SharedStore, A>,
+    source: &PackSource,
+    wanted: &BTreeMap<String, String>,
+) -> Result<Result<BTreeMap<String, String>, BTreeMap<String, String>>, ReloadError> {
+    let _one = source.one_at_a_time.lock().await;
+    let packs = load_checked(processor, source).await?;
+    let found: BTreeMap<String, String> = processor
+        .tenants()
+        .map(|t| (t.to_owned(), packs.of(t).version().to_owned()))
+        .collect();
+    if &found != wanted {
+        return Ok(Err(found));
+    }
+    swap(processor, &packs).await.map(Ok)
+}
+
+/// Loads the packs from `source` and checks every served tenant's engine
+/// can run its new one; nothing is swapped.
+async fn load_checked<A: OrderApi + 'static>(
+    processor: &Processor<SharedStore, A>,
+    source: &PackSource,
+) -> Result<Packs, ReloadError> {
     let load = source.load.clone();
     let packs = tokio::task::spawn_blocking(move || load())
         .await
@@ -152,6 +185,15 @@ pub async fn reload<A: OrderApi + 'static>(
     if !refused.is_empty() {
         return Err(ReloadError::Invalid(refused));
     }
+    Ok(packs)
+}
+
+/// Swaps every served tenant's engine to its pack of `packs`.
+async fn swap<A: OrderApi + 'static>(
+    processor: &Processor<SharedStore, A>,
+    packs: &Packs,
+) -> Result<BTreeMap<String, String>, ReloadError> {
+    let tenants: Vec<String> = processor.tenants().map(str::to_owned).collect();
     let mut swapped = BTreeMap::new();
     for t in tenants {
         let Some(engine) = processor.engine(&t) else {
@@ -186,7 +228,8 @@ fn diagnostic_json(d: &Diagnostic) -> Value {
 }
 
 /// `POST /api/rules/reload` (admin only; any other token: 404): 200
-/// `{"versions": {tenant: version}}`; 422 `{"diagnostics": [...]}` when the
+/// `{"versions": {tenant: version}, "revision": n}` (the versions are
+/// recorded in the store, revision `n`: every replica follows, `sync.rs`); 422 `{"diagnostics": [...]}` when the
 /// packs are wrong (nothing changed); 503 when the server was started
 /// without a pack source; 500 when a swap failed half-way (`versions`
 /// names the tenants swapped).
@@ -209,7 +252,16 @@ pub(crate) async fn reload_rules<A: OrderApi + 'static>(
             .into_response();
     };
     match reload(&s.processor, source).await {
-        Ok(versions) => Json(json!({ "versions": versions })).into_response(),
+        Ok(versions) => match super::sync::record_reload(&s.processor, &versions).await {
+            Ok(revision) => {
+                Json(json!({ "versions": versions, "revision": revision })).into_response()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "rules reloaded here but not recorded: other replicas keep theirs");
+                Json(json!({ "versions": versions, "revision": null, "record_error": e.to_string() }))
+                    .into_response()
+            }
+        },
         Err(ReloadError::Invalid(diags)) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             Json(json!({
@@ -254,6 +306,9 @@ pub async fn reload_on_sighup<A: OrderApi + 'static>(
                     let list: Vec<String> =
                         versions.iter().map(|(t, v)| format!("{t}={v}")).collect();
                     tracing::info!(signal = "SIGHUP", versions = %list.join(" "), "rules reloaded");
+                    if let Err(e) = super::sync::record_reload(&processor, &versions).await {
+                        tracing::error!(signal = "SIGHUP", error = %e, "rules reloaded here but not recorded: other replicas keep theirs");
+                    }
                 }
                 Err(ReloadError::Invalid(diags)) => {
                     for d in &diags {

@@ -3,6 +3,7 @@
 //! work ids), and it keeps the same contract as the SQL backends, including
 //! millisecond times and the tenant checks.
 
+mod cluster;
 mod dashboard;
 mod heartbeat;
 mod inbox;
@@ -31,6 +32,7 @@ pub struct MemoryStore {
     fault: Fault,
     inbox: Arc<Mutex<inbox::Tables>>,
     shops: Arc<Mutex<shops::Tables>>,
+    cluster: Arc<Mutex<cluster::Tables>>,
 }
 
 #[derive(Debug, Default)]

@@ -6,6 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::rows::{column, count, db};
 
+use super::retry::{lock_order, retrying, unsort};
 use super::{Mode, PostgresStore, Role, literal};
 use crate::store::inbox::validate_entry;
 use crate::store::logic::{to_i64, trunc};
@@ -77,7 +78,8 @@ impl PostgresStore {
         let statement = format!(
             "INSERT INTO tiktok_inbox \
                  (user_id, dedup_key, topic, body, received_at, claimable_at) \
-             SELECT {}, k, t, b, r, r FROM (VALUES {values}) AS u(n, k, t, b, r) ORDER BY n \
+             SELECT {}, k, t, b, r, r FROM (VALUES {values}) AS u(n, k, t, b, r) \
+             ORDER BY k, n \
              ON CONFLICT DO NOTHING RETURNING dedup_key",
             literal(tenant)?,
         );
@@ -97,14 +99,12 @@ impl PostgresStore {
     }
 }
 
-impl Inbox for PostgresStore {
-    async fn inbox_append(&self, tenant: &str, entries: &[InboxEntry]) -> Result<Vec<bool>> {
-        for e in entries {
-            validate_entry(e)?;
-        }
-        if entries.is_empty() {
-            return Ok(Vec::new());
-        }
+impl PostgresStore {
+    /// One run of [`Inbox::inbox_append`] (one transaction): the keys are
+    /// inserted in sorted order, so two appends sharing keys (duplicate
+    /// deliveries on two replicas) wait for each other in one direction
+    /// and cannot deadlock (`retry.rs`).
+    async fn append_once(&self, tenant: &str, entries: &[InboxEntry]) -> Result<Vec<bool>> {
         let bytes: usize = entries.iter().map(|e| e.body.len()).sum();
         if bytes <= ONE_TRIP_BYTES {
             return self.append_in_one_trip(tenant, entries).await;
@@ -131,7 +131,7 @@ impl Inbox for PostgresStore {
              SELECT $1, k, t, b, r, r \
              FROM UNNEST($2::text[], $3::int8[], $4::bytea[], $5::timestamptz[]) \
                   WITH ORDINALITY AS u(k, t, b, r, n) \
-             ORDER BY n \
+             ORDER BY k, n \
              ON CONFLICT DO NOTHING RETURNING dedup_key",
         )
         .bind(tenant)
@@ -144,6 +144,18 @@ impl Inbox for PostgresStore {
         .map_err(db("appending to the inbox"))
         .map(|stored| new_keys(&keys, stored));
         tx.end(result).await
+    }
+}
+
+impl Inbox for PostgresStore {
+    async fn inbox_append(&self, tenant: &str, entries: &[InboxEntry]) -> Result<Vec<bool>> {
+        for e in entries {
+            validate_entry(e)?;
+        }
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        retrying(|| self.append_once(tenant, entries)).await
     }
 
     async fn inbox_claim(
@@ -192,18 +204,25 @@ impl Inbox for PostgresStore {
         if done.is_empty() {
             return Ok(Vec::new());
         }
-        self.each_changes_one(tenant, done, "marking an inbox entry processed", |d| {
-            sqlx::query(
-                "UPDATE tiktok_inbox SET processed_at = $1, claimable_at = NULL, outcome = $2 \
+        // In id order (the lock order; see `retry.rs`), answered in the
+        // caller's: an entry named twice is marked by its first naming.
+        let order = lock_order(done, |d| d.id);
+        let sorted: Vec<&InboxDone> = order.iter().map(|&i| &done[i]).collect();
+        let marked = retrying(|| {
+            self.each_changes_one(tenant, &sorted, "marking an inbox entry processed", |d| {
+                sqlx::query(
+                    "UPDATE tiktok_inbox SET processed_at = $1, claimable_at = NULL, outcome = $2 \
                  WHERE user_id = $3 AND id = $4 AND attempts = $5 AND processed_at IS NULL",
-            )
-            .bind(trunc(now))
-            .bind(&d.outcome)
-            .bind(tenant)
-            .bind(d.id)
-            .bind(i64::from(d.attempt))
+                )
+                .bind(trunc(now))
+                .bind(&d.outcome)
+                .bind(tenant)
+                .bind(d.id)
+                .bind(i64::from(d.attempt))
+            })
         })
-        .await
+        .await?;
+        Ok(unsort(&order, marked))
     }
 
     async fn inbox_prune(&self, tenant: &str, processed_before: DateTime<Utc>) -> Result<u64> {
@@ -250,7 +269,12 @@ impl Inbox for PostgresStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        self.each_changes_one(tenant, events, "noting an order event", |e| {
+        // Grouped by TikTok order (the lock order; see `retry.rs`), each
+        // order's events in the caller's order; answered in the caller's.
+        let order = lock_order(events, |e| e.tiktok_order_id.clone());
+        let sorted: Vec<&OrderEvent> = order.iter().map(|&i| &events[i]).collect();
+        let noted = retrying(|| {
+            self.each_changes_one(tenant, &sorted, "noting an order event", |e| {
             sqlx::query(
                 "INSERT INTO tiktok_order_events AS e (user_id, tiktok_order_id, event_time, event_rank) \
                  VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, tiktok_order_id) DO UPDATE \
@@ -261,8 +285,10 @@ impl Inbox for PostgresStore {
             .bind(&e.tiktok_order_id)
             .bind(e.time)
             .bind(i16::from(e.rank))
+            })
         })
-        .await
+        .await?;
+        Ok(unsort(&order, noted))
     }
 
     async fn cursor(&self, tenant: &str, name: &str) -> Result<Option<i64>> {

@@ -26,6 +26,7 @@ const MIGRATIONS: Migrations = Migrations {
         include_str!("migrations/0010_orders_created.sql"),
         include_str!("migrations/0011_shipped_at.sql"),
         include_str!("migrations/0012_worker_heartbeats.sql"),
+        include_str!("migrations/0013_cluster.sql"),
     ],
 };
 

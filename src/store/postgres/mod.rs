@@ -58,6 +58,7 @@
 //! `FOR UPDATE SKIP LOCKED`: concurrent claimants, in this process or
 //! another, never wait on or take each other's items.
 
+mod cluster;
 mod dashboard;
 mod heartbeat;
 mod inbox;
@@ -67,6 +68,7 @@ mod queue;
 mod reads;
 #[cfg(test)]
 mod reconnect_tests;
+mod retry;
 mod review;
 mod rows;
 mod shops;

@@ -37,6 +37,7 @@
 //! table. `synchronous=full` by default (a returned commit is on disk);
 //! `?synchronous=normal` survives process crashes, not power loss.
 
+mod cluster;
 mod dashboard;
 mod heartbeat;
 mod inbox;
