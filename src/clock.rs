@@ -79,7 +79,9 @@ pub fn parse_duration(text: &str) -> Result<TimeDelta, String> {
             "malformed duration `{text}`: expected a positive whole number followed by s, m, h or d (e.g. 90m, 1h, 24h, 7d)"
         )
     };
-    let unit_at = text.len().checked_sub(1).ok_or_else(bad)?;
+    // The unit is the last character, which may take several bytes
+    // (splitting at `len - 1` panicked on `7é`: found by fuzzing).
+    let (unit_at, _) = text.char_indices().next_back().ok_or_else(bad)?;
     let (digits, unit) = text.split_at(unit_at);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
@@ -109,6 +111,15 @@ pub fn parse_duration(text: &str) -> Result<TimeDelta, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing (`fuzz/corpus/scenario/duration-multibyte-unit.yaml`).
+    #[test]
+    fn a_unit_of_several_bytes_is_malformed_not_a_panic() {
+        for text in ["7é", "Ⱥ", "1h🕴", "é"] {
+            let e = parse_duration(text).unwrap_err();
+            assert!(e.starts_with("malformed duration"), "{text}: {e}");
+        }
+    }
 
     #[test]
     fn durations() {

@@ -63,6 +63,7 @@ codes! {
     YamlBadTimestamp = "E0112": "a value must be an RFC 3339 time";
     YamlNotList = "E0113": "a value must be a list";
     YamlNotOneOf = "E0114": "a value must be one of a closed set of names";
+    YamlTooLarge = "E0115": "the file nests too deep or holds too many values (aliases counted as copies)";
 
     // ---- 02: rule packs and conditions ----
     RuleDuplicateId = "E0201": "two rules of a pack share an id";

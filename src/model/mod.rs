@@ -225,7 +225,11 @@ impl Order {
                 message: e.to_string(),
             },
             Err(e) => {
-                let field = e.path().to_string();
+                let mut field = e.path().to_string();
+                // A key written `""` has an empty path: the object is meant.
+                if field.is_empty() {
+                    field = ".".into();
+                }
                 let inner = e.into_inner();
                 let message = if field == "." {
                     inner.to_string()

@@ -81,3 +81,12 @@ fn round_trips_through_json() {
     let text = serde_json::to_string(&o).unwrap();
     assert_eq!(Order::from_json(&text).unwrap(), o);
 }
+
+/// Found by fuzzing (`fuzz/corpus/order/`): an unknown key written `""`
+/// gave an error naming no field at all.
+#[test]
+fn an_empty_key_is_named_in_the_error() {
+    let e = with(r#""quantity":1,"price":1,"":"x""#).unwrap_err();
+    assert_eq!(e.field(), ".");
+    assert!(e.to_string().starts_with("unknown field ``"), "{e}");
+}

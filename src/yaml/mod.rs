@@ -6,6 +6,12 @@
 //! serde, so that they can report every problem of a file at once (unknown
 //! keys, wrong types, bad values) and point at the exact place. Duplicate keys
 //! are reported here, never silently folded.
+//!
+//! The tree is bounded, so that no file can exhaust the stack or the memory
+//! of the process reading it (found by fuzzing, `docs/fuzzing.md`): it nests
+//! at most [`MAX_DEPTH`] levels and holds at most [`MAX_VALUES`] values,
+//! counting every use of an alias as a copy of its anchor (a "billion
+//! laughs" file of a few lines is refused, `E0115`, instead of expanding).
 
 pub mod reader;
 
@@ -205,6 +211,13 @@ impl Node {
     }
 }
 
+/// How deep collections may nest in a file.
+pub const MAX_DEPTH: usize = 128;
+
+/// How many values (scalars and collections, an alias counting as a copy of
+/// what it names) a file may hold.
+pub const MAX_VALUES: usize = 100_000;
+
 fn pos_of(span: &Span) -> Pos {
     Pos::new(span.start.line() as u32, span.start.col() as u32 + 1)
 }
@@ -214,7 +227,8 @@ fn pos_of(span: &Span) -> Pos {
 /// Syntax errors, duplicate keys, non-scalar keys and extra documents are
 /// recorded in `diags`. Returns `None` when the file could not be parsed at
 /// all (a syntax error stops the parser; everything before it is discarded).
-/// An empty file gives a null node.
+/// An empty file gives a null node. A file beyond [`MAX_DEPTH`] or
+/// [`MAX_VALUES`] gets `E0115` and `None`.
 pub fn parse(source: &str, diags: &mut Diagnostics) -> Option<Node> {
     let mut parser = Parser::new_from_str(source);
     let mut builder = Builder {
@@ -222,6 +236,8 @@ pub fn parse(source: &str, diags: &mut Diagnostics) -> Option<Node> {
         stack: Vec::new(),
         root: None,
         docs: 0,
+        values: 0,
+        too_large: false,
     };
     loop {
         match parser.next_event() {
@@ -242,6 +258,9 @@ pub fn parse(source: &str, diags: &mut Diagnostics) -> Option<Node> {
             }
         }
     }
+    if builder.too_large {
+        return None;
+    }
     Some(builder.root.unwrap_or(Node {
         pos: Pos::new(1, 1),
         kind: NodeKind::Scalar(Scalar {
@@ -255,26 +274,41 @@ enum Frame {
     Seq {
         pos: Pos,
         anchor: usize,
+        /// [`Builder::values`] when the sequence started.
+        start: usize,
         items: Vec<Node>,
     },
     Map {
         pos: Pos,
         anchor: usize,
+        /// [`Builder::values`] when the mapping started.
+        start: usize,
         entries: Vec<(Node, Node)>,
+        /// The keys given so far and their lines (duplicates are found
+        /// without a scan).
+        keys: HashMap<String, u32>,
         key: Option<Node>,
     },
 }
 
 struct Builder {
-    anchors: HashMap<usize, Node>,
+    /// Anchored values and how many values each holds.
+    anchors: HashMap<usize, (Node, usize)>,
     stack: Vec<Frame>,
     root: Option<Node>,
     docs: usize,
+    /// Values so far, every use of an alias counting as a copy.
+    values: usize,
+    /// Set when a bound was passed: the tree is dropped.
+    too_large: bool,
 }
 
 impl Builder {
     /// Handles one event; `false` stops the parse.
     fn on_event(&mut self, event: Event<'_>, span: &Span, diags: &mut Diagnostics) -> bool {
+        if self.too_large {
+            return false;
+        }
         let pos = pos_of(span);
         match event {
             Event::DocumentStart(_) => {
@@ -289,32 +323,48 @@ impl Builder {
                 }
             }
             Event::SequenceStart(anchor, _) => {
+                if !self.open(pos, diags) {
+                    return false;
+                }
                 self.stack.push(Frame::Seq {
                     pos,
                     anchor,
+                    start: self.values,
                     items: Vec::new(),
                 });
             }
             Event::MappingStart(anchor, _) => {
+                if !self.open(pos, diags) {
+                    return false;
+                }
                 self.stack.push(Frame::Map {
                     pos,
                     anchor,
+                    start: self.values,
                     entries: Vec::new(),
+                    keys: HashMap::new(),
                     key: None,
                 });
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq { pos, anchor, items }) => (
+                let (node, anchor, start) = match self.stack.pop() {
+                    Some(Frame::Seq {
+                        pos,
+                        anchor,
+                        start,
+                        items,
+                    }) => (
                         Node {
                             pos,
                             kind: NodeKind::Seq(items),
                         },
                         anchor,
+                        start,
                     ),
                     Some(Frame::Map {
                         pos,
                         anchor,
+                        start,
                         entries,
                         ..
                     }) => (
@@ -323,14 +373,20 @@ impl Builder {
                             kind: NodeKind::Map(entries),
                         },
                         anchor,
+                        start,
                     ),
                     None => return true,
                 };
-                self.value(node, anchor, diags);
+                // The collection's own value was counted when it opened.
+                let size = self.values - start + 1;
+                self.value(node, anchor, size, diags);
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let forced_str = tag.as_ref().is_some_and(|t| t.suffix == "str");
                 let plain = style == ScalarStyle::Plain && !forced_str;
+                if !self.count(1, pos, diags) {
+                    return false;
+                }
                 let node = Node {
                     pos,
                     kind: NodeKind::Scalar(Scalar {
@@ -338,13 +394,18 @@ impl Builder {
                         plain,
                     }),
                 };
-                self.value(node, anchor, diags);
+                self.value(node, anchor, 1, diags);
             }
             Event::Alias(id) => match self.anchors.get(&id) {
-                Some(node) => {
-                    let mut node = node.clone();
+                Some((node, size)) => {
+                    let (mut node, size) = (node.clone(), *size);
+                    // Counted before the copy is made: a chain of aliases
+                    // stops here, not after exhausting the memory.
+                    if !self.count(size, pos, diags) {
+                        return false;
+                    }
                     node.pos = pos;
-                    self.value(node, 0, diags);
+                    self.value(node, 0, size, diags);
                 }
                 None => diags.emit(Code::YamlUnknownAnchor, pos, "alias to an unknown anchor"),
             },
@@ -353,14 +414,49 @@ impl Builder {
         true
     }
 
-    fn value(&mut self, node: Node, anchor: usize, diags: &mut Diagnostics) {
-        if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+    /// A collection opens at `pos`: within [`MAX_DEPTH`] and counted.
+    fn open(&mut self, pos: Pos, diags: &mut Diagnostics) -> bool {
+        if self.stack.len() >= MAX_DEPTH {
+            diags.emit(
+                Code::YamlTooLarge,
+                pos,
+                format!("values nest deeper than {MAX_DEPTH} levels"),
+            );
+            self.too_large = true;
+            return false;
+        }
+        self.count(1, pos, diags)
+    }
+
+    /// Counts `n` more values at `pos`; past [`MAX_VALUES`], E0115 and `false`.
+    fn count(&mut self, n: usize, pos: Pos, diags: &mut Diagnostics) -> bool {
+        self.values = self.values.saturating_add(n);
+        if self.values > MAX_VALUES {
+            diags.emit(
+                Code::YamlTooLarge,
+                pos,
+                format!(
+                    "the file holds more than {MAX_VALUES} values (each use of an alias counts as a copy)"
+                ),
+            );
+            self.too_large = true;
+            return false;
+        }
+        true
+    }
+
+    fn value(&mut self, node: Node, anchor: usize, size: usize, diags: &mut Diagnostics) {
+        // An anchor's copy counts too: nested anchors cannot multiply the
+        // memory either.
+        if anchor != 0 && self.count(size, node.pos, diags) {
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
             Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, key, .. }) => match key.take() {
+            Some(Frame::Map {
+                entries, keys, key, ..
+            }) => match key.take() {
                 None => *key = Some(node),
                 Some(k) => {
                     let Some(name) = k.scalar().map(|s| s.text.as_str()) else {
@@ -371,20 +467,15 @@ impl Builder {
                         );
                         return;
                     };
-                    if let Some((first, _)) = entries
-                        .iter()
-                        .find(|(e, _)| e.scalar().is_some_and(|s| s.text == name))
-                    {
+                    if let Some(first) = keys.get(name) {
                         diags.emit(
                             Code::YamlDuplicateKey,
                             k.pos,
-                            format!(
-                                "duplicate key `{name}` (first given at line {})",
-                                first.pos.line
-                            ),
+                            format!("duplicate key `{name}` (first given at line {first})"),
                         );
                         return;
                     }
+                    keys.insert(name.to_owned(), k.pos.line);
                     entries.push((k, node));
                 }
             },
