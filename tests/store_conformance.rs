@@ -133,6 +133,7 @@ macro_rules! all_backends {
                 a_fresh_store_is_ready,
                 fast_reads_equal_full_scans,
                 orders_by_created_pages_in_creation_order,
+                known_orders_names_the_tenants_ids_once,
             ]);
         )*
     };

@@ -4,6 +4,7 @@
 
 pub mod created;
 pub mod decisions;
+pub mod known;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod reads;

@@ -19,6 +19,7 @@ use super::{at, order, step};
 // test here.
 pub use super::created::*;
 pub use super::decisions::*;
+pub use super::known::*;
 pub use super::reads::*;
 pub use super::review::*;
 pub use super::shipping::*;
