@@ -42,7 +42,11 @@ fn line(i: usize) -> String {
     format!(
         r#"{{"tiktok_order_id":"T{i}","customer_handle":"@c{}","customer_tier":"{}","product_name":"Product {}","product_id":"p{}","quantity":{},"price":"{}.{:02}","shipping_zone":"US-EAST","created_at":"{created}"}}"#,
         i % 997,
-        if i % 7 == 0 { "vip" } else { "regular" },
+        if i.is_multiple_of(7) {
+            "vip"
+        } else {
+            "regular"
+        },
         i % 41,
         i % 41,
         1 + i % 5,
