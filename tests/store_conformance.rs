@@ -140,6 +140,8 @@ macro_rules! all_backends {
                 lease_acquires_race_to_one_winner,
                 shared_values_count_revisions,
                 crossing_inbox_appends_never_fail,
+
+                known_orders_names_the_tenants_ids_once,
             ]);
         )*
     };

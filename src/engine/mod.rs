@@ -231,6 +231,9 @@ struct Inner<S> {
 /// At most this many orders are cached between steps (bounded memory).
 const CACHE_LIMIT: usize = 100_000;
 
+/// The most orders [`Engine::ingest_many`] writes in one store transaction.
+pub const INGEST_BATCH: usize = 5_000;
+
 /// What [`Engine::ingest`] did with one order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Ingested {
@@ -359,8 +362,12 @@ impl<S: Store + 'static> Engine<S> {
         }
     }
 
-    /// Ingests a batch in one store transaction, idempotent on
-    /// `(tenant, tiktok_order_id)`: each order gets the tenant as
+    /// Ingests a batch, idempotent on `(tenant, tiktok_order_id)`, in store
+    /// transactions of at most [`INGEST_BATCH`] orders (a batch of any size
+    /// is written in bounded steps; a failure leaves the steps before it
+    /// stored, and running the batch again stores the rest). Orders the
+    /// tenant already has are skipped in bulk (one indexed store read per
+    /// step, no evaluation), counted as known. Each new order gets the tenant as
     /// `user_id` and enters the machine's first state now (`state_changed_at`
     /// and `updated_at` are the engine clock's time, so state timeouts count
     /// from ingest), is enriched (if the engine has an enricher), evaluated by
@@ -368,12 +375,64 @@ impl<S: Store + 'static> Engine<S> {
     /// order on which the rule pack errors is stored and sent to `failed`
     /// with priority `urgent` (manual review), the errors in its history.
     pub async fn ingest_many(&self, orders: Vec<Order>) -> Result<IngestReport, EngineError> {
+        self.restore().await?;
         let mut report = IngestReport::default();
-        for (i, r) in self.ingest_batch(orders).await?.into_iter().enumerate() {
+        let mut rest = orders.into_iter().enumerate();
+        loop {
+            let chunk: Vec<(usize, Order)> = rest.by_ref().take(INGEST_BATCH).collect();
+            if chunk.is_empty() {
+                return Ok(report);
+            }
+            self.ingest_chunk(chunk, &mut report).await?;
+        }
+    }
+
+    /// One transaction of [`Engine::ingest_many`]: the orders the tenant
+    /// already has (remembered, else named by one store read) are counted
+    /// as known and go no further; the others are evaluated and stored.
+    async fn ingest_chunk(
+        &self,
+        chunk: Vec<(usize, Order)>,
+        report: &mut IngestReport,
+    ) -> Result<(), EngineError> {
+        let inner = &*self.inner;
+        let ask: Vec<&str> = {
+            let known = lock(&inner.known);
+            chunk
+                .iter()
+                .map(|(_, o)| o.tiktok_order_id.as_str())
+                .filter(|t| !known.contains(t))
+                .collect()
+        };
+        let stored: std::collections::HashSet<String> = if ask.is_empty() {
+            std::collections::HashSet::new()
+        } else {
+            let found = inner.store.known_orders(&inner.tenant, &ask).await?;
+            found.into_iter().collect()
+        };
+        let (positions, fresh): (Vec<usize>, Vec<Order>) = {
+            let mut known = lock(&inner.known);
+            let mut fresh = Vec::with_capacity(chunk.len());
+            for (i, o) in chunk {
+                if known.contains(&o.tiktok_order_id) {
+                    report.known += 1;
+                } else if stored.contains(&o.tiktok_order_id) {
+                    known.insert(&o.tiktok_order_id);
+                    report.known += 1;
+                } else {
+                    fresh.push((i, o));
+                }
+            }
+            fresh.into_iter().unzip()
+        };
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        for (i, r) in positions.into_iter().zip(self.ingest_batch(fresh).await?) {
             match r {
                 Ok(x) if x.created => {
                     report.new += 1;
-                    if self.inner.is_failure(x.order.order.current_state.as_str()) {
+                    if inner.is_failure(x.order.order.current_state.as_str()) {
                         report.rule_failures += 1;
                     }
                 }
@@ -381,7 +440,7 @@ impl<S: Store + 'static> Engine<S> {
                 Err(e) => report.refused.push((i, e.to_string())),
             }
         }
-        Ok(report)
+        Ok(())
     }
 
     async fn ingest_batch(

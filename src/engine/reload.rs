@@ -51,11 +51,9 @@ impl<S: Store + 'static> Engine<S> {
             lock(&inner.rules).swap_pack(pack.clone());
         } else {
             let reach = chrono::TimeDelta::milliseconds(pack.max_window_ms());
-            let recent = self.recent_orders(reach).await?;
             let mut fresh = RuleEngine::new(pack.clone());
-            for o in &recent {
-                fresh.record(o);
-            }
+            self.replay_recent(reach, |page| page.iter().for_each(|o| fresh.record(o)))
+                .await?;
             *lock(&inner.rules) = fresh;
         }
         *lock(&inner.pack) = pack;

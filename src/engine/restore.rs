@@ -12,14 +12,14 @@ use chrono::TimeDelta;
 
 use super::{Engine, EngineError, lock};
 use crate::model::Order;
-use crate::store::Store;
+use crate::store::{CreatedRange, Store};
 
 /// How far back the viral enricher's state reaches (its longest window and
 /// the baseline's memory).
 const ENRICHER_REACH: TimeDelta = TimeDelta::days(7);
 
 /// Orders read per page while restoring.
-const PAGE: usize = 1_000;
+const PAGE: usize = 5_000;
 
 impl<S: Store + 'static> Engine<S> {
     /// Replays the tenant's recent orders into the rules' window facts and
@@ -51,52 +51,69 @@ impl<S: Store + 'static> Engine<S> {
                     }
                 };
                 let started = std::time::Instant::now();
-                let recent = self.recent_orders(reach).await?;
-                let mut rules = lock(&inner.rules);
-                let mut enricher = inner.enricher.as_ref().map(|e| lock(e));
-                for o in &recent {
-                    rules.record(o);
-                    if let Some(e) = enricher.as_mut() {
-                        e.record(&o.product_id, &o.customer_handle, o.created_at, o.quantity);
-                    }
-                }
+                let replayed = self
+                    .replay_recent(reach, |page| {
+                        let mut rules = lock(&inner.rules);
+                        let mut enricher = inner.enricher.as_ref().map(|e| lock(e));
+                        for o in page {
+                            rules.record(o);
+                            if let Some(e) = enricher.as_mut() {
+                                e.record(
+                                    &o.product_id,
+                                    &o.customer_handle,
+                                    o.created_at,
+                                    o.quantity,
+                                );
+                            }
+                        }
+                    })
+                    .await?;
                 tracing::info!(
                     tenant = %inner.tenant,
-                    orders = recent.len(),
+                    orders = replayed,
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "window facts restored from the store"
                 );
-                Ok::<usize, EngineError>(recent.len())
+                Ok::<usize, EngineError>(replayed)
             })
             .await?;
         Ok(*n)
     }
 
-    /// The tenant's orders created within `reach` of now, oldest first
-    /// (none for a reach of zero).
-    pub(super) async fn recent_orders(&self, reach: TimeDelta) -> Result<Vec<Order>, EngineError> {
+    /// Calls `record` on the tenant's orders created within `reach` of now,
+    /// oldest first, a page at a time (none for a reach of zero); returns
+    /// how many. Read through the store's creation-time index from
+    /// `now - reach` on, so that the cost follows the orders within reach,
+    /// not every order the tenant ever had, and memory holds one page.
+    pub(super) async fn replay_recent(
+        &self,
+        reach: TimeDelta,
+        mut record: impl FnMut(&[Order]) + Send,
+    ) -> Result<usize, EngineError> {
         let inner = &*self.inner;
         if reach <= TimeDelta::zero() {
-            return Ok(Vec::new());
+            return Ok(0);
         }
-        let since = inner.clock.now() - reach;
-        let mut recent: Vec<Order> = Vec::new();
-        let mut after = None;
+        let mut range = CreatedRange {
+            since: Some(inner.clock.now() - reach),
+            ..CreatedRange::default()
+        };
+        let mut replayed = 0;
         loop {
-            let page = inner.store.list_orders(&inner.tenant, after, PAGE).await?;
+            let page = inner
+                .store
+                .orders_by_created(&inner.tenant, &range, PAGE)
+                .await?;
             let Some(last) = page.last() else { break };
-            after = Some(last.id);
+            range = range.after_order(&last.order);
             let full = page.len() == PAGE;
-            recent.extend(
-                page.into_iter()
-                    .map(|s| s.order)
-                    .filter(|o| o.created_at >= since),
-            );
+            let orders: Vec<Order> = page.into_iter().map(|d| d.order.order).collect();
+            replayed += orders.len();
+            record(&orders);
             if !full {
                 break;
             }
         }
-        recent.sort_by_key(|o| o.created_at);
-        Ok(recent)
+        Ok(replayed)
     }
 }

@@ -75,6 +75,7 @@ dispatch!(OrderStore {
     fn list_orders(tenant: &str, after: Option<OrderId>, limit: usize) -> Vec<StoredOrder>;
     fn active_orders(tenant: &str, limit: usize) -> Vec<StoredOrder>;
     fn transitions(batch: &[(&str, Transition)]) -> Vec<Result<StoredOrder, StoreError>>;
+    fn known_orders(tenant: &str, tiktok_order_ids: &[&str]) -> Vec<String>;
 });
 
 dispatch!(OrderReads {

@@ -125,4 +125,15 @@ pub trait OrderStore: Send + Sync {
         &self,
         batch: &[(&str, Transition)],
     ) -> impl Future<Output = Result<Vec<Result<StoredOrder, StoreError>>, StoreError>> + Send;
+
+    /// Which of `tiktok_order_ids` the tenant already has, each once, in no
+    /// particular order (ids of other tenants' orders are not). A few
+    /// indexed reads on the `(tenant, tiktok_order_id)` key, whatever the
+    /// number of ids: how a bulk ingest skips the orders it stored before
+    /// without reading or evaluating them.
+    fn known_orders(
+        &self,
+        tenant: &str,
+        tiktok_order_ids: &[&str],
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 }

@@ -6,6 +6,8 @@ pub mod cluster;
 pub mod created;
 pub mod decisions;
 pub mod heartbeat;
+
+pub mod known;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod reads;

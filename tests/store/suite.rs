@@ -21,6 +21,8 @@ pub use super::cluster::*;
 pub use super::created::*;
 pub use super::decisions::*;
 pub use super::heartbeat::*;
+
+pub use super::known::*;
 pub use super::reads::*;
 pub use super::review::*;
 pub use super::shipping::*;

@@ -149,4 +149,19 @@ impl OrderStore for MemoryStore {
         inner.queue.insert_all(&effects.enqueue);
         Ok(results)
     }
+
+    async fn known_orders(&self, tenant: &str, tiktok_order_ids: &[&str]) -> Result<Vec<String>> {
+        let inner = self.lock();
+        let mut seen = HashSet::new();
+        Ok(tiktok_order_ids
+            .iter()
+            .filter(|t| {
+                inner
+                    .by_key
+                    .contains_key(&(tenant.to_owned(), (**t).to_owned()))
+                    && seen.insert(**t)
+            })
+            .map(|t| (*t).to_owned())
+            .collect())
+    }
 }

@@ -204,6 +204,24 @@ impl OrderStore for PostgresStore {
         let result = transitions_in(self, &mut tx, batch).await;
         tx.end(result).await
     }
+
+    async fn known_orders(&self, tenant: &str, tiktok_order_ids: &[&str]) -> Result<Vec<String>> {
+        if tiktok_order_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = tiktok_order_ids.iter().map(|t| (*t).to_owned()).collect();
+        self.for_tenant(tenant, Mode::Read, async |conn| {
+            sqlx::query_scalar(
+                "SELECT tiktok_order_id FROM orders WHERE user_id = $1 AND tiktok_order_id = ANY($2)",
+            )
+            .bind(tenant)
+            .bind(&ids)
+            .fetch_all(conn)
+            .await
+            .map_err(db("reading known orders"))
+        })
+        .await
+    }
 }
 
 async fn create_in(

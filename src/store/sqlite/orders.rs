@@ -24,6 +24,9 @@ use crate::store::{
 /// Rows per multi-row statement (well under SQLite's 32766 parameters).
 pub(super) const CHUNK: usize = 500;
 
+/// Ids per `known_orders` statement (one parameter each).
+const KNOWN_CHUNK: usize = 5_000;
+
 /// The SQL for selecting orders.
 pub(super) fn select_orders(filter: &str) -> String {
     format!("SELECT {ORDER_COLUMNS} FROM orders WHERE {filter}")
@@ -263,6 +266,32 @@ impl OrderStore for SqliteStore {
             tx.commit().await.map_err(db("committing transitions"))?;
         }
         Ok(results)
+    }
+
+    async fn known_orders(&self, tenant: &str, tiktok_order_ids: &[&str]) -> Result<Vec<String>> {
+        let mut seen = HashSet::new();
+        let unique: Vec<&str> = tiktok_order_ids
+            .iter()
+            .copied()
+            .filter(|t| seen.insert(*t))
+            .collect();
+        let mut out = Vec::new();
+        for chunk in unique.chunks(KNOWN_CHUNK) {
+            let sql = format!(
+                "SELECT tiktok_order_id FROM orders WHERE user_id = ? AND tiktok_order_id IN ({})",
+                params(chunk.len())
+            );
+            let mut q = sqlx::query_scalar(AssertSqlSafe(sql)).bind(tenant.to_owned());
+            for t in chunk {
+                q = q.bind((*t).to_owned());
+            }
+            out.extend(
+                q.fetch_all(&self.main.reader)
+                    .await
+                    .map_err(db("reading known orders"))?,
+            );
+        }
+        Ok(out)
     }
 }
 
