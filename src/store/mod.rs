@@ -110,6 +110,7 @@ mod dashboard;
 mod decode;
 mod error;
 mod fault;
+mod group;
 mod inbox;
 pub(crate) mod logic;
 mod memory;
@@ -137,6 +138,7 @@ pub use dashboard::DashboardStore;
 pub use error::StoreError;
 #[doc(hidden)]
 pub use fault::{FaultPoint, InjectFault};
+pub use group::GroupCommit;
 pub use inbox::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, OrderEvent};
 pub(crate) use logic::apply as apply_transition;
 pub use memory::MemoryStore;
