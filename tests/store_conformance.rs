@@ -103,6 +103,7 @@ macro_rules! all_backends {
                 transition_writes_state_and_history,
                 concurrent_transitions_one_wins,
                 failure_mid_transition_leaves_nothing,
+                group_commit_keeps_each_call_atomic,
                 batch_transitions_check_each_item,
                 tenants_are_isolated,
                 lease_expiry_hands_work_over,
@@ -169,6 +170,38 @@ async fn sqlite_reopened_has_everything() {
     drop(first);
     let second = store::open(&url).await.unwrap();
     suite::reopened_has_everything(before, &second).await;
+}
+
+/// A group is durable once committed, and only then: a store dropped with
+/// its group open loses that group (never part of a call), and the file is
+/// sound for the next open.
+#[tokio::test]
+async fn sqlite_group_is_durable_once_committed() {
+    use creatorflow::store::{GroupCommit, OrderStore};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("cf.db").display());
+    let first = store::open(&url).await.unwrap();
+    first.begin_group().await.unwrap();
+    let kept = first
+        .create_order("t1", &conformance::order("kept", 0, ""))
+        .await
+        .unwrap()
+        .order;
+    first.commit_group().await.unwrap();
+    first.begin_group().await.unwrap();
+    let lost = first
+        .create_order("t1", &conformance::order("lost", 1, ""))
+        .await
+        .unwrap()
+        .order;
+    assert!(first.get_order("t1", lost.id).await.unwrap().is_some());
+    if let store::AnyStore::Sqlite(s) = &first {
+        s.close().await;
+    }
+    drop(first);
+    let second = store::open(&url).await.unwrap();
+    assert_eq!(second.get_order("t1", kept.id).await.unwrap(), Some(kept));
+    assert_eq!(second.get_order("t1", lost.id).await.unwrap(), None);
 }
 
 /// Readiness follows the schema: a version recorded by a newer binary, or

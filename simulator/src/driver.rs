@@ -10,7 +10,9 @@
 //! event: a webhook, a cancellation, or the queue's next due item (a
 //! delivery check, a step deferred by an open circuit breaker). Traffic ends
 //! at the scenario's end; the run goes on for [`DRAIN`] so that retries and
-//! deferred steps finish, then the store is read back for the report.
+//! deferred steps finish, then the store is read back for the report. Each
+//! simulated minute's store writes are one group commit
+//! ([`GroupCommit`]): durable once per minute, not once per call.
 //!
 //! In **wall-clock mode** the engine runs on the system clock with no
 //! service latency: the orders (re-timed to start now) are ingested in
@@ -26,7 +28,7 @@ use creatorflow::actions::{ActionType, ExecutorConfig};
 use creatorflow::machine::Machine;
 use creatorflow::model::Priority;
 use creatorflow::rules::RulePack;
-use creatorflow::store::{OrderId, OrderStore, QueueStore, TenantScope};
+use creatorflow::store::{GroupCommit, OrderId, OrderStore, QueueStore, TenantScope};
 use creatorflow::{AnyStore, Clock, Engine, EngineBuilder, Order, SystemClock};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -664,7 +666,19 @@ async fn virtual_loop(
 ) -> Result<(), SimError> {
     let stop = end + DRAIN;
     let mut idle = false;
+    // Each simulated minute's writes are one group commit (see
+    // `GroupCommit`): one durable commit per minute instead of several per
+    // order. A failed run loses its open minute, which it would redo anyway.
+    let store = engine.store();
+    let mut group_minute = 0;
+    store.begin_group().await?;
     loop {
+        let minute = (vt.now() - st.start).num_minutes();
+        if minute > group_minute {
+            store.commit_group().await?;
+            store.begin_group().await?;
+            group_minute = minute;
+        }
         let now = vt.now();
         let now_ms = now.timestamp_millis();
         let ingested = st
@@ -720,6 +734,7 @@ async fn virtual_loop(
         vt.advance_to(next);
     }
     st.sample(engine, vt.now(), false).await?;
+    store.commit_group().await?;
     Ok(())
 }
 

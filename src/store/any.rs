@@ -143,6 +143,16 @@ impl super::Readiness for AnyStore {
     }
 }
 
+impl super::GroupCommit for AnyStore {
+    async fn begin_group(&self) -> Result<(), StoreError> {
+        on_backend!(self, s => s.begin_group().await)
+    }
+
+    async fn commit_group(&self) -> Result<(), StoreError> {
+        on_backend!(self, s => s.commit_group().await)
+    }
+}
+
 impl InjectFault for AnyStore {
     fn inject_fault(&self, point: FaultPoint) {
         on_backend!(self, s => s.inject_fault(point))

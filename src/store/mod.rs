@@ -114,6 +114,7 @@ mod dashboard;
 mod decode;
 mod error;
 mod fault;
+mod group;
 mod heartbeat;
 mod inbox;
 pub(crate) mod logic;
@@ -143,6 +144,7 @@ pub use dashboard::DashboardStore;
 pub use error::StoreError;
 #[doc(hidden)]
 pub use fault::{FaultPoint, InjectFault};
+pub use group::GroupCommit;
 pub use heartbeat::{HeartbeatStore, Holders};
 pub use inbox::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, OrderEvent};
 pub(crate) use logic::apply as apply_transition;

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 use creatorflow::model::{Impact, Priority, StateName};
 use creatorflow::store::{
-    AfterStep, ClaimRequest, FaultPoint, InboxDone, InboxEntry, InjectFault, LaneLimit, NewOrder,
-    OrderEvent, Readiness, Settle, Store, StoreError, StoredOrder, TenantScope, WorkItem, WorkSpec,
+    AfterStep, ClaimRequest, FaultPoint, GroupCommit, InboxDone, InboxEntry, InjectFault,
+    LaneLimit, NewOrder, OrderEvent, Readiness, Settle, Store, StoreError, StoredOrder,
+    TenantScope, WorkItem, WorkSpec,
 };
 use rust_decimal::Decimal;
 use serde_json::json;
@@ -29,8 +30,8 @@ pub use super::shipping::*;
 pub use super::shops::*;
 
 /// What every conformance test needs of a backend.
-pub trait Backend: Store + Readiness + InjectFault + 'static {}
-impl<S: Store + Readiness + InjectFault + 'static> Backend for S {}
+pub trait Backend: Store + Readiness + InjectFault + GroupCommit + 'static {}
+impl<S: Store + Readiness + InjectFault + GroupCommit + 'static> Backend for S {}
 
 async fn create<S: Backend>(
     s: &S,
@@ -337,6 +338,45 @@ pub async fn failure_mid_transition_leaves_nothing<S: Backend>(s: Arc<S>) {
     assert_eq!((read.order.version, read.history.len()), (1, 1));
     let summary = s.queue_summary(TenantScope::All, at(0)).await.unwrap();
     assert_eq!((summary.leased, summary.due[&Priority::Standard]), (0, 1));
+}
+
+/// Inside a group (`GroupCommit`) each call sees the earlier ones, a call
+/// that fails writes nothing while the group goes on, and everything the
+/// group wrote is there once it commits; opening an open group and
+/// committing none do nothing.
+pub async fn group_commit_keeps_each_call_atomic<S: Backend>(s: Arc<S>) {
+    s.commit_group().await.expect("no group: nothing to do");
+    s.begin_group().await.unwrap();
+    s.begin_group().await.expect("already open: nothing to do");
+    let o = create(&*s, "t1", "o1", 0, "").await;
+    assert_eq!(s.get_order("t1", o.id).await.unwrap(), Some(o.clone()));
+    s.enqueue("t1", o.id, &work("advance", Priority::Standard, 0), at(0))
+        .await
+        .unwrap();
+    let item = claim(&*s, TenantScope::All, "w1", &lanes(1), 0)
+        .await
+        .remove(0);
+    let mut t = step(&o, "validated", at(0));
+    t.settle = Some(Settle {
+        lease: item.lease.clone(),
+        then: AfterStep::Complete,
+    });
+    s.inject_fault(FaultPoint::AfterOrderUpdate);
+    s.transition("t1", &t).await.unwrap_err();
+    let read = s.order_with_history("t1", o.id).await.unwrap().unwrap();
+    assert_eq!(read.order, o, "the failed call wrote nothing");
+    assert!(read.history.is_empty());
+    let mut stale = step(&o, "processing", at(0));
+    stale.expected_version = Some(7);
+    assert!(s.transition("t1", &stale).await.unwrap_err().is_conflict());
+    assert_eq!(s.transition("t1", &t).await.unwrap().version, 1);
+    s.commit_group().await.unwrap();
+    let read = s.order_with_history("t1", o.id).await.unwrap().unwrap();
+    assert_eq!((read.order.version, read.history.len()), (1, 1));
+    assert_eq!(read.order.order.current_state.as_str(), "validated");
+    let summary = s.queue_summary(TenantScope::All, at(0)).await.unwrap();
+    assert_eq!(summary.leased + summary.scheduled, 0, "the item completed");
+    assert_eq!(summary.due.values().sum::<u64>(), 0);
 }
 
 /// A batch group-commits, each item checked on its own, later items seeing earlier ones.

@@ -119,8 +119,9 @@ pub fn run(args: Args) -> Result<Outcome, String> {
         Some(u) => u.clone(),
         None => {
             remove_db(Path::new(DEFAULT_SIM_DB))?;
-            // A scratch file: commits need not survive a power cut.
-            format!("sqlite://{DEFAULT_SIM_DB}?synchronous=normal")
+            // Full durability, as any SQLite store (`synchronous=full`):
+            // the simulator commits each simulated minute as one group.
+            format!("sqlite://{DEFAULT_SIM_DB}")
         }
     };
     let opts = Options {

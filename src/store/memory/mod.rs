@@ -64,6 +64,17 @@ impl MemoryStore {
     }
 }
 
+/// Groups are accepted; every write is visible and final as it is made: nothing to group.
+impl super::GroupCommit for MemoryStore {
+    async fn begin_group(&self) -> Result<(), super::StoreError> {
+        Ok(())
+    }
+
+    async fn commit_group(&self) -> Result<(), super::StoreError> {
+        Ok(())
+    }
+}
+
 impl InjectFault for MemoryStore {
     fn inject_fault(&self, point: FaultPoint) {
         self.fault.arm(point);

@@ -503,6 +503,17 @@ impl Drop for Tx {
     }
 }
 
+/// Groups are accepted; each call commits on its own (see `GroupCommit`): a group changes nothing.
+impl super::GroupCommit for PostgresStore {
+    async fn begin_group(&self) -> Result<(), super::StoreError> {
+        Ok(())
+    }
+
+    async fn commit_group(&self) -> Result<(), super::StoreError> {
+        Ok(())
+    }
+}
+
 impl InjectFault for PostgresStore {
     fn inject_fault(&self, point: FaultPoint) {
         self.fault.arm(point);

@@ -88,7 +88,7 @@ impl Cluster for SqliteStore {
         )
         .bind(name)
         .bind(ms(now))
-        .fetch_optional(&self.main.reader)
+        .fetch_optional(&mut *self.main.reading().await?)
         .await
         .map_err(db("reading a lease"))?
         .map(|r| {
@@ -103,7 +103,7 @@ impl Cluster for SqliteStore {
     async fn shared(&self, name: &str) -> Result<Option<Shared>> {
         sqlx::query("SELECT value, revision, at FROM shared_values WHERE name = ?1")
             .bind(name)
-            .fetch_optional(&self.main.reader)
+            .fetch_optional(&mut *self.main.reading().await?)
             .await
             .map_err(db("reading a shared value"))?
             .map(|r| {

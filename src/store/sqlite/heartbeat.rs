@@ -24,7 +24,7 @@ impl HeartbeatStore for SqliteStore {
         .bind(worker.to_owned())
         .bind(ms(trunc(now)))
         .bind(ms(until))
-        .execute(&self.main.writer)
+        .execute(&mut *self.main.writing().await?)
         .await
         .map_err(db("recording a heartbeat"))?;
         Ok(())
@@ -34,7 +34,7 @@ impl HeartbeatStore for SqliteStore {
         sqlx::query("UPDATE worker_heartbeats SET alive_until = ?2 WHERE worker = ?1")
             .bind(worker.to_owned())
             .bind(ms(trunc(now)))
-            .execute(&self.main.writer)
+            .execute(&mut *self.main.writing().await?)
             .await
             .map_err(db("retiring a worker"))?;
         Ok(())
@@ -45,7 +45,7 @@ impl HeartbeatStore for SqliteStore {
         // Most calls find no lapsed worker: a read, no write transaction.
         let lapsed = sqlx::query(LAPSED)
             .bind(now)
-            .fetch_all(&self.main.reader)
+            .fetch_all(&mut *self.main.reading().await?)
             .await
             .map_err(db("reading heartbeats"))?;
         if lapsed.is_empty() {
@@ -101,7 +101,7 @@ impl HeartbeatStore for SqliteStore {
             q = q.bind(t.to_owned());
         }
         let row = q
-            .fetch_one(&self.main.reader)
+            .fetch_one(&mut *self.main.reading().await?)
             .await
             .map_err(db("counting the steps in flight"))?;
         let in_flight = count(&row, "in_flight")?;

@@ -93,7 +93,11 @@ pub(super) async fn open(
     super::migrate::run(&writer, &super::migrate::INBOX).await?;
     adopt_moved_table(&options, main, &target.path).await?;
     let reader = super::reader_pool(options, 2).await.map_err(open_error)?;
-    Ok(File { writer, reader })
+    Ok(File {
+        writer,
+        reader,
+        group: super::group::Shared::default(),
+    })
 }
 
 /// Moves the rows of the main file's `tiktok_inbox_moved` (an inbox written
@@ -361,7 +365,7 @@ impl Inbox for SqliteStore {
         let row = sqlx::query("SELECT value FROM tiktok_cursors WHERE user_id = ? AND name = ?")
             .bind(tenant.to_owned())
             .bind(name.to_owned())
-            .fetch_optional(&self.main.reader)
+            .fetch_optional(&mut *self.main.reading().await?)
             .await
             .map_err(db("reading a cursor"))?;
         row.map(|r| r.try_get::<i64, _>("value"))

@@ -36,9 +36,20 @@
 //! dashboard, the simulator's samples) reads a covering index, not the
 //! table. `synchronous=full` by default (a returned commit is on disk);
 //! `?synchronous=normal` survives process crashes, not power loss.
+//!
+//! # Settings
+//!
+//! WAL journal, `synchronous=full` unless the URL says `normal`,
+//! `foreign_keys=on`, `cache_size` 64 MiB, `wal_autocheckpoint=4096`,
+//! `temp_store=memory`, the URL's busy timeout. A caller that knows where
+//! its unit of work ends may group many calls into one commit
+//! ([`GroupCommit`](super::GroupCommit), `group.rs`): one WAL sync per group
+//! instead of per call, each call still all-or-nothing; writes become
+//! durable when the group commits.
 
 mod cluster;
 mod dashboard;
+mod group;
 mod heartbeat;
 mod inbox;
 mod migrate;
@@ -76,6 +87,8 @@ pub struct SqliteStore {
 struct File {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// The open group commit, if any (`group.rs`).
+    group: group::Shared,
 }
 
 impl File {
@@ -83,23 +96,6 @@ impl File {
     async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
-    }
-
-    /// A write transaction (`BEGIN IMMEDIATE`: the write lock is taken up
-    /// front, so the rows read inside cannot change before commit).
-    async fn write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(rows::db("starting a write transaction"))
-    }
-
-    /// A read transaction (one consistent snapshot).
-    async fn read(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        self.reader
-            .begin()
-            .await
-            .map_err(rows::db("starting a read transaction"))
     }
 }
 
@@ -137,7 +133,11 @@ impl SqliteStore {
         let reader = reader_pool(options, READERS).await.map_err(open_error)?;
         let inbox = inbox::open(target, shown_url, &writer).await?;
         Ok(SqliteStore {
-            main: File { writer, reader },
+            main: File {
+                writer,
+                reader,
+                group: group::Shared::default(),
+            },
             inbox,
             fault: Fault::default(),
         })
@@ -146,6 +146,9 @@ impl SqliteStore {
     /// Closes the connections (waiting for in-flight statements). Dropping
     /// the store closes them too, in the background.
     pub async fn close(&self) {
+        // An open group gives its connection back, rolled back (see
+        // `GroupCommit`: uncommitted, it is lost).
+        drop(self.main.group.lock().await.take());
         self.inbox.close().await;
         self.main.close().await;
     }

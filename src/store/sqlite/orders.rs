@@ -107,7 +107,7 @@ impl OrderStore for SqliteStore {
     }
 
     async fn get_order(&self, tenant: &str, id: OrderId) -> Result<Option<StoredOrder>> {
-        order_by_id(&self.main.reader, tenant, id).await
+        order_by_id(&mut *self.main.reading().await?, tenant, id).await
     }
 
     async fn get_orders(&self, tenant: &str, ids: &[OrderId]) -> Result<Vec<StoredOrder>> {
@@ -122,7 +122,7 @@ impl OrderStore for SqliteStore {
                 q = q.bind(id.to_string());
             }
             let rows = q
-                .fetch_all(&self.main.reader)
+                .fetch_all(&mut *self.main.reading().await?)
                 .await
                 .map_err(db("reading orders"))?;
             out.extend(decode_all(&rows)?);
@@ -136,7 +136,7 @@ impl OrderStore for SqliteStore {
         )))
         .bind(tenant.to_owned())
         .bind(tiktok_order_id.to_owned())
-        .fetch_optional(&self.main.reader)
+        .fetch_optional(&mut *self.main.reading().await?)
         .await
         .map_err(db("finding an order"))?;
         row.as_ref().map(order_from_row).transpose()
@@ -188,14 +188,14 @@ impl OrderStore for SqliteStore {
         .bind(tenant.to_owned())
         .bind(after.map(|a| a.to_string()).unwrap_or_default())
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.main.reader)
+        .fetch_all(&mut *self.main.reading().await?)
         .await
         .map_err(db("listing orders"))?;
         decode_all(&rows)
     }
 
     async fn active_orders(&self, tenant: &str, limit: usize) -> Result<Vec<StoredOrder>> {
-        active_on(&self.main.reader, tenant, limit).await
+        active_on(&mut *self.main.reading().await?, tenant, limit).await
     }
 
     async fn transitions(&self, batch: &[(&str, Transition)]) -> Result<Vec<Result<StoredOrder>>> {
@@ -286,7 +286,7 @@ impl OrderStore for SqliteStore {
                 q = q.bind((*t).to_owned());
             }
             out.extend(
-                q.fetch_all(&self.main.reader)
+                q.fetch_all(&mut *self.main.reading().await?)
                     .await
                     .map_err(db("reading known orders"))?,
             );

@@ -179,7 +179,7 @@ impl QueueStore for SqliteStore {
             q = q.bind(i64::try_from(l.limit).unwrap_or(i64::MAX));
         }
         let rows = q
-            .fetch_all(&self.main.writer)
+            .fetch_all(&mut *self.main.writing().await?)
             .await
             .map_err(db("claiming work"))?;
         let claimed = rows
@@ -256,7 +256,7 @@ impl QueueStore for SqliteStore {
             q = q.bind(t.to_owned());
         }
         let rows = q
-            .fetch_all(&self.main.reader)
+            .fetch_all(&mut *self.main.reading().await?)
             .await
             .map_err(db("summarizing the queue"))?;
         let mut s = QueueSummary {
@@ -300,7 +300,7 @@ impl SqliteStore {
             .bind(lease.worker.clone())
             .bind(i64::from(lease.attempt))
             .bind(ms(trunc(now)))
-            .execute(&self.main.writer)
+            .execute(&mut *self.main.writing().await?)
             .await
             .map_err(db(context))?;
         if done.rows_affected() == 0 {

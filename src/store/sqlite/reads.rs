@@ -42,12 +42,7 @@ pub(super) async fn counts_on(
 
 impl OrderReads for SqliteStore {
     async fn order_counts(&self, tenant: &str) -> Result<Vec<OrderCount>> {
-        let mut conn = self
-            .main
-            .reader
-            .acquire()
-            .await
-            .map_err(db("acquiring a connection"))?;
+        let mut conn = self.main.reading().await?;
         counts_on(&mut conn, tenant).await
     }
 
@@ -76,7 +71,7 @@ impl OrderReads for SqliteStore {
         }
         let rows = q
             .bind(limit(n))
-            .fetch_all(&self.main.reader)
+            .fetch_all(&mut *self.main.reading().await?)
             .await
             .map_err(db("finding orders"))?;
         decode_all(&rows)
@@ -106,7 +101,7 @@ impl OrderReads for SqliteStore {
             .bind(after_ms)
             .bind(after_id)
             .bind(limit(n))
-            .fetch_all(&self.main.reader)
+            .fetch_all(&mut *self.main.reading().await?)
             .await
             .map_err(db("reading orders by creation time"))?;
         rows.iter()

@@ -39,7 +39,7 @@ impl ReviewStore for SqliteStore {
         }
         let rows = query
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.main.reader)
+            .fetch_all(&mut *self.main.reading().await?)
             .await
             .map_err(db("reading the review queue"))?;
         rows.iter().map(order_from_row).collect()

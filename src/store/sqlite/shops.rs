@@ -37,7 +37,7 @@ impl ShopStore for SqliteStore {
         sqlx::query(AssertSqlSafe(select_shop()))
             .bind(tenant)
             .bind(shop_id)
-            .fetch_optional(&self.main.reader)
+            .fetch_optional(&mut *self.main.reading().await?)
             .await
             .map_err(db("reading a shop"))?
             .as_ref()
@@ -48,7 +48,7 @@ impl ShopStore for SqliteStore {
     async fn shops(&self, tenant: &str) -> Result<Vec<ShopAuth>> {
         sqlx::query(AssertSqlSafe(select_shops()))
             .bind(tenant)
-            .fetch_all(&self.main.reader)
+            .fetch_all(&mut *self.main.reading().await?)
             .await
             .map_err(db("reading shops"))?
             .iter()

@@ -1,0 +1,255 @@
+//! Group commit on SQLite ([`GroupCommit`]) and the connection handles every
+//! call of the store takes, which follow the open group.
+//!
+//! While a group is open its `BEGIN IMMEDIATE` transaction holds the file's
+//! one writer connection; every call then runs on that connection (reads
+//! too, so that they see the group's writes), one at a time, and a call
+//! that writes runs inside a savepoint: released when the call commits,
+//! rolled back when it fails or is dropped half-way (before the next call
+//! runs), so a failed call writes nothing while the group goes on.
+//! `commit_group` commits once: one WAL sync for the whole group under
+//! `synchronous=full`.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Sqlite, SqliteConnection, Transaction};
+use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
+
+use super::rows::db;
+use super::{File, SqliteStore};
+use crate::store::{GroupCommit, Result};
+
+/// A file's open group, if any (shared by the store's clones).
+pub(super) type Shared = Arc<Mutex<Option<Open>>>;
+
+/// An open group.
+#[derive(Debug)]
+pub(super) struct Open {
+    /// The group's transaction, on the writer connection.
+    tx: Transaction<'static, Sqlite>,
+    /// A call's savepoint is still open (the call failed or was dropped):
+    /// rolled back before the next call.
+    abandoned: bool,
+}
+
+/// The open group, locked for one call.
+type Held = OwnedMappedMutexGuard<Option<Open>, Open>;
+
+/// The savepoint of one writing call inside a group.
+const SAVEPOINT: &str = "SAVEPOINT cf_call";
+/// Undoes and ends an abandoned call's savepoint.
+const ROLLBACK: &str = "ROLLBACK TO cf_call; RELEASE cf_call";
+
+/// A connection for one call that needs no transaction of its own: a
+/// pool's, or the open group's.
+pub(super) enum Conn {
+    /// From a pool.
+    Pool(PoolConnection<Sqlite>),
+    /// The open group's connection.
+    Group(Held),
+}
+
+impl Deref for Conn {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        match self {
+            Conn::Pool(c) => c,
+            Conn::Group(g) => &g.tx,
+        }
+    }
+}
+
+impl DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        match self {
+            Conn::Pool(c) => c,
+            Conn::Group(g) => &mut g.tx,
+        }
+    }
+}
+
+/// A call's transaction: its own, or a savepoint (for a read, nothing) in
+/// the open group. Dropped without [`Tx::commit`], it writes nothing.
+pub(super) enum Tx {
+    /// A transaction of its own.
+    Own(Transaction<'static, Sqlite>),
+    /// Part of the open group.
+    Group(Call),
+}
+
+/// One call inside the open group.
+pub(super) struct Call {
+    held: Held,
+    /// Whether the call opened a savepoint (a writing call).
+    savepoint: bool,
+    /// Whether the call committed (its savepoint released).
+    done: bool,
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if self.savepoint && !self.done {
+            self.held.abandoned = true;
+        }
+    }
+}
+
+impl Tx {
+    /// Commits the call: its own transaction, or releases its savepoint
+    /// (durable when the group commits).
+    pub(super) async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Own(tx) => tx.commit().await,
+            Tx::Group(mut call) => {
+                if call.savepoint {
+                    sqlx::raw_sql("RELEASE cf_call")
+                        .execute(&mut *call.held.tx)
+                        .await?;
+                }
+                call.done = true;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Deref for Tx {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        match self {
+            Tx::Own(tx) => tx,
+            Tx::Group(call) => &call.held.tx,
+        }
+    }
+}
+
+impl DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        match self {
+            Tx::Own(tx) => tx,
+            Tx::Group(call) => &mut call.held.tx,
+        }
+    }
+}
+
+impl File {
+    /// The open group, locked for one call (an abandoned call's savepoint
+    /// rolled back first); `None` when no group is open.
+    async fn held(&self) -> Result<Option<Held>> {
+        let guard = Arc::clone(&self.group).lock_owned().await;
+        let Ok(mut held) = OwnedMutexGuard::try_map(guard, Option::as_mut) else {
+            return Ok(None);
+        };
+        if held.abandoned {
+            sqlx::raw_sql(ROLLBACK)
+                .execute(&mut *held.tx)
+                .await
+                .map_err(db("rolling back a failed call"))?;
+            held.abandoned = false;
+        }
+        Ok(Some(held))
+    }
+
+    /// A write transaction (`BEGIN IMMEDIATE`: the write lock is taken up
+    /// front, so the rows read inside cannot change before commit), or a
+    /// savepoint in the open group.
+    pub(super) async fn write(&self) -> Result<Tx> {
+        if let Some(mut held) = self.held().await? {
+            sqlx::raw_sql(SAVEPOINT)
+                .execute(&mut *held.tx)
+                .await
+                .map_err(db("starting a write in a group"))?;
+            return Ok(Tx::Group(Call {
+                held,
+                savepoint: true,
+                done: false,
+            }));
+        }
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map(Tx::Own)
+            .map_err(db("starting a write transaction"))
+    }
+
+    /// A read transaction (one consistent snapshot), or the open group's
+    /// connection.
+    pub(super) async fn read(&self) -> Result<Tx> {
+        if let Some(held) = self.held().await? {
+            return Ok(Tx::Group(Call {
+                held,
+                savepoint: false,
+                done: false,
+            }));
+        }
+        self.reader
+            .begin()
+            .await
+            .map(Tx::Own)
+            .map_err(db("starting a read transaction"))
+    }
+
+    /// A read-only connection, or the open group's.
+    pub(super) async fn reading(&self) -> Result<Conn> {
+        match self.held().await? {
+            Some(held) => Ok(Conn::Group(held)),
+            None => self
+                .reader
+                .acquire()
+                .await
+                .map(Conn::Pool)
+                .map_err(db("acquiring a connection")),
+        }
+    }
+
+    /// The writer connection for a single statement (atomic by itself), or
+    /// the open group's.
+    pub(super) async fn writing(&self) -> Result<Conn> {
+        match self.held().await? {
+            Some(held) => Ok(Conn::Group(held)),
+            None => self
+                .writer
+                .acquire()
+                .await
+                .map(Conn::Pool)
+                .map_err(db("acquiring the writer")),
+        }
+    }
+}
+
+impl GroupCommit for SqliteStore {
+    async fn begin_group(&self) -> Result<()> {
+        let mut group = self.main.group.lock().await;
+        if group.is_none() {
+            let tx = self
+                .main
+                .writer
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(db("starting a group"))?;
+            *group = Some(Open {
+                tx,
+                abandoned: false,
+            });
+        }
+        Ok(())
+    }
+
+    async fn commit_group(&self) -> Result<()> {
+        let mut group = self.main.group.lock().await;
+        let Some(mut open) = group.take() else {
+            return Ok(());
+        };
+        if open.abandoned {
+            sqlx::raw_sql(ROLLBACK)
+                .execute(&mut *open.tx)
+                .await
+                .map_err(db("rolling back a failed call"))?;
+        }
+        open.tx.commit().await.map_err(db("committing a group"))
+    }
+}
