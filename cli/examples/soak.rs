@@ -35,7 +35,8 @@
 //! (60), `--warmup-seconds S` (120, at most a sixth of the run),
 //! `--drain-minutes M` (15), `--rss-bound X` (1.5), `--worker-lease-ms MS`
 //! (the worker's `--lease-ms`, for short runs that should not wait the
-//! 6-minute lease out; default: the lanes' own), `--bin PATH` (the
+//! 6-minute lease out; default: the lanes' own), `--rules DIR` (serve's and the worker's pack; default: the
+//! shipped one), `--bin PATH` (the
 //! `creatorflow` next to this example's directory), `--out DIR`
 //! (`target/soak`), `--store URL` and `--pg-dir DIR` (default: the
 //! environment variables above).
@@ -83,6 +84,8 @@ struct Config {
     rss_bound: f64,
     /// The worker processes' `--lease-ms` (none: each lane's own).
     worker_lease_ms: Option<u64>,
+    /// A rule pack for serve and the worker (`--rules`; none: the shipped one).
+    rules: Option<PathBuf>,
     bin: PathBuf,
     out: PathBuf,
     #[serde(skip)]
@@ -127,6 +130,10 @@ impl Config {
             worker_lease_ms: match arg(args, "--worker-lease-ms", 0u64)? {
                 0 => None,
                 ms => Some(ms),
+            },
+            rules: match arg(args, "--rules", String::new())? {
+                r if r.is_empty() => None,
+                r => Some(PathBuf::from(r)),
             },
             bin: arg(args, "--bin", bin)?,
             out: arg(args, "--out", PathBuf::from("target/soak"))?,
@@ -257,12 +264,21 @@ fn log_file(out: &Path, name: &str) -> Result<File> {
     File::create(out.join(name)).map_err(|e| format!("{}: {e}", out.join(name).display()))
 }
 
+/// `--rules DIR` if a pack was given.
+fn rules_args(config: &Config) -> Vec<std::ffi::OsString> {
+    match &config.rules {
+        Some(dir) => vec!["--rules".into(), dir.clone().into_os_string()],
+        None => Vec::new(),
+    }
+}
+
 /// Serve on `store`, its Order API at `api`; its base URL.
 fn spawn_serve(config: &Config, store: &str, api: &str) -> Result<(Proc, String)> {
     let mut child = Command::new(&config.bin)
         .args(["serve", "--store", store, "--listen", "127.0.0.1:0"])
         .args(["--shop", &format!("{SHOP}={TENANT}"), "--api-base", api])
         .args(["--poll-every", "0", "--poll-ms", "20"])
+        .args(rules_args(config))
         .env("TIKTOK_APP_KEY", APP_KEY)
         .env("TIKTOK_APP_SECRET", APP_SECRET)
         .env("TIKTOK_ACCESS_TOKEN", "soak-token")
@@ -295,6 +311,7 @@ fn spawn_serve(config: &Config, store: &str, api: &str) -> Result<(Proc, String)
 fn spawn_worker(config: &Config, store: &str, n: u32) -> Result<Proc> {
     let mut command = Command::new(&config.bin);
     command.args(["worker", "--store", store, "--poll-ms", "20"]);
+    command.args(rules_args(config));
     if let Some(ms) = config.worker_lease_ms {
         command.args(["--lease-ms", &ms.to_string()]);
     }
