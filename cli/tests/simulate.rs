@@ -496,7 +496,7 @@ fn render_in_chromium(chromium: &Path, html: &Path) -> (String, String) {
     let dom_path = profile.path().join("dom.html");
     let log_path = profile.path().join("chromium.log");
     let url = format!("file://{}", html.display());
-    let mut child = Command::new(&chromium)
+    let mut child = Command::new(chromium)
         .args([
             "--headless",
             "--no-sandbox",

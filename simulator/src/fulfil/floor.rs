@@ -195,7 +195,7 @@ impl Floor {
             let all = std::mem::take(&mut self.waiting);
             for (_, p) in all {
                 self.stats.packed += 1;
-                self.to_pickup(p, now);
+                self.await_pickup(p, now);
             }
             while self.next_minute < until {
                 self.sample_minute(0);
@@ -215,7 +215,7 @@ impl Floor {
                 };
                 self.carry -= 1.0;
                 self.stats.packed += 1;
-                self.to_pickup(p, done);
+                self.await_pickup(p, done);
             }
             if self.waiting.is_empty() {
                 // Idle stations cannot bank their time.
@@ -236,7 +236,7 @@ impl Floor {
         }
     }
 
-    fn to_pickup(&mut self, p: Parcel, packed_at: DateTime<Utc>) {
+    fn await_pickup(&mut self, p: Parcel, packed_at: DateTime<Utc>) {
         let at = self.pickup_after(packed_at).timestamp_millis();
         let key = self.policy.key(&p);
         self.place.insert(p.id, Place::Packed(at, key));
