@@ -121,6 +121,39 @@ fn no_order_is_lost_in_any_builtin_scenario() {
                 );
             }
         }
+        // The fulfilment key of simulator.md.
+        let f = &r["fulfilment"];
+        for k in [
+            "late",
+            "shipped",
+            "late_dispatch_rate",
+            "auto_cancelled",
+            "by_lane",
+            "by_impact",
+            "packing",
+            "stock",
+            "series",
+        ] {
+            assert!(f.get(k).is_some(), "{name}: fulfilment.{k}");
+        }
+        for k in ["utilisation", "max_backlog", "packed"] {
+            assert!(
+                f["packing"].get(k).is_some(),
+                "{name}: fulfilment.packing.{k}"
+            );
+        }
+        assert!(f["stock"].get("stock_outs").is_some(), "{name}");
+        assert!(f["series"]["backlog_per_minute"].is_array(), "{name}");
+        for lane in ["high", "urgent", "standard", "automated"] {
+            assert!(f["by_lane"][lane]["late"].is_u64(), "{name}: {lane}");
+            assert!(f["by_lane"][lane]["auto_cancelled"].is_u64(), "{name}");
+        }
+        for impact in ["VIRAL", "HIGH", "MED", "AUTO"] {
+            assert!(f["by_impact"][impact]["late"].is_u64(), "{name}: {impact}");
+        }
+        // Nothing is left on the packing floor, and every shipment is counted.
+        assert_eq!(f["unshipped_at_end"], 0, "{name}");
+        assert!(f["shipped"].as_u64() > Some(0), "{name}");
         for d in ["reference", "statistical"] {
             for k in [
                 "spikes",
@@ -232,7 +265,8 @@ spikes:\n  - { product: 5, start: 1h, ramp: 10m, hold: 30m, decay: 10m, peak_per
 deliveries: { duplicate_rate: 0.05, out_of_order_rate: 0.1, max_delay: 5m }\n\
 cancellations: { rate: 0.03, mean_delay: 10m }\n\
 stock:\n  - { product: 5, units: 150 }\n\
-services:\n  carrier: { latency_ms: { median: 50, p99: 3000 }, error_rate: 0.05 }\n  labels: { latency_ms: { median: 100, p99: 12000 }, error_rate: 0.02 }\n";
+services:\n  carrier: { latency_ms: { median: 50, p99: 3000 }, error_rate: 0.05 }\n  labels: { latency_ms: { median: 100, p99: 12000 }, error_rate: 0.02 }\n\
+fulfilment:\n  shifts:\n    - { start: \"10:00\", end: \"12:00\", stations: 2, orders_per_station_hour: 40 }\n  pickup_cutoff: \"12:30\"\n  auto_cancel_after: 30h\n  ship_by: 6h\n";
 
 #[test]
 fn same_seed_same_report_on_the_memory_store() {
@@ -286,6 +320,12 @@ fn same_seed_same_report_on_the_memory_store() {
         a["orders"]
     );
     assert!(a["actions"]["retries"].as_u64() > Some(0));
+    // Packing capacity ran short: late shipments and the platform's
+    // cancellations happened, the same in both runs.
+    let f = &a["fulfilment"];
+    assert!(f["late"].as_u64() > Some(0), "{f}");
+    assert!(f["auto_cancelled"].as_u64() > Some(0), "{f}");
+    assert!(f["packing"]["max_backlog"].as_u64() > Some(0), "{f}");
 }
 
 #[test]
@@ -347,6 +387,150 @@ fn bad_scenario_file_gets_file_line_col() {
     assert!(text(&out.stderr).contains("did you mean `flash-sale`"));
 }
 
+/// `--compare fifo,lanes` on the default scenario, once per test binary:
+/// its directory (`compare.json`, `compare.html`) and JSON document.
+fn compare_run() -> &'static Run {
+    static RUN: OnceLock<Run> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = simulate(
+            dir.path(),
+            &[
+                "--compare",
+                "fifo,lanes",
+                "--store",
+                "memory:",
+                "--json",
+                "compare.json",
+                "--html",
+                "compare.html",
+            ],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        let summary = text(&out.stdout);
+        assert!(summary.contains("compare  viral-spike"), "{summary}");
+        assert!(summary.contains("late dispatch"), "{summary}");
+        let report: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("compare.json")).expect("compare.json"),
+        )
+        .expect("JSON report");
+        Run { dir, report }
+    })
+}
+
+#[test]
+fn lanes_ship_viral_and_urgent_orders_late_less_often_than_fifo() {
+    let r = &compare_run().report;
+    let c = &r["comparison"];
+    assert_eq!(c["policies"], serde_json::json!(["fifo", "lanes"]), "{c}");
+    for policy in ["fifo", "lanes"] {
+        assert!(c["late_dispatch_rate"][policy].is_f64(), "{c}");
+        assert!(c["auto_cancelled"][policy].is_u64(), "{c}");
+        for impact in ["VIRAL", "HIGH", "MED", "AUTO"] {
+            assert!(c["late_by_impact"][policy][impact].is_f64(), "{c}");
+        }
+        let run = &r["reports"][policy];
+        assert_eq!(run["orders"]["lost"], 0, "{policy}");
+        assert_eq!(run["fulfilment"]["policy"], policy);
+    }
+    // Same traffic, same capacity: the same orders were placed and shipped.
+    let (fifo, lanes) = (&r["reports"]["fifo"], &r["reports"]["lanes"]);
+    assert_eq!(fifo["orders"]["generated"], lanes["orders"]["generated"]);
+    assert_eq!(
+        fifo["fulfilment"]["capacity"],
+        lanes["fulfilment"]["capacity"]
+    );
+    let rate = |v: &Value| v.as_f64().expect("a rate");
+    let (viral_fifo, viral_lanes) = (
+        rate(&c["late_by_impact"]["fifo"]["VIRAL"]),
+        rate(&c["late_by_impact"]["lanes"]["VIRAL"]),
+    );
+    // The spike really overran the packing floor.
+    assert!(viral_fifo > 0.05, "{c}");
+    assert!(
+        viral_lanes <= viral_fifo / 2.0,
+        "VIRAL late: lanes {viral_lanes} vs fifo {viral_fifo}"
+    );
+    let urgent = |run: &Value| rate(&run["fulfilment"]["by_lane"]["urgent"]["late_rate"]);
+    assert!(
+        urgent(lanes) < urgent(fifo),
+        "urgent late: lanes {} vs fifo {}",
+        urgent(lanes),
+        urgent(fifo)
+    );
+}
+
+#[test]
+fn compare_refuses_a_third_policy_and_a_shared_store() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (args, needle) in [
+        (
+            &["--compare", "fifo,lanes,fifo", "--store", "memory:"][..],
+            "two policies",
+        ),
+        (
+            &["--compare", "fifo,nowhere", "--store", "memory:"][..],
+            "`nowhere`",
+        ),
+        (
+            &["--compare", "fifo,lanes", "--store", "sqlite://x.db"][..],
+            "--store memory:",
+        ),
+    ] {
+        let out = simulate(dir.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(text(&out.stderr).contains(needle), "{}", text(&out.stderr));
+    }
+}
+
+/// Loads `html` in headless Chromium: the DOM after its script ran, and
+/// Chromium's log.
+fn render_in_chromium(chromium: &Path, html: &Path) -> (String, String) {
+    let profile = tempfile::tempdir().expect("profile dir");
+    let dom_path = profile.path().join("dom.html");
+    let log_path = profile.path().join("chromium.log");
+    let url = format!("file://{}", html.display());
+    let mut child = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(&url)
+        // Files, not pipes: the DOM is larger than a pipe's buffer and
+        // nobody reads until chromium exits.
+        .stdout(std::fs::File::create(&dom_path).expect("dom file"))
+        .stderr(std::fs::File::create(&log_path).expect("log file"))
+        .spawn()
+        .expect("spawn chromium");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let dom = std::fs::read_to_string(&dom_path).expect("dumped DOM");
+    let log = std::fs::read_to_string(&log_path).expect("chromium log");
+    (dom, log)
+}
+
 fn find_chromium() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     for name in ["chromium", "chromium-browser", "google-chrome", "chrome"] {
@@ -383,54 +567,21 @@ fn html_report_renders_in_headless_chromium() {
                 "{name}: the page references `{needle}`"
             );
         }
-        let profile = tempfile::tempdir().expect("profile dir");
-        let dom_path = profile.path().join("dom.html");
-        let log_path = profile.path().join("chromium.log");
-        let url = format!("file://{}", html.display());
-        let mut child = Command::new(&chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--enable-logging=stderr",
-                "--v=0",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg("--dump-dom")
-            .arg(&url)
-            // Files, not pipes: the DOM is larger than a pipe's buffer and
-            // nobody reads until chromium exits.
-            .stdout(std::fs::File::create(&dom_path).expect("dom file"))
-            .stderr(std::fs::File::create(&log_path).expect("log file"))
-            .spawn()
-            .expect("spawn chromium");
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while child.try_wait().expect("wait").is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("chromium did not finish within 120 s");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let dom = std::fs::read_to_string(&dom_path).expect("dumped DOM");
-        let log = std::fs::read_to_string(&log_path).expect("chromium log");
+        let (dom, log) = render_in_chromium(&chromium, &html);
         assert!(
             dom.contains(r#"data-rendered="ok""#),
             "{name}: the page's script did not mark it rendered\nDOM head: {}\nstderr: {log}",
             &dom[..dom.len().min(600)]
         );
-        assert!(dom.contains(r#"data-charts="5""#), "{name}");
+        assert!(dom.contains(r#"data-charts="7""#), "{name}");
         for id in [
             "chart-arrivals",
             "chart-queue",
             "chart-wait",
             "chart-ship",
             "chart-detection",
+            "chart-backlog",
+            "chart-late",
         ] {
             assert!(dom.contains(&format!(r#"id="{id}""#)), "{name}: no {id}");
         }
@@ -447,4 +598,16 @@ fn html_report_renders_in_headless_chromium() {
             "{name}: console errors: {console_errors:#?}"
         );
     }
+    // The comparison page: both policies' backlog and late shipments.
+    let html = compare_run().dir.path().join("compare.html");
+    let (dom, log) = render_in_chromium(&chromium, &html);
+    assert!(
+        dom.contains(r#"data-rendered="ok""#) && dom.contains(r#"data-charts="2""#),
+        "compare page\nstderr: {log}"
+    );
+    for id in ["chart-compare-backlog", "chart-compare-late"] {
+        assert!(dom.contains(&format!(r#"id="{id}""#)), "compare: no {id}");
+    }
+    assert!(dom.contains("<polyline"));
+    assert!(dom.contains("late dispatch rate"));
 }

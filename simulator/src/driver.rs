@@ -10,9 +10,15 @@
 //! event: a webhook, a cancellation, or the queue's next due item (a
 //! delivery check, a step deferred by an open circuit breaker). Traffic ends
 //! at the scenario's end; the run goes on for [`DRAIN`] so that retries and
-//! deferred steps finish, then the store is read back for the report. Each
-//! simulated minute's store writes are one group commit
-//! ([`GroupCommit`]): durable once per minute, not once per call.
+//! deferred steps finish, and while orders wait on the packing floor; then
+//! the store is read back for the report. Each simulated minute's store
+//! writes are one group commit ([`GroupCommit`]): durable once per minute,
+//! not once per call.
+//!
+//! The engine runs with external events on: orders stop in the state that
+//! waits for the carrier, and the packing floor ([`crate::fulfil`]) moves
+//! them on (pickup, delivery, the platform's auto-cancellation) as its
+//! capacity and the clock allow; its next event is one of the loop's.
 //!
 //! In **wall-clock mode** the engine runs on the system clock with no
 //! service latency: the orders (re-timed to start now) are ingested in
@@ -29,22 +35,21 @@ use creatorflow::machine::Machine;
 use creatorflow::model::Priority;
 use creatorflow::rules::RulePack;
 use creatorflow::store::{GroupCommit, OrderId, OrderStore, QueueStore, TenantScope};
-use creatorflow::{AnyStore, Clock, Engine, EngineBuilder, Order, SystemClock};
+use creatorflow::{AnyStore, Clock, Engine, EngineBuilder, SystemClock};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::faults::{Services, stable_hash};
+use super::faults::Services;
+use super::fulfil::{Fulfilment, Policy};
 use super::report::{
     Actions, Breaker, EngineWork, Lane, Orders, Pct, Report, Series, Service, SpikeTruth,
 };
 use super::scenario::Scenario;
 use super::score::{DetectionLog, ScoringEnricher, score};
-use super::traffic::{Skewed, Traffic, peak_in_window};
+use super::traffic::{Traffic, peak_in_window};
 use super::vclock::{VirtualSleeper, VirtualTime};
 
 /// How long the run continues after the traffic ends.
 pub const DRAIN: TimeDelta = TimeDelta::hours(2);
-/// How often a shipped order's delivery is checked.
-pub const DELIVERY_CHECK_EVERY: TimeDelta = TimeDelta::hours(12);
 /// The tenant the simulation's orders belong to.
 pub const TENANT: &str = "sim";
 /// An idle worker notices work that became due (a step deferred by a
@@ -100,6 +105,8 @@ pub struct Options {
     pub machine: Machine,
     /// Show a progress bar (only drawn when stderr is a terminal).
     pub progress: bool,
+    /// Who is packed first when packing capacity is short.
+    pub policy: Policy,
 }
 
 /// Runs `scenario` on `store` and returns the report.
@@ -123,28 +130,28 @@ pub async fn run(scenario: &Scenario, store: AnyStore, opts: Options) -> Result<
     let end = scenario.end() + shift;
     let vt = VirtualTime::new(start);
     let virtual_time = opts.mode == Mode::Virtual;
-    let services = Services::new(scenario, &traffic.product_ids, &vt, opts.seed, virtual_time);
+    let mut fulfil = Fulfilment::new(
+        scenario,
+        opts.policy,
+        &traffic.product_ids,
+        start,
+        opts.seed,
+    );
+    let services = Services::new(scenario, &vt, opts.seed, virtual_time, fulfil.stockroom());
+    let mut handlers = services.registry.clone();
+    if virtual_time && let Some(label) = handlers.get(&ActionType::GenerateShippingLabel).cloned() {
+        handlers.register(ActionType::GenerateShippingLabel, fulfil.label_hook(label));
+    }
     let log = Arc::new(Mutex::new(DetectionLog::default()));
     let mut enricher = ScoringEnricher::new(log.clone());
     for (p, at, q) in &traffic.warmup {
         let product = &traffic.product_ids[*p as usize];
         creatorflow::viral::Enricher::record(&mut enricher, product, "", *at + shift, *q);
     }
-    let transit = Skewed::new(scenario.transit);
-    let seed = opts.seed;
-    let confirm = move |o: &Order, now: DateTime<Utc>| {
-        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(stable_hash(
-            seed,
-            &["transit", &o.tiktok_order_id],
-        ));
-        let hours = transit.sample(&mut rng);
-        let shipped = o.state_changed_at.unwrap_or(o.created_at);
-        now - shipped >= TimeDelta::seconds((hours * 3600.0) as i64)
-    };
     let mut builder = EngineBuilder::new(store)
         .rules(opts.rules.clone())
         .machine(opts.machine.clone())
-        .handlers(services.registry.clone())
+        .handlers(handlers)
         .enricher(Box::new(enricher))
         .tenant(TENANT)
         .serve_all_tenants(false)
@@ -154,11 +161,12 @@ pub async fn run(scenario: &Scenario, store: AnyStore, opts: Options) -> Result<
             ..ExecutorConfig::default()
         });
     builder = match opts.mode {
+        // The packing floor moves orders out of `label_generated` (pickup)
+        // and `shipped` (delivery): see `fulfil`.
         Mode::Virtual => builder
             .clock(vt.clock())
             .sleeper(Arc::new(VirtualSleeper(vt.clone())))
-            .delivery_check_every(DELIVERY_CHECK_EVERY)
-            .delivery_confirmation(confirm),
+            .external_events(true),
         Mode::Wall => builder
             .clock(Arc::new(SystemClock))
             .delivery_check_every(TimeDelta::days(30))
@@ -176,7 +184,9 @@ pub async fn run(scenario: &Scenario, store: AnyStore, opts: Options) -> Result<
     let mut st = LoopState::new(start, &traffic);
     let loop_started = Instant::now();
     match opts.mode {
-        Mode::Virtual => virtual_loop(&engine, &vt, &traffic, end, &mut st, &bar).await?,
+        Mode::Virtual => {
+            virtual_loop(&engine, &vt, &traffic, end, &mut st, &mut fulfil, &bar).await?
+        }
         Mode::Wall => wall_loop(&engine, &traffic, &mut st, &bar).await?,
     }
     bar.finish_and_clear();
@@ -402,6 +412,7 @@ pub async fn run(scenario: &Scenario, store: AnyStore, opts: Options) -> Result<
             arrivals_per_minute: traffic.per_minute.clone(),
             queue_depth: st.depth_series,
         },
+        fulfilment: fulfil.report(clock_end),
     })
 }
 
@@ -662,9 +673,13 @@ async fn virtual_loop(
     traffic: &Traffic,
     end: DateTime<Utc>,
     st: &mut LoopState,
+    fulfil: &mut Fulfilment,
     bar: &ProgressBar,
 ) -> Result<(), SimError> {
-    let stop = end + DRAIN;
+    let drained = end + DRAIN;
+    // Orders still on the packing floor keep the run going, at most until
+    // the platform has cancelled the last of them.
+    let limit = drained + fulfil.patience();
     let mut idle = false;
     // Each simulated minute's writes are one group commit (see
     // `GroupCommit`): one durable commit per minute instead of several per
@@ -686,6 +701,7 @@ async fn virtual_loop(
             .await?;
         let cancels = st.next_cancel;
         st.cancel_due(engine, vt, traffic, now_ms).await?;
+        fulfil.work(engine, vt).await?;
         let quiet = idle && ingested == 0 && cancels == st.next_cancel;
         let sampled = st.sample(engine, now, quiet).await?;
         let round = vt.drive(engine.run_once()).await??;
@@ -719,7 +735,9 @@ async fn virtual_loop(
             .flatten()
             .filter_map(DateTime::from_timestamp_millis)
             .chain(next_due)
+            .chain(fulfil.next_event(vt.now()))
             .min();
+        let stop = if fulfil.busy() { limit } else { drained };
         let Some(next) = next_event else { break };
         let next = next.max(vt.now() + TimeDelta::milliseconds(1));
         if next > stop {

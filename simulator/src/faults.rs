@@ -191,24 +191,19 @@ pub struct Services {
 }
 
 impl Services {
-    /// The handlers of `scenario`: the library's default handlers (stock and
-    /// labels; the scenario's limited stock applied to `product_ids` by
-    /// rank), with the inventory, carrier and label actions behind their
+    /// The handlers of `scenario`: the library's default handlers (labels),
+    /// `inventory` for the stock actions (the fulfilment model's stockroom),
+    /// with the inventory, carrier and label actions behind their
     /// service's latency and faults. With `virtual_time: false` there is no
     /// latency (a wall-clock run measures the engine and the store).
     pub fn new(
         scenario: &Scenario,
-        product_ids: &[String],
         vt: &Arc<VirtualTime>,
         seed: u64,
         virtual_time: bool,
+        inventory: Arc<dyn ActionHandler>,
     ) -> Services {
         let defaults = DefaultHandlers::new(SimConfig::default(), SimConfig::default(), None);
-        for (rank, units) in &scenario.stock {
-            if let Some(p) = product_ids.get(rank.saturating_sub(1) as usize) {
-                defaults.inventory.set_stock(p, *units);
-            }
-        }
         let stats = Arc::new(Mutex::new(BTreeMap::new()));
         let mut models = vec![
             ServiceModel::new("inventory", &scenario.services.inventory, scenario.start),
@@ -236,7 +231,6 @@ impl Services {
                     calls: AtomicU64::new(0),
                 })
             };
-        let inventory: Arc<dyn ActionHandler> = defaults.inventory.clone();
         let carrier: Arc<dyn ActionHandler> = defaults.carrier.clone();
         let inv = wrap(&models[0], inventory);
         let car = wrap(&models[1], carrier.clone());

@@ -13,6 +13,8 @@ use creatorflow::parse_duration;
 use creatorflow::yaml::reader::{self, MapReader};
 use creatorflow::yaml::{self, Node, NodeKind, Typed};
 
+pub use crate::fulfil::spec::{FulfilmentSpec, Shift};
+
 /// The built-in scenarios: name and YAML text.
 pub const BUILTINS: &[(&str, &str)] = &[
     ("viral-spike", include_str!("../scenarios/viral-spike.yaml")),
@@ -22,6 +24,10 @@ pub const BUILTINS: &[(&str, &str)] = &[
         include_str!("../scenarios/carrier-outage.yaml"),
     ),
     ("steady-week", include_str!("../scenarios/steady-week.yaml")),
+    (
+        "black-friday",
+        include_str!("../scenarios/black-friday.yaml"),
+    ),
 ];
 
 /// The scenario `simulate` runs without `--scenario`.
@@ -86,6 +92,8 @@ pub struct Scenario {
     pub services: Services,
     /// Carrier transit time (when delivery is confirmed).
     pub transit: LatencySpec,
+    /// Packing capacity, pickups, deadlines, reorders (`fulfilment:`).
+    pub fulfilment: FulfilmentSpec,
 }
 
 /// Products and the baseline order rate.
@@ -215,6 +223,7 @@ const TOP_KEYS: &[&str] = &[
     "stock",
     "services",
     "transit_hours",
+    "fulfilment",
 ];
 const TRAFFIC_KEYS: &[&str] = &[
     "products",
@@ -380,6 +389,10 @@ fn read_scenario(root: &Node, d: &mut Diagnostics) -> Option<Scenario> {
             p99: 120.0,
         }),
     };
+    let fulfilment = match m.opt("fulfilment") {
+        Some(n) => crate::fulfil::spec::read(n, d),
+        None => Some(FulfilmentSpec::default()),
+    };
     m.finish(d);
     if let (Some(n), Some(l)) = (root_key(root, "duration"), length)
         && l < TimeDelta::minutes(1)
@@ -434,6 +447,7 @@ fn read_scenario(root: &Node, d: &mut Diagnostics) -> Option<Scenario> {
         stock,
         services: services?,
         transit: transit?,
+        fulfilment: fulfilment?,
     })
 }
 
@@ -491,7 +505,13 @@ fn number(node: &Node, key: &str, d: &mut Diagnostics) -> Option<f64> {
 }
 
 /// A number in `[lo, hi]`.
-fn number_in(node: &Node, key: &str, lo: f64, hi: f64, d: &mut Diagnostics) -> Option<f64> {
+pub(crate) fn number_in(
+    node: &Node,
+    key: &str,
+    lo: f64,
+    hi: f64,
+    d: &mut Diagnostics,
+) -> Option<f64> {
     let v = number(node, key, d)?;
     if v < lo || v > hi {
         d.emit(
@@ -505,7 +525,7 @@ fn number_in(node: &Node, key: &str, lo: f64, hi: f64, d: &mut Diagnostics) -> O
 }
 
 /// A positive integer.
-fn count(node: &Node, key: &str, d: &mut Diagnostics) -> Option<u64> {
+pub(crate) fn count(node: &Node, key: &str, d: &mut Diagnostics) -> Option<u64> {
     let v = reader::int(node, key, d)?;
     if v <= 0 {
         d.emit(
@@ -518,7 +538,7 @@ fn count(node: &Node, key: &str, d: &mut Diagnostics) -> Option<u64> {
     Some(v as u64)
 }
 
-fn duration(node: &Node, key: &str, d: &mut Diagnostics) -> Option<TimeDelta> {
+pub(crate) fn duration(node: &Node, key: &str, d: &mut Diagnostics) -> Option<TimeDelta> {
     let text = reader::string(node, key, d)?;
     if text == "0" || text == "0s" || text == "0m" {
         return Some(TimeDelta::zero());
@@ -874,6 +894,20 @@ mod tests {
             });
             assert_eq!(&s.name, name);
         }
+    }
+
+    /// `black-friday` is too big for a debug run in CI: its traffic is
+    /// checked here, the run itself is measured (`BENCHMARKS.md`).
+    #[test]
+    fn black_friday_has_everything_at_once() {
+        let s = Scenario::resolve("black-friday").expect("black-friday");
+        let traffic = crate::traffic::Traffic::generate(&s, s.seed);
+        let n = traffic.orders.len();
+        assert!((35_000..60_000).contains(&n), "{n} orders");
+        assert!(s.spikes.len() >= 20, "a flash sale and a viral product");
+        assert!(!s.services.carrier.outages.is_empty(), "a carrier outage");
+        assert!(s.traffic.products >= 500 && s.stock.len() >= 2);
+        assert!(s.fulfilment.limited() && s.fulfilment.per_day() < n as f64);
     }
 
     #[test]

@@ -151,6 +151,9 @@ codes! {
     ScenarioSharesNotMapping = "E0513": "a share table is not a mapping";
     ScenarioSharesZero = "E0514": "a share table has no positive share";
     ScenarioRangeInverted = "E0515": "a range's max is below its min";
+    ScenarioBadTimeOfDay = "E0516": "a time of day is not `HH:MM` (00:00 to 24:00)";
+    ScenarioEmptyShift = "E0517": "a packing shift starts and ends at the same time";
+    ScenarioCancelBeforeShipBy = "E0518": "`auto_cancel_after` is not longer than `ship_by`";
 
     // ---- 06: the service configuration file (`creatorflow serve --config`) ----
     ConfigUnreadable = "E0601": "the configuration file cannot be read";

@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 
 use super::{load_machine, load_pack};
 use crate::Outcome;
-use creatorflow_simulator::report::{html, json, terminal};
+use creatorflow::rules::RulePack;
+use creatorflow_simulator::report::compare::{self, CompareReport};
+use creatorflow_simulator::report::{Report, html, json, terminal};
 use creatorflow_simulator::scenario::DEFAULT_SCENARIO;
-use creatorflow_simulator::{Mode, Options, Scenario, ScenarioError};
+use creatorflow_simulator::{Mode, Options, Policy, Scenario, ScenarioError};
 
 /// The store `simulate` uses without `--store`: an SQLite file in the
 /// working directory, recreated on every run.
@@ -35,7 +37,7 @@ pub enum SimFormat {
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// A built-in scenario (viral-spike, flash-sale, carrier-outage,
-    /// steady-week) or a scenario YAML file.
+    /// steady-week, black-friday) or a scenario YAML file.
     #[arg(long, value_name = "NAME|FILE", default_value = DEFAULT_SCENARIO)]
     scenario: String,
     /// The seed (default: the scenario's).
@@ -67,6 +69,13 @@ pub struct Args {
     /// No progress bar (it is only drawn when stderr is a terminal anyway).
     #[arg(long)]
     no_progress: bool,
+    /// Run the scenario twice, same seed and capacity, under two packing
+    /// policies and compare them: each `fifo` (one lane, arrival order),
+    /// `lanes` (the pack's lanes; `--rules` or the shipped pack) or a
+    /// rule-pack directory (its lanes). Needs `--store memory:` or the
+    /// default store (recreated for each run).
+    #[arg(long, value_name = "A,B", value_delimiter = ',', num_args = 1)]
+    compare: Vec<String>,
 }
 
 fn store_kind(url: &str) -> String {
@@ -92,6 +101,82 @@ fn remove_db(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// One packing policy of `--compare`: its name, the policy and its pack.
+struct PolicyRun {
+    name: String,
+    policy: Policy,
+    pack: RulePack,
+}
+
+/// Parses `--compare`'s policies; a usage error names the bad one.
+fn policies(names: &[String], rules: Option<&Path>) -> Result<Vec<PolicyRun>, String> {
+    if names.len() != 2 {
+        return Err(format!(
+            "--compare takes two policies, as `A,B` (each `fifo`, `lanes` or a rule-pack directory), found {}",
+            names.len()
+        ));
+    }
+    if names[0] == names[1] {
+        return Err(format!("--compare: both policies are `{}`", names[0]));
+    }
+    names
+        .iter()
+        .map(|name| {
+            let (policy, dir) = match name.as_str() {
+                "fifo" => (Policy::Fifo, rules.map(Path::to_path_buf)),
+                "lanes" => (Policy::Lanes, rules.map(Path::to_path_buf)),
+                dir if Path::new(dir).is_dir() => (Policy::Lanes, Some(PathBuf::from(dir))),
+                other => {
+                    return Err(format!(
+                        "--compare: `{other}` is neither `fifo`, `lanes` nor a rule-pack directory"
+                    ));
+                }
+            };
+            let pack = load_pack(dir.as_deref()).map_err(|e| e.to_string())?;
+            Ok(PolicyRun {
+                name: name.clone(),
+                policy,
+                pack,
+            })
+        })
+        .collect()
+}
+
+/// Runs `scenario` once on the store `--store` names (the default one
+/// recreated first).
+fn run_once(
+    rt: &tokio::runtime::Runtime,
+    scenario: &Scenario,
+    store: Option<&str>,
+    opts: Options,
+) -> Result<Report, String> {
+    let url = match store {
+        Some(u) => u.to_owned(),
+        None => {
+            remove_db(Path::new(DEFAULT_SIM_DB))?;
+            // Full durability, as any SQLite store (`synchronous=full`):
+            // the simulator commits each simulated minute as one group.
+            format!("sqlite://{DEFAULT_SIM_DB}")
+        }
+    };
+    let opts = Options {
+        store_kind: store_kind(&url),
+        ..opts
+    };
+    rt.block_on(async {
+        let store = creatorflow::store::open(&url)
+            .await
+            .map_err(|e| e.to_string())?;
+        creatorflow_simulator::run(scenario, store, opts)
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
+fn write(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
 /// Runs the scenario; exit 1 for a bad scenario file (diagnostics on
 /// stderr) or when orders were lost.
 pub fn run(args: Args) -> Result<Outcome, String> {
@@ -105,7 +190,6 @@ pub fn run(args: Args) -> Result<Outcome, String> {
         }
         Err(e) => return Err(e.to_string()),
     };
-    let pack = load_pack(args.rules.as_deref()).map_err(|e| e.to_string())?;
     let machine = match load_machine(args.machine.as_deref()) {
         Ok(m) => m,
         Err(diags) => {
@@ -115,43 +199,79 @@ pub fn run(args: Args) -> Result<Outcome, String> {
             return Ok(Outcome::Invalid);
         }
     };
-    let url = match &args.store {
-        Some(u) => u.clone(),
-        None => {
-            remove_db(Path::new(DEFAULT_SIM_DB))?;
-            // Full durability, as any SQLite store (`synchronous=full`):
-            // the simulator commits each simulated minute as one group.
-            format!("sqlite://{DEFAULT_SIM_DB}")
+    let compare = if args.compare.is_empty() {
+        None
+    } else {
+        if args
+            .store
+            .as_deref()
+            .is_some_and(|u| !u.starts_with("memory:"))
+        {
+            return Err(
+                "--compare runs the scenario twice: use --store memory: or the default store (recreated for each run)".into(),
+            );
         }
-    };
-    let opts = Options {
-        seed: args.seed.unwrap_or(scenario.seed),
-        store_kind: store_kind(&url),
-        mode: match args.clock {
-            ClockArg::Virtual => Mode::Virtual,
-            ClockArg::Wall => Mode::Wall,
-        },
-        rules: pack,
-        machine,
-        progress: !args.no_progress,
+        Some(policies(&args.compare, args.rules.as_deref())?)
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    let report = rt.block_on(async {
-        let store = creatorflow::store::open(&url)
-            .await
-            .map_err(|e| e.to_string())?;
-        creatorflow_simulator::run(&scenario, store, opts)
-            .await
-            .map_err(|e| e.to_string())
-    })?;
+    let opts = |rules: RulePack, policy: Policy| Options {
+        seed: args.seed.unwrap_or(scenario.seed),
+        store_kind: String::new(),
+        mode: match args.clock {
+            ClockArg::Virtual => Mode::Virtual,
+            ClockArg::Wall => Mode::Wall,
+        },
+        rules,
+        machine: machine.clone(),
+        progress: !args.no_progress,
+        policy,
+    };
+    if let Some(runs) = compare {
+        let mut reports = Vec::new();
+        for r in runs {
+            let report = run_once(
+                &rt,
+                &scenario,
+                args.store.as_deref(),
+                opts(r.pack, r.policy),
+            )?;
+            reports.push((r.name, report));
+        }
+        let c = CompareReport::new(reports);
+        let text = serde_json::to_string_pretty(&c).map_err(|e| e.to_string())?;
+        write(&args.json, &format!("{text}\n"))?;
+        write(&args.html, &html::render_compare(&c))?;
+        let lost: u64 = c.reports.values().map(|r| r.orders.lost).sum();
+        match args.format {
+            SimFormat::Json => println!("{text}"),
+            SimFormat::Text => {
+                for (name, r) in c.runs() {
+                    println!("[{name}]");
+                    print!("{}", terminal::summary(r));
+                }
+                print!("{}", compare::summary(&c));
+                println!(
+                    "reports  {} and {}",
+                    args.json.display(),
+                    args.html.display()
+                );
+            }
+        }
+        return Ok(lost_outcome(lost));
+    }
+    let pack = load_pack(args.rules.as_deref()).map_err(|e| e.to_string())?;
+    let report = run_once(
+        &rt,
+        &scenario,
+        args.store.as_deref(),
+        opts(pack, Policy::Lanes),
+    )?;
     let text = json::to_json(&report).map_err(|e| e.to_string())?;
-    std::fs::write(&args.json, format!("{text}\n"))
-        .map_err(|e| format!("cannot write {}: {e}", args.json.display()))?;
-    std::fs::write(&args.html, html::render(&report))
-        .map_err(|e| format!("cannot write {}: {e}", args.html.display()))?;
+    write(&args.json, &format!("{text}\n"))?;
+    write(&args.html, &html::render(&report))?;
     match args.format {
         SimFormat::Json => println!("{text}"),
         SimFormat::Text => {
@@ -163,12 +283,13 @@ pub fn run(args: Args) -> Result<Outcome, String> {
             );
         }
     }
-    if report.orders.lost > 0 {
-        eprintln!(
-            "creatorflow: {} order(s) lost (neither finished nor in flight)",
-            report.orders.lost
-        );
-        return Ok(Outcome::Invalid);
+    Ok(lost_outcome(report.orders.lost))
+}
+
+fn lost_outcome(lost: u64) -> Outcome {
+    if lost > 0 {
+        eprintln!("creatorflow: {lost} order(s) lost (neither finished nor in flight)");
+        return Outcome::Invalid;
     }
-    Ok(Outcome::Ok)
+    Outcome::Ok
 }

@@ -454,10 +454,134 @@ fn detection_chart(s: &mut String, r: &Report) {
     s.push_str("</svg>");
 }
 
-/// The report as one HTML page.
-pub fn render(r: &Report) -> String {
-    let start = r.series.start.unwrap_or_default();
-    let mut s = String::with_capacity(256 * 1024);
+/// Colours of the policies on the comparison page, in the given order.
+const POLICY_COLORS: [&str; 2] = ["#7f7f7f", "#d62728"];
+
+/// A line chart of per-minute (`per_hour: false`) or per-hour series.
+fn series_chart(
+    s: &mut String,
+    id: &str,
+    label: &str,
+    ylabel: &str,
+    minutes: f64,
+    start: DateTime<Utc>,
+    lines: &[(&str, &str, &[u64], bool)],
+) {
+    let mut ymax: f64 = 0.0;
+    let mut drawn = Vec::new();
+    for (name, colour, v, per_hour) in lines {
+        let values: Vec<f64> = v.iter().map(|x| *x as f64).collect();
+        let pts: Vec<(f64, f64)> = if *per_hour {
+            values
+                .iter()
+                .enumerate()
+                .map(|(h, y)| (h as f64 * 60.0 + 30.0, *y))
+                .collect()
+        } else {
+            bucket(&values)
+        };
+        ymax = ymax.max(pts.iter().map(|p| p.1).fold(0.0, f64::max));
+        drawn.push((*name, *colour, pts));
+    }
+    let f = Frame {
+        minutes: minutes.max(1.0),
+        ymax: nice_max(ymax),
+    };
+    let _ = write!(
+        s,
+        r##"<svg id="{id}" class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{l}"><rect width="{W}" height="{H}" fill="white"/>"##,
+        l = esc(label)
+    );
+    axes(s, &f, start, ylabel);
+    for (name, colour, pts) in &drawn {
+        polyline(s, &f, pts, colour, name);
+    }
+    s.push_str("</svg>");
+    let items: Vec<(&str, &str)> = drawn.iter().map(|(n, c, _)| (*n, *c)).collect();
+    legend(s, &items);
+}
+
+/// The packing backlog and the late shipments over time.
+fn fulfilment_charts(s: &mut String, r: &Report, start: DateTime<Utc>) {
+    let f = &r.fulfilment;
+    let minutes = r.simulated_seconds / 60.0;
+    s.push_str("<h2>Orders waiting for packing</h2>");
+    series_chart(
+        s,
+        "chart-backlog",
+        "Packing backlog",
+        "orders waiting",
+        minutes,
+        start,
+        &[(
+            "waiting for a packing station",
+            "#8c564b",
+            &f.series.backlog_per_minute,
+            false,
+        )],
+    );
+    s.push_str("<h2>Shipments per hour, and late ones</h2>");
+    series_chart(
+        s,
+        "chart-late",
+        "Late shipments per hour",
+        "orders per hour",
+        minutes,
+        start,
+        &[
+            ("shipped", "#1f77b4", &f.series.shipped_per_hour, true),
+            ("shipped late", "#d62728", &f.series.late_per_hour, true),
+        ],
+    );
+}
+
+fn fulfilment_table(s: &mut String, r: &Report) {
+    let f = &r.fulfilment;
+    let pc = |v: f64| format!("{:.1}%", v * 100.0);
+    s.push_str("<table><tr><th>lane / impact</th><th>shipped</th><th>late</th><th>late rate</th><th>auto-cancelled</th></tr>");
+    for (group, t) in f.by_lane.iter().chain(f.by_impact.iter()) {
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(group),
+            t.shipped,
+            t.late,
+            pc(t.late_rate),
+            t.auto_cancelled
+        );
+    }
+    let _ = write!(
+        s,
+        "<tr><th>all</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></table>",
+        f.shipped,
+        f.late,
+        pc(f.late_dispatch_rate),
+        f.auto_cancelled
+    );
+    let c = &f.capacity;
+    let _ = write!(
+        s,
+        "<p class=\"sub\">Packing first: {} · shifts: {} · pickup: {} · ship-by (orders without a deadline): {} h · auto-cancel: {} · stations busy: {} · stock-outs: {} · reorders: {}</p>",
+        esc(&f.policy),
+        esc(&if c.shifts.is_empty() {
+            "unlimited".to_owned()
+        } else {
+            c.shifts.join(", ")
+        }),
+        esc(c.pickup_cutoff.as_deref().unwrap_or("at once")),
+        c.ship_by_hours,
+        c.auto_cancel_after_hours
+            .map_or_else(|| "never".to_owned(), |h| format!("{h} h")),
+        f.packing
+            .utilisation
+            .map_or_else(|| "-".to_owned(), |u| format!("{:.0}%", u * 100.0)),
+        f.stock.stock_outs,
+        f.stock.reorders
+    );
+}
+
+/// The page's head and style.
+fn head(s: &mut String, title: &str) {
     let _ = write!(
         s,
         r#"<!DOCTYPE html>
@@ -477,7 +601,144 @@ h1{{font-size:22px;margin:0 0 4px}} h2{{font-size:17px;margin:28px 0 6px}}
 table{{border-collapse:collapse;margin:6px 0}} td,th{{border:1px solid #ddd;padding:3px 8px;text-align:right}} th:first-child,td:first-child{{text-align:left}}
 </style></head>
 <body data-rendered="pending">
-<h1>{name}</h1>
+"#,
+        name = esc(title)
+    );
+}
+
+/// The check a browser runs: `expected` charts, each drawn with a size.
+fn script(s: &mut String, expected: usize) {
+    let _ = write!(
+        s,
+        r#"<script>
+(function () {{
+  var charts = document.querySelectorAll("svg.chart");
+  var ok = charts.length === {expected};
+  for (var i = 0; i < charts.length; i++) {{
+    var b = charts[i].getBBox();
+    if (!(b.width > 0 && b.height > 0)) {{ ok = false; }}
+  }}
+  document.body.setAttribute("data-charts", String(charts.length));
+  document.body.setAttribute("data-rendered", ok ? "ok" : "broken");
+}})();
+</script>
+</body></html>
+"#
+    );
+}
+
+/// A comparison of policies (`simulate --compare`) as one HTML page: the
+/// figures side by side, the packing backlog and the late shipments of
+/// each policy on the same axes.
+pub fn render_compare(c: &super::compare::CompareReport) -> String {
+    let runs = c.runs();
+    let mut s = String::with_capacity(128 * 1024);
+    head(&mut s, &c.scenario);
+    let names: Vec<&str> = runs.iter().map(|(n, _)| *n).collect();
+    let _ = write!(
+        s,
+        "<h1>{}: {}</h1><p class=\"sub\">the same scenario, seed {} and packing capacity under each policy</p>",
+        esc(&c.scenario),
+        esc(&names.join(" vs ")),
+        c.seed
+    );
+    s.push_str("<table><tr><th></th>");
+    for n in &names {
+        let _ = write!(s, "<th>{}</th>", esc(n));
+    }
+    s.push_str("</tr>");
+    let pc = |v: f64| format!("{:.1}%", v * 100.0);
+    let mut row = |label: String, cell: &dyn Fn(&Report) -> String| {
+        let _ = write!(s, "<tr><td>{}</td>", esc(&label));
+        for (_, r) in &runs {
+            let _ = write!(s, "<td>{}</td>", esc(&cell(r)));
+        }
+        s.push_str("</tr>");
+    };
+    row("late dispatch rate".into(), &|r| {
+        pc(r.fulfilment.late_dispatch_rate)
+    });
+    for i in creatorflow::model::Impact::ALL {
+        row(format!("late {}", i.as_str()), &|r| {
+            r.fulfilment
+                .by_impact
+                .get(i.as_str())
+                .map_or("-".into(), |t| {
+                    format!("{} ({}/{})", pc(t.late_rate), t.late, t.shipped)
+                })
+        });
+    }
+    for p in Priority::ALL {
+        row(format!("late in lane {}", p.as_str()), &|r| {
+            r.fulfilment
+                .by_lane
+                .get(p.as_str())
+                .map_or("-".into(), |t| {
+                    format!("{} ({}/{})", pc(t.late_rate), t.late, t.shipped)
+                })
+        });
+    }
+    row("auto-cancelled".into(), &|r| {
+        r.fulfilment.auto_cancelled.to_string()
+    });
+    row("packing backlog peak".into(), &|r| {
+        r.fulfilment.packing.max_backlog.to_string()
+    });
+    row("lost".into(), &|r| r.orders.lost.to_string());
+    s.push_str("</table>");
+    let start = runs
+        .first()
+        .and_then(|(_, r)| r.series.start)
+        .unwrap_or_default();
+    let minutes = runs
+        .iter()
+        .map(|(_, r)| r.simulated_seconds / 60.0)
+        .fold(1.0, f64::max);
+    let lines = |pick: fn(&Report) -> &[u64], per_hour: bool| -> Vec<(&str, &str, &[u64], bool)> {
+        runs.iter()
+            .enumerate()
+            .map(|(i, (n, r))| {
+                (
+                    *n,
+                    POLICY_COLORS[i % POLICY_COLORS.len()],
+                    pick(r),
+                    per_hour,
+                )
+            })
+            .collect()
+    };
+    s.push_str("<h2>Orders waiting for packing</h2>");
+    series_chart(
+        &mut s,
+        "chart-compare-backlog",
+        "Packing backlog per policy",
+        "orders waiting",
+        minutes,
+        start,
+        &lines(|r| &r.fulfilment.series.backlog_per_minute, false),
+    );
+    s.push_str("<h2>Late shipments per hour</h2>");
+    series_chart(
+        &mut s,
+        "chart-compare-late",
+        "Late shipments per hour per policy",
+        "late per hour",
+        minutes,
+        start,
+        &lines(|r| &r.fulfilment.series.late_per_hour, true),
+    );
+    script(&mut s, 2);
+    s
+}
+
+/// The report as one HTML page.
+pub fn render(r: &Report) -> String {
+    let start = r.series.start.unwrap_or_default();
+    let mut s = String::with_capacity(256 * 1024);
+    head(&mut s, &r.scenario);
+    let _ = write!(
+        s,
+        r#"<h1>{name}</h1>
 <p class="sub">{desc} · seed {seed} · {store} store · {mode} time · {hours:.1} simulated hours in {wall:.1} s</p>
 "#,
         name = esc(&r.scenario),
@@ -498,6 +759,30 @@ table{{border-collapse:collapse;margin:6px 0}} td,th{{border:1px solid #ddd;padd
             esc(label)
         );
     };
+    let f = &r.fulfilment;
+    card(
+        &mut s,
+        "dispatched late (TikTok: under 4%)",
+        format!("{:.1}%", f.late_dispatch_rate * 100.0),
+        if f.late_dispatch_rate < 0.04 {
+            "good"
+        } else {
+            "bad"
+        },
+    );
+    let viral = f.by_impact.get("VIRAL").copied().unwrap_or_default();
+    card(
+        &mut s,
+        "VIRAL orders late",
+        format!("{} of {}", viral.late, viral.shipped),
+        "",
+    );
+    card(
+        &mut s,
+        "auto-cancelled",
+        f.auto_cancelled.to_string(),
+        if f.auto_cancelled == 0 { "good" } else { "bad" },
+    );
     card(&mut s, "orders placed", o.generated.to_string(), "");
     card(
         &mut s,
@@ -543,6 +828,8 @@ table{{border-collapse:collapse;margin:6px 0}} td,th{{border:1px solid #ddd;padd
     latency_chart(&mut s, r, "chart-ship", "Time to ship per lane", |l| {
         l.time_to_ship_ms
     });
+    fulfilment_charts(&mut s, r, start);
+    fulfilment_table(&mut s, r);
     s.push_str("<h2>Viral detection: time to detect</h2>");
     detection_chart(&mut s, r);
     s.push_str(
@@ -609,22 +896,7 @@ table{{border-collapse:collapse;margin:6px 0}} td,th{{border:1px solid #ddd;padd
         let _ = write!(s, "<tr><td>{}</td><td>{v}</td></tr>", esc(k));
     }
     s.push_str("</table>");
-    s.push_str(
-        r#"<script>
-(function () {
-  var charts = document.querySelectorAll("svg.chart");
-  var ok = charts.length === 5;
-  for (var i = 0; i < charts.length; i++) {
-    var b = charts[i].getBBox();
-    if (!(b.width > 0 && b.height > 0)) { ok = false; }
-  }
-  document.body.setAttribute("data-charts", String(charts.length));
-  document.body.setAttribute("data-rendered", ok ? "ok" : "broken");
-})();
-</script>
-</body></html>
-"#,
-    );
+    script(&mut s, 7);
     s
 }
 

@@ -35,6 +35,7 @@ mod tests {
             spikes: Vec::new(),
             engine: EngineWork::default(),
             series: Series::default(),
+            fulfilment: FulfilmentReport::default(),
         };
         let v: serde_json::Value =
             serde_json::from_str(&to_json(&r).expect("json")).expect("parse");

@@ -2,6 +2,7 @@
 //! ([`terminal`]), the JSON report ([`json`], keys of the spec's `cli.md`)
 //! and the self-contained HTML report ([`html`]).
 
+pub mod compare;
 pub mod html;
 pub mod json;
 pub mod terminal;
@@ -12,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::faults::ServiceStats;
+pub use super::fulfil::report::FulfilmentReport;
 use super::score::Score;
 
 /// Everything a simulation found. Maps are `BTreeMap`s: the output is
@@ -56,6 +58,8 @@ pub struct Report {
     pub engine: EngineWork,
     /// Per-minute series for the charts.
     pub series: Series,
+    /// Packing, pickups, deadlines, stock (`simulator.md`).
+    pub fulfilment: FulfilmentReport,
 }
 
 /// The `orders` object.

@@ -24,9 +24,65 @@ fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.digits$}"))
 }
 
+fn share(late: u64, shipped: u64) -> String {
+    if shipped == 0 {
+        "-".into()
+    } else {
+        format!("{:.1}%", late as f64 * 100.0 / shipped as f64)
+    }
+}
+
+/// The business answer first: the late dispatch rate (TikTok Shop's
+/// measure of a seller), late VIRAL and urgent orders, cancellations; then
+/// the packing floor behind them.
+pub fn headline(r: &Report) -> String {
+    let f = &r.fulfilment;
+    let viral = f.by_impact.get("VIRAL").copied().unwrap_or_default();
+    let urgent = f.by_lane.get("urgent").copied().unwrap_or_default();
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "LATE     {} of shipped orders dispatched late ({} of {}; TikTok Shop expects under 4%) | VIRAL late {} ({}/{}) | urgent late {} ({}/{}) | auto-cancelled {}",
+        share(f.late, f.shipped),
+        f.late,
+        f.shipped,
+        share(viral.late, viral.shipped),
+        viral.late,
+        viral.shipped,
+        share(urgent.late, urgent.shipped),
+        urgent.late,
+        urgent.shipped,
+        f.auto_cancelled
+    );
+    let capacity = if f.capacity.shifts.is_empty() {
+        "unlimited packing".to_owned()
+    } else {
+        format!(
+            "{} ({} orders/day), pickup {}",
+            f.capacity.shifts.join(", "),
+            f.capacity.orders_per_day.unwrap_or(0.0),
+            f.capacity.pickup_cutoff.as_deref().unwrap_or("at once")
+        )
+    };
+    let _ = writeln!(
+        s,
+        "packing  {} first; {capacity}; backlog peak {}, stations busy {}, {} unshipped at the end; stock-outs {}, reorders {}",
+        f.policy,
+        f.packing.max_backlog,
+        f.packing
+            .utilisation
+            .map_or_else(|| "-".into(), |u| format!("{:.0}%", u * 100.0)),
+        f.unshipped_at_end,
+        f.stock.stock_outs,
+        f.stock.reorders
+    );
+    s
+}
+
 /// The summary, several short lines.
 pub fn summary(r: &Report) -> String {
     let mut s = String::new();
+    s.push_str(&headline(r));
     let o = &r.orders;
     let hours = r.simulated_seconds / 3600.0;
     let _ = writeln!(
