@@ -208,6 +208,28 @@ async fn sqlite_group_is_durable_once_committed() {
 /// a migration missing (an older file put under a running process), makes
 /// the store not ready (a newer version: in either file); the same store is
 /// ready again once the file is back.
+/// Several processes opening one new SQLite file at the same moment (a
+/// `status` polled while `ingest` starts) each migrate it or find it
+/// migrated; none fails half-way (the inbox move of migration 0005 is
+/// done by one of them, the others find it done).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_opened_by_many_at_once_opens_for_all() {
+    for round in 0..10 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("cf.db").display());
+        let opens: Vec<_> = (0..6)
+            .map(|_| {
+                let url = url.clone();
+                tokio::spawn(async move { store::open(&url).await.map(|_| ()) })
+            })
+            .collect();
+        for o in opens {
+            let opened = o.await.unwrap();
+            assert!(opened.is_ok(), "round {round}: {opened:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn sqlite_readiness_follows_the_schema() {
     use creatorflow::store::Readiness;

@@ -100,6 +100,17 @@ pub(super) async fn open(
     })
 }
 
+/// Whether the main file still has `tiktok_inbox_moved`.
+async fn moved_table_exists(main: &SqlitePool) -> Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+                        WHERE type = 'table' AND name = 'tiktok_inbox_moved')",
+    )
+    .fetch_one(main)
+    .await
+    .map_err(db("looking for an older inbox"))
+}
+
 /// Moves the rows of the main file's `tiktok_inbox_moved` (an inbox written
 /// before the inbox had a file of its own) into the inbox file, then drops
 /// that table. The copy keeps ids, attempts and leases, skips rows already
@@ -110,14 +121,7 @@ async fn adopt_moved_table(
     main: &SqlitePool,
     main_path: &Path,
 ) -> Result<()> {
-    let moved: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master \
-                        WHERE type = 'table' AND name = 'tiktok_inbox_moved')",
-    )
-    .fetch_one(main)
-    .await
-    .map_err(db("looking for an older inbox"))?;
-    if !moved {
+    if !moved_table_exists(main).await? {
         return Ok(());
     }
     let main_path = main_path.to_str().ok_or_else(|| {
@@ -145,7 +149,16 @@ async fn adopt_moved_table(
     let _ = sqlx::query("DETACH DATABASE moved")
         .execute(&mut conn)
         .await;
-    copied?;
+    if let Err(e) = copied {
+        // Another process opening the same new store at the same moment
+        // (`status` while `ingest` starts) may have moved it and dropped
+        // the table between the look above and the copy: nothing to do.
+        let _ = conn.close().await;
+        return match moved_table_exists(main).await? {
+            false => Ok(()),
+            true => Err(e),
+        };
+    }
     // On disk before the original goes, whatever `synchronous` says.
     sqlx::query("PRAGMA main.wal_checkpoint(FULL)")
         .execute(&mut conn)

@@ -178,21 +178,55 @@ fn file_options(path: &std::path::Path, target: &SqliteTarget) -> SqliteConnectO
 /// A file's one writer connection: always open, never recycled (writers
 /// queue for it in Rust instead of contending for SQLite's lock).
 async fn writer_pool(options: &SqliteConnectOptions) -> Result<SqlitePool, sqlx::Error> {
-    SqlitePoolOptions::new()
-        .max_connections(1)
-        .min_connections(1)
-        .test_before_acquire(false)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .connect_with(options.clone())
-        .await
+    connect_patiently(|| {
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .test_before_acquire(false)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+    })
+    .await
+}
+
+/// Connects, trying again while the file is busy: a connection's set-up
+/// (switching a new file to WAL) can meet another process's set-up of the
+/// same file and be answered `SQLITE_BUSY` without the busy timeout being
+/// consulted (several commands opening one new store at once).
+async fn connect_patiently<F, Fut>(connect: F) -> Result<SqlitePool, sqlx::Error>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<SqlitePool, sqlx::Error>>,
+{
+    const ATTEMPTS: u32 = 100;
+    let mut attempt = 1;
+    loop {
+        match connect().await {
+            Err(e) if attempt < ATTEMPTS && is_busy(&e) => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// Whether SQLite answered `SQLITE_BUSY` (5) or `SQLITE_LOCKED` (6).
+fn is_busy(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "5" || c == "6")
 }
 
 /// A file's read-only pool of `size` connections.
 async fn reader_pool(options: SqliteConnectOptions, size: u32) -> Result<SqlitePool, sqlx::Error> {
-    SqlitePoolOptions::new()
-        .max_connections(size)
-        .test_before_acquire(false)
-        .connect_with(options.pragma("query_only", "ON"))
-        .await
+    let options = options.pragma("query_only", "ON");
+    connect_patiently(|| {
+        SqlitePoolOptions::new()
+            .max_connections(size)
+            .test_before_acquire(false)
+            .connect_with(options.clone())
+    })
+    .await
 }
