@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use common::*;
-use creatorflow::store::{MemoryStore, ShopAuth, ShopStore, StoreError, TokenSet};
+use creatorflow::store::{Cluster, MemoryStore, Shared, ShopAuth, ShopStore, StoreError, TokenSet};
 use creatorflow::tiktok::{
     ApiError, AuthClient, AuthError, HttpOrderApi, PollConfig, Processor, poll_all,
 };
@@ -162,6 +162,8 @@ async fn concurrent_callers_share_one_refresh() {
         let shop = if i % 2 == 0 { SHOP } else { SHOP2 };
         tokio::spawn(async move { t.access(TENANT, shop).await })
     });
+    // Spawned all at once, then awaited.
+    let calls: Vec<_> = calls.collect();
     let mut tokens = Vec::new();
     for c in calls {
         tokens.push(c.await.expect("task").expect("access").access_token);
@@ -337,6 +339,50 @@ impl ShopStore for Racing {
     }
 }
 
+/// The leases and shared values are the inner store's.
+impl Cluster for Racing {
+    async fn lease_acquire(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: TimeDelta,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        self.inner.lease_acquire(name, holder, ttl, now).await
+    }
+
+    async fn lease_release(
+        &self,
+        name: &str,
+        holder: &str,
+        fence: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.inner.lease_release(name, holder, fence, now).await
+    }
+
+    async fn lease_holder(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(String, i64)>, StoreError> {
+        self.inner.lease_holder(name, now).await
+    }
+
+    async fn shared(&self, name: &str) -> Result<Option<Shared>, StoreError> {
+        self.inner.shared(name).await
+    }
+
+    async fn set_shared(
+        &self,
+        name: &str,
+        value: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        self.inner.set_shared(name, value, now).await
+    }
+}
+
 #[tokio::test]
 async fn a_rotation_lost_to_another_process_uses_the_winners_tokens() {
     let mock = start_mock().await;
@@ -418,4 +464,52 @@ async fn reconciliation_reads_through_the_shops_own_access_and_keeps_the_shop() 
     assert_eq!(stored.order.shop_id.as_deref(), Some(SHOP));
     assert_eq!(w.mock.count("token_refresh"), 1);
     assert_eq!(w.mock.count("order_search"), 1);
+}
+
+/// Two replicas (two managers, each with its own single-flight map) on one
+/// store: a stale token is refreshed once between them, not once each
+/// (TikTok rotates the refresh token; a second refresh with the old one
+/// races the first and can lock the shop out). The store's singleton lease
+/// `token:…` makes one of them refresh and the other read its tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_one_refresh() {
+    for round in 0..5 {
+        let w = World::start(None).await;
+        w.mock.set_token_ttl(600, 30 * DAY);
+        w.connect().await;
+        w.mock.set_token_ttl(7 * DAY, 30 * DAY);
+        // A refresh takes long enough for both replicas to find the token
+        // stale before either has stored the new one.
+        w.mock.set_token_delay(Duration::from_millis(200));
+        // The second replica: its own manager on the same store and mock.
+        let other = World::with_store(w.mock.clone(), w.store.clone(), None);
+        let calls = (0..8).map(|i| {
+            let t = if i % 2 == 0 {
+                w.tokens.clone()
+            } else {
+                other.tokens.clone()
+            };
+            let shop = if i % 4 < 2 { SHOP } else { SHOP2 };
+            tokio::spawn(async move { t.access(TENANT, shop).await })
+        });
+        // Spawned all at once, then awaited.
+        let calls: Vec<_> = calls.collect();
+        let mut tokens = Vec::new();
+        for c in calls {
+            tokens.push(c.await.expect("task").expect("access").access_token);
+        }
+        assert_eq!(
+            w.mock.count("token_refresh"),
+            1,
+            "round {round}: one refresh across both replicas"
+        );
+        tokens.sort();
+        tokens.dedup();
+        assert_eq!(
+            tokens.len(),
+            1,
+            "round {round}: everyone got the one new token"
+        );
+        assert!(w.mock.access_token_valid(&tokens[0]));
+    }
 }

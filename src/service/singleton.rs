@@ -15,7 +15,8 @@
 //! know whether it still holds them), so two replicas never run one job
 //! on purpose; the rare overlap of a holder stalled past its lease while
 //! running a job is harmless because every job is idempotent (a poll
-//! applies what the inbox would; a token rotation is compare-and-set).
+//! applies what the inbox would). A shop's token refresh is not a loop but
+//! a call: `tiktok/access.rs` holds the lease `token:…` for its duration.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};

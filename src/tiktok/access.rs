@@ -19,6 +19,15 @@
 //!   15 minutes) and [`TokenManager::connect`] (the state consumed, the code
 //!   exchanged, the shops of the new token stored with it in one write).
 //!
+//! Across processes (several `serve` replicas and workers on one
+//! database), the refresh of an authorization is a singleton job: the
+//! process that refreshes holds the store's lease `token:TENANT:HASH`
+//! ([`Cluster`]; HASH a digest of the refresh token, never the token) for
+//! the call; the others wait for it and read the rotated tokens back.
+//! TikTok rotates the refresh token on each refresh, so two processes
+//! refreshing with the same one would race, and the loser's answer (an
+//! invalid refresh token) could leave the shop without access.
+//!
 //! Tokens are never logged and no error names one.
 
 use std::collections::HashMap;
@@ -32,7 +41,7 @@ use super::client::{ApiError, Shop};
 use super::http::{HttpConfig, HttpOrderApi};
 use crate::actions::BoxFuture;
 use crate::clock::Clock;
-use crate::store::{ShopAuth, ShopStore, StoreError, TokenSet};
+use crate::store::{Cluster, ShopAuth, ShopStore, StoreError, TokenSet};
 
 /// What a shop-scoped call needs: the shop's cipher and an access token.
 /// `Debug` hides the token.
@@ -252,6 +261,29 @@ impl Default for TokenConfig {
 /// The lock of one refresh in flight.
 type Flight = Arc<tokio::sync::Mutex<()>>;
 
+/// How long a process may hold an authorization's refresh lease (longer
+/// than a refresh call takes; a holder that dies frees it after this).
+const REFRESH_LEASE: TimeDelta = TimeDelta::seconds(30);
+
+/// The longest a refresh waits for another process's refresh of the same
+/// authorization before reporting the store unavailable (transient).
+pub const REFRESH_WAIT: std::time::Duration = std::time::Duration::from_secs(35);
+
+/// How often a waiting refresh looks for the other process's tokens.
+const REFRESH_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// The store lease of one authorization's refresh: the tenant and a digest
+/// of the refresh token (the token itself never leaves the shops table).
+fn refresh_lease(tenant: &str, refresh_token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(refresh_token.as_bytes());
+    let mut name = format!("token:{tenant}:");
+    for b in &digest[..8] {
+        name.push_str(&format!("{b:02x}"));
+    }
+    name
+}
+
 /// Keeps every connected shop's tokens fresh; see the module docs.
 pub struct TokenManager<S> {
     store: Arc<S>,
@@ -262,6 +294,8 @@ pub struct TokenManager<S> {
     clock: Arc<dyn Clock>,
     /// (tenant, refresh token) → the lock of its refresh in flight.
     flights: Mutex<HashMap<(String, String), Flight>>,
+    /// This process's name as a holder of refresh leases.
+    holder: String,
 }
 
 impl<S> std::fmt::Debug for TokenManager<S> {
@@ -287,7 +321,7 @@ fn access_of(shop: &ShopAuth) -> ShopAccess {
 /// used), `auth_base` the token host (e.g.
 /// [`DEFAULT_AUTH_BASE`](super::DEFAULT_AUTH_BASE)), the shops' tokens in
 /// `store`, `fallback_token` (`TIKTOK_ACCESS_TOKEN`) for shops with none.
-pub fn per_shop_api<S: ShopStore + 'static>(
+pub fn per_shop_api<S: ShopStore + Cluster + 'static>(
     config: HttpConfig,
     auth_base: &str,
     store: Arc<S>,
@@ -314,7 +348,7 @@ pub fn per_shop_api<S: ShopStore + 'static>(
     Ok((manager, api))
 }
 
-impl<S: ShopStore> TokenManager<S> {
+impl<S: ShopStore + Cluster> TokenManager<S> {
     /// A manager of the tokens in `store`: `auth` for the token endpoints,
     /// `api` (an [`HttpOrderApi`] of the Open API host; its own token is
     /// not used) for Get Authorized Shops; `fallback_token` (e.g.
@@ -338,6 +372,11 @@ impl<S: ShopStore> TokenManager<S> {
             config,
             clock,
             flights: Mutex::new(HashMap::new()),
+            holder: format!(
+                "tokens-{}-{:016x}",
+                std::process::id(),
+                rand::rng().random::<u64>()
+            ),
         }
     }
 
@@ -409,30 +448,68 @@ impl<S: ShopStore> TokenManager<S> {
     }
 
     /// Under the shop's refresh lock: reads the shop again (whoever held
-    /// the lock before may have refreshed) and refreshes if still `stale`.
+    /// the lock before may have refreshed) and refreshes if still `stale`,
+    /// holding the authorization's lease in the store so that no other
+    /// process refreshes it at the same time (module docs). While another
+    /// process holds it, waits for its rotated tokens (at most
+    /// [`REFRESH_WAIT`]; then the store is reported unavailable, a
+    /// transient error the caller retries).
     async fn refresh_if(
         &self,
         tenant: &str,
         shop_id: &str,
         stale: &impl Fn(&TokenSet) -> bool,
     ) -> Result<ShopAccess, AuthError> {
-        let shop =
-            self.store
-                .shop(tenant, shop_id)
-                .await?
-                .ok_or_else(|| AuthError::NotConnected {
+        let waited = std::time::Instant::now();
+        loop {
+            let shop = self.current(tenant, shop_id).await?;
+            if !stale(&shop.tokens) {
+                return Ok(access_of(&shop));
+            }
+            let now = self.clock.now();
+            if shop.tokens.refresh_expires_at <= now {
+                return Err(AuthError::Reauthorize {
                     shop_id: shop_id.to_owned(),
-                })?;
-        if !stale(&shop.tokens) {
-            return Ok(access_of(&shop));
+                });
+            }
+            let lease = refresh_lease(tenant, &shop.tokens.refresh_token);
+            let held = self
+                .store
+                .lease_acquire(&lease, &self.holder, REFRESH_LEASE, now)
+                .await?;
+            if let Some(fence) = held {
+                // Read once more under the lease: another process may have
+                // rotated between the read above and taking the lease.
+                let result = match self.current(tenant, shop_id).await {
+                    Ok(shop) if !stale(&shop.tokens) => Ok(access_of(&shop)),
+                    Ok(shop) => self.refresh(tenant, &shop, now).await,
+                    Err(e) => Err(e),
+                };
+                // A release that fails leaves the lease to lapse.
+                let _ = self
+                    .store
+                    .lease_release(&lease, &self.holder, fence, self.clock.now())
+                    .await;
+                return result;
+            }
+            if waited.elapsed() >= REFRESH_WAIT {
+                return Err(AuthError::Store(StoreError::Unavailable {
+                    message: format!("another process is refreshing the tokens of shop {shop_id}"),
+                    source: None,
+                }));
+            }
+            tokio::time::sleep(REFRESH_POLL).await;
         }
-        let now = self.clock.now();
-        if shop.tokens.refresh_expires_at <= now {
-            return Err(AuthError::Reauthorize {
+    }
+
+    /// The tenant's shop as stored.
+    async fn current(&self, tenant: &str, shop_id: &str) -> Result<ShopAuth, AuthError> {
+        self.store
+            .shop(tenant, shop_id)
+            .await?
+            .ok_or_else(|| AuthError::NotConnected {
                 shop_id: shop_id.to_owned(),
-            });
-        }
-        self.refresh(tenant, &shop, now).await
+            })
     }
 
     async fn refresh(
@@ -515,7 +592,7 @@ impl<S: ShopStore> TokenManager<S> {
     }
 }
 
-impl<S: ShopStore> AccessSource for TokenManager<S> {
+impl<S: ShopStore + Cluster> AccessSource for TokenManager<S> {
     fn access<'a>(
         &'a self,
         tenant: &'a str,

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -75,6 +75,9 @@ struct Inner {
     access_ttl: i64,
     refresh_ttl: i64,
     issued: u64,
+    /// How long the token endpoints take to answer (a slow TikTok, so
+    /// that concurrent refreshes overlap in tests).
+    token_delay: Duration,
 }
 
 /// The mock (see the module docs). Cheap to clone; the server runs until
@@ -174,6 +177,12 @@ impl TikTokMock {
     /// Registers a single-use authorization code of `seller`.
     pub fn add_auth_code(&self, code: &str, seller: &str) {
         self.lock().codes.insert(code.to_owned(), seller.to_owned());
+    }
+
+    /// The token endpoints answer after `delay` from now on (default: at
+    /// once), so that refreshes asked for at nearly the same time overlap.
+    pub fn set_token_delay(&self, delay: Duration) {
+        self.lock().token_delay = delay;
     }
 
     /// Lifetimes (seconds) of tokens issued from now on.
@@ -296,6 +305,10 @@ async fn handle(
 ) -> Response {
     let path = uri.path();
     let (status, value) = if path.starts_with("/api/v2/token/") {
+        let delay = m.lock().token_delay;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         m.token(path, &q)
     } else {
         m.open_api(&method, path, &q, &headers, &body)

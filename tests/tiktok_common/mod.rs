@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use creatorflow::SystemClock;
-use creatorflow::store::{MemoryStore, ShopAuth, ShopStore, TokenSet};
+use creatorflow::store::{Cluster, MemoryStore, ShopAuth, ShopStore, TokenSet};
 use creatorflow::tiktok::{
     ApiError, ApiOrder, HttpConfig, HttpOrderApi, OrderApi, TokenConfig, TokenManager, per_shop_api,
 };
@@ -66,7 +66,7 @@ impl World {
     }
 }
 
-impl<S: ShopStore + 'static> World<S> {
+impl<S: ShopStore + Cluster + 'static> World<S> {
     /// A world around `mock` and `store`.
     pub fn with_store(mock: TikTokMock, store: Arc<S>, fallback: Option<String>) -> Self {
         let config = http_config(&mock);

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use creatorflow::Clock;
-use creatorflow::store::ShopStore;
+use creatorflow::store::{Cluster, ShopStore};
 use creatorflow::tiktok::{
     ApiError, DEFAULT_AUTH_BASE, DEFAULT_BASE_URL, HttpConfig, HttpOrderApi, TokenConfig,
     TokenManager, per_shop_api,
@@ -96,7 +96,7 @@ impl TikTokApp {
     }
 
     /// The per-shop Open API over the shops connected in `store`.
-    pub fn open<S: ShopStore + 'static>(
+    pub fn open<S: ShopStore + Cluster + 'static>(
         &self,
         store: S,
         clock: Arc<dyn Clock>,
