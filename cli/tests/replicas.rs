@@ -241,6 +241,46 @@ async fn duplicates_crossing_two_replicas_are_never_refused_and_make_one_order_e
     );
     assert_eq!(orders.len(), NOTIFICATIONS);
     assert!(orders.iter().all(|r| r[1] == "1"), "exactly one order each");
+
+    // The figures read from the store are the same on both replicas (read
+    // once the workers are quiet: two reads of one replica agree); the
+    // per-process counters of `/metrics` carry each one's name.
+    let path = format!("/api/metrics?tenant={TENANT}");
+    let shared = |v: &Value| {
+        [
+            "orders_total",
+            "orders_by_state",
+            "orders_by_priority",
+            "viral_orders",
+            "inbox",
+        ]
+        .map(|k| v[k].clone())
+    };
+    let agreed = wait_for(Duration::from_secs(60), || {
+        let (ab, bb, path) = (a.base.clone(), b.base.clone(), path.clone());
+        async move {
+            let first = shared(&get_json(&ab, &path).await);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let other = shared(&get_json(&bb, &path).await);
+            let again = shared(&get_json(&ab, &path).await);
+            (first == again).then_some((again, other))
+        }
+    })
+    .await;
+    let (on_a, on_b) = agreed.expect("the workers went quiet");
+    assert_eq!(on_a, on_b, "replicas a and b read the same figures");
+    assert_eq!(on_a[0], NOTIFICATIONS as u64, "every order counted");
+    for r in [&a, &b] {
+        let (status, text) = get_admin(&r.base, "/metrics").await;
+        assert_eq!(status, 200, "{text}");
+        let label = format!("replica=\"{}\"", r.name);
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("creatorflow_webhooks") && l.contains(&label)),
+            "{} labels its webhook counters: {text}",
+            r.name
+        );
+    }
     drop((a, b));
     psql(&url, &format!("DROP SCHEMA {schema} CASCADE"));
 }
