@@ -210,15 +210,7 @@ impl<S: Store + 'static> Engine<S> {
             }
             tokio::time::sleep(policy.idle_poll).await;
         }
-        let summary = run_loop::through_outages(policy, "workers", || async {
-            Ok(self
-                .inner
-                .store
-                .queue_summary(self.scope(), self.inner.clock.now())
-                .await?)
-        })
-        .await?;
-        idle.next_due = summary.next_run_at;
+        idle.next_due = self.next_due(policy).await?;
         Ok(idle)
     }
 }

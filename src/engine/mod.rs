@@ -770,6 +770,20 @@ impl<S: Store + 'static> Engine<S> {
         Ok(loaded)
     }
 
+    /// When the next item of the engine's scope becomes due (waiting for a
+    /// store that is away, as `policy` says).
+    async fn next_due(&self, policy: RunPolicy) -> Result<Option<DateTime<Utc>>, EngineError> {
+        let summary = run_loop::through_outages(policy, "workers", || async {
+            Ok(self
+                .inner
+                .store
+                .queue_summary(self.scope(), self.inner.clock.now())
+                .await?)
+        })
+        .await?;
+        Ok(summary.next_run_at)
+    }
+
     /// Runs claim rounds until no work is due (work scheduled for later,
     /// such as delivery checks, does not count) and says when the next item
     /// becomes due. While the store is away (PostgreSQL restarting) it
@@ -786,15 +800,7 @@ impl<S: Store + 'static> Engine<S> {
             idle.claimed += round.claimed.len();
             idle.recorded += round.recorded;
         }
-        let summary = run_loop::through_outages(policy, "workers", || async {
-            Ok(self
-                .inner
-                .store
-                .queue_summary(self.scope(), self.inner.clock.now())
-                .await?)
-        })
-        .await?;
-        idle.next_due = summary.next_run_at;
+        idle.next_due = self.next_due(policy).await?;
         Ok(idle)
     }
 
