@@ -32,6 +32,11 @@ pub(super) struct Open {
     /// A call's savepoint is still open (the call failed or was dropped):
     /// rolled back before the next call.
     abandoned: bool,
+    /// The last writing call committed, and its savepoint is released with
+    /// the next call's `SAVEPOINT` (one statement instead of two) or by the
+    /// group's `COMMIT`: a savepoint that is committed needs no statement
+    /// of its own.
+    release_pending: bool,
 }
 
 /// The open group, locked for one call.
@@ -39,6 +44,8 @@ type Held = OwnedMappedMutexGuard<Option<Open>, Open>;
 
 /// The savepoint of one writing call inside a group.
 const SAVEPOINT: &str = "SAVEPOINT cf_call";
+/// Releases the last call's savepoint and opens the next one's.
+const NEXT_SAVEPOINT: &str = "RELEASE cf_call; SAVEPOINT cf_call";
 /// Undoes and ends an abandoned call's savepoint.
 const ROLLBACK: &str = "ROLLBACK TO cf_call; RELEASE cf_call";
 
@@ -104,11 +111,9 @@ impl Tx {
         match self {
             Tx::Own(tx) => tx.commit().await,
             Tx::Group(mut call) => {
-                if call.savepoint {
-                    sqlx::raw_sql("RELEASE cf_call")
-                        .execute(&mut *call.held.tx)
-                        .await?;
-                }
+                // Released with the next call's savepoint or the group's
+                // commit (`Open::release_pending`).
+                call.held.release_pending |= call.savepoint;
                 call.done = true;
                 Ok(())
             }
@@ -159,7 +164,13 @@ impl File {
     /// savepoint in the open group.
     pub(super) async fn write(&self) -> Result<Tx> {
         if let Some(mut held) = self.held().await? {
-            sqlx::raw_sql(SAVEPOINT)
+            let savepoint = if held.release_pending {
+                NEXT_SAVEPOINT
+            } else {
+                SAVEPOINT
+            };
+            held.release_pending = false;
+            sqlx::raw_sql(savepoint)
                 .execute(&mut *held.tx)
                 .await
                 .map_err(db("starting a write in a group"))?;
@@ -234,6 +245,7 @@ impl GroupCommit for SqliteStore {
             *group = Some(Open {
                 tx,
                 abandoned: false,
+                release_pending: false,
             });
         }
         Ok(())
