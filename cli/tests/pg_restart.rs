@@ -132,26 +132,6 @@ impl Drop for Halted<'_> {
     }
 }
 
-/// `psql` on the cluster as its superuser (row-level security does not
-/// apply): the rows of `sql`, `|`-separated.
-fn psql(url: &str, sql: &str) -> Vec<Vec<String>> {
-    let bin = std::env::var("PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
-    let out = Command::new(format!("{bin}/psql"))
-        .args([url, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .expect("run psql");
-    assert!(
-        out.status.success(),
-        "psql: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split('|').map(str::to_owned).collect())
-        .collect()
-}
-
 fn creatorflow(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_creatorflow"));
     c.args(args);

@@ -74,25 +74,6 @@ fn store_url(url: &str, test: &str) -> (String, String) {
     (format!("{url}{sep}schema={schema}"), schema)
 }
 
-/// `psql` as the cluster's superuser: the rows of `sql`, `|`-separated.
-fn psql(url: &str, sql: &str) -> Vec<Vec<String>> {
-    let bin = std::env::var("PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
-    let out = Command::new(format!("{bin}/psql"))
-        .args([url, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .expect("run psql");
-    assert!(
-        out.status.success(),
-        "psql: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split('|').map(str::to_owned).collect())
-        .collect()
-}
-
 /// Starts the replica `name` on `store`: `serve` with [`SHOP`] routed to
 /// [`TENANT`], the Order API at `api`, and `extra` flags.
 fn replica(name: &'static str, store: &str, api: &str, extra: &[&str]) -> Replica {

@@ -320,6 +320,17 @@ fn status_shows_steps_held_by_a_dead_worker() {
     assert_eq!(s["integrity"]["ok"], true, "{}", s["integrity"]);
 }
 
+/// A worker that beats every 200 ms and lapses after 1 s, printing its
+/// summary as JSON.
+const FAST_BEAT: [&str; 6] = [
+    "--heartbeat-ms",
+    "200",
+    "--heartbeat-lapse-ms",
+    "1000",
+    "--format",
+    "json",
+];
+
 /// Fencing: a worker stopped with SIGSTOP mid-step, past its heartbeat's
 /// lapse, has its steps taken over and finished by `worker
 /// --exit-when-idle`; resumed (SIGCONT), it goes on with the steps it was
@@ -332,15 +343,7 @@ fn a_worker_stopped_past_its_lapse_records_nothing_taken_over() {
     let url = format!("sqlite://{}", dir.path().join("cf.db").display());
     let n = 200;
     ingest(dir.path(), &url, n);
-    let beat = [
-        "--heartbeat-ms",
-        "200",
-        "--heartbeat-lapse-ms",
-        "1000",
-        "--format",
-        "json",
-    ];
-    let mut a = slow_worker(&url, &dir.path().join("a.log"), &beat);
+    let mut a = slow_worker(&url, &dir.path().join("a.log"), &FAST_BEAT);
     let pid = a.child().id().to_string();
     mid_run(&url, n);
     let signal = |name: &str| {
@@ -380,15 +383,7 @@ fn a_live_worker_with_slow_steps_is_not_robbed() {
     // One lane's worth: the slow worker claims every order in its first round.
     let n = 100;
     ingest(dir.path(), &url, n);
-    let beat = [
-        "--heartbeat-ms",
-        "200",
-        "--heartbeat-lapse-ms",
-        "1000",
-        "--format",
-        "json",
-    ];
-    let mut a = slow_worker(&url, &dir.path().join("a.log"), &beat);
+    let mut a = slow_worker(&url, &dir.path().join("a.log"), &FAST_BEAT);
     mid_run(&url, n);
     let (b, took_over) = Drainer::start(&url).finish();
     assert!(took_over.is_none(), "{b}");

@@ -311,3 +311,23 @@ pub fn two_tenants(tokens: creatorflow_cli::serve::Tokens) -> creatorflow_cli::s
     c.tokens = tokens;
     c
 }
+
+/// `psql` on the test cluster as its superuser (row-level security does not
+/// apply): the rows of `sql`, `|`-separated.
+pub fn psql(url: &str, sql: &str) -> Vec<Vec<String>> {
+    let bin = std::env::var("PG_BIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
+    let out = std::process::Command::new(format!("{bin}/psql"))
+        .args([url, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split('|').map(str::to_owned).collect())
+        .collect()
+}
