@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::handler::{
     ActionContext, ActionError, ActionFuture, ActionHandler, ActionOutcome, HandlerRegistry,
 };
+use super::recent::Recent;
 use super::spec::ActionType;
 
 /// How a simulated service behaves.
@@ -92,13 +93,16 @@ fn operation<'a>(ctx: &'a ActionContext<'_>, default: &'a str) -> &'a str {
 /// `reserve_inventory` (`operation: reserve | release`) and
 /// `auto_reorder_inventory`. Stock is per product; a product without a set
 /// level has the default level (unlimited unless configured). Reservations
-/// are idempotent per order.
+/// are idempotent per order (for the newest 20,000 orders: an
+/// older order's reservation is forgotten, so a long-running process with
+/// simulated effects stays in bounded memory).
 #[derive(Debug)]
 pub struct SimulatedInventory {
     sim: Sim,
     default_stock: Option<u64>,
     stock: Mutex<HashMap<String, u64>>,
-    reserved: Mutex<HashMap<String, (String, u64)>>,
+    /// Reservations by order, the newest [`Recent::CAPACITY`] orders'.
+    reserved: Mutex<Recent<(String, u64)>>,
 }
 
 impl SimulatedInventory {
@@ -109,7 +113,7 @@ impl SimulatedInventory {
             sim: Sim::new(config),
             default_stock,
             stock: Mutex::new(HashMap::default()),
-            reserved: Mutex::new(HashMap::default()),
+            reserved: Mutex::new(Recent::default()),
         }
     }
 
@@ -226,7 +230,8 @@ impl ActionHandler for SimulatedInventory {
 pub struct SimulatedCarrier {
     sim: Sim,
     outage: AtomicBool,
-    labels: Mutex<HashMap<String, String>>,
+    /// Labels by order, the newest [`Recent::CAPACITY`] orders'.
+    labels: Mutex<Recent<String>>,
 }
 
 impl SimulatedCarrier {
@@ -235,7 +240,7 @@ impl SimulatedCarrier {
         SimulatedCarrier {
             sim: Sim::new(config),
             outage: AtomicBool::new(false),
-            labels: Mutex::new(HashMap::default()),
+            labels: Mutex::new(Recent::default()),
         }
     }
 
@@ -267,10 +272,14 @@ impl SimulatedCarrier {
                         ))
                     }
                     "create" => {
-                        let label = labels
-                            .entry(key.clone())
-                            .or_insert_with(|| format!("{carrier}-{key}"))
-                            .clone();
+                        let label = match labels.get(&key) {
+                            Some(label) => label.clone(),
+                            None => {
+                                let label = format!("{carrier}-{key}");
+                                labels.insert(key, label.clone());
+                                label
+                            }
+                        };
                         Ok(ActionOutcome(
                             json!({ "operation": "create", "label": label, "carrier": carrier }),
                         ))

@@ -26,6 +26,7 @@ mod defaults;
 mod executor;
 mod handler;
 pub mod http;
+mod recent;
 mod retry;
 use crate::model::action as spec;
 

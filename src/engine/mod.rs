@@ -99,6 +99,8 @@ mod rule_actions;
 mod rule_stats;
 mod run_loop;
 mod status;
+#[cfg(test)]
+mod tests;
 mod worker;
 
 use std::future::Future;
@@ -230,6 +232,22 @@ struct Inner<S> {
 
 /// At most this many orders are cached between steps (bounded memory).
 const CACHE_LIMIT: usize = 100_000;
+
+/// An order is cached after a step only if its next step is due within this
+/// time (by the engine's clock): chained and retried steps reuse the copy,
+/// while orders parked for hours or days (a delivery check, a state
+/// timeout) do not hold memory in every long-running worker.
+const CACHE_HORIZON: TimeDelta = TimeDelta::seconds(60);
+
+/// Whether the order of `t` has its next step due within [`CACHE_HORIZON`]
+/// (a chain's inner transitions and completions count as soon: the chain's
+/// last transition decides, and a completed item caches nothing).
+fn next_soon(t: &Transition) -> bool {
+    match t.settle.as_ref().map(|s| &s.then) {
+        Some(crate::store::AfterStep::Reschedule { run_at, .. }) => *run_at - t.at <= CACHE_HORIZON,
+        _ => true,
+    }
+}
 
 /// The most orders [`Engine::ingest_many`] writes in one store transaction.
 pub const INGEST_BATCH: usize = 5_000;
@@ -701,7 +719,13 @@ impl<S: Store + 'static> Engine<S> {
             });
             let keys: Vec<_> = writes
                 .iter()
-                .map(|(_, t)| (t.order_id, t.settle.as_ref().map(|s| s.lease.clone())))
+                .map(|(_, t)| {
+                    (
+                        t.order_id,
+                        t.settle.as_ref().map(|s| s.lease.clone()),
+                        next_soon(t),
+                    )
+                })
                 .collect();
             let batch: Vec<(&str, Transition)> = writes
                 .into_iter()
@@ -715,12 +739,17 @@ impl<S: Store + 'static> Engine<S> {
                 .collect();
             // A chain's transitions share a lease: give it back once.
             let mut released = std::collections::HashSet::new();
-            for ((r, (order_id, lease)), last) in results.into_iter().zip(keys).zip(last) {
+            for ((r, (order_id, lease, soon)), last) in results.into_iter().zip(keys).zip(last) {
                 match r {
                     Ok(order) => {
                         round.recorded += 1;
-                        if let Some(lease) = lease.as_ref().filter(|_| last) {
-                            inner.remember(order, lease.attempt);
+                        match lease.as_ref().filter(|_| last) {
+                            Some(lease) if soon => inner.remember(order, lease.attempt),
+                            // Its next step is far off (a delivery check, a
+                            // long retry): a copy kept that long is memory
+                            // held per order in flight, for one read saved.
+                            Some(_) => inner.forget(order_id),
+                            None => {}
                         }
                     }
                     Err(e) if e.is_conflict() => {

@@ -1,0 +1,53 @@
+//! Unit tests of the engine's private state (its caches).
+
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+
+use super::EngineBuilder;
+use crate::store::{MemoryStore, OrderStore};
+use crate::{Clock, ManualClock, Order};
+
+fn order(n: u32) -> Order {
+    Order::from_json(&format!(
+        r#"{{"tiktok_order_id":"{n}","customer_handle":"@ana","product_name":"Lamp",
+        "product_id":"p1","quantity":1,"price":"25.00","created_at":"2025-06-12T10:00:00Z"}}"#
+    ))
+    .unwrap()
+}
+
+/// Orders parked until a far-off step (here the hourly delivery check of
+/// `shipped`) are not kept in the engine's order cache: a long-running
+/// worker's memory does not grow with the orders it has shipped.
+#[tokio::test]
+async fn orders_parked_for_a_far_step_leave_the_cache() {
+    let clock = Arc::new(ManualClock::new("2025-06-12T10:00:00Z".parse().unwrap()));
+    let engine = EngineBuilder::new(MemoryStore::new())
+        .clock(clock.clone())
+        .simulated_handlers()
+        .build()
+        .unwrap();
+    for n in 0..20 {
+        engine.ingest(order(n)).await.unwrap();
+    }
+    // New orders are cached for their first step, due now.
+    assert_eq!(super::lock(&engine.inner.cache).len(), 20);
+    let idle = engine.run_until_idle().await.unwrap();
+    let next = idle.next_due.expect("a delivery check is scheduled");
+    assert!(next - clock.now() > TimeDelta::minutes(1));
+    assert_eq!(super::lock(&engine.inner.cache).len(), 0);
+    // They still move on from the store when the check falls due.
+    clock.set(next + TimeDelta::days(2));
+    engine.run_until_idle().await.unwrap();
+    let orders = engine
+        .store()
+        .list_orders(engine.tenant(), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(orders.len(), 20);
+    assert!(
+        orders.iter().all(|o| o.order.current_state == "delivered"),
+        "{:?}",
+        orders.iter().map(|o| &o.order.current_state).collect::<Vec<_>>()
+    );
+}
