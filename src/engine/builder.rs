@@ -238,7 +238,7 @@ impl<S: Store + 'static> EngineBuilder<S> {
                 serve_all_tenants: self.serve_all_tenants,
                 external_events: self.external_events,
                 heartbeat: self.heartbeat,
-                cache: Mutex::new(crate::FastMap::default()),
+                cache: Mutex::new(super::cache::OrderCache::default()),
                 known: Mutex::new(Default::default()),
                 restored: tokio::sync::OnceCell::new(),
                 stranded: Mutex::new(Vec::new()),

@@ -87,6 +87,7 @@
 //!   not a `serde_json::Value` tree copied by every layer.
 
 mod builder;
+mod cache;
 mod error;
 pub mod external;
 mod heartbeat;
@@ -219,7 +220,7 @@ struct Inner<S> {
     /// How the worker loops keep this worker's heartbeat ([`EngineBuilder::heartbeat`]).
     heartbeat: Option<HeartbeatPolicy>,
     /// Orders as last written, with the claim count of their work item then.
-    cache: Mutex<crate::FastMap<OrderId, (Arc<StoredOrder>, u32)>>,
+    cache: Mutex<cache::OrderCache>,
     /// `tiktok_order_id`s stored, so duplicates are not enriched again.
     known: Mutex<known::KnownOrders>,
     /// Orders replayed by [`Engine::restore`], once.
@@ -230,21 +231,14 @@ struct Inner<S> {
     stranded: Mutex<Vec<crate::store::Lease>>,
 }
 
-/// At most this many orders are cached between steps (bounded memory).
-const CACHE_LIMIT: usize = 100_000;
-
-/// An order is cached after a step only if its next step is due within this
-/// time (by the engine's clock): chained and retried steps reuse the copy,
-/// while orders parked for hours or days (a delivery check, a state
-/// timeout) do not hold memory in every long-running worker.
-const CACHE_HORIZON: TimeDelta = TimeDelta::seconds(60);
-
-/// Whether the order of `t` has its next step due within [`CACHE_HORIZON`]
+/// Whether the order of `t` has its next step due within [`cache::OrderCache::HORIZON`]
 /// (a chain's inner transitions and completions count as soon: the chain's
 /// last transition decides, and a completed item caches nothing).
 fn next_soon(t: &Transition) -> bool {
     match t.settle.as_ref().map(|s| &s.then) {
-        Some(crate::store::AfterStep::Reschedule { run_at, .. }) => *run_at - t.at <= CACHE_HORIZON,
+        Some(crate::store::AfterStep::Reschedule { run_at, .. }) => {
+            *run_at - t.at <= cache::OrderCache::HORIZON
+        }
         _ => true,
     }
 }

@@ -48,6 +48,35 @@ async fn orders_parked_for_a_far_step_leave_the_cache() {
     assert!(
         orders.iter().all(|o| o.order.current_state == "delivered"),
         "{:?}",
-        orders.iter().map(|o| &o.order.current_state).collect::<Vec<_>>()
+        orders
+            .iter()
+            .map(|o| &o.order.current_state)
+            .collect::<Vec<_>>()
     );
+}
+
+/// Orders another worker moved on (a separate `worker` process sharing the
+/// queue) do not stay in this engine's cache: copies older than the horizon
+/// are swept out as new ones are kept.
+#[tokio::test]
+async fn copies_of_orders_another_worker_ran_are_swept_out() {
+    let clock = Arc::new(ManualClock::new("2025-06-12T10:00:00Z".parse().unwrap()));
+    let store = MemoryStore::new();
+    let build = || {
+        EngineBuilder::new(store.clone())
+            .clock(clock.clone())
+            .simulated_handlers()
+            .build()
+            .unwrap()
+    };
+    let (front, worker) = (build(), build());
+    for n in 0..20 {
+        front.ingest(order(n)).await.unwrap();
+    }
+    worker.run_until_idle().await.unwrap();
+    // `front` never ran those orders: its copies are of their first state.
+    assert_eq!(super::lock(&front.inner.cache).len(), 20);
+    clock.set(clock.now() + super::cache::OrderCache::HORIZON);
+    front.ingest(order(20)).await.unwrap();
+    assert_eq!(super::lock(&front.inner.cache).len(), 1);
 }

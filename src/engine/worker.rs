@@ -65,8 +65,8 @@ impl<S: Store> Inner<S> {
         let state = order.order.current_state.as_str();
         if self.next_state(state).is_none() || self.waiting(state).is_some() {
             cache.remove(&order.id);
-        } else if cache.len() < super::CACHE_LIMIT || cache.contains_key(&order.id) {
-            cache.insert(order.id, (Arc::new(order), attempt));
+        } else {
+            cache.keep(order, attempt, self.clock.now());
         }
     }
 
