@@ -364,6 +364,7 @@ impl<S: Store + 'static> Engine<S> {
     /// Ingests one order; see [`Engine::ingest_many`]. A refused order is
     /// [`StoreError::Invalid`].
     pub async fn ingest(&self, order: Order) -> Result<Ingested, EngineError> {
+        self.recall(&order.tiktok_order_id).await?;
         let mut out = self.ingest_batch(vec![order]).await?;
         match out.pop() {
             Some(r) => r,
@@ -372,6 +373,25 @@ impl<S: Store + 'static> Engine<S> {
             }
             .into()),
         }
+    }
+
+    /// Remembers `id` as stored if the store has it and this engine does not
+    /// remember it (an id forgotten by the bounded set, or stored by another
+    /// process), so that a duplicate is not enriched or evaluated again.
+    async fn recall(&self, id: &str) -> Result<(), EngineError> {
+        let inner = &*self.inner;
+        if lock(&inner.known).contains(id) {
+            return Ok(());
+        }
+        if !inner
+            .store
+            .known_orders(&inner.tenant, &[id])
+            .await?
+            .is_empty()
+        {
+            lock(&inner.known).insert(id);
+        }
+        Ok(())
     }
 
     /// Ingests a batch, idempotent on `(tenant, tiktok_order_id)`, in store

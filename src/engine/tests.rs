@@ -80,3 +80,48 @@ async fn copies_of_orders_another_worker_ran_are_swept_out() {
     front.ingest(order(20)).await.unwrap();
     assert_eq!(super::lock(&front.inner.cache).len(), 1);
 }
+
+/// A duplicate of an order this engine does not remember (another process
+/// stored it, or the bounded set forgot it) is found in the store and not
+/// evaluated again: it does not count twice in the rules' window facts.
+#[tokio::test]
+async fn a_duplicate_this_engine_does_not_remember_counts_once() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("repeat.yaml"),
+        "rules:
+  - id: third-order-in-a-month
+    name: Third order in a month
+    category: customer_segmentation
+    priority: 10
+    conditions:
+      - field: customer_orders
+        operator: greater_than
+        value: 2
+        time_window: 30d
+    actions:
+      - type: escalate_priority
+        parameters: { new_priority: urgent }
+",
+    )
+    .unwrap();
+    let pack = crate::rules::RulePack::load_dir(dir.path()).unwrap();
+    let clock = Arc::new(ManualClock::new("2025-06-12T10:00:00Z".parse().unwrap()));
+    let store = MemoryStore::new();
+    let build = || {
+        EngineBuilder::new(store.clone())
+            .clock(clock.clone())
+            .rules(pack.clone())
+            .simulated_handlers()
+            .build()
+            .unwrap()
+    };
+    let (a, b) = (build(), build());
+    assert!(a.ingest(order(1)).await.unwrap().created);
+    // `b` never saw order 1 stored; TikTok delivers it to `b` again.
+    assert!(!b.ingest(order(1)).await.unwrap().created);
+    // The customer's second order: two in the month, not three.
+    let second = b.ingest(order(2)).await.unwrap();
+    assert!(second.created);
+    assert_ne!(second.order.order.priority, crate::model::Priority::Urgent);
+}
