@@ -1281,8 +1281,8 @@ fn many_strings_for(field: &str) -> Vec<Value> {
     v
 }
 
-/// A condition of the kinds the index covers, over many values (and, one in
-/// eight, their negations, which it does not).
+/// A condition of the kinds the index covers, over many values (one in
+/// eight a negated string test, which it covers in AND rules only).
 fn indexed_cond_strategy() -> BoxedStrategy<RCond> {
     (
         select(INDEXED_FIELDS),
@@ -1617,11 +1617,29 @@ fn agree(rules: &[RRule], specs: &[OrderSpec], lag_min: Option<i64>) -> Result<(
     let mut reference = Reference::new(rules.to_vec());
     let mut decision = Decision::default();
     let orders = build_orders(specs, lag_min);
+    // Per rule id, what the statistics must say: (executions, successes, latest time).
+    let mut want_stats: HashMap<&str, (u64, u64, Option<DateTime<Utc>>)> = rules
+        .iter()
+        .map(|r| (r.id.as_str(), (0, 0, None)))
+        .collect();
     for (i, (text, order, now)) in orders.iter().enumerate() {
         engine.evaluate_into(order, *now, &mut decision);
         let got = outcome_of(&decision.report(engine.pack(), &order.tiktok_order_id));
         let want = reference.evaluate(order, *now);
         stats::record(&want);
+        let t = now.unwrap_or(order.created_at);
+        for (id, success) in want
+            .matched
+            .iter()
+            .map(|id| (id, true))
+            .chain(want.errors.iter().map(|id| (id, false)))
+        {
+            if let Some(s) = want_stats.get_mut(id.as_str()) {
+                s.0 += 1;
+                s.1 += u64::from(success);
+                s.2 = s.2.max(Some(t));
+            }
+        }
         prop_assert_eq!(
             &got,
             &want,
@@ -1634,6 +1652,17 @@ fn agree(rules: &[RRule], specs: &[OrderSpec], lag_min: Option<i64>) -> Result<(
                 .iter()
                 .map(|(t, _, n)| format!("{t}  now={n:?}\n"))
                 .collect::<String>()
+        );
+    }
+    // Statistics: every fired or errored evaluation counted, the latest time kept.
+    for st in engine.stats() {
+        let (executions, successes, last) = want_stats[st.rule.as_str()];
+        prop_assert_eq!(
+            (st.execution_count, st.success_count, st.last_executed_at),
+            (executions, successes, last),
+            "statistics of {}\n--- pack ---\n{}",
+            st.rule,
+            yaml
         );
     }
     Ok(())

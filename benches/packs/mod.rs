@@ -15,7 +15,9 @@ use std::fmt::Write as _;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{TIERS, ZONES};
+pub mod orders;
+
+pub use orders::{Stream, TIERS, ZONES, varied_orders};
 
 /// Products of `varied_orders`: `prod-0` .. `prod-199`.
 const PRODUCTS: usize = 200;

@@ -11,10 +11,10 @@ use super::compiled::Ctx;
 use super::def::{Applicability, ConditionLogic, Rule, WindowKind};
 use super::explain::{ConditionExplanation, Explanation, Verdict};
 use super::facts::Fact;
-use super::index::{self, Candidates};
+use super::index::Candidates;
 use super::ops::operand_json;
 use super::pack::RulePack;
-use super::stats::{RuleStats, StatsAcc};
+use super::stats::{RuleStats, Stamp, StatsAcc};
 use super::window::{KeyedWindows, TimeLog};
 use crate::model::{Impact, Order, Priority};
 use crate::script::order_map;
@@ -451,18 +451,28 @@ impl State {
             // Only the rules the order may match, in evaluation order (`index.rs`).
             let mut found = std::mem::take(&mut self.candidates);
             pack.index.candidates(&cx, &mut found);
+            let stamp = Stamp::of(t);
             let mut timed = false;
-            index::for_each(&found.bits, |idx| {
-                if idx == timed_rule {
-                    timed = true;
-                    let started = Instant::now();
-                    self.eval_rule(pack, idx, &cx, t, out, obs, true, false);
-                    self.stats[idx].sample(started.elapsed());
-                } else {
-                    let known = pack.index.exact(idx);
-                    self.eval_rule(pack, idx, &cx, t, out, obs, true, known);
+            for (w, (word, plain)) in found.bits.iter().zip(pack.index.plain()).enumerate() {
+                let mut b = *word;
+                while b != 0 {
+                    let idx = w * 64 + b.trailing_zeros() as usize;
+                    let bit = b & b.wrapping_neg();
+                    b &= b - 1;
+                    if idx == timed_rule {
+                        timed = true;
+                        let started = Instant::now();
+                        self.eval_rule(pack, idx, &cx, t, out, obs, true, false);
+                        self.stats[idx].sample(started.elapsed());
+                    } else if plain & bit != 0 {
+                        // Matches, with nothing else to check: recorded, not visited.
+                        self.fire(pack, idx, stamp, out);
+                    } else {
+                        let known = pack.index.exact(idx);
+                        self.eval_rule(pack, idx, &cx, t, out, obs, true, known);
+                    }
                 }
-            });
+            }
             if !timed && timed_rule < pack.rules().len() {
                 // Not a candidate, so it cannot match: timed all the same.
                 let started = Instant::now();
@@ -473,6 +483,28 @@ impl State {
             self.candidates = found;
         }
         self.window_values = windows;
+    }
+
+    /// Records a match of a rule the index found `plain` (applicable, no
+    /// hourly limit, its conditions known to hold): what the end of
+    /// [`State::eval_rule`] does for a match, without the checks.
+    #[inline(always)]
+    fn fire(&mut self, pack: &RulePack, idx: usize, stamp: Stamp, out: &mut Decision) {
+        out.matched.push(idx as u32);
+        if !(out.priority_set && out.impact_set) {
+            let (p, i) = pack.hot[idx].escalation;
+            if let (Some(p), false) = (p, out.priority_set) {
+                out.priority = p;
+                out.priority_set = true;
+            }
+            if let (Some(i), false) = (i, out.impact_set) {
+                out.impact = i;
+                out.impact_set = true;
+            }
+        }
+        if let Some(s) = self.stats.get_mut(idx) {
+            s.success(stamp);
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -541,7 +573,7 @@ impl State {
                     Ok(m) => m,
                     Err(message) => {
                         if record {
-                            self.stats[idx].error(t);
+                            self.stats[idx].error(Stamp::of(t));
                         }
                         obs.verdict(idx, Verdict::Error(message.clone()));
                         out.errors.push((idx as u32, message));
@@ -575,7 +607,7 @@ impl State {
                 log.insert(t_ms);
                 log.prune(t_ms - HOUR_MS - self.lateness_ms);
             }
-            self.stats[idx].success(t);
+            self.stats[idx].success(Stamp::of(t));
         }
     }
 

@@ -13,6 +13,17 @@ use std::collections::{HashMap, VecDeque};
 
 use foldhash::fast::RandomState;
 
+/// How many of the sorted `ts` are `<= hi`: all of them, most often (`hi`
+/// is the newest time), found without a search.
+#[inline]
+fn upto(ts: &VecDeque<i64>, hi: i64) -> usize {
+    if ts.back().is_none_or(|last| *last <= hi) {
+        ts.len()
+    } else {
+        ts.partition_point(|t| *t <= hi)
+    }
+}
+
 /// One key's orders, sorted by time.
 #[derive(Debug, Default)]
 pub(crate) struct Series {
@@ -51,7 +62,7 @@ impl Series {
     /// (count, units) of entries with `lo < ts <= hi`.
     pub(crate) fn range(&self, lo: i64, hi: i64) -> (u64, u64) {
         let a = self.ts.partition_point(|t| *t <= lo);
-        let b = self.ts.partition_point(|t| *t <= hi);
+        let b = upto(&self.ts, hi);
         if b <= a {
             return (0, 0);
         }
@@ -128,7 +139,7 @@ impl TimeLog {
     /// Entries with `lo < t <= hi`.
     pub(crate) fn count(&self, lo: i64, hi: i64) -> usize {
         let a = self.ts.partition_point(|x| *x <= lo);
-        let b = self.ts.partition_point(|x| *x <= hi);
+        let b = upto(&self.ts, hi);
         b.saturating_sub(a)
     }
 
