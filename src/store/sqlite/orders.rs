@@ -17,8 +17,8 @@ use crate::store::decode;
 use crate::store::fault::{FaultPoint, injected};
 use crate::store::logic::{self, Effects, LeaseState, is_viral, ms, priority_rank, to_i64};
 use crate::store::{
-    Created, NewOrder, OrderId, OrderStore, OrderWithHistory, StoreError, StoredOrder, Transition,
-    WorkId,
+    Created, HistoryEntry, NewOrder, OrderId, OrderStore, OrderWithHistory, StoreError,
+    StoredOrder, Transition, WorkId,
 };
 
 /// Rows per multi-row statement (well under SQLite's 32766 parameters).
@@ -173,6 +173,35 @@ impl OrderStore for SqliteStore {
             history,
             decision: decode::decision(decision)?,
         }))
+    }
+
+    async fn histories(&self, tenant: &str, ids: &[OrderId]) -> Result<Vec<Vec<HistoryEntry>>> {
+        let mut by_order: FastMap<OrderId, Vec<HistoryEntry>> = FastMap::default();
+        let mut tx = self.main.read().await?;
+        for chunk in ids.chunks(CHUNK) {
+            let rows = {
+                let mut q = sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {HISTORY_COLUMNS} FROM order_transitions \
+                     WHERE user_id = ? AND order_id IN ({}) ORDER BY order_id, version",
+                    params(chunk.len())
+                )))
+                .bind(tenant.to_owned());
+                for id in chunk {
+                    q = q.bind(id.to_string());
+                }
+                q.fetch_all(&mut *tx)
+                    .await
+                    .map_err(db("reading histories"))?
+            };
+            for h in decode::history_rows(&rows)? {
+                by_order.entry(h.order_id).or_default().push(h);
+            }
+        }
+        tx.commit().await.map_err(db("ending a read"))?;
+        Ok(ids
+            .iter()
+            .map(|id| by_order.get(id).cloned().unwrap_or_default())
+            .collect())
     }
 
     async fn list_orders(
