@@ -10,7 +10,7 @@ use sqlx::{AssertSqlSafe, Either, SqliteConnection};
 use super::SqliteStore;
 use super::rows::{
     HISTORY_COLUMN_COUNT, HISTORY_COLUMNS, ORDER_COLUMN_COUNT, ORDER_COLUMNS, Q, bind_history,
-    bind_order, column, db, json, order_from_row, params, placeholders, script_steps, uuid,
+    bind_order, column, db, json, order_from_row, params, placeholders, uuid,
 };
 use crate::model::{Impact, Priority};
 use crate::store::decode;
@@ -231,7 +231,8 @@ impl OrderStore for SqliteStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let mut tx = self.main.write().await?;
+        // In a group, the call's savepoint opens with the read script.
+        let mut tx = self.main.write_deferred().await?;
         // Load every order and lease the batch names, in one round trip; the
         // write lock keeps them as read.
         let ids: Vec<String> = dedup(batch.iter().map(|(_, t)| t.order_id.to_string()));
@@ -255,7 +256,7 @@ impl OrderStore for SqliteStore {
             ));
             reads.push(Read::Leases);
         }
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let mut q = sqlx::query(AssertSqlSafe(format!("{}{sql}", tx.opening())));
         for id in &ids {
             q = q.bind(id.clone());
         }
@@ -265,10 +266,7 @@ impl OrderStore for SqliteStore {
         let mut orders: FastMap<OrderId, StoredOrder> = FastMap::default();
         let mut leases: FastMap<WorkId, LeaseState> = FastMap::default();
         let mut statement = 0;
-        for step in script_steps(&mut tx, q)
-            .await
-            .map_err(db("reading orders and leases"))?
-        {
+        for step in tx.script(q).await? {
             match (step, reads.get(statement)) {
                 (Either::Left(_), _) => statement += 1,
                 (Either::Right(row), Some(Read::Orders)) => {
