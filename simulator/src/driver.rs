@@ -155,6 +155,8 @@ pub async fn run(scenario: &Scenario, store: AnyStore, opts: Options) -> Result<
         .enricher(Box::new(enricher))
         .tenant(TENANT)
         .serve_all_tenants(false)
+        // The store was checked fresh above, and only this engine ingests.
+        .sole_ingester(true)
         .worker_name("simulator")
         .executor_config(ExecutorConfig {
             seed: opts.seed,

@@ -60,23 +60,23 @@ impl OrderStore for SqliteStore {
         let Some(valid) = logic::valid_orders(&prepared) else {
             return Ok(logic::refused(prepared));
         };
-        let mut tx = self.main.write().await?;
+        // In a group, the call's savepoint opens with the first insert.
+        let mut tx = self.main.write_deferred().await?;
         let mut inserted: HashSet<OrderId> = HashSet::new();
         for chunk in valid.chunks(CHUNK) {
             let sql = format!(
-                "INSERT INTO orders ({ORDER_COLUMNS}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
+                "{}INSERT INTO orders ({ORDER_COLUMNS}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
+                tx.opening(),
                 placeholders(ORDER_COLUMN_COUNT, chunk.len())
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for o in chunk {
                 q = bind_order(q, o)?;
             }
-            for row in q
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(db("inserting orders"))?
-            {
-                inserted.insert(uuid(&row, "id")?);
+            for step in tx.script(q).await? {
+                if let Either::Right(row) = step {
+                    inserted.insert(uuid(&row, "id")?);
+                }
             }
         }
         let duplicates = logic::not_inserted(&valid, &inserted);
@@ -99,9 +99,19 @@ impl OrderStore for SqliteStore {
                 existing.insert(o.order.tiktok_order_id.clone(), o);
             }
         }
-        store_decisions(&mut tx, &logic::new_decisions(orders, &prepared, &inserted)).await?;
+        // The decisions and the first work items: one script.
+        let decisions = logic::new_decisions(orders, &prepared, &inserted);
         let (results, enqueue) = logic::decide_created(tenant, prepared, &inserted, &existing);
-        insert_work(&mut tx, &enqueue).await?;
+        let mut sql = String::new();
+        decisions_sql(&mut sql, decisions.len());
+        insert_work_sql(&mut sql, enqueue.len());
+        if !sql.is_empty() {
+            let q = bind_decisions(sqlx::query(AssertSqlSafe(sql)), &decisions);
+            bind_work(q, &enqueue)?
+                .execute(&mut *tx)
+                .await
+                .map_err(db("storing decisions and work"))?;
+        }
         tx.commit().await.map_err(db("committing new orders"))?;
         Ok(results)
     }
@@ -345,26 +355,27 @@ where
     decode_all(&rows)
 }
 
-/// Stores the ingest decisions of newly inserted orders.
-async fn store_decisions(
-    conn: &mut SqliteConnection,
-    decisions: &[(OrderId, &crate::store::JsonText)],
-) -> Result<()> {
-    for chunk in decisions.chunks(CHUNK) {
-        let sql = format!(
+/// Appends the statements storing `n` ingest decisions of newly inserted
+/// orders (see [`bind_decisions`]).
+fn decisions_sql(sql: &mut String, n: usize) {
+    let mut left = n;
+    while left > 0 {
+        let rows = left.min(CHUNK);
+        left -= rows;
+        sql.push_str(&format!(
             "WITH v(id, decision) AS (VALUES {}) UPDATE orders SET decision = v.decision \
-             FROM v WHERE orders.id = v.id",
-            placeholders(2, chunk.len())
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for (id, d) in chunk {
-            q = q.bind(id.to_string()).bind(d.as_str().to_owned());
-        }
-        q.execute(&mut *conn)
-            .await
-            .map_err(db("storing decisions"))?;
+             FROM v WHERE orders.id = v.id;\n",
+            placeholders(2, rows)
+        ));
     }
-    Ok(())
+}
+
+/// Binds the decisions of [`decisions_sql`].
+fn bind_decisions<'q>(mut q: Q<'q>, decisions: &[(OrderId, &crate::store::JsonText)]) -> Q<'q> {
+    for (id, d) in decisions {
+        q = q.bind(id.to_string()).bind(d.as_str().to_owned());
+    }
+    q
 }
 
 /// Inserts work items unless their `(order, kind)` exists.
