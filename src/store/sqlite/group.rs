@@ -9,6 +9,12 @@
 //! runs), so a failed call writes nothing while the group goes on.
 //! `commit_group` commits once: one WAL sync for the whole group under
 //! `synchronous=full`.
+//!
+//! Round trips to SQLite's thread are what a call costs, so a committed
+//! call's savepoint is released by the next call's `SAVEPOINT` statement,
+//! and a call that sends scripts (a transition batch, an ingest) opens its
+//! savepoint with its first script ([`File::write_deferred`],
+//! [`Tx::script`]) instead of a statement of its own.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;

@@ -186,13 +186,16 @@ impl OrderStore for SqliteStore {
     }
 
     async fn histories(&self, tenant: &str, ids: &[OrderId]) -> Result<Vec<Vec<HistoryEntry>>> {
+        // By primary key (`+user_id` keeps the planner off the window
+        // index, which would scan every step of the tenant: ~0.3 s a page
+        // after a simulated day).
         let mut by_order: FastMap<OrderId, Vec<HistoryEntry>> = FastMap::default();
         let mut tx = self.main.read().await?;
         for chunk in ids.chunks(CHUNK) {
             let rows = {
                 let mut q = sqlx::query(AssertSqlSafe(format!(
                     "SELECT {HISTORY_COLUMNS} FROM order_transitions \
-                     WHERE user_id = ? AND order_id IN ({}) ORDER BY order_id, version",
+                     WHERE +user_id = ? AND order_id IN ({}) ORDER BY order_id, version",
                     params(chunk.len())
                 )))
                 .bind(tenant.to_owned());
