@@ -66,7 +66,10 @@ mod tests {
         for i in 0..KnownOrders::CAPACITY - 1 {
             k.insert(&format!("x{i}"));
         }
-        assert!(k.complete() && k.contains("a"), "full, nothing forgotten yet");
+        assert!(
+            k.complete() && k.contains("a"),
+            "full, nothing forgotten yet"
+        );
         k.insert(&format!("x{}", KnownOrders::CAPACITY - 1));
         assert!(!k.complete(), "an id was forgotten");
         assert!(!k.contains("a"), "the oldest is forgotten");

@@ -5,11 +5,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::fault::{FaultPoint, InjectFault};
 use super::{
     ClaimRequest, Cluster, Created, CreatedRange, Dashboard, DashboardStore, DecidedOrder,
-    HeartbeatStore, HistoryEntry, Holders, Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, Lease,
-    MemoryStore, NewOrder, OrderCount, OrderEvent, OrderId, OrderQuery, OrderReads, OrderStore,
-    OrderWithHistory, QueueStore, QueueSummary, ReviewCursor, ReviewStore, Shared, ShopAuth,
-    ShopStore, StoreError, StoredOrder, TenantScope, TokenSet, Transition, WorkId, WorkItem,
-    WorkSpec,
+    HeartbeatStore, HistoryEntry, Holders, Inbox, InboxDone, InboxEntry, InboxItem, InboxStats,
+    Lease, MemoryStore, NewOrder, OrderCount, OrderEvent, OrderId, OrderQuery, OrderReads,
+    OrderStore, OrderWithHistory, QueueStore, QueueSummary, ReviewCursor, ReviewStore, Shared,
+    ShopAuth, ShopStore, StoreError, StoredOrder, TenantScope, TokenSet, Transition, WorkId,
+    WorkItem, WorkSpec,
 };
 
 /// A store of any backend, chosen at run time from a URL by

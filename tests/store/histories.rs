@@ -63,7 +63,10 @@ pub async fn histories_read_many_orders_at_once<S: Backend>(s: Arc<S>) {
     let steps: usize = got.iter().map(Vec::len).sum();
     assert_eq!(steps, 401 + 401 * 2, "none, one or two steps each");
     assert!(got[orders.len()].is_empty(), "an unknown id has none");
-    assert!(got[orders.len() + 1].is_empty(), "another tenant's has none");
+    assert!(
+        got[orders.len() + 1].is_empty(),
+        "another tenant's has none"
+    );
     assert_eq!(
         s.histories("t2", &[other.id]).await.expect("read")[0].len(),
         1

@@ -12,8 +12,8 @@ pub mod known;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod reads;
-pub mod schedule;
 pub mod review;
+pub mod schedule;
 pub mod shipping;
 pub mod shops;
 pub mod suite;

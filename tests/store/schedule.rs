@@ -50,7 +50,10 @@ pub async fn schedule_moves_or_refuses_as_the_lease_says<S: Backend>(s: Arc<S>) 
         .await
         .expect("create")
         .order;
-    let old_item = s.schedule("t1", old.id, &check(10), at(6)).await.expect("old");
+    let old_item = s
+        .schedule("t1", old.id, &check(10), at(6))
+        .await
+        .expect("old");
     let viral_item = s
         .schedule("t1", viral.id, &check(10), at(6))
         .await

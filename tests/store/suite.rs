@@ -26,8 +26,8 @@ pub use super::histories::*;
 
 pub use super::known::*;
 pub use super::reads::*;
-pub use super::schedule::*;
 pub use super::review::*;
+pub use super::schedule::*;
 pub use super::shipping::*;
 pub use super::shops::*;
 
