@@ -167,6 +167,7 @@ every_backend!(
     shipped_escalates_once_after_a_week,
     enricher_feeds_the_rules,
     duplicates_count_once,
+    sole_ingester_stores_each_order_once,
     shortage_fails_then_retry,
     cancellation_from_each_state,
     carrier_outage,
@@ -996,6 +997,41 @@ async fn duplicates_count_once(b: Backend) {
         Priority::High,
         "the third order"
     );
+}
+
+/// A sole ingester answers "known?" from its memory: new orders and
+/// duplicates count as without it; and when the declaration is wrong (an
+/// order another engine stored), the store still keeps one copy and the
+/// order counts as known.
+async fn sole_ingester_stores_each_order_once(b: Backend) {
+    let f = fixture(b, DefaultHandlers::default(), |x| x.sole_ingester(true)).await;
+    let report = f
+        .engine
+        .ingest_many(vec![order(0), order(0), order(1)])
+        .await
+        .expect("ingest");
+    assert_eq!((report.new, report.known), (2, 1));
+    let report = f
+        .engine
+        .ingest_many(vec![order(1), order(2)])
+        .await
+        .expect("ingest");
+    assert_eq!((report.new, report.known), (1, 1));
+    let other = EngineBuilder::new(f.engine.store().clone())
+        .clock(f.clock.clone())
+        .simulated_handlers()
+        .build()
+        .expect("engine");
+    assert!(other.ingest(order(3)).await.expect("ingest").created);
+    let report = f.engine.ingest_many(vec![order(3)]).await.expect("ingest");
+    assert_eq!((report.new, report.known), (0, 1), "stored by the other");
+    let all = f
+        .engine
+        .store()
+        .list_orders(f.engine.tenant(), None, 10)
+        .await
+        .expect("list");
+    assert_eq!(all.len(), 4, "one copy each");
 }
 
 async fn restart_restores_window_facts(b: Backend) {

@@ -143,6 +143,8 @@ macro_rules! all_backends {
                 crossing_inbox_appends_never_fail,
 
                 known_orders_names_the_tenants_ids_once,
+                histories_read_many_orders_at_once,
+                schedule_moves_or_refuses_as_the_lease_says,
             ]);
         )*
     };

@@ -155,6 +155,8 @@ pub async fn run(scenario: &Scenario, store: AnyStore, opts: Options) -> Result<
         .enricher(Box::new(enricher))
         .tenant(TENANT)
         .serve_all_tenants(false)
+        // The store was checked fresh above, and only this engine ingests.
+        .sole_ingester(true)
         .worker_name("simulator")
         .executor_config(ExecutorConfig {
             seed: opts.seed,
@@ -224,7 +226,10 @@ pub async fn run(scenario: &Scenario, store: AnyStore, opts: Options) -> Result<
         let page = engine.store().list_orders(TENANT, after, 500).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.id);
-        for o in &page {
+        // The page's histories in one read (not one per order).
+        let ids: Vec<OrderId> = page.iter().map(|o| o.id).collect();
+        let histories = engine.store().histories(TENANT, &ids).await?;
+        for (o, history) in page.iter().zip(&histories) {
             stored += 1;
             let state = o.order.current_state.as_str();
             *by_state.entry(state.to_owned()).or_default() += 1;
@@ -241,16 +246,13 @@ pub async fn run(scenario: &Scenario, store: AnyStore, opts: Options) -> Result<
                 _ if !terminal => pre_ship += 1,
                 _ => {}
             }
-            let Some(h) = engine.store().order_with_history(TENANT, o.id).await? else {
-                continue;
-            };
             let mut due = first_delivery
                 .get(o.order.tiktok_order_id.as_str())
                 .and_then(|ms| DateTime::from_timestamp_millis(*ms))
                 .map_or(o.order.created_at, |t| t.max(o.order.created_at));
             let mut clean = true;
             let mut shipped_once = false;
-            for e in &h.history {
+            for e in history {
                 let began = e.at - TimeDelta::milliseconds(e.duration_ms as i64);
                 let from_shipped = machine.state(e.from.as_str()).is_some_and(|d| {
                     d.automation_status == creatorflow::model::AutomationStatus::Shipped

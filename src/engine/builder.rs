@@ -39,6 +39,7 @@ pub struct EngineBuilder<S> {
     delivery: DeliveryCheck,
     serve_all_tenants: bool,
     external_events: bool,
+    sole_ingester: bool,
     heartbeat: Option<super::HeartbeatPolicy>,
 }
 
@@ -65,6 +66,7 @@ impl<S: Store + 'static> EngineBuilder<S> {
             }),
             serve_all_tenants: true,
             external_events: false,
+            sole_ingester: false,
             heartbeat: Some(super::HeartbeatPolicy::default()),
         }
     }
@@ -207,6 +209,20 @@ impl<S: Store + 'static> EngineBuilder<S> {
         self
     }
 
+    /// Declares this engine the only one ingesting its tenant's orders into
+    /// a store that held none of them when it was built (the simulator,
+    /// which checks that its store is fresh): every order the store has,
+    /// this engine stored, so [`Engine::ingest_many`] takes the ids it
+    /// remembers as the store's and asks the store nothing, as long as it
+    /// has forgotten none of them. A wrong declaration never stores an
+    /// order twice (the store's create is idempotent), but a duplicate the
+    /// engine does not remember is then enriched and evaluated again. Off
+    /// by default.
+    pub fn sole_ingester(mut self, on: bool) -> Self {
+        self.sole_ingester = on;
+        self
+    }
+
     /// Builds the engine; refuses when an action type the machine or the
     /// rule pack uses has no handler.
     pub fn build(mut self) -> Result<Engine<S>, BuildError> {
@@ -237,6 +253,7 @@ impl<S: Store + 'static> EngineBuilder<S> {
                 delivery: self.delivery,
                 serve_all_tenants: self.serve_all_tenants,
                 external_events: self.external_events,
+                sole_ingester: self.sole_ingester,
                 heartbeat: self.heartbeat,
                 cache: Mutex::new(super::cache::OrderCache::default()),
                 known: Mutex::new(Default::default()),

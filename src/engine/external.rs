@@ -155,10 +155,17 @@ impl<S: Store + 'static> Engine<S> {
     ) -> Result<External, EngineError> {
         let inner = &*self.inner;
         let mut steps = 0;
-        let mut last = None;
+        let mut last: Option<StoredOrder> = None;
+        // After a step the store's answer is the order as it now is: the
+        // next step starts from it, without reading it again; after a lost
+        // race it is read again.
+        let mut fresh: Option<StoredOrder> = None;
         for _ in 0..MAX_STEPS {
             inner.forget(id);
-            let stored = self.order(id).await?;
+            let stored = match fresh.take() {
+                Some(s) => s,
+                None => self.order(id).await?,
+            };
             let state = stored.order.current_state.clone();
             let shipped = inner
                 .machine
@@ -225,6 +232,7 @@ impl<S: Store + 'static> Engine<S> {
             match inner.store.transition(&inner.tenant, &write).await {
                 Ok(order) => {
                     steps += 1;
+                    fresh = Some(order.clone());
                     last = Some(order);
                 }
                 // A worker or a person moved the order meanwhile: read it again.

@@ -23,6 +23,8 @@ use compact_str::CompactString;
 pub(super) struct KnownOrders {
     ids: foldhash::HashSet<CompactString>,
     order: VecDeque<CompactString>,
+    /// Whether an id was ever forgotten.
+    forgot: bool,
 }
 
 impl KnownOrders {
@@ -36,6 +38,11 @@ impl KnownOrders {
         self.ids.contains(id)
     }
 
+    /// Whether every id remembered was kept (none forgotten).
+    pub fn complete(&self) -> bool {
+        !self.forgot
+    }
+
     /// Remembers `id` as stored.
     pub fn insert(&mut self, id: &str) {
         let id = CompactString::from(id);
@@ -45,6 +52,7 @@ impl KnownOrders {
                 && let Some(old) = self.order.pop_front()
             {
                 self.ids.remove(&old);
+                self.forgot = true;
             }
         }
     }
@@ -60,9 +68,15 @@ mod tests {
         k.insert("a");
         k.insert("a");
         assert!(k.contains("a") && !k.contains("b"));
-        for i in 0..KnownOrders::CAPACITY {
+        for i in 0..KnownOrders::CAPACITY - 1 {
             k.insert(&format!("x{i}"));
         }
+        assert!(
+            k.complete() && k.contains("a"),
+            "full, nothing forgotten yet"
+        );
+        k.insert(&format!("x{}", KnownOrders::CAPACITY - 1));
+        assert!(!k.complete(), "an id was forgotten");
         assert!(!k.contains("a"), "the oldest is forgotten");
         assert!(k.contains("x0") && k.contains(&format!("x{}", KnownOrders::CAPACITY - 1)));
     }

@@ -217,6 +217,9 @@ struct Inner<S> {
     /// Whether waiting states wait for confirmations from the world
     /// ([`EngineBuilder::external_events`]).
     external_events: bool,
+    /// Whether the ids remembered as stored are all the store has
+    /// ([`EngineBuilder::sole_ingester`]).
+    sole_ingester: bool,
     /// How the worker loops keep this worker's heartbeat ([`EngineBuilder::heartbeat`]).
     heartbeat: Option<HeartbeatPolicy>,
     /// Orders as last written, with the claim count of their work item then.
@@ -380,8 +383,12 @@ impl<S: Store + 'static> Engine<S> {
     /// process), so that a duplicate is not enriched or evaluated again.
     async fn recall(&self, id: &str) -> Result<(), EngineError> {
         let inner = &*self.inner;
-        if lock(&inner.known).contains(id) {
-            return Ok(());
+        {
+            let known = lock(&inner.known);
+            // The sole ingester's memory, complete, is the store's answer.
+            if known.contains(id) || (inner.sole_ingester && known.complete()) {
+                return Ok(());
+            }
         }
         if !inner
             .store
@@ -436,7 +443,9 @@ impl<S: Store + 'static> Engine<S> {
                 .filter(|t| !known.contains(t))
                 .collect()
         };
-        let stored: std::collections::HashSet<String> = if ask.is_empty() {
+        // The sole ingester's memory, complete, is the store's answer.
+        let sole = inner.sole_ingester && lock(&inner.known).complete();
+        let stored: std::collections::HashSet<String> = if ask.is_empty() || sole {
             std::collections::HashSet::new()
         } else {
             let found = inner.store.known_orders(&inner.tenant, &ask).await?;

@@ -5,11 +5,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::fault::{FaultPoint, InjectFault};
 use super::{
     ClaimRequest, Cluster, Created, CreatedRange, Dashboard, DashboardStore, DecidedOrder,
-    HeartbeatStore, Holders, Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, Lease,
-    MemoryStore, NewOrder, OrderCount, OrderEvent, OrderId, OrderQuery, OrderReads, OrderStore,
-    OrderWithHistory, QueueStore, QueueSummary, ReviewCursor, ReviewStore, Shared, ShopAuth,
-    ShopStore, StoreError, StoredOrder, TenantScope, TokenSet, Transition, WorkId, WorkItem,
-    WorkSpec,
+    HeartbeatStore, HistoryEntry, Holders, Inbox, InboxDone, InboxEntry, InboxItem, InboxStats,
+    Lease, MemoryStore, NewOrder, OrderCount, OrderEvent, OrderId, OrderQuery, OrderReads,
+    OrderStore, OrderWithHistory, QueueStore, QueueSummary, ReviewCursor, ReviewStore, Shared,
+    ShopAuth, ShopStore, StoreError, StoredOrder, TenantScope, TokenSet, Transition, WorkId,
+    WorkItem, WorkSpec,
 };
 
 /// A store of any backend, chosen at run time from a URL by
@@ -72,6 +72,7 @@ dispatch!(OrderStore {
     fn get_orders(tenant: &str, ids: &[OrderId]) -> Vec<StoredOrder>;
     fn find_order(tenant: &str, tiktok_order_id: &str) -> Option<StoredOrder>;
     fn order_with_history(tenant: &str, id: OrderId) -> Option<OrderWithHistory>;
+    fn histories(tenant: &str, ids: &[OrderId]) -> Vec<Vec<HistoryEntry>>;
     fn list_orders(tenant: &str, after: Option<OrderId>, limit: usize) -> Vec<StoredOrder>;
     fn active_orders(tenant: &str, limit: usize) -> Vec<StoredOrder>;
     fn transitions(batch: &[(&str, Transition)]) -> Vec<Result<StoredOrder, StoreError>>;

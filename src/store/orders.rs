@@ -2,7 +2,9 @@
 
 use std::future::Future;
 
-use super::{Created, NewOrder, OrderId, OrderWithHistory, StoreError, StoredOrder, Transition};
+use super::{
+    Created, HistoryEntry, NewOrder, OrderId, OrderWithHistory, StoreError, StoredOrder, Transition,
+};
 use crate::model::Order;
 
 /// Orders and their history: idempotent ingest, reads, and atomic
@@ -77,6 +79,17 @@ pub trait OrderStore: Send + Sync {
         tenant: &str,
         id: OrderId,
     ) -> impl Future<Output = Result<Option<OrderWithHistory>, StoreError>> + Send;
+
+    /// The histories of the tenant's orders `ids`: one per id, in the
+    /// order given, each oldest step first (empty for an id the tenant has
+    /// no order of). One consistent snapshot, read in a few statements
+    /// whatever the number of ids: how a report reads the history of every
+    /// order (the simulator's read-back) without a read per order.
+    fn histories(
+        &self,
+        tenant: &str,
+        ids: &[OrderId],
+    ) -> impl Future<Output = Result<Vec<Vec<HistoryEntry>>, StoreError>> + Send;
 
     /// The tenant's orders with an id greater than `after`, by id, at most
     /// `limit` (paging through every order, terminal ones included).

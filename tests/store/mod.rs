@@ -6,12 +6,14 @@ pub mod cluster;
 pub mod created;
 pub mod decisions;
 pub mod heartbeat;
+pub mod histories;
 
 pub mod known;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod reads;
 pub mod review;
+pub mod schedule;
 pub mod shipping;
 pub mod shops;
 pub mod suite;

@@ -22,10 +22,12 @@ pub use super::cluster::*;
 pub use super::created::*;
 pub use super::decisions::*;
 pub use super::heartbeat::*;
+pub use super::histories::*;
 
 pub use super::known::*;
 pub use super::reads::*;
 pub use super::review::*;
+pub use super::schedule::*;
 pub use super::shipping::*;
 pub use super::shops::*;
 

@@ -8,7 +8,8 @@ use super::{MemoryStore, sort_urgent};
 use crate::store::fault::{FaultPoint, injected};
 use crate::store::logic::{self, LeaseState};
 use crate::store::{
-    Created, NewOrder, OrderId, OrderStore, OrderWithHistory, StoredOrder, Transition, WorkId,
+    Created, HistoryEntry, NewOrder, OrderId, OrderStore, OrderWithHistory, StoredOrder,
+    Transition, WorkId,
 };
 
 impl OrderStore for MemoryStore {
@@ -72,6 +73,17 @@ impl OrderStore for MemoryStore {
             history: inner.history.get(&id).cloned().unwrap_or_default(),
             decision: inner.decisions.get(&id).cloned(),
         }))
+    }
+
+    async fn histories(&self, tenant: &str, ids: &[OrderId]) -> Result<Vec<Vec<HistoryEntry>>> {
+        let inner = self.lock();
+        Ok(ids
+            .iter()
+            .map(|id| match inner.order(tenant, *id) {
+                Some(_) => inner.history.get(id).cloned().unwrap_or_default(),
+                None => Vec::new(),
+            })
+            .collect())
     }
 
     async fn list_orders(

@@ -16,8 +16,8 @@ use crate::store::decode;
 use crate::store::fault::{FaultPoint, injected};
 use crate::store::logic::{self, Effects, LeaseState, is_viral, priority_rank, to_i64};
 use crate::store::{
-    Created, NewOrder, OrderId, OrderStore, OrderWithHistory, StoreError, StoredOrder, Transition,
-    WorkId,
+    Created, HistoryEntry, NewOrder, OrderId, OrderStore, OrderWithHistory, StoreError,
+    StoredOrder, Transition, WorkId,
 };
 
 /// A `usize` limit as a bind value.
@@ -169,6 +169,30 @@ impl OrderStore for PostgresStore {
             with_history_in(conn, tenant, id).await
         })
         .await
+    }
+
+    async fn histories(&self, tenant: &str, ids: &[OrderId]) -> Result<Vec<Vec<HistoryEntry>>> {
+        let rows = self
+            .for_tenant(tenant, Mode::Read, async |conn| {
+                sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {HISTORY_COLUMNS} FROM order_transitions \
+                     WHERE user_id = $1 AND order_id = ANY($2) ORDER BY order_id, version"
+                )))
+                .bind(tenant)
+                .bind(ids)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(db("reading histories"))
+            })
+            .await?;
+        let mut by_order: FastMap<OrderId, Vec<HistoryEntry>> = FastMap::default();
+        for h in decode::history_rows(&rows)? {
+            by_order.entry(h.order_id).or_default().push(h);
+        }
+        Ok(ids
+            .iter()
+            .map(|id| by_order.get(id).cloned().unwrap_or_default())
+            .collect())
     }
 
     async fn list_orders(

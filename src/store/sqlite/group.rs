@@ -9,15 +9,23 @@
 //! runs), so a failed call writes nothing while the group goes on.
 //! `commit_group` commits once: one WAL sync for the whole group under
 //! `synchronous=full`.
+//!
+//! Round trips to SQLite's thread are what a call costs, so a committed
+//! call's savepoint is released by the next call's `SAVEPOINT` statement,
+//! and a call that sends scripts (a transition batch, an ingest) opens its
+//! savepoint with its first script ([`File::write_deferred`],
+//! [`Tx::script`]) instead of a statement of its own.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
+use futures_util::StreamExt;
 use sqlx::pool::PoolConnection;
-use sqlx::{Sqlite, SqliteConnection, Transaction};
+use sqlx::sqlite::{SqliteQueryResult, SqliteRow};
+use sqlx::{Either, Sqlite, SqliteConnection, Transaction};
 use tokio::sync::{Mutex, OwnedMappedMutexGuard, OwnedMutexGuard};
 
-use super::rows::db;
+use super::rows::{Q, db, script_steps};
 use super::{File, SqliteStore};
 use crate::store::{GroupCommit, Result};
 
@@ -46,6 +54,10 @@ type Held = OwnedMappedMutexGuard<Option<Open>, Open>;
 const SAVEPOINT: &str = "SAVEPOINT cf_call";
 /// Releases the last call's savepoint and opens the next one's.
 const NEXT_SAVEPOINT: &str = "RELEASE cf_call; SAVEPOINT cf_call";
+/// [`SAVEPOINT`] in front of a script.
+const SAVEPOINT_THEN: &str = "SAVEPOINT cf_call; ";
+/// [`NEXT_SAVEPOINT`] in front of a script.
+const NEXT_SAVEPOINT_THEN: &str = "RELEASE cf_call; SAVEPOINT cf_call; ";
 /// Undoes and ends an abandoned call's savepoint.
 const ROLLBACK: &str = "ROLLBACK TO cf_call; RELEASE cf_call";
 
@@ -94,10 +106,19 @@ pub(super) struct Call {
     savepoint: bool,
     /// Whether the call committed (its savepoint released).
     done: bool,
+    /// The statements that open the call's savepoint, not sent yet: they
+    /// go in front of the call's first script ([`Tx::script`]), saving a
+    /// round trip. With whether they release the last call's savepoint.
+    deferred: Option<(&'static str, bool)>,
 }
 
 impl Drop for Call {
     fn drop(&mut self) {
+        if let Some((_, releases)) = self.deferred {
+            // Never opened: the last call's savepoint is still to release.
+            self.held.release_pending |= releases;
+            return;
+        }
         if self.savepoint && !self.done {
             self.held.abandoned = true;
         }
@@ -112,11 +133,76 @@ impl Tx {
             Tx::Own(tx) => tx.commit().await,
             Tx::Group(mut call) => {
                 // Released with the next call's savepoint or the group's
-                // commit (`Open::release_pending`).
-                call.held.release_pending |= call.savepoint;
+                // commit (`Open::release_pending`). A deferred savepoint
+                // never sent was never opened (the call wrote nothing):
+                // `Drop` keeps the last call's release pending.
+                if call.deferred.is_none() {
+                    call.held.release_pending |= call.savepoint;
+                }
                 call.done = true;
                 Ok(())
             }
+        }
+    }
+
+    /// The statements opening the call's savepoint if they were deferred
+    /// ([`File::write_deferred`]), to put in front of the call's first
+    /// script (with `; `), run by [`Tx::script`]; empty otherwise.
+    pub(super) fn opening(&self) -> &'static str {
+        match self {
+            Tx::Group(Call {
+                deferred: Some((prefix, _)),
+                ..
+            }) => prefix,
+            _ => "",
+        }
+    }
+
+    /// Runs a script ([`script_steps`]) in the call. Its SQL must begin with
+    /// [`Tx::opening`]: those statements' steps are not returned. When the
+    /// script fails, the savepoint counts as opened only if its statements
+    /// ran (each yields one [`Either::Left`] step), so a failed call rolls
+    /// back exactly its own writes.
+    pub(super) async fn script(
+        &mut self,
+        q: Q<'_>,
+    ) -> Result<Vec<Either<SqliteQueryResult, SqliteRow>>> {
+        let opening = match self {
+            Tx::Group(call) => call.deferred,
+            Tx::Own(_) => None,
+        };
+        let Some((_, releases)) = opening else {
+            return script_steps(self, q).await.map_err(db("running a script"));
+        };
+        let opening_steps = if releases { 2 } else { 1 };
+        let mut steps = Vec::new();
+        let mut done = 0;
+        let mut failed = None;
+        {
+            let mut stream = sqlx::Executor::fetch_many(&mut **self, q);
+            while let Some(step) = stream.next().await {
+                match step {
+                    Ok(Either::Left(_)) if done < opening_steps => done += 1,
+                    Ok(step) => steps.push(step),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+        }
+        if let Tx::Group(call) = self {
+            call.deferred = None;
+            if done < opening_steps {
+                // The savepoint was not opened; the last call's is still
+                // to release if its `RELEASE` did not run.
+                call.savepoint = false;
+                call.held.release_pending |= releases && done == 0;
+            }
+        }
+        match failed {
+            Some(e) => Err(db("running a script")(e)),
+            None => Ok(steps),
         }
     }
 }
@@ -178,6 +264,7 @@ impl File {
                 held,
                 savepoint: true,
                 done: false,
+                deferred: None,
             }));
         }
         self.writer
@@ -185,6 +272,28 @@ impl File {
             .await
             .map(Tx::Own)
             .map_err(db("starting a write transaction"))
+    }
+
+    /// [`File::write`] whose savepoint in the open group, if any, is opened
+    /// by the call's first [`Tx::script`] (one round trip less). The caller
+    /// must send its statements through `Tx::script` until the first one has
+    /// run.
+    pub(super) async fn write_deferred(&self) -> Result<Tx> {
+        if let Some(mut held) = self.held().await? {
+            let (opening, releases) = if held.release_pending {
+                (NEXT_SAVEPOINT_THEN, true)
+            } else {
+                (SAVEPOINT_THEN, false)
+            };
+            held.release_pending = false;
+            return Ok(Tx::Group(Call {
+                held,
+                savepoint: true,
+                done: false,
+                deferred: Some((opening, releases)),
+            }));
+        }
+        self.write().await
     }
 
     /// A read transaction (one consistent snapshot), or the open group's
@@ -195,6 +304,7 @@ impl File {
                 held,
                 savepoint: false,
                 done: false,
+                deferred: None,
             }));
         }
         self.reader

@@ -22,8 +22,9 @@
 //! its statements as two **scripts** (one query string, parameters bound in
 //! order across its statements): its reads (orders, leases) in one round
 //! trip, its writes (orders, history, queue) in another — four round trips
-//! with `BEGIN` and `COMMIT` instead of eight or more; a claim is one
-//! (promote, then claim). sqlx calls multi-statement strings deprecated for
+//! with `BEGIN` and `COMMIT` instead of eight or more (in a group, two: the
+//! call's savepoint opens with the read script); a claim is one (promote,
+//! then claim), and so is the common `schedule` (an upsert). sqlx calls multi-statement strings deprecated for
 //! a future release; `rows::script_steps` documents the reliance and a test
 //! pins it. All writes go through one connection with `BEGIN IMMEDIATE`
 //! (writers queue in Rust, never upgrade a read lock), reads use a pool

@@ -110,6 +110,25 @@ impl QueueStore for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<WorkId> {
         let spec = logic::prepare_work(work)?;
+        // The common case in one statement (atomic by itself, so no
+        // savepoint): insert the item, or move it if no live lease holds
+        // it. No row back means the order is not the tenant's or the item
+        // is leased: the statements below tell which.
+        let upserted: Option<WorkId> = sqlx::query_scalar(SCHEDULE_UPSERT)
+            .bind(spec.kind.clone())
+            .bind(spec.lane.as_str())
+            .bind(ms(spec.run_at))
+            .bind(json(&spec.payload, "payload")?)
+            .bind(ms(trunc(now)))
+            .bind(spec.run_at <= trunc(now))
+            .bind(order_id.to_string())
+            .bind(tenant.to_owned())
+            .fetch_optional(&mut *self.main.writing().await?)
+            .await
+            .map_err(db("scheduling work"))?;
+        if let Some(id) = upserted {
+            return Ok(id);
+        }
         let mut tx = self.main.write().await?;
         let facts = order_facts(&mut tx, tenant, order_id).await?;
         let id = match find_item(&mut tx, order_id, &spec.kind, now).await? {
@@ -279,6 +298,22 @@ impl QueueStore for SqliteStore {
         Ok(s)
     }
 }
+
+/// [`QueueStore::schedule`] in one statement: the tenant's order's item of
+/// `kind` is inserted (with the order's `viral` and `created_at`), or, if
+/// no live lease holds it, moved to the new lane, time and payload and
+/// unleased. Returns the item's id; no row when the order is not the
+/// tenant's or a live lease holds the item. (`WHERE` on the `SELECT` keeps
+/// SQLite's parser from reading `ON CONFLICT` as a join constraint.)
+const SCHEDULE_UPSERT: &str = "INSERT INTO work_queue (user_id, order_id, kind, lane, viral, \
+     order_created_at, run_at, payload, attempts, created_at, updated_at, ready) \
+     SELECT user_id, id, ?1, ?2, viral, created_at, ?3, ?4, 0, ?5, ?5, ?6 FROM orders \
+     WHERE id = ?7 AND user_id = ?8 \
+     ON CONFLICT (order_id, kind) DO UPDATE SET lane = excluded.lane, run_at = excluded.run_at, \
+     payload = excluded.payload, lease_owner = NULL, lease_expires_at = NULL, \
+     updated_at = excluded.updated_at, ready = 0 \
+     WHERE NOT (work_queue.lease_owner IS NOT NULL AND work_queue.lease_expires_at > ?5) \
+     RETURNING id";
 
 /// The `WHERE` clause matching a lease that still holds.
 const LEASE_HOLDS: &str =
