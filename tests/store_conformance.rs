@@ -145,6 +145,7 @@ macro_rules! all_backends {
                 known_orders_names_the_tenants_ids_once,
                 histories_read_many_orders_at_once,
                 schedule_moves_or_refuses_as_the_lease_says,
+                queue_due_equals_the_summary,
             ]);
         )*
     };

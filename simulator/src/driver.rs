@@ -615,7 +615,7 @@ impl LoopState {
             Some(
                 engine
                     .store()
-                    .queue_summary(TenantScope::Tenant(TENANT), now)
+                    .queue_due(TenantScope::Tenant(TENANT), now)
                     .await?,
             )
         };
@@ -727,7 +727,7 @@ async fn virtual_loop(
             None => {
                 engine
                     .store()
-                    .queue_summary(TenantScope::Tenant(TENANT), vt.now())
+                    .queue_due(TenantScope::Tenant(TENANT), vt.now())
                     .await?
                     .next_run_at
             }

@@ -829,7 +829,7 @@ impl<S: Store + 'static> Engine<S> {
             Ok(self
                 .inner
                 .store
-                .queue_summary(self.scope(), self.inner.clock.now())
+                .queue_due(self.scope(), self.inner.clock.now())
                 .await?)
         })
         .await?;

@@ -7,9 +7,9 @@ use super::{
     ClaimRequest, Cluster, Created, CreatedRange, Dashboard, DashboardStore, DecidedOrder,
     HeartbeatStore, HistoryEntry, Holders, Inbox, InboxDone, InboxEntry, InboxItem, InboxStats,
     Lease, MemoryStore, NewOrder, OrderCount, OrderEvent, OrderId, OrderQuery, OrderReads,
-    OrderStore, OrderWithHistory, QueueStore, QueueSummary, ReviewCursor, ReviewStore, Shared,
-    ShopAuth, ShopStore, StoreError, StoredOrder, TenantScope, TokenSet, Transition, WorkId,
-    WorkItem, WorkSpec,
+    OrderStore, OrderWithHistory, QueueDue, QueueStore, QueueSummary, ReviewCursor, ReviewStore,
+    Shared, ShopAuth, ShopStore, StoreError, StoredOrder, TenantScope, TokenSet, Transition,
+    WorkId, WorkItem, WorkSpec,
 };
 
 /// A store of any backend, chosen at run time from a URL by
@@ -93,6 +93,7 @@ dispatch!(QueueStore {
     fn complete(lease: &Lease, now: DateTime<Utc>) -> ();
     fn release(lease: &Lease, run_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> ();
     fn queue_summary(scope: TenantScope<'_>, now: DateTime<Utc>) -> QueueSummary;
+    fn queue_due(scope: TenantScope<'_>, now: DateTime<Utc>) -> QueueDue;
 });
 
 dispatch!(DashboardStore {

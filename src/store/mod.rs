@@ -161,7 +161,7 @@ pub use shops::{ShopAuth, ShopStore, TokenSet};
 pub use sqlite::SqliteStore;
 pub use types::{
     AfterStep, ClaimRequest, Created, Dashboard, HistoryEntry, LaneLimit, Lease, MOST_URGENT_LIMIT,
-    NewOrder, OrderId, OrderWithHistory, QueueSummary, Settle, StoredOrder, TenantScope,
+    NewOrder, OrderId, OrderWithHistory, QueueDue, QueueSummary, Settle, StoredOrder, TenantScope,
     Transition, WorkId, WorkItem, WorkSpec,
 };
 pub use url::redact as redact_url;

@@ -6,7 +6,8 @@ use std::future::Future;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{
-    ClaimRequest, Lease, OrderId, QueueSummary, StoreError, TenantScope, WorkId, WorkItem, WorkSpec,
+    ClaimRequest, Lease, OrderId, QueueDue, QueueSummary, StoreError, TenantScope, WorkId,
+    WorkItem, WorkSpec,
 };
 
 /// The work queue: enqueue, schedule, claim with a lease, renew, complete,
@@ -77,4 +78,14 @@ pub trait QueueStore: Send + Sync {
         scope: TenantScope<'_>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<QueueSummary, StoreError>> + Send;
+
+    /// The items due at `now` in `scope` per lane and when the next item is
+    /// or becomes due: what a worker or the simulator asks between rounds,
+    /// equal to those fields of [`queue_summary`](Self::queue_summary) but
+    /// answered without counting the items scheduled for later.
+    fn queue_due(
+        &self,
+        scope: TenantScope<'_>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<QueueDue, StoreError>> + Send;
 }

@@ -307,6 +307,28 @@ pub struct QueueSummary {
     pub next_run_at: Option<DateTime<Utc>>,
 }
 
+/// What a scheduler asks of the queue ([`QueueStore::queue_due`](super::QueueStore::queue_due)):
+/// the part of [`QueueSummary`] that does not count the items scheduled for
+/// later, so a backend answers it from an index without reading them all.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct QueueDue {
+    /// Items claimable now, per lane (every lane present), including those
+    /// whose lease expired.
+    pub due: BTreeMap<Priority, u64>,
+    /// The earliest time any item is or becomes due (a leased item's time is
+    /// its lease expiry); `None` when the queue is empty.
+    pub next_run_at: Option<DateTime<Utc>>,
+}
+
+impl From<QueueSummary> for QueueDue {
+    fn from(s: QueueSummary) -> Self {
+        QueueDue {
+            due: s.due,
+            next_run_at: s.next_run_at,
+        }
+    }
+}
+
 /// The dashboard figures of `model.md` (the plan's command center) for one
 /// tenant, as [`DashboardStore::dashboard`](super::DashboardStore::dashboard) computes them
 /// with aggregate queries. The *window* is `(now - window, now]`; the

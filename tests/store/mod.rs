@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod created;
 pub mod decisions;
+pub mod due;
 pub mod heartbeat;
 pub mod histories;
 
@@ -86,4 +87,23 @@ pub fn step(o: &StoredOrder, to: &str, when: DateTime<Utc>) -> Transition {
         settle: None,
         enqueue: None,
     }
+}
+
+/// [`QueueStore::queue_summary`](creatorflow::store::QueueStore::queue_summary),
+/// checked against [`QueueStore::queue_due`](creatorflow::store::QueueStore::queue_due):
+/// every summary the suite reads is also asked of the cheaper call, which
+/// must give the same due items per lane and the same next due time.
+pub async fn summary<S: suite::Backend>(
+    s: &S,
+    scope: creatorflow::store::TenantScope<'_>,
+    now: DateTime<Utc>,
+) -> Result<creatorflow::store::QueueSummary, creatorflow::store::StoreError> {
+    let full = s.queue_summary(scope, now).await?;
+    let due = s.queue_due(scope, now).await?;
+    assert_eq!(
+        due,
+        full.clone().into(),
+        "queue_due agrees with queue_summary"
+    );
+    Ok(full)
 }

@@ -95,8 +95,7 @@ pub async fn schedule_moves_or_refuses_as_the_lease_says<S: Backend>(s: Arc<S>) 
             Err(StoreError::NotFound { .. })
         ));
     }
-    let summary = s
-        .queue_summary(TenantScope::All, at(40))
+    let summary = super::summary(&*s, TenantScope::All, at(40))
         .await
         .expect("summary");
     assert_eq!(

@@ -21,6 +21,7 @@ use super::{at, order, step};
 pub use super::cluster::*;
 pub use super::created::*;
 pub use super::decisions::*;
+pub use super::due::*;
 pub use super::heartbeat::*;
 pub use super::histories::*;
 
@@ -329,7 +330,7 @@ pub async fn failure_mid_transition_leaves_nothing<S: Backend>(s: Arc<S>) {
     let read = s.order_with_history("t1", o.id).await.unwrap().unwrap();
     assert_eq!(read.order, o, "the order is untouched");
     assert!(read.history.is_empty(), "no history row");
-    let summary = s.queue_summary(TenantScope::All, at(0)).await.unwrap();
+    let summary = super::summary(&*s, TenantScope::All, at(0)).await.unwrap();
     assert_eq!(
         summary.leased, 1,
         "the lease is still held, nothing enqueued"
@@ -338,7 +339,7 @@ pub async fn failure_mid_transition_leaves_nothing<S: Backend>(s: Arc<S>) {
     s.transition("t1", &t).await.unwrap();
     let read = s.order_with_history("t1", o.id).await.unwrap().unwrap();
     assert_eq!((read.order.version, read.history.len()), (1, 1));
-    let summary = s.queue_summary(TenantScope::All, at(0)).await.unwrap();
+    let summary = super::summary(&*s, TenantScope::All, at(0)).await.unwrap();
     assert_eq!((summary.leased, summary.due[&Priority::Standard]), (0, 1));
 }
 
@@ -376,7 +377,7 @@ pub async fn group_commit_keeps_each_call_atomic<S: Backend>(s: Arc<S>) {
     let read = s.order_with_history("t1", o.id).await.unwrap().unwrap();
     assert_eq!((read.order.version, read.history.len()), (1, 1));
     assert_eq!(read.order.order.current_state.as_str(), "validated");
-    let summary = s.queue_summary(TenantScope::All, at(0)).await.unwrap();
+    let summary = super::summary(&*s, TenantScope::All, at(0)).await.unwrap();
     assert_eq!(summary.leased + summary.scheduled, 0, "the item completed");
     assert_eq!(summary.due.values().sum::<u64>(), 0);
 }
@@ -439,8 +440,7 @@ pub async fn tenants_are_isolated<S: Backend>(s: Arc<S>) {
     let d = s.dashboard("B", at(60), TimeDelta::hours(1)).await.unwrap();
     assert!(d.orders_by_state.is_empty() && d.most_urgent.is_empty() && d.viral_orders == 0);
     assert_eq!(d.automation_health_pct, None);
-    let q = s
-        .queue_summary(TenantScope::Tenant("B"), at(0))
+    let q = super::summary(&*s, TenantScope::Tenant("B"), at(0))
         .await
         .unwrap();
     assert_eq!((q.due.values().sum::<u64>(), q.next_run_at), (0, None));
@@ -562,7 +562,7 @@ pub async fn lease_expiry_hands_work_over<S: Backend>(s: Arc<S>) {
     assert_eq!(l1.expires_at, t29 + TimeDelta::seconds(30));
     // Lapsed: another worker gets it, attempt 2.
     let t60 = t29 + TimeDelta::seconds(30);
-    let summary = s.queue_summary(TenantScope::All, t60).await.unwrap();
+    let summary = super::summary(&*s, TenantScope::All, t60).await.unwrap();
     assert_eq!(
         (summary.expired_leases, summary.due[&Priority::Urgent]),
         (1, 1)
@@ -613,7 +613,7 @@ pub async fn lease_expiry_hands_work_over<S: Backend>(s: Arc<S>) {
         s.complete(&l3, t91).await.unwrap_err().is_lease_lost(),
         "settled once"
     );
-    let summary = s.queue_summary(TenantScope::All, t91).await.unwrap();
+    let summary = super::summary(&*s, TenantScope::All, t91).await.unwrap();
     assert_eq!(
         summary,
         creatorflow::store::QueueSummary {
@@ -672,7 +672,7 @@ pub async fn claims_are_exclusive<S: Backend>(s: Arc<S>) {
     let distinct: HashSet<_> = all.iter().collect();
     assert_eq!(all.len(), n as usize, "every item claimed once");
     assert_eq!(distinct.len(), n as usize, "no item claimed twice");
-    let summary = s.queue_summary(TenantScope::All, at(0)).await.unwrap();
+    let summary = super::summary(&*s, TenantScope::All, at(0)).await.unwrap();
     assert_eq!(summary.leased, n as u64);
 }
 
@@ -735,8 +735,7 @@ pub async fn release_and_schedule<S: Backend>(s: Arc<S>) {
         .schedule("t1", o.id, &work("check", Priority::Automated, 60), at(0))
         .await
         .unwrap();
-    let summary = s
-        .queue_summary(TenantScope::Tenant("t1"), at(0))
+    let summary = super::summary(&*s, TenantScope::Tenant("t1"), at(0))
         .await
         .unwrap();
     assert_eq!((summary.scheduled, summary.next_run_at), (1, Some(at(60))));
@@ -772,7 +771,7 @@ pub async fn release_and_schedule<S: Backend>(s: Arc<S>) {
         .remove(0);
     assert_eq!(again.lease.attempt, 2);
     s.release(&again.lease, None, at(21)).await.unwrap();
-    let summary = s.queue_summary(TenantScope::All, at(21)).await.unwrap();
+    let summary = super::summary(&*s, TenantScope::All, at(21)).await.unwrap();
     assert_eq!(
         (
             summary.due[&Priority::Urgent],
@@ -876,7 +875,7 @@ pub async fn transition_settles_its_lease<S: Backend>(s: Arc<S>) {
     });
     t.enqueue = Some(work("delivery_check", Priority::Automated, 100));
     s.transition("t1", &t).await.unwrap();
-    let summary = s.queue_summary(TenantScope::All, at(3)).await.unwrap();
+    let summary = super::summary(&*s, TenantScope::All, at(3)).await.unwrap();
     assert_eq!(
         (summary.leased, summary.scheduled, summary.next_run_at),
         (0, 1, Some(at(100)))
@@ -1549,7 +1548,7 @@ pub struct Snapshot {
 pub async fn snapshot<S: Backend>(s: &S, id: uuid::Uuid) -> Snapshot {
     Snapshot {
         order: s.order_with_history("t1", id).await.unwrap().unwrap(),
-        queue: s.queue_summary(TenantScope::All, at(1)).await.unwrap(),
+        queue: super::summary(s, TenantScope::All, at(1)).await.unwrap(),
         shops: s.shops("t1").await.unwrap(),
     }
 }

@@ -13,7 +13,8 @@ use super::MemoryStore;
 use crate::model::Priority;
 use crate::store::logic::{self, Enqueue, LeaseState, lease_expiry, ms, priority_rank, trunc};
 use crate::store::{
-    ClaimRequest, Lease, OrderId, QueueStore, QueueSummary, TenantScope, WorkId, WorkItem, WorkSpec,
+    ClaimRequest, Lease, OrderId, QueueDue, QueueStore, QueueSummary, TenantScope, WorkId,
+    WorkItem, WorkSpec,
 };
 
 /// One stored work item.
@@ -405,5 +406,9 @@ impl QueueStore for MemoryStore {
         now: DateTime<Utc>,
     ) -> Result<QueueSummary> {
         Ok(self.lock().queue.summary(scope, trunc(now)))
+    }
+
+    async fn queue_due(&self, scope: TenantScope<'_>, now: DateTime<Utc>) -> Result<QueueDue> {
+        Ok(self.lock().queue.summary(scope, trunc(now)).into())
     }
 }

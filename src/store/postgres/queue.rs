@@ -11,8 +11,8 @@ use crate::model::Priority;
 use crate::store::decode;
 use crate::store::logic::{self, lease_expiry, lease_lost, leased_error, trunc};
 use crate::store::{
-    ClaimRequest, Lease, OrderId, QueueStore, QueueSummary, StoreError, TenantScope, WorkId,
-    WorkItem, WorkSpec,
+    ClaimRequest, Lease, OrderId, QueueDue, QueueStore, QueueSummary, StoreError, TenantScope,
+    WorkId, WorkItem, WorkSpec,
 };
 
 /// Inserts the order's item of `spec.kind` from the order's own row
@@ -226,6 +226,12 @@ impl QueueStore for PostgresStore {
             "releasing work",
         )
         .await
+    }
+
+    async fn queue_due(&self, scope: TenantScope<'_>, now: DateTime<Utc>) -> Result<QueueDue> {
+        // One statement either way on PostgreSQL, whose summary totals read
+        // the pending index only.
+        Ok(self.queue_summary(scope, now).await?.into())
     }
 
     async fn queue_summary(

@@ -11,8 +11,8 @@ use crate::model::Priority;
 use crate::store::decode;
 use crate::store::logic::{self, Enqueue, lease_expiry, lease_lost, leased_error, ms, trunc};
 use crate::store::{
-    ClaimRequest, Lease, OrderId, QueueStore, QueueSummary, StoreError, TenantScope, WorkId,
-    WorkItem, WorkSpec,
+    ClaimRequest, Lease, OrderId, QueueDue, QueueStore, QueueSummary, StoreError, TenantScope,
+    WorkId, WorkItem, WorkSpec,
 };
 
 /// The order's `viral` flag and `created_at`, if it is the tenant's.
@@ -244,6 +244,53 @@ impl QueueStore for SqliteStore {
         .bind(ms(trunc(run_at.unwrap_or(now))))
         .bind(ms(trunc(now)));
         self.on_lease(q, lease, now, "releasing work").await
+    }
+
+    async fn queue_due(&self, scope: TenantScope<'_>, now: DateTime<Utc>) -> Result<QueueDue> {
+        let now = ms(trunc(now));
+        let tenant = match scope {
+            TenantScope::Tenant(_) => " AND user_id = ?2",
+            TenantScope::All => "",
+        };
+        // The due items per lane (a range of `work_queue_pending` up to now),
+        // then the earliest `run_at` of each `ready` value: one index seek
+        // each, where the summary's totals read every pending item (the
+        // delivery checks of every shipped order among them).
+        let first = |ready: u8| {
+            format!(
+                "SELECT * FROM (SELECT NULL AS lane, NULL AS due, run_at AS next_run_at \
+                 FROM work_queue INDEXED BY work_queue_pending \
+                 WHERE ready = {ready}{tenant} ORDER BY run_at LIMIT 1)"
+            )
+        };
+        let mut q = sqlx::query(AssertSqlSafe(format!(
+            "SELECT lane, COUNT(*) AS due, NULL AS next_run_at \
+             FROM work_queue WHERE ready IN (0, 1) AND run_at <= ?1{tenant} GROUP BY lane \
+             UNION ALL {} UNION ALL {}",
+            first(0),
+            first(1)
+        )))
+        .bind(now);
+        if let TenantScope::Tenant(t) = scope {
+            q = q.bind(t.to_owned());
+        }
+        let rows = q
+            .fetch_all(&mut *self.main.reading().await?)
+            .await
+            .map_err(db("reading the queue's due items"))?;
+        let mut d = QueueDue {
+            due: Priority::ALL.iter().map(|p| (*p, 0)).collect(),
+            next_run_at: None,
+        };
+        for row in &rows {
+            let lane_name: Option<String> = column(row, "lane")?;
+            if lane_name.is_some() {
+                d.due.insert(lane(row, "lane")?, count(row, "due")?);
+            } else if let Some(t) = time(row, "next_run_at")? {
+                d.next_run_at = Some(d.next_run_at.map_or(t, |n| n.min(t)));
+            }
+        }
+        Ok(d)
     }
 
     async fn queue_summary(
