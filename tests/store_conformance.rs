@@ -143,6 +143,7 @@ macro_rules! all_backends {
                 crossing_inbox_appends_never_fail,
 
                 known_orders_names_the_tenants_ids_once,
+                insert_orders_equals_create_orders,
             ]);
         )*
     };
