@@ -24,7 +24,7 @@ fn start() -> DateTime<Utc> {
 /// product (viral facts), a few minutes apart.
 fn order(i: usize) -> Order {
     let created = start() + TimeDelta::seconds(i as i64 * 40);
-    let product = if i % 3 == 0 { 7 } else { i % 23 };
+    let product = if i.is_multiple_of(3) { 7 } else { i % 23 };
     Order::from_json(&format!(
         r#"{{"tiktok_order_id":"T{i}","customer_handle":"@c{}","customer_tier":"{}",
         "product_name":"Product {product}","product_id":"p{product}","quantity":{},

@@ -19,13 +19,13 @@ use super::{at, order};
 /// Order `k{i}` as a bulk ingest would hand it over: every third with a
 /// work item carrying a payload, every fifth viral, all with a decision.
 fn new_order(i: usize) -> NewOrder {
-    let extra = if i % 5 == 0 {
+    let extra = if i.is_multiple_of(5) {
         r#""priority":"high","impact":"VIRAL""#
     } else {
         ""
     };
     let mut o = order(&format!("k{i}"), (i % 97) as i64, extra);
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         o.priority = Priority::High;
         o.impact = Impact::Viral;
     }
@@ -33,13 +33,13 @@ fn new_order(i: usize) -> NewOrder {
         order: o,
         work: (i % 3 != 1).then(|| WorkSpec {
             kind: "advance".into(),
-            lane: if i % 5 == 0 {
+            lane: if i.is_multiple_of(5) {
                 Priority::High
             } else {
                 Priority::Standard
             },
             run_at: at(100),
-            payload: if i % 3 == 0 {
+            payload: if i.is_multiple_of(3) {
                 json!({"rules": ["r1"], "actions": [{"type": "notify", "channel": "ops"}]})
             } else {
                 json!(null)
