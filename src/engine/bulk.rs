@@ -79,10 +79,11 @@ pub struct InFlight(foldhash::HashSet<String>);
 
 impl<S: Store + 'static> Engine<S> {
     /// Ingests a large batch of orders in store transactions of at most
-    /// [`BULK_BATCH`] orders, keeping nothing per order in memory (see the
-    /// [module docs](self)): what [`Engine::ingest_many`] stores, with the
-    /// same report, for loads too large for the worker's cache to be of
-    /// use. Orders the tenant already has (and repeats within the input)
+    /// [`BULK_BATCH`] orders, keeping nothing per order in memory (the
+    /// worker's order cache and the known-id set are neither read nor
+    /// filled; the store is asked once per batch): what
+    /// [`Engine::ingest_many`] stores, with the same report, for loads too
+    /// large for the worker's cache to be of use. Orders the tenant already has (and repeats within the input)
     /// are counted as known and not evaluated. A failure leaves the
     /// transactions before it stored; running the batch again stores the
     /// rest.

@@ -4,10 +4,12 @@
 //!
 //! The input is read by a thread of its own ([`reader`]) and ingested in
 //! batches of [`BULK_BATCH`] orders, each one store transaction
-//! ([`Engine::ingest_bulk`](creatorflow::Engine::ingest_bulk), which keeps
-//! no per-order cache): memory holds a few batches, whatever the size of
-//! the file. Orders the tenant already has are skipped in bulk (one indexed
-//! read per batch), counted as known.
+//! ([`Engine::bulk_prepare`](creatorflow::Engine::bulk_prepare) then
+//! [`Engine::bulk_write`](creatorflow::Engine::bulk_write), which keep no
+//! per-order cache): one batch is written, on a task of its own, while the
+//! next is evaluated, and the reader parses one ahead, so memory holds a
+//! few batches, whatever the size of the file. Orders the tenant already
+//! has are skipped in bulk (one indexed read per batch), counted as known.
 //!
 //! - **A bad line** (not JSON, a bad field, not UTF-8) is reported on stderr
 //!   as `FILE:LINE: message` (the message names the field), counted as
@@ -15,8 +17,8 @@
 //!   ingested, and the exit code is 1. Fixing the line and running the same
 //!   command again ingests it and counts every other order as known.
 //! - **An interruption** (the process killed, the store gone, a read error)
-//!   leaves the batches committed before it stored, each whole; the batch in
-//!   flight is not written. Running the same command again stores the rest:
+//!   leaves the batches committed before it stored, each whole; the batches
+//!   in flight are not written. Running the same command again stores the rest:
 //!   every order exactly once, as ingest is idempotent on `tiktok_order_id`.
 //! - **Progress**: a bar on stderr when stderr is a terminal ([`progress`]);
 //!   the summary line on stdout is the same as without it.
