@@ -146,6 +146,7 @@ macro_rules! all_backends {
                 histories_read_many_orders_at_once,
                 schedule_moves_or_refuses_as_the_lease_says,
                 queue_due_equals_the_summary,
+                insert_orders_equals_create_orders,
             ]);
         )*
     };

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// Orders per store transaction (`creatorflow::engine::INGEST_BATCH`).
+/// Orders per store transaction (`creatorflow::engine::BULK_BATCH`).
 const BATCH: usize = 5_000;
 
 /// The binary, logging errors only (stderr then holds what ingest reports,

@@ -241,7 +241,7 @@ impl<S: Store + 'static> EngineBuilder<S> {
                 machine: self.machine,
                 rules: Mutex::new(RuleEngine::new(self.pack.clone())),
                 pack: Mutex::new(self.pack),
-                gate: tokio::sync::RwLock::new(()),
+                gate: Arc::new(tokio::sync::RwLock::new(())),
                 clock: self.clock,
                 executor,
                 lanes: self.lanes,

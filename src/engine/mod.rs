@@ -87,6 +87,7 @@
 //!   not a `serde_json::Value` tree copied by every layer.
 
 mod builder;
+mod bulk;
 mod cache;
 mod error;
 pub mod external;
@@ -112,6 +113,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
 pub use builder::EngineBuilder;
+pub use bulk::{BULK_BATCH, BulkBatch, InFlight};
 pub use error::{BuildError, EngineError};
 pub use heartbeat::HeartbeatPolicy;
 pub use lanes::{LaneConfig, Lanes};
@@ -126,7 +128,7 @@ use crate::model::{Order, Priority};
 use crate::rules::{RuleEngine, RulePack};
 use crate::store::{
     ClaimRequest, Created, Dashboard, NewOrder, OrderId, QueueSummary, Store, StoreError,
-    StoredOrder, TenantScope, Transition, WorkSpec,
+    StoredOrder, TenantScope, Transition,
 };
 use crate::viral::Enricher;
 use worker::Outcome;
@@ -202,7 +204,7 @@ struct Inner<S> {
     /// Held (shared) by an ingest from evaluation to store write; held
     /// alone by a reload that rebuilds the window facts from the store, so
     /// that no order is evaluated or stored meanwhile (see `reload`).
-    gate: tokio::sync::RwLock<()>,
+    gate: Arc<tokio::sync::RwLock<()>>,
     clock: Arc<dyn Clock>,
     executor: Executor,
     lanes: Lanes,
@@ -500,6 +502,7 @@ impl<S: Store + 'static> Engine<S> {
             let mut enricher = inner.enricher.as_ref().map(|e| lock(e));
             let known = lock(&inner.known);
             let mut in_batch: crate::FastMap<String, ()> = crate::FastMap::default();
+            let mut decision = crate::rules::Decision::default();
             for mut order in orders {
                 order.user_id = Some(inner.tenant.clone());
                 // A duplicate delivery (stored before, or earlier in this
@@ -516,47 +519,14 @@ impl<S: Store + 'static> Engine<S> {
                     rule_errors.push(None);
                     continue;
                 }
-                // The order enters the machine's first state now (its state
-                // timeout counts from here, not from `created_at`, which may
-                // be long past for a backfill).
-                order.state_changed_at = Some(now);
-                order.updated_at = Some(now);
-                // The machine's first state, whatever the input said (a
-                // machine need not start in `received`).
-                order.current_state = inner.machine.initial().clone();
-                order.previous_state = None;
-                if let Some(e) = enricher.as_mut() {
-                    e.enrich(&mut order, now);
-                }
-                let decision = rules.evaluate(&order, None);
-                let error = (!decision.errors.is_empty()).then(|| {
-                    let pack = rules.pack();
-                    decision
-                        .errors
-                        .iter()
-                        .map(|(i, m)| {
-                            let id = pack.rules().get(*i as usize).map_or("?", |r| r.id.as_str());
-                            format!("rule `{id}`: {m}")
-                        })
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                });
-                if error.is_some() {
-                    order.priority = Priority::Urgent;
-                } else {
-                    order.priority = decision.priority;
-                    order.impact = decision.impact;
-                }
-                let work = error.is_none().then(|| WorkSpec {
-                    payload: rule_actions::payload(rules.pack(), &decision),
-                    ..inner.first_work(order.priority, now)
-                });
-                let decision = reload::ingest_decision(rules.pack(), &decision);
-                batch.push(NewOrder {
+                let (order, error) = inner.prepare_new(
+                    &mut rules,
+                    enricher.as_deref_mut(),
+                    &mut decision,
                     order,
-                    work,
-                    decision,
-                });
+                    now,
+                );
+                batch.push(inner.new_order(&rules, &decision, order, error.is_some(), now));
                 rule_errors.push(error);
             }
         }

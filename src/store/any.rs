@@ -4,12 +4,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::fault::{FaultPoint, InjectFault};
 use super::{
-    ClaimRequest, Cluster, Created, CreatedRange, Dashboard, DashboardStore, DecidedOrder,
-    HeartbeatStore, HistoryEntry, Holders, Inbox, InboxDone, InboxEntry, InboxItem, InboxStats,
-    Lease, MemoryStore, NewOrder, OrderCount, OrderEvent, OrderId, OrderQuery, OrderReads,
-    OrderStore, OrderWithHistory, QueueDue, QueueStore, QueueSummary, ReviewCursor, ReviewStore,
-    Shared, ShopAuth, ShopStore, StoreError, StoredOrder, TenantScope, TokenSet, Transition,
-    WorkId, WorkItem, WorkSpec,
+    BulkOrder, ClaimRequest, Cluster, Created, CreatedRange, Dashboard, DashboardStore,
+    DecidedOrder, HeartbeatStore, HistoryEntry, Holders, Inbox, InboxDone, InboxEntry, InboxItem,
+    InboxStats, Lease, MemoryStore, NewOrder, OrderCount, OrderEvent, OrderId, OrderQuery,
+    OrderReads, OrderStore, OrderWithHistory, QueueDue, QueueStore, QueueSummary, ReviewCursor,
+    ReviewStore, Shared, ShopAuth, ShopStore, StoreError, StoredOrder, TenantScope, TokenSet,
+    Transition, WorkId, WorkItem, WorkSpec,
 };
 
 /// A store of any backend, chosen at run time from a URL by
@@ -77,6 +77,7 @@ dispatch!(OrderStore {
     fn active_orders(tenant: &str, limit: usize) -> Vec<StoredOrder>;
     fn transitions(batch: &[(&str, Transition)]) -> Vec<Result<StoredOrder, StoreError>>;
     fn known_orders(tenant: &str, tiktok_order_ids: &[&str]) -> Vec<String>;
+    fn insert_orders(tenant: &str, orders: Vec<BulkOrder>) -> Vec<Result<bool, StoreError>>;
 });
 
 dispatch!(OrderReads {

@@ -105,10 +105,18 @@ pub(crate) fn is_viral(i: Impact) -> bool {
 /// the model's ranges, sets `id` (derived if absent) and `user_id`, fills
 /// `updated_at` / `state_changed_at`, truncates times to milliseconds.
 pub(crate) fn prepare_new_order(tenant: &str, order: &Order) -> Result<StoredOrder, StoreError> {
+    prepare_owned_order(tenant, order.clone())
+}
+
+/// [`prepare_new_order`] of an order the caller gives away (a bulk insert:
+/// no copy).
+pub(crate) fn prepare_owned_order(
+    tenant: &str,
+    mut order: Order,
+) -> Result<StoredOrder, StoreError> {
     if tenant.is_empty() {
         return Err(StoreError::invalid("tenant must not be empty"));
     }
-    let mut order = order.clone();
     match order.user_id.as_deref() {
         Some(owner) if owner != tenant => {
             return Err(StoreError::invalid(format!(
@@ -271,6 +279,37 @@ pub(crate) fn prepare_work(spec: &WorkSpec) -> Result<WorkSpec, StoreError> {
     let mut spec = spec.clone();
     spec.run_at = trunc(spec.run_at);
     Ok(spec)
+}
+
+/// A bulk insert's order, validated and taken apart: the order to store,
+/// its first work, its decision; or why it is refused.
+#[cfg(feature = "sqlite")]
+pub(crate) type PreparedBulk =
+    Result<(StoredOrder, Option<super::BulkWork>, Option<JsonText>), StoreError>;
+
+/// [`prepare_batch`] of a bulk insert's orders, which the caller gives away.
+#[cfg(feature = "sqlite")]
+pub(crate) fn prepare_owned_batch(
+    tenant: &str,
+    orders: Vec<super::BulkOrder>,
+) -> Vec<PreparedBulk> {
+    orders
+        .into_iter()
+        .map(|n| {
+            let stored = prepare_owned_order(tenant, n.order)?;
+            let work = match n.work {
+                Some(w) if w.kind.is_empty() => {
+                    return Err(StoreError::invalid("work kind must not be empty"));
+                }
+                Some(mut w) => {
+                    w.run_at = trunc(w.run_at);
+                    Some(w)
+                }
+                None => None,
+            };
+            Ok((stored, work, n.decision))
+        })
+        .collect()
 }
 
 /// Checks a transition's values against the schema's ranges.

@@ -149,7 +149,7 @@ pub use heartbeat::{HeartbeatStore, Holders};
 pub use inbox::{Inbox, InboxDone, InboxEntry, InboxItem, InboxStats, OrderEvent};
 pub(crate) use logic::apply as apply_transition;
 pub use memory::MemoryStore;
-pub use orders::OrderStore;
+pub use orders::{BulkOrder, BulkWork, OrderStore};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresStore;
 pub use queue::QueueStore;

@@ -2,10 +2,71 @@
 
 use std::future::Future;
 
+use chrono::{DateTime, Utc};
+
 use super::{
-    Created, HistoryEntry, NewOrder, OrderId, OrderWithHistory, StoreError, StoredOrder, Transition,
+    Created, HistoryEntry, JsonText, NewOrder, OrderId, OrderWithHistory, StoreError, StoredOrder,
+    Transition, WorkSpec,
 };
-use crate::model::Order;
+use crate::model::{Order, Priority};
+
+/// An order of a bulk insert ([`OrderStore::insert_orders`]): what a
+/// [`NewOrder`] carries, with its work's payload as JSON text, so that the
+/// orders of a batch that carry the same payload share one text (a clone
+/// is a reference count) and nothing is serialised per order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BulkOrder {
+    /// The order (see [`NewOrder::order`]).
+    pub order: Order,
+    /// Work to enqueue if (and only if) the order is new.
+    pub work: Option<BulkWork>,
+    /// The rules' decision at ingest (see [`NewOrder::decision`]).
+    pub decision: Option<JsonText>,
+}
+
+/// A bulk-inserted order's first work item: a [`WorkSpec`] whose payload
+/// is JSON text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BulkWork {
+    /// What to do (see [`WorkSpec::kind`]).
+    pub kind: String,
+    /// The lane.
+    pub lane: Priority,
+    /// When it becomes due.
+    pub run_at: DateTime<Utc>,
+    /// The payload, as JSON text.
+    pub payload: JsonText,
+}
+
+impl From<NewOrder> for BulkOrder {
+    fn from(n: NewOrder) -> Self {
+        BulkOrder {
+            order: n.order,
+            work: n.work.map(|w| BulkWork {
+                payload: JsonText::from(&w.payload),
+                kind: w.kind,
+                lane: w.lane,
+                run_at: w.run_at,
+            }),
+            decision: n.decision,
+        }
+    }
+}
+
+impl From<BulkOrder> for NewOrder {
+    fn from(b: BulkOrder) -> Self {
+        NewOrder {
+            order: b.order,
+            work: b.work.map(|w| WorkSpec {
+                payload: w.payload.to_value(),
+                kind: w.kind,
+                lane: w.lane,
+                run_at: w.run_at,
+            }),
+            decision: b.decision,
+        }
+    }
+}
 
 /// Orders and their history: idempotent ingest, reads, and atomic
 /// transitions (see the [module docs](super) for the contract).
@@ -48,6 +109,24 @@ pub trait OrderStore: Send + Sync {
         tenant: &str,
         orders: &[NewOrder],
     ) -> impl Future<Output = Result<Vec<Result<Created, StoreError>>, StoreError>> + Send;
+
+    /// A bulk ingest's write: stores one batch of new orders for `tenant`
+    /// in one transaction, each with its optional first work item and
+    /// decision, taking them by value (nothing is copied, nothing is read
+    /// back, and a payload shared by many orders is bound as the one text). The caller has already skipped the orders it knows the tenant
+    /// has ([`OrderStore::known_orders`]); one stored meanwhile (a racing
+    /// writer), or repeating an earlier order of the batch, is skipped as in
+    /// [`OrderStore::create_orders`]. One result per input, in order:
+    /// `Ok(true)` stored now (its work enqueued, its decision stored),
+    /// `Ok(false)` the tenant already has its `tiktok_order_id` (nothing
+    /// written for it), or [`StoreError::Invalid`] as `create_orders` refuses
+    /// it. The end state is exactly what `create_orders` leaves; the outer
+    /// error is a database failure, in which case nothing was written.
+    fn insert_orders(
+        &self,
+        tenant: &str,
+        orders: Vec<BulkOrder>,
+    ) -> impl Future<Output = Result<Vec<Result<bool, StoreError>>, StoreError>> + Send;
 
     /// The tenant's order `id`, if any.
     fn get_order(

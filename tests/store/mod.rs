@@ -2,6 +2,7 @@
 //! themselves are in `suite.rs`, generic over any [`Store`]; each backend
 //! runs them through `conformance!` in `tests/store_conformance.rs`.
 
+pub mod bulk;
 pub mod cluster;
 pub mod created;
 pub mod decisions;

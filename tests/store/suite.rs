@@ -18,6 +18,7 @@ use super::{at, order, step};
 
 // The shop tests live in a file of their own; `conformance!` finds every
 // test here.
+pub use super::bulk::*;
 pub use super::cluster::*;
 pub use super::created::*;
 pub use super::decisions::*;

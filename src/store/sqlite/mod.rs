@@ -48,6 +48,7 @@
 //! instead of per call, each call still all-or-nothing; writes become
 //! durable when the group commits.
 
+mod bulk;
 mod cluster;
 mod dashboard;
 mod group;

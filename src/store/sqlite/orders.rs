@@ -8,6 +8,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, Either, SqliteConnection};
 
 use super::SqliteStore;
+use super::bulk;
 use super::rows::{
     HISTORY_COLUMN_COUNT, HISTORY_COLUMNS, ORDER_COLUMN_COUNT, ORDER_COLUMNS, Q, bind_history,
     bind_order, column, db, json, order_from_row, params, placeholders, uuid,
@@ -112,6 +113,68 @@ impl OrderStore for SqliteStore {
                 .await
                 .map_err(db("storing decisions and work"))?;
         }
+        tx.commit().await.map_err(db("committing new orders"))?;
+        Ok(results)
+    }
+
+    async fn insert_orders(
+        &self,
+        tenant: &str,
+        orders: Vec<crate::store::BulkOrder>,
+    ) -> Result<Vec<Result<bool>>> {
+        let prepared = logic::prepare_owned_batch(tenant, orders);
+        if prepared.iter().all(|p| p.is_err()) {
+            return Ok(prepared.into_iter().map(|p| p.map(|_| false)).collect());
+        }
+        let mut tx = self.main.write().await?;
+        let inserted = bulk::insert_orders(&mut tx, &prepared).await?;
+        // What was not inserted (rare: a racing writer, a repeat within
+        // the batch, an id clash) is told apart as `create_orders` does.
+        let mut first: HashSet<OrderId> = HashSet::with_capacity(inserted.len());
+        let missed: Vec<&str> = prepared
+            .iter()
+            .flatten()
+            .filter(|(o, _, _)| !inserted.contains(&o.id) || !first.insert(o.id))
+            .map(|(o, _, _)| o.order.tiktok_order_id.as_str())
+            .collect();
+        let mut present: HashSet<String> = HashSet::new();
+        for chunk in missed.chunks(KNOWN_CHUNK) {
+            let sql = format!(
+                "SELECT tiktok_order_id FROM orders WHERE user_id = ? AND tiktok_order_id IN ({})",
+                params(chunk.len())
+            );
+            let mut q = sqlx::query_scalar(AssertSqlSafe(sql)).bind(tenant.to_owned());
+            for t in chunk {
+                q = q.bind((*t).to_owned());
+            }
+            present.extend(
+                q.fetch_all(&mut *tx)
+                    .await
+                    .map_err(db("reading existing orders"))?,
+            );
+        }
+        let mut claimed: HashSet<OrderId> = HashSet::with_capacity(inserted.len());
+        let mut results = Vec::with_capacity(prepared.len());
+        let mut work = Vec::with_capacity(inserted.len());
+        for p in &prepared {
+            results.push(match p {
+                Ok((stored, w, _))
+                    if inserted.contains(&stored.id) && claimed.insert(stored.id) =>
+                {
+                    if let Some(w) = w {
+                        work.push((stored, w));
+                    }
+                    Ok(true)
+                }
+                Ok((stored, _, _)) if present.contains(&stored.order.tiktok_order_id) => Ok(false),
+                Ok((stored, _, _)) => Err(StoreError::invalid(format!(
+                    "order id {} is already used by another order",
+                    stored.id
+                ))),
+                Err(e) => Err(e.clone()),
+            });
+        }
+        bulk::insert_work(&mut tx, tenant, &work).await?;
         tx.commit().await.map_err(db("committing new orders"))?;
         Ok(results)
     }

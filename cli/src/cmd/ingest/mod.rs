@@ -3,9 +3,12 @@
 //! # Streaming, and what a bad line or an interruption leaves
 //!
 //! The input is read by a thread of its own ([`reader`]) and ingested in
-//! batches of [`INGEST_BATCH`] orders, each one store transaction
-//! ([`Engine::ingest_many`](creatorflow::Engine::ingest_many)): memory holds
-//! a few batches, whatever the size of the file. Orders the tenant already
+//! batches of [`BULK_BATCH`] orders, each one store transaction
+//! ([`Engine::bulk_prepare`](creatorflow::Engine::bulk_prepare) then
+//! [`Engine::bulk_write`](creatorflow::Engine::bulk_write), which keep no
+//! per-order cache): one batch is written, on a task of its own, while the
+//! next is evaluated, and the reader parses one ahead, so memory holds a
+//! few batches, whatever the size of the file. Orders the tenant already
 //! has are skipped in bulk (one indexed read per batch), counted as known.
 //!
 //! - **A bad line** (not JSON, a bad field, not UTF-8) is reported on stderr
@@ -14,8 +17,8 @@
 //!   ingested, and the exit code is 1. Fixing the line and running the same
 //!   command again ingests it and counts every other order as known.
 //! - **An interruption** (the process killed, the store gone, a read error)
-//!   leaves the batches committed before it stored, each whole; the batch in
-//!   flight is not written. Running the same command again stores the rest:
+//!   leaves the batches committed before it stored, each whole; the batches
+//!   in flight are not written. Running the same command again stores the rest:
 //!   every order exactly once, as ingest is idempotent on `tiktok_order_id`.
 //! - **Progress**: a bar on stderr when stderr is a terminal ([`progress`]);
 //!   the summary line on stdout is the same as without it.
@@ -25,7 +28,7 @@ mod reader;
 
 use std::io::BufRead;
 
-use creatorflow::engine::INGEST_BATCH;
+use creatorflow::engine::{BULK_BATCH, IngestReport};
 use serde::Serialize;
 
 use super::{ConfigArgs, Format, Prepared, open_engine_with, runtime, store_url};
@@ -89,7 +92,11 @@ pub fn run(args: Args) -> Result<Outcome, String> {
                 .rules(setup.pack_of(&args.tenant).clone())
         })
         .await?;
-        let (mut batches, reader) = reader::spawn(input, args.orders.clone(), INGEST_BATCH);
+        let mut in_flight: Option<std::sync::Arc<creatorflow::engine::InFlight>> = None;
+        let (mut batches, reader) = reader::spawn(input, args.orders.clone(), BULK_BATCH);
+        // One batch is written (a task of its own) while the next one is
+        // evaluated: the store's work overlaps the rules'.
+        let mut writing: Option<tokio::task::JoinHandle<Result<IngestReport, String>>> = None;
         let mut outcome = Ok(());
         while let Some(message) = batches.recv().await {
             let batch = match message {
@@ -106,21 +113,34 @@ pub fn run(args: Args) -> Result<Outcome, String> {
             if batch.orders.is_empty() {
                 continue;
             }
-            let report = match engine.ingest_many(batch.orders).await {
-                Ok(r) => r,
+            let prepared = engine
+                .bulk_prepare(batch.orders, in_flight.as_deref())
+                .await;
+            if let Some(w) = writing.take()
+                && let Err(e) = settle(w.await, &mut summary, &progress, &args.orders)
+            {
+                outcome = Err(e);
+                break;
+            }
+            let prepared = match prepared {
+                Ok(p) => p,
                 Err(e) => {
                     outcome = Err(e.to_string());
                     break;
                 }
             };
-            summary.new += report.new;
-            summary.known += report.known;
-            summary.rule_failures += report.rule_failures;
-            for (_, why) in &report.refused {
-                progress.println(&format!("{}: refused: {why}", args.orders));
-            }
-            summary.invalid += report.refused.len();
+            in_flight = Some(prepared.in_flight());
+            let e = engine.clone();
+            writing = Some(tokio::spawn(async move {
+                e.bulk_write(prepared).await.map_err(|e| e.to_string())
+            }));
             progress.update(batch.bytes, summary.new, summary.known);
+        }
+        if let Some(w) = writing.take()
+            && let Err(e) = settle(w.await, &mut summary, &progress, &args.orders)
+            && outcome.is_ok()
+        {
+            outcome = Err(e);
         }
         // The reader ends once the receiver is gone (an early stop).
         drop(batches);
@@ -158,4 +178,23 @@ pub fn run(args: Args) -> Result<Outcome, String> {
     } else {
         Outcome::Ok
     })
+}
+
+/// Adds a written batch's report to the summary (its refusals on stderr);
+/// the error that ended the write, if any.
+fn settle(
+    written: Result<Result<IngestReport, String>, tokio::task::JoinError>,
+    summary: &mut Summary,
+    progress: &Progress,
+    name: &str,
+) -> Result<(), String> {
+    let report = written.map_err(|e| format!("the store write stopped: {e}"))??;
+    summary.new += report.new;
+    summary.known += report.known;
+    summary.rule_failures += report.rule_failures;
+    for (_, why) in &report.refused {
+        progress.println(&format!("{name}: refused: {why}"));
+    }
+    summary.invalid += report.refused.len();
+    Ok(())
 }

@@ -39,7 +39,7 @@ pub struct Batch {
 pub type Message = Result<Batch, String>;
 
 /// How many batches may wait between the reader and the writer.
-const AHEAD: usize = 2;
+const AHEAD: usize = 1;
 
 /// Starts reading `input` on a new thread, `batch` orders at a time;
 /// `name` (the file, or `-`) goes into read errors. The stream ends when
