@@ -122,11 +122,24 @@ pub trait OrderStore: Send + Sync {
     /// written for it), or [`StoreError::Invalid`] as `create_orders` refuses
     /// it. The end state is exactly what `create_orders` leaves; the outer
     /// error is a database failure, in which case nothing was written.
+    /// By default: `create_orders` (memory and PostgreSQL, whose
+    /// `create_orders` is already one multi-row write); SQLite writes the
+    /// batch with statements of its own.
     fn insert_orders(
         &self,
         tenant: &str,
         orders: Vec<BulkOrder>,
-    ) -> impl Future<Output = Result<Vec<Result<bool, StoreError>>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Result<bool, StoreError>>, StoreError>> + Send {
+        async move {
+            let orders: Vec<NewOrder> = orders.into_iter().map(NewOrder::from).collect();
+            Ok(self
+                .create_orders(tenant, &orders)
+                .await?
+                .into_iter()
+                .map(|r| r.map(|c| c.created))
+                .collect())
+        }
+    }
 
     /// The tenant's order `id`, if any.
     fn get_order(

@@ -124,21 +124,6 @@ impl OrderStore for PostgresStore {
         tx.end(result).await
     }
 
-    async fn insert_orders(
-        &self,
-        tenant: &str,
-        orders: Vec<crate::store::BulkOrder>,
-    ) -> Result<Vec<Result<bool>>> {
-        // The same writes as `create_orders`, without handing the orders back.
-        let orders: Vec<NewOrder> = orders.into_iter().map(NewOrder::from).collect();
-        Ok(self
-            .create_orders(tenant, &orders)
-            .await?
-            .into_iter()
-            .map(|r| r.map(|c| c.created))
-            .collect())
-    }
-
     async fn get_order(&self, tenant: &str, id: OrderId) -> Result<Option<StoredOrder>> {
         self.for_tenant(tenant, Mode::Read, async |conn| {
             one_order(conn, "id = $2", tenant, id).await
