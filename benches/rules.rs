@@ -115,21 +115,7 @@ fn synthetic_pack_yaml(rules: usize, seed: u64) -> String {
             let _ = write!(conds, "{}{c}", if conds.is_empty() { "" } else { ", " });
         }
         let logic = if rng.random_bool(0.3) { "OR" } else { "AND" };
-        let action = match rng.random_range(0..4) {
-            0 => format!(
-                "{{type: escalate_priority, parameters: {{new_priority: {}, new_impact: {}}}}}",
-                ["high", "urgent", "standard", "automated"][rng.random_range(0..4)],
-                ["VIRAL", "HIGH", "MED", "AUTO"][rng.random_range(0..4)]
-            ),
-            1 => "{type: select_carrier, parameters: {carrier: UPS}}".to_owned(),
-            2 => "{type: log_analytics_event, parameters: {event: synthetic}}".to_owned(),
-            _ => "{type: send_customer_notification, parameters: {template: t}}".to_owned(),
-        };
-        let limit = if rng.random_bool(0.05) {
-            "    max_executions_per_hour: 50\n"
-        } else {
-            ""
-        };
+        let (action, limit) = packs::action_and_limit(&mut rng, "synthetic");
         let _ = write!(
             s,
             "  - id: syn-{i:04}\n    name: Synthetic rule {i}\n    category: priority_classification\n    priority: {}\n{limit}    condition_logic: {logic}\n    conditions: [{conds}]\n    actions: [{action}]\n",

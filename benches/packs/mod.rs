@@ -77,6 +77,28 @@ fn loose(rng: &mut StdRng) -> String {
     }
 }
 
+/// A generated rule's action and its optional hourly limit (YAML), drawn
+/// from `rng` in that order (the realistic and the synthetic packs alike);
+/// `event` names the analytics event.
+pub fn action_and_limit(rng: &mut StdRng, event: &str) -> (String, &'static str) {
+    let action = match rng.random_range(0..4) {
+        0 => format!(
+            "{{type: escalate_priority, parameters: {{new_priority: {}, new_impact: {}}}}}",
+            ["high", "urgent", "standard", "automated"][rng.random_range(0..4)],
+            ["VIRAL", "HIGH", "MED", "AUTO"][rng.random_range(0..4)]
+        ),
+        1 => "{type: select_carrier, parameters: {carrier: UPS}}".to_owned(),
+        2 => format!("{{type: log_analytics_event, parameters: {{event: {event}}}}}"),
+        _ => "{type: send_customer_notification, parameters: {template: t}}".to_owned(),
+    };
+    let limit = if rng.random_bool(0.05) {
+        "    max_executions_per_hour: 50\n"
+    } else {
+        ""
+    };
+    (action, limit)
+}
+
 /// A condition few orders pass (for OR rules).
 fn tight(rng: &mut StdRng) -> String {
     match rng.random_range(0..5) {
@@ -118,21 +140,7 @@ pub fn realistic_pack_yaml(rules: usize, seed: u64) -> String {
         let conds: Vec<String> = (0..n)
             .map(|_| if or { tight(&mut rng) } else { loose(&mut rng) })
             .collect();
-        let action = match rng.random_range(0..4) {
-            0 => format!(
-                "{{type: escalate_priority, parameters: {{new_priority: {}, new_impact: {}}}}}",
-                ["high", "urgent", "standard", "automated"][rng.random_range(0..4)],
-                ["VIRAL", "HIGH", "MED", "AUTO"][rng.random_range(0..4)]
-            ),
-            1 => "{type: select_carrier, parameters: {carrier: UPS}}".to_owned(),
-            2 => "{type: log_analytics_event, parameters: {event: realistic}}".to_owned(),
-            _ => "{type: send_customer_notification, parameters: {template: t}}".to_owned(),
-        };
-        let limit = if rng.random_bool(0.05) {
-            "    max_executions_per_hour: 50\n"
-        } else {
-            ""
-        };
+        let (action, limit) = action_and_limit(&mut rng, "realistic");
         let _ = write!(
             s,
             "  - id: real-{i:04}\n    name: Realistic rule {i}\n    category: priority_classification\n    priority: {}\n{limit}    condition_logic: {}\n    conditions: [{}]\n    actions: [{action}]\n",

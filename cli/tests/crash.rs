@@ -2,6 +2,8 @@
 //! killed with SIGKILL at random moments lose nothing, and two workers on
 //! one PostgreSQL never record a step twice.
 
+mod support;
+
 use std::io::Write;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -120,28 +122,7 @@ fn sigkilled_workers_lose_nothing() {
 /// The PostgreSQL server from `CREATORFLOW_TEST_PG`, in a fresh schema;
 /// under CI a missing server fails the test.
 fn pg_url() -> Option<String> {
-    match std::env::var("CREATORFLOW_TEST_PG") {
-        Ok(url) if !url.trim().is_empty() => {
-            let schema = format!(
-                "cf_crash_{}_{}",
-                std::process::id(),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.subsec_nanos())
-                    .unwrap_or(0)
-            );
-            let sep = if url.contains('?') { '&' } else { '?' };
-            Some(format!("{url}{sep}schema={schema}"))
-        }
-        _ => {
-            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-            assert!(!ci, "CREATORFLOW_TEST_PG is not set but CI=true");
-            eprintln!(
-                "SKIPPED: CREATORFLOW_TEST_PG not set; the PostgreSQL worker test did not run"
-            );
-            None
-        }
-    }
+    support::pg_server("worker").map(|url| support::fresh_schema(&url, "cf_crash"))
 }
 
 /// Two worker processes on one PostgreSQL database share 5,000 orders:

@@ -45,26 +45,7 @@ impl Drop for Replica {
 
 /// The test server's URL, or `None` after a loud skip.
 fn pg_url() -> Option<String> {
-    match std::env::var("CREATORFLOW_TEST_PG")
-        .ok()
-        .filter(|v| !v.is_empty())
-    {
-        Some(url) => Some(url),
-        None => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!(
-                    "CREATORFLOW_TEST_PG must be set under CI (.ci/run starts scripts/pg-test-cluster.sh)"
-                );
-            }
-            eprintln!(
-                "\n********************************************************************\n\
-                 SKIPPED: the replica tests need PostgreSQL:\n\
-                 eval \"$(bash scripts/pg-test-cluster.sh start)\", then run them again.\n\
-                 ********************************************************************"
-            );
-            None
-        }
-    }
+    support::pg_server("replica")
 }
 
 /// A store URL on a schema of its own.

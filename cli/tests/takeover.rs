@@ -6,6 +6,8 @@
 //! dead worker; a worker stopped (SIGSTOP) past its heartbeat's lapse and
 //! then resumed records none of the steps taken over from it.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -244,28 +246,7 @@ fn a_killed_workers_steps_are_taken_over_on_sqlite() {
 /// The PostgreSQL server from `CREATORFLOW_TEST_PG`, in a fresh schema;
 /// under CI a missing server fails the test.
 fn pg_url() -> Option<String> {
-    match std::env::var("CREATORFLOW_TEST_PG") {
-        Ok(url) if !url.trim().is_empty() => {
-            let schema = format!(
-                "cf_takeover_{}_{}",
-                std::process::id(),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.subsec_nanos())
-                    .unwrap_or(0)
-            );
-            let sep = if url.contains('?') { '&' } else { '?' };
-            Some(format!("{url}{sep}schema={schema}"))
-        }
-        _ => {
-            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-            assert!(!ci, "CREATORFLOW_TEST_PG is not set but CI=true");
-            eprintln!(
-                "SKIPPED: CREATORFLOW_TEST_PG not set; the PostgreSQL takeover test did not run"
-            );
-            None
-        }
-    }
+    support::pg_server("takeover").map(|url| support::fresh_schema(&url, "cf_takeover"))
 }
 
 #[test]

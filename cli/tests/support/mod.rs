@@ -331,3 +331,38 @@ pub fn psql(url: &str, sql: &str) -> Vec<Vec<String>> {
         .map(|l| l.split('|').map(str::to_owned).collect())
         .collect()
 }
+
+/// The PostgreSQL server of `CREATORFLOW_TEST_PG` for the tests of `what`;
+/// `None` when it is not set (the test skips, saying how to run it), except
+/// under CI, where a missing server fails the test.
+pub fn pg_server(what: &str) -> Option<String> {
+    match std::env::var("CREATORFLOW_TEST_PG") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+            assert!(
+                !ci,
+                "CREATORFLOW_TEST_PG must be set under CI (.ci/run starts scripts/pg-test-cluster.sh)"
+            );
+            eprintln!(
+                "SKIPPED: the PostgreSQL {what} tests did not run: CREATORFLOW_TEST_PG is not set \
+                 (eval \"$(bash scripts/pg-test-cluster.sh start)\", then run them again)"
+            );
+            None
+        }
+    }
+}
+
+/// `url` on a schema of its own, `PREFIX_PID_NANOS` (a fresh one per call).
+pub fn fresh_schema(url: &str, prefix: &str) -> String {
+    let schema = format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    );
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}schema={schema}")
+}

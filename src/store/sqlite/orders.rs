@@ -137,22 +137,10 @@ impl OrderStore for SqliteStore {
             .filter(|(o, _, _)| !inserted.contains(&o.id) || !first.insert(o.id))
             .map(|(o, _, _)| o.order.tiktok_order_id.as_str())
             .collect();
-        let mut present: HashSet<String> = HashSet::new();
-        for chunk in missed.chunks(KNOWN_CHUNK) {
-            let sql = format!(
-                "SELECT tiktok_order_id FROM orders WHERE user_id = ? AND tiktok_order_id IN ({})",
-                params(chunk.len())
-            );
-            let mut q = sqlx::query_scalar(AssertSqlSafe(sql)).bind(tenant.to_owned());
-            for t in chunk {
-                q = q.bind((*t).to_owned());
-            }
-            present.extend(
-                q.fetch_all(&mut *tx)
-                    .await
-                    .map_err(db("reading existing orders"))?,
-            );
-        }
+        let present: HashSet<String> = stored_ids(&mut tx, tenant, &missed)
+            .await?
+            .into_iter()
+            .collect();
         let mut claimed: HashSet<OrderId> = HashSet::with_capacity(inserted.len());
         let mut results = Vec::with_capacity(prepared.len());
         let mut work = Vec::with_capacity(inserted.len());
@@ -378,24 +366,34 @@ impl OrderStore for SqliteStore {
             .copied()
             .filter(|t| seen.insert(*t))
             .collect();
-        let mut out = Vec::new();
-        for chunk in unique.chunks(KNOWN_CHUNK) {
-            let sql = format!(
-                "SELECT tiktok_order_id FROM orders WHERE user_id = ? AND tiktok_order_id IN ({})",
-                params(chunk.len())
-            );
-            let mut q = sqlx::query_scalar(AssertSqlSafe(sql)).bind(tenant.to_owned());
-            for t in chunk {
-                q = q.bind((*t).to_owned());
-            }
-            out.extend(
-                q.fetch_all(&mut *self.main.reading().await?)
-                    .await
-                    .map_err(db("reading known orders"))?,
-            );
-        }
-        Ok(out)
+        stored_ids(&mut *self.main.reading().await?, tenant, &unique).await
     }
+}
+
+/// The `tiktok_order_id`s among `ids` (no repeats) the tenant has, read on
+/// `conn` in chunks of [`KNOWN_CHUNK`].
+async fn stored_ids(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    ids: &[&str],
+) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(KNOWN_CHUNK) {
+        let sql = format!(
+            "SELECT tiktok_order_id FROM orders WHERE user_id = ? AND tiktok_order_id IN ({})",
+            params(chunk.len())
+        );
+        let mut q = sqlx::query_scalar(AssertSqlSafe(sql)).bind(tenant.to_owned());
+        for t in chunk {
+            q = q.bind((*t).to_owned());
+        }
+        out.extend(
+            q.fetch_all(&mut *conn)
+                .await
+                .map_err(db("reading known orders"))?,
+        );
+    }
+    Ok(out)
 }
 
 /// The `ORDER BY` of the most urgent active orders.

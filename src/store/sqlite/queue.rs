@@ -3,6 +3,7 @@
 use crate::store::Result;
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::AssertSqlSafe;
+use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStore;
 use super::orders::insert_work;
@@ -247,37 +248,29 @@ impl QueueStore for SqliteStore {
     }
 
     async fn queue_due(&self, scope: TenantScope<'_>, now: DateTime<Utc>) -> Result<QueueDue> {
-        let now = ms(trunc(now));
-        let tenant = match scope {
-            TenantScope::Tenant(_) => " AND user_id = ?2",
-            TenantScope::All => "",
-        };
         // The due items per lane (a range of `work_queue_pending` up to now),
         // then the earliest `run_at` of each `ready` value: one index seek
         // each, where the summary's totals read every pending item (the
         // delivery checks of every shipped order among them).
-        let first = |ready: u8| {
+        let sql = |tenant: &str| {
+            let first = |ready: u8| {
+                format!(
+                    "SELECT * FROM (SELECT NULL AS lane, NULL AS due, run_at AS next_run_at \
+                     FROM work_queue INDEXED BY work_queue_pending \
+                     WHERE ready = {ready}{tenant} ORDER BY run_at LIMIT 1)"
+                )
+            };
             format!(
-                "SELECT * FROM (SELECT NULL AS lane, NULL AS due, run_at AS next_run_at \
-                 FROM work_queue INDEXED BY work_queue_pending \
-                 WHERE ready = {ready}{tenant} ORDER BY run_at LIMIT 1)"
+                "SELECT lane, COUNT(*) AS due, NULL AS next_run_at \
+                 FROM work_queue WHERE ready IN (0, 1) AND run_at <= ?1{tenant} GROUP BY lane \
+                 UNION ALL {} UNION ALL {}",
+                first(0),
+                first(1)
             )
         };
-        let mut q = sqlx::query(AssertSqlSafe(format!(
-            "SELECT lane, COUNT(*) AS due, NULL AS next_run_at \
-             FROM work_queue WHERE ready IN (0, 1) AND run_at <= ?1{tenant} GROUP BY lane \
-             UNION ALL {} UNION ALL {}",
-            first(0),
-            first(1)
-        )))
-        .bind(now);
-        if let TenantScope::Tenant(t) = scope {
-            q = q.bind(t.to_owned());
-        }
-        let rows = q
-            .fetch_all(&mut *self.main.reading().await?)
-            .await
-            .map_err(db("reading the queue's due items"))?;
+        let rows = self
+            .queue_rows(sql, scope, now, "reading the queue's due items")
+            .await?;
         let mut d = QueueDue {
             due: Priority::ALL.iter().map(|p| (*p, 0)).collect(),
             next_run_at: None,
@@ -298,33 +291,25 @@ impl QueueStore for SqliteStore {
         scope: TenantScope<'_>,
         now: DateTime<Utc>,
     ) -> Result<QueueSummary> {
-        let now = ms(trunc(now));
-        let tenant = match scope {
-            TenantScope::Tenant(_) => " AND user_id = ?2",
-            TenantScope::All => "",
-        };
         // Two parts, both through `work_queue_pending` (`ready IN (0, 1)` makes
         // it the index; see migration 4): the due items per lane (the only rows
         // read from the table, for their lane), then one row of totals that
         // reads the index alone. A lease's expiry is set exactly when it has an
         // owner (a table CHECK), so the expiry tells leased items apart.
-        let mut q = sqlx::query(AssertSqlSafe(format!(
-            "SELECT lane, COUNT(*) AS due, NULL AS leased, NULL AS expired, NULL AS scheduled, \
-                NULL AS next_run_at \
-             FROM work_queue WHERE ready IN (0, 1) AND run_at <= ?1{tenant} GROUP BY lane \
-             UNION ALL \
-             SELECT NULL, NULL, SUM(lease_expires_at > ?1), SUM(lease_expires_at <= ?1), \
-                SUM(run_at > ?1 AND lease_expires_at IS NULL), MIN(run_at) \
-             FROM work_queue INDEXED BY work_queue_pending WHERE ready IN (0, 1){tenant}"
-        )))
-        .bind(now);
-        if let TenantScope::Tenant(t) = scope {
-            q = q.bind(t.to_owned());
-        }
-        let rows = q
-            .fetch_all(&mut *self.main.reading().await?)
-            .await
-            .map_err(db("summarizing the queue"))?;
+        let sql = |tenant: &str| {
+            format!(
+                "SELECT lane, COUNT(*) AS due, NULL AS leased, NULL AS expired, NULL AS scheduled, \
+                    NULL AS next_run_at \
+                 FROM work_queue WHERE ready IN (0, 1) AND run_at <= ?1{tenant} GROUP BY lane \
+                 UNION ALL \
+                 SELECT NULL, NULL, SUM(lease_expires_at > ?1), SUM(lease_expires_at <= ?1), \
+                    SUM(run_at > ?1 AND lease_expires_at IS NULL), MIN(run_at) \
+                 FROM work_queue INDEXED BY work_queue_pending WHERE ready IN (0, 1){tenant}"
+            )
+        };
+        let rows = self
+            .queue_rows(sql, scope, now, "summarizing the queue")
+            .await?;
         let mut s = QueueSummary {
             due: Priority::ALL.iter().map(|p| (*p, 0)).collect(),
             ..QueueSummary::default()
@@ -367,6 +352,28 @@ const LEASE_HOLDS: &str =
     "id = ? AND user_id = ? AND lease_owner = ? AND attempts = ? AND lease_expires_at > ?";
 
 impl SqliteStore {
+    /// The rows of a queue read: `sql` given the tenant condition of
+    /// `scope` (` AND user_id = ?2`, or nothing), with `?1` the time `now`.
+    async fn queue_rows(
+        &self,
+        sql: impl FnOnce(&str) -> String,
+        scope: TenantScope<'_>,
+        now: DateTime<Utc>,
+        context: &'static str,
+    ) -> Result<Vec<SqliteRow>> {
+        let tenant = match scope {
+            TenantScope::Tenant(_) => " AND user_id = ?2",
+            TenantScope::All => "",
+        };
+        let mut q = sqlx::query(AssertSqlSafe(sql(tenant))).bind(ms(trunc(now)));
+        if let TenantScope::Tenant(t) = scope {
+            q = q.bind(t.to_owned());
+        }
+        q.fetch_all(&mut *self.main.reading().await?)
+            .await
+            .map_err(db(context))
+    }
+
     /// Runs `q` (a statement ending `WHERE {LEASE_HOLDS}`) with the lease
     /// bound; [`StoreError::LeaseLost`] if it matched no row.
     async fn on_lease(
