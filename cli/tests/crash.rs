@@ -5,30 +5,12 @@
 mod support;
 
 use std::io::Write;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_creatorflow"));
-    c.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("spawn creatorflow")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use support::{bin, ok, run};
 
 /// `n` plain orders (standard lane, no rule sends them to review) spread
 /// over three products, as JSON Lines in `dir`.

@@ -366,3 +366,27 @@ pub fn fresh_schema(url: &str, prefix: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}schema={schema}")
 }
+
+/// The built `creatorflow`, run from the repository's root.
+pub fn bin() -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_creatorflow"));
+    c.current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    c
+}
+
+/// `creatorflow ARGS`, to its end.
+pub fn run(args: &[&str]) -> std::process::Output {
+    bin().args(args).output().expect("spawn creatorflow")
+}
+
+/// The standard output of a run that must have succeeded (its stderr in
+/// the failure).
+pub fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
