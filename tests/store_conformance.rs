@@ -145,6 +145,7 @@ macro_rules! all_backends {
                 known_orders_names_the_tenants_ids_once,
                 histories_read_many_orders_at_once,
                 schedule_moves_or_refuses_as_the_lease_says,
+                schedule_many_answers_as_schedule_one_by_one,
                 queue_due_equals_the_summary,
                 insert_orders_equals_create_orders,
             ]);

@@ -9,6 +9,10 @@
 //! forbidden module (`crate::Engine`), or an external crate such as `tokio`.
 //! Naming the crate by its public name (`creatorflow::…`) is refused in
 //! code everywhere (doc comments, where examples use it, are not code).
+//!
+//! One check of the SQLite store's statements: no bare `LIMIT ?`, which
+//! SQLite prepares again every time its parameter is bound (see
+//! `src/store/sqlite/rows.rs`, `LIMIT`).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -106,6 +110,29 @@ fn layers_are_not_crossed() {
         }
     }
     assert!(problems.is_empty(), "layer crossings:\n{problems}");
+}
+
+/// SQLite's planner reads a bare `LIMIT ?`'s bound value, so each binding
+/// expires the prepared statement: the store writes `LIMIT ? + 0`.
+#[test]
+fn sqlite_statements_bind_no_bare_limit() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/sqlite");
+    let mut problems = String::new();
+    for file in rust_files(&dir) {
+        let text = fs::read_to_string(&file).expect("source");
+        for (n, line) in code_lines(&text) {
+            if bare_limit(line) {
+                let _ = writeln!(problems, "{}:{n}: {}", file.display(), line.trim());
+            }
+        }
+    }
+    assert!(problems.is_empty(), "bare `LIMIT ?`:\n{problems}");
+}
+
+/// Whether the line binds a `LIMIT` to a parameter the planner can read.
+fn bare_limit(line: &str) -> bool {
+    line.match_indices("LIMIT ?")
+        .any(|(at, m)| !line[at + m.len()..].starts_with(" + 0"))
 }
 
 /// Every `.rs` file under `dir`, sorted.
@@ -274,6 +301,10 @@ fn names_word(line: &str, word: &str) -> bool {
 
 #[test]
 fn the_checks_see_what_they_should() {
+    assert!(bare_limit(r#""ORDER BY id LIMIT ?","#));
+    assert!(bare_limit("ORDER BY id LIMIT ?2) \\"));
+    assert!(!bare_limit("ORDER BY id LIMIT ? + 0) \\"));
+    assert!(!bare_limit("ORDER BY run_at LIMIT 1"));
     let re: HashMap<String, String> = [("Engine".to_owned(), "engine".to_owned())].into();
     assert_eq!(crate_paths("use crate::store::JsonText;", &re), ["store"]);
     assert_eq!(

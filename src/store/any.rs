@@ -8,8 +8,8 @@ use super::{
     DecidedOrder, HeartbeatStore, HistoryEntry, Holders, Inbox, InboxDone, InboxEntry, InboxItem,
     InboxStats, Lease, MemoryStore, NewOrder, OrderCount, OrderEvent, OrderId, OrderQuery,
     OrderReads, OrderStore, OrderWithHistory, QueueDue, QueueStore, QueueSummary, ReviewCursor,
-    ReviewStore, Shared, ShopAuth, ShopStore, StoreError, StoredOrder, TenantScope, TokenSet,
-    Transition, WorkId, WorkItem, WorkSpec,
+    ReviewStore, Scheduled, Shared, ShopAuth, ShopStore, StoreError, StoredOrder, TenantScope,
+    TokenSet, Transition, WorkId, WorkItem, WorkSpec,
 };
 
 /// A store of any backend, chosen at run time from a URL by
@@ -89,6 +89,7 @@ dispatch!(OrderReads {
 dispatch!(QueueStore {
     fn enqueue(tenant: &str, order_id: OrderId, work: &WorkSpec, now: DateTime<Utc>) -> (WorkId, bool);
     fn schedule(tenant: &str, order_id: OrderId, work: &WorkSpec, now: DateTime<Utc>) -> WorkId;
+    fn schedule_many(tenant: &str, items: &[Scheduled]) -> Vec<Result<WorkId, StoreError>>;
     fn claim(scope: TenantScope<'_>, request: &ClaimRequest<'_>) -> Vec<WorkItem>;
     fn renew(lease: &Lease, extend: TimeDelta, now: DateTime<Utc>) -> Lease;
     fn complete(lease: &Lease, now: DateTime<Utc>) -> ();

@@ -161,8 +161,8 @@ pub use shops::{ShopAuth, ShopStore, TokenSet};
 pub use sqlite::SqliteStore;
 pub use types::{
     AfterStep, ClaimRequest, Created, Dashboard, HistoryEntry, LaneLimit, Lease, MOST_URGENT_LIMIT,
-    NewOrder, OrderId, OrderWithHistory, QueueDue, QueueSummary, Settle, StoredOrder, TenantScope,
-    Transition, WorkId, WorkItem, WorkSpec,
+    NewOrder, OrderId, OrderWithHistory, QueueDue, QueueSummary, Scheduled, Settle, StoredOrder,
+    TenantScope, Transition, WorkId, WorkItem, WorkSpec,
 };
 pub use url::redact as redact_url;
 

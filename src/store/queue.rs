@@ -6,8 +6,8 @@ use std::future::Future;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{
-    ClaimRequest, Lease, OrderId, QueueDue, QueueSummary, StoreError, TenantScope, WorkId,
-    WorkItem, WorkSpec,
+    ClaimRequest, Lease, OrderId, QueueDue, QueueSummary, Scheduled, StoreError, TenantScope,
+    WorkId, WorkItem, WorkSpec,
 };
 
 /// The work queue: enqueue, schedule, claim with a lease, renew, complete,
@@ -34,6 +34,27 @@ pub trait QueueStore: Send + Sync {
         work: &WorkSpec,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<WorkId, StoreError>> + Send;
+
+    /// [`QueueStore::schedule`] for many of the tenant's orders, each item
+    /// at its own `now`: one result per item, in order, as one call after
+    /// another would give them (at most one item per `(order, kind)`).
+    /// Backends write them in one statement where they can.
+    fn schedule_many(
+        &self,
+        tenant: &str,
+        items: &[Scheduled],
+    ) -> impl Future<Output = Result<Vec<Result<WorkId, StoreError>>, StoreError>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                out.push(
+                    self.schedule(tenant, item.order_id, &item.work, item.now)
+                        .await,
+                );
+            }
+            Ok(out)
+        }
+    }
 
     /// Claims due work (`run_at <= now`) in `scope`, lane by lane, up to each
     /// lane's limit, VIRAL first then oldest order first; each item gets a

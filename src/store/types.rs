@@ -100,6 +100,20 @@ pub struct WorkSpec {
     pub payload: Value,
 }
 
+/// One item of [`QueueStore::schedule_many`](super::QueueStore::schedule_many):
+/// the arguments of one [`QueueStore::schedule`](super::QueueStore::schedule)
+/// call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scheduled {
+    /// The order.
+    pub order_id: OrderId,
+    /// Its work, as for `schedule`.
+    pub work: WorkSpec,
+    /// The time of the call (the item's `updated_at`, and the time leases
+    /// are checked against).
+    pub now: DateTime<Utc>,
+}
+
 /// One state transition to write atomically: the order's new state fields,
 /// and one history row. Optionally settles the lease it ran under and
 /// enqueues follow-up work, in the same transaction.

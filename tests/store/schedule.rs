@@ -1,13 +1,16 @@
 //! Conformance of [`QueueStore::schedule`](creatorflow::store::QueueStore::schedule)
 //! beyond `release_and_schedule`: the new item takes its order's `viral`
 //! flag and age, a lapsed lease no longer holds the item back, another
-//! tenant's order is not found.
+//! tenant's order is not found; `schedule_many` answers as `schedule`
+//! called once per item.
 
 use std::sync::Arc;
 
 use chrono::TimeDelta;
 use creatorflow::model::Priority;
-use creatorflow::store::{ClaimRequest, LaneLimit, StoreError, TenantScope, WorkItem, WorkSpec};
+use creatorflow::store::{
+    ClaimRequest, LaneLimit, OrderId, Scheduled, StoreError, TenantScope, WorkItem, WorkSpec,
+};
 use serde_json::json;
 
 use super::suite::Backend;
@@ -103,4 +106,118 @@ pub async fn schedule_moves_or_refuses_as_the_lease_says<S: Backend>(s: Arc<S>) 
         (0, 1, 0),
         "only the viral item is left, its lease lapsed"
     );
+}
+
+/// `schedule_many` answers item by item as `schedule` called once per item
+/// would (new items, moved ones, a live lease, another tenant's order, no
+/// order, an invalid spec, an order named twice), inside a group commit
+/// after a committed call as outside one.
+pub async fn schedule_many_answers_as_schedule_one_by_one<S: Backend>(s: Arc<S>) {
+    let mut made = Vec::new();
+    for (tenant, id) in [
+        ("t1", "m-new"),
+        ("t1", "m-moved"),
+        ("t1", "m-leased"),
+        ("t2", "m-other"),
+    ] {
+        made.push(
+            s.create_order(tenant, &order(id, 0, ""))
+                .await
+                .expect("create")
+                .order
+                .id,
+        );
+    }
+    let [new, moved, leased, other] = made[..] else {
+        panic!("four orders")
+    };
+    let moved_item = s
+        .schedule("t1", moved, &check(50), at(1))
+        .await
+        .expect("moved");
+    s.schedule("t1", leased, &check(2), at(1))
+        .await
+        .expect("leased");
+    let held = claim_one(&*s, 2).await.remove(0);
+    assert_eq!(held.order_id, leased, "leased until 7");
+    let mut nameless = check(20);
+    nameless.kind = String::new();
+    let item = |order_id, work, minutes| Scheduled {
+        order_id,
+        work,
+        now: at(minutes),
+    };
+    let items = [
+        item(new, check(20), 3),
+        item(moved, check(30), 3),
+        item(leased, check(20), 4),
+        item(other, check(20), 4),
+        item(OrderId::nil(), check(20), 4),
+        item(new, nameless, 4),
+        item(moved, check(25), 5),
+    ];
+    // In a group, right after a committed call, as the engine's
+    // confirmations run it.
+    s.begin_group().await.expect("group");
+    s.schedule("t1", new, &check(60), at(3))
+        .await
+        .expect("first");
+    let out = s.schedule_many("t1", &items).await.expect("batch");
+    s.commit_group().await.expect("commit");
+    assert_eq!(out.len(), items.len());
+    let new_item = *out[0].as_ref().expect("new");
+    assert_eq!(out[1].as_ref().expect("moved"), &moved_item);
+    assert!(
+        matches!(out[2], Err(StoreError::Invalid { .. })),
+        "{:?}",
+        out[2]
+    );
+    assert!(
+        matches!(out[3], Err(StoreError::NotFound { .. })),
+        "{:?}",
+        out[3]
+    );
+    assert!(
+        matches!(out[4], Err(StoreError::NotFound { .. })),
+        "{:?}",
+        out[4]
+    );
+    assert!(
+        matches!(out[5], Err(StoreError::Invalid { .. })),
+        "{:?}",
+        out[5]
+    );
+    assert_eq!(
+        out[6].as_ref().expect("moved again"),
+        &moved_item,
+        "named twice: one item"
+    );
+    assert!(
+        s.schedule_many("t1", &[])
+            .await
+            .expect("nothing")
+            .is_empty()
+    );
+    // Due as scheduled: the new item at 20, the moved one at 25 (the later
+    // of its two), the leased one left alone.
+    s.complete(&held.lease, at(6)).await.expect("done");
+    assert!(claim_one(&*s, 19).await.is_empty());
+    let first = claim_one(&*s, 20).await.remove(0);
+    assert_eq!((first.order_id, &first.payload), (new, &json!({"at": 20})));
+    assert!(claim_one(&*s, 24).await.is_empty());
+    let second = claim_one(&*s, 25).await.remove(0);
+    assert_eq!(
+        (second.order_id, &second.payload),
+        (moved, &json!({"at": 25}))
+    );
+    assert_ne!(new_item, moved_item);
+    s.complete(&first.lease, at(24)).await.expect("done");
+    s.complete(&second.lease, at(26)).await.expect("done");
+    // Outside a group, the same again: a new item for the completed one.
+    let again = s
+        .schedule_many("t1", &[item(new, check(40), 30)])
+        .await
+        .expect("again");
+    assert!(again[0].is_ok());
+    assert_eq!(claim_one(&*s, 40).await.remove(0).order_id, new);
 }

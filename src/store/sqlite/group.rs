@@ -58,6 +58,8 @@ const NEXT_SAVEPOINT: &str = "RELEASE cf_call; SAVEPOINT cf_call";
 const SAVEPOINT_THEN: &str = "SAVEPOINT cf_call; ";
 /// [`NEXT_SAVEPOINT`] in front of a script.
 const NEXT_SAVEPOINT_THEN: &str = "RELEASE cf_call; SAVEPOINT cf_call; ";
+/// Releases the last call's savepoint.
+const RELEASE: &str = "RELEASE cf_call";
 /// Undoes and ends an abandoned call's savepoint.
 const ROLLBACK: &str = "ROLLBACK TO cf_call; RELEASE cf_call";
 
@@ -328,10 +330,26 @@ impl File {
     }
 
     /// The writer connection for a single statement (atomic by itself), or
-    /// the open group's.
+    /// the open group's, the last call's savepoint released first.
+    ///
+    /// SQLite copies the pages a statement changes into its sub-journal
+    /// while a savepoint is open, and ending each statement truncates that
+    /// journal by walking it from its start: statements run one after
+    /// another under a committed call's savepoint cost time quadratic in
+    /// their number (a minute's schedule upserts after one transition
+    /// batch took milliseconds each).
     pub(super) async fn writing(&self) -> Result<Conn> {
         match self.held().await? {
-            Some(held) => Ok(Conn::Group(held)),
+            Some(mut held) => {
+                if held.release_pending {
+                    sqlx::raw_sql(RELEASE)
+                        .execute(&mut *held.tx)
+                        .await
+                        .map_err(db("releasing a call's savepoint"))?;
+                    held.release_pending = false;
+                }
+                Ok(Conn::Group(held))
+            }
             None => self
                 .writer
                 .acquire()

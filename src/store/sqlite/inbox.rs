@@ -231,11 +231,12 @@ impl Inbox for SqliteStore {
             return Ok(Vec::new());
         }
         let mut tx = self.inbox.write().await?;
+        // `? + 0`: see `rows::LIMIT`.
         let rows = sqlx::query(
             "UPDATE tiktok_inbox SET attempts = attempts + 1, claimable_at = ? \
              WHERE id IN (SELECT id FROM tiktok_inbox \
                           WHERE user_id = ? AND processed_at IS NULL AND claimable_at <= ? \
-                          ORDER BY id LIMIT ?) \
+                          ORDER BY id LIMIT ? + 0) \
              RETURNING id, dedup_key, topic, body, received_at, attempts",
         )
         .bind(ms(now + lease))

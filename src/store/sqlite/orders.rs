@@ -10,8 +10,8 @@ use sqlx::{AssertSqlSafe, Either, SqliteConnection};
 use super::SqliteStore;
 use super::bulk;
 use super::rows::{
-    HISTORY_COLUMN_COUNT, HISTORY_COLUMNS, ORDER_COLUMN_COUNT, ORDER_COLUMNS, Q, bind_history,
-    bind_order, column, db, json, order_from_row, params, placeholders, uuid,
+    HISTORY_COLUMN_COUNT, HISTORY_COLUMNS, LIMIT, ORDER_COLUMN_COUNT, ORDER_COLUMNS, Q,
+    bind_history, bind_order, column, db, json, order_from_row, params, placeholders, uuid,
 };
 use crate::model::{Impact, Priority};
 use crate::store::decode;
@@ -275,7 +275,7 @@ impl OrderStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<StoredOrder>> {
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "{} ORDER BY id LIMIT ?",
+            "{} ORDER BY id {LIMIT}",
             select_orders("user_id = ? AND id > ?")
         )))
         .bind(tenant.to_owned())
@@ -408,7 +408,7 @@ where
     E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
 {
     let rows = sqlx::query(AssertSqlSafe(format!(
-        "{} {URGENT_ORDER} LIMIT ?",
+        "{} {URGENT_ORDER} {LIMIT}",
         select_orders("user_id = ? AND terminal = 0")
     )))
     .bind(tenant.to_owned())

@@ -1,19 +1,21 @@
 //! The durable work queue on SQLite.
 
+use crate::FastMap;
 use crate::store::Result;
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::AssertSqlSafe;
 use sqlx::sqlite::SqliteRow;
+use std::collections::HashSet;
 
 use super::SqliteStore;
-use super::orders::insert_work;
-use super::rows::{column, count, db, json, lane, time};
+use super::orders::{CHUNK, insert_work};
+use super::rows::{LIMIT, column, count, db, json, lane, placeholders, time};
 use crate::model::Priority;
 use crate::store::decode;
 use crate::store::logic::{self, Enqueue, lease_expiry, lease_lost, leased_error, ms, trunc};
 use crate::store::{
-    ClaimRequest, Lease, OrderId, QueueDue, QueueStore, QueueSummary, StoreError, TenantScope,
-    WorkId, WorkItem, WorkSpec,
+    ClaimRequest, Lease, OrderId, QueueDue, QueueStore, QueueSummary, Scheduled, StoreError,
+    TenantScope, WorkId, WorkItem, WorkSpec,
 };
 
 /// The order's `viral` flag and `created_at`, if it is the tenant's.
@@ -155,6 +157,72 @@ impl QueueStore for SqliteStore {
         Ok(id)
     }
 
+    async fn schedule_many(
+        &self,
+        tenant: &str,
+        items: &[Scheduled],
+    ) -> Result<Vec<Result<WorkId>>> {
+        // The common case of every item in one statement per chunk (atomic
+        // by itself); an item without a row back (not the tenant's order,
+        // leased, invalid, or named twice) goes through `schedule`, which
+        // tells why.
+        let mut seen = HashSet::with_capacity(items.len());
+        let mut batch = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            if let Ok(spec) = logic::prepare_work(&item.work)
+                && seen.insert((item.order_id, spec.kind.clone()))
+            {
+                batch.push((i, spec));
+            }
+        }
+        let mut ids: Vec<Option<WorkId>> = vec![None; items.len()];
+        for chunk in batch.chunks(CHUNK) {
+            let mut sql = String::from(
+                "WITH v(order_id, kind, lane, run_at, payload, now, ready) AS (VALUES ",
+            );
+            sql.push_str(&placeholders(7, chunk.len()));
+            sql.push_str(SCHEDULE_MANY_UPSERT);
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for (i, spec) in chunk {
+                let now = trunc(items[*i].now);
+                q = q
+                    .bind(items[*i].order_id.to_string())
+                    .bind(spec.kind.clone())
+                    .bind(spec.lane.as_str())
+                    .bind(ms(spec.run_at))
+                    .bind(json(&spec.payload, "payload")?)
+                    .bind(ms(now))
+                    .bind(spec.run_at <= now);
+            }
+            let rows = q
+                .bind(tenant.to_owned())
+                .fetch_all(&mut *self.main.writing().await?)
+                .await
+                .map_err(db("scheduling work"))?;
+            let at: FastMap<(String, String), usize> = chunk
+                .iter()
+                .map(|(i, spec)| ((items[*i].order_id.to_string(), spec.kind.clone()), *i))
+                .collect();
+            for row in &rows {
+                let key = (column(row, "order_id")?, column(row, "kind")?);
+                if let Some(i) = at.get(&key) {
+                    ids[*i] = Some(column(row, "id")?);
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for (item, id) in items.iter().zip(ids) {
+            out.push(match id {
+                Some(id) => Ok(id),
+                None => {
+                    self.schedule(tenant, item.order_id, &item.work, item.now)
+                        .await
+                }
+            });
+        }
+        Ok(out)
+    }
+
     async fn claim(&self, scope: TenantScope<'_>, req: &ClaimRequest<'_>) -> Result<Vec<WorkItem>> {
         let expires_at = lease_expiry(req.now, req.lease)?;
         let now = ms(trunc(req.now));
@@ -172,7 +240,7 @@ impl QueueStore for SqliteStore {
         // from choosing `work_queue_pending` for it.)
         let per_lane = format!(
             "SELECT id FROM (SELECT id FROM work_queue WHERE lane = ? AND ready = 1 \
-             AND +run_at <= ?{tenant_filter} ORDER BY viral DESC, order_created_at, id LIMIT ?)"
+             AND +run_at <= ?{tenant_filter} ORDER BY viral DESC, order_created_at, id {LIMIT})"
         );
         let sql = format!(
             "UPDATE work_queue SET lease_owner = ?, lease_expires_at = ?, run_at = ?, \
@@ -346,6 +414,18 @@ const SCHEDULE_UPSERT: &str = "INSERT INTO work_queue (user_id, order_id, kind, 
      updated_at = excluded.updated_at, ready = 0 \
      WHERE NOT (work_queue.lease_owner IS NOT NULL AND work_queue.lease_expires_at > ?5) \
      RETURNING id";
+
+/// [`SCHEDULE_UPSERT`] for the rows of `v` (after `WITH v(…) AS (VALUES …`),
+/// each at its own `now`, the tenant the last parameter.
+const SCHEDULE_MANY_UPSERT: &str = ") INSERT INTO work_queue (user_id, order_id, kind, lane, viral, \
+     order_created_at, run_at, payload, attempts, created_at, updated_at, ready) \
+     SELECT o.user_id, o.id, v.kind, v.lane, o.viral, o.created_at, v.run_at, v.payload, 0, v.now, \
+     v.now, v.ready FROM v JOIN orders o ON o.id = v.order_id WHERE o.user_id = ? \
+     ON CONFLICT (order_id, kind) DO UPDATE SET lane = excluded.lane, run_at = excluded.run_at, \
+     payload = excluded.payload, lease_owner = NULL, lease_expires_at = NULL, \
+     updated_at = excluded.updated_at, ready = 0 \
+     WHERE NOT (work_queue.lease_owner IS NOT NULL AND work_queue.lease_expires_at > excluded.updated_at) \
+     RETURNING id, order_id, kind";
 
 /// The `WHERE` clause matching a lease that still holds.
 const LEASE_HOLDS: &str =

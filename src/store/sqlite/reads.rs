@@ -7,7 +7,7 @@ use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 
 use super::SqliteStore;
 use super::orders::{URGENT_ORDER, decode_all, select_orders};
-use super::rows::{ORDER_COLUMNS, db, order_from_row};
+use super::rows::{LIMIT, ORDER_COLUMNS, db, order_from_row};
 use crate::store::decode::{self, order_count};
 use crate::store::logic::{ms, priority_rank};
 use crate::store::{
@@ -61,7 +61,7 @@ impl OrderReads for SqliteStore {
         if query.priority.is_some() {
             filter.push_str(" AND priority_rank = ?");
         }
-        let sql = format!("{} {URGENT_ORDER} LIMIT ?", select_orders(&filter));
+        let sql = format!("{} {URGENT_ORDER} {LIMIT}", select_orders(&filter));
         let mut q = sqlx::query(AssertSqlSafe(sql)).bind(tenant.to_owned());
         if let Some(st) = &query.state {
             q = q.bind(st.clone());
@@ -89,7 +89,7 @@ impl OrderReads for SqliteStore {
         let sql = format!(
             "SELECT {ORDER_COLUMNS}, decision FROM orders WHERE user_id = ? \
              AND created_at >= ? AND created_at < ? \
-             AND (created_at, id) > (?, ?) ORDER BY created_at, id LIMIT ?"
+             AND (created_at, id) > (?, ?) ORDER BY created_at, id {LIMIT}"
         );
         let (after_ms, after_id) = range
             .after

@@ -4,7 +4,7 @@
 use sqlx::AssertSqlSafe;
 
 use super::SqliteStore;
-use super::rows::{ORDER_COLUMNS, db, order_from_row};
+use super::rows::{LIMIT, ORDER_COLUMNS, db, order_from_row};
 use crate::store::Result;
 use crate::store::logic::ms;
 use crate::store::{ReviewCursor, ReviewStore, StoredOrder};
@@ -31,7 +31,7 @@ impl ReviewStore for SqliteStore {
         let mut query = sqlx::query(AssertSqlSafe(format!(
             "SELECT {ORDER_COLUMNS} FROM orders INDEXED BY orders_review \
              WHERE user_id = ? AND {IN_REVIEW}{from} \
-             ORDER BY state_changed_at, id LIMIT ?"
+             ORDER BY state_changed_at, id {LIMIT}"
         )))
         .bind(tenant.to_owned());
         if let Some(c) = after {
