@@ -58,6 +58,13 @@ pub const POLL: TimeDelta = TimeDelta::seconds(60);
 /// Orders per ingest batch in wall-clock mode.
 const WALL_BATCH: usize = 500;
 
+/// The least wall time between two group commits of a run: a simulated
+/// minute takes a few milliseconds, and every commit waits for the disk
+/// (`synchronous=full`), so a commit a minute would spend a fifth of the
+/// run in `fsync`. A crash loses at most this much work, which the run
+/// would redo anyway.
+const GROUP_WALL: std::time::Duration = std::time::Duration::from_millis(25);
+
 /// Why a simulation could not run.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -683,18 +690,22 @@ async fn virtual_loop(
     // the platform has cancelled the last of them.
     let limit = drained + fulfil.patience();
     let mut idle = false;
-    // Each simulated minute's writes are one group commit (see
-    // `GroupCommit`): one durable commit per minute instead of several per
-    // order. A failed run loses its open minute, which it would redo anyway.
+    // The writes of whole simulated minutes are one group commit (see
+    // `GroupCommit`): one durable commit per minute, or per several while
+    // less than `GROUP_WALL` of wall time has passed, instead of several
+    // per order. A failed run loses its open group, which it would redo
+    // anyway.
     let store = engine.store();
     let mut group_minute = 0;
+    let mut group_since = Instant::now();
     store.begin_group().await?;
     loop {
         let minute = (vt.now() - st.start).num_minutes();
-        if minute > group_minute {
+        if minute > group_minute && group_since.elapsed() >= GROUP_WALL {
             store.commit_group().await?;
             store.begin_group().await?;
             group_minute = minute;
+            group_since = Instant::now();
         }
         let now = vt.now();
         let now_ms = now.timestamp_millis();

@@ -33,7 +33,15 @@ use super::worker::Outcome;
 use super::{Engine, EngineError};
 use crate::actions::StepResult;
 use crate::model::AutomationStatus;
-use crate::store::{AfterStep, OrderEvent, OrderId, Store, StoreError, StoredOrder, WorkSpec};
+use crate::store::{
+    AfterStep, OrderEvent, OrderId, Scheduled, Store, StoreError, StoredOrder, Transition, WorkSpec,
+};
+
+/// The most confirmations [`Engine::confirm_shipped_many`] writes in one
+/// store call: a carrier's whole day of deliveries can come due in one
+/// minute, and one batch's reads, steps and the store's undo record for
+/// it are held in memory until it is written.
+const CONFIRM_CHUNK: usize = 256;
 
 /// What an external confirmation did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -102,11 +110,130 @@ impl<S: Store + 'static> Engine<S> {
     }
 
     async fn confirm(&self, id: OrderId, why: &str, goal: Goal) -> Result<External, EngineError> {
-        let out = self.take_steps(id, why, goal).await?;
+        let out = self.take_steps(id, None, 0, why, goal).await?;
         if let External::Moved { order, .. } = &out {
-            self.follow(order).await?;
+            self.follow(order, self.inner.clock.now()).await?;
         }
         Ok(out)
+    }
+
+    /// [`confirm_shipped`](Self::confirm_shipped) for many orders at once,
+    /// one result per id in order: the orders are read in one call, each
+    /// one's step is planned and its actions run in turn (as one call after
+    /// another would), the steps are written in one store call, and the work
+    /// items that follow them are scheduled in one more; a few hundred ids at
+    /// a time. An order that needs more than one step, that moved meanwhile,
+    /// or that is named a second time goes on as
+    /// [`confirm_shipped`](Self::confirm_shipped) would. The end is the same
+    /// as confirming the ids one by one. How the simulator's carrier hands
+    /// over a minute's pickups.
+    pub async fn confirm_shipped_many(
+        &self,
+        ids: &[OrderId],
+        why: &str,
+    ) -> Result<Vec<Result<External, EngineError>>, EngineError> {
+        self.confirm_many(ids, why, Goal::Shipped).await
+    }
+
+    /// [`confirm_delivered`](Self::confirm_delivered) for many orders at
+    /// once, as [`confirm_shipped_many`](Self::confirm_shipped_many).
+    pub async fn confirm_delivered_many(
+        &self,
+        ids: &[OrderId],
+        why: &str,
+    ) -> Result<Vec<Result<External, EngineError>>, EngineError> {
+        self.confirm_many(ids, why, Goal::Delivered).await
+    }
+
+    /// Confirms `ids` in chunks of [`CONFIRM_CHUNK`].
+    async fn confirm_many(
+        &self,
+        ids: &[OrderId],
+        why: &str,
+        goal: Goal,
+    ) -> Result<Vec<Result<External, EngineError>>, EngineError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CONFIRM_CHUNK) {
+            out.extend(self.confirm_chunk(chunk, why, goal).await?);
+        }
+        Ok(out)
+    }
+
+    /// [`Engine::confirm_many`] for one chunk: one read, one write.
+    async fn confirm_chunk(
+        &self,
+        ids: &[OrderId],
+        why: &str,
+        goal: Goal,
+    ) -> Result<Vec<Result<External, EngineError>>, EngineError> {
+        let inner = &*self.inner;
+        let mut read: crate::FastMap<OrderId, StoredOrder> = inner
+            .store
+            .get_orders(&inner.tenant, ids)
+            .await?
+            .into_iter()
+            .map(|o| (o.id, o))
+            .collect();
+        let mut out: Vec<Option<Result<External, EngineError>>> =
+            ids.iter().map(|_| None).collect();
+        // The steps to write, by position in `ids`.
+        let mut writes: Vec<(usize, Transition)> = Vec::new();
+        // Positions of ids named before in the chunk: confirmed after it.
+        let mut again: Vec<usize> = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            inner.forget(*id);
+            let Some(stored) = read.remove(id) else {
+                if ids[..i].contains(id) {
+                    again.push(i);
+                } else {
+                    out[i] = Some(Err(EngineError::NotFound(*id)));
+                }
+                continue;
+            };
+            match self.next_step(stored, 0, why, goal).await? {
+                Next::Done(ext) => out[i] = Some(Ok(ext)),
+                Next::Write(t) => writes.push((i, *t)),
+            }
+        }
+        let batch: Vec<(&str, Transition)> = writes
+            .iter()
+            .map(|(_, t)| (inner.tenant.as_str(), t.clone()))
+            .collect();
+        let results = inner.store.transitions(&batch).await?;
+        // When each moved order's last step was made: its step in the
+        // batch, or the time after the steps taken for it afterwards.
+        let mut moved_at: Vec<(usize, DateTime<Utc>)> = Vec::new();
+        for ((i, t), r) in writes.into_iter().zip(results) {
+            out[i] = Some(match r {
+                Ok(order) => {
+                    let ext = self.take_steps(order.id, Some(order), 1, why, goal).await?;
+                    if let External::Moved { steps, .. } = &ext {
+                        let at = if *steps == 1 { t.at } else { inner.clock.now() };
+                        moved_at.push((i, at));
+                    }
+                    Ok(ext)
+                }
+                // The order moved meanwhile: from the store again.
+                Err(e) if e.is_conflict() => self.confirm(t.order_id, why, goal).await,
+                Err(e) => return Err(e.into()),
+            });
+        }
+        let moved: Vec<(&StoredOrder, DateTime<Utc>)> = moved_at
+            .iter()
+            .filter_map(|(i, at)| match &out[*i] {
+                Some(Ok(External::Moved { order, .. })) => Some((order, *at)),
+                _ => None,
+            })
+            .collect();
+        self.follow_many(&moved).await?;
+        for i in again {
+            out[i] = Some(self.confirm(ids[i], why, goal).await);
+        }
+        Ok(out
+            .into_iter()
+            .zip(ids)
+            .map(|(r, id)| r.unwrap_or(Err(EngineError::NotFound(*id))))
+            .collect())
     }
 
     /// With external events, the order's work item follows a confirmation
@@ -115,27 +242,13 @@ impl<S: Store + 'static> Engine<S> {
     /// (or with nothing automatic ahead, or no timeout to wait for), the
     /// item is left as it is: a claim then finds nothing to do. An item a
     /// worker holds is left to that worker: its write loses the race (the
-    /// order moved) and gives the item back at once.
-    async fn follow(&self, stored: &StoredOrder) -> Result<(), EngineError> {
-        let inner = &*self.inner;
-        let state = stored.order.current_state.as_str();
-        if !inner.external_events || inner.next_state(state).is_none() {
+    /// order moved) and gives the item back at once. `now` is when the
+    /// confirmation's last step was made.
+    async fn follow(&self, stored: &StoredOrder, now: DateTime<Utc>) -> Result<(), EngineError> {
+        let Some(work) = self.follow_work(stored, now) else {
             return Ok(());
-        }
-        let now = inner.clock.now();
-        let run_at = if inner.waiting(state).is_some() {
-            let since = stored.order.state_changed_at.unwrap_or(now);
-            match inner.wait_then(state, since, now) {
-                AfterStep::Reschedule { run_at, .. } => run_at,
-                _ => return Ok(()),
-            }
-        } else {
-            now
         };
-        let work = WorkSpec {
-            run_at,
-            ..inner.first_work(stored.order.priority, now)
-        };
+        let inner = &*self.inner;
         match inner
             .store
             .schedule(&inner.tenant, stored.id, &work, now)
@@ -146,88 +259,82 @@ impl<S: Store + 'static> Engine<S> {
         }
     }
 
-    /// Takes the automatic steps from the order's state towards `goal`.
+    /// [`Engine::follow`] for many confirmations (order, when its last step
+    /// was made): one store call.
+    async fn follow_many(
+        &self,
+        moved: &[(&StoredOrder, DateTime<Utc>)],
+    ) -> Result<(), EngineError> {
+        let items: Vec<Scheduled> = moved
+            .iter()
+            .filter_map(|(stored, now)| {
+                self.follow_work(stored, *now).map(|work| Scheduled {
+                    order_id: stored.id,
+                    work,
+                    now: *now,
+                })
+            })
+            .collect();
+        if items.is_empty() {
+            return Ok(());
+        }
+        let inner = &*self.inner;
+        for r in inner.store.schedule_many(&inner.tenant, &items).await? {
+            match r {
+                Ok(_) | Err(StoreError::Invalid { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// The work [`Engine::follow`] schedules for the order, if any.
+    fn follow_work(&self, stored: &StoredOrder, now: DateTime<Utc>) -> Option<WorkSpec> {
+        let inner = &*self.inner;
+        let state = stored.order.current_state.as_str();
+        if !inner.external_events || inner.next_state(state).is_none() {
+            return None;
+        }
+        let run_at = if inner.waiting(state).is_some() {
+            let since = stored.order.state_changed_at.unwrap_or(now);
+            match inner.wait_then(state, since, now) {
+                AfterStep::Reschedule { run_at, .. } => run_at,
+                _ => return None,
+            }
+        } else {
+            now
+        };
+        Some(WorkSpec {
+            run_at,
+            ..inner.first_work(stored.order.priority, now)
+        })
+    }
+
+    /// Takes the automatic steps from the order's state towards `goal`,
+    /// starting from `fresh` (the order as just written, after `steps`
+    /// steps) or from the store.
     async fn take_steps(
         &self,
         id: OrderId,
+        mut fresh: Option<StoredOrder>,
+        mut steps: usize,
         why: &str,
         goal: Goal,
     ) -> Result<External, EngineError> {
         let inner = &*self.inner;
-        let mut steps = 0;
-        let mut last: Option<StoredOrder> = None;
+        let mut last: Option<StoredOrder> = fresh.clone();
         // After a step the store's answer is the order as it now is: the
         // next step starts from it, without reading it again; after a lost
         // race it is read again.
-        let mut fresh: Option<StoredOrder> = None;
         for _ in 0..MAX_STEPS {
             inner.forget(id);
             let stored = match fresh.take() {
                 Some(s) => s,
                 None => self.order(id).await?,
             };
-            let state = stored.order.current_state.clone();
-            let shipped = inner
-                .machine
-                .state(state.as_str())
-                .is_some_and(|s| s.automation_status == AutomationStatus::Shipped);
-            if stored.terminal && stored.order.automation_status == AutomationStatus::Delivered {
-                return Ok(done(stored, steps));
-            }
-            if shipped && goal == Goal::Shipped {
-                return Ok(done(stored, steps));
-            }
-            if stored.terminal || inner.is_failure(state.as_str()) {
-                return Ok(External::Refused {
-                    reason: format!("order is in `{state}`"),
-                    order: stored,
-                });
-            }
-            let Some(next) = inner.next_state(state.as_str()) else {
-                return Ok(External::Refused {
-                    reason: format!("no automatic step leaves `{state}`"),
-                    order: stored,
-                });
-            };
-            let now = inner.clock.now();
-            let plan = inner.machine.transition(&stored.order, next, now)?;
-            let report = inner.run_plan(&stored, &plan).await;
-            let write = match report.result {
-                StepResult::Succeeded => {
-                    let mut t =
-                        inner.transition(&stored, &plan, inner.clock.now(), report.duration_ms);
-                    t.reason = Some(format!("{}: {why}", plan.transition));
-                    t.actions_executed = report.records_json();
-                    t
-                }
-                StepResult::Failed { error, .. } => {
-                    let message = format!("{}: {error}", plan.transition);
-                    match inner
-                        .fail(
-                            &inner.tenant,
-                            &stored,
-                            None,
-                            report.records,
-                            message,
-                            report.duration_ms,
-                        )
-                        .await?
-                    {
-                        Outcome::Write(_, t) => *t,
-                        Outcome::Release(..) | Outcome::Complete(_) | Outcome::Chain(..) => {
-                            return Ok(External::Refused {
-                                reason: "the step failed".into(),
-                                order: stored,
-                            });
-                        }
-                    }
-                }
-                StepResult::Refused { action, .. } => {
-                    return Ok(External::Refused {
-                        reason: format!("circuit open for `{action}`"),
-                        order: stored,
-                    });
-                }
+            let write = match self.next_step(stored, steps, why, goal).await? {
+                Next::Done(ext) => return Ok(ext),
+                Next::Write(t) => *t,
             };
             match inner.store.transition(&inner.tenant, &write).await {
                 Ok(order) => {
@@ -247,6 +354,90 @@ impl<S: Store + 'static> Engine<S> {
             ))),
         }
     }
+
+    /// What the order does next towards `goal`, `steps` steps into its
+    /// confirmation: nothing more (with what the confirmation did), or the
+    /// next step's transition, its actions already run.
+    async fn next_step(
+        &self,
+        stored: StoredOrder,
+        steps: usize,
+        why: &str,
+        goal: Goal,
+    ) -> Result<Next, EngineError> {
+        let inner = &*self.inner;
+        let state = stored.order.current_state.clone();
+        let shipped = inner
+            .machine
+            .state(state.as_str())
+            .is_some_and(|s| s.automation_status == AutomationStatus::Shipped);
+        if stored.terminal && stored.order.automation_status == AutomationStatus::Delivered {
+            return Ok(Next::Done(done(stored, steps)));
+        }
+        if shipped && goal == Goal::Shipped {
+            return Ok(Next::Done(done(stored, steps)));
+        }
+        if stored.terminal || inner.is_failure(state.as_str()) {
+            return Ok(Next::Done(External::Refused {
+                reason: format!("order is in `{state}`"),
+                order: stored,
+            }));
+        }
+        let Some(next) = inner.next_state(state.as_str()) else {
+            return Ok(Next::Done(External::Refused {
+                reason: format!("no automatic step leaves `{state}`"),
+                order: stored,
+            }));
+        };
+        let now = inner.clock.now();
+        let plan = inner.machine.transition(&stored.order, next, now)?;
+        let report = inner.run_plan(&stored, &plan).await;
+        let write = match report.result {
+            StepResult::Succeeded => {
+                let mut t = inner.transition(&stored, &plan, inner.clock.now(), report.duration_ms);
+                t.reason = Some(format!("{}: {why}", plan.transition));
+                t.actions_executed = report.records_json();
+                t
+            }
+            StepResult::Failed { error, .. } => {
+                let message = format!("{}: {error}", plan.transition);
+                match inner
+                    .fail(
+                        &inner.tenant,
+                        &stored,
+                        None,
+                        report.records,
+                        message,
+                        report.duration_ms,
+                    )
+                    .await?
+                {
+                    Outcome::Write(_, t) => *t,
+                    Outcome::Release(..) | Outcome::Complete(_) | Outcome::Chain(..) => {
+                        return Ok(Next::Done(External::Refused {
+                            reason: "the step failed".into(),
+                            order: stored,
+                        }));
+                    }
+                }
+            }
+            StepResult::Refused { action, .. } => {
+                return Ok(Next::Done(External::Refused {
+                    reason: format!("circuit open for `{action}`"),
+                    order: stored,
+                }));
+            }
+        };
+        Ok(Next::Write(Box::new(write)))
+    }
+}
+
+/// What a confirmation does next ([`Engine::next_step`]).
+enum Next {
+    /// Nothing more: what the confirmation did.
+    Done(External),
+    /// This step's transition, its actions run.
+    Write(Box<Transition>),
 }
 
 fn done(order: StoredOrder, steps: usize) -> External {

@@ -29,7 +29,8 @@ every_backend!(
     a_confirmation_schedules_the_next_automatic_step,
     a_confirmation_through_another_engine_is_seen_by_the_workers,
     rule_actions_follow_the_ingesting_tenants_pack,
-    an_ids_only_payload_is_resolved_in_the_workers_pack
+    an_ids_only_payload_is_resolved_in_the_workers_pack,
+    confirming_many_ends_as_confirming_one_by_one
 );
 
 /// The shipped workflow's happy path, as history rows name it.
@@ -466,4 +467,89 @@ async fn an_ids_only_payload_is_resolved_in_the_workers_pack(b: Backend) {
             "validate; rules: vip-fast-track, retired-rule; rules no longer in the pack: retired-rule"
         )
     );
+}
+
+/// What a confirmation gave, comparable across engines: the state and steps
+/// of a moved order, "unchanged", or the error.
+fn outcome(r: Result<External, creatorflow::engine::EngineError>) -> String {
+    match r {
+        Ok(External::Moved { order, steps }) => format!("{} {steps}", order.order.current_state),
+        Ok(other) => format!("{other:?}")
+            .split('(')
+            .next()
+            .unwrap_or("")
+            .to_owned(),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+/// `confirm_shipped_many` / `confirm_delivered_many` end as the same
+/// confirmations one by one: the same answers, history rows and next
+/// steps, over more orders than one write takes, with orders waiting for
+/// pickup, orders still `received` (several steps), an unknown id and an
+/// id named twice.
+async fn confirming_many_ends_as_confirming_one_by_one(b: Backend) {
+    let mut ends = Vec::new();
+    for many in [false, true] {
+        let f = waiting(b, true, |x| x).await;
+        let mut ids = Vec::new();
+        for n in 0..270 {
+            ids.push(f.engine.ingest(order(n)).await.expect("ingest").order.id);
+        }
+        f.engine.run_until_idle().await.expect("run");
+        for n in 270..272 {
+            ids.push(f.engine.ingest(order(n)).await.expect("ingest").order.id);
+        }
+        let mut asked = ids.clone();
+        asked.insert(5, creatorflow::store::OrderId::nil());
+        asked.push(ids[3]);
+        let mut answers = Vec::new();
+        for goal in ["ship", "deliver"] {
+            let results = if many {
+                match goal {
+                    "ship" => f.engine.confirm_shipped_many(&asked, "pickup").await,
+                    _ => f.engine.confirm_delivered_many(&asked, "drop-off").await,
+                }
+                .expect("batch")
+            } else {
+                let mut one_by_one = Vec::new();
+                for id in &asked {
+                    one_by_one.push(match goal {
+                        "ship" => f.engine.confirm_shipped(*id, "pickup").await,
+                        _ => f.engine.confirm_delivered(*id, "drop-off").await,
+                    });
+                }
+                one_by_one
+            };
+            answers.push(results.into_iter().map(outcome).collect::<Vec<_>>());
+            let idle = f.engine.run_until_idle().await.expect("run");
+            answers.push(vec![format!("{idle:?}")]);
+        }
+        let mut histories = Vec::new();
+        for id in &ids {
+            let h = history(&f, *id).await;
+            histories.push(
+                h.history
+                    .iter()
+                    .map(|r| format!("{} {:?} {}", r.to.as_str(), r.reason, r.at))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        assert!(f.engine.status().await.expect("status").integrity.ok);
+        ends.push((answers, histories));
+    }
+    let (one_by_one, many) = (&ends[0], &ends[1]);
+    assert_eq!(one_by_one.0[0][0], "shipped 1", "a waiting order ships");
+    assert!(
+        one_by_one.0[0][5].starts_with("error: "),
+        "{}",
+        one_by_one.0[0][5]
+    );
+    assert_eq!(
+        one_by_one.0[0][271], "shipped 5",
+        "a received order takes every step"
+    );
+    assert_eq!(one_by_one.0[0][273], "Unchanged", "named twice");
+    assert_eq!(one_by_one.0[2][0], "delivered 1");
+    assert_eq!(one_by_one, many);
 }

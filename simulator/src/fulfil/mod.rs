@@ -34,6 +34,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use chrono::{DateTime, TimeDelta, Utc};
 use creatorflow::actions::ActionHandler;
 use creatorflow::engine::external::External;
+use creatorflow::store::OrderId;
 use creatorflow::{AnyStore, Engine, EngineError};
 
 use super::driver::SimError;
@@ -153,20 +154,33 @@ impl Fulfilment {
             f.pack_until(now);
             (f.pickups(now), f.deliveries(now), f.cancellations(now))
         };
-        for p in pickups {
+        // A minute's pickups (then deliveries) in one engine call each: the
+        // steps are planned one after another and written at once.
+        if !pickups.is_empty() {
+            let ids: Vec<OrderId> = pickups.iter().map(|p| p.id).collect();
             let shipped = vt
-                .drive(engine.confirm_shipped(p.id, "picked up by the carrier"))
-                .await?;
-            if self.moved(shipped)? {
-                let transit = self.transit_of(&p.tiktok_id);
-                self.floor().shipped(&p, vt.now(), transit);
+                .drive(engine.confirm_shipped_many(&ids, "picked up by the carrier"))
+                .await??;
+            for (p, r) in pickups.iter().zip(shipped) {
+                // When it shipped: its step's time (the clock then).
+                let at = match &r {
+                    Ok(External::Moved { order, .. }) => order.order.state_changed_at,
+                    _ => None,
+                }
+                .unwrap_or_else(|| vt.now());
+                if self.moved(r)? {
+                    let transit = self.transit_of(&p.tiktok_id);
+                    self.floor().shipped(p, at, transit);
+                }
             }
         }
-        for id in deliveries {
-            let r = vt
-                .drive(engine.confirm_delivered(id, "delivered by the carrier"))
-                .await?;
-            self.moved(r)?;
+        if !deliveries.is_empty() {
+            let delivered = vt
+                .drive(engine.confirm_delivered_many(&deliveries, "delivered by the carrier"))
+                .await??;
+            for r in delivered {
+                self.moved(r)?;
+            }
         }
         for p in cancels {
             self.auto_cancel(engine, vt, &p).await?;
