@@ -192,7 +192,7 @@ impl<S: Store + 'static> Engine<S> {
             };
             match self.next_step(stored, 0, why, goal).await? {
                 Next::Done(ext) => out[i] = Some(Ok(ext)),
-                Next::Write(t) => writes.push((i, *t)),
+                Next::Write(t) => writes.push((i, t)),
             }
         }
         let batch: Vec<(&str, Transition)> = writes
@@ -334,7 +334,7 @@ impl<S: Store + 'static> Engine<S> {
             };
             let write = match self.next_step(stored, steps, why, goal).await? {
                 Next::Done(ext) => return Ok(ext),
-                Next::Write(t) => *t,
+                Next::Write(t) => t,
             };
             match inner.store.transition(&inner.tenant, &write).await {
                 Ok(order) => {
@@ -428,7 +428,7 @@ impl<S: Store + 'static> Engine<S> {
                 }));
             }
         };
-        Ok(Next::Write(Box::new(write)))
+        Ok(Next::Write(write))
     }
 }
 
@@ -437,7 +437,7 @@ enum Next {
     /// Nothing more: what the confirmation did.
     Done(External),
     /// This step's transition, its actions run.
-    Write(Box<Transition>),
+    Write(Transition),
 }
 
 fn done(order: StoredOrder, steps: usize) -> External {
