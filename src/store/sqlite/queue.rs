@@ -117,18 +117,21 @@ impl QueueStore for SqliteStore {
         // savepoint): insert the item, or move it if no live lease holds
         // it. No row back means the order is not the tenant's or the item
         // is leased: the statements below tell which.
-        let upserted: Option<WorkId> = sqlx::query_scalar(SCHEDULE_UPSERT)
-            .bind(spec.kind.clone())
-            .bind(spec.lane.as_str())
-            .bind(ms(spec.run_at))
-            .bind(json(&spec.payload, "payload")?)
-            .bind(ms(trunc(now)))
-            .bind(spec.run_at <= trunc(now))
-            .bind(order_id.to_string())
-            .bind(tenant.to_owned())
-            .fetch_optional(&mut *self.main.writing().await?)
-            .await
-            .map_err(db("scheduling work"))?;
+        let (mut conn, release) = self.main.writing_after().await?;
+        let upserted: Option<WorkId> =
+            sqlx::query_scalar(AssertSqlSafe(format!("{release}{SCHEDULE_UPSERT}")))
+                .bind(spec.kind.clone())
+                .bind(spec.lane.as_str())
+                .bind(ms(spec.run_at))
+                .bind(json(&spec.payload, "payload")?)
+                .bind(ms(trunc(now)))
+                .bind(spec.run_at <= trunc(now))
+                .bind(order_id.to_string())
+                .bind(tenant.to_owned())
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db("scheduling work"))?;
+        drop(conn);
         if let Some(id) = upserted {
             return Ok(id);
         }
@@ -177,8 +180,9 @@ impl QueueStore for SqliteStore {
         }
         let mut ids: Vec<Option<WorkId>> = vec![None; items.len()];
         for chunk in batch.chunks(CHUNK) {
-            let mut sql = String::from(
-                "WITH v(order_id, kind, lane, run_at, payload, now, ready) AS (VALUES ",
+            let (mut conn, release) = self.main.writing_after().await?;
+            let mut sql = format!(
+                "{release}WITH v(order_id, kind, lane, run_at, payload, now, ready) AS (VALUES "
             );
             sql.push_str(&placeholders(7, chunk.len()));
             sql.push_str(SCHEDULE_MANY_UPSERT);
@@ -196,9 +200,10 @@ impl QueueStore for SqliteStore {
             }
             let rows = q
                 .bind(tenant.to_owned())
-                .fetch_all(&mut *self.main.writing().await?)
+                .fetch_all(&mut *conn)
                 .await
                 .map_err(db("scheduling work"))?;
+            drop(conn);
             let at: FastMap<(String, String), usize> = chunk
                 .iter()
                 .map(|(i, spec)| ((items[*i].order_id.to_string(), spec.kind.clone()), *i))
@@ -251,8 +256,12 @@ impl QueueStore for SqliteStore {
         // Promote what has come due since (scheduled checks, lapsed leases),
         // then claim: two statements sent as one (one round trip to the SQLite
         // thread), each its own transaction: promotion is idempotent and the
-        // claim atomic, so a writer in between changes nothing.
-        let sql = format!("UPDATE work_queue SET ready = 1 WHERE ready = 0 AND run_at <= ?; {sql}");
+        // claim atomic, so a writer in between changes nothing. In a group,
+        // the last call's savepoint is released in the same round trip.
+        let (mut conn, release) = self.main.writing_after().await?;
+        let sql = format!(
+            "{release}UPDATE work_queue SET ready = 1 WHERE ready = 0 AND run_at <= ?; {sql}"
+        );
         let mut q = sqlx::query(AssertSqlSafe(sql))
             .bind(now)
             .bind(req.worker.to_owned())
@@ -266,10 +275,7 @@ impl QueueStore for SqliteStore {
             }
             q = q.bind(i64::try_from(l.limit).unwrap_or(i64::MAX));
         }
-        let rows = q
-            .fetch_all(&mut *self.main.writing().await?)
-            .await
-            .map_err(db("claiming work"))?;
+        let rows = q.fetch_all(&mut *conn).await.map_err(db("claiming work"))?;
         let claimed = rows
             .iter()
             .map(|row| decode::claimed_item(row, req.worker, expires_at))
