@@ -147,6 +147,7 @@ macro_rules! all_backends {
                 schedule_moves_or_refuses_as_the_lease_says,
                 queue_due_equals_the_summary,
                 insert_orders_equals_create_orders,
+                insert_orders_in_a_group_keeps_each_batch_whole,
             ]);
         )*
     };

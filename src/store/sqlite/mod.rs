@@ -70,6 +70,15 @@ use super::StoreError;
 use super::fault::{Fault, FaultPoint, InjectFault};
 use super::url::{SqliteTarget, Target};
 
+/// The page cache of every connection (`PRAGMA cache_size`, in KiB when
+/// negative): 64 MiB.
+const CACHE_SIZE: &str = "-65536";
+
+/// The writer's page cache while it runs a bulk insert (`bulk.rs`): 8 MiB.
+/// A bulk load appends to every index, so it rereads few pages; a larger
+/// cache only held the pages it wrote (measured: no faster, 50 MB more).
+const BULK_CACHE_SIZE: &str = "-8192";
+
 /// How many read connections a store keeps at most.
 const READERS: u32 = 4;
 
@@ -121,7 +130,7 @@ impl SqliteStore {
             // A page cache large enough for the hot indexes (64 MiB, not
             // SQLite's 2 MiB). No mmap: with the file growing under a
             // steady stream of commits, remapping cost more than read(2).
-            .pragma("cache_size", "-65536")
+            .pragma("cache_size", CACHE_SIZE)
             // Checkpoint every 4k pages (16 MiB of WAL) instead of 1k, so a
             // page rewritten by many batches is copied back once; not more,
             // because every page read searches the WAL's index first, and a
