@@ -23,9 +23,10 @@
 //! [`OrderStore::insert_orders`]: crate::store::OrderStore::insert_orders
 
 use std::collections::HashSet;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
-use sqlx::{AssertSqlSafe, SqliteConnection};
+use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
 
 use super::orders::CHUNK;
 use super::rows::{
@@ -83,6 +84,34 @@ pub(super) async fn cache_size(conn: &mut SqliteConnection, size: &str) -> Resul
         .await
         .map_err(db("sizing the page cache"))?;
     Ok(())
+}
+
+/// Starts a passive checkpoint of the file `reader` reads, on one of its
+/// connections, unless one is running: after a bulk insert's commit, so
+/// that copying the batch's pages into the database (and syncing it) runs
+/// beside the next batch's inserts instead of in a commit on the writer.
+/// The writer's own checkpoint (`wal_autocheckpoint`) then finds little
+/// left to copy, and still restarts the WAL. Best effort: a checkpoint
+/// that fails leaves the work to the writer's.
+pub(super) fn checkpoint_beside(reader: &SqlitePool, running: &Arc<AtomicBool>) {
+    if running.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let reader = reader.clone();
+    let running = Arc::clone(running);
+    tokio::spawn(async move {
+        let done = match reader.acquire().await {
+            Ok(mut conn) => sqlx::raw_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&mut *conn)
+                .await
+                .map(drop),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = done {
+            tracing::debug!(error = %e, "checkpoint beside the writer");
+        }
+        running.store(false, Ordering::Release);
+    });
 }
 
 /// A valid order of a bulk insert: the stored order, its work, its decision.
@@ -256,7 +285,8 @@ mod tests {
 
     use super::super::{CACHE_SIZE, SqliteStore};
 
-    /// A bulk insert shrinks the writer's page cache only while it runs.
+    /// A bulk insert shrinks the writer's page cache only while it runs,
+    /// and its checkpoint beside the writer ends.
     #[tokio::test]
     async fn the_page_cache_is_restored_after_a_bulk_insert() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -278,6 +308,21 @@ mod tests {
             .await
             .expect("pragma");
         assert_eq!(size.to_string(), CACHE_SIZE);
+        // The checkpoint started beside the writer ends (and may start again).
+        for _ in 0..500 {
+            if !store
+                .checkpointing
+                .load(std::sync::atomic::Ordering::Acquire)
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(
+            !store
+                .checkpointing
+                .load(std::sync::atomic::Ordering::Acquire)
+        );
         store.close().await;
     }
 }

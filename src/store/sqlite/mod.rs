@@ -91,6 +91,8 @@ pub struct SqliteStore {
     /// The webhook inbox's own file (see `inbox.rs`).
     inbox: File,
     fault: Fault,
+    /// Whether a checkpoint beside the writer runs (`bulk.rs`).
+    checkpointing: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// One database file: its one writer connection and its read-only pool.
@@ -151,6 +153,7 @@ impl SqliteStore {
             },
             inbox,
             fault: Fault::default(),
+            checkpointing: Default::default(),
         })
     }
 

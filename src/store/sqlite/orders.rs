@@ -137,6 +137,7 @@ impl OrderStore for SqliteStore {
         let all_new = all_new?;
         if all_new {
             tx.commit().await.map_err(db("committing new orders"))?;
+            bulk::checkpoint_beside(&self.main.reader, &self.checkpointing);
             return Ok(prepared.into_iter().map(|p| p.map(|_| true)).collect());
         }
         // Not every order was new: dropped, the transaction wrote nothing.
