@@ -7,18 +7,27 @@
 //! rows its placeholder list alone is 50 kB, and sqlx finds the prepared
 //! statement by its text.
 //!
-//! # Built before the writer is taken, checked by count
+//! # Bound while the statement before runs, checked by count
 //!
-//! A batch's statements, with every value bound, are built as a [`Plan`]
-//! before the writer connection is taken: binding (about a sixth of a bulk
-//! ingest's time) then overlaps the previous batch's write instead of
-//! holding the writer while SQLite's thread waits. The plan's `INSERT`s
+//! Binding a chunk's values (a sixth of a bulk ingest's time, measured)
+//! used to hold the writer while SQLite's thread waited. A [`Plan`] binds
+//! its first statement before the writer is taken and each next one while
+//! SQLite runs the one before ([`pipelined`]), so the writer never waits
+//! and at most two statements' values are in memory. The plan's `INSERT`s
 //! return nothing: when the orders inserted are as many as the plan holds
 //! (every order new, as the engine asked the store just before), every
 //! work item is inserted too and that is the whole answer. Otherwise (a
 //! racing writer, a repeat within the batch, an id clash) the caller drops
 //! the transaction and runs [`insert_orders`] and [`insert_work`], which
 //! tell each order apart by the ids `RETURNING` names.
+//!
+//! # Memory and checkpoints
+//!
+//! While the orders go in, the writer's page cache is 8 MiB, not 64: a
+//! bulk load appends to every index and rereads few pages (measured on a
+//! million orders: no slower, 50 MB less). After each commit a passive
+//! checkpoint runs on a read connection ([`checkpoint_beside`]), copying
+//! the batch's pages into the database while the next batch is inserted.
 //!
 //! [`OrderStore::insert_orders`]: crate::store::OrderStore::insert_orders
 
