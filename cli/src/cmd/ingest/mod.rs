@@ -93,7 +93,8 @@ pub fn run(args: Args) -> Result<Outcome, String> {
         })
         .await?;
         let mut in_flight: Option<std::sync::Arc<creatorflow::engine::InFlight>> = None;
-        let (mut batches, reader) = reader::spawn(input, args.orders.clone(), BULK_BATCH);
+        let (parts, reader) = reader::spawn(input, args.orders.clone(), reader::PART);
+        let mut batches = reader::Gather::new(parts, BULK_BATCH);
         // One batch is written (a task of its own) while the next one is
         // evaluated: the store's work overlaps the rules'.
         let mut writing: Option<tokio::task::JoinHandle<Result<IngestReport, String>>> = None;
