@@ -1,7 +1,7 @@
-//! The streaming reader of `ingest`: JSON lines in, batches of orders out,
-//! on a thread of its own, so that parsing the next batch overlaps the
-//! evaluation and the store write of this one while memory holds a few
-//! batches, never the file.
+//! The streaming reader of `ingest`: JSON lines in, parts of batches out
+//! (whole batches through [`Gather`]), on a thread of its own, so that
+//! parsing the next batch overlaps the evaluation and the store write of
+//! this one while memory holds a few batches, never the file.
 //!
 //! A line that is not an order (bad JSON, a bad field, not UTF-8) does not
 //! stop the stream: it travels with its batch as a [`BadLine`] naming the
@@ -38,8 +38,9 @@ pub struct Batch {
 /// stream.
 pub type Message = Result<Batch, String>;
 
-/// How many batches may wait between the reader and the writer.
-const AHEAD: usize = 1;
+/// How many parts may wait between the reader and the ingest: with the
+/// part being read, about one batch (`PART` × 5) parsed ahead.
+const AHEAD: usize = 4;
 
 /// Starts reading `input` on a new thread, `batch` orders at a time;
 /// `name` (the file, or `-`) goes into read errors. The stream ends when
