@@ -148,6 +148,7 @@ macro_rules! all_backends {
                 schedule_many_answers_as_schedule_one_by_one,
                 queue_due_equals_the_summary,
                 insert_orders_equals_create_orders,
+                insert_orders_in_a_group_keeps_each_batch_whole,
             ]);
         )*
     };

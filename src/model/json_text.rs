@@ -43,6 +43,12 @@ impl JsonText {
         Ok(JsonText(text.into()))
     }
 
+    /// The text, shared (no copy): what a statement binds without copying
+    /// it first.
+    pub fn shared(&self) -> Arc<str> {
+        self.0.clone()
+    }
+
     /// The text.
     pub fn as_str(&self) -> &str {
         &self.0

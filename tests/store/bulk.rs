@@ -171,3 +171,33 @@ pub async fn insert_orders_equals_create_orders<S: Backend>(s: Arc<S>) {
             .is_empty()
     );
 }
+
+/// Inside an open group (`GroupCommit`), a batch of new orders and then a
+/// batch of known and new ones (a SQL backend's first attempt, which
+/// counts the rows inserted, fails and is undone before the batch is told
+/// apart order by order) leave what `create_orders` leaves once the group
+/// commits: every order and work item once, each answer right.
+pub async fn insert_orders_in_a_group_keeps_each_batch_whole<S: Backend>(s: Arc<S>) {
+    const N: usize = 1_100;
+    let batch = || (0..N).map(new_order).collect::<Vec<_>>();
+    for r in s.create_orders("a", &batch()).await.expect("create") {
+        assert!(r.expect("stored").created);
+    }
+    s.begin_group().await.expect("group");
+    let first = s
+        .insert_orders("b", bulk(batch().into_iter().take(N / 2)))
+        .await
+        .expect("insert");
+    assert!(first.iter().all(|r| matches!(r, Ok(true))), "{first:?}");
+    // The second half's orders come before the first half's: the rows a
+    // first attempt inserts are the ones it must not keep.
+    let mut mixed: Vec<NewOrder> = batch().into_iter().skip(N / 2).collect();
+    mixed.extend(batch().into_iter().take(N / 2));
+    let got = s.insert_orders("b", bulk(mixed)).await.expect("insert");
+    assert_eq!(got.len(), N);
+    for (i, r) in got.iter().enumerate() {
+        assert_eq!(r.as_ref().ok(), Some(&(i < N - N / 2)), "#{i}: {r:?}");
+    }
+    s.commit_group().await.expect("commit");
+    assert_eq!(contents(&*s, "a", N).await, contents(&*s, "b", N).await);
+}

@@ -46,7 +46,9 @@
 //! its unit of work ends may group many calls into one commit
 //! ([`GroupCommit`](super::GroupCommit), `group.rs`): one WAL sync per group
 //! instead of per call, each call still all-or-nothing; writes become
-//! durable when the group commits.
+//! durable when the group commits. A bulk insert (`bulk.rs`) runs with an
+//! 8 MiB writer cache and starts a passive checkpoint on a read connection
+//! after each commit; durability is the same.
 
 mod bulk;
 mod cluster;
@@ -70,6 +72,15 @@ use super::StoreError;
 use super::fault::{Fault, FaultPoint, InjectFault};
 use super::url::{SqliteTarget, Target};
 
+/// The page cache of every connection (`PRAGMA cache_size`, in KiB when
+/// negative): 64 MiB.
+const CACHE_SIZE: &str = "-65536";
+
+/// The writer's page cache while it runs a bulk insert (`bulk.rs`): 8 MiB.
+/// A bulk load appends to every index, so it rereads few pages; a larger
+/// cache only held the pages it wrote (measured: no faster, 50 MB more).
+const BULK_CACHE_SIZE: &str = "-8192";
+
 /// How many read connections a store keeps at most.
 const READERS: u32 = 4;
 
@@ -82,6 +93,8 @@ pub struct SqliteStore {
     /// The webhook inbox's own file (see `inbox.rs`).
     inbox: File,
     fault: Fault,
+    /// Whether a checkpoint beside the writer runs (`bulk.rs`).
+    checkpointing: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// One database file: its one writer connection and its read-only pool.
@@ -121,7 +134,7 @@ impl SqliteStore {
             // A page cache large enough for the hot indexes (64 MiB, not
             // SQLite's 2 MiB). No mmap: with the file growing under a
             // steady stream of commits, remapping cost more than read(2).
-            .pragma("cache_size", "-65536")
+            .pragma("cache_size", CACHE_SIZE)
             // Checkpoint every 4k pages (16 MiB of WAL) instead of 1k, so a
             // page rewritten by many batches is copied back once; not more,
             // because every page read searches the WAL's index first, and a
@@ -142,6 +155,7 @@ impl SqliteStore {
             },
             inbox,
             fault: Fault::default(),
+            checkpointing: Default::default(),
         })
     }
 

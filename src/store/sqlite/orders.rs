@@ -7,12 +7,12 @@ use std::collections::{HashMap, HashSet};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{AssertSqlSafe, Either, SqliteConnection};
 
-use super::SqliteStore;
 use super::bulk;
 use super::rows::{
     HISTORY_COLUMN_COUNT, HISTORY_COLUMNS, LIMIT, ORDER_COLUMN_COUNT, ORDER_COLUMNS, Q,
     bind_history, bind_order, column, db, json, order_from_row, params, placeholders, uuid,
 };
+use super::{BULK_CACHE_SIZE, CACHE_SIZE, SqliteStore};
 use crate::model::{Impact, Priority};
 use crate::store::decode;
 use crate::store::fault::{FaultPoint, injected};
@@ -126,6 +126,22 @@ impl OrderStore for SqliteStore {
         if prepared.iter().all(|p| p.is_err()) {
             return Ok(prepared.into_iter().map(|p| p.map(|_| false)).collect());
         }
+        // Every statement built before the writer is taken (see `bulk.rs`).
+        let plan = bulk::Plan::new(tenant, &prepared)?;
+        let mut tx = self.main.write().await?;
+        // A small page cache while the orders go in (see `BULK_CACHE_SIZE`),
+        // the usual one again whatever happened.
+        bulk::cache_size(&mut tx, BULK_CACHE_SIZE).await?;
+        let all_new = plan.run(&mut tx).await;
+        bulk::cache_size(&mut tx, CACHE_SIZE).await?;
+        let all_new = all_new?;
+        if all_new {
+            tx.commit().await.map_err(db("committing new orders"))?;
+            bulk::checkpoint_beside(&self.main.reader, &self.checkpointing);
+            return Ok(prepared.into_iter().map(|p| p.map(|_| true)).collect());
+        }
+        // Not every order was new: dropped, the transaction wrote nothing.
+        drop(tx);
         let mut tx = self.main.write().await?;
         let inserted = bulk::insert_orders(&mut tx, &prepared).await?;
         // What was not inserted (rare: a racing writer, a repeat within

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteQueryResult, SqliteRow};
 use sqlx::{Either, Row};
+use std::sync::Arc;
 
 use crate::store::decode::{self, Columns};
 use crate::store::logic::{from_ms, is_viral, ms, priority_rank, to_i64};
@@ -64,27 +65,43 @@ pub(super) fn params(n: usize) -> String {
 
 pub(super) use crate::store::decode::{count, json, lane};
 
+/// `s` as a bound text value: one allocation, where a `String` or `&str`
+/// bind costs two (sqlx wraps it in an `Arc`), and the value is freed on
+/// SQLite's thread.
+pub(super) fn text(s: &str) -> Arc<str> {
+    Arc::from(s)
+}
+
+/// An id as a bound text value (see [`text`]).
+pub(super) fn id_text(id: &OrderId) -> Arc<str> {
+    text(
+        id.hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer()),
+    )
+}
+
 /// Binds one order's columns, in [`ORDER_COLUMNS`] order.
 pub(super) fn bind_order<'q>(q: Q<'q>, s: &StoredOrder) -> Result<Q<'q>> {
     let o = &s.order;
     let user_ref = o.user.as_ref().map(|u| json(u, "user")).transpose()?;
-    Ok(q.bind(s.id.to_string())
-        .bind(o.user_id.clone().unwrap_or_default())
-        .bind(o.tiktok_order_id.clone())
+    let opt = |v: &Option<String>| v.as_deref().map(text);
+    Ok(q.bind(id_text(&s.id))
+        .bind(text(o.user_id.as_deref().unwrap_or_default()))
+        .bind(text(&o.tiktok_order_id))
         .bind(to_i64(s.version, "version")?)
         .bind(s.terminal)
-        .bind(o.current_state.as_str().to_owned())
-        .bind(o.previous_state.as_ref().map(|p| p.as_str().to_owned()))
-        .bind(o.priority.as_str())
+        .bind(text(o.current_state.as_str()))
+        .bind(o.previous_state.as_ref().map(|p| text(p.as_str())))
+        .bind(text(o.priority.as_str()))
         .bind(priority_rank(o.priority))
-        .bind(o.impact.as_str())
+        .bind(text(o.impact.as_str()))
         .bind(is_viral(o.impact))
-        .bind(o.automation_status.as_str())
-        .bind(o.customer_handle.clone())
-        .bind(o.customer_tier.as_str())
-        .bind(o.customer_id.clone())
-        .bind(o.product_name.clone())
-        .bind(o.product_id.clone())
+        .bind(text(o.automation_status.as_str()))
+        .bind(text(&o.customer_handle))
+        .bind(text(o.customer_tier.as_str()))
+        .bind(opt(&o.customer_id))
+        .bind(text(&o.product_name))
+        .bind(text(&o.product_id))
         .bind(i64::from(o.quantity))
         .bind(o.price.to_string())
         .bind(to_i64(o.processing_time_ms, "processing_time_ms")?)
@@ -93,15 +110,15 @@ pub(super) fn bind_order<'q>(q: Q<'q>, s: &StoredOrder) -> Result<Q<'q>> {
         .bind(json(&o.viral_indicators, "viral_indicators")?)
         .bind(o.orders_per_hour_current.to_string())
         .bind(o.velocity_multiplier.to_string())
-        .bind(o.shipping_location.clone())
-        .bind(o.carrier_preference.clone())
-        .bind(o.shipping_zone.clone())
+        .bind(opt(&o.shipping_location))
+        .bind(opt(&o.carrier_preference))
+        .bind(opt(&o.shipping_zone))
         .bind(o.deadline.map(ms))
         .bind(user_ref)
         .bind(ms(o.created_at))
         .bind(ms(o.updated_at.unwrap_or(o.created_at)))
         .bind(ms(o.state_changed_at.unwrap_or(o.created_at)))
-        .bind(o.shop_id.clone()))
+        .bind(opt(&o.shop_id)))
 }
 
 fn get<'r, T>(row: &'r SqliteRow, col: &str) -> Result<T>

@@ -7,8 +7,9 @@
 //! ([`Engine::bulk_prepare`](creatorflow::Engine::bulk_prepare) then
 //! [`Engine::bulk_write`](creatorflow::Engine::bulk_write), which keep no
 //! per-order cache): one batch is written, on a task of its own, while the
-//! next is evaluated, and the reader parses one ahead, so memory holds a
-//! few batches, whatever the size of the file. Orders the tenant already
+//! next is evaluated, and the reader parses one part (1,000 orders) ahead,
+//! gathered into batches ([`reader::Gather`]), so memory holds a few
+//! batches, whatever the size of the file. Orders the tenant already
 //! has are skipped in bulk (one indexed read per batch), counted as known.
 //!
 //! - **A bad line** (not JSON, a bad field, not UTF-8) is reported on stderr
@@ -93,7 +94,8 @@ pub fn run(args: Args) -> Result<Outcome, String> {
         })
         .await?;
         let mut in_flight: Option<std::sync::Arc<creatorflow::engine::InFlight>> = None;
-        let (mut batches, reader) = reader::spawn(input, args.orders.clone(), BULK_BATCH);
+        let (parts, reader) = reader::spawn(input, args.orders.clone(), reader::PART);
+        let mut batches = reader::Gather::new(parts, BULK_BATCH);
         // One batch is written (a task of its own) while the next one is
         // evaluated: the store's work overlaps the rules'.
         let mut writing: Option<tokio::task::JoinHandle<Result<IngestReport, String>>> = None;

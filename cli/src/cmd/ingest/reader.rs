@@ -1,7 +1,7 @@
-//! The streaming reader of `ingest`: JSON lines in, batches of orders out,
-//! on a thread of its own, so that parsing the next batch overlaps the
-//! evaluation and the store write of this one while memory holds a few
-//! batches, never the file.
+//! The streaming reader of `ingest`: JSON lines in, parts of batches out
+//! (whole batches through [`Gather`]), on a thread of its own, so that
+//! parsing the next batch overlaps the evaluation and the store write of
+//! this one while memory holds a few batches, never the file.
 //!
 //! A line that is not an order (bad JSON, a bad field, not UTF-8) does not
 //! stop the stream: it travels with its batch as a [`BadLine`] naming the
@@ -38,8 +38,9 @@ pub struct Batch {
 /// stream.
 pub type Message = Result<Batch, String>;
 
-/// How many batches may wait between the reader and the writer.
-const AHEAD: usize = 1;
+/// How many parts may wait between the reader and the ingest: with the
+/// part being read, about one batch (`PART` × 5) parsed ahead.
+const AHEAD: usize = 4;
 
 /// Starts reading `input` on a new thread, `batch` orders at a time;
 /// `name` (the file, or `-`) goes into read errors. The stream ends when
@@ -104,6 +105,65 @@ fn read(mut input: Box<dyn BufRead + Send>, name: &str, size: usize, tx: &mpsc::
     }
 }
 
+/// How many orders the reader sends at a time: a part of a batch, so that
+/// it parses little more than a batch ahead (memory), while [`Gather`]
+/// hands the ingest whole batches (one store transaction each; `BULK_BATCH`
+/// is a multiple of it).
+pub const PART: usize = 1_000;
+
+/// Whole batches of `size` orders out of the reader's parts.
+pub struct Gather {
+    rx: mpsc::Receiver<Message>,
+    size: usize,
+    /// A read error that came after the orders of the batch being gathered.
+    error: Option<String>,
+}
+
+impl Gather {
+    /// Gathers the parts `rx` receives into batches of `size` orders.
+    pub fn new(rx: mpsc::Receiver<Message>, size: usize) -> Self {
+        Gather {
+            rx,
+            size,
+            error: None,
+        }
+    }
+
+    /// The next batch: whole parts up to at least `size` orders (exactly
+    /// `size` when it is a multiple of the parts' size; fewer at the end of
+    /// the input) with the bad lines among them, or the read error that
+    /// ended the stream (after the orders read before it).
+    pub async fn recv(&mut self) -> Option<Message> {
+        if let Some(e) = self.error.take() {
+            return Some(Err(e));
+        }
+        let mut batch: Option<Batch> = None;
+        while batch.as_ref().is_none_or(|b| b.orders.len() < self.size) {
+            match self.rx.recv().await {
+                None => break,
+                Some(Err(e)) if batch.is_some() => {
+                    self.error = Some(e);
+                    break;
+                }
+                Some(Err(e)) => return Some(Err(e)),
+                Some(Ok(part)) => match batch.as_mut() {
+                    None => {
+                        let mut orders = Vec::with_capacity(self.size.max(part.orders.len()));
+                        orders.extend(part.orders);
+                        batch = Some(Batch { orders, ..part });
+                    }
+                    Some(b) => {
+                        b.orders.extend(part.orders);
+                        b.bad.extend(part.bad);
+                        b.bytes = part.bytes;
+                    }
+                },
+            }
+        }
+        batch.map(Ok)
+    }
+}
+
 /// One line: an order, nothing (a blank line), or why it is not an order.
 fn parse(raw: &[u8]) -> Result<Option<Order>, String> {
     let text = std::str::from_utf8(raw).map_err(|e| format!("not UTF-8: {e}"))?;
@@ -160,6 +220,32 @@ mod tests {
             .flat_map(|b| b.orders.iter().map(|o| o.tiktok_order_id.clone()))
             .collect();
         assert_eq!(ids, ["0", "1", "2", "3", "4"]);
+    }
+
+    /// Parts of 2 gathered into batches of 3: whole batches, the bad lines
+    /// with them, the last one short.
+    #[tokio::test]
+    async fn gather_makes_whole_batches_of_parts() {
+        let mut text = Vec::new();
+        for i in 0..8 {
+            text.extend_from_slice(GOOD.replace("\"1\"", &format!("\"{i}\"")).as_bytes());
+            text.push(b'\n');
+            if i == 4 {
+                text.extend_from_slice(b"oops\n");
+            }
+        }
+        let (rx, handle) = spawn(Box::new(std::io::Cursor::new(text)), "f".into(), 2);
+        let mut gather = Gather::new(rx, 3);
+        let mut shape = Vec::new();
+        while let Some(m) = gather.recv().await {
+            let b = m.expect("no read error");
+            shape.push((
+                b.orders.len(),
+                b.bad.iter().map(|x| x.line).collect::<Vec<_>>(),
+            ));
+        }
+        handle.join().expect("reader thread");
+        assert_eq!(shape, [(4, vec![]), (4, vec![6])]);
     }
 
     #[test]
