@@ -190,9 +190,10 @@ impl<S: Store + 'static> Engine<S> {
                 }
                 continue;
             };
-            match self.next_step(stored, 0, why, goal).await? {
-                Next::Done(ext) => out[i] = Some(Ok(ext)),
-                Next::Write(t) => writes.push((i, t)),
+            match self.next_step(stored, 0, why, goal).await {
+                Ok(Next::Done(ext)) => out[i] = Some(Ok(ext)),
+                Ok(Next::Write(t)) => writes.push((i, t)),
+                Err(e) => out[i] = Some(Err(e)),
             }
         }
         let batch: Vec<(&str, Transition)> = writes
@@ -206,16 +207,17 @@ impl<S: Store + 'static> Engine<S> {
         for ((i, t), r) in writes.into_iter().zip(results) {
             out[i] = Some(match r {
                 Ok(order) => {
-                    let ext = self.take_steps(order.id, Some(order), 1, why, goal).await?;
-                    if let External::Moved { steps, .. } = &ext {
+                    let ext = self.take_steps(order.id, Some(order), 1, why, goal).await;
+                    if let Ok(External::Moved { steps, .. }) = &ext {
                         let at = if *steps == 1 { t.at } else { inner.clock.now() };
                         moved_at.push((i, at));
                     }
-                    Ok(ext)
+                    ext
                 }
                 // The order moved meanwhile: from the store again.
                 Err(e) if e.is_conflict() => self.confirm(t.order_id, why, goal).await,
-                Err(e) => return Err(e.into()),
+                // This order's answer alone, as its own call would give it.
+                Err(e) => Err(e.into()),
             });
         }
         let moved: Vec<(&StoredOrder, DateTime<Utc>)> = moved_at
