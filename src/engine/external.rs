@@ -176,8 +176,10 @@ impl<S: Store + 'static> Engine<S> {
             .collect();
         let mut out: Vec<Option<Result<External, EngineError>>> =
             ids.iter().map(|_| None).collect();
-        // The steps to write, by position in `ids`.
-        let mut writes: Vec<(usize, Transition)> = Vec::new();
+        // The steps to write, and each one's position in `ids`, order and
+        // time.
+        let mut batch: Vec<(&str, Transition)> = Vec::new();
+        let mut slots: Vec<(usize, OrderId, DateTime<Utc>)> = Vec::new();
         // Positions of ids named before in the chunk: confirmed after it.
         let mut again: Vec<usize> = Vec::new();
         for (i, id) in ids.iter().enumerate() {
@@ -192,30 +194,33 @@ impl<S: Store + 'static> Engine<S> {
             };
             match self.next_step(stored, 0, why, goal).await {
                 Ok(Next::Done(ext)) => out[i] = Some(Ok(ext)),
-                Ok(Next::Write(t)) => writes.push((i, t)),
+                Ok(Next::Write(t)) => {
+                    slots.push((i, t.order_id, t.at));
+                    batch.push((inner.tenant.as_str(), t));
+                }
                 Err(e) => out[i] = Some(Err(e)),
             }
         }
-        let batch: Vec<(&str, Transition)> = writes
-            .iter()
-            .map(|(_, t)| (inner.tenant.as_str(), t.clone()))
-            .collect();
         let results = inner.store.transitions(&batch).await?;
         // When each moved order's last step was made: its step in the
         // batch, or the time after the steps taken for it afterwards.
         let mut moved_at: Vec<(usize, DateTime<Utc>)> = Vec::new();
-        for ((i, t), r) in writes.into_iter().zip(results) {
+        for ((i, id, step_at), r) in slots.into_iter().zip(results) {
             out[i] = Some(match r {
                 Ok(order) => {
-                    let ext = self.take_steps(order.id, Some(order), 1, why, goal).await;
+                    let ext = self.take_steps(id, Some(order), 1, why, goal).await;
                     if let Ok(External::Moved { steps, .. }) = &ext {
-                        let at = if *steps == 1 { t.at } else { inner.clock.now() };
+                        let at = if *steps == 1 {
+                            step_at
+                        } else {
+                            inner.clock.now()
+                        };
                         moved_at.push((i, at));
                     }
                     ext
                 }
                 // The order moved meanwhile: from the store again.
-                Err(e) if e.is_conflict() => self.confirm(t.order_id, why, goal).await,
+                Err(e) if e.is_conflict() => self.confirm(id, why, goal).await,
                 // This order's answer alone, as its own call would give it.
                 Err(e) => Err(e.into()),
             });

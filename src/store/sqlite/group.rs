@@ -11,8 +11,10 @@
 //! `synchronous=full`.
 //!
 //! Round trips to SQLite's thread are what a call costs, so a committed
-//! call's savepoint is released by the next call's `SAVEPOINT` statement,
-//! and a call that sends scripts (a transition batch, an ingest) opens its
+//! call's savepoint is released by the next call's `SAVEPOINT` statement
+//! or in front of the next single statement ([`File::writing_after`]: the
+//! claim, a schedule; never left open under a run of statements, whose
+//! cost would grow with each), and a call that sends scripts (a transition batch, an ingest) opens its
 //! savepoint with its first script ([`File::write_deferred`],
 //! [`Tx::script`]) instead of a statement of its own.
 

@@ -168,14 +168,15 @@ impl QueueStore for SqliteStore {
         // The common case of every item in one statement per chunk (atomic
         // by itself); an item without a row back (not the tenant's order,
         // leased, invalid, or named twice) goes through `schedule`, which
-        // tells why.
+        // tells why. Payloads are serialised before the statement is built.
         let mut seen = HashSet::with_capacity(items.len());
         let mut batch = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             if let Ok(spec) = logic::prepare_work(&item.work)
+                && let Ok(payload) = json(&spec.payload, "payload")
                 && seen.insert((item.order_id, spec.kind.clone()))
             {
-                batch.push((i, spec));
+                batch.push((i, spec, payload));
             }
         }
         let mut ids: Vec<Option<WorkId>> = vec![None; items.len()];
@@ -187,14 +188,16 @@ impl QueueStore for SqliteStore {
             sql.push_str(&placeholders(7, chunk.len()));
             sql.push_str(SCHEDULE_MANY_UPSERT);
             let mut q = sqlx::query(AssertSqlSafe(sql));
-            for (i, spec) in chunk {
+            // Nothing fails from here to the statement, which releases the
+            // last call's savepoint.
+            for (i, spec, payload) in chunk {
                 let now = trunc(items[*i].now);
                 q = q
                     .bind(items[*i].order_id.to_string())
                     .bind(spec.kind.clone())
                     .bind(spec.lane.as_str())
                     .bind(ms(spec.run_at))
-                    .bind(json(&spec.payload, "payload")?)
+                    .bind(payload.clone())
                     .bind(ms(now))
                     .bind(spec.run_at <= now);
             }
@@ -206,7 +209,7 @@ impl QueueStore for SqliteStore {
             drop(conn);
             let at: FastMap<(String, String), usize> = chunk
                 .iter()
-                .map(|(i, spec)| ((items[*i].order_id.to_string(), spec.kind.clone()), *i))
+                .map(|(i, spec, _)| ((items[*i].order_id.to_string(), spec.kind.clone()), *i))
                 .collect();
             for row in &rows {
                 let key = (column(row, "order_id")?, column(row, "kind")?);
