@@ -39,6 +39,23 @@ impl AnyStore {
             AnyStore::Postgres(_) => "postgres",
         }
     }
+
+    /// Closes the backend's connections, waiting for in-flight statements
+    /// (nothing to do for `memory:`). A SQLite file closed this way is left
+    /// whole: its last connection moves the WAL into the database file and
+    /// removes the `-wal` and `-shm` files. Dropping the store closes them
+    /// too, but in the background: a process that exits right after may
+    /// leave them behind (harmless, the next open recovers them, but the
+    /// store is then more than one file).
+    pub async fn close(&self) {
+        match self {
+            AnyStore::Memory(_) => {}
+            #[cfg(feature = "sqlite")]
+            AnyStore::Sqlite(s) => s.close().await,
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(s) => s.close().await,
+        }
+    }
 }
 
 /// Calls `$call` on whichever backend `$self` holds, as `$s`.

@@ -222,7 +222,7 @@ pub fn run(args: Args) -> Result<Outcome, String> {
             })
             .collect::<Result<Vec<_>, String>>()?;
         let replica = config.replica.clone();
-        let server = start_with(config, engines, store, tiktok.api).await?;
+        let server = start_with(config, engines, store.clone(), tiktok.api).await?;
         println!("listening on http://{}", server.addr);
         let _ = std::io::stdout().flush();
         let hup = tokio::spawn(reload_on_sighup(server.processor().clone(), packs));
@@ -230,6 +230,7 @@ pub fn run(args: Args) -> Result<Outcome, String> {
         shutdown_signal().await;
         hup.abort();
         server.stop().await;
+        store.close().await;
         Ok::<(), String>(())
     })?;
     Ok(Outcome::Ok)

@@ -167,9 +167,9 @@ fn run_once(
         let store = creatorflow::store::open(&url)
             .await
             .map_err(|e| e.to_string())?;
-        creatorflow_simulator::run(scenario, store, opts)
-            .await
-            .map_err(|e| e.to_string())
+        let report = creatorflow_simulator::run(scenario, store.clone(), opts).await;
+        store.close().await;
+        report.map_err(|e| e.to_string())
     })
 }
 

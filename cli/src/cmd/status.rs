@@ -33,7 +33,9 @@ pub fn run(args: Args) -> Result<Outcome, String> {
                 .rules(setup.pack_of(&args.tenant).clone())
         })
         .await?;
-        engine.status().await.map_err(|e| e.to_string())
+        let status = engine.status().await;
+        engine.store().close().await;
+        status.map_err(|e| e.to_string())
     })?;
     match args.format {
         Format::Json => println!(

@@ -129,6 +129,7 @@ pub fn run(args: Args) -> Result<Outcome, String> {
                 .run(shutdown_signal(), Duration::from_millis(args.poll_ms))
                 .await
         };
+        engine.store().close().await;
         r.map_err(|e| e.to_string())
     })?;
     match args.format {

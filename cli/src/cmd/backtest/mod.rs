@@ -170,7 +170,8 @@ pub fn run(args: Args) -> Result<Outcome, String> {
             after: None,
         };
         let result = replay(&store, &args.tenant, range, before, after, &mut prov).await;
-        close(&store).await;
+        // A SQLite file is left as it was found.
+        store.close().await;
         result
     })?;
     if prov.other_versions > 0 {
@@ -189,15 +190,6 @@ pub fn run(args: Args) -> Result<Outcome, String> {
         Format::Text => print!("{}", render::text(&report, &prov)),
     }
     Ok(Outcome::Ok)
-}
-
-/// Closes the store's connections (a SQLite file is left as it was found).
-async fn close(store: &AnyStore) {
-    match store {
-        AnyStore::Sqlite(s) => s.close().await,
-        AnyStore::Postgres(s) => s.close().await,
-        _ => {}
-    }
 }
 
 /// Reads the orders page by page and folds both decisions of each.

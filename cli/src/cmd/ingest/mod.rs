@@ -147,6 +147,9 @@ pub fn run(args: Args) -> Result<Outcome, String> {
         // The reader ends once the receiver is gone (an early stop).
         drop(batches);
         let _ = tokio::task::spawn_blocking(move || reader.join()).await;
+        // Leaves a SQLite store as one file (its WAL moved in), as the
+        // next command would find it anyway.
+        engine.store().close().await;
         outcome
     });
     progress.finish();
