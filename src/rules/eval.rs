@@ -207,7 +207,8 @@ impl RuleEngine {
         let n = pack.rules().len();
         let st = State {
             products: KeyedWindows::default(),
-            customers: KeyedWindows::default(),
+            // Customer windows count orders, never units.
+            customers: KeyedWindows::counts_only(),
             newest_ms: i64::MIN,
             lateness_ms: DEFAULT_LATENESS_MS,
             window_values: vec![0; pack.windows().len()],
@@ -323,19 +324,15 @@ impl RuleEngine {
     /// When they are, [`RuleEngine::swap_pack`] loses nothing; otherwise the
     /// windows must be rebuilt from the orders (as after a restart).
     pub fn holds_windows_for(&self, pack: &RulePack) -> bool {
-        let by_customer = |p: &RulePack| {
-            p.windows()
-                .iter()
-                .any(|w| w.kind == WindowKind::CustomerOrders)
+        // Each kind of key is held as far back as the held pack's longest
+        // window of that kind.
+        let covered = |wanted: Option<i64>, held: Option<i64>| match (wanted, held) {
+            (None, _) => true,
+            (Some(w), Some(h)) => w <= h,
+            (Some(_), None) => false,
         };
-        let by_product = |p: &RulePack| {
-            p.windows()
-                .iter()
-                .any(|w| w.kind != WindowKind::CustomerOrders)
-        };
-        pack.max_window_ms() <= self.pack.max_window_ms()
-            && (!by_customer(pack) || by_customer(&self.pack))
-            && (!by_product(pack) || by_product(&self.pack))
+        covered(pack.product_reach_ms(), self.pack.product_reach_ms())
+            && covered(pack.customer_reach_ms(), self.pack.customer_reach_ms())
     }
 
     /// Evaluates `pack` from now on, keeping what does not depend on the
@@ -378,24 +375,24 @@ impl State {
         self.fill_windows(pack, order, 0);
     }
 
-    /// Counts `order` in the windows (pruning what fell out of reach).
+    /// Counts `order` in the windows (pruning what fell out of reach: each
+    /// kind of key keeps only as far back as its own longest window, plus
+    /// the lateness allowance).
     fn record(&mut self, pack: &RulePack, order: &Order) {
         if pack.windows().is_empty() {
             return;
         }
         let ts = order.created_at.timestamp_millis();
         self.newest_ms = self.newest_ms.max(ts);
-        let cutoff = self
-            .newest_ms
-            .saturating_sub(pack.max_window_ms() + self.lateness_ms);
-        let kinds = pack.windows();
-        if kinds.iter().any(|w| w.kind != WindowKind::CustomerOrders) {
-            let units = u64::from(order.quantity);
+        let cutoff = |reach: i64| self.newest_ms.saturating_sub(reach + self.lateness_ms);
+        let units = u64::from(order.quantity);
+        if let Some(reach) = pack.product_reach_ms() {
+            let cutoff = cutoff(reach);
             self.products
                 .insert_and_prune(&order.product_id, ts, units, cutoff);
         }
-        if kinds.iter().any(|w| w.kind == WindowKind::CustomerOrders) {
-            let units = u64::from(order.quantity);
+        if let Some(reach) = pack.customer_reach_ms() {
+            let cutoff = cutoff(reach);
             self.customers
                 .insert_and_prune(&order.customer_handle, ts, units, cutoff);
         }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::compiled::{HotRule, Test};
 use super::custom::BoolExpr;
-use super::def::{ConditionLogic, Rule, WindowSlot};
+use super::def::{ConditionLogic, Rule, WindowKind, WindowSlot};
 use super::index::RuleIndex;
 use super::load::{PackError, PackLoader, assign_window_slots};
 use crate::diag::Diagnostic;
@@ -24,6 +24,10 @@ pub struct RulePack {
     rules: Vec<Rule>,
     windows: Vec<WindowSlot>,
     max_window_ms: i64,
+    /// The longest window counted per product (`None`: no product window).
+    product_reach_ms: Option<i64>,
+    /// The longest window counted per customer (`None`: no customer window).
+    customer_reach_ms: Option<i64>,
     warnings: Vec<Diagnostic>,
     pub(crate) sandbox: Arc<Sandbox>,
     /// Every distinct compiled condition of the pack; rules refer to them by
@@ -87,6 +91,14 @@ impl RulePack {
             }));
         }
         let max_window_ms = windows.iter().map(|w| w.window_ms).max().unwrap_or(0);
+        let reach = |customers: bool| {
+            windows
+                .iter()
+                .filter(|w| (w.kind == WindowKind::CustomerOrders) == customers)
+                .map(|w| w.window_ms)
+                .max()
+        };
+        let (product_reach_ms, customer_reach_ms) = (reach(false), reach(true));
         let index = RuleIndex::build(&hot, &refs, &tests, &native);
         RulePack {
             index,
@@ -97,6 +109,8 @@ impl RulePack {
             native,
             windows,
             max_window_ms,
+            product_reach_ms,
+            customer_reach_ms,
             warnings,
             sandbox,
             version,
@@ -194,6 +208,19 @@ impl RulePack {
     /// The longest window, in milliseconds (0 without window facts).
     pub fn max_window_ms(&self) -> i64 {
         self.max_window_ms
+    }
+
+    /// The longest window counted per product (orders or units), in
+    /// milliseconds; `None` when no window counts per product. A product's
+    /// window facts need reach no further back.
+    pub(crate) fn product_reach_ms(&self) -> Option<i64> {
+        self.product_reach_ms
+    }
+
+    /// The longest window counted per customer, in milliseconds; `None`
+    /// when no window counts per customer.
+    pub(crate) fn customer_reach_ms(&self) -> Option<i64> {
+        self.customer_reach_ms
     }
 }
 

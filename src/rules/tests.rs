@@ -231,6 +231,68 @@ fn unit_and_customer_windows() {
     assert_eq!(e.evaluate(&second, None).matched.len(), 1);
 }
 
+/// A pack counting per product over 1h and per customer over 7d.
+fn short_product_long_customer() -> RuleEngine {
+    let c = "[{field: product_orders, operator: greater_than, value: 0, time_window: 1h}, {field: customer_orders, operator: greater_than, value: 0, time_window: 7d}]";
+    RuleEngine::new(Arc::new(
+        load(&format!("rules:\n{}", rule_yaml("pc", 1, c, ""))).unwrap(),
+    ))
+}
+
+#[test]
+fn each_kind_of_key_keeps_only_its_own_reach() {
+    let mut e = short_product_long_customer();
+    // One order an hour for two days, one product, one customer.
+    let start: chrono::DateTime<chrono::Utc> = "2025-03-01T00:00:00Z".parse().unwrap();
+    for h in 0..48 {
+        let mut o = order("");
+        o.created_at = start + chrono::TimeDelta::hours(h);
+        o.product_id = "p1".into();
+        e.record(&o);
+    }
+    // The customer's 48 orders are all within 7 days; the product keeps
+    // only what its 1h window (plus the lateness allowance) can still see.
+    let entries = e.window_entries();
+    assert!(
+        (48..48 + 24).contains(&entries),
+        "48 customer entries and a few product ones, got {entries}"
+    );
+    // The customer window still counts every order of the two days.
+    let mut last = order("");
+    last.created_at = start + chrono::TimeDelta::hours(48);
+    last.product_id = "p1".into();
+    let d = e.evaluate(&last, None);
+    assert_eq!(d.matched.len(), 1);
+}
+
+#[test]
+fn held_windows_are_judged_per_kind_of_key() {
+    let held = short_product_long_customer();
+    let pack = |c: &str| load(&format!("rules:\n{}", rule_yaml("x", 1, c, ""))).unwrap();
+    let product = |w: &str| {
+        pack(&format!(
+            "[{{field: product_orders, operator: greater_than, value: 0, time_window: {w}}}]"
+        ))
+    };
+    let customer = |w: &str| {
+        pack(&format!(
+            "[{{field: customer_orders, operator: greater_than, value: 0, time_window: {w}}}]"
+        ))
+    };
+    assert!(held.holds_windows_for(&product("30m")));
+    assert!(held.holds_windows_for(&product("1h")));
+    // Shorter than the longest window held (7d), but products are only
+    // held for 1h: the facts must be rebuilt.
+    assert!(!held.holds_windows_for(&product("24h")));
+    assert!(held.holds_windows_for(&customer("7d")));
+    assert!(!held.holds_windows_for(&customer("8d")));
+    let none = RuleEngine::new(Arc::new(customer("1d")));
+    assert!(
+        !none.holds_windows_for(&product("1m")),
+        "no product facts held"
+    );
+}
+
 #[test]
 fn evaluation_order_is_priority_then_id() {
     let always = "[{field: quantity, operator: greater_than, value: 0}]";

@@ -4,9 +4,9 @@
 //! sorted by `created_at` with running unit totals, so a count or a unit sum
 //! over any window is two binary searches. Orders arrive almost in time
 //! order, so an insert is an append (an out-of-order one shifts only the few
-//! newer entries). Entries older than the longest window of the pack plus a
-//! lateness allowance, measured from the newest `created_at` seen, are
-//! dropped, which bounds memory; an order arriving later than that allowance
+//! newer entries). Entries older than the longest window of their kind
+//! (per product, per customer) plus a lateness allowance, measured from the
+//! newest `created_at` seen, are dropped, which bounds memory; an order arriving later than that allowance
 //! sees counts without the dropped entries.
 
 use std::collections::{HashMap, VecDeque};
@@ -28,13 +28,24 @@ fn upto(ts: &VecDeque<i64>, hi: i64) -> usize {
 #[derive(Debug, Default)]
 pub(crate) struct Series {
     ts: VecDeque<i64>,
-    /// Cumulative units up to and including each entry (absolute, pruning does not rebase).
+    /// Cumulative units up to and including each entry (absolute, pruning
+    /// does not rebase); empty when the windows count orders only.
     cum: VecDeque<u64>,
     /// Cumulative units of the entries pruned so far.
     base: u64,
 }
 
 impl Series {
+    /// Inserts an order of `ts` without its units (windows counting orders).
+    fn insert_count(&mut self, ts: i64) {
+        if self.ts.back().is_none_or(|last| *last <= ts) {
+            self.ts.push_back(ts);
+        } else {
+            let at = self.ts.partition_point(|t| *t <= ts);
+            self.ts.insert(at, ts);
+        }
+    }
+
     fn insert(&mut self, ts: i64, units: u64) {
         if self.ts.back().is_none_or(|last| *last <= ts) {
             let before = self.cum.back().copied().unwrap_or(self.base);
@@ -66,6 +77,9 @@ impl Series {
         if b <= a {
             return (0, 0);
         }
+        if self.cum.is_empty() {
+            return ((b - a) as u64, 0);
+        }
         ((b - a) as u64, self.cum_before(b) - self.cum_before(a))
     }
 
@@ -84,20 +98,35 @@ impl Series {
 pub(crate) struct KeyedWindows {
     series: HashMap<Box<str>, Series, RandomState>,
     since_sweep: usize,
+    /// Orders are counted, their units not kept (half the memory).
+    counts_only: bool,
 }
 
 impl KeyedWindows {
+    /// Windows that count orders only: [`Series::range`] answers 0 units.
+    pub(crate) fn counts_only() -> KeyedWindows {
+        KeyedWindows {
+            counts_only: true,
+            ..KeyedWindows::default()
+        }
+    }
+
     /// Records one order, then drops `key`'s entries at or before `cutoff`;
     /// now and then, sweeps all keys. One hash lookup.
     pub(crate) fn insert_and_prune(&mut self, key: &str, ts: i64, units: u64, cutoff: i64) {
+        let counts_only = self.counts_only;
+        let add = |s: &mut Series| match counts_only {
+            true => s.insert_count(ts),
+            false => s.insert(ts, units),
+        };
         match self.series.get_mut(key) {
             Some(s) => {
-                s.insert(ts, units);
+                add(s);
                 s.prune(cutoff);
             }
             None => {
                 let mut s = Series::default();
-                s.insert(ts, units);
+                add(&mut s);
                 self.series.insert(key.into(), s);
             }
         }
@@ -172,6 +201,19 @@ mod tests {
         assert_eq!(w.range("q", 0, 40), (0, 0));
         w.insert_and_prune("p", 40, 1, 15);
         assert_eq!(w.range("p", 0, 40), (3, 6));
+        assert_eq!(w.len(), 3);
+    }
+
+    #[test]
+    fn counts_only_windows_count_in_and_out_of_order() {
+        let mut w = KeyedWindows::counts_only();
+        for ts in [10, 20, 30, 15] {
+            w.insert_and_prune("c", ts, 7, i64::MIN);
+        }
+        assert_eq!(w.range("c", 10, 30), (3, 0)); // 15, 20, 30; no units kept
+        assert_eq!(w.range("c", 0, 10), (1, 0));
+        w.insert_and_prune("c", 40, 7, 15);
+        assert_eq!(w.range("c", 0, 40), (3, 0));
         assert_eq!(w.len(), 3);
     }
 
