@@ -149,6 +149,7 @@ macro_rules! all_backends {
                 queue_due_equals_the_summary,
                 insert_orders_equals_create_orders,
                 insert_orders_in_a_group_keeps_each_batch_whole,
+                bulk_payloads_read_back_and_are_replaced_like_any_other,
             ]);
         )*
     };

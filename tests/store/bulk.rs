@@ -9,12 +9,13 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 use creatorflow::model::{Impact, Priority};
 use creatorflow::store::{
-    BulkOrder, ClaimRequest, JsonText, LaneLimit, NewOrder, StoreError, TenantScope, WorkSpec,
+    AfterStep, BulkOrder, ClaimRequest, JsonText, LaneLimit, NewOrder, Scheduled, Settle,
+    StoreError, TenantScope, WorkItem, WorkSpec,
 };
 use serde_json::json;
 
 use super::suite::Backend;
-use super::{at, order};
+use super::{at, order, step};
 
 /// Order `k{i}` as a bulk ingest would hand it over: every third with a
 /// work item carrying a payload, every fifth viral, all with a decision.
@@ -200,4 +201,194 @@ pub async fn insert_orders_in_a_group_keeps_each_batch_whole<S: Backend>(s: Arc<
     }
     s.commit_group().await.expect("commit");
     assert_eq!(contents(&*s, "a", N).await, contents(&*s, "b", N).await);
+}
+
+/// A payload as long as a rule's actions (what a bulk ingest stores once
+/// per tenant on SQLite and names from each item), number `n`.
+fn long_payload(n: usize) -> serde_json::Value {
+    json!({
+        "rules": [format!("rule-{n}")],
+        "actions": [{"type": "send_customer_notification",
+                     "parameters": {"channel": "tiktok_message", "template": format!("t{n}")}}],
+    })
+}
+
+/// Order `p{i}` with one `advance` item carrying `payload`.
+fn with_payload(i: usize, payload: serde_json::Value) -> BulkOrder {
+    BulkOrder::from(NewOrder {
+        order: order(&format!("p{i}"), i as i64, ""),
+        work: Some(WorkSpec {
+            kind: "advance".into(),
+            lane: Priority::Standard,
+            run_at: at(100),
+            payload,
+        }),
+        decision: None,
+    })
+}
+
+/// Claims every due item of `tenant` at `minutes`, by order `p{i}`.
+async fn claim_all<S: Backend>(
+    s: &S,
+    tenant: &str,
+    minutes: i64,
+) -> std::collections::BTreeMap<String, WorkItem> {
+    let lanes: Vec<LaneLimit> = Priority::ALL
+        .iter()
+        .map(|&lane| LaneLimit { lane, limit: 100 })
+        .collect();
+    let items = s
+        .claim(
+            TenantScope::Tenant(tenant),
+            &ClaimRequest {
+                worker: "w",
+                lanes: &lanes,
+                lease: TimeDelta::minutes(5),
+                now: at(minutes),
+            },
+        )
+        .await
+        .expect("claim");
+    let mut by_order = std::collections::BTreeMap::new();
+    for item in items {
+        let o = s
+            .get_order(tenant, item.order_id)
+            .await
+            .expect("read")
+            .expect("there");
+        by_order.insert(o.order.tiktok_order_id.clone(), item);
+    }
+    by_order
+}
+
+/// Bulk-loaded work items read back with their payloads, long or short,
+/// shared by many orders or not, across tenants and across loads; and a
+/// payload set afterwards (by `schedule`, `schedule_many`, a step's
+/// reschedule) replaces the loaded one, while a reschedule without one
+/// keeps it.
+pub async fn bulk_payloads_read_back_and_are_replaced_like_any_other<S: Backend>(s: Arc<S>) {
+    // Three long payloads over twelve orders, and a short one.
+    let first: Vec<BulkOrder> = (0..12)
+        .map(|i| {
+            with_payload(
+                i,
+                if i == 11 {
+                    json!({"n": 1})
+                } else {
+                    long_payload(i % 3)
+                },
+            )
+        })
+        .collect();
+    let got = s.insert_orders("a", first).await.expect("insert");
+    assert!(got.iter().all(|r| matches!(r, Ok(true))), "{got:?}");
+    // Another tenant with the same texts, and a second load of "a" with
+    // one text it already has and one new.
+    let other: Vec<BulkOrder> = (0..3).map(|i| with_payload(i, long_payload(i))).collect();
+    s.insert_orders("b", other).await.expect("insert");
+    let second: Vec<BulkOrder> = (12..16)
+        .map(|i| with_payload(i, long_payload(if i < 14 { 0 } else { 7 })))
+        .collect();
+    s.insert_orders("a", second).await.expect("insert");
+
+    // Replace four payloads before anything is claimed.
+    let id = |k: &str| {
+        let s = s.clone();
+        let k = k.to_owned();
+        async move {
+            s.find_order("a", &k)
+                .await
+                .expect("find")
+                .expect("there")
+                .id
+        }
+    };
+    let replaced = WorkSpec {
+        kind: "advance".into(),
+        lane: Priority::Standard,
+        run_at: at(100),
+        payload: json!({"replaced": "by schedule"}),
+    };
+    s.schedule("a", id("p0").await, &replaced, at(50))
+        .await
+        .expect("schedule");
+    let many = [
+        Scheduled {
+            order_id: id("p1").await,
+            work: WorkSpec {
+                payload: json!({"replaced": "by schedule_many"}),
+                ..replaced.clone()
+            },
+            now: at(50),
+        },
+        Scheduled {
+            order_id: id("p2").await,
+            work: WorkSpec {
+                payload: long_payload(9),
+                ..replaced.clone()
+            },
+            now: at(50),
+        },
+    ];
+    for r in s.schedule_many("a", &many).await.expect("schedule_many") {
+        r.expect("scheduled");
+    }
+
+    let claimed = claim_all(&*s, "a", 100).await;
+    assert_eq!(claimed.len(), 16);
+    let payload = |k: &str| claimed[k].payload.clone();
+    assert_eq!(payload("p0"), json!({"replaced": "by schedule"}));
+    assert_eq!(payload("p1"), json!({"replaced": "by schedule_many"}));
+    assert_eq!(payload("p2"), long_payload(9));
+    for i in 3..11 {
+        assert_eq!(payload(&format!("p{i}")), long_payload(i % 3), "p{i}");
+    }
+    assert_eq!(payload("p11"), json!({"n": 1}));
+    assert_eq!(payload("p12"), long_payload(0));
+    assert_eq!(payload("p15"), long_payload(7));
+    let theirs = claim_all(&*s, "b", 100).await;
+    for i in 0..3 {
+        assert_eq!(
+            theirs[&format!("p{i}")].payload,
+            long_payload(i),
+            "b's p{i}"
+        );
+    }
+
+    // A step's reschedule: with a payload it replaces the loaded one,
+    // without one it keeps it.
+    for (k, payload) in [("p3", Some(json!({"next": "step"}))), ("p4", None)] {
+        let o = s.find_order("a", k).await.expect("find").expect("there");
+        let mut t = step(&o, "validated", at(101));
+        t.settle = Some(Settle {
+            lease: claimed[k].lease.clone(),
+            then: AfterStep::Reschedule {
+                run_at: at(102),
+                payload,
+            },
+        });
+        s.transition("a", &t).await.expect("transition");
+    }
+    // The rest are done; a later load may then drop the texts nobody uses.
+    for (k, item) in &claimed {
+        if k != "p3" && k != "p4" {
+            s.complete(&item.lease, at(101)).await.expect("complete");
+        }
+    }
+    s.insert_orders("a", vec![with_payload(20, long_payload(3))])
+        .await
+        .expect("insert");
+    let again = claim_all(&*s, "a", 200).await;
+    let payloads: Vec<(&str, serde_json::Value)> = again
+        .iter()
+        .map(|(k, w)| (k.as_str(), w.payload.clone()))
+        .collect();
+    assert_eq!(
+        payloads,
+        [
+            ("p20", long_payload(3)),
+            ("p3", json!({"next": "step"})),
+            ("p4", long_payload(1)),
+        ]
+    );
 }

@@ -35,7 +35,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
+use sqlx::{AssertSqlSafe, Row, SqliteConnection, SqlitePool};
 
 use super::orders::CHUNK;
 use super::rows::{
@@ -45,7 +45,16 @@ use crate::store::logic::{PreparedBulk, is_viral, ms};
 use crate::store::{BulkWork, JsonText, OrderId, Result, StoredOrder};
 
 /// Columns of a work item as a bulk insert writes it.
-const WORK_COLUMNS: usize = 12;
+const WORK_COLUMNS: usize = 13;
+
+/// A sweep of `work_payloads` runs once this many texts were added since
+/// the last (or as many as it kept then, if more).
+const SWEEP_EVERY: u64 = 4_096;
+
+/// Payloads at least this long are written once per tenant in
+/// `work_payloads` and named by the work items (see [`share_payloads`]);
+/// shorter ones (`null`, a few ids) stay in the item.
+const SHARED_PAYLOAD_MIN: usize = 64;
 
 /// The `INSERT` of `rows` orders with their decisions, naming the ids
 /// inserted if `returning`; the text of a full chunk is kept.
@@ -72,7 +81,7 @@ fn work_sql(rows: usize) -> String {
     let build = |rows| {
         format!(
             "INSERT INTO work_queue (user_id, order_id, kind, lane, viral, order_created_at, \
-             run_at, payload, attempts, created_at, updated_at, ready) VALUES {} \
+             run_at, payload, attempts, created_at, updated_at, ready, payload_ref) VALUES {} \
              ON CONFLICT (order_id, kind) DO NOTHING",
             placeholders(WORK_COLUMNS, rows)
         )
@@ -131,6 +140,8 @@ type Valid = (StoredOrder, Option<BulkWork>, Option<JsonText>);
 /// while SQLite runs the one before.
 pub(super) struct Plan<'a> {
     tenant: &'a str,
+    /// When to sweep the shared payloads.
+    sweep: &'a Sweep,
     /// The valid orders.
     valid: Vec<&'a Valid>,
     /// The first chunk's `INSERT`, every value bound.
@@ -140,7 +151,11 @@ pub(super) struct Plan<'a> {
 impl<'a> Plan<'a> {
     /// The plan of the valid orders of `prepared`, its first statement
     /// built.
-    pub(super) fn new(tenant: &'a str, prepared: &'a [PreparedBulk]) -> Result<Plan<'a>> {
+    pub(super) fn new(
+        tenant: &'a str,
+        prepared: &'a [PreparedBulk],
+        sweep: &'a Sweep,
+    ) -> Result<Plan<'a>> {
         let valid: Vec<&Valid> = prepared.iter().flatten().collect();
         let first = valid
             .chunks(CHUNK)
@@ -149,6 +164,7 @@ impl<'a> Plan<'a> {
             .transpose()?;
         Ok(Plan {
             tenant,
+            sweep,
             valid,
             first,
         })
@@ -176,7 +192,7 @@ impl<'a> Plan<'a> {
             .iter()
             .filter_map(|(o, w, _)| w.as_ref().map(|w| (o, w)))
             .collect();
-        insert_work(conn, self.tenant, &items).await?;
+        insert_work(conn, self.tenant, &items, self.sweep).await?;
         Ok(true)
     }
 }
@@ -226,10 +242,16 @@ fn orders_query(chunk: &[&Valid], returning: bool) -> Result<Q<'static>> {
     Ok(q)
 }
 
-/// The `INSERT` of one chunk of work items, every value bound.
-fn work_query(tenant: &str, chunk: &[(&StoredOrder, &BulkWork)]) -> Q<'static> {
+/// The `INSERT` of one chunk of work items, every value bound; a payload
+/// in `shared` is bound as its row's id (the item's own payload `null`).
+fn work_query(
+    tenant: &str,
+    chunk: &[(&StoredOrder, &BulkWork)],
+    shared: &SharedPayloads,
+) -> Q<'static> {
     let mut q = sqlx::query(AssertSqlSafe(work_sql(chunk.len())));
     for (o, w) in chunk {
+        let by_ref = shared.get(w.payload.as_str()).copied();
         q = q
             .bind(text(tenant))
             .bind(id_text(&o.id))
@@ -238,13 +260,157 @@ fn work_query(tenant: &str, chunk: &[(&StoredOrder, &BulkWork)]) -> Q<'static> {
             .bind(is_viral(o.order.impact))
             .bind(ms(o.order.created_at))
             .bind(ms(w.run_at))
-            .bind(w.payload.shared())
+            .bind(match by_ref {
+                Some(_) => text("null"),
+                None => w.payload.shared(),
+            })
             .bind(0_i64)
             .bind(ms(w.run_at))
             .bind(ms(w.run_at))
-            .bind(true);
+            .bind(true)
+            .bind(by_ref);
     }
     q
+}
+
+/// The shared payloads of a bulk insert: each distinct long payload's text
+/// and the id of its `work_payloads` row.
+type SharedPayloads = foldhash::HashMap<Arc<str>, i64>;
+
+/// When a bulk insert sweeps `work_payloads` of the texts no work item
+/// names any more (the items done, or given another payload): at the
+/// first bulk insert of the process, then each time the texts added since
+/// reach [`SWEEP_EVERY`] or the number kept by the last sweep, whichever
+/// is more. A sweep reads `work_queue` once, so its cost per text added
+/// stays constant, and the table holds at most about twice what the queue
+/// names plus what one process added. (A sweep whose transaction is rolled
+/// back is counted all the same: the next one comes later, nothing is
+/// lost.)
+#[derive(Debug, Default)]
+pub(super) struct Sweep(std::sync::Mutex<SweepState>);
+
+#[derive(Debug, Default)]
+struct SweepState {
+    /// Whether this process swept once.
+    swept: bool,
+    /// Texts added since.
+    added: u64,
+    /// Texts the last sweep kept.
+    kept: u64,
+}
+
+impl Sweep {
+    fn state(&self) -> std::sync::MutexGuard<'_, SweepState> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether a sweep is due.
+    fn due(&self) -> bool {
+        let s = self.state();
+        !s.swept || s.added >= s.kept.max(SWEEP_EVERY)
+    }
+}
+
+/// Removes the shared payloads no work item names (every tenant's).
+async fn sweep(conn: &mut SqliteConnection, sweep: &Sweep) -> Result<()> {
+    let kept: i64 = sqlx::query_scalar(
+        "DELETE FROM work_payloads WHERE id NOT IN \
+         (SELECT payload_ref FROM work_queue WHERE payload_ref IS NOT NULL); \
+         SELECT count(*) FROM work_payloads",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db("removing unused shared payloads"))?;
+    *sweep.state() = SweepState {
+        swept: true,
+        added: 0,
+        kept: u64::try_from(kept).unwrap_or(0),
+    };
+    Ok(())
+}
+
+/// Writes the distinct payloads of `items` at least [`SHARED_PAYLOAD_MIN`]
+/// long in `work_payloads` (a row per tenant and text, kept if there), and
+/// answers their ids. A history load's first work items carry the actions
+/// of the rules that fired, the same text for every order the same rules
+/// fired on: stored once, they halve the bytes of the load. Sweeps first
+/// when due (see [`Sweep`]).
+async fn share_payloads(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    items: &[(&StoredOrder, &BulkWork)],
+    swept: &Sweep,
+) -> Result<SharedPayloads> {
+    let mut shared = SharedPayloads::default();
+    let mut distinct: Vec<Arc<str>> = Vec::new();
+    for (_, w) in items {
+        let p = w.payload.as_str();
+        if p.len() >= SHARED_PAYLOAD_MIN && !shared.contains_key(p) {
+            let text: Arc<str> = Arc::from(p);
+            shared.insert(Arc::clone(&text), 0);
+            distinct.push(text);
+        }
+    }
+    if distinct.is_empty() {
+        return Ok(shared);
+    }
+    if swept.due() {
+        sweep(conn, swept).await?;
+    }
+    let mut added = 0;
+    for chunk in distinct.chunks(CHUNK) {
+        // The new texts, then the ids of those already there.
+        let mut q = sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO work_payloads (user_id, body) VALUES {} \
+             ON CONFLICT (user_id, body) DO NOTHING RETURNING id, body",
+            placeholders(2, chunk.len())
+        )));
+        for body in chunk {
+            q = q.bind(text(tenant)).bind(Arc::clone(body));
+        }
+        added += ids_into(&mut shared, q, &mut *conn).await?;
+        let known: Vec<&Arc<str>> = chunk.iter().filter(|b| shared[&***b] == 0).collect();
+        if known.is_empty() {
+            continue;
+        }
+        let mut q = sqlx::query(AssertSqlSafe(format!(
+            "SELECT id, body FROM work_payloads WHERE user_id = ? AND body IN ({})",
+            super::rows::params(known.len())
+        )))
+        .bind(text(tenant));
+        for body in known {
+            q = q.bind(Arc::clone(body));
+        }
+        ids_into(&mut shared, q, &mut *conn).await?;
+    }
+    swept.state().added += added;
+    // A text without its row (none expected) stays in its items.
+    shared.retain(|_, id| *id > 0);
+    Ok(shared)
+}
+
+/// Reads the `(id, body)` rows of `q` into `shared`; how many.
+async fn ids_into(
+    shared: &mut SharedPayloads,
+    q: Q<'_>,
+    conn: &mut SqliteConnection,
+) -> Result<u64> {
+    let rows = q
+        .fetch_all(conn)
+        .await
+        .map_err(db("storing shared payloads"))?;
+    for row in &rows {
+        let id: i64 = row.try_get("id").map_err(db("reading a shared payload"))?;
+        let body: &str = row
+            .try_get("body")
+            .map_err(db("reading a shared payload"))?;
+        if let Some(slot) = shared.get_mut(body) {
+            *slot = id;
+        }
+    }
+    Ok(rows.len() as u64)
 }
 
 /// Inserts the valid orders of `prepared` with their decisions, each
@@ -274,13 +440,15 @@ pub(super) async fn insert_work(
     conn: &mut SqliteConnection,
     tenant: &str,
     items: &[(&StoredOrder, &BulkWork)],
+    sweep: &Sweep,
 ) -> Result<()> {
+    let shared = share_payloads(conn, tenant, items, sweep).await?;
     let chunks: Vec<_> = items.chunks(CHUNK).collect();
     pipelined(
         conn,
         None,
         chunks.len(),
-        |i| Ok(work_query(tenant, chunks[i])),
+        |i| Ok(work_query(tenant, chunks[i], &shared)),
         "enqueueing work",
     )
     .await?;
@@ -289,10 +457,11 @@ pub(super) async fn insert_work(
 
 #[cfg(test)]
 mod tests {
-    use crate::model::Order;
-    use crate::store::{BulkOrder, OrderStore};
+    use crate::model::{Order, Priority};
+    use crate::store::{BulkOrder, BulkWork, JsonText, OrderStore};
 
     use super::super::{CACHE_SIZE, SqliteStore};
+    use super::{SWEEP_EVERY, Sweep, SweepState};
 
     /// A bulk insert shrinks the writer's page cache only while it runs,
     /// and its checkpoint beside the writer ends.
@@ -333,5 +502,106 @@ mod tests {
                 .load(std::sync::atomic::Ordering::Acquire)
         );
         store.close().await;
+    }
+
+    /// A long payload many orders share is written once and named by each
+    /// item; a payload no item names any more goes at the first bulk insert
+    /// of the next process (a store opened anew).
+    #[tokio::test]
+    async fn shared_payloads_are_written_once_and_swept_when_unused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("b.db").display());
+        let payload = |n: usize| {
+            JsonText::from(
+                serde_json::json!({"rules": [format!("r{n}")], "actions": [{"type": "log_analytics_event", "parameters": {"event": "e"}}]}),
+            )
+        };
+        let batch = |from: usize, n: usize| -> Vec<BulkOrder> {
+            (from..from + 10)
+                .map(|i| BulkOrder {
+                    order: Order::from_json(&format!(
+                        r#"{{"tiktok_order_id":"{i}","customer_handle":"@a","product_name":"Lamp","product_id":"p1","quantity":1,"price":"2.00","created_at":"2025-06-12T10:00:00Z"}}"#
+                    ))
+                    .expect("order"),
+                    work: Some(BulkWork {
+                        kind: "advance".into(),
+                        lane: Priority::Standard,
+                        run_at: chrono::Utc::now(),
+                        payload: payload(n),
+                    }),
+                    decision: None,
+                })
+                .collect()
+        };
+        let bodies = |store: &SqliteStore| {
+            let reader = store.main.reader.clone();
+            async move {
+                sqlx::query_scalar::<_, String>("SELECT body FROM work_payloads ORDER BY id")
+                    .fetch_all(&reader)
+                    .await
+                    .expect("bodies")
+            }
+        };
+        let store = SqliteStore::open(&url).await.expect("open");
+        store.insert_orders("t", batch(0, 1)).await.expect("insert");
+        assert_eq!(bodies(&store).await, [payload(1).as_str()]);
+        let named: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM work_queue WHERE payload_ref IS NOT NULL AND payload = 'null'",
+        )
+        .fetch_one(&store.main.reader)
+        .await
+        .expect("count");
+        assert_eq!(named, 10);
+        // The first load's items gone; a second load in the same process
+        // adds its text (no sweep due yet).
+        sqlx::query("DELETE FROM work_queue")
+            .execute(&store.main.writer)
+            .await
+            .expect("delete");
+        store
+            .insert_orders("t", batch(10, 2))
+            .await
+            .expect("insert");
+        assert_eq!(
+            bodies(&store).await,
+            [payload(1).as_str(), payload(2).as_str()]
+        );
+        store.close().await;
+        // The next process sweeps at its first bulk insert: what no item
+        // names goes, the second load's text stays.
+        let store = SqliteStore::open(&url).await.expect("open");
+        store
+            .insert_orders("t", batch(20, 3))
+            .await
+            .expect("insert");
+        assert_eq!(
+            bodies(&store).await,
+            [payload(2).as_str(), payload(3).as_str()]
+        );
+        store.close().await;
+    }
+
+    /// A sweep is due at first, then once the texts added reach
+    /// `SWEEP_EVERY` or the number the last sweep kept.
+    #[test]
+    fn sweeps_are_spaced_by_what_was_added() {
+        let sweep = Sweep::default();
+        assert!(sweep.due(), "the first bulk insert sweeps");
+        *sweep.state() = SweepState {
+            swept: true,
+            added: SWEEP_EVERY - 1,
+            kept: 10,
+        };
+        assert!(!sweep.due());
+        sweep.state().added += 1;
+        assert!(sweep.due());
+        *sweep.state() = SweepState {
+            swept: true,
+            added: 2 * SWEEP_EVERY - 1,
+            kept: 2 * SWEEP_EVERY,
+        };
+        assert!(!sweep.due(), "spaced by what the last sweep kept");
+        sweep.state().added += 1;
+        assert!(sweep.due());
     }
 }

@@ -25,6 +25,7 @@ pub(super) const MAIN: Migrations = Migrations {
         include_str!("migrations/0012_shipped_at.sql"),
         include_str!("migrations/0013_worker_heartbeats.sql"),
         include_str!("migrations/0014_cluster.sql"),
+        include_str!("migrations/0015_work_payloads.sql"),
     ],
 };
 

@@ -95,6 +95,8 @@ pub struct SqliteStore {
     fault: Fault,
     /// Whether a checkpoint beside the writer runs (`bulk.rs`).
     checkpointing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// When a bulk insert sweeps the shared work payloads (`bulk.rs`).
+    payload_sweep: std::sync::Arc<bulk::Sweep>,
 }
 
 /// One database file: its one writer connection and its read-only pool.
@@ -156,6 +158,7 @@ impl SqliteStore {
             inbox,
             fault: Fault::default(),
             checkpointing: Default::default(),
+            payload_sweep: Default::default(),
         })
     }
 

@@ -127,7 +127,7 @@ impl OrderStore for SqliteStore {
             return Ok(prepared.into_iter().map(|p| p.map(|_| false)).collect());
         }
         // Every statement built before the writer is taken (see `bulk.rs`).
-        let plan = bulk::Plan::new(tenant, &prepared)?;
+        let plan = bulk::Plan::new(tenant, &prepared, &self.payload_sweep)?;
         let mut tx = self.main.write().await?;
         // A small page cache while the orders go in (see `BULK_CACHE_SIZE`),
         // the usual one again whatever happened.
@@ -178,7 +178,7 @@ impl OrderStore for SqliteStore {
                 Err(e) => Err(e.clone()),
             });
         }
-        bulk::insert_work(&mut tx, tenant, &work).await?;
+        bulk::insert_work(&mut tx, tenant, &work, &self.payload_sweep).await?;
         tx.commit().await.map_err(db("committing new orders"))?;
         Ok(results)
     }
@@ -636,6 +636,7 @@ fn rest_sql(sql: &mut String, effects: &Effects) {
         sql.push_str(&format!(
             "WITH v(id, run_at, payload, updated_at, ready) AS (VALUES {}) UPDATE work_queue SET \
              run_at = v.run_at, payload = COALESCE(v.payload, work_queue.payload), \
+             payload_ref = CASE WHEN v.payload IS NULL THEN work_queue.payload_ref END, \
              lease_owner = NULL, lease_expires_at = NULL, updated_at = v.updated_at, \
              ready = v.ready FROM v WHERE work_queue.id = v.id;\n",
             placeholders(5, chunk.len())

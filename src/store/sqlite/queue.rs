@@ -141,8 +141,9 @@ impl QueueStore for SqliteStore {
             Some((id, true)) => return Err(leased_error(id)),
             Some((id, false)) => {
                 sqlx::query(
-                    "UPDATE work_queue SET lane = ?, run_at = ?, payload = ?, lease_owner = NULL, \
-                     lease_expires_at = NULL, updated_at = ?, ready = 0 WHERE id = ?",
+                    "UPDATE work_queue SET lane = ?, run_at = ?, payload = ?, payload_ref = NULL, \
+                     lease_owner = NULL, lease_expires_at = NULL, updated_at = ?, ready = 0 \
+                     WHERE id = ?",
                 )
                 .bind(spec.lane.as_str())
                 .bind(ms(spec.run_at))
@@ -253,7 +254,8 @@ impl QueueStore for SqliteStore {
         let sql = format!(
             "UPDATE work_queue SET lease_owner = ?, lease_expires_at = ?, run_at = ?, \
              attempts = attempts + 1, updated_at = ?, ready = 0 WHERE id IN ({}) \
-             RETURNING id, user_id, order_id, kind, lane, viral, order_created_at, payload, attempts",
+             RETURNING id, user_id, order_id, kind, lane, viral, order_created_at, \
+             {SHARED_OR_OWN_PAYLOAD} AS payload, attempts",
             vec![per_lane; lanes.len()].join(" UNION ALL ")
         );
         // Promote what has come due since (scheduled checks, lapsed leases),
@@ -408,6 +410,11 @@ impl QueueStore for SqliteStore {
     }
 }
 
+/// A claimed item's payload: the shared text it names (a bulk insert's,
+/// see `bulk.rs` and migration 0015), else its own. Every statement that
+/// sets `payload` clears `payload_ref`.
+const SHARED_OR_OWN_PAYLOAD: &str = "COALESCE((SELECT p.body FROM work_payloads p WHERE p.id = work_queue.payload_ref), work_queue.payload)";
+
 /// [`QueueStore::schedule`] in one statement: the tenant's order's item of
 /// `kind` is inserted (with the order's `viral` and `created_at`), or, if
 /// no live lease holds it, moved to the new lane, time and payload and
@@ -419,7 +426,7 @@ const SCHEDULE_UPSERT: &str = "INSERT INTO work_queue (user_id, order_id, kind, 
      SELECT user_id, id, ?1, ?2, viral, created_at, ?3, ?4, 0, ?5, ?5, ?6 FROM orders \
      WHERE id = ?7 AND user_id = ?8 \
      ON CONFLICT (order_id, kind) DO UPDATE SET lane = excluded.lane, run_at = excluded.run_at, \
-     payload = excluded.payload, lease_owner = NULL, lease_expires_at = NULL, \
+     payload = excluded.payload, payload_ref = NULL, lease_owner = NULL, lease_expires_at = NULL, \
      updated_at = excluded.updated_at, ready = 0 \
      WHERE NOT (work_queue.lease_owner IS NOT NULL AND work_queue.lease_expires_at > ?5) \
      RETURNING id";
@@ -431,7 +438,7 @@ const SCHEDULE_MANY_UPSERT: &str = ") INSERT INTO work_queue (user_id, order_id,
      SELECT o.user_id, o.id, v.kind, v.lane, o.viral, o.created_at, v.run_at, v.payload, 0, v.now, \
      v.now, v.ready FROM v JOIN orders o ON o.id = v.order_id WHERE o.user_id = ? \
      ON CONFLICT (order_id, kind) DO UPDATE SET lane = excluded.lane, run_at = excluded.run_at, \
-     payload = excluded.payload, lease_owner = NULL, lease_expires_at = NULL, \
+     payload = excluded.payload, payload_ref = NULL, lease_owner = NULL, lease_expires_at = NULL, \
      updated_at = excluded.updated_at, ready = 0 \
      WHERE NOT (work_queue.lease_owner IS NOT NULL AND work_queue.lease_expires_at > excluded.updated_at) \
      RETURNING id, order_id, kind";
