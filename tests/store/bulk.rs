@@ -57,25 +57,29 @@ fn bulk(orders: impl IntoIterator<Item = NewOrder>) -> Vec<BulkOrder> {
     orders.into_iter().map(BulkOrder::from).collect()
 }
 
+/// Claims up to `limit` due items of `tenant` per lane at `minutes`.
+async fn claim_due<S: Backend>(s: &S, tenant: &str, limit: usize, minutes: i64) -> Vec<WorkItem> {
+    let lanes: Vec<LaneLimit> = Priority::ALL
+        .iter()
+        .map(|&lane| LaneLimit { lane, limit })
+        .collect();
+    s.claim(
+        TenantScope::Tenant(tenant),
+        &ClaimRequest {
+            worker: "w",
+            lanes: &lanes,
+            lease: TimeDelta::minutes(5),
+            now: at(minutes),
+        },
+    )
+    .await
+    .expect("claim")
+}
+
 /// Everything stored for `tenant`'s orders `k0..k{n}`: each order (its
 /// tenant-derived id aside), its decision, and the work claimable for it.
 async fn contents<S: Backend>(s: &S, tenant: &str, n: usize) -> Vec<String> {
-    let lanes: Vec<LaneLimit> = Priority::ALL
-        .iter()
-        .map(|&lane| LaneLimit { lane, limit: n })
-        .collect();
-    let items = s
-        .claim(
-            TenantScope::Tenant(tenant),
-            &ClaimRequest {
-                worker: "w",
-                lanes: &lanes,
-                lease: TimeDelta::minutes(5),
-                now: at(200),
-            },
-        )
-        .await
-        .expect("claim");
+    let items = claim_due(s, tenant, n, 200).await;
     let mut out = Vec::new();
     for i in 0..n {
         let Some(found) = s.find_order(tenant, &format!("k{i}")).await.expect("find") else {
@@ -233,22 +237,7 @@ async fn claim_all<S: Backend>(
     tenant: &str,
     minutes: i64,
 ) -> std::collections::BTreeMap<String, WorkItem> {
-    let lanes: Vec<LaneLimit> = Priority::ALL
-        .iter()
-        .map(|&lane| LaneLimit { lane, limit: 100 })
-        .collect();
-    let items = s
-        .claim(
-            TenantScope::Tenant(tenant),
-            &ClaimRequest {
-                worker: "w",
-                lanes: &lanes,
-                lease: TimeDelta::minutes(5),
-                now: at(minutes),
-            },
-        )
-        .await
-        .expect("claim");
+    let items = claim_due(s, tenant, 100, minutes).await;
     let mut by_order = std::collections::BTreeMap::new();
     for item in items {
         let o = s
