@@ -242,16 +242,17 @@ fn orders_query(chunk: &[&Valid], returning: bool) -> Result<Q<'static>> {
     Ok(q)
 }
 
-/// The `INSERT` of one chunk of work items, every value bound; a payload
-/// in `shared` is bound as its row's id (the item's own payload `null`).
+/// The `INSERT` of one chunk of work items, every value bound; an item
+/// with a shared payload (`refs`, one per item) is bound with its row's
+/// id, its own payload `null`.
 fn work_query(
     tenant: &str,
     chunk: &[(&StoredOrder, &BulkWork)],
-    shared: &SharedPayloads,
+    refs: &[Option<i64>],
 ) -> Q<'static> {
+    static NULL: OnceLock<Arc<str>> = OnceLock::new();
     let mut q = sqlx::query(AssertSqlSafe(work_sql(chunk.len())));
-    for (o, w) in chunk {
-        let by_ref = shared.get(w.payload.as_str()).copied();
+    for ((o, w), by_ref) in chunk.iter().zip(refs) {
         q = q
             .bind(text(tenant))
             .bind(id_text(&o.id))
@@ -261,21 +262,17 @@ fn work_query(
             .bind(ms(o.order.created_at))
             .bind(ms(w.run_at))
             .bind(match by_ref {
-                Some(_) => text("null"),
+                Some(_) => Arc::clone(NULL.get_or_init(|| text("null"))),
                 None => w.payload.shared(),
             })
             .bind(0_i64)
             .bind(ms(w.run_at))
             .bind(ms(w.run_at))
             .bind(true)
-            .bind(by_ref);
+            .bind(*by_ref);
     }
     q
 }
-
-/// The shared payloads of a bulk insert: each distinct long payload's text
-/// and the id of its `work_payloads` row.
-type SharedPayloads = foldhash::HashMap<Arc<str>, i64>;
 
 /// When a bulk insert sweeps `work_payloads` of the texts no work item
 /// names any more (the items done, or given another payload): at the
@@ -314,7 +311,7 @@ impl Sweep {
 }
 
 /// Removes the shared payloads no work item names (every tenant's).
-async fn sweep(conn: &mut SqliteConnection, sweep: &Sweep) -> Result<()> {
+async fn sweep_unused(conn: &mut SqliteConnection, sweep: &Sweep) -> Result<()> {
     let kept: i64 = sqlx::query_scalar(
         "DELETE FROM work_payloads WHERE id NOT IN \
          (SELECT payload_ref FROM work_queue WHERE payload_ref IS NOT NULL); \
@@ -333,31 +330,38 @@ async fn sweep(conn: &mut SqliteConnection, sweep: &Sweep) -> Result<()> {
 
 /// Writes the distinct payloads of `items` at least [`SHARED_PAYLOAD_MIN`]
 /// long in `work_payloads` (a row per tenant and text, kept if there), and
-/// answers their ids. A history load's first work items carry the actions
-/// of the rules that fired, the same text for every order the same rules
-/// fired on: stored once, they halve the bytes of the load. Sweeps first
-/// when due (see [`Sweep`]).
+/// answers, per item, the id of its payload's row (`None`: the payload
+/// stays in the item). A history load's first work items carry the
+/// actions of the rules that fired, the same text for every order the
+/// same rules fired on: stored once, they halve the bytes of the load.
+/// Sweeps first when due (see [`Sweep`]).
 async fn share_payloads(
     conn: &mut SqliteConnection,
     tenant: &str,
     items: &[(&StoredOrder, &BulkWork)],
-    swept: &Sweep,
-) -> Result<SharedPayloads> {
-    let mut shared = SharedPayloads::default();
-    let mut distinct: Vec<Arc<str>> = Vec::new();
-    for (_, w) in items {
-        let p = w.payload.as_str();
-        if p.len() >= SHARED_PAYLOAD_MIN && !shared.contains_key(p) {
-            let text: Arc<str> = Arc::from(p);
-            shared.insert(Arc::clone(&text), 0);
-            distinct.push(text);
-        }
-    }
+    sweep: &Sweep,
+) -> Result<Vec<Option<i64>>> {
+    // Each distinct text once (its position in `distinct`), each item's.
+    let mut position: foldhash::HashMap<&str, usize> = foldhash::HashMap::default();
+    let mut distinct: Vec<&JsonText> = Vec::new();
+    let slots: Vec<Option<usize>> = items
+        .iter()
+        .map(|(_, w)| {
+            let p = w.payload.as_str();
+            (p.len() >= SHARED_PAYLOAD_MIN).then(|| {
+                *position.entry(p).or_insert_with(|| {
+                    distinct.push(&w.payload);
+                    distinct.len() - 1
+                })
+            })
+        })
+        .collect();
     if distinct.is_empty() {
-        return Ok(shared);
+        return Ok(vec![None; items.len()]);
     }
-    if swept.due() {
-        sweep(conn, swept).await?;
+    let mut ids: Vec<Option<i64>> = vec![None; distinct.len()];
+    if sweep.due() {
+        sweep_unused(conn, sweep).await?;
     }
     let mut added = 0;
     for chunk in distinct.chunks(CHUNK) {
@@ -368,10 +372,13 @@ async fn share_payloads(
             placeholders(2, chunk.len())
         )));
         for body in chunk {
-            q = q.bind(text(tenant)).bind(Arc::clone(body));
+            q = q.bind(text(tenant)).bind(body.shared());
         }
-        added += ids_into(&mut shared, q, &mut *conn).await?;
-        let known: Vec<&Arc<str>> = chunk.iter().filter(|b| shared[&***b] == 0).collect();
+        added += ids_into(&mut ids, &position, q, &mut *conn).await?;
+        let known: Vec<&&JsonText> = chunk
+            .iter()
+            .filter(|b| ids[position[b.as_str()]].is_none())
+            .collect();
         if known.is_empty() {
             continue;
         }
@@ -381,19 +388,20 @@ async fn share_payloads(
         )))
         .bind(text(tenant));
         for body in known {
-            q = q.bind(Arc::clone(body));
+            q = q.bind(body.shared());
         }
-        ids_into(&mut shared, q, &mut *conn).await?;
+        ids_into(&mut ids, &position, q, &mut *conn).await?;
     }
-    swept.state().added += added;
+    sweep.state().added += added;
     // A text without its row (none expected) stays in its items.
-    shared.retain(|_, id| *id > 0);
-    Ok(shared)
+    Ok(slots.iter().map(|s| s.and_then(|i| ids[i])).collect())
 }
 
-/// Reads the `(id, body)` rows of `q` into `shared`; how many.
+/// Reads the `(id, body)` rows of `q` into `ids`, at each body's
+/// `position`; how many rows.
 async fn ids_into(
-    shared: &mut SharedPayloads,
+    ids: &mut [Option<i64>],
+    position: &foldhash::HashMap<&str, usize>,
     q: Q<'_>,
     conn: &mut SqliteConnection,
 ) -> Result<u64> {
@@ -406,8 +414,8 @@ async fn ids_into(
         let body: &str = row
             .try_get("body")
             .map_err(db("reading a shared payload"))?;
-        if let Some(slot) = shared.get_mut(body) {
-            *slot = id;
+        if let Some(&i) = position.get(body) {
+            ids[i] = Some(id);
         }
     }
     Ok(rows.len() as u64)
@@ -442,13 +450,13 @@ pub(super) async fn insert_work(
     items: &[(&StoredOrder, &BulkWork)],
     sweep: &Sweep,
 ) -> Result<()> {
-    let shared = share_payloads(conn, tenant, items, sweep).await?;
+    let refs = share_payloads(conn, tenant, items, sweep).await?;
     let chunks: Vec<_> = items.chunks(CHUNK).collect();
     pipelined(
         conn,
         None,
         chunks.len(),
-        |i| Ok(work_query(tenant, chunks[i], &shared)),
+        |i| Ok(work_query(tenant, chunks[i], &refs[i * CHUNK..])),
         "enqueueing work",
     )
     .await?;
